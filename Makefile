@@ -1,0 +1,44 @@
+# Two commands on a fresh machine do everything: `make solve` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DEV    := $(VENV)/.installed-dev
+GPU    := $(VENV)/.installed-gpu
+SCENARIO ?= scenarios/texas.yaml
+
+.PHONY: test test-all test-gpu solve bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(DEV): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(GPU): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[gpu,dev]'
+	@touch $@
+
+test: $(DEV)
+	$(PY) -m pytest -m "not gpu and not slow" -q
+
+test-all: $(DEV)
+	$(PY) -m pytest -m "not gpu" -q
+
+test-gpu: $(GPU)
+	$(PY) -m pytest -m gpu -q -rs
+
+solve: $(DEV)
+	$(VENV)/bin/siteopt solve $(SCENARIO)
+
+bench: $(DEV)
+	$(VENV)/bin/siteopt bench
+
+lint: $(DEV)
+	$(VENV)/bin/ruff check siteopt kernels optimizer tests benchmarks
+	$(VENV)/bin/ruff format --check siteopt kernels optimizer tests benchmarks
+
+clean:
+	rm -rf $(VENV) out build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Build-plan MILP (installs as siteopt.optimizer)."""

@@ -1,0 +1,167 @@
+"""The table the valuation hands to the MILP, and the plan's constraint data.
+
+This module is the interface between ``siteopt.kernels`` (which fills an
+:class:`OptionTable`) and the MILP (which reads it). Neither side imports the
+other's internals; both import this.
+
+Columns of ``OptionTable.table`` (one row per site option)
+----------------------------------------------------------
+site : str
+    Site name.
+option : str
+    Option label, unique within the site (``"hash"`` for keep hashing).
+ai_it_mw : float [MW]
+    Critical-IT MW converted to hosted AI (0 for keep hashing).
+build_year : Int64 (nullable)
+    Calendar year construction starts (January); <NA> for keep hashing.
+contract : str
+    Contract name; ``""`` for keep hashing.
+online_month : str
+    Scheduled first month of rent, ``YYYY-MM`` (construction start plus lead
+    time, before any random delay); ``""`` for keep hashing.
+expected_npv_usd, std_npv_usd, p5_npv_usd, p50_npv_usd, p95_npv_usd, cvar_usd : float [USD]
+    Statistics of the site's equity NPV over all scenarios; ``cvar_usd`` is the
+    mean of the worst ``1 - cvar_alpha`` share.
+equity_capex_usd : float [USD]
+    Expected undiscounted equity capex over the horizon.
+debt_usd : float [USD]
+    Expected project debt drawn.
+capex_<year>_usd : float [USD]
+    Expected equity capex spent in calendar year ``<year>``, for every year in
+    ``OptionTable.years``.
+mining_eh_<year> : float [EH/s]
+    Expected average mining hashrate of the site during calendar year ``<year>``.
+ai_mw_online_<year> : float [MW]
+    Expected average critical-IT MW earning rent during calendar year ``<year>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+BASE_COLUMNS: tuple[str, ...] = (
+    "site",
+    "option",
+    "ai_it_mw",
+    "build_year",
+    "contract",
+    "online_month",
+    "expected_npv_usd",
+    "std_npv_usd",
+    "p5_npv_usd",
+    "p50_npv_usd",
+    "p95_npv_usd",
+    "cvar_usd",
+    "equity_capex_usd",
+    "debt_usd",
+)
+KEEP_HASHING = "hash"
+
+
+def capex_column(year: int) -> str:
+    return f"capex_{year}_usd"
+
+
+def mining_eh_column(year: int) -> str:
+    return f"mining_eh_{year}"
+
+
+def ai_online_column(year: int) -> str:
+    return f"ai_mw_online_{year}"
+
+
+@dataclass(frozen=True)
+class OptionTable:
+    """Valuation results for every site option.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per site option, columns as in the module docstring, rows grouped
+        by site in scenario order, RangeIndex.
+    risk_npv_usd : numpy.ndarray, shape (len(table), K) [USD]
+        Per-scenario NPVs of each option on the first K scenarios (the risk
+        sample), float64. Row i belongs to ``table.iloc[i]``.
+    years : tuple of int
+        Calendar years of the horizon, in order; the per-year columns exist for
+        each of them.
+    cvar_alpha : float
+        Tail level used for ``cvar_usd`` (e.g. 0.95).
+    """
+
+    table: pd.DataFrame
+    risk_npv_usd: np.ndarray
+    years: tuple[int, ...]
+    cvar_alpha: float
+
+    def __post_init__(self) -> None:
+        missing = [c for c in BASE_COLUMNS if c not in self.table.columns]
+        for year in self.years:
+            for col in (capex_column(year), mining_eh_column(year), ai_online_column(year)):
+                if col not in self.table.columns:
+                    missing.append(col)
+        if missing:
+            raise ValueError(f"option table lacks columns: {', '.join(missing)}")
+        if self.risk_npv_usd.ndim != 2 or self.risk_npv_usd.shape[0] != len(self.table):
+            raise ValueError(
+                f"risk_npv_usd has shape {self.risk_npv_usd.shape}; "
+                f"expected ({len(self.table)}, K)"
+            )
+
+    @property
+    def sites(self) -> list[str]:
+        """Site names in table order."""
+        return list(dict.fromkeys(self.table["site"]))
+
+
+@dataclass(frozen=True)
+class ContractTerms:
+    """What the MILP needs to know of one contract.
+
+    Parameters
+    ----------
+    name : str
+    min_mw, max_mw : float [MW]
+        Critical-IT MW on this contract, if signed.
+    online_by : str or None
+        ``YYYY-MM``: at least ``min_mw`` must be scheduled to earn rent by then.
+    must_sign : bool
+    """
+
+    name: str
+    min_mw: float
+    max_mw: float
+    online_by: str | None = None
+    must_sign: bool = False
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """The constraints and objective settings of a build plan.
+
+    Parameters
+    ----------
+    budget_usd_by_year : dict of int to float [USD]
+        Equity capital available per calendar year; a year not listed adds 0.
+    carry_over : bool
+        Unspent budget carries into later years (cumulative constraint).
+    contracts : tuple of ContractTerms
+    min_hashrate_eh : float or None [EH/s]
+        Portfolio mining hashrate floor in every year of the horizon.
+    cvar_alpha : float
+    risk_aversion : float
+        Weight of CVaR in the objective (0: risk neutral).
+    cvar_floor_usd : float or None [USD]
+        Portfolio CVaR must be at least this.
+    """
+
+    budget_usd_by_year: dict[int, float]
+    carry_over: bool = True
+    contracts: tuple[ContractTerms, ...] = field(default_factory=tuple)
+    min_hashrate_eh: float | None = None
+    cvar_alpha: float = 0.95
+    risk_aversion: float = 0.0
+    cvar_floor_usd: float | None = None

@@ -1,0 +1,228 @@
+"""The scenario schema: pydantic models whose key names are the interface.
+
+Every field carries a description with its unit and its bounds; defaults are the
+typical values of SCENARIO.md and ../shared/reference/FIGURES.md. Cross-field
+checks live in :mod:`siteopt.scenario` (they need the file's line numbers).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+YearMonth = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"),
+    Field(description="a month, written YYYY-MM"),
+]
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"),
+    Field(description="letters, digits, '-', '_' or '.', starting with a letter or digit"),
+]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=False)
+
+
+def year_month_index(start: str, month: str) -> int:
+    """Months from ``start`` to ``month`` (both ``YYYY-MM``); negative if earlier."""
+    sy, sm = (int(p) for p in start.split("-"))
+    y, m = (int(p) for p in month.split("-"))
+    return (y - sy) * 12 + (m - sm)
+
+
+class Simulation(_Model):
+    scenarios: int = Field(20_000, ge=1, le=10_000_000, description="Monte Carlo scenarios [count]")
+    seed: int = Field(7, ge=0, le=2**63 - 1, description="random seed [integer]")
+    risk_sample: int = Field(
+        256,
+        ge=0,
+        le=10_000,
+        description="scenarios whose per-option NPVs go to the MILP risk constraint [count]",
+    )
+
+
+class Market(_Model):
+    btc_price_usd: float = Field(90_000.0, gt=0, le=1e8, description="BTC price at start [USD]")
+    btc_drift: float = Field(0.05, ge=-2, le=2, description="annual expected log-return before -s^2/2 [1/yr]")
+    btc_volatility: float = Field(0.55, ge=0, le=5, description="annual volatility of ln BTC [1/sqrt(yr)]")
+    hashrate_eh: float = Field(1200.0, gt=0, le=1e6, description="network hashrate at start [EH/s]")
+    hashrate_growth: float = Field(0.20, ge=-2, le=5, description="annual log drift g0 [1/yr]")
+    hashrate_volatility: float = Field(0.12, ge=0, le=5, description="annual volatility of ln H [1/sqrt(yr)]")
+    hashrate_price_correlation: float = Field(0.5, ge=-1, le=1, description="corr(Z_btc, Z_hashrate) [-]")
+    hashrate_elasticity: float = Field(
+        0.3, ge=0, le=10, description="growth response to ln(hashprice / start hashprice) [1/yr]"
+    )
+    hashrate_lag_months: int = Field(6, ge=0, le=60, description="lag of that response [months]")
+    subsidy_btc: float = Field(3.125, gt=0, le=50, description="block subsidy at start [BTC]")
+    halving_months: tuple[YearMonth, ...] = Field(
+        ("2028-04", "2032-04"), max_length=20, description="months from which the subsidy halves [YYYY-MM]"
+    )
+    fee_share: float = Field(0.01, ge=0, le=10, description="mean fees as a share of the subsidy [-]")
+    fee_share_volatility: float = Field(0.5, ge=0, le=5, description="lognormal sigma of the fee share [-]")
+    pool_fee: Share = Field(0.02, description="mining pool fee [share of revenue, 0-1]")
+
+
+class PowerMarket(_Model):
+    price_usd_mwh: float = Field(35.0, ge=0, le=5_000, description="mean wholesale price [USD/MWh]")
+    price_volatility: float = Field(0.25, ge=0, le=5, description="monthly lognormal noise of the level [-]")
+    seasonality: tuple[Annotated[float, Field(gt=0, le=20)], ...] | None = Field(
+        None, min_length=12, max_length=12, description="price multiple by calendar month, Jan..Dec [-]"
+    )
+    spike_hours_share: Share = Field(0.03, description="share of hours at the spike price [0-1]")
+    spike_price_usd_mwh: float = Field(350.0, ge=0, le=20_000, description="price in spike hours [USD/MWh]")
+    duration_curve: tuple[tuple[Share, Annotated[float, Field(ge=-20, le=1_000)]], ...] | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="explicit price-duration curve: [share of hours, multiple of the monthly level] [-]",
+    )
+    duration_bins: int = Field(16, ge=2, le=256, description="bins of the default duration curve [count]")
+    transmission_4cp_usd_kw_year: float = Field(
+        55.0, ge=0, le=2_000, description="4CP transmission charge [USD/kW-year]"
+    )
+    fourcp_avoidance: Share = Field(0.9, description="probability curtailable load avoids 4CP [0-1]")
+
+
+class SitePower(_Model):
+    ppa_mw: float = Field(0.0, ge=0, le=100_000, description="fixed-price take-or-pay supply [MW]")
+    ppa_price_usd_mwh: float | None = Field(None, ge=0, le=5_000, description="PPA price [USD/MWh]")
+
+
+class SiteMining(_Model):
+    mw: float = Field(ge=0, le=100_000, description="grid MW of mining load today [MW]")
+    efficiency_j_th: float = Field(17.5, gt=1, le=200, description="fleet efficiency [J/TH]")
+    pue: float = Field(1.05, ge=1, le=3, description="mining power usage effectiveness [-]")
+    uptime: Share = Field(0.95, description="share of hours running outside curtailment [0-1]")
+    opex_usd_mw_month: float = Field(9_000.0, ge=0, le=1e7, description="fixed opex [USD/MW-month]")
+    asic_cost_usd_th: float = Field(15.0, ge=0, le=1_000, description="ASIC price [USD/TH]")
+    asic_refresh_years: float = Field(4.0, gt=0, le=30, description="fleet refresh interval [years]")
+    efficiency_gain_per_year: float = Field(
+        0.08, ge=0, lt=1, description="annual efficiency gain of refreshed fleets [share/yr]"
+    )
+
+
+class SiteAI(_Model):
+    max_it_mw: float = Field(ge=0, le=100_000, description="critical-IT MW the site can host [MW]")
+    pue: float = Field(1.2, ge=1, le=3, description="AI power usage effectiveness [-]")
+    retrofit_mw: float = Field(0.0, ge=0, le=100_000, description="IT MW that retrofit mining buildings [MW]")
+    retrofit_capex_usd_mw: float = Field(2_500_000.0, ge=0, le=1e9, description="retrofit capex [USD/MW IT]")
+    build_capex_usd_mw: float = Field(9_500_000.0, ge=0, le=1e9, description="new-build capex [USD/MW IT]")
+    capex_overrun_volatility: float = Field(0.15, ge=0, le=3, description="lognormal sigma of overrun [-]")
+    lead_time_months: int = Field(15, ge=0, le=120, description="construction start to first rent [months]")
+    delay_mean_months: float = Field(3.0, ge=0, le=120, description="mean random extra delay [months]")
+    opex_usd_mw_month: float = Field(20_000.0, ge=0, le=1e7, description="AI opex [USD/MW IT-month]")
+
+
+class Site(_Model):
+    name: Name
+    market: Name = Field(description="a key of power_markets")
+    interconnect_mw: float = Field(gt=0, le=100_000, description="grid interconnect [MW]")
+    curtailable: bool = Field(True, description="mining may curtail in price spikes")
+    power: SitePower = Field(default_factory=SitePower)
+    mining: SiteMining
+    ai: SiteAI | None = Field(None, description="absent: the site cannot host AI")
+
+
+class RampPhase(_Model):
+    months: int = Field(ge=1, le=600, description="length of the phase from first rent [months]")
+    share: Share = Field(description="share of the contracted MW paying rent in this phase [0-1]")
+
+
+class Contract(_Model):
+    name: Name
+    price_usd_kw_month: float = Field(gt=0, le=10_000, description="rent [USD/kW IT-month]")
+    escalator: float = Field(0.03, ge=-0.5, le=1, description="annual rent escalator [share/yr]")
+    term_years: float = Field(15.0, gt=0, le=50, description="lease term [years]")
+    min_mw: float = Field(0.0, ge=0, le=100_000, description="minimum IT MW if signed [MW]")
+    max_mw: float = Field(100_000.0, ge=0, le=100_000, description="maximum IT MW [MW]")
+    tenant_funded_share: Share = Field(0.0, description="share of capex the tenant funds [0-1]")
+    power_pass_through: bool = Field(True, description="tenant pays the AI power")
+    annual_default_prob: Share = Field(0.01, description="annual tenant exit probability [0-1]")
+    relet_months: int = Field(12, ge=0, le=240, description="empty months after an exit [months]")
+    market_rent_volatility: float = Field(0.2, ge=0, le=3, description="lognormal sigma of market rent [-]")
+    eligible_sites: tuple[Name, ...] | None = Field(None, description="sites that may host it; default all")
+    online_by: YearMonth | None = Field(None, description="min_mw must be earning by this month")
+    must_sign: bool = Field(False, description="the plan must sign this contract")
+    ramp: tuple[RampPhase, ...] = Field((), max_length=24, description="rent phases from first rent")
+
+
+class Debt(_Model):
+    loan_to_cost: float = Field(0.8, ge=0, le=0.95, description="project debt share of equity-side capex [-]")
+    rate: float = Field(0.08, ge=0, le=1, description="annual interest rate [1/yr]")
+    term_years: float = Field(12.0, gt=0, le=40, description="amortisation term [years]")
+    non_recourse: bool = Field(False, description="debt service stops when the tenant exits")
+
+
+class Financing(_Model):
+    capital_budget_usd: dict[int, Annotated[float, Field(ge=0, le=1e13)]] = Field(
+        default_factory=dict, description="equity capital available per calendar year [USD]"
+    )
+    carry_over: bool = Field(True, description="unspent budget carries into later years")
+    debt: Debt = Field(default_factory=Debt)
+    exit_multiple_ai: float = Field(12.0, ge=0, le=100, description="terminal multiple of AI NOI [x]")
+    exit_multiple_mining: float = Field(3.0, ge=0, le=100, description="terminal multiple of mining margin [x]")
+
+
+class Build(_Model):
+    decision_years: tuple[int, ...] = Field(
+        (), max_length=50, description="years in which construction may start; default the first three"
+    )
+    ai_step_mw: float = Field(20.0, gt=0, le=100_000, description="step between AI IT MW levels [MW]")
+
+
+class Objective(_Model):
+    cvar_alpha: float = Field(0.95, gt=0, lt=1, description="CVaR tail level [-]")
+    risk_aversion: float = Field(0.0, ge=0, le=1_000, description="weight of CVaR in the objective [-]")
+    cvar_floor_usd: float | None = Field(None, ge=-1e14, le=1e14, description="portfolio CVaR floor [USD]")
+    min_hashrate_eh: float | None = Field(None, ge=0, le=1e6, description="mining hashrate floor [EH/s]")
+
+
+class Scenario(_Model):
+    name: Name
+    start: YearMonth = Field(description="first month of the horizon [YYYY-MM]")
+    horizon_years: int = Field(10, ge=1, le=50, description="length of the horizon [years]")
+    discount_rate: float = Field(0.12, gt=-0.5, le=1, description="annual equity discount rate [1/yr]")
+    simulation: Simulation = Field(default_factory=Simulation)
+    market: Market = Field(default_factory=Market)
+    power_markets: dict[Name, PowerMarket] = Field(min_length=1, max_length=1_000)
+    sites: tuple[Site, ...] = Field(min_length=1, max_length=5_000)
+    contracts: tuple[Contract, ...] = Field((), max_length=1_000)
+    financing: Financing = Field(default_factory=Financing)
+    build: Build = Field(default_factory=Build)
+    objective: Objective = Field(default_factory=Objective)
+
+    @property
+    def months(self) -> int:
+        """Months in the horizon."""
+        return 12 * self.horizon_years
+
+    @property
+    def start_year(self) -> int:
+        return int(self.start[:4])
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        """Calendar years the horizon touches."""
+        last = year_month_index("0000-01", self.start) + self.months - 1
+        return tuple(range(self.start_year, last // 12 + 1))
+
+    @property
+    def decision_years(self) -> tuple[int, ...]:
+        """Build years in effect (the first three of the horizon when not given)."""
+        return self.build.decision_years or self.years[:3]
+
+    def site(self, name: str) -> Site:
+        return next(s for s in self.sites if s.name == name)
+
+    def contracts_for(self, site: Site) -> tuple[Contract, ...]:
+        """Contracts the site may sign (none when it has no AI section)."""
+        if site.ai is None or site.ai.max_it_mw <= 0:
+            return ()
+        return tuple(
+            c for c in self.contracts if c.eligible_sites is None or site.name in c.eligible_sites
+        )
