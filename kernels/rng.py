@@ -114,9 +114,7 @@ def power_stream(market_index: int) -> int:
         ``STREAM_POWER_BASE + market_index``.
     """
     if not 0 <= market_index < N_POWER_MARKETS_MAX:
-        raise ValueError(
-            f"power market index {market_index} outside 0..{N_POWER_MARKETS_MAX - 1}"
-        )
+        raise ValueError(f"power market index {market_index} outside 0..{N_POWER_MARKETS_MAX - 1}")
     return STREAM_POWER_BASE + market_index
 
 

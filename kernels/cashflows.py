@@ -1,0 +1,215 @@
+"""Month-by-month cash flows of one site option: the reference the fast path must equal.
+
+Where :mod:`.coefficients` reads prefix sums, this module builds every line item as
+an (N, T) array with explicit state per month (which MW mine, whether the hall earns
+contract rent, stands empty, is re-let or mines again, the debt balance). It is
+slower and simpler; the tests hold the two paths equal, and ``cashflows.csv`` comes
+from here.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from siteopt.schema import Scenario
+
+from .coefficients import TERMINAL_WINDOW, _mining_beats_ai, construction_start, site_streams
+from .hosting import (
+    Financing,
+    annuity_due,
+    capex_usd,
+    exit_months,
+    market_rent_factor,
+    mining_left_mw,
+    rent_schedule,
+    site_draws,
+    spend_months,
+)
+from .mining import fleet, mining_streams, ppa_settlement
+from .options import ChunkMarket, SiteOption, ai_power_per_it_mw, chunk_market
+
+LINE_ITEMS = (
+    "mining_revenue",
+    "mining_power",
+    "mining_opex",
+    "mining_4cp",
+    "asic_capex",
+    "ppa_settlement",
+    "ai_rent",
+    "ai_opex",
+    "ai_power",
+    "equity_capex",
+    "debt_service",
+)
+
+
+def option_cashflows(
+    scenario: Scenario, option: SiteOption, ctx: ChunkMarket, *, xp: ModuleType
+) -> tuple[dict[str, Any], Any]:
+    """Line items (N, T) [USD/month] and the terminal value (N,) [USD at month T]."""
+    i = option.site_index
+    site, cal = scenario.sites[i], ctx.cal
+    pm_index = list(scenario.power_markets).index(site.market)
+    power, pm = ctx.power[pm_index], scenario.power_markets[site.market]
+    fl = fleet(site, cal.months)
+    ms = mining_streams(site, fl, ctx.market, power, cal, pm.transmission_4cp_usd_kw_year, scenario.market.pool_fee, xp=xp)
+    n, t_end = ctx.scenarios.shape[0], cal.months
+    t = xp.arange(t_end)[None, :]
+    zeros = xp.zeros((n, t_end))
+    lines = {name: zeros for name in LINE_ITEMS}
+    lines["ppa_settlement"] = ppa_settlement(site, power, cal, xp=xp)
+    mining_mw = xp.full((n, t_end), site.mining.mw)
+    terminal = xp.zeros(n)
+    window = t >= t_end - TERMINAL_WINDOW
+    multiple_m = scenario.financing.exit_multiple_mining
+    if option.contract_index is None:
+        terminal += multiple_m * site.mining.mw * xp.maximum((ms.margin * window).sum(axis=1), 0.0)
+    else:
+        cs = construction_start(scenario, option.build_year)
+        left = float(mining_left_mw(site, option.it_mw))
+        mining_mw = xp.where(t < cs, site.mining.mw, left) + mining_mw * 0.0
+        before = (ms.margin * (window & (t < cs))).sum(axis=1)
+        after = (ms.margin * (window & (t >= cs))).sum(axis=1)
+        terminal += multiple_m * (site.mining.mw * xp.maximum(before, 0.0) + left * xp.maximum(after, 0.0))
+        ai_lines, returned_mw, ai_terminal = _hosting(scenario, option, ctx, ms, fl, xp=xp)
+        lines.update(ai_lines)
+        mining_mw = mining_mw + returned_mw
+        terminal += ai_terminal
+    lines["mining_revenue"] = mining_mw * ms.revenue
+    lines["mining_power"] = -mining_mw * ms.power
+    lines["mining_opex"] = -mining_mw * ms.opex
+    lines["mining_4cp"] = -mining_mw * ms.fourcp
+    lines["asic_capex"] = lines["asic_capex"] - mining_mw * ms.refresh
+    return lines, terminal
+
+
+def _hosting(scenario, option, ctx, ms, fl, *, xp):
+    """AI line items, MW returned to mining, and the AI terminal value net of debt."""
+    i, c_index, L = option.site_index, option.contract_index, option.it_mw
+    site, contract, cal = scenario.sites[i], scenario.contracts[c_index], ctx.cal
+    ai, fin = site.ai, Financing.of(scenario, contract)
+    n, t_end = ctx.scenarios.shape[0], cal.months
+    t = xp.arange(t_end)[None, :]
+    draws = site_draws(scenario, i, ctx.scenarios, xp=xp)
+    cs = construction_start(scenario, option.build_year)
+    start = (cs + ai.lead_time_months + draws.delay_months)[:, None]
+    exit_ = exit_months(scenario, i, c_index, ctx.scenarios, xp=xp)[:, None]
+    mrf = market_rent_factor(scenario, c_index, ctx.scenarios, xp=xp)[:, None]
+    sched = rent_schedule(contract, t_end)
+    s = t - start
+    exited = exit_ < sched.term_months
+    c_end = xp.where(exited, exit_, sched.term_months)
+    m_start = xp.where(exited, exit_ + contract.relet_months, sched.term_months)
+    lost = exited & fin.non_recourse & (start + exit_ < t_end)
+    pays_power = not contract.power_pass_through
+    market_index = list(scenario.power_markets).index(site.market)
+    power = ctx.power[market_index]
+    ai_power = ai_power_per_it_mw(scenario, i, power, cal, xp=xp) if pays_power else xp.zeros((n, t_end))
+    a2 = xp.minimum(start + m_start, t_end)[:, 0]
+    streams = site_streams(ms, ai_power, xp.zeros((n, t_end)), cal, xp=xp)
+    beats = _mining_beats_ai(streams, sched, ai, site, fl, contract, mrf[:, 0], m_start[:, 0], a2, pays_power, xp=xp)
+    to_mining = (exited[:, 0] & ~lost[:, 0] & (a2 < t_end) & beats)[:, None]
+    ai_after = ~lost & ~to_mining
+
+    s_idx = xp.clip(s, 0, t_end - 1)
+    contract_on = (s >= 0) & (s < c_end)
+    market_on = (s >= m_start) & ai_after
+    alive = (s >= 0) & ~(to_mining & (s >= m_start)) & ~(lost & (s >= exit_))
+    rent = L * (contract_on * xp.asarray(sched.contract_rent)[s_idx] + market_on * mrf * xp.asarray(sched.market_base)[s_idx])
+    opex = -L * ai.opex_usd_mw_month * alive
+    power_line = -L * ai_power * (contract_on | market_on)
+    returned = L * ai.pue * (to_mining & (t >= a2[:, None]))
+    purchase = -L * ai.pue * xp.asarray(fl.asic_cost_usd_mw)[None, :] * (to_mining & (t == a2[:, None]))
+
+    capex = float(capex_usd(ai, L)) * draws.overrun[:, None]
+    spend = xp.asarray(spend_months(cs, ai.lead_time_months, t_end))[None, :]
+    equity = -capex * fin.equity_share * spend
+    service, owed = _debt(capex * fin.debt_share * spend, start, exit_, lost, fin, t_end, xp=xp)
+
+    window = t >= t_end - TERMINAL_WINDOW
+    noi = ((rent + opex + power_line) * window).sum(axis=1)
+    multiple_m = scenario.financing.exit_multiple_mining
+    back = (ms.margin * window * (t >= a2[:, None])).sum(axis=1)
+    terminal = scenario.financing.exit_multiple_ai * xp.where(ai_after[:, 0], xp.maximum(noi, 0.0), 0.0)
+    terminal += xp.where(to_mining[:, 0], multiple_m * L * ai.pue * xp.maximum(back, 0.0), 0.0)
+    terminal -= owed
+    lines = {"ai_rent": rent, "ai_opex": opex, "ai_power": power_line, "equity_capex": equity,
+             "debt_service": -service, "asic_capex": purchase}
+    return lines, returned, terminal
+
+
+def _debt(draws, start, exit_, lost, fin, t_end, *, xp):
+    """Debt service per month and the balance owed at T, simulated month by month."""
+    n = draws.shape[0]
+    growth = 1.0 + fin.monthly_rate
+    balance = xp.zeros(n)
+    payment = xp.zeros(n)
+    service = xp.zeros((n, t_end))
+    due_factor = annuity_due(fin.monthly_rate, fin.term_months)
+    for t in range(t_end):
+        balance = balance + draws[:, t]
+        at_start = start[:, 0] == t
+        payment = xp.where(at_start, balance / due_factor, payment)
+        k = t - start[:, 0]
+        paying = (k >= 0) & (k < fin.term_months) & ~(lost[:, 0] & (k >= exit_[:, 0]))
+        service[:, t] = xp.where(paying, payment, 0.0)
+        balance = (balance - service[:, t]) * growth
+        balance = xp.where(lost[:, 0] & (k >= exit_[:, 0]), 0.0, balance)
+    # the loop grew the balance one month past T-1: that is the balance owed at T
+    owed = xp.where(lost[:, 0], 0.0, xp.maximum(balance, 0.0))
+    return service, owed
+
+
+def option_npv(scenario: Scenario, option: SiteOption, ctx: ChunkMarket, *, xp: ModuleType) -> Any:
+    """NPV per scenario from the line items [USD]."""
+    lines, terminal = option_cashflows(scenario, option, ctx, xp=xp)
+    df = xp.asarray(ctx.cal.discount)
+    total = sum(lines.values())
+    return (total * df[None, :-1]).sum(axis=1) + df[-1] * terminal
+
+
+def expected_cashflows(
+    scenario: Scenario, options: list[SiteOption], *, xp: ModuleType = np, chunk_size: int = 2_000
+) -> pd.DataFrame:
+    """Mean monthly cash flows of the chosen options by site and line item [USD].
+
+    Columns: ``site, month, line_item, usd``; the terminal value is a line item
+    in the last month.
+    """
+    n_total = scenario.simulation.scenarios
+    sums: dict[int, dict[str, np.ndarray]] = {}
+    for lo in range(0, n_total, chunk_size):
+        idx = xp.arange(lo, min(n_total, lo + chunk_size), dtype=xp.int64)
+        ctx = chunk_market(scenario, idx, xp=xp)
+        for k, opt in enumerate(options):
+            lines, terminal = option_cashflows(scenario, opt, ctx, xp=xp)
+            acc = sums.setdefault(k, {})
+            for name, values in lines.items():
+                acc[name] = acc.get(name, 0.0) + _host(values.sum(axis=0))
+            acc["terminal_value"] = acc.get("terminal_value", 0.0) + float(_host(terminal.sum()))
+    return _frame(scenario, options, sums, n_total)
+
+
+def _frame(scenario, options, sums, n_total) -> pd.DataFrame:
+    from .valuation import _month_label
+
+    months = [_month_label(scenario, t) for t in range(scenario.months)]
+    frames = []
+    for k, opt in enumerate(options):
+        site = scenario.sites[opt.site_index].name
+        for name in (*LINE_ITEMS, "terminal_value"):
+            values = np.zeros(scenario.months)
+            if name == "terminal_value":
+                values[-1] = sums[k][name]
+            else:
+                values += np.broadcast_to(sums[k][name], values.shape)
+            frames.append(pd.DataFrame({"site": site, "month": months, "line_item": name, "usd": values / n_total}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)

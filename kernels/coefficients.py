@@ -1,0 +1,260 @@
+"""Per-scenario NPV coefficients of a site's options: the fast path of the valuation.
+
+For a site, a build year b and a contract c, the NPV of converting L MW of IT is
+
+    NPV_n(L) = ppa_n + mining_mw * before_n(b) + left(L) * after_n(b)
+               + L * ai_n(b, c) + capex(L) * per_capex_n(b, c)
+
+where left(L) is the mining MW the conversion leaves and capex(L) the nominal
+retrofit-then-build capex. Each coefficient is a handful of gathers on prefix sums
+over months (discounted and undiscounted), so an option costs O(1) per scenario
+however long the horizon. :mod:`.cashflows` computes the same NPVs month by month;
+the tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from siteopt.schema import Scenario
+
+from .hosting import (
+    Financing,
+    SiteDraws,
+    annuity_due,
+    exit_months,
+    market_rent_factor,
+    rent_schedule,
+    spend_months,
+)
+from .market import Calendar
+from .mining import Fleet, MiningStreams
+
+TERMINAL_WINDOW = 12  # months of NOI capitalised in the terminal value
+
+
+def prefix(values: Any, *, xp: ModuleType) -> Any:
+    """Prefix sums along the last axis with a leading 0: P[..., k] = sum of the first k."""
+    zeros = xp.zeros((*values.shape[:-1], 1), dtype=values.dtype)
+    return xp.concatenate([zeros, xp.cumsum(values, axis=-1)], axis=-1)
+
+
+def gather(table: Any, idx: Any, *, xp: ModuleType) -> Any:
+    """``table[n, idx[n]]`` for a 2-D table, or ``table[idx]`` for a 1-D one."""
+    if table.ndim == 1:
+        return table[idx]
+    return xp.take_along_axis(table, idx[:, None], axis=1)[:, 0]
+
+
+def segment(table: Any, lo: Any, hi: Any, a: Any, b: Any, *, xp: ModuleType) -> Any:
+    """Sum over [a, b) intersected with the window [lo, hi), read from prefix ``table``."""
+    return gather(table, xp.clip(b, lo, hi), xp=xp) - gather(table, xp.clip(a, lo, hi), xp=xp)
+
+
+@dataclass(frozen=True)
+class SiteStreams:
+    """A site's calendar prefix sums for one chunk (backend arrays, shape (N, T + 1)).
+
+    ``mining_pv`` discounts margin less refresh capex per grid MW; ``mining_raw`` is the
+    undiscounted operating margin; ``ai_power_pv``/``ai_power_raw`` the grid power of
+    one IT MW (zero when no contract of the site pays AI power); ``ppa_pv`` (N,) the
+    PV of the PPA settlement.
+    """
+
+    mining_pv: Any
+    mining_raw: Any
+    margin: Any
+    ai_power: Any
+    ai_power_pv: Any
+    ai_power_raw: Any
+    ppa_pv: Any
+
+
+def site_streams(
+    mining: MiningStreams, ai_power: Any, ppa: Any, cal: Calendar, *, xp: ModuleType
+) -> SiteStreams:
+    df = xp.asarray(cal.discount[:-1])[None, :]
+    return SiteStreams(
+        mining_pv=prefix(df * (mining.margin - mining.refresh), xp=xp),
+        mining_raw=prefix(mining.margin, xp=xp),
+        margin=mining.margin,
+        ai_power=ai_power,
+        ai_power_pv=prefix(df * ai_power, xp=xp),
+        ai_power_raw=prefix(ai_power, xp=xp),
+        ppa_pv=(df * ppa).sum(axis=1),
+    )
+
+
+def mining_coefficients(
+    streams: SiteStreams, cs: int, cal: Calendar, exit_multiple: float, *, xp: ModuleType
+) -> tuple[Any, Any]:
+    """PV per grid MW of mining before and from construction start ``cs``, with terminal value."""
+    t_end = cal.months
+    w0 = max(t_end - TERMINAL_WINDOW, 0)
+    term = cal.discount[-1] * exit_multiple
+    split = max(cs, w0)
+    # Terminal value per MW segment, floored at 0: a buyer pays nothing for a loss-making fleet.
+    before_12 = streams.mining_raw[:, split] - streams.mining_raw[:, w0]
+    after_12 = streams.mining_raw[:, t_end] - streams.mining_raw[:, split]
+    before = streams.mining_pv[:, cs] + term * xp.maximum(before_12, 0.0)
+    after = streams.mining_pv[:, t_end] - streams.mining_pv[:, cs] + term * xp.maximum(after_12, 0.0)
+    return before, after
+
+
+@dataclass(frozen=True)
+class AIEvents:
+    """Calendar months of one (site, build year, contract) per scenario, for expectations.
+
+    Contract rent earns on [rent_start, contract_end); after ``relet`` the hall earns
+    market rent (``ai_after``) or its MW mine again (``to_mining``); all clipped to T.
+    """
+
+    rent_start: Any
+    contract_end: Any
+    relet: Any
+    ai_after: Any
+    to_mining: Any
+
+
+@dataclass(frozen=True)
+class AICoefficients:
+    """Per-scenario PV per IT MW (``per_mw``) and per USD of nominal capex (``per_capex``)."""
+
+    per_mw: Any
+    per_capex: Any
+    events: AIEvents
+
+
+def ai_coefficients(
+    scenario: Scenario,
+    site_index: int,
+    contract_index: int,
+    build_year: int,
+    draws: SiteDraws,
+    streams: SiteStreams,
+    fleet_: Fleet,
+    cal: Calendar,
+    scenarios: Any,
+    *,
+    xp: ModuleType,
+) -> AICoefficients:
+    """Coefficients of converting IT MW at a site in ``build_year`` for one contract."""
+    site, contract = scenario.sites[site_index], scenario.contracts[contract_index]
+    ai, fin = site.ai, Financing.of(scenario, contract)
+    t_end = cal.months
+    cs = construction_start(scenario, build_year)
+    start = cs + ai.lead_time_months + draws.delay_months  # first rent, calendar month
+    k_end = xp.clip(t_end - start, 0, t_end)  # relative months of rent inside the horizon
+    exit_ = exit_months(scenario, site_index, contract_index, scenarios, xp=xp)
+    sched = rent_schedule(contract, t_end)
+    exited = exit_ < sched.term_months
+    c_end = xp.where(exited, exit_, sched.term_months)
+    m_start = xp.where(exited, exit_ + contract.relet_months, sched.term_months)
+    mrf = market_rent_factor(scenario, contract_index, scenarios, xp=xp)
+    lost = exited & fin.non_recourse & (start + exit_ < t_end)  # the lender takes the hall
+
+    a0 = xp.minimum(start, t_end)
+    a1 = xp.minimum(start + c_end, t_end)
+    a2 = xp.minimum(start + m_start, t_end)
+    pays_power = not contract.power_pass_through
+    to_mining = exited & ~lost & (a2 < t_end) & _mining_beats_ai(
+        streams, sched, ai, site, fleet_, contract, mrf, m_start, a2, pays_power, xp=xp
+    )
+    ai_after = ~lost & ~to_mining
+
+    df_start = (1.0 + scenario.discount_rate) ** (-start.astype(xp.float64) / 12.0)
+    d = xp.asarray(cal.discount)  # D_s == df[s] for s <= T
+    dsum = prefix(d[:-1], xp=xp)
+    rent_c = xp.asarray(prefix(cal.discount[:-1] * sched.contract_rent, xp=np))
+    rent_m = xp.asarray(prefix(cal.discount[:-1] * sched.market_base, xp=np))
+    clip = lambda x: xp.clip(x, 0, k_end)  # noqa: E731
+    rent = gather(rent_c, clip(c_end), xp=xp) + xp.where(
+        ai_after, mrf * (gather(rent_m, k_end, xp=xp) - gather(rent_m, clip(m_start), xp=xp)), 0.0
+    )
+    opex_end = xp.where(lost, clip(exit_), xp.where(to_mining, clip(m_start), k_end))
+    value = df_start * (rent - ai.opex_usd_mw_month * gather(dsum, opex_end, xp=xp))
+    if pays_power:
+        pv = streams.ai_power_pv
+        value -= gather(pv, a1, xp=xp) - gather(pv, a0, xp=xp)
+        value -= xp.where(ai_after, gather(pv, a2 * 0 + t_end, xp=xp) - gather(pv, a2, xp=xp), 0.0)
+    value += xp.where(to_mining, _returned_mining_pv(streams, fleet_, ai.pue, a2, cal, scenario, xp=xp), 0.0)
+    value += _terminal_ai(streams, sched, ai, mrf, k_end, c_end, m_start, a0, a1, a2, ai_after, pays_power, cal, scenario, xp=xp)
+    per_capex = -_financing_pv(fin, cs, ai.lead_time_months, start, k_end, exit_, lost, draws.overrun, cal, scenario, xp=xp)
+    events = AIEvents(a0, a1, a2, ai_after, to_mining)
+    return AICoefficients(value, per_capex, events)
+
+
+def construction_start(scenario: Scenario, build_year: int) -> int:
+    """Calendar month index of January of ``build_year`` (0 if before the start)."""
+    return max(0, (build_year - scenario.start_year) * 12 - (int(scenario.start[5:]) - 1))
+
+
+def _mining_beats_ai(streams, sched, ai, site, fleet_, contract, mrf, m_start, a2, pays_power, *, xp):
+    """At re-let, does a grid MW mining earn more this month than the hall re-let?"""
+    t = xp.minimum(a2, streams.margin.shape[1] - 1)
+    s = xp.minimum(m_start, len(sched.market_base) - 1)
+    ai_noi = mrf * xp.asarray(sched.market_base)[s] - ai.opex_usd_mw_month
+    if pays_power:
+        ai_noi = ai_noi - gather(streams.ai_power, t, xp=xp)
+    refresh_months = 12.0 * site.mining.asic_refresh_years
+    asic = xp.asarray(fleet_.asic_cost_usd_mw)[t] / refresh_months
+    mining = ai.pue * (gather(streams.margin, t, xp=xp) - asic)
+    return mining > ai_noi
+
+
+def _returned_mining_pv(streams, fleet_, pue_ai, a2, cal, scenario, *, xp):
+    """PV per IT MW of mining its pue x grid MW from month a2, ASICs bought at a2."""
+    t_end = cal.months
+    w0 = max(t_end - TERMINAL_WINDOW, 0)
+    term = cal.discount[-1] * scenario.financing.exit_multiple_mining
+    full = xp.full_like(a2, t_end)
+    pv = gather(streams.mining_pv, full, xp=xp) - gather(streams.mining_pv, a2, xp=xp)
+    last = gather(streams.mining_raw, full, xp=xp) - gather(streams.mining_raw, xp.maximum(a2, w0), xp=xp)
+    pv += term * xp.maximum(last, 0.0)
+    t = xp.minimum(a2, t_end - 1)
+    purchase = xp.asarray(fleet_.asic_cost_usd_mw)[t] * xp.asarray(cal.discount)[t]
+    return pue_ai * (pv - purchase)
+
+
+def _terminal_ai(streams, sched, ai, mrf, k_end, c_end, m_start, a0, a1, a2, ai_after, pays_power, cal, scenario, *, xp):
+    """PV per IT MW of exit_multiple_ai x the hall's NOI in the last 12 months."""
+    w1 = k_end
+    w0 = xp.clip(k_end - TERMINAL_WINDOW, 0, None)
+    rent_c = xp.asarray(prefix(sched.contract_rent, xp=np))
+    rent_m = xp.asarray(prefix(sched.market_base, xp=np))
+    rent = segment(rent_c, w0, w1, 0, c_end, xp=xp) + mrf * segment(rent_m, w0, w1, m_start, w1, xp=xp)
+    noi = rent - ai.opex_usd_mw_month * (w1 - w0)
+    if pays_power:
+        t_end = cal.months
+        lo = max(t_end - TERMINAL_WINDOW, 0)
+        raw = streams.ai_power_raw
+        noi -= segment(raw, lo, t_end, a0, a1, xp=xp) + segment(raw, lo, t_end, a2, a2 * 0 + t_end, xp=xp)
+    factor = cal.discount[-1] * scenario.financing.exit_multiple_ai
+    return xp.where(ai_after, factor * xp.maximum(noi, 0.0), 0.0)
+
+
+def _financing_pv(fin, cs, lead, start, k_end, exit_, lost, overrun, cal, scenario, *, xp):
+    """PV per USD of nominal capex of equity capex, debt service and debt left at T."""
+    t_end = cal.months
+    spend = spend_months(cs, lead, t_end)
+    equity = fin.equity_share * overrun * float(spend @ cal.discount[:-1])
+    r = fin.monthly_rate
+    growth = 1.0 + r
+    draw_weight = float(np.sum(spend * growth ** (-np.arange(t_end, dtype=np.float64))))
+    start_f = start.astype(xp.float64)
+    balance_start = fin.debt_share * overrun * draw_weight * growth**start_f
+    payment = balance_start / annuity_due(r, fin.term_months)
+    scheduled = xp.minimum(k_end, fin.term_months)  # payments made before T
+    paid = xp.where(lost, xp.minimum(scheduled, exit_), scheduled)
+    dsum = prefix(xp.asarray(cal.discount[:-1]), xp=xp)
+    df_start = (1.0 + scenario.discount_rate) ** (-start_f / 12.0)
+    service = payment * df_start * gather(dsum, paid, xp=xp)
+    left = payment * annuity_due(r, fin.term_months - scheduled)
+    not_started = start >= t_end
+    left = xp.where(not_started, fin.debt_share * overrun * draw_weight * growth**t_end, left)
+    left = xp.where(lost, 0.0, xp.maximum(left, 0.0))
+    return equity + service + cal.discount[-1] * left

@@ -1,0 +1,182 @@
+"""Hosted AI on a site (MODEL.md §4) and its financing (§5).
+
+Timing, in months of the horizon: construction starts in January of the build
+year (``cs``); capex is spent evenly over ``lead_time_months`` from then; rent starts
+at ``S = cs + lead + delay`` with a random whole-month delay. Relative month
+``s = t - S`` counts from first rent. The tenant may exit at relative month ``e``
+(geometric, from ``annual_default_prob``); the hall stands empty for
+``relet_months`` and is then re-let at the scenario's market rent, or the
+operator returns its grid MW to mining, whichever earns more that month. After the
+term the hall re-lets at market rent. One exit per scenario at most.
+
+Everything here is per MW of critical IT or per USD of nominal capex, so the NPV
+of an option is a linear combination of these per-scenario coefficients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from siteopt.schema import Contract, Scenario, Site, SiteAI
+
+from .rng import STREAM_DELAY, STREAM_EXIT, STREAM_OVERRUN, STREAM_RELET, entity_stream, uniforms4
+
+NEVER = 10**6  # an exit month that never comes [month]
+
+
+def capex_usd(ai: SiteAI, it_mw: Any) -> Any:
+    """Nominal capex of ``it_mw`` of IT: retrofit MW first, then new build [USD]."""
+    retrofit = np.minimum(it_mw, ai.retrofit_mw)
+    return retrofit * ai.retrofit_capex_usd_mw + (it_mw - retrofit) * ai.build_capex_usd_mw
+
+
+def mining_left_mw(site: Site, it_mw: Any) -> Any:
+    """Grid MW of mining that a conversion of ``it_mw`` leaves [MW]."""
+    pue = site.ai.pue if site.ai is not None else 1.0
+    return np.clip(np.minimum(site.mining.mw, site.interconnect_mw - it_mw * pue), 0.0, None)
+
+
+def _normal_from(u0: Any, u1: Any, xp: ModuleType) -> Any:
+    return xp.sqrt(-2.0 * xp.log(u0)) * xp.cos(2.0 * np.pi * u1)
+
+
+@dataclass(frozen=True)
+class SiteDraws:
+    """Per-scenario AI risks of one site, shared by all its options (backend arrays).
+
+    Attributes
+    ----------
+    delay_months : array (N,) of int64
+    overrun : array (N,) [-]
+        Lognormal capex factor with mean 1.
+    """
+
+    delay_months: Any
+    overrun: Any
+
+
+def site_draws(scenario: Scenario, site_index: int, scenarios: Any, *, xp: ModuleType) -> SiteDraws:
+    ai = scenario.sites[site_index].ai
+    seed = scenario.simulation.seed
+    u0, u1, _, _ = uniforms4(seed, scenarios, 0, entity_stream(STREAM_OVERRUN, site_index), xp=xp)
+    sig = ai.capex_overrun_volatility if ai is not None else 0.0
+    overrun = xp.exp(sig * _normal_from(u0, u1, xp) - 0.5 * sig * sig)
+    ud = uniforms4(seed, scenarios, 0, entity_stream(STREAM_DELAY, site_index), xp=xp)[0]
+    mean = ai.delay_mean_months if ai is not None else 0.0
+    delay = xp.floor(-mean * xp.log(ud) + 0.5).astype(xp.int64)
+    return SiteDraws(delay, overrun)
+
+
+def exit_months(
+    scenario: Scenario, site_index: int, contract_index: int, scenarios: Any, *, xp: ModuleType
+) -> Any:
+    """Relative month of the tenant's exit per scenario (``NEVER`` when none) [month]."""
+    c = scenario.contracts[contract_index]
+    entity = site_index * max(1, len(scenario.contracts)) + contract_index
+    u = uniforms4(scenario.simulation.seed, scenarios, 0, entity_stream(STREAM_EXIT, entity), xp=xp)[0]
+    if c.annual_default_prob <= 0:
+        return xp.full(scenarios.shape, NEVER, dtype=xp.int64)
+    if c.annual_default_prob >= 1:
+        return xp.zeros(scenarios.shape, dtype=xp.int64)
+    log_survive = np.log1p(-c.annual_default_prob) / 12.0  # ln(1 - monthly hazard)
+    e = xp.floor(xp.log(u) / log_survive)
+    return xp.minimum(e, NEVER).astype(xp.int64)
+
+
+def market_rent_factor(scenario: Scenario, contract_index: int, scenarios: Any, *, xp: ModuleType) -> Any:
+    """Market rent as a multiple of the contract price, per scenario (mean 1) [-]."""
+    c = scenario.contracts[contract_index]
+    u0, u1, _, _ = uniforms4(
+        scenario.simulation.seed, scenarios, 0, entity_stream(STREAM_RELET, contract_index), xp=xp
+    )
+    sig = c.market_rent_volatility
+    return xp.exp(sig * _normal_from(u0, u1, xp) - 0.5 * sig * sig)
+
+
+@dataclass(frozen=True)
+class RentSchedule:
+    """Deterministic rent of one contract per IT MW by relative month (numpy).
+
+    Attributes
+    ----------
+    contract_rent : ndarray (M,) [USD/MW-month]
+        Escalated price times the ramp share.
+    market_base : ndarray (M,) [USD/MW-month]
+        Escalated price (times the scenario's market factor when re-let).
+    term_months : int
+    """
+
+    contract_rent: np.ndarray
+    market_base: np.ndarray
+    term_months: int
+
+
+def rent_schedule(contract: Contract, months: int) -> RentSchedule:
+    """Rent per MW of IT for ``months`` relative months from first rent."""
+    s = np.arange(months)
+    base = 1000.0 * contract.price_usd_kw_month * (1.0 + contract.escalator) ** (s // 12)
+    ramp = np.ones(months)
+    edge = 0
+    for phase in contract.ramp:
+        ramp[edge : edge + phase.months] = phase.share
+        edge += phase.months
+    return RentSchedule(base * ramp, base, int(round(12 * contract.term_years)))
+
+
+@dataclass(frozen=True)
+class Financing:
+    """Per-USD-of-nominal-capex financing terms of one (site, contract)."""
+
+    equity_share: float  # (1 - tenant share) * (1 - loan to cost)
+    debt_share: float  # (1 - tenant share) * loan to cost
+    monthly_rate: float
+    term_months: int
+    non_recourse: bool
+
+    @classmethod
+    def of(cls, scenario: Scenario, contract: Contract) -> Financing:
+        debt = scenario.financing.debt
+        funded = 1.0 - contract.tenant_funded_share
+        return cls(
+            funded * (1.0 - debt.loan_to_cost),
+            funded * debt.loan_to_cost,
+            (1.0 + debt.rate) ** (1.0 / 12.0) - 1.0,
+            max(1, int(round(12 * debt.term_years))),
+            debt.non_recourse,
+        )
+
+
+def spend_months(cs: int, lead: int, months: int) -> np.ndarray:
+    """Share of capex spent in each month of the horizon (sums to <= 1) [-]."""
+    share = np.zeros(months)
+    if lead <= 0:
+        if cs < months:
+            share[cs] = 1.0
+        return share
+    share[cs : min(months, cs + lead)] = 1.0 / lead
+    return share
+
+
+def annuity_due(rate: float, n: Any) -> Any:
+    """Value at the first payment of ``n`` monthly payments of 1, the first paid at once.
+
+    sum_{i < n} (1 + rate)^-i. Debt amortises from the first rent month: payment
+    A = balance / annuity_due(rate, term), and the balance owed just before payment k
+    is A * annuity_due(rate, term - k).
+    """
+    if rate == 0:
+        return n * 1.0
+    return (1.0 - (1.0 + rate) ** (-n * 1.0)) * (1.0 + rate) / rate
+
+
+def debt_balance_at_start(fin: Financing, spend: np.ndarray, start: Any, *, xp: ModuleType) -> Any:
+    """Debt per USD of capex at first rent (draws plus capitalised interest) [USD/USD]."""
+    m = np.arange(len(spend))
+    drawn = spend > 0
+    # sum_m d_m (1 + r)^(S - m) = (1 + r)^S * sum_m d_m (1 + r)^(-m)
+    weight = float(np.sum(spend[drawn] * (1.0 + fin.monthly_rate) ** (-m[drawn])))
+    return fin.debt_share * weight * (1.0 + fin.monthly_rate) ** start.astype(xp.float64)

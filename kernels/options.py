@@ -1,0 +1,148 @@
+"""The options a site offers (MODEL.md §6) and the per-chunk NPVs of all of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from siteopt.schema import Scenario
+
+from .coefficients import AIEvents, ai_coefficients, construction_start, mining_coefficients, site_streams
+from .hosting import capex_usd, mining_left_mw, site_draws
+from .market import Calendar, MarketPaths, horizon_calendar, market_paths
+from .mining import Fleet, fleet, mining_streams, ppa_settlement
+from .power import PowerPaths, power_paths
+
+
+@dataclass(frozen=True)
+class SiteOption:
+    """One option: ``it_mw`` of IT converted from January of ``build_year`` for a contract."""
+
+    site_index: int
+    label: str
+    it_mw: float
+    build_year: int | None
+    contract_index: int | None
+
+
+@dataclass(frozen=True)
+class OptionGroup:
+    """Options of one site sharing a build year and contract (levels differ only)."""
+
+    build_year: int
+    contract_index: int
+    columns: np.ndarray  # positions of these options in the site's option list
+    it_mw: np.ndarray
+
+
+def site_options(scenario: Scenario, site_index: int) -> list[SiteOption]:
+    """Keep hashing, then every (level, build year, contract) the site may take.
+
+    Levels run from ``ai_step_mw`` to the site's AI limit in steps of
+    ``ai_step_mw``; a level above a contract's ``max_mw`` is not offered for it.
+    """
+    site = scenario.sites[site_index]
+    options = [SiteOption(site_index, "hash", 0.0, None, None)]
+    eligible = scenario.contracts_for(site)
+    if not eligible:
+        return options
+    step = scenario.build.ai_step_mw
+    levels = step * np.arange(1, int(np.floor(site.ai.max_it_mw / step + 1e-9)) + 1)
+    for contract in eligible:
+        c_index = scenario.contracts.index(contract)
+        for year in scenario.decision_years:
+            for level in levels[levels <= contract.max_mw + 1e-9]:
+                label = f"ai{level:g}-{year}-{contract.name}"
+                options.append(SiteOption(site_index, label, float(level), year, c_index))
+    return options
+
+
+def option_groups(options: list[SiteOption]) -> list[OptionGroup]:
+    groups: dict[tuple[int, int], list[int]] = {}
+    for j, opt in enumerate(options):
+        if opt.contract_index is not None:
+            groups.setdefault((opt.build_year, opt.contract_index), []).append(j)
+    return [
+        OptionGroup(year, c, np.array(cols), np.array([options[j].it_mw for j in cols]))
+        for (year, c), cols in groups.items()
+    ]
+
+
+@dataclass(frozen=True)
+class ChunkMarket:
+    """Everything shared by the sites of one chunk of scenarios."""
+
+    scenarios: Any
+    cal: Calendar
+    market: MarketPaths
+    power: list[PowerPaths]
+
+
+def chunk_market(scenario: Scenario, scenarios: Any, *, xp: ModuleType) -> ChunkMarket:
+    cal = horizon_calendar(scenario)
+    market = market_paths(scenario, scenarios, xp=xp)
+    power = [power_paths(scenario, i, cal, scenarios, xp=xp) for i in range(len(scenario.power_markets))]
+    return ChunkMarket(scenarios, cal, market, power)
+
+
+@dataclass(frozen=True)
+class SiteChunk:
+    """NPVs of every option of a site on one chunk, with what the expectations need."""
+
+    npv: Any  # (N, O) [USD]
+    events: dict[tuple[int, int], AIEvents]
+    fleet: Fleet
+
+
+def ai_power_per_it_mw(scenario: Scenario, site_index: int, power: PowerPaths, cal: Calendar, *, xp: ModuleType) -> Any:
+    """Grid power cost of one MW of IT per month when the miner pays it [USD/MW]."""
+    site = scenario.sites[site_index]
+    pm = scenario.power_markets[site.market]
+    fourcp = pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0
+    return site.ai.pue * (xp.asarray(cal.hours)[None, :] * power.level + fourcp)
+
+
+def site_chunk(
+    scenario: Scenario, site_index: int, options: list[SiteOption], ctx: ChunkMarket, *, xp: ModuleType
+) -> SiteChunk:
+    """NPV of each option of one site on the chunk's scenarios (the fast path)."""
+    site = scenario.sites[site_index]
+    market_index = list(scenario.power_markets).index(site.market)
+    power, cal = ctx.power[market_index], ctx.cal
+    pm = scenario.power_markets[site.market]
+    fl = fleet(site, cal.months)
+    mining = mining_streams(
+        site, fl, ctx.market, power, cal, pm.transmission_4cp_usd_kw_year, scenario.market.pool_fee, xp=xp
+    )
+    groups = option_groups(options)
+    pays_power = any(not scenario.contracts[g.contract_index].power_pass_through for g in groups)
+    ai_power = ai_power_per_it_mw(scenario, site_index, power, cal, xp=xp) if pays_power else xp.zeros_like(power.level)
+    streams = site_streams(mining, ai_power, ppa_settlement(site, power, cal, xp=xp), cal, xp=xp)
+    n = ctx.scenarios.shape[0]
+    npv = xp.empty((n, len(options)))
+    multiple = scenario.financing.exit_multiple_mining
+    before_all, after_all = mining_coefficients(streams, 0, cal, multiple, xp=xp)
+    npv[:, 0] = streams.ppa_pv + site.mining.mw * (before_all + after_all)
+    events = {}
+    if groups:
+        draws = site_draws(scenario, site_index, ctx.scenarios, xp=xp)
+    for g in groups:
+        before, after = mining_coefficients(
+            streams, construction_start(scenario, g.build_year), cal, multiple, xp=xp
+        )
+        coef = ai_coefficients(
+            scenario, site_index, g.contract_index, g.build_year, draws, streams, fl, cal, ctx.scenarios, xp=xp
+        )
+        levels = xp.asarray(g.it_mw)[None, :]
+        left = xp.asarray(mining_left_mw(site, g.it_mw))[None, :]
+        capex = xp.asarray(capex_usd(site.ai, g.it_mw))[None, :]
+        base = streams.ppa_pv + site.mining.mw * before
+        npv[:, g.columns] = (
+            base[:, None] + left * after[:, None] + levels * coef.per_mw[:, None] + capex * coef.per_capex[:, None]
+        )
+        events[(g.build_year, g.contract_index)] = coef.events
+    return SiteChunk(npv, events, fl)
+
