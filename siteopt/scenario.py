@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from .errors import InputError
 from .schema import Scenario, year_month_index
-from .yamlsource import PathKey, SourceMap, YamlSourceError, load_yaml_mapping
+from .yamlsource import PathKey, SourceMap, YamlSourceError, load_yaml_mapping, load_yaml_value
 
 __all__ = ["Problem", "Scenario", "ScenarioError", "load_scenario", "validate_data"]
 
@@ -36,8 +36,8 @@ class Problem:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class ScenarioError(Exception):
-    """A scenario that cannot be used; ``problems`` lists every reason."""
+class ScenarioError(InputError):
+    """A scenario that cannot be used (exit 2); ``problems`` lists every reason."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
@@ -65,26 +65,40 @@ def load_scenario(path: Path | str, overrides: Iterable[str] = ()) -> Scenario:
         source = load_yaml_mapping(path)
     except YamlSourceError as exc:
         raise ScenarioError([Problem(str(path), exc.line, "", exc.message)]) from None
-    problems = [apply_override(source, spec, str(path)) for spec in overrides]
-    problems = [p for p in problems if p is not None]
+    problems = [
+        p for p in (apply_override(source, spec, str(path)) for spec in overrides) if p is not None
+    ]
     if problems:
         raise ScenarioError(problems)
     return validate_data(source, str(path))
 
 
 def validate_data(source: SourceMap, filename: str) -> Scenario:
-    """Validate loaded data: field checks first, then cross-field checks."""
+    """Validate loaded data: field checks first, then cross-field checks.
+
+    Cross-field checks need a scenario that passed the field checks, so a file
+    with field problems reports those (all of them) and not yet the cross-field ones.
+    """
     try:
         scenario = Scenario.model_validate(source.data)
     except ValidationError as exc:
         raise ScenarioError(_field_problems(exc, source, filename)) from None
-    cross = [
-        Problem(filename, source.line_of(loc), _display_path(loc, source.data), msg)
-        for loc, msg in cross_field_problems(scenario)
-    ]
+    cross = [_problem(source, filename, loc, msg) for loc, msg in cross_field_problems(scenario)]
     if cross:
-        raise ScenarioError(cross)
+        raise ScenarioError(_by_line(cross))
     return scenario
+
+
+def _problem(source: SourceMap, filename: str, loc: PathKey, message: str) -> Problem:
+    """A Problem at ``loc``; a value that came from ``--set`` is reported as such, lineless."""
+    shown = _display_path(loc, source.data)
+    if any(loc[: len(o)] == o for o in source.overridden):
+        return Problem(filename, None, f"--set {shown}", message)
+    return Problem(filename, source.line_of(loc), shown, message)
+
+
+def _by_line(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: p.line if p.line is not None else 0)
 
 
 # ---------------------------------------------------------------- field errors
@@ -92,19 +106,28 @@ def validate_data(source: SourceMap, filename: str) -> Scenario:
 
 def _field_problems(exc: ValidationError, source: SourceMap, filename: str) -> list[Problem]:
     problems = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors:
+        if err["type"] == "too_short" and _has_child_error(err["loc"], errors):
+            continue  # pydantic adds "0 items" when every item failed: the items say why
         loc = _data_path(err["loc"], source.data)
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
+        kind, message = err["type"], err["msg"]
+        if kind == "extra_forbidden":
             message = _unknown_key_message(loc, err["loc"])
-        elif err["type"] == "missing":
+        elif kind == "missing":
             message = "required field is missing"
-        elif err["type"] == "string_pattern_mismatch" and "\\d{4}" in str(err.get("ctx", "")):
+        elif kind == "string_pattern_mismatch" and "\\d{4}" in str(err.get("ctx", "")):
             message = f"expected a month as YYYY-MM, got {err['input']!r}"
-        elif "input" in err and err["type"] not in ("model_type", "dict_type", "list_type"):
+        elif kind == "value_error":  # our own validators: the message says it all
+            message = message.removeprefix("Value error, ")
+        elif "input" in err and kind not in ("model_type", "dict_type", "list_type"):
             message = f"{message} (got {_short(err['input'])})"
-        problems.append(Problem(filename, source.line_of(loc), _display_path(loc, source.data), message))
-    return problems
+        problems.append(_problem(source, filename, loc, message))
+    return _by_line(problems)
+
+
+def _has_child_error(loc: tuple[Any, ...], errors: list[Any]) -> bool:
+    return any(len(e["loc"]) > len(loc) and e["loc"][: len(loc)] == loc for e in errors)
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> PathKey:
@@ -134,19 +157,19 @@ def _is_type_tag(part: str) -> bool:
 
 
 def _display_path(loc: PathKey, data: Any) -> str:
-    """``sites.pecos-1.ai.pue``: list items by name when they have one."""
-    parts: list[str] = []
+    """``sites.pecos-1.ai.pue``: list items by name when they have one, else ``[i]``."""
+    out = ""
     node = data
     for part in loc:
         if isinstance(node, list) and isinstance(part, int):
             item = node[part] if 0 <= part < len(node) else None
             name = item.get("name") if isinstance(item, dict) else None
-            parts.append(str(name) if isinstance(name, str) and name else f"[{part}]")
+            out += f".{name}" if isinstance(name, str) and name else f"[{part}]"
             node = item
         else:
-            parts.append(str(part))
+            out += f".{part}"
             node = node.get(part) if isinstance(node, dict) else None
-    return ".".join(parts)
+    return out.lstrip(".")
 
 
 def _unknown_key_message(loc: PathKey, raw_loc: tuple[Any, ...]) -> str:
@@ -211,16 +234,24 @@ def check_sites(s: Scenario) -> list[tuple[PathKey, str]]:
     for i, site in enumerate(s.sites):
         if site.market not in s.power_markets:
             known = ", ".join(sorted(s.power_markets))
-            out.append((("sites", i, "market"), f"market '{site.market}' is not in power_markets ({known})"))
+            out.append(
+                (
+                    ("sites", i, "market"),
+                    f"market '{site.market}' is not in power_markets ({known})",
+                )
+            )
         if site.mining.mw > site.interconnect_mw:
             out.append(
                 (
                     ("sites", i, "mining", "mw"),
-                    f"mining load {site.mining.mw:g} MW exceeds the interconnect of {site.interconnect_mw:g} MW",
+                    f"mining load {site.mining.mw:g} MW exceeds the interconnect of "
+                    f"{site.interconnect_mw:g} MW",
                 )
             )
         if site.power.ppa_mw > 0 and site.power.ppa_price_usd_mwh is None:
-            out.append((("sites", i, "power", "ppa_price_usd_mwh"), "required when ppa_mw is above 0"))
+            out.append(
+                (("sites", i, "power", "ppa_price_usd_mwh"), "required when ppa_mw is above 0")
+            )
         if site.ai is not None:
             grid_mw = site.ai.max_it_mw * site.ai.pue
             if grid_mw > site.interconnect_mw * (1 + 1e-9):
@@ -241,7 +272,9 @@ def check_contracts(s: Scenario) -> list[tuple[PathKey, str]]:
     names = {site.name for site in s.sites}
     for i, c in enumerate(s.contracts):
         if c.min_mw > c.max_mw:
-            out.append((("contracts", i, "min_mw"), f"min_mw {c.min_mw:g} exceeds max_mw {c.max_mw:g}"))
+            out.append(
+                (("contracts", i, "min_mw"), f"min_mw {c.min_mw:g} exceeds max_mw {c.max_mw:g}")
+            )
         for j, site in enumerate(c.eligible_sites or ()):
             if site not in names:
                 out.append((("contracts", i, "eligible_sites", j), f"site '{site}' does not exist"))
@@ -256,13 +289,25 @@ def check_dates(s: Scenario) -> list[tuple[PathKey, str]]:
     span = f"{first}-{last}"
     for year in s.financing.capital_budget_usd:
         if not first <= year <= last:
-            out.append((("financing", "capital_budget_usd", year), f"budget year {year} is outside the horizon {span}"))
+            out.append(
+                (
+                    ("financing", "capital_budget_usd", year),
+                    f"budget year {year} is outside the horizon {span}",
+                )
+            )
     for j, year in enumerate(s.build.decision_years):
         if not first <= year <= last:
-            out.append((("build", "decision_years", j), f"decision year {year} is outside the horizon {span}"))
+            out.append(
+                (
+                    ("build", "decision_years", j),
+                    f"decision year {year} is outside the horizon {span}",
+                )
+            )
     for i, c in enumerate(s.contracts):
         if c.online_by is not None and not 0 <= year_month_index(s.start, c.online_by) < s.months:
-            out.append((("contracts", i, "online_by"), f"online_by {c.online_by} is outside the horizon"))
+            out.append(
+                (("contracts", i, "online_by"), f"online_by {c.online_by} is outside the horizon")
+            )
     return out
 
 
@@ -272,15 +317,26 @@ def check_power_markets(s: Scenario) -> list[tuple[PathKey, str]]:
         if pm.duration_curve is not None:
             total = sum(share for share, _ in pm.duration_curve)
             if not math.isclose(total, 1.0, abs_tol=1e-6):
-                out.append((("power_markets", name, "duration_curve"), f"shares of hours sum to {total:g}, not 1"))
+                out.append(
+                    (
+                        ("power_markets", name, "duration_curve"),
+                        f"shares of hours sum to {total:g}, not 1",
+                    )
+                )
             mean = sum(share * mult for share, mult in pm.duration_curve)
             if total > 0 and mean <= 0:
-                out.append((("power_markets", name, "duration_curve"), "the curve's mean multiple must be positive"))
+                out.append(
+                    (
+                        ("power_markets", name, "duration_curve"),
+                        "the curve's mean multiple must be positive",
+                    )
+                )
     if s.simulation.risk_sample > s.simulation.scenarios:
         out.append(
             (
                 ("simulation", "risk_sample"),
-                f"risk_sample {s.simulation.risk_sample} exceeds scenarios {s.simulation.scenarios}",
+                f"risk_sample {s.simulation.risk_sample} exceeds "
+                f"scenarios {s.simulation.scenarios}",
             )
         )
     return out
@@ -290,64 +346,113 @@ def check_power_markets(s: Scenario) -> list[tuple[PathKey, str]]:
 
 
 def apply_override(source: SourceMap, spec: str, filename: str) -> Problem | None:
-    """Apply one ``PATH=VALUE`` to the loaded data; return a Problem when it cannot."""
+    """Apply one ``PATH=VALUE`` to the loaded data; return a Problem when it cannot.
+
+    VALUE is read with the safe YAML loader (a scalar or a ``[list]``), so a tag
+    such as ``!!python/object`` is refused and nothing is ever evaluated. The data
+    path that was set is recorded in ``source.overridden`` so that a later
+    validation problem there is reported as coming from ``--set``.
+    """
     if "=" not in spec:
         return Problem(filename, None, "--set", f"expected PATH=VALUE, got {spec!r}")
     dotted, _, text = spec.partition("=")
+    dotted = dotted.strip()
+    where = f"--set {dotted}"
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        return Problem(filename, None, dotted, f"cannot read the value {text!r}")
+        value = load_yaml_value(text)
+    except YamlSourceError as exc:
+        return Problem(filename, None, where, f"cannot read the value {text!r}: {exc.message}")
     if isinstance(value, dict | list) and not text.strip().startswith("["):
-        return Problem(filename, None, dotted, f"the value must be a scalar or a [list], got {text!r}")
-    parts = [p for p in dotted.strip().split(".")]
-    if not parts or not all(parts):
-        return Problem(filename, None, dotted, "empty path")
-    error = _set_path(source.data, Scenario, parts, value)
-    return Problem(filename, None, dotted, error) if error else None
+        return Problem(
+            filename, None, where, f"the value must be a scalar or a [list], got {text!r}"
+        )
+    parts = dotted.split(".")
+    if not all(parts):
+        return Problem(filename, None, where, "empty path (expected e.g. market.btc_price_usd)")
+    walk = _Walk(value)
+    error = walk.set(source.data, Scenario, parts)
+    if error:
+        return Problem(filename, None, where, error)
+    source.overridden.append(tuple(walk.data_path))
+    return None
 
 
-def _set_path(node: Any, model: type[BaseModel], parts: list[str], value: Any) -> str | None:
-    head, rest = parts[0], parts[1:]
-    if head not in model.model_fields:
-        return _no_such_key(head, sorted(model.model_fields))
-    annotation = model.model_fields[head].annotation
-    if not rest:
-        node[head] = value
-        return None
-    inner, container = _inner_model(annotation), _container(annotation)
-    if container is list:
-        child = node.setdefault(head, [])
-        if not isinstance(child, list):
-            return f"'{head}' in the file is not a list"
-        return _set_in_list(child, inner, rest, value)
-    child = node.setdefault(head, {})
-    if not isinstance(child, dict):
-        return f"'{head}' in the file is not a mapping"
-    if container is dict:  # free-form keys: power_markets, capital_budget_usd
-        key: Any = int(rest[0]) if rest[0].isdigit() else rest[0]
-        if len(rest) == 1:
-            child[key] = value
+class _Walk:
+    """Follows a dotted ``--set`` path through the data and the schema together.
+
+    ``done`` holds the path parts matched so far (to spell full-path hints) and
+    ``data_path`` the matching data keys (list items by index).
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.done: list[str] = []
+        self.data_path: list[str | int] = []
+
+    def set(self, node: Any, model: type[BaseModel], parts: list[str]) -> str | None:
+        head, rest = parts[0], parts[1:]
+        if head not in model.model_fields:
+            return self._no_such(head, sorted(model.model_fields))
+        self.done.append(head)
+        self.data_path.append(head)
+        annotation = model.model_fields[head].annotation
+        if not rest:
+            node[head] = self.value
+            return None
+        inner, container = _inner_model(annotation), _container(annotation)
+        if inner is None and container is None:
+            return f"'{head}' is a value, not a section"
+        if node.get(head) is None:  # absent or `key: null` in the file: start it empty
+            node[head] = [] if container is list else {}
+        child = node[head]
+        if container is list:
+            if not isinstance(child, list):
+                return f"'{head}' in the file is not a list"
+            return self._set_in_list(child, inner, rest)
+        if not isinstance(child, dict):
+            return f"'{head}' in the file is not a mapping"
+        if container is dict:  # free-form keys: power_markets, capital_budget_usd
+            return self._set_in_dict(child, inner, rest)
+        assert inner is not None
+        return self.set(child, inner, rest)
+
+    def _set_in_dict(
+        self, child: dict[Any, Any], inner: type[BaseModel] | None, parts: list[str]
+    ) -> str | None:
+        key: Any = int(parts[0]) if parts[0].isdigit() else parts[0]
+        if len(parts) == 1:
+            child[key] = self.value
+            self.data_path.append(key)
             return None
         if inner is None or key not in child or not isinstance(child[key], dict):
-            return _no_such_key(rest[0], [str(k) for k in child])
-        return _set_path(child[key], inner, rest[1:], value)
-    if inner is None:
-        return f"'{head}' is a value, not a section"
-    return _set_path(child, inner, rest, value)
+            return self._no_such(parts[0], [str(k) for k in child])
+        self.done.append(parts[0])
+        self.data_path.append(key)
+        return self.set(child[key], inner, parts[1:])
 
+    def _set_in_list(
+        self, items: list[Any], model: type[BaseModel] | None, parts: list[str]
+    ) -> str | None:
+        head, rest = parts[0], parts[1:]
+        if model is None:
+            return "list items of plain values cannot be addressed; set the whole [list]"
+        names = [str(item["name"]) for item in items if isinstance(item, dict) and "name" in item]
+        index = next(
+            (i for i, it in enumerate(items) if isinstance(it, dict) and it.get("name") == head),
+            None,
+        )
+        if index is None:
+            return self._no_such(head, names, what="item named")
+        if not rest:
+            return "a path must name a field of the item, e.g. NAME.price_usd_kw_month"
+        self.done.append(head)
+        self.data_path.append(index)
+        return self.set(items[index], model, rest)
 
-def _set_in_list(items: list[Any], model: type[BaseModel] | None, parts: list[str], value: Any) -> str | None:
-    head, rest = parts[0], parts[1:]
-    if model is None:
-        return "list items of plain values cannot be addressed; set the whole [list]"
-    names = [item.get("name") for item in items if isinstance(item, dict)]
-    match = [item for item in items if isinstance(item, dict) and item.get("name") == head]
-    if not match:
-        return _no_such_key(head, [str(n) for n in names if n is not None], what="item named")
-    if not rest:
-        return "a path must name a field of the item, e.g. NAME.price_usd_kw_month"
-    return _set_path(match[0], model, rest, value)
+    def _no_such(self, head: str, known: list[str], what: str = "key") -> str:
+        prefix = ".".join(self.done)
+        full = [f"{prefix}.{k}" if prefix else k for k in known]
+        return _no_such_key(head, known, full, what)
 
 
 def _container(annotation: Any) -> type | None:
@@ -361,7 +466,14 @@ def _container(annotation: Any) -> type | None:
     return None
 
 
-def _no_such_key(head: str, known: list[str], what: str = "key") -> str:
+def _no_such_key(head: str, known: list[str], full: list[str], what: str = "key") -> str:
+    """``unknown key 'x'; did you mean 'market.y'?`` naming the nearest valid full path."""
     close = difflib.get_close_matches(head, known, n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else (f"; known: {', '.join(known[:12])}" if known else "")
+    if close:
+        hint = f"; did you mean '{full[known.index(close[0])]}'?"
+    elif known:
+        more = ", ..." if len(full) > 12 else ""
+        hint = f"; valid here: {', '.join(full[:12])}{more}"
+    else:
+        hint = ""
     return f"unknown {what} '{head}'{hint}"

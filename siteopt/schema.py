@@ -7,9 +7,16 @@ checks live in :mod:`siteopt.scenario` (they need the file's line numbers).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 YearMonth = Annotated[
     str,
@@ -18,14 +25,49 @@ YearMonth = Annotated[
 ]
 Name = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"),
-    Field(description="letters, digits, '-', '_' or '.', starting with a letter or digit"),
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"),
+    Field(description="letters, digits, '-' or '_', starting with a letter or digit ('.' would break --set paths)"),
 ]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse ``true``/``yes``/``on`` where a number is due.
+
+        Lax validation would read ``pool_fee: yes`` as 1.0 (a 100 % pool fee); YAML
+        1.1 makes yes/no/on/off booleans, so this mistake is easy to make.
+        """
+        annotation = cls.model_fields[info.field_name].annotation
+        if _mentions(annotation, bool) or _mentions_model(annotation):
+            return value
+        if _holds_bool(value):
+            raise ValueError("expected a number, not true/false (yes/no/on/off are booleans)")
+        return value
+
+
+def _mentions(annotation: Any, target: type) -> bool:
+    return annotation is target or any(_mentions(a, target) for a in get_args(annotation))
+
+
+def _mentions_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_mentions_model(a) for a in get_args(annotation))
+
+
+def _holds_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_holds_bool(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_bool(v) for v in value.values())
+    return False
 
 
 def year_month_index(start: str, month: str) -> int:
@@ -48,44 +90,71 @@ class Simulation(_Model):
 
 class Market(_Model):
     btc_price_usd: float = Field(90_000.0, gt=0, le=1e8, description="BTC price at start [USD]")
-    btc_drift: float = Field(0.05, ge=-2, le=2, description="annual expected log-return before -s^2/2 [1/yr]")
-    btc_volatility: float = Field(0.55, ge=0, le=5, description="annual volatility of ln BTC [1/sqrt(yr)]")
+    btc_drift: float = Field(
+        0.05, ge=-2, le=2, description="annual expected log-return before -s^2/2 [1/yr]"
+    )
+    btc_volatility: float = Field(
+        0.55, ge=0, le=5, description="annual volatility of ln BTC [1/sqrt(yr)]"
+    )
     hashrate_eh: float = Field(1200.0, gt=0, le=1e6, description="network hashrate at start [EH/s]")
     hashrate_growth: float = Field(0.20, ge=-2, le=5, description="annual log drift g0 [1/yr]")
-    hashrate_volatility: float = Field(0.12, ge=0, le=5, description="annual volatility of ln H [1/sqrt(yr)]")
-    hashrate_price_correlation: float = Field(0.5, ge=-1, le=1, description="corr(Z_btc, Z_hashrate) [-]")
+    hashrate_volatility: float = Field(
+        0.12, ge=0, le=5, description="annual volatility of ln H [1/sqrt(yr)]"
+    )
+    hashrate_price_correlation: float = Field(
+        0.5, ge=-1, le=1, description="corr(Z_btc, Z_hashrate) [-]"
+    )
     hashrate_elasticity: float = Field(
         0.3, ge=0, le=10, description="growth response to ln(hashprice / start hashprice) [1/yr]"
     )
     hashrate_lag_months: int = Field(6, ge=0, le=60, description="lag of that response [months]")
     subsidy_btc: float = Field(3.125, gt=0, le=50, description="block subsidy at start [BTC]")
     halving_months: tuple[YearMonth, ...] = Field(
-        ("2028-04", "2032-04"), max_length=20, description="months from which the subsidy halves [YYYY-MM]"
+        ("2028-04", "2032-04"),
+        max_length=20,
+        description="months from which the subsidy halves [YYYY-MM]",
     )
-    fee_share: float = Field(0.01, ge=0, le=10, description="mean fees as a share of the subsidy [-]")
-    fee_share_volatility: float = Field(0.5, ge=0, le=5, description="lognormal sigma of the fee share [-]")
+    fee_share: float = Field(
+        0.01, ge=0, le=10, description="mean fees as a share of the subsidy [-]"
+    )
+    fee_share_volatility: float = Field(
+        0.5, ge=0, le=5, description="lognormal sigma of the fee share [-]"
+    )
     pool_fee: Share = Field(0.02, description="mining pool fee [share of revenue, 0-1]")
 
 
 class PowerMarket(_Model):
     price_usd_mwh: float = Field(35.0, ge=0, le=5_000, description="mean wholesale price [USD/MWh]")
-    price_volatility: float = Field(0.25, ge=0, le=5, description="monthly lognormal noise of the level [-]")
+    price_volatility: float = Field(
+        0.25, ge=0, le=5, description="monthly lognormal noise of the level [-]"
+    )
     seasonality: tuple[Annotated[float, Field(gt=0, le=20)], ...] | None = Field(
-        None, min_length=12, max_length=12, description="price multiple by calendar month, Jan..Dec [-]"
+        None,
+        min_length=12,
+        max_length=12,
+        description="price multiple by calendar month, Jan..Dec [-]",
     )
     spike_hours_share: Share = Field(0.03, description="share of hours at the spike price [0-1]")
-    spike_price_usd_mwh: float = Field(350.0, ge=0, le=20_000, description="price in spike hours [USD/MWh]")
-    duration_curve: tuple[tuple[Share, Annotated[float, Field(ge=-20, le=1_000)]], ...] | None = Field(
-        None,
-        min_length=1,
-        max_length=256,
-        description="explicit price-duration curve: [share of hours, multiple of the monthly level] [-]",
+    spike_price_usd_mwh: float = Field(
+        350.0, ge=0, le=20_000, description="price in spike hours [USD/MWh]"
     )
-    duration_bins: int = Field(16, ge=2, le=256, description="bins of the default duration curve [count]")
+    duration_curve: tuple[tuple[Share, Annotated[float, Field(ge=-20, le=1_000)]], ...] | None = (
+        Field(
+            None,
+            min_length=1,
+            max_length=256,
+            description="price-duration curve: [share of hours, multiple of the monthly level] [-]",
+        )
+    )
+    duration_bins: int = Field(
+        16, ge=2, le=256, description="bins of the default duration curve [count]"
+    )
     transmission_4cp_usd_kw_year: float = Field(
         55.0, ge=0, le=2_000, description="4CP transmission charge [USD/kW-year]"
     )
-    fourcp_avoidance: Share = Field(0.9, description="probability curtailable load avoids 4CP [0-1]")
+    fourcp_avoidance: Share = Field(
+        0.9, description="probability curtailable load avoids 4CP [0-1]"
+    )
 
 
 class SitePower(_Model):
@@ -100,7 +169,9 @@ class SiteMining(_Model):
     uptime: Share = Field(0.95, description="share of hours running outside curtailment [0-1]")
     opex_usd_mw_month: float = Field(9_000.0, ge=0, le=1e7, description="fixed opex [USD/MW-month]")
     asic_cost_usd_th: float = Field(15.0, ge=0, le=1_000, description="ASIC price [USD/TH]")
-    asic_refresh_years: float = Field(4.0, gt=0, le=30, description="fleet refresh interval [years]")
+    asic_refresh_years: float = Field(
+        4.0, gt=0, le=30, description="fleet refresh interval [years]"
+    )
     efficiency_gain_per_year: float = Field(
         0.08, ge=0, lt=1, description="annual efficiency gain of refreshed fleets [share/yr]"
     )
@@ -109,13 +180,27 @@ class SiteMining(_Model):
 class SiteAI(_Model):
     max_it_mw: float = Field(ge=0, le=100_000, description="critical-IT MW the site can host [MW]")
     pue: float = Field(1.2, ge=1, le=3, description="AI power usage effectiveness [-]")
-    retrofit_mw: float = Field(0.0, ge=0, le=100_000, description="IT MW that retrofit mining buildings [MW]")
-    retrofit_capex_usd_mw: float = Field(2_500_000.0, ge=0, le=1e9, description="retrofit capex [USD/MW IT]")
-    build_capex_usd_mw: float = Field(9_500_000.0, ge=0, le=1e9, description="new-build capex [USD/MW IT]")
-    capex_overrun_volatility: float = Field(0.15, ge=0, le=3, description="lognormal sigma of overrun [-]")
-    lead_time_months: int = Field(15, ge=0, le=120, description="construction start to first rent [months]")
-    delay_mean_months: float = Field(3.0, ge=0, le=120, description="mean random extra delay [months]")
-    opex_usd_mw_month: float = Field(20_000.0, ge=0, le=1e7, description="AI opex [USD/MW IT-month]")
+    retrofit_mw: float = Field(
+        0.0, ge=0, le=100_000, description="IT MW that retrofit mining buildings [MW]"
+    )
+    retrofit_capex_usd_mw: float = Field(
+        2_500_000.0, ge=0, le=1e9, description="retrofit capex [USD/MW IT]"
+    )
+    build_capex_usd_mw: float = Field(
+        9_500_000.0, ge=0, le=1e9, description="new-build capex [USD/MW IT]"
+    )
+    capex_overrun_volatility: float = Field(
+        0.15, ge=0, le=3, description="lognormal sigma of overrun [-]"
+    )
+    lead_time_months: int = Field(
+        15, ge=0, le=120, description="construction start to first rent [months]"
+    )
+    delay_mean_months: float = Field(
+        3.0, ge=0, le=120, description="mean random extra delay [months]"
+    )
+    opex_usd_mw_month: float = Field(
+        20_000.0, ge=0, le=1e7, description="AI opex [USD/MW IT-month]"
+    )
 
 
 class Site(_Model):
@@ -144,15 +229,23 @@ class Contract(_Model):
     power_pass_through: bool = Field(True, description="tenant pays the AI power")
     annual_default_prob: Share = Field(0.01, description="annual tenant exit probability [0-1]")
     relet_months: int = Field(12, ge=0, le=240, description="empty months after an exit [months]")
-    market_rent_volatility: float = Field(0.2, ge=0, le=3, description="lognormal sigma of market rent [-]")
-    eligible_sites: tuple[Name, ...] | None = Field(None, description="sites that may host it; default all")
+    market_rent_volatility: float = Field(
+        0.2, ge=0, le=3, description="lognormal sigma of market rent [-]"
+    )
+    eligible_sites: tuple[Name, ...] | None = Field(
+        None, description="sites that may host it; default all"
+    )
     online_by: YearMonth | None = Field(None, description="min_mw must be earning by this month")
     must_sign: bool = Field(False, description="the plan must sign this contract")
-    ramp: tuple[RampPhase, ...] = Field((), max_length=24, description="rent phases from first rent")
+    ramp: tuple[RampPhase, ...] = Field(
+        (), max_length=24, description="rent phases from first rent"
+    )
 
 
 class Debt(_Model):
-    loan_to_cost: float = Field(0.8, ge=0, le=0.95, description="project debt share of equity-side capex [-]")
+    loan_to_cost: float = Field(
+        0.8, ge=0, le=0.95, description="project debt share of equity-side capex [-]"
+    )
     rate: float = Field(0.08, ge=0, le=1, description="annual interest rate [1/yr]")
     term_years: float = Field(12.0, gt=0, le=40, description="amortisation term [years]")
     non_recourse: bool = Field(False, description="debt service stops when the tenant exits")
@@ -164,29 +257,45 @@ class Financing(_Model):
     )
     carry_over: bool = Field(True, description="unspent budget carries into later years")
     debt: Debt = Field(default_factory=Debt)
-    exit_multiple_ai: float = Field(12.0, ge=0, le=100, description="terminal multiple of AI NOI [x]")
-    exit_multiple_mining: float = Field(3.0, ge=0, le=100, description="terminal multiple of mining margin [x]")
+    exit_multiple_ai: float = Field(
+        12.0, ge=0, le=100, description="terminal multiple of AI NOI [x]"
+    )
+    exit_multiple_mining: float = Field(
+        3.0, ge=0, le=100, description="terminal multiple of mining margin [x]"
+    )
 
 
 class Build(_Model):
     decision_years: tuple[int, ...] = Field(
-        (), max_length=50, description="years in which construction may start; default the first three"
+        (),
+        max_length=50,
+        description="years in which construction may start; default the first three",
     )
-    ai_step_mw: float = Field(20.0, gt=0, le=100_000, description="step between AI IT MW levels [MW]")
+    ai_step_mw: float = Field(
+        20.0, gt=0, le=100_000, description="step between AI IT MW levels [MW]"
+    )
 
 
 class Objective(_Model):
     cvar_alpha: float = Field(0.95, gt=0, lt=1, description="CVaR tail level [-]")
-    risk_aversion: float = Field(0.0, ge=0, le=1_000, description="weight of CVaR in the objective [-]")
-    cvar_floor_usd: float | None = Field(None, ge=-1e14, le=1e14, description="portfolio CVaR floor [USD]")
-    min_hashrate_eh: float | None = Field(None, ge=0, le=1e6, description="mining hashrate floor [EH/s]")
+    risk_aversion: float = Field(
+        0.0, ge=0, le=1_000, description="weight of CVaR in the objective [-]"
+    )
+    cvar_floor_usd: float | None = Field(
+        None, ge=-1e14, le=1e14, description="portfolio CVaR floor [USD]"
+    )
+    min_hashrate_eh: float | None = Field(
+        None, ge=0, le=1e6, description="mining hashrate floor [EH/s]"
+    )
 
 
 class Scenario(_Model):
     name: Name
     start: YearMonth = Field(description="first month of the horizon [YYYY-MM]")
     horizon_years: int = Field(10, ge=1, le=50, description="length of the horizon [years]")
-    discount_rate: float = Field(0.12, gt=-0.5, le=1, description="annual equity discount rate [1/yr]")
+    discount_rate: float = Field(
+        0.12, gt=-0.5, le=1, description="annual equity discount rate [1/yr]"
+    )
     simulation: Simulation = Field(default_factory=Simulation)
     market: Market = Field(default_factory=Market)
     power_markets: dict[Name, PowerMarket] = Field(min_length=1, max_length=1_000)

@@ -6,6 +6,9 @@ under deadline, so errors must point at a line. We compose the node graph with
 the safe loader (no Python object construction from tags), then build plain
 Python data ourselves while recording ``path -> line`` for every key and value,
 counting nodes so that alias expansion (a "billion laughs" file) stops early.
+Collections with a non-standard tag (``!!python/object``, ``!!set``) are refused
+rather than silently read as plain lists, and timestamps stay strings (a month
+written ``2028-04-01`` is then reported as a malformed month, not a date object).
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ import yaml
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 PathKey = tuple[str | int, ...]
 
@@ -37,6 +45,7 @@ class SourceMap:
 
     data: dict[str, Any]
     lines: dict[PathKey, int] = field(default_factory=dict)
+    overridden: list[PathKey] = field(default_factory=list)  # data paths set by --set
 
     def line_of(self, path: PathKey) -> int | None:
         """Line of ``path`` or of its closest ancestor that has one."""
@@ -54,26 +63,45 @@ class _Builder:
         self._constructor = yaml.constructor.SafeConstructor()
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
+        line = node.start_mark.line + 1
         self.nodes += 1
         if self.nodes > MAX_NODES:
+            # an aliased node carries the line of its anchor; name the top-level entry
+            # whose value explodes instead
             raise YamlSourceError(
                 f"the file expands to more than {MAX_NODES:,} values (aliases that expand "
                 "without bound?); refusing to load it",
-                node.start_mark.line + 1,
+                self.lines.get(path[:1], line),
             )
-        self.lines.setdefault(path, node.start_mark.line + 1)
+        if len(path) > MAX_DEPTH:
+            raise YamlSourceError(
+                f"the file nests deeper than {MAX_DEPTH} levels (recursive aliases?)", line
+            )
+        self.lines.setdefault(path, line)
         if isinstance(node, yaml.MappingNode):
+            self._check_tag(node, _MAP_TAG)
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
+            self._check_tag(node, _SEQ_TAG)
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == _TIMESTAMP_TAG:
+            return node.value  # keep `2028-04-01` as text; the schema reports the format
         return self._constructor.construct_object(node, deep=True)
+
+    @staticmethod
+    def _check_tag(node: yaml.Node, expected: str) -> None:
+        if node.tag != expected:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise YamlSourceError(f"unsupported YAML tag {tag!r}", node.start_mark.line + 1)
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
         self._constructor.flatten_mapping(node)  # resolves `<<` merge keys
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise YamlSourceError("a mapping key must be a plain value", key_node.start_mark.line + 1)
+                raise YamlSourceError(
+                    "a mapping key must be a plain value", key_node.start_mark.line + 1
+                )
             key = self._constructor.construct_object(key_node)
             if key in out:
                 raise YamlSourceError(
@@ -92,24 +120,35 @@ def load_yaml_mapping(path: Path) -> SourceMap:
     Raises
     ------
     YamlSourceError
-        Missing, too large, empty, not YAML, not a mapping, or expanding beyond
-        ``MAX_NODES`` values.
+        Missing (``line`` None), too large, not UTF-8, empty, not YAML, not a
+        mapping, or expanding beyond ``MAX_NODES`` values. Problems inside an
+        existing file always carry a line (1 for whole-file problems).
     """
     try:
         size = path.stat().st_size
+    except FileNotFoundError:
+        raise YamlSourceError("no such file") from None
     except OSError as exc:
         raise YamlSourceError(f"cannot read the file: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise YamlSourceError("is a directory, not a scenario file")
     if size > MAX_FILE_BYTES:
         raise YamlSourceError(
             f"the file is {size / 2**20:.1f} MiB; scenario files are limited to "
-            f"{MAX_FILE_BYTES // 2**20} MiB"
+            f"{MAX_FILE_BYTES // 2**20} MiB",
+            1,
         )
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise YamlSourceError("the file is not UTF-8 text") from None
+        raw = path.read_bytes()
     except OSError as exc:
         raise YamlSourceError(f"cannot read the file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise YamlSourceError(
+            f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})", line
+        ) from None
     return load_yaml_text(text)
 
 
@@ -118,13 +157,13 @@ def load_yaml_text(text: str) -> SourceMap:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise YamlSourceError(f"not valid YAML: {exc.problem or exc}", line) from None
+        raise YamlSourceError(*_yaml_error(exc)) from None
     except yaml.YAMLError as exc:
-        raise YamlSourceError(f"not valid YAML: {exc}") from None
+        raise YamlSourceError(f"not valid YAML: {exc}", 1) from None
     if root is None:
-        raise YamlSourceError("the file is empty; a scenario is a YAML mapping (see SCENARIO.md)")
+        raise YamlSourceError(
+            "the file is empty; a scenario is a YAML mapping (see SCENARIO.md)", 1
+        )
     if not isinstance(root, yaml.MappingNode):
         raise YamlSourceError(
             "the file is not a YAML mapping of scenario keys (name, start, sites, ...)",
@@ -135,7 +174,48 @@ def load_yaml_text(text: str) -> SourceMap:
         data = builder.build(root, ())
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        raise YamlSourceError(f"unsupported YAML value: {exc.problem}", mark.line + 1 if mark else None) from None
+        raise YamlSourceError(
+            f"unsupported YAML value: {exc.problem}", mark.line + 1 if mark else 1
+        ) from None
     except RecursionError:
-        raise YamlSourceError("the file nests too deeply (recursive aliases?)") from None
+        raise YamlSourceError("the file nests too deeply (recursive aliases?)", 1) from None
     return SourceMap(data=data, lines=builder.lines)
+
+
+def load_yaml_value(text: str) -> Any:
+    """Parse one YAML value (a ``--set`` VALUE) with the same rules as a file.
+
+    Safe tags only, timestamps kept as text, bounded expansion; empty text is None.
+
+    Raises
+    ------
+    YamlSourceError
+        Not YAML, or a refused tag.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise YamlSourceError(_yaml_error(exc)[0]) from None
+    except yaml.YAMLError as exc:
+        raise YamlSourceError(f"not valid YAML: {exc}") from None
+    if node is None:
+        return None
+    try:
+        return _Builder().build(node, ())
+    except yaml.constructor.ConstructorError as exc:
+        raise YamlSourceError(f"unsupported YAML value: {exc.problem}") from None
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError) -> tuple[str, int]:
+    """Message and line of a parser error.
+
+    An unclosed bracket or quote is only noticed at the end of the stream; the
+    line that opened it (the error's context) is the one to fix.
+    """
+    problem = exc.problem or str(exc)
+    mark = exc.problem_mark
+    if exc.context_mark is not None and (mark is None or "<stream end>" in problem):
+        mark = exc.context_mark
+        if exc.context:
+            problem = f"{problem} ({exc.context} that starts here)"
+    return f"not valid YAML: {problem}", (mark.line + 1 if mark is not None else 1)

@@ -1,0 +1,5 @@
+"""``python -m siteopt``: the same as the ``siteopt`` console script."""
+
+from .cli import main
+
+main(prog_name="siteopt")

@@ -1,0 +1,167 @@
+"""The ``siteopt`` command line: a thin click group (see ../shared/design/CLI.md).
+
+Each command parses its arguments, calls one library function and renders the result.
+Errors are handled once, in :meth:`SiteoptGroup.main`, for every command:
+
+====  ========================================================================
+exit  raised by the command
+====  ========================================================================
+0     nothing
+1     an unexpected exception: an internal error, reported without a traceback
+      unless ``SITEOPT_DEBUG=1``; or a :class:`~siteopt.errors.SiteoptError`
+2     :class:`~siteopt.errors.InputError` (``ScenarioError`` is one), a click usage
+      error (bad flag, bad value, missing argument)
+3     :class:`~siteopt.errors.InfeasibleError`
+130   Ctrl-C
+====  ========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .economics import unit_economics
+from .errors import SiteoptError
+from .render import economics_payload, print_economics
+from .scenario import load_scenario
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEBUG_ENV = "SITEOPT_DEBUG"
+
+
+class SiteoptGroup(click.Group):
+    """A click group whose ``main`` maps every exception to an exit status and a message.
+
+    Commands never print errors or call ``sys.exit`` themselves; they raise, and this
+    is the one place that decides what the user sees.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        code = guarded(
+            lambda: super(SiteoptGroup, self).main(
+                args, prog_name or "siteopt", complete_var, standalone_mode=False, **extra
+            )
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def guarded(call: Callable[[], Any]) -> int:
+    """Run ``call`` (a click ``main`` in non-standalone mode) and return its exit status."""
+    try:
+        rv = call()
+    except SiteoptError as exc:
+        _err(str(exc))
+        return exc.exit_code
+    except click.exceptions.Abort:
+        _err("siteopt: interrupted")
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:  # UsageError, BadParameter, NoSuchOption: exit 2
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("siteopt: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return _internal_error(exc)
+    # click returns the exit code of ctx.exit() (--help, --version) or the command's value
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else EXIT_OK
+
+
+def _internal_error(exc: BaseException) -> int:
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    how = "the traceback above" if debug else f"the output of a run with {DEBUG_ENV}=1"
+    _err(f"siteopt: internal error: {what}")
+    _err(f"This is a bug in siteopt; please report it with the command line and {how}.")
+    return EXIT_INTERNAL
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+# ------------------------------------------------------------- shared arguments
+
+
+def scenario_file(f: F) -> F:
+    """The ``FILE`` argument: a scenario YAML (a missing file is reported by the loader)."""
+    return click.argument("file", metavar="FILE", type=click.Path(path_type=Path, dir_okay=False))(
+        f
+    )
+
+
+def set_option(f: F) -> F:
+    """``--set PATH=VALUE``, repeatable; applied to the scenario before validation."""
+    return click.option(
+        "--set",
+        "overrides",
+        metavar="PATH=VALUE",
+        multiple=True,
+        help="Change one scenario value, e.g. contracts.hyperscaler-a.price_usd_kw_month=140 "
+        "(list items by name; VALUE is a YAML scalar). Repeatable.",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
+
+
+# --------------------------------------------------------------------- commands
+
+
+@click.group(cls=SiteoptGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="siteopt")
+def main() -> None:
+    """Which megawatts to keep hashing and which to convert to hosted AI."""
+
+
+@main.command()
+@scenario_file
+def validate(file: Path) -> None:
+    """Check a scenario file; print every problem as FILE:LINE: field.path: message."""
+    scenario = load_scenario(file)
+    click.echo(
+        f"ok: {scenario.name} ({len(scenario.sites)} sites, {len(scenario.contracts)} contracts)"
+    )
+
+
+@main.command()
+@scenario_file
+@json_option
+@set_option
+def economics(file: Path, as_json: bool, overrides: tuple[str, ...]) -> None:
+    """Unit economics at the first month, no randomness: hashprice, and per site per MW per
+    day the mining revenue, power cost and margin, and the hosted-AI revenue and margin."""
+    econ = unit_economics(load_scenario(file, overrides))
+    if as_json:
+        click.echo(json.dumps(economics_payload(econ), indent=2))
+    else:
+        print_economics(econ)
+
+
+# Later commands (solve, evaluate, whatif, sweep, breakeven, bench) go below, each
+# `@main.command()` with `@scenario_file`, `@set_option`, `@json_option` as needed: parse,
+# call one library function, render. Raise siteopt.errors.InputError (exit 2) for a bad
+# flag value and InfeasibleError (exit 3) for an infeasible plan; main() does the rest.

@@ -1,0 +1,245 @@
+"""Unit economics at the first month of the horizon: deterministic, no randomness.
+
+The numbers a miner checks on the back of an envelope before trusting a Monte Carlo run:
+hashprice, and per site per MW per day what hashing earns and costs, and what hosting AI
+for the site's first eligible contract would earn. Means only: no curtailment, no price
+spikes, no 4CP charges, no tenant risk (those are the valuation's job, kernels/).
+
+>>> econ = unit_economics(load_scenario("scenarios/texas.yaml"))  # doctest: +SKIP
+>>> econ.hashprice_usd_ph_day                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .schema import Contract, Market, Scenario, Site, SiteMining, year_month_index
+
+__all__ = [
+    "AIEconomics",
+    "Economics",
+    "MiningEconomics",
+    "SiteEconomics",
+    "ai_unit_economics",
+    "hashprice_usd_ph_day",
+    "mining_unit_economics",
+    "power_price_usd_mwh",
+    "subsidy_btc_at",
+    "unit_economics",
+]
+
+BLOCKS_PER_DAY = 144  # 600 s target block interval
+DAYS_PER_MONTH = 365.0 / 12.0  # [day/month]: a month of opex or rent is 1/12 of a year
+
+
+@dataclass(frozen=True)
+class MiningEconomics:
+    """Mining per MW of grid (facility) power per day.
+
+    Attributes
+    ----------
+    ph_per_mw : float [PH/s per MW]
+    revenue_usd_mw_day : float [USD/MW-day]
+        After uptime and the pool fee.
+    power_cost_usd_mw_day : float [USD/MW-day]
+        Energy for the hours the fleet runs (uptime), at the site's blended price.
+    opex_usd_mw_day : float [USD/MW-day]
+    margin_usd_mw_day : float [USD/MW-day]
+        Revenue less power and opex.
+    breakeven_power_usd_mwh : float or None [USD/MWh]
+        Power price at which the margin is zero; None when uptime is 0.
+    """
+
+    ph_per_mw: float
+    revenue_usd_mw_day: float
+    power_cost_usd_mw_day: float
+    opex_usd_mw_day: float
+    margin_usd_mw_day: float
+    breakeven_power_usd_mwh: float | None
+
+
+@dataclass(frozen=True)
+class AIEconomics:
+    """Hosted AI per MW of critical IT per day, for one contract.
+
+    Attributes
+    ----------
+    contract : str
+        The contract priced (the site's first eligible one).
+    revenue_usd_mw_day : float [USD/MW IT-day]
+        Rent at the contract price, before escalators and ramps.
+    power_cost_usd_mw_day : float [USD/MW IT-day]
+        0 when the tenant pays the power (``power_pass_through``), else the grid
+        draw (IT x pue) around the clock at the site's blended price.
+    opex_usd_mw_day : float [USD/MW IT-day]
+    margin_usd_mw_day : float [USD/MW IT-day]
+    """
+
+    contract: str
+    revenue_usd_mw_day: float
+    power_cost_usd_mw_day: float
+    opex_usd_mw_day: float
+    margin_usd_mw_day: float
+
+
+@dataclass(frozen=True)
+class SiteEconomics:
+    """One site: its blended power price, mining per MW, and AI per MW of IT (or None)."""
+
+    name: str
+    mining_mw: float
+    power_price_usd_mwh: float
+    mining: MiningEconomics
+    ai: AIEconomics | None
+
+
+@dataclass(frozen=True)
+class Economics:
+    """Unit economics of a scenario at its first month."""
+
+    scenario: str
+    month: str
+    btc_price_usd: float
+    hashrate_eh: float
+    subsidy_btc: float
+    fees_btc: float
+    hashprice_usd_ph_day: float
+    sites: tuple[SiteEconomics, ...]
+
+
+def unit_economics(scenario: Scenario) -> Economics:
+    """Hashprice and per-site unit economics at ``scenario.start``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A validated scenario.
+
+    Returns
+    -------
+    Economics
+    """
+    market = scenario.market
+    subsidy = subsidy_btc_at(market, scenario.start)
+    fees = market.fee_share * subsidy
+    hashprice = hashprice_usd_ph_day(subsidy + fees, market.btc_price_usd, market.hashrate_eh)
+    sites = tuple(_site_economics(scenario, site, hashprice) for site in scenario.sites)
+    return Economics(
+        scenario=scenario.name,
+        month=scenario.start,
+        btc_price_usd=market.btc_price_usd,
+        hashrate_eh=market.hashrate_eh,
+        subsidy_btc=subsidy,
+        fees_btc=fees,
+        hashprice_usd_ph_day=hashprice,
+        sites=sites,
+    )
+
+
+def _site_economics(scenario: Scenario, site: Site, hashprice: float) -> SiteEconomics:
+    price = power_price_usd_mwh(scenario, site)
+    mining = mining_unit_economics(site.mining, hashprice, scenario.market.pool_fee, price)
+    contracts = scenario.contracts_for(site)
+    ai = ai_unit_economics(site, contracts[0], price) if contracts else None
+    return SiteEconomics(
+        name=site.name,
+        mining_mw=site.mining.mw,
+        power_price_usd_mwh=price,
+        mining=mining,
+        ai=ai,
+    )
+
+
+def subsidy_btc_at(market: Market, month: str) -> float:
+    """Block subsidy [BTC] in ``month``: halved once per halving month at or before it."""
+    halvings = sum(1 for h in market.halving_months if year_month_index(h, month) >= 0)
+    return market.subsidy_btc / 2**halvings
+
+
+def hashprice_usd_ph_day(reward_btc: float, btc_price_usd: float, hashrate_eh: float) -> float:
+    """Hashprice [USD per PH/s per day] = blocks/day x reward x price / hashrate [PH/s].
+
+    Parameters
+    ----------
+    reward_btc : float [BTC]
+        Subsidy plus fees per block.
+    btc_price_usd : float [USD]
+    hashrate_eh : float [EH/s]
+        Network hashrate (1 EH/s = 1000 PH/s).
+    """
+    return BLOCKS_PER_DAY * reward_btc * btc_price_usd / (hashrate_eh * 1000.0)
+
+
+def power_price_usd_mwh(scenario: Scenario, site: Site) -> float:
+    """The site's blended power price [USD/MWh] in the first month.
+
+    The PPA covers ``min(1, ppa_mw / mining.mw)`` of the mining load at its price; the
+    rest pays the market's mean price times the seasonality of the start's calendar
+    month. A site without mining load pays the PPA price if it has a PPA, else the
+    market price (with seasonality).
+    """
+    market = scenario.power_markets[site.market]
+    month_of_year = int(scenario.start[5:7])
+    seasonal = market.seasonality[month_of_year - 1] if market.seasonality else 1.0
+    market_price = market.price_usd_mwh * seasonal
+    ppa_mw, ppa_price = site.power.ppa_mw, site.power.ppa_price_usd_mwh
+    if ppa_mw <= 0 or ppa_price is None:
+        return market_price
+    if site.mining.mw <= 0:
+        return ppa_price
+    covered = min(1.0, ppa_mw / site.mining.mw)
+    return covered * ppa_price + (1.0 - covered) * market_price
+
+
+def mining_unit_economics(
+    mining: SiteMining, hashprice: float, pool_fee: float, power_price: float
+) -> MiningEconomics:
+    """Mining per MW of grid power per day.
+
+    Parameters
+    ----------
+    mining : SiteMining
+        Fleet efficiency [J/TH], pue [-], uptime [0-1], opex [USD/MW-month].
+    hashprice : float [USD per PH/s per day]
+    pool_fee : float [0-1]
+    power_price : float [USD/MWh]
+    """
+    ph_per_mw = 1000.0 / (mining.efficiency_j_th * mining.pue)  # 1 MW / (J/TH) = 1000 PH/s
+    revenue = hashprice * ph_per_mw * mining.uptime * (1.0 - pool_fee)
+    power = 24.0 * mining.uptime * power_price
+    opex = mining.opex_usd_mw_month / DAYS_PER_MONTH
+    breakeven = (revenue - opex) / (24.0 * mining.uptime) if mining.uptime > 0 else None
+    return MiningEconomics(
+        ph_per_mw=ph_per_mw,
+        revenue_usd_mw_day=revenue,
+        power_cost_usd_mw_day=power,
+        opex_usd_mw_day=opex,
+        margin_usd_mw_day=revenue - power - opex,
+        breakeven_power_usd_mwh=breakeven,
+    )
+
+
+def ai_unit_economics(site: Site, contract: Contract, power_price: float) -> AIEconomics:
+    """Hosted AI per MW of critical IT per day under ``contract``.
+
+    Parameters
+    ----------
+    site : Site
+        Must have an ``ai`` section (pue [-], opex [USD/MW IT-month]).
+    contract : Contract
+        Price [USD/kW IT-month], power pass-through.
+    power_price : float [USD/MWh]
+        Paid for the grid draw (IT x pue) when the power is not passed through.
+    """
+    if site.ai is None:
+        raise ValueError(f"site {site.name} has no ai section")
+    revenue = contract.price_usd_kw_month * 1000.0 / DAYS_PER_MONTH
+    opex = site.ai.opex_usd_mw_month / DAYS_PER_MONTH
+    power = 0.0 if contract.power_pass_through else 24.0 * site.ai.pue * power_price
+    return AIEconomics(
+        contract=contract.name,
+        revenue_usd_mw_day=revenue,
+        power_cost_usd_mw_day=power,
+        opex_usd_mw_day=opex,
+        margin_usd_mw_day=revenue - power - opex,
+    )
