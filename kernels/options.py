@@ -125,7 +125,9 @@ def site_chunk(
     npv = xp.empty((n, len(options)))
     multiple = scenario.financing.exit_multiple_mining
     before_all, after_all = mining_coefficients(streams, 0, cal, multiple, xp=xp)
-    npv[:, 0] = streams.ppa_pv + site.mining.mw * (before_all + after_all)
+    for j, opt in enumerate(options):
+        if opt.contract_index is None:
+            npv[:, j] = streams.ppa_pv + site.mining.mw * (before_all + after_all)
     events = {}
     if groups:
         draws = site_draws(scenario, site_index, ctx.scenarios, xp=xp)

@@ -260,3 +260,40 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
 def _month_label(scenario: Scenario, month_index: int) -> str:
     first = int(scenario.start[:4]) * 12 + int(scenario.start[5:]) - 1 + month_index
     return f"{first // 12:04d}-{first % 12 + 1:02d}"
+
+
+def plan_npv_samples(
+    scenario: Scenario,
+    plans: dict[str, list[SiteOption]],
+    *,
+    backend: Backend | str = "auto",
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, np.ndarray]:
+    """Portfolio NPV per scenario of each plan (one option per site), on all scenarios [USD].
+
+    The same draws as :func:`value_options` with the same scenario (seed, count),
+    so a plan's mean here equals the sum of its options' expected NPVs.
+    """
+    be = backend if isinstance(backend, Backend) else select_backend(backend)
+    size = chunk_size or chunk_size_for(scenario, be, None)
+    n_total, xp = scenario.simulation.scenarios, be.xp
+    out = {name: np.empty(n_total) for name in plans}
+    by_site: list[list[SiteOption]] = [[] for _ in scenario.sites]
+    for plan in plans.values():
+        for opt in plan:
+            if opt not in by_site[opt.site_index]:
+                by_site[opt.site_index].append(opt)
+    for lo in range(0, n_total, size):
+        idx = xp.arange(lo, min(n_total, lo + size), dtype=xp.int64)
+        ctx = chunk_market(scenario, idx, xp=xp)
+        columns = {}
+        for i, opts in enumerate(by_site):
+            if opts:
+                npv = be.to_numpy(site_chunk(scenario, i, opts, ctx, xp=xp).npv)
+                columns.update({opt: npv[:, j] for j, opt in enumerate(opts)})
+        for name, plan in plans.items():
+            out[name][lo : lo + len(idx)] = sum((columns[o] for o in plan), np.zeros(len(idx)))
+        if progress is not None:
+            progress("plan", int(lo + len(idx)), n_total)
+    return out
