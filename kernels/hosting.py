@@ -9,6 +9,12 @@ at ``S = cs + lead + delay`` with a random whole-month delay. Relative month
 operator returns its grid MW to mining, whichever earns more that month. After the
 term the hall re-lets at market rent. One exit per scenario at most.
 
+With ``non_recourse`` debt an exit hands the hall to the lender: debt service stops,
+nothing is owed at T, and the equity loses the hall's re-let income and terminal value
+(the walk-away that non-recourse buys). MW returned to mining buy the ASIC generation
+of that month (:attr:`Fleet.asic_cost_usd_mw`) but are then counted at the site's
+running-fleet efficiency, a simplification that slightly understates them.
+
 Everything here is per MW of critical IT or per USD of nominal capex, so the NPV
 of an option is a linear combination of these per-scenario coefficients.
 """

@@ -4,7 +4,9 @@ Energy accounting: the PPA is take-or-pay for ``ppa_mw`` at its price, unused PP
 power is sold at the bin price and load above the PPA buys at the bin price. Summed
 over bins that is ppa_mw * (p_k - ppa_price) (a settlement independent of the load)
 plus load_k * p_k, so each MW of load simply pays the bin price and the PPA is a
-site-level settlement stream (:func:`ppa_settlement`).
+site-level settlement stream (:func:`ppa_settlement`). The settlement is the same for
+every option of a site, so it moves no decision; it is taken to end with the horizon
+and is not capitalised in the terminal value (which values mining at market prices).
 """
 
 from __future__ import annotations

@@ -1,0 +1,533 @@
+"""Hand-checkable valuations: one site, every random source off, NPV computed on paper.
+
+The paper model below is written from MODEL.md and the module docstrings with plain
+Python floats and loops; it calls no kernel function. value_options must match it
+within 0.1 % (the brief's tolerance; with every volatility at zero the two agree to
+~1e-12, so any convention slip - an off-by-one month, a missing uptime, a PUE in the
+wrong place - shows far above it).
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from dataclasses import dataclass
+
+import pytest
+from siteopt.kernels.market import hashprice_usd_ph_day
+from siteopt.kernels.valuation import value_options
+
+from siteopt.schema import Contract, Scenario
+
+from .helpers import expected_npv, one_site, one_site_ai
+
+REL = 1e-3  # 0.1 %
+
+
+# --------------------------------------------------------------------------- paper model
+
+
+@dataclass
+class Paper:
+    """Month-by-month deterministic cash flows, all in USD, computed with floats."""
+
+    cash: list[float]
+    terminal: float
+    npv: float
+    run_share: list[float]  # share of hours mining runs, per month
+
+
+def _months_from(start: str, month: str) -> int:
+    (y0, m0), (y1, m1) = ((int(p) for p in x.split("-")) for x in (start, month))
+    return (y1 - y0) * 12 + (m1 - m0)
+
+
+def paper_npv(
+    s: Scenario,
+    it_mw: float = 0.0,
+    build_year: int | None = None,
+    contract: Contract | None = None,
+    *,
+    ppa_in_terminal: bool = False,
+    relet_to_mining: bool = False,
+) -> Paper:
+    """NPV of one deterministic site option, from MODEL.md sections 1-5.
+
+    ``ppa_in_terminal``: whether the PPA settlement counts in the mining margin that
+    the exit multiple capitalises (MODEL.md section 5 read literally: "mining margin";
+    see test_mining_terminal_value_includes_ppa_settlement).
+
+    Tenant exits are deterministic only at ``annual_default_prob`` 0 (never) or 1 (at
+    the first rent month). After that exit the hall stands empty ``relet_months``, then
+    re-lets at market rent or, with ``relet_to_mining`` (the caller picks a case where
+    the better choice is obvious), its grid MW (IT x AI PUE) mine again on ASICs bought
+    that month at the current generation's price. With non-recourse debt the lender
+    takes the hall at the exit: debt service stops, nothing is owed, the hall earns
+    nothing more.
+    """
+    m, site = s.market, s.sites[0]
+    pm = s.power_markets[site.market]
+    mine, ppa = site.mining, site.power
+    T, r = 12 * s.horizon_years, s.discount_rate
+    y0, m0 = (int(p) for p in s.start.split("-"))
+    df = [(1.0 + r) ** (-t / 12.0) for t in range(T + 1)]
+    hours = []
+    for t in range(T):
+        year, month = y0 + (m0 - 1 + t) // 12, (m0 - 1 + t) % 12 + 1
+        hours.append(calendar.monthrange(year, month)[1] * 24.0)
+    halvings = [_months_from(s.start, h) for h in m.halving_months]
+
+    # --- mining per grid MW (section 3): bins of the duration curve (weights, price multiples)
+    curve = [(w, mult) for w, mult in pm.duration_curve]
+    mean_mult = sum(w * mult for w, mult in curve)
+    curve = [(w, mult / mean_mult) for w, mult in curve]  # the level is the month's mean price
+    period = round(12 * mine.asic_refresh_years)
+    fourcp_full = pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0  # [USD/MW-month]
+    # curtailable load misses the 4CP peaks with probability fourcp_avoidance (0 or 1 here)
+    fourcp_mining = fourcp_full * (1.0 - pm.fourcp_avoidance) if site.curtailable else fourcp_full
+    level = pm.price_usd_mwh
+    revenue_mw, load_mw, margin_mw, refresh_mw = [], [], [], []
+    for t in range(T):
+        subsidy = m.subsidy_btc * 0.5 ** sum(1 for h in halvings if t >= h)
+        btc = m.btc_price_usd * math.exp(m.btc_drift * t / 12.0)  # zero vol: drift only
+        network_eh = m.hashrate_eh * math.exp(m.hashrate_growth * t / 12.0)
+        hashprice = 144.0 * subsidy * (1.0 + m.fee_share) * btc / (network_eh * 1000.0)
+        bought = (t // period) * period  # month the running fleet was bought
+        j_th = mine.efficiency_j_th * (1.0 - mine.efficiency_gain_per_year) ** (bought / 12.0)
+        ph_per_mw = 1000.0 / (j_th * mine.pue)
+        value_mwh = hashprice / 24.0 * ph_per_mw * (1.0 - m.pool_fee)
+        # per bin: load in MWh per grid MW (0 where curtailed: value not above the price)
+        loads = [
+            w * hours[t] * mine.uptime
+            if (not site.curtailable or value_mwh > mult * level)
+            else 0.0
+            for w, mult in curve
+        ]
+        load_mw.append(loads)
+        revenue_mw.append(sum(loads) * value_mwh)
+        energy_at_market = sum(x * mult * level for x, (_, mult) in zip(loads, curve, strict=True))
+        margin_mw.append(revenue_mw[-1] - energy_at_market - mine.opex_usd_mw_month - fourcp_mining)
+        th_per_mw = 1e6 / (j_th * mine.pue)
+        refresh_mw.append(mine.asic_cost_usd_th * th_per_mw if (t > 0 and t % period == 0) else 0.0)
+
+    # --- AI timing, capex and debt (sections 4-5)
+    cs = T
+    left = mine.mw
+    rent, ai_opex, ai_power_mwh, ai_fourcp = [0.0] * T, [0.0] * T, [0.0] * T, [0.0] * T
+    equity, service, owed = [0.0] * T, [0.0] * T, 0.0
+    returned_mw, asic_purchase, returned_from = 0.0, [0.0] * T, T
+    if contract is not None:
+        ai = site.ai
+        cs = max(0, (build_year - y0) * 12 - (m0 - 1))  # January of the build year
+        left = max(0.0, min(mine.mw, site.interconnect_mw - it_mw * ai.pue))
+        first_rent = cs + ai.lead_time_months  # no delay
+        term = round(12 * contract.term_years)
+        ramp = []
+        for phase in contract.ramp:
+            ramp += [phase.share] * phase.months
+        assert contract.annual_default_prob in (0.0, 1.0), "deterministic exits only"
+        exits = contract.annual_default_prob == 1.0  # at relative month 0
+        lost = exits and s.financing.debt.non_recourse and first_rent < T
+        relet_at = contract.relet_months if exits else term  # market rent from here
+        for t in range(first_rent, T):
+            k = t - first_rent
+            escalated = (
+                it_mw * 1000.0 * contract.price_usd_kw_month * (1 + contract.escalator) ** (k // 12)
+            )
+            if lost or (relet_to_mining and k >= relet_at):
+                continue  # the hall is the lender's, or its MW mine again
+            ai_opex[t] = it_mw * ai.opex_usd_mw_month  # the hall costs opex, empty or not
+            if exits and k < relet_at:
+                continue  # empty: no rent, no power
+            # contract rent (ramped) inside the term, then market rent (factor 1 at zero vol)
+            rent[t] = escalated * (ramp[k] if k < len(ramp) and not exits and k < term else 1.0)
+            if not contract.power_pass_through:  # AI runs through every bin, pays 4CP
+                ai_power_mwh[t] = it_mw * ai.pue * hours[t]
+                ai_fourcp[t] = it_mw * ai.pue * fourcp_full
+        if relet_to_mining and first_rent + relet_at < T:
+            returned_from = first_rent + relet_at
+            returned_mw = it_mw * ai.pue
+            j_th_now = mine.efficiency_j_th * (1.0 - mine.efficiency_gain_per_year) ** (
+                returned_from / 12.0
+            )
+            asic_purchase[returned_from] = (
+                returned_mw * mine.asic_cost_usd_th * 1e6 / (j_th_now * mine.pue)
+            )
+        capex = (
+            min(it_mw, ai.retrofit_mw) * ai.retrofit_capex_usd_mw
+            + max(0.0, it_mw - ai.retrofit_mw) * ai.build_capex_usd_mw
+        )
+        funded = capex * (1.0 - contract.tenant_funded_share)
+        ltc = s.financing.debt.loan_to_cost
+        lead = max(ai.lead_time_months, 1)
+        spend_months = range(cs, min(T, cs + lead))
+        draws = [0.0] * T
+        for t in spend_months:
+            equity[t] = funded * (1.0 - ltc) / lead
+            draws[t] = funded * ltc / lead
+        # the debt: interest capitalised monthly until first rent, then an annuity-due
+        i = (1.0 + s.financing.debt.rate) ** (1.0 / 12.0) - 1.0
+        n = round(12 * s.financing.debt.term_years)
+        balance, payment = 0.0, 0.0
+        for t in range(T):
+            balance += draws[t]
+            if t == first_rent:
+                v = 1.0 / (1.0 + i)
+                # PV at the first payment of n payments, the first one now: (1 - v^n) / (1 - v)
+                payment = balance * ((1.0 - v) / (1.0 - v**n) if i > 0 else 1.0 / n)
+            if first_rent <= t < first_rent + n and not lost:
+                service[t] = payment
+                balance -= payment
+            balance *= 1.0 + i
+        owed = 0.0 if lost else max(balance, 0.0)  # grown through month T-1: the balance at T
+
+    # --- site cash flows
+    cash = []
+    mining_mw = [
+        (mine.mw if t < cs else left) + (returned_mw if t >= returned_from else 0.0)
+        for t in range(T)
+    ]
+    ppa_price = ppa.ppa_price_usd_mwh or 0.0
+    for t in range(T):
+        # take-or-pay PPA: ppa_mw every hour at its price; in each bin the surplus over the
+        # load is sold back at the bin price and load above the PPA is bought at it
+        energy = ppa.ppa_mw * hours[t] * ppa_price
+        for k, (w, mult) in enumerate(curve):
+            load = mining_mw[t] * load_mw[t][k] + ai_power_mwh[t] * w  # MWh in bin k
+            energy += (load - ppa.ppa_mw * w * hours[t]) * mult * level
+        fixed = mining_mw[t] * (mine.opex_usd_mw_month + fourcp_mining + refresh_mw[t])
+        cash.append(
+            mining_mw[t] * revenue_mw[t]
+            - energy
+            - fixed
+            + rent[t]
+            - ai_opex[t]
+            - ai_fourcp[t]
+            - equity[t]
+            - service[t]
+            - asic_purchase[t]
+        )
+
+    # --- terminal value (section 5): 12 months of margin / NOI, floored at 0, less debt
+    window = range(T - 12, T)
+    mining_before = sum(margin_mw[t] for t in window if t < cs)
+    mining_after = sum(margin_mw[t] for t in window if t >= cs)
+    mining_returned = sum(margin_mw[t] for t in window if t >= returned_from)
+    ppa_12 = sum(ppa.ppa_mw * hours[t] * (level - ppa_price) for t in window)
+    if ppa_in_terminal:
+        mining_12 = mine.mw * mining_before + left * mining_after + ppa_12
+        terminal_mining = max(mining_12, 0.0)
+    else:
+        terminal_mining = mine.mw * max(mining_before, 0.0) + left * max(mining_after, 0.0)
+    terminal_mining += returned_mw * max(mining_returned, 0.0)
+    noi = sum(rent[t] - ai_opex[t] - ai_power_mwh[t] * level - ai_fourcp[t] for t in window)
+    terminal = (
+        s.financing.exit_multiple_mining * terminal_mining
+        + s.financing.exit_multiple_ai * max(noi, 0.0)
+        - owed
+    )
+    npv = sum(df[t] * cash[t] for t in range(T)) + df[T] * terminal
+    run_share = [sum(x) / (hours[t] * mine.uptime) for t, x in enumerate(load_mw)]
+    return Paper(cash, terminal, npv, run_share)
+
+
+# --------------------------------------------------------------------------- (a) mining
+
+
+MINING_CASE = {
+    "sites.0.power": {"ppa_mw": 60.0, "ppa_price_usd_mwh": 14.0},  # covers 60 of 95 MW of load
+    "power_markets.grid.transmission_4cp_usd_kw_year": 50.0,
+    "market.hashrate_growth": 0.05,
+    "market.halving_months": ["2028-04"],  # month 15 of 48
+    "sites.0.mining.asic_refresh_years": 2.0,  # one refresh, in month 24
+}
+
+
+@pytest.mark.parametrize("price_usd_mwh", [18.0, 75.0], ids=["profitable", "loss-floored-tv"])
+def test_mining_only_across_a_halving(price_usd_mwh):
+    s = one_site(**MINING_CASE, **{"power_markets.grid.price_usd_mwh": price_usd_mwh})
+    paper = paper_npv(s)
+    if price_usd_mwh > 50:
+        assert paper.terminal == 0.0  # the loss-making fleet sells for nothing
+    else:
+        assert paper.terminal > 0.0
+    assert expected_npv(s) == pytest.approx(paper.npv, rel=REL)
+
+
+def test_mining_without_the_halving_is_worth_more():
+    """Same site with no halving in the horizon: paper and kernel agree, and value is higher."""
+    s = one_site(**MINING_CASE)
+    no_halving = one_site(**{**MINING_CASE, "market.halving_months": []})
+    # the halving costs value: with it, NPV is lower by far more than 0.1 %
+    assert expected_npv(s) < 0.9 * expected_npv(no_halving)
+    assert expected_npv(no_halving) == pytest.approx(paper_npv(no_halving).npv, rel=REL)
+
+
+def test_halving_listed_before_start_applies_from_month_0():
+    s = one_site(**{"market.halving_months": ["2024-04"]})
+    assert expected_npv(s) == pytest.approx(paper_npv(s).npv, rel=REL)
+
+
+def test_mining_terminal_value_leaves_out_the_ppa_settlement():
+    """The PPA is a site-level hedge assumed to end with the horizon (kernels/mining.py):
+    the terminal value capitalises mining at market prices only, so the PPA case here
+    differs from one that would capitalise the settlement too."""
+    s = one_site(**MINING_CASE)
+    assert expected_npv(s) == pytest.approx(paper_npv(s, ppa_in_terminal=False).npv, rel=REL)
+    assert expected_npv(s) != pytest.approx(paper_npv(s, ppa_in_terminal=True).npv, rel=REL)
+
+
+TWO_BINS = [[0.85, 0.6], [0.15, 3.8]]  # normalised to mean 1: $10 and $63/MWh at $18
+
+
+@pytest.mark.parametrize("avoidance", [0.0, 1.0], ids=["pays-4cp", "avoids-4cp"])
+def test_curtailable_mining_on_a_two_bin_curve(avoidance):
+    """The spike bin runs while hashing is worth more than it; curtailed after the halving."""
+    s = one_site(
+        **MINING_CASE,
+        **{
+            "sites.0.curtailable": True,
+            "power_markets.grid.price_usd_mwh": 18.0,
+            "power_markets.grid.duration_curve": TWO_BINS,
+            "power_markets.grid.fourcp_avoidance": avoidance,
+        },
+    )
+    paper = paper_npv(s)
+    assert paper.run_share[0] == pytest.approx(1.0) and paper.run_share[-1] == pytest.approx(0.85)
+    assert expected_npv(s) == pytest.approx(paper.npv, rel=REL)
+
+
+def test_hashprice_from_public_figures():
+    # 3.125 BTC subsidy + 0.55 % fees, BTC $91,132, 1,024 EH/s: public ~$39.53/PH/day
+    assert hashprice_usd_ph_day(3.125 * 1.0055, 91_132.0, 1_024.0) == pytest.approx(39.53, rel=0.02)
+    # MODEL.md's own example: $90,000, 1,000 EH/s, no fees -> $40.50
+    assert hashprice_usd_ph_day(3.125, 90_000.0, 1_000.0) == pytest.approx(40.50, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- (b) hosted AI
+
+AI_CASE = {
+    "sites.0.ai.retrofit_mw": 20.0,  # 20 MW at $2M, then 40 MW at $9M
+    "sites.0.power": {"ppa_mw": 40.0, "ppa_price_usd_mwh": 26.0},
+    "power_markets.grid.transmission_4cp_usd_kw_year": 40.0,
+    "contracts.0.ramp": [{"months": 6, "share": 0.5}],
+    "build.decision_years": [2027, 2028],
+}
+
+
+@pytest.mark.parametrize("start", ["2027-01", "2027-07"])
+@pytest.mark.parametrize("pass_through", [True, False], ids=["pass-through", "miner-pays-power"])
+def test_hosted_ai_without_debt(start, pass_through):
+    s = one_site_ai(**AI_CASE, start=start, **{"contracts.0.power_pass_through": pass_through})
+    contract = s.contracts[0]
+    for year in (2027, 2028):
+        paper = paper_npv(s, 60.0, year, contract)
+        assert expected_npv(s, f"ai60-{year}-lease") == pytest.approx(paper.npv, rel=REL)
+    # the retrofit tier alone (20 MW at the retrofit price)
+    paper20 = paper_npv(s, 20.0, 2028, contract)
+    assert expected_npv(s, "ai20-2028-lease") == pytest.approx(paper20.npv, rel=REL)
+
+
+def test_hosted_ai_paying_power_through_spikes_on_a_curtailable_site():
+    """AI load runs through the spike bin (pays the mean price) while mining curtails it."""
+    s = one_site_ai(
+        **AI_CASE,
+        **{
+            "contracts.0.power_pass_through": False,
+            "sites.0.curtailable": True,
+            "power_markets.grid.price_usd_mwh": 18.0,
+            "power_markets.grid.duration_curve": TWO_BINS,
+            "power_markets.grid.fourcp_avoidance": 1.0,
+        },
+    )
+    for level in (20.0, 60.0):
+        paper = paper_npv(s, level, 2028, s.contracts[0])
+        assert expected_npv(s, f"ai{level:g}-2028-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+def test_hosted_ai_after_the_term_relets_at_market_rent():
+    """Term ends inside the horizon; at zero rent volatility market rent = escalated price."""
+    s = one_site_ai(**AI_CASE, **{"contracts.0.term_years": 1.5, "contracts.0.relet_months": 5})
+    paper = paper_npv(s, 40.0, 2027, s.contracts[0])
+    assert expected_npv(s, "ai40-2027-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+def test_tenant_funded_share_cuts_equity_capex():
+    s = one_site_ai(**AI_CASE, **{"contracts.0.tenant_funded_share": 0.4})
+    paper = paper_npv(s, 60.0, 2028, s.contracts[0])
+    assert expected_npv(s, "ai60-2028-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+# --------------------------------------------------------------------------- (c) with debt
+
+
+@pytest.mark.parametrize("term_years", [10.0, 1.5], ids=["owed-at-horizon", "repaid-before"])
+@pytest.mark.parametrize("rate", [0.08, 0.0])
+def test_hosted_ai_with_debt(term_years, rate):
+    s = one_site_ai(
+        **AI_CASE,
+        **{
+            "financing.debt.loan_to_cost": 0.8,
+            "financing.debt.rate": rate,
+            "financing.debt.term_years": term_years,
+        },
+    )
+    for year in (2027, 2028):
+        paper = paper_npv(s, 60.0, year, s.contracts[0])
+        assert expected_npv(s, f"ai60-{year}-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+def test_debt_annuity_due_repays_the_capitalised_balance():
+    """Paper check of the debt arithmetic itself: the payments' PV at the loan rate from
+    the first rent month equals the balance then; nothing is owed once all are paid."""
+    s = one_site_ai(
+        **AI_CASE, **{"financing.debt.loan_to_cost": 0.8, "financing.debt.term_years": 1.5}
+    )
+    ai = s.sites[0].ai
+    paper = paper_npv(s, 60.0, 2027, s.contracts[0])
+    no_debt = one_site_ai(**AI_CASE)
+    paper0 = paper_npv(no_debt, 60.0, 2027, no_debt.contracts[0])
+    i = 1.08 ** (1 / 12) - 1
+    service = [
+        a - b for a, b in zip(paper0.cash, paper.cash, strict=True)
+    ]  # debt service less the equity saved
+    capex = 20 * 2e6 + 40 * 9e6
+    lead = ai.lead_time_months
+    first = lead  # construction starts in month 0
+    drawn_at_start = sum(0.8 * capex / lead * (1 + i) ** (first - m) for m in range(lead))
+    pv_payments = sum(service[t] * (1 + i) ** (-(t - first)) for t in range(first, first + 18))
+    assert pv_payments == pytest.approx(drawn_at_start, rel=1e-12)
+    assert paper.terminal == pytest.approx(paper0.terminal, rel=1e-12)  # nothing left owed
+
+
+# --------------------------------------------------------------------------- (d) annuity
+
+
+@pytest.mark.parametrize("start", ["2027-01", "2027-10"])
+def test_constant_rent_is_a_textbook_annuity(start):
+    """Rent only (no mining, capex, opex, terminal): PV = rent x sum_t v^t, v = (1+r)^(-1/12)."""
+    s = one_site_ai(
+        start=start,
+        horizon_years=12,
+        **{
+            "sites.0.mining.mw": 0.0,
+            "sites.0.ai.build_capex_usd_mw": 0.0,
+            "sites.0.ai.opex_usd_mw_month": 0.0,
+            "sites.0.ai.lead_time_months": 7,
+            "contracts.0.escalator": 0.0,
+            "contracts.0.term_years": 5.0,  # market rent after the term equals the price too
+            "financing.exit_multiple_ai": 0.0,
+            "financing.exit_multiple_mining": 0.0,
+            "build.decision_years": [2028],
+        },
+    )
+    r, T = s.discount_rate, 144
+    first = (2028 - 2027) * 12 - (int(start[5:]) - 1) + 7
+    rent = 40.0 * 1000.0 * 130.0  # 40 MW x 1000 kW x $130/kW-month
+    v = (1 + r) ** (-1 / 12)
+    closed_form = rent * v**first * (1 - v ** (T - first)) / (1 - v)
+    assert expected_npv(s, "ai40-2028-lease") == pytest.approx(closed_form, rel=REL)
+    assert expected_npv(s, "hash") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("build_year", "lead"),
+    [(2027, 0), (2028, 30), (2030, 9), (2030, 18)],
+    ids=["lead-0", "rent-in-last-6-months", "rent-in-last-3-months", "rent-after-horizon"],
+)
+def test_hosted_ai_timing_edges_with_debt(build_year, lead):
+    """Lead time 0 (capex, draw and first payment in one month); rent starting inside the
+    terminal window (partial NOI); and a hall still unfinished at T (capex spent after T
+    is outside the horizon; the drawn debt with capitalised interest is owed at T)."""
+    s = one_site_ai(
+        **{
+            **AI_CASE,
+            "sites.0.ai.lead_time_months": lead,
+            "build.decision_years": [build_year],
+            "financing.debt.loan_to_cost": 0.8,
+        }
+    )
+    paper = paper_npv(s, 40.0, build_year, s.contracts[0])
+    assert expected_npv(s, f"ai40-{build_year}-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+# --------------------------------------------------------------------------- (e) exits
+
+
+@pytest.mark.parametrize("pass_through", [True, False], ids=["pass-through", "miner-pays-power"])
+def test_tenant_exit_at_first_rent_relets_at_market(pass_through):
+    """annual_default_prob 1: the tenant leaves in the first rent month (deterministic);
+    the hall stands empty (opex, no rent), then earns market rent, escalated from first rent."""
+    s = one_site_ai(
+        **AI_CASE,
+        **{
+            "contracts.0.annual_default_prob": 1.0,
+            "contracts.0.relet_months": 7,
+            "contracts.0.power_pass_through": pass_through,
+            "financing.debt.loan_to_cost": 0.8,
+        },
+    )
+    for year in (2027, 2028):
+        paper = paper_npv(s, 40.0, year, s.contracts[0])
+        assert expected_npv(s, f"ai40-{year}-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+def test_tenant_exit_returns_the_mw_to_mining_when_mining_pays_more():
+    """AI opex far above market rent and a profitable fleet: at re-let the hall's grid MW
+    go back to mining (ASICs bought at that month's price), and stay there to T."""
+    s = one_site_ai(
+        **AI_CASE,
+        **{
+            "contracts.0.annual_default_prob": 1.0,
+            "contracts.0.relet_months": 4,
+            "sites.0.ai.opex_usd_mw_month": 400_000.0,  # > $130/kW-month x 1000 kW
+            "power_markets.grid.price_usd_mwh": 15.0,
+        },
+    )
+    paper = paper_npv(s, 40.0, 2027, s.contracts[0], relet_to_mining=True)
+    assert paper.terminal > 0
+    assert expected_npv(s, "ai40-2027-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+def test_non_recourse_exit_hands_the_hall_to_the_lender():
+    """The kernels' convention (coefficients.py 'lost', not in MODEL.md): with non-recourse
+    debt an exit ends debt service and the equity's claim on the hall alike."""
+    s = one_site_ai(
+        **AI_CASE,
+        **{
+            "contracts.0.annual_default_prob": 1.0,
+            "financing.debt.loan_to_cost": 0.8,
+            "financing.debt.non_recourse": True,
+        },
+    )
+    paper = paper_npv(s, 60.0, 2028, s.contracts[0])
+    assert expected_npv(s, "ai60-2028-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+# --------------------------------------------------------------------------- table columns
+
+
+def test_option_table_per_year_columns():
+    """Start 2027-01, build 2028 (construction from month 12), lead 9: first rent 2028-10.
+    EH/s per grid MW = 1e6 W / (J/TH x PUE) TH/s = 1 / (J/TH x PUE) EH/s.
+    Capex in 2028 only; 60 MW online 3 of 12 months of 2028; mining drops to the 45 MW
+    the conversion leaves (120 MW interconnect - 60 x 1.25) from January 2028."""
+    s = one_site_ai(**{**AI_CASE, "financing.debt.loan_to_cost": 0.8})
+    table = value_options(s, backend="numpy").options.table
+    row = table[table["option"] == "ai60-2028-lease"].iloc[0]
+    capex = 20 * 2e6 + 40 * 9e6
+    assert row["online_month"] == "2028-10"
+    assert row["equity_capex_usd"] == pytest.approx(0.2 * capex)
+    assert row["debt_usd"] == pytest.approx(0.8 * capex)
+    assert row["capex_2027_usd"] == 0 and row["capex_2028_usd"] == pytest.approx(0.2 * capex)
+    assert row["ai_mw_online_2027"] == 0
+    assert row["ai_mw_online_2028"] == pytest.approx(60 * 3 / 12)
+    assert row["ai_mw_online_2029"] == pytest.approx(60.0)
+    mine = s.sites[0].mining
+    eh_per_mw = lambda month: 1.0 / (mine.efficiency_j_th * 0.92 ** ((month // 24) * 2) * mine.pue)  # noqa: E731
+    assert row["mining_eh_2027"] == pytest.approx(100 * eh_per_mw(0))
+    assert row["mining_eh_2028"] == pytest.approx(45 * eh_per_mw(12))
+    assert row["mining_eh_2029"] == pytest.approx(45 * eh_per_mw(24))  # refreshed fleet
+    hash_row = table[table["option"] == "hash"].iloc[0]
+    assert hash_row["equity_capex_usd"] == 0 and hash_row["online_month"] == ""
+    assert hash_row["mining_eh_2028"] == pytest.approx(100 * eh_per_mw(12))

@@ -1,0 +1,278 @@
+"""Invariances of the valuation: chunking, MW scaling, common random numbers, the risk
+sample, and the fast path (prefix sums) against the month-by-month reference.
+
+Tolerances: the fast and reference paths sum the same float64 terms in a different
+order over <= 180 months, so they agree to ~1e-14 of the option's NPV scale; 1e-9 is
+the brief's bound. "Relative" is taken against the option's largest |NPV| over the
+chunk, because an NPV that crosses zero has no pointwise relative error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from siteopt.kernels.cashflows import LINE_ITEMS, expected_cashflows, option_cashflows, option_npv
+from siteopt.kernels.options import SiteOption, chunk_market, site_chunk, site_options
+from siteopt.kernels.valuation import plan_npv_samples, value_options, with_simulation
+
+from siteopt.scenario import load_scenario
+
+from .helpers import SCENARIO_FILES, random_one_site_ai
+
+RTOL = 1e-9
+STATS = ["expected_npv_usd", "std_npv_usd", "p5_npv_usd", "p50_npv_usd", "p95_npv_usd", "cvar_usd"]
+
+
+@pytest.fixture(scope="module")
+def texas():
+    return load_scenario(SCENARIO_FILES["texas"])
+
+
+def _idx(n: int, lo: int = 0) -> np.ndarray:
+    return np.arange(lo, lo + n, dtype=np.int64)
+
+
+def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
+    """site_chunk == option_npv for every option of every site; returns event counts."""
+    ctx = chunk_market(scenario, _idx(n), xp=np)
+    seen = {"exits_to_mining": 0, "lost_to_lender": 0, "options": 0}
+    for i in range(len(scenario.sites)):
+        opts = site_options(scenario, i)
+        fast = site_chunk(scenario, i, opts, ctx, xp=np)
+        for j, opt in enumerate(opts):
+            ref = option_npv(scenario, opt, ctx, xp=np)
+            scale = max(float(np.max(np.abs(ref))), 1.0)
+            err = float(np.max(np.abs(fast.npv[:, j] - ref)))
+            assert err <= RTOL * scale, f"{scenario.sites[i].name} {opt.label}: {err / scale:.3g}"
+            seen["options"] += 1
+        for ev in fast.events.values():
+            seen["exits_to_mining"] += int(np.sum(ev.to_mining))
+    return seen
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+@pytest.fixture(scope="module")
+def chunked(texas):
+    n = 600  # risk_sample 256 spans three chunks of 97
+    return {
+        size: value_options(texas, backend="numpy", scenarios=n, chunk_size=size)
+        for size in (97, 500, n)
+    }
+
+
+def test_same_table_for_any_chunk_size(chunked):
+    one = chunked[600]
+    for size in (97, 500):
+        other = chunked[size]
+        assert other.chunk_size == size
+        a, b = one.options.table, other.options.table
+        pd.testing.assert_frame_equal(a.drop(columns=STATS), b.drop(columns=STATS))
+        scale = np.maximum(np.abs(a["expected_npv_usd"]), a["std_npv_usd"]).to_numpy()
+        for col in ("expected_npv_usd", "std_npv_usd"):
+            np.testing.assert_array_less(np.abs(a[col] - b[col]).to_numpy(), RTOL * scale + 1e-6)
+        # quantiles and CVaR: the histogram range comes from the pass-1 moments, which move
+        # in the last bits with the chunking, so bins may shift: within one bin width
+        width = np.maximum(one.quantile_error_usd, other.quantile_error_usd)
+        for col in ("p5_npv_usd", "p50_npv_usd", "p95_npv_usd", "cvar_usd"):
+            assert np.all(np.abs(a[col] - b[col]).to_numpy() <= width * (1 + 1e-9)), col
+        np.testing.assert_array_equal(one.options.risk_npv_usd, other.options.risk_npv_usd)
+
+
+def test_risk_sample_rows_are_the_first_k_scenarios(texas, chunked):
+    result = chunked[97]
+    k = texas.simulation.risk_sample
+    risk = result.options.risk_npv_usd
+    assert risk.shape == (len(result.options.table), k)
+    ctx = chunk_market(texas, _idx(k), xp=np)
+    rows = [
+        site_chunk(texas, i, opts, ctx, xp=np).npv.T for i, opts in enumerate(result.site_options)
+    ]
+    np.testing.assert_array_equal(risk, np.vstack(rows))
+
+
+# --------------------------------------------------------------------------- MW scaling
+
+
+@pytest.mark.parametrize(
+    ("site_name", "contract"), [("odessa-campus", 0), ("odessa-campus", 2), ("sweetwater-pad", 0)]
+)
+def test_npv_is_affine_in_it_mw(texas, site_name, contract):
+    """No retrofit tier, and levels where the mining left is on one linear piece
+    (interconnect - L x pue < mining MW for every L), so capex, mining left, rent, opex
+    and debt are all linear in L: the second difference is zero per scenario."""
+    i = next(k for k, s in enumerate(texas.sites) if s.name == site_name)
+    site = texas.sites[i]
+    assert site.ai.retrofit_mw == 0
+    levels = [100.0, 200.0, 300.0]
+    for level in levels:
+        assert site.interconnect_mw - level * site.ai.pue <= site.mining.mw or site.mining.mw == 0
+    opts = [SiteOption(i, f"ai{level:g}", level, 2028, contract) for level in levels]
+    npv = site_chunk(texas, i, opts, chunk_market(texas, _idx(300), xp=np), xp=np).npv
+    d1, d2 = npv[:, 1] - npv[:, 0], npv[:, 2] - npv[:, 1]
+    np.testing.assert_allclose(d2, d1, rtol=0, atol=RTOL * np.max(np.abs(npv)))
+    assert np.std(d1) > 0  # the increment is random (rent exits, overruns, hashprice)
+
+
+def test_retrofit_tier_breaks_affinity(texas):
+    """Control for the test above: with a retrofit tier the capex kink shows up."""
+    i = next(k for k, s in enumerate(texas.sites) if s.name == "abilene-legacy")  # retrofit 100 MW
+    opts = [SiteOption(i, f"ai{lv}", lv, 2028, 0) for lv in (60.0, 100.0, 140.0)]
+    ctx = chunk_market(texas, _idx(50), xp=np)
+    npv = site_chunk(texas, i, opts, ctx, xp=np).npv
+    d1, d2 = npv[:, 1] - npv[:, 0], npv[:, 2] - npv[:, 1]
+    assert np.min(np.abs(d2 - d1)) > 1e6
+
+
+# --------------------------------------------------------------------------- CRN
+
+
+def test_common_random_numbers_shrink_option_differences(texas):
+    """Var(NPV_ai40 - NPV_ai60) << Var(NPV_ai40) because both options see the same
+    market, delays, overruns and exits. Evaluating ai60 under another seed breaks the
+    coupling and the ratio goes to about Var(a) + Var(b) over Var(a), i.e. ~2."""
+    i = next(k for k, s in enumerate(texas.sites) if s.name == "pecos-1")
+    opts = site_options(texas, i)
+    labels = [o.label for o in opts]
+    a, b = labels.index("ai40-2028-hyperscaler-a"), labels.index("ai60-2028-hyperscaler-a")
+    idx = _idx(2000)
+    npv = site_chunk(texas, i, opts, chunk_market(texas, idx, xp=np), xp=np).npv
+    other = with_simulation(texas, None, texas.simulation.seed + 1)
+    npv_other = site_chunk(other, i, opts, chunk_market(other, idx, xp=np), xp=np).npv
+    crn = np.var(npv[:, a] - npv[:, b]) / min(np.var(npv[:, a]), np.var(npv[:, b]))
+    independent = np.var(npv[:, a] - npv_other[:, b]) / min(
+        np.var(npv[:, a]), np.var(npv_other[:, b])
+    )
+    assert crn < 0.1
+    assert independent > 1.5  # ~2 for two nearly independent, similar-variance options
+    assert independent > 20 * crn
+
+
+# --------------------------------------------------------------------------- fast == reference
+
+
+@pytest.mark.parametrize("name", ["texas", "stranded-hydro"])
+def test_fast_path_equals_month_by_month(name):
+    scenario = load_scenario(SCENARIO_FILES[name])
+    seen = _assert_paths_equal(scenario, n=200)
+    assert seen["options"] == sum(
+        len(site_options(scenario, i)) for i in range(len(scenario.sites))
+    )
+
+
+VARIANTS = {
+    "base": {},
+    "power-paid-by-miner": {"contracts.0.power_pass_through": False},
+    "non-recourse-high-default": {
+        "financing.debt.non_recourse": True,
+        "contracts.0.annual_default_prob": 0.5,
+        "contracts.1.annual_default_prob": 0.6,
+    },
+    "relet-0": {"contracts.0.relet_months": 0, "contracts.1.relet_months": 0},
+    "lead-0": {"sites.0.ai.lead_time_months": 0},
+    "start-july": {"start": "2027-07"},
+    "debt-rate-0": {"financing.debt.rate": 0.0},
+    "not-curtailable": {"sites.0.curtailable": False},
+    "halving-first-month": {"market.halving_months": ["2027-01", "2029-04"]},
+    "halving-second-month": {"market.halving_months": ["2027-02"]},
+    "retrofit-tier": {"sites.0.ai.retrofit_mw": 30.0},
+    "mining-beats-ai-at-relet": {
+        "sites.0.ai.opex_usd_mw_month": 300_000.0,
+        "contracts.0.annual_default_prob": 0.4,
+    },
+    "rent-never-starts": {"sites.0.ai.lead_time_months": 40},
+    "long-debt-no-ltc": {"financing.debt.loan_to_cost": 0.0},
+    "long-horizon": {"horizon_years": 15, "contracts.0.term_years": 12.0},
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_fast_path_equals_month_by_month_on_variants(variant):
+    scenario = random_one_site_ai(**VARIANTS[variant])
+    seen = _assert_paths_equal(scenario, n=200)
+    if variant == "mining-beats-ai-at-relet":
+        assert seen["exits_to_mining"] > 0  # the return-to-mining branch was exercised
+
+
+def test_non_recourse_changes_only_scenarios_with_an_exit():
+    """Non-recourse debt matters only where the tenant exits inside the horizon. There,
+    debt service stops at the exit and nothing is owed at T; the kernels also hand the
+    hall to the lender (no re-let, no AI terminal value: coefficients.py 'lost'), an
+    undocumented convention that can make non-recourse worth less than recourse."""
+    over = {"contracts.0.annual_default_prob": 0.5, "financing.debt.loan_to_cost": 0.8}
+    recourse = random_one_site_ai(**over)
+    non_recourse = random_one_site_ai(**over, **{"financing.debt.non_recourse": True})
+    opts = site_options(recourse, 0)
+    j = [o.label for o in opts].index("ai60-2027-lease")
+    ctx = chunk_market(recourse, _idx(200), xp=np)
+    a = site_chunk(recourse, 0, opts, ctx, xp=np)
+    b = site_chunk(non_recourse, 0, opts, ctx, xp=np)
+    ev = a.events[(2027, 0)]
+    exited_in_horizon = ev.contract_end < np.minimum(
+        ev.rent_start + 24, recourse.months
+    )  # term 2 years
+    assert 0 < exited_in_horizon.sum() < 200
+    np.testing.assert_array_equal(a.npv[~exited_in_horizon, j], b.npv[~exited_in_horizon, j])
+    assert np.all(a.npv[exited_in_horizon, j] != b.npv[exited_in_horizon, j])
+    lines, _ = option_cashflows(non_recourse, opts[j], ctx, xp=np)
+    t = np.arange(recourse.months)[None, :]
+    after_exit = exited_in_horizon[:, None] & (t >= ev.contract_end[:, None])
+    assert np.all(lines["debt_service"][after_exit] == 0.0)
+    assert np.all(lines["ai_rent"][after_exit] == 0.0)
+
+
+# --------------------------------------------------------------------------- expectations
+
+
+def test_expected_cashflows_discount_to_the_mean_npv():
+    scenario = random_one_site_ai(**{"simulation.scenarios": 300})
+    result = value_options(scenario, backend="numpy", chunk_size=128)
+    table = result.options.table
+    df = (1 + scenario.discount_rate) ** (-np.arange(scenario.months + 1) / 12)
+    for label in ("hash", "ai40-2028-lease", "ai60-2027-neo", "ai20-2029-neo"):
+        option = next(
+            o
+            for o in result.site_options[0]
+            if (o.label if o.contract_index is not None else "hash") == label
+        )
+        frame = expected_cashflows(scenario, [option], xp=np, chunk_size=128)
+        assert set(frame["line_item"]) == {*LINE_ITEMS, "terminal_value"}
+        lines = frame[frame["line_item"] != "terminal_value"].pivot_table(
+            index="month", columns="line_item", values="usd", sort=True
+        )
+        monthly = lines.sum(axis=1).to_numpy()
+        terminal = frame.loc[frame["line_item"] == "terminal_value", "usd"].sum()
+        total = float(monthly @ df[:-1] + terminal * df[-1])
+        want = float(table.loc[table["option"] == label, "expected_npv_usd"].iloc[0])
+        std = float(table.loc[table["option"] == label, "std_npv_usd"].iloc[0])
+        assert abs(total - want) <= RTOL * max(abs(want), std), label
+
+
+def test_plan_npv_samples_agree_with_the_option_table(texas):
+    """A plan's per-scenario portfolio NPV: its mean is the sum of its options' expected
+    NPVs and its first K values the sum of their risk-sample rows, whatever the chunking
+    and wherever keep-hashing sits in a site's option list."""
+    n = 300
+    s = with_simulation(texas, n, None)
+    result = value_options(s, backend="numpy", chunk_size=97)
+    table, risk = result.options.table, result.options.risk_npv_usd
+    offsets = np.cumsum([0] + [len(o) for o in result.site_options])
+    rows = {"mixed": [], "hash": []}
+    for i, opts in enumerate(result.site_options):
+        pick = len(opts) // 2  # an AI option where the site has any, else keep hashing
+        rows["mixed"].append((opts[pick], offsets[i] + pick))
+        rows["hash"].append((opts[0], offsets[i]))
+    plans = {name: [opt for opt, _ in picked] for name, picked in rows.items()}
+    samples = plan_npv_samples(s, plans, backend="numpy", chunk_size=128)  # "mixed" first
+    for name, picked in rows.items():
+        cols = [row for _, row in picked]
+        want = table["expected_npv_usd"].to_numpy()[cols].sum()
+        scale = table["std_npv_usd"].to_numpy()[cols].sum()
+        assert samples[name].shape == (n,)
+        assert abs(samples[name].mean() - want) <= RTOL * max(abs(want), scale)
+        k = risk.shape[1]
+        np.testing.assert_allclose(
+            samples[name][:k], risk[cols].sum(axis=0), rtol=0, atol=RTOL * scale
+        )
