@@ -32,6 +32,7 @@ from .options import SiteOption, chunk_market, site_chunk, site_options
 from .reduce import DEFAULT_BINS, Histograms, Moments
 
 CPU_MEMORY_BUDGET_BYTES = 1 << 30
+PASS_CACHE_BYTES = 256 << 20  # pass 2 reuses pass 1's NPVs when all of them fit here
 GPU_MEMORY_SHARE = 0.5
 
 # progress(stage, scenarios done in this stage, scenarios in this stage)
@@ -124,16 +125,26 @@ def value_options(
     moments = Moments()
     risk = np.empty((offsets[-1], risk_n))
     events = EventTotals(scenario.months)
+    cache: list[np.ndarray] | None = [] if offsets[-1] * n_total * 8 <= PASS_CACHE_BYTES else None
     for lo, npv, chunk_events in _chunks(scenario, options, offsets, be, size, "valuation", progress):
-        moments.add(be.to_numpy(npv))
+        host = be.to_numpy(npv)
+        moments.add(host)
+        if cache is not None:
+            cache.append(host)
         if lo < risk_n:
             take = min(risk_n - lo, npv.shape[0])
             risk[:, lo : lo + take] = be.to_numpy(npv[:take]).T
         events.add(chunk_events, be)
     t1 = time.perf_counter()
     hist = Histograms.from_moments(moments, bins, alpha)
-    for _, npv, _ in _chunks(scenario, options, offsets, be, size, "quantiles", progress):
-        hist.add(npv, xp=be.xp)
+    if cache is not None:  # the same numbers pass 2 would recompute
+        for host in cache:
+            hist.add(host, xp=np)
+        if progress is not None:
+            progress("quantiles", n_total, n_total)
+    else:
+        for _, npv, _ in _chunks(scenario, options, offsets, be, size, "quantiles", progress):
+            hist.add(npv, xp=be.xp)
     t2 = time.perf_counter()
     stats = {
         "expected_npv_usd": moments.mean,
