@@ -34,7 +34,7 @@ solve: $(DEV)
 	$(VENV)/bin/siteopt solve $(SCENARIO)
 
 bench: $(DEV)
-	$(VENV)/bin/siteopt bench
+	$(PY) benchmarks/bench_valuation.py
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check siteopt kernels optimizer tests benchmarks

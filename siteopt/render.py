@@ -132,3 +132,39 @@ def _table(title: str, headers: list[str]) -> Table:
 
 def _usd(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def _musd(value: float) -> str:
+    return f"{value / 1e6:,.1f}"
+
+
+def print_solve(outcome: Any, written: list[Any], console: Console | None = None) -> None:
+    """The plan per site beside the baselines, then where the files went."""
+    console = console or Console()
+    s = outcome.summary
+    console.print(
+        f"{s['scenario']}: {s['status']} plan (gap {s['mip_gap']:.2%}), {s['scenarios']:,} scenarios, "
+        f"seed {s['seed']}, backend {outcome.backend_note}, solver {s['solver']}"
+    )
+    table = _table("Build plan (USD millions)", ["site", "AI IT MW", "mining MW", "build", "contract",
+                                                 "equity capex", "E[NPV]", f"CVaR{s['cvar_alpha']:.0%}"])
+    for site in s["sites"]:
+        table.add_row(
+            site["name"], f"{site['ai_it_mw']:g}", f"{site['mining_mw']:g}",
+            str(site["build_year"] or "-"), site["contract"] or "keep hashing",
+            _musd(site["equity_capex_usd"]), _musd(site["expected_npv_usd"]), _musd(site["cvar_usd"]),
+        )
+    console.print(table)
+    compare = _table("Portfolio (USD millions)", ["plan", "E[NPV]", "CVaR", "p5", "p50", "p95"])
+    compare.add_row("this plan", _musd(s["expected_npv_usd"]), _musd(s["cvar_usd"]),
+                    _musd(s["p5_npv_usd"]), _musd(s["p50_npv_usd"]), _musd(s["p95_npv_usd"]))
+    for name, label in (("all_mining", "all mining"), ("max_ai", "most AI the budget allows")):
+        b = s["baselines"][name]
+        note = "" if b.get("feasible", True) else " (breaks a contract or floor)"
+        compare.add_row(label + note, _musd(b["expected_npv_usd"]), _musd(b["cvar_usd"]), "", "", "")
+    console.print(compare)
+    capex = ", ".join(f"{y}: {_musd(v)}" for y, v in s["equity_capex_by_year_usd"].items()) or "none"
+    console.print(f"equity capex by year (USD millions): {capex}")
+    t = s["timings_s"]
+    console.print(f"time: valuation {t['valuation']:.1f} s, MILP {t['milp']:.1f} s, total {t['total']:.1f} s")
+    console.print("wrote " + ", ".join(str(p) for p in written))

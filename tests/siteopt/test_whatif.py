@@ -1,0 +1,62 @@
+"""breakeven: bisection on the valuation with fixed draws."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from siteopt.kernels.backend import select_backend
+from siteopt.scenario import load_scenario
+from siteopt.whatif import _SiteValuer, breakeven
+
+TEXAS = Path(__file__).resolve().parents[2] / "scenarios" / "texas.yaml"
+HYDRO = Path(__file__).resolve().parents[2] / "scenarios" / "stranded-hydro.yaml"
+
+
+def _gap(path: Path, site: str, contract: str, price: float, n: int) -> float:
+    from siteopt.kernels.valuation import with_simulation
+
+    s = with_simulation(load_scenario(path), n, None)
+    i = [x.name for x in s.sites].index(site)
+    c = [x.name for x in s.contracts].index(contract)
+    v = _SiteValuer(s, i, c, select_backend("numpy")).npv(price)
+    return float(v[:, 1:].mean(axis=0).max() - v[:, 0].mean())
+
+
+@pytest.mark.parametrize(("path", "site", "contract"), [
+    (TEXAS, "pecos-1", "hyperscaler-a"),
+    (HYDRO, "lulea-north", "regional-neocloud"),
+])
+def test_breakeven_brackets_the_sign_change(path, site, contract):
+    b = breakeven(load_scenario(path), site, contract, backend="numpy", scenarios=300)
+    assert b.by_expected_npv is not None and b.by_expected_npv > 0
+    assert _gap(path, site, contract, b.by_expected_npv + 0.05, 300) >= 0
+    assert _gap(path, site, contract, b.by_expected_npv - 0.05, 300) < 0
+
+
+def test_breakeven_uses_fixed_draws():
+    s = load_scenario(TEXAS)
+    a = breakeven(s, "denton-north", "neocloud-b", backend="numpy", scenarios=200)
+    b = breakeven(s, "denton-north", "neocloud-b", backend="numpy", scenarios=200)
+    assert a == b
+    c = breakeven(s, "denton-north", "neocloud-b", backend="numpy", scenarios=200, seed=99)
+    assert c.by_expected_npv != a.by_expected_npv
+
+
+def test_gap_rises_with_price():
+    gaps = [_gap(TEXAS, "midland-2", "hyperscaler-a", p, 200) for p in (20.0, 60.0, 120.0, 200.0)]
+    assert np.all(np.diff(gaps) > 0)
+
+
+def test_breakeven_cli_json_and_bad_names(run_cli):
+    run = run_cli("breakeven", str(TEXAS), "--site", "pecos-1", "--contract", "hyperscaler-a",
+                  "--scenarios", "200", "--json")
+    assert run.exit_code == 0, run.stderr
+    assert {"by_expected_npv", "by_cvar", "site", "contract"} <= json.loads(run.stdout).keys()
+    run = run_cli("breakeven", str(TEXAS), "--site", "pecos-9", "--contract", "hyperscaler-a")
+    assert run.exit_code == 2 and "pecos-9" in run.stderr
+    run = run_cli("breakeven", str(TEXAS), "--site", "garden-city", "--contract", "hyperscaler-a")
+    assert run.exit_code == 2 and "not eligible" in run.stderr
