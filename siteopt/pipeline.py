@@ -150,7 +150,7 @@ def build_summary(scenario, valuation, result, frame, samples, baselines, settin
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "status": str(result.status),
-        "mip_gap": float(result.mip_gap),
+        "mip_gap": float(result.mip_gap or 0.0),
         "backend": valuation.backend,
         "engine": settings.engine,
         "solver": result.solver,
