@@ -1,0 +1,268 @@
+"""Typed results of the build plan, the exact CVaR of a plan, and the two baselines."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from .constraints import budget_limits
+from .data import MONEY_UNIT_USD, PlanData, plan_data
+from .model import tail_weights
+from .options import OptionTable, PlanProblem, capex_column
+
+PLAN_COLUMNS: tuple[str, ...] = (
+    "site",
+    "option",
+    "ai_it_mw",
+    "build_year",
+    "contract",
+    "online_month",
+    "equity_capex_usd",
+    "debt_usd",
+    "expected_npv_usd",
+    "cvar_usd",
+)
+
+
+class SolveStatus(StrEnum):
+    """Outcome of a solve, as ``summary.json`` spells it."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    NOT_SOLVED = "not_solved"
+
+
+def portfolio_cvar(npv_samples: np.ndarray, alpha: float) -> np.ndarray | float:
+    """Exact CVaR of discrete, equally likely NPV samples: the mean of the worst ``1 - alpha``
+    share, the boundary scenario taking a fractional weight.
+
+    With ``m = (1 - alpha) K`` this is ``(sum of the floor(m) worst + (m - floor(m)) *
+    next worst) / m``, which is exactly the optimum of Rockafellar-Uryasev's LP
+    ``max_eta eta - 1/m sum_k (eta - npv_k)^+``.
+
+    Parameters
+    ----------
+    npv_samples : numpy.ndarray, shape (..., K) [USD]
+        Scenarios along the last axis.
+    alpha : float
+        Tail level in (0, 1), e.g. 0.95.
+
+    Returns
+    -------
+    float or numpy.ndarray [USD]
+        One CVaR per leading index.
+    """
+    samples = np.asarray(npv_samples, dtype=np.float64)
+    if samples.ndim == 1:
+        return float(tail_weights(samples, alpha) @ samples)
+    flat = samples.reshape(-1, samples.shape[-1])
+    out = np.array([tail_weights(row, alpha) @ row for row in flat])
+    return out.reshape(samples.shape[:-1])
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The build plan and how it was found.
+
+    Attributes
+    ----------
+    status : SolveStatus
+    mip_gap : float or None
+        ``(bound - objective) / |objective|`` between the plan's objective and the best
+        bound on the optimum; ``inf`` when a plan was found but no bound (time limit hit
+        before the root relaxation was solved); None without a plan.
+    objective_usd : float or None [USD]
+        ``expected_npv_usd + risk_aversion * cvar_risk_sample_usd`` of the plan.
+    chosen : dict of str to int
+        Site -> row of ``OptionTable.table`` taken.
+    plan : pandas.DataFrame
+        One row per site, columns :data:`PLAN_COLUMNS` plus ``row``; ``mining_mw`` is the
+        caller's to add (the table does not carry it).
+    expected_npv_usd : float or None [USD]
+    cvar_in_model_usd : float or None [USD]
+        The CVaR the final model assigns to the plan: Rockafellar-Uryasev's
+        ``max_eta eta - sum_k s_k / ((1-alpha)K)`` over the scenario rows in the model
+        (``full``, ``lazy``) or the tightest cut at the plan (``cuts``); None when the
+        model has no CVaR.
+    cvar_risk_sample_usd : float or None [USD]
+        The plan's CVaR recomputed from the risk-sample NPVs (always reported).
+    cvar_alpha : float
+    equity_capex_by_year_usd : dict of int to float [USD]
+    timings_s : dict of str to float [s]
+        ``build`` and ``solve`` (``diagnose`` when infeasible).
+    diagnosis : tuple of str
+        Why no plan exists, in user terms (infeasible only).
+    solver : str
+    timed_out : bool
+        The time limit stopped the search (with infeasible: no plan found in time).
+    cvar_method : str
+    rounds : int
+        MILP solves; more than 1 when CVaR cuts were added between solves.
+    lp_rounds : int
+        LP relaxations solved to place CVaR cuts before the first MILP solve.
+    """
+
+    status: SolveStatus
+    mip_gap: float | None
+    objective_usd: float | None
+    chosen: dict[str, int]
+    plan: pd.DataFrame
+    expected_npv_usd: float | None
+    cvar_in_model_usd: float | None
+    cvar_risk_sample_usd: float | None
+    cvar_alpha: float
+    equity_capex_by_year_usd: dict[int, float]
+    timings_s: dict[str, float]
+    diagnosis: tuple[str, ...] = ()
+    solver: str = "highs"
+    timed_out: bool = False
+    cvar_method: str = "cuts"
+    rounds: int = 0
+    lp_rounds: int = 0
+
+    @property
+    def found_plan(self) -> bool:
+        return self.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+
+
+def plan_frame(table: OptionTable, rows: np.ndarray) -> pd.DataFrame:
+    """The chosen rows of the table, one per site, with the plan columns and ``row``."""
+    frame = table.table.iloc[np.asarray(rows, dtype=np.int64)]
+    out = frame.loc[:, list(PLAN_COLUMNS)].reset_index(names="row")
+    return out.loc[:, [*PLAN_COLUMNS, "row"]]
+
+
+def capex_by_year(table: OptionTable, rows: np.ndarray) -> dict[int, float]:
+    """Equity capex of the chosen rows per horizon year [USD]."""
+    frame = table.table.iloc[np.asarray(rows, dtype=np.int64)]
+    return {int(y): float(frame[capex_column(y)].sum()) for y in table.years}
+
+
+def empty_plan() -> pd.DataFrame:
+    return pd.DataFrame({c: [] for c in (*PLAN_COLUMNS, "row")})
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A reference plan.
+
+    Attributes
+    ----------
+    name : str
+    rows : tuple of int
+        Table row per site.
+    expected_npv_usd, cvar_usd : float [USD]
+        Expected NPV, and CVaR on the risk sample at the problem's ``cvar_alpha``.
+    feasible : bool
+        Satisfies every constraint of the problem (budgets, contracts, hashrate, CVaR floor).
+    violations : tuple of str
+        Constraint names it violates.
+    """
+
+    name: str
+    rows: tuple[int, ...]
+    expected_npv_usd: float
+    cvar_usd: float
+    feasible: bool = True
+    violations: tuple[str, ...] = field(default_factory=tuple)
+
+
+def violations(data: PlanData, problem: PlanProblem, rows: np.ndarray) -> tuple[str, ...]:
+    """Names of the constraints that the plan ``rows`` (one table row per site) violates."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = []
+    for year, (coefs, available) in budget_limits(data, problem).items():
+        if coefs[rows].sum() > available + 1e-9 * max(1.0, abs(available)):
+            out.append(f"budget_{year}")
+    for terms in problem.contracts:
+        on_c = data.contract[rows] == terms.name
+        mw = data.ai_it_mw[rows][on_c].sum()
+        early = data.online_month[rows][on_c] <= (terms.online_by or "9999-12")
+        signed = mw > 0 or terms.must_sign
+        if signed and mw > terms.max_mw + 1e-9:
+            out.append(f"contract_max_{terms.name}")
+        if signed and mw < terms.min_mw - 1e-9:
+            out.append(f"contract_min_{terms.name}")
+        if (
+            signed
+            and terms.online_by
+            and data.ai_it_mw[rows][on_c][early].sum() < (terms.min_mw - 1e-9)
+        ):
+            out.append(f"contract_online_by_{terms.name}")
+    if problem.min_hashrate_eh is not None:
+        for year in data.years:
+            if data.mining_eh[year][rows].sum() < problem.min_hashrate_eh - 1e-9:
+                out.append(f"hashrate_floor_{year}")
+    if problem.cvar_floor_usd is not None:
+        cvar = portfolio_cvar(data.risk_npv[rows].sum(axis=0), problem.cvar_alpha)
+        if cvar * MONEY_UNIT_USD < problem.cvar_floor_usd - 1e-6 * max(
+            1.0, abs(problem.cvar_floor_usd)
+        ):
+            out.append("cvar_floor")
+    return tuple(out)
+
+
+def _baseline(name, table, problem, data, rows) -> Baseline:
+    rows = np.asarray(rows, dtype=np.int64)
+    alpha = table.cvar_alpha if problem is None else problem.cvar_alpha
+    broken = () if problem is None else violations(data, problem, rows)
+    cvar = portfolio_cvar(np.asarray(table.risk_npv_usd)[rows].sum(axis=0), alpha)
+    return Baseline(
+        name=name,
+        rows=tuple(int(r) for r in rows),
+        expected_npv_usd=float(table.table["expected_npv_usd"].to_numpy()[rows].sum()),
+        cvar_usd=float(cvar) if np.size(table.risk_npv_usd) else math.nan,
+        feasible=not broken,
+        violations=broken,
+    )
+
+
+def all_mining(table: OptionTable, problem: PlanProblem | None = None) -> Baseline:
+    """Every site keeps hashing.
+
+    Parameters
+    ----------
+    table : OptionTable
+    problem : PlanProblem, optional
+        Gives ``cvar_alpha`` (else the table's) and the constraints to check ``feasible``
+        against (else ``feasible`` is True).
+    """
+    data = plan_data(table, problem or PlanProblem(budget_usd_by_year={}, contracts=()))
+    return _baseline("all_mining", table, problem, data, data.hash_row)
+
+
+def max_ai(table: OptionTable, problem: PlanProblem) -> Baseline:
+    """The most AI the budget allows, chosen greedily by NPV per capex dollar.
+
+    AI options are ranked by expected NPV gained over keeping the site hashing, per
+    dollar of equity capex (options without capex first); in that order each is taken
+    when its site has not yet been converted and every budget row still holds. Contracts,
+    hashrate and CVaR floor are not looked at while choosing; ``feasible`` says whether
+    the result happens to satisfy them too.
+    """
+    data = plan_data(table, problem)
+    rows = data.hash_row.copy()
+    site_of = np.empty(data.n_options, dtype=np.int64)
+    for s, site_rows in enumerate(data.site_rows):
+        site_of[site_rows] = s
+    limits = list(budget_limits(data, problem).values())
+    coefs = np.array([c for c, _ in limits]).reshape(len(limits), data.n_options)
+    available = np.array([a for _, a in limits])
+    spend = coefs[:, rows].sum(axis=1)
+    capex = table.table["equity_capex_usd"].to_numpy(dtype=np.float64) / MONEY_UNIT_USD
+    gain = data.expected_npv - data.expected_npv[data.hash_row[site_of]]
+    ratio = np.where(capex > 0, gain / np.where(capex > 0, capex, 1.0), np.inf)
+    candidates = np.flatnonzero(data.ai_it_mw > 0)
+    for i in candidates[np.argsort(-ratio[candidates], kind="stable")].tolist():
+        s = site_of[i]
+        if rows[s] != data.hash_row[s]:
+            continue
+        trial = spend - coefs[:, rows[s]] + coefs[:, i]
+        if np.all(trial <= available + 1e-9 * np.maximum(1.0, np.abs(available))):
+            rows[s], spend = i, trial
+    return _baseline("max_ai", table, problem, data, rows)

@@ -1,0 +1,185 @@
+"""Solve the build plan: pre-check, build, optimise, and explain an infeasible problem.
+
+``solve_plan`` is the one call the CLI makes. Its status follows ``summary.json``:
+``optimal`` (gap within the requested gap), ``feasible`` (a plan, but the search stopped
+at the time limit or above the requested gap) or ``infeasible`` (no plan: proven, or
+none found in time, which ``timed_out`` tells apart).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .data import MONEY_UNIT_USD, plan_data
+from .diagnose import diagnose, precheck
+from .engine import (
+    SOLVERS,
+    SolverSettings,
+    SolverUnavailable,
+    check_solver,
+    default_solver,
+    optimize,
+)
+from .model import CVAR_METHODS, build_model
+from .options import OptionTable, PlanProblem
+from .results import (
+    PlanResult,
+    SolveStatus,
+    capex_by_year,
+    empty_plan,
+    plan_frame,
+    portfolio_cvar,
+)
+
+__all__ = [
+    "SOLVERS",
+    "CVAR_METHODS",
+    "SolveStatus",
+    "SolverUnavailable",
+    "default_solver",
+    "solve_plan",
+]
+
+
+def _status(outcome, gap_rel: float) -> SolveStatus:
+    if outcome.plan is None:
+        return SolveStatus.INFEASIBLE
+    closed = outcome.gap is not None and outcome.gap <= gap_rel * (1.0 + 1e-9)
+    return SolveStatus.OPTIMAL if closed and not outcome.timed_out else SolveStatus.FEASIBLE
+
+
+def _infeasible(problem, solver, method, timings, diagnosis, timed_out) -> PlanResult:
+    return PlanResult(
+        status=SolveStatus.INFEASIBLE,
+        mip_gap=None,
+        objective_usd=None,
+        chosen={},
+        plan=empty_plan(),
+        expected_npv_usd=None,
+        cvar_in_model_usd=None,
+        cvar_risk_sample_usd=None,
+        cvar_alpha=problem.cvar_alpha,
+        equity_capex_by_year_usd={},
+        timings_s=timings,
+        diagnosis=tuple(diagnosis),
+        solver=solver,
+        timed_out=timed_out,
+        cvar_method=method,
+    )
+
+
+def _result(table, problem, model, outcome, settings, method, timings) -> PlanResult:
+    plan = outcome.plan
+    rows = plan.chosen
+    frame = plan_frame(table, rows)
+    risk = np.asarray(table.risk_npv_usd)[rows].sum(axis=0)
+    cvar_sample = float(portfolio_cvar(risk, problem.cvar_alpha)) if risk.size else None
+    expected = float(frame["expected_npv_usd"].sum())
+    weight = problem.risk_aversion if cvar_sample is not None else 0.0
+    in_model = None
+    if model.cvar is not None:
+        in_model = _model_cvar(model, rows) * MONEY_UNIT_USD
+    return PlanResult(
+        status=_status(outcome, settings.gap_rel),
+        mip_gap=math.inf if outcome.gap is None else float(outcome.gap),
+        objective_usd=expected + weight * (cvar_sample or 0.0),
+        chosen={site: int(r) for site, r in zip(model.data.sites, rows, strict=True)},
+        plan=frame,
+        expected_npv_usd=expected,
+        cvar_in_model_usd=in_model,
+        cvar_risk_sample_usd=cvar_sample,
+        cvar_alpha=problem.cvar_alpha,
+        equity_capex_by_year_usd=capex_by_year(table, rows),
+        timings_s=timings,
+        solver=settings.name,
+        timed_out=outcome.timed_out,
+        cvar_method=method,
+        rounds=outcome.rounds,
+        lp_rounds=outcome.lp_rounds,
+    )
+
+
+def _model_cvar(model, rows) -> float:
+    """The model's CVaR of a plan [MUSD]: the tightest cut at it (``cuts``), or the R-U
+    value over the scenario rows in the model (``full``, ``lazy``)."""
+    cvar = model.cvar
+    if cvar.method == "cuts":
+        return min(float(c[rows].sum()) for c in cvar.cuts)
+    npv = model.data.risk_npv[rows].sum(axis=0)
+    in_model = np.array(sorted(cvar.scenarios), dtype=np.int64)
+    m = (1.0 - cvar.alpha) * model.data.risk_npv.shape[1]
+    # max over eta of eta - 1/m sum_{k in model} (eta - npv_k)^+ : at eta = an npv_k
+    candidates = npv[in_model]
+    values = [eta - np.maximum(eta - candidates, 0.0).sum() / m for eta in candidates]
+    return float(max(values))
+
+
+def solve_plan(
+    table: OptionTable,
+    problem: PlanProblem,
+    *,
+    solver: str | None = None,
+    time_limit_s: float = 120.0,
+    gap_rel: float = 0.005,
+    threads: int | None = None,
+    msg: bool = False,
+    cvar_method: str = "cuts",
+) -> PlanResult:
+    """Choose one option per site: maximise expected NPV (+ risk_aversion * CVaR).
+
+    Parameters
+    ----------
+    table : OptionTable
+    problem : PlanProblem
+    solver : {"highs", "cbc"}, optional
+        Default: ``highs`` when highspy imports, else ``cbc``.
+    time_limit_s : float [s]
+        For the whole search, all CVaR cut rounds included.
+    gap_rel : float
+        Relative MIP gap at which the search stops.
+    threads : int, optional
+    msg : bool
+        Show the solver log.
+    cvar_method : {"cuts", "lazy", "full"}
+        See :mod:`.model`; ``cuts`` is fastest at scale, ``full`` is the plain
+        Rockafellar-Uryasev model.
+
+    Returns
+    -------
+    PlanResult
+
+    Raises
+    ------
+    SolverUnavailable
+        The solver cannot run here (the CLI exits 2).
+    ValueError
+        Inconsistent table or problem (unknown contract, site without keep-hashing).
+    """
+    name = check_solver(solver)
+    settings = SolverSettings(
+        name=name,
+        time_limit_s=float(time_limit_s),
+        gap_rel=float(gap_rel),
+        threads=threads,
+        msg=msg,
+    )
+    began = time.perf_counter()
+    data = plan_data(table, problem)
+    early = precheck(data, problem)
+    if early:
+        timings = {"build": 0.0, "solve": 0.0, "diagnose": time.perf_counter() - began}
+        return _infeasible(problem, name, cvar_method, timings, early, False)
+    model = build_model(table, problem, cvar_method=cvar_method, data=data)
+    outcome = optimize(model, settings)
+    timings = {"build": model.build_s, "solve": outcome.solve_s}
+    if outcome.plan is not None:
+        return _result(table, problem, model, outcome, settings, cvar_method, timings)
+    if outcome.timed_out:
+        return _infeasible(problem, name, cvar_method, timings, (), True)
+    started = time.perf_counter()
+    reasons = diagnose(table, problem, settings, data=data)
+    timings["diagnose"] = time.perf_counter() - started
+    return _infeasible(problem, name, cvar_method, timings, reasons, False)

@@ -1,0 +1,91 @@
+"""Brute force: every plan of a small table, valued and checked with plain numpy.
+
+Written apart from the optimizer (no import from it) so that the MILP is checked
+against an independent reading of MODEL.md section 7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+from siteopt.optimizer.options import OptionTable, PlanProblem
+
+
+def rockafellar_uryasev(npv: np.ndarray, alpha: float) -> np.ndarray:
+    """CVaR of each row of ``npv`` (plans x K) as max over eta of
+    ``eta - 1/((1-alpha) K) sum_k (eta - npv_k)^+``; the max sits at a sample value."""
+    k = npv.shape[1]
+    m = (1.0 - alpha) * k
+    best = np.full(npv.shape[0], -np.inf)
+    for j in range(k):
+        eta = npv[:, j : j + 1]
+        value = eta[:, 0] - np.maximum(eta - npv, 0.0).sum(axis=1) / m
+        best = np.maximum(best, value)
+    return best
+
+
+@dataclass(frozen=True)
+class Enumeration:
+    plans: np.ndarray  # (P, S) table rows
+    feasible: np.ndarray  # (P,) bool
+    expected: np.ndarray  # (P,) [USD]
+    cvar: np.ndarray  # (P,) [USD]
+    objective: np.ndarray  # (P,) [USD]
+
+    def best(self) -> int | None:
+        """Index of the best feasible plan; None when none is feasible."""
+        if not self.feasible.any():
+            return None
+        return int(np.argmax(np.where(self.feasible, self.objective, -np.inf)))
+
+
+def _budget_ok(frame, years, plans, problem: PlanProblem, tol) -> np.ndarray:
+    ok = np.ones(len(plans), dtype=bool)
+    spent = np.zeros(len(plans))
+    for year in years:
+        spend = frame[f"capex_{year}_usd"].to_numpy()[plans].sum(axis=1)
+        spent = spent + spend
+        if problem.carry_over:
+            limit = sum(v for y, v in problem.budget_usd_by_year.items() if y <= year)
+            ok &= spent <= limit + tol
+        else:
+            ok &= spend <= problem.budget_usd_by_year.get(year, 0.0) + tol
+    return ok
+
+
+def _contracts_ok(frame, plans, problem: PlanProblem) -> np.ndarray:
+    ok = np.ones(len(plans), dtype=bool)
+    mw = frame["ai_it_mw"].to_numpy()
+    contract = frame["contract"].astype(str).to_numpy()
+    month = frame["online_month"].astype(str).to_numpy()
+    for c in problem.contracts:
+        on_c = np.where(contract == c.name, mw, 0.0)[plans].sum(axis=1)
+        early = np.where((contract == c.name) & (month <= (c.online_by or "9999-99")), mw, 0.0)
+        early = early[plans].sum(axis=1)
+        signed = (on_c > 0) | c.must_sign
+        ok &= ~signed | ((on_c >= c.min_mw - 1e-9) & (on_c <= c.max_mw + 1e-9))
+        if c.online_by:
+            ok &= ~signed | (early >= c.min_mw - 1e-9)
+    return ok
+
+
+def enumerate_plans(table: OptionTable, problem: PlanProblem) -> Enumeration:
+    frame = table.table
+    sites = list(dict.fromkeys(frame["site"]))
+    site_rows = [np.flatnonzero(frame["site"].to_numpy() == s) for s in sites]
+    plans = np.array(list(product(*site_rows)), dtype=np.int64)
+    expected = frame["expected_npv_usd"].to_numpy()[plans].sum(axis=1)
+    npv = table.risk_npv_usd[plans].sum(axis=1)  # (P, K)
+    cvar = rockafellar_uryasev(npv, problem.cvar_alpha)
+    feasible = _budget_ok(frame, table.years, plans, problem, tol=1e-3)
+    feasible &= _contracts_ok(frame, plans, problem)
+    if problem.min_hashrate_eh is not None:
+        for year in table.years:
+            eh = frame[f"mining_eh_{year}"].to_numpy()[plans].sum(axis=1)
+            feasible &= eh >= problem.min_hashrate_eh - 1e-9
+    if problem.cvar_floor_usd is not None:
+        feasible &= cvar >= problem.cvar_floor_usd - 1e-3
+    objective = expected + problem.risk_aversion * cvar
+    return Enumeration(plans, feasible, expected, cvar, objective)

@@ -1,0 +1,132 @@
+"""`siteopt solve` end to end through the CLI: every bundled scenario, outputs as CLI.md says."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from siteopt.scenario import load_scenario
+
+SCENARIOS = sorted(Path(__file__).resolve().parents[2].joinpath("scenarios").glob("*.yaml"))
+SUMMARY_KEYS = {
+    "scenario", "status", "mip_gap", "backend", "engine", "solver", "scenarios", "seed",
+    "expected_npv_usd", "cvar_usd", "cvar_alpha", "p5_npv_usd", "p50_npv_usd", "p95_npv_usd",
+    "equity_capex_by_year_usd", "ai_it_mw_total", "mining_mw_total", "sites", "baselines", "timings_s",
+}
+SITE_KEYS = {"name", "ai_it_mw", "mining_mw", "build_year", "contract", "equity_capex_usd",
+             "expected_npv_usd", "cvar_usd"}
+PLAN_COLUMNS = ["site", "ai_it_mw", "mining_mw", "build_year", "contract", "equity_capex_usd",
+                "debt_usd", "expected_npv_usd", "cvar_usd"]
+OPTIONS_COLUMNS = ["site", "option", "ai_it_mw", "build_year", "contract", "expected_npv_usd",
+                   "std_npv_usd", "p5_npv_usd", "p50_npv_usd", "p95_npv_usd", "cvar_usd",
+                   "equity_capex_usd"]
+N = "400"
+
+
+def _finite(value) -> bool:
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_solve_every_bundled_scenario(path, run_cli, tmp_path):
+    out = tmp_path / "out"
+    run = run_cli("solve", str(path), "--scenarios", N, "--out", str(out), "--quiet")
+    assert run.exit_code == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= summary.keys()
+    assert summary["status"] in ("optimal", "feasible")
+    assert summary["backend"] == "numpy" and summary["engine"] == "local"
+    assert summary["scenarios"] == int(N) and _finite(summary)
+    assert {"all_mining", "max_ai"} <= summary["baselines"].keys()
+    assert "feasible" in summary["baselines"]["max_ai"]
+    for site in summary["sites"]:
+        assert SITE_KEYS <= site.keys()
+
+    scenario = load_scenario(path)
+    plan = pd.read_csv(out / "plan.csv")
+    assert list(plan.columns) == PLAN_COLUMNS
+    assert list(plan["site"]) == [s.name for s in scenario.sites]
+    assert plan["expected_npv_usd"].sum() == pytest.approx(summary["expected_npv_usd"], rel=1e-9)
+    assert plan["ai_it_mw"].sum() == pytest.approx(summary["ai_it_mw_total"])
+    options = pd.read_csv(out / "options.csv")
+    assert list(options.columns[: len(OPTIONS_COLUMNS)]) == OPTIONS_COLUMNS
+    assert any(c.startswith("capex_") for c in options.columns)
+    assert not options[OPTIONS_COLUMNS[5:]].isna().any().any()
+    cashflows = pd.read_csv(out / "cashflows.csv")
+    assert list(cashflows.columns) == ["site", "month", "line_item", "usd"]
+    assert set(cashflows["site"]) == set(plan["site"])
+    _budget_holds(scenario, summary)
+
+
+def _budget_holds(scenario, summary) -> None:
+    budget = scenario.financing.capital_budget_usd
+    spent = {int(y): v for y, v in summary["equity_capex_by_year_usd"].items()}
+    cum_budget = cum_spent = 0.0
+    for year in scenario.years:
+        cum_budget += budget.get(year, 0.0)
+        cum_spent += spent.get(year, 0.0)
+        assert cum_spent <= cum_budget * (1 + 1e-9) + 1e-6, year
+
+
+def test_same_seed_same_plan(run_cli, tmp_path):
+    texas = str(SCENARIOS[-1])
+    outputs = []
+    for k in range(2):
+        out = tmp_path / f"run{k}"
+        assert run_cli("solve", texas, "--scenarios", N, "--out", str(out), "--quiet").exit_code == 0
+        summary = json.loads((out / "summary.json").read_text())
+        summary.pop("timings_s")
+        outputs.append(((out / "plan.csv").read_bytes(), summary))
+    assert outputs[0] == outputs[1]
+
+
+def test_json_prints_the_summary(run_cli, tmp_path):
+    run = run_cli("solve", str(SCENARIOS[0]), "--scenarios", N, "--out", str(tmp_path), "--json")
+    assert run.exit_code == 0, run.stderr
+    assert json.loads(run.stdout) == json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_infeasible_contract_exits_3_naming_it(run_cli, tmp_path):
+    texas = next(p for p in SCENARIOS if p.stem == "texas")
+    run = run_cli(
+        "solve", str(texas), "--scenarios", N, "--out", str(tmp_path), "--quiet",
+        "--set", "contracts.hyperscaler-a.must_sign=true",
+        "--set", "contracts.hyperscaler-a.min_mw=400",
+        "--set", "contracts.hyperscaler-a.online_by=2028-03",
+    )
+    assert run.exit_code == 3, run.stderr
+    assert "hyperscaler-a" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_dask_engine_is_refused_with_exit_2(run_cli, tmp_path):
+    run = run_cli("solve", str(SCENARIOS[0]), "--engine", "dask", "--out", str(tmp_path))
+    assert run.exit_code == 2 and "--engine local" in run.stderr
+
+
+def test_out_pointing_at_a_file_is_exit_2(run_cli, tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("x")
+    run = run_cli("solve", str(SCENARIOS[0]), "--scenarios", "50", "--out", str(target), "--quiet")
+    assert run.exit_code == 2 and str(target) in run.stderr
+
+
+def test_bad_set_path_is_exit_2(run_cli, tmp_path):
+    run = run_cli("solve", str(SCENARIOS[0]), "--set", "market.btc_prise_usd=1", "--out", str(tmp_path))
+    assert run.exit_code == 2 and "btc_price_usd" in run.stderr
+
+
+def test_scenarios_below_the_risk_sample_are_accepted(run_cli, tmp_path):
+    run = run_cli("solve", str(SCENARIOS[0]), "--scenarios", "20", "--out", str(tmp_path), "--quiet")
+    assert run.exit_code == 0, run.stderr
+    assert json.loads((tmp_path / "summary.json").read_text())["risk_sample"] == 20
