@@ -56,7 +56,16 @@ def option_cashflows(
     pm_index = list(scenario.power_markets).index(site.market)
     power, pm = ctx.power[pm_index], scenario.power_markets[site.market]
     fl = fleet(site, cal.months)
-    ms = mining_streams(site, fl, ctx.market, power, cal, pm.transmission_4cp_usd_kw_year, scenario.market.pool_fee, xp=xp)
+    ms = mining_streams(
+        site,
+        fl,
+        ctx.market,
+        power,
+        cal,
+        pm.transmission_4cp_usd_kw_year,
+        scenario.market.pool_fee,
+        xp=xp,
+    )
     n, t_end = ctx.scenarios.shape[0], cal.months
     t = xp.arange(t_end)[None, :]
     zeros = xp.zeros((n, t_end))
@@ -74,7 +83,9 @@ def option_cashflows(
         mining_mw = xp.where(t < cs, site.mining.mw, left) + mining_mw * 0.0
         before = (ms.margin * (window & (t < cs))).sum(axis=1)
         after = (ms.margin * (window & (t >= cs))).sum(axis=1)
-        terminal += multiple_m * (site.mining.mw * xp.maximum(before, 0.0) + left * xp.maximum(after, 0.0))
+        terminal += multiple_m * (
+            site.mining.mw * xp.maximum(before, 0.0) + left * xp.maximum(after, 0.0)
+        )
         ai_lines, returned_mw, ai_terminal = _hosting(scenario, option, ctx, ms, fl, xp=xp)
         lines.update(ai_lines)
         mining_mw = mining_mw + returned_mw
@@ -108,10 +119,14 @@ def _hosting(scenario, option, ctx, ms, fl, *, xp):
     pays_power = not contract.power_pass_through
     market_index = list(scenario.power_markets).index(site.market)
     power = ctx.power[market_index]
-    ai_power = ai_power_per_it_mw(scenario, i, power, cal, xp=xp) if pays_power else xp.zeros((n, t_end))
+    ai_power = (
+        ai_power_per_it_mw(scenario, i, power, cal, xp=xp) if pays_power else xp.zeros((n, t_end))
+    )
     a2 = xp.minimum(start + m_start, t_end)[:, 0]
     streams = site_streams(ms, ai_power, xp.zeros((n, t_end)), cal, xp=xp)
-    beats = _mining_beats_ai(streams, sched, ai, site, fl, contract, mrf[:, 0], m_start[:, 0], a2, pays_power, xp=xp)
+    beats = _mining_beats_ai(
+        streams, sched, ai, site, fl, contract, mrf[:, 0], m_start[:, 0], a2, pays_power, xp=xp
+    )
     to_mining = (exited[:, 0] & ~lost[:, 0] & (a2 < t_end) & beats)[:, None]
     ai_after = ~lost & ~to_mining
 
@@ -119,11 +134,16 @@ def _hosting(scenario, option, ctx, ms, fl, *, xp):
     contract_on = (s >= 0) & (s < c_end)
     market_on = (s >= m_start) & ai_after
     alive = (s >= 0) & ~(to_mining & (s >= m_start)) & ~(lost & (s >= exit_))
-    rent = L * (contract_on * xp.asarray(sched.contract_rent)[s_idx] + market_on * mrf * xp.asarray(sched.market_base)[s_idx])
+    rent = L * (
+        contract_on * xp.asarray(sched.contract_rent)[s_idx]
+        + market_on * mrf * xp.asarray(sched.market_base)[s_idx]
+    )
     opex = -L * ai.opex_usd_mw_month * alive
     power_line = -L * ai_power * (contract_on | market_on)
     returned = L * ai.pue * (to_mining & (t >= a2[:, None]))
-    purchase = -L * ai.pue * xp.asarray(fl.asic_cost_usd_mw)[None, :] * (to_mining & (t == a2[:, None]))
+    purchase = (
+        -L * ai.pue * xp.asarray(fl.asic_cost_usd_mw)[None, :] * (to_mining & (t == a2[:, None]))
+    )
 
     capex = float(capex_usd(ai, L)) * draws.overrun[:, None]
     spend = xp.asarray(spend_months(cs, ai.lead_time_months, t_end))[None, :]
@@ -134,11 +154,19 @@ def _hosting(scenario, option, ctx, ms, fl, *, xp):
     noi = ((rent + opex + power_line) * window).sum(axis=1)
     multiple_m = scenario.financing.exit_multiple_mining
     back = (ms.margin * window * (t >= a2[:, None])).sum(axis=1)
-    terminal = scenario.financing.exit_multiple_ai * xp.where(ai_after[:, 0], xp.maximum(noi, 0.0), 0.0)
+    terminal = scenario.financing.exit_multiple_ai * xp.where(
+        ai_after[:, 0], xp.maximum(noi, 0.0), 0.0
+    )
     terminal += xp.where(to_mining[:, 0], multiple_m * L * ai.pue * xp.maximum(back, 0.0), 0.0)
     terminal -= owed
-    lines = {"ai_rent": rent, "ai_opex": opex, "ai_power": power_line, "equity_capex": equity,
-             "debt_service": -service, "asic_capex": purchase}
+    lines = {
+        "ai_rent": rent,
+        "ai_opex": opex,
+        "ai_power": power_line,
+        "equity_capex": equity,
+        "debt_service": -service,
+        "asic_capex": purchase,
+    }
     return lines, returned, terminal
 
 
@@ -207,7 +235,11 @@ def _frame(scenario, options, sums, n_total) -> pd.DataFrame:
                 values[-1] = sums[k][name]
             else:
                 values += np.broadcast_to(sums[k][name], values.shape)
-            frames.append(pd.DataFrame({"site": site, "month": months, "line_item": name, "usd": values / n_total}))
+            frames.append(
+                pd.DataFrame(
+                    {"site": site, "month": months, "line_item": name, "usd": values / n_total}
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 

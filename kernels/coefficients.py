@@ -101,7 +101,9 @@ def mining_coefficients(
     before_12 = streams.mining_raw[:, split] - streams.mining_raw[:, w0]
     after_12 = streams.mining_raw[:, t_end] - streams.mining_raw[:, split]
     before = streams.mining_pv[:, cs] + term * xp.maximum(before_12, 0.0)
-    after = streams.mining_pv[:, t_end] - streams.mining_pv[:, cs] + term * xp.maximum(after_12, 0.0)
+    after = (
+        streams.mining_pv[:, t_end] - streams.mining_pv[:, cs] + term * xp.maximum(after_12, 0.0)
+    )
     return before, after
 
 
@@ -161,8 +163,13 @@ def ai_coefficients(
     a1 = xp.minimum(start + c_end, t_end)
     a2 = xp.minimum(start + m_start, t_end)
     pays_power = not contract.power_pass_through
-    to_mining = exited & ~lost & (a2 < t_end) & _mining_beats_ai(
-        streams, sched, ai, site, fleet_, contract, mrf, m_start, a2, pays_power, xp=xp
+    to_mining = (
+        exited
+        & ~lost
+        & (a2 < t_end)
+        & _mining_beats_ai(
+            streams, sched, ai, site, fleet_, contract, mrf, m_start, a2, pays_power, xp=xp
+        )
     )
     ai_after = ~lost & ~to_mining
 
@@ -181,9 +188,29 @@ def ai_coefficients(
         pv = streams.ai_power_pv
         value -= gather(pv, a1, xp=xp) - gather(pv, a0, xp=xp)
         value -= xp.where(ai_after, gather(pv, a2 * 0 + t_end, xp=xp) - gather(pv, a2, xp=xp), 0.0)
-    value += xp.where(to_mining, _returned_mining_pv(streams, fleet_, ai.pue, a2, cal, scenario, xp=xp), 0.0)
-    value += _terminal_ai(streams, sched, ai, mrf, k_end, c_end, m_start, a0, a1, a2, ai_after, pays_power, cal, scenario, xp=xp)
-    per_capex = -_financing_pv(fin, cs, ai.lead_time_months, start, k_end, exit_, lost, draws.overrun, cal, scenario, xp=xp)
+    value += xp.where(
+        to_mining, _returned_mining_pv(streams, fleet_, ai.pue, a2, cal, scenario, xp=xp), 0.0
+    )
+    value += _terminal_ai(
+        streams,
+        sched,
+        ai,
+        mrf,
+        k_end,
+        c_end,
+        m_start,
+        a0,
+        a1,
+        a2,
+        ai_after,
+        pays_power,
+        cal,
+        scenario,
+        xp=xp,
+    )
+    per_capex = -_financing_pv(
+        fin, cs, ai.lead_time_months, start, k_end, exit_, lost, draws.overrun, cal, scenario, xp=xp
+    )
     events = AIEvents(a0, a1, a2, ai_after, to_mining)
     return AICoefficients(value, per_capex, events)
 
@@ -193,7 +220,9 @@ def construction_start(scenario: Scenario, build_year: int) -> int:
     return max(0, (build_year - scenario.start_year) * 12 - (int(scenario.start[5:]) - 1))
 
 
-def _mining_beats_ai(streams, sched, ai, site, fleet_, contract, mrf, m_start, a2, pays_power, *, xp):
+def _mining_beats_ai(
+    streams, sched, ai, site, fleet_, contract, mrf, m_start, a2, pays_power, *, xp
+):
     """At re-let, does a grid MW mining earn more this month than the hall re-let?"""
     t = xp.minimum(a2, streams.margin.shape[1] - 1)
     s = xp.minimum(m_start, len(sched.market_base) - 1)
@@ -213,26 +242,49 @@ def _returned_mining_pv(streams, fleet_, pue_ai, a2, cal, scenario, *, xp):
     term = cal.discount[-1] * scenario.financing.exit_multiple_mining
     full = xp.full_like(a2, t_end)
     pv = gather(streams.mining_pv, full, xp=xp) - gather(streams.mining_pv, a2, xp=xp)
-    last = gather(streams.mining_raw, full, xp=xp) - gather(streams.mining_raw, xp.maximum(a2, w0), xp=xp)
+    last = gather(streams.mining_raw, full, xp=xp) - gather(
+        streams.mining_raw, xp.maximum(a2, w0), xp=xp
+    )
     pv += term * xp.maximum(last, 0.0)
     t = xp.minimum(a2, t_end - 1)
     purchase = xp.asarray(fleet_.asic_cost_usd_mw)[t] * xp.asarray(cal.discount)[t]
     return pue_ai * (pv - purchase)
 
 
-def _terminal_ai(streams, sched, ai, mrf, k_end, c_end, m_start, a0, a1, a2, ai_after, pays_power, cal, scenario, *, xp):
+def _terminal_ai(
+    streams,
+    sched,
+    ai,
+    mrf,
+    k_end,
+    c_end,
+    m_start,
+    a0,
+    a1,
+    a2,
+    ai_after,
+    pays_power,
+    cal,
+    scenario,
+    *,
+    xp,
+):
     """PV per IT MW of exit_multiple_ai x the hall's NOI in the last 12 months."""
     w1 = k_end
     w0 = xp.clip(k_end - TERMINAL_WINDOW, 0, None)
     rent_c = xp.asarray(prefix(sched.contract_rent, xp=np))
     rent_m = xp.asarray(prefix(sched.market_base, xp=np))
-    rent = segment(rent_c, w0, w1, 0, c_end, xp=xp) + mrf * segment(rent_m, w0, w1, m_start, w1, xp=xp)
+    rent = segment(rent_c, w0, w1, 0, c_end, xp=xp) + mrf * segment(
+        rent_m, w0, w1, m_start, w1, xp=xp
+    )
     noi = rent - ai.opex_usd_mw_month * (w1 - w0)
     if pays_power:
         t_end = cal.months
         lo = max(t_end - TERMINAL_WINDOW, 0)
         raw = streams.ai_power_raw
-        noi -= segment(raw, lo, t_end, a0, a1, xp=xp) + segment(raw, lo, t_end, a2, a2 * 0 + t_end, xp=xp)
+        noi -= segment(raw, lo, t_end, a0, a1, xp=xp) + segment(
+            raw, lo, t_end, a2, a2 * 0 + t_end, xp=xp
+        )
     factor = cal.discount[-1] * scenario.financing.exit_multiple_ai
     return xp.where(ai_after, factor * xp.maximum(noi, 0.0), 0.0)
 

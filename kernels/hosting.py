@@ -83,7 +83,9 @@ def exit_months(
     """Relative month of the tenant's exit per scenario (``NEVER`` when none) [month]."""
     c = scenario.contracts[contract_index]
     entity = site_index * max(1, len(scenario.contracts)) + contract_index
-    u = uniforms4(scenario.simulation.seed, scenarios, 0, entity_stream(STREAM_EXIT, entity), xp=xp)[0]
+    u = uniforms4(
+        scenario.simulation.seed, scenarios, 0, entity_stream(STREAM_EXIT, entity), xp=xp
+    )[0]
     if c.annual_default_prob <= 0:
         return xp.full(scenarios.shape, NEVER, dtype=xp.int64)
     if c.annual_default_prob >= 1:
@@ -93,7 +95,9 @@ def exit_months(
     return xp.minimum(e, NEVER).astype(xp.int64)
 
 
-def market_rent_factor(scenario: Scenario, contract_index: int, scenarios: Any, *, xp: ModuleType) -> Any:
+def market_rent_factor(
+    scenario: Scenario, contract_index: int, scenarios: Any, *, xp: ModuleType
+) -> Any:
     """Market rent as a multiple of the contract price, per scenario (mean 1) [-]."""
     c = scenario.contracts[contract_index]
     u0, u1, _, _ = uniforms4(

@@ -55,7 +55,9 @@ def horizon_calendar(scenario: Scenario) -> Calendar:
     first = year_month_index("0000-01", scenario.start)
     idx = first + np.arange(scenario.months)
     year, month = idx // 12, idx % 12 + 1
-    days = np.array([calendar.monthrange(int(y), int(m))[1] for y, m in zip(year, month, strict=True)])
+    days = np.array(
+        [calendar.monthrange(int(y), int(m))[1] for y, m in zip(year, month, strict=True)]
+    )
     t = np.arange(scenario.months + 1, dtype=np.float64)
     discount = (1.0 + scenario.discount_rate) ** (-t / 12.0)
     return Calendar(days * 24.0, days.astype(np.float64), month, year, discount)
@@ -70,7 +72,7 @@ def subsidy_schedule(scenario: Scenario) -> np.ndarray:
     t = np.arange(scenario.months)
     halvings = [year_month_index(scenario.start, m) for m in scenario.market.halving_months]
     count = sum((t >= h).astype(np.int64) for h in halvings) if halvings else np.zeros_like(t)
-    return scenario.market.subsidy_btc * 0.5 ** count
+    return scenario.market.subsidy_btc * 0.5**count
 
 
 def start_hashprice(scenario: Scenario) -> float:
@@ -131,7 +133,9 @@ def market_paths(scenario: Scenario, scenarios: Any, *, xp: ModuleType) -> Marke
     rho = m.hashrate_price_correlation
     z2 = rho * z1 + np.sqrt(1.0 - rho * rho) * z_indep
     sig_f = m.fee_share_volatility
-    fee_share = m.fee_share * xp.exp(sig_f * normal(seed, col, month, STREAM_FEES, xp=xp) - 0.5 * sig_f**2)
+    fee_share = m.fee_share * xp.exp(
+        sig_f * normal(seed, col, month, STREAM_FEES, xp=xp) - 0.5 * sig_f**2
+    )
     reward = subsidy[None, :] * (1.0 + fee_share)
 
     step = (m.btc_drift - 0.5 * m.btc_volatility**2) / 12.0 + m.btc_volatility / np.sqrt(12.0) * z1

@@ -10,7 +10,13 @@ import numpy as np
 
 from siteopt.schema import Scenario
 
-from .coefficients import AIEvents, ai_coefficients, construction_start, mining_coefficients, site_streams
+from .coefficients import (
+    AIEvents,
+    ai_coefficients,
+    construction_start,
+    mining_coefficients,
+    site_streams,
+)
 from .hosting import capex_usd, mining_left_mw, site_draws
 from .market import Calendar, MarketPaths, horizon_calendar, market_paths
 from .mining import Fleet, fleet, mining_streams, ppa_settlement
@@ -84,7 +90,9 @@ class ChunkMarket:
 def chunk_market(scenario: Scenario, scenarios: Any, *, xp: ModuleType) -> ChunkMarket:
     cal = horizon_calendar(scenario)
     market = market_paths(scenario, scenarios, xp=xp)
-    power = [power_paths(scenario, i, cal, scenarios, xp=xp) for i in range(len(scenario.power_markets))]
+    power = [
+        power_paths(scenario, i, cal, scenarios, xp=xp) for i in range(len(scenario.power_markets))
+    ]
     return ChunkMarket(scenarios, cal, market, power)
 
 
@@ -97,7 +105,9 @@ class SiteChunk:
     fleet: Fleet
 
 
-def ai_power_per_it_mw(scenario: Scenario, site_index: int, power: PowerPaths, cal: Calendar, *, xp: ModuleType) -> Any:
+def ai_power_per_it_mw(
+    scenario: Scenario, site_index: int, power: PowerPaths, cal: Calendar, *, xp: ModuleType
+) -> Any:
     """Grid power cost of one MW of IT per month when the miner pays it [USD/MW]."""
     site = scenario.sites[site_index]
     pm = scenario.power_markets[site.market]
@@ -106,7 +116,12 @@ def ai_power_per_it_mw(scenario: Scenario, site_index: int, power: PowerPaths, c
 
 
 def site_chunk(
-    scenario: Scenario, site_index: int, options: list[SiteOption], ctx: ChunkMarket, *, xp: ModuleType
+    scenario: Scenario,
+    site_index: int,
+    options: list[SiteOption],
+    ctx: ChunkMarket,
+    *,
+    xp: ModuleType,
 ) -> SiteChunk:
     """NPV of each option of one site on the chunk's scenarios (the fast path)."""
     site = scenario.sites[site_index]
@@ -115,11 +130,22 @@ def site_chunk(
     pm = scenario.power_markets[site.market]
     fl = fleet(site, cal.months)
     mining = mining_streams(
-        site, fl, ctx.market, power, cal, pm.transmission_4cp_usd_kw_year, scenario.market.pool_fee, xp=xp
+        site,
+        fl,
+        ctx.market,
+        power,
+        cal,
+        pm.transmission_4cp_usd_kw_year,
+        scenario.market.pool_fee,
+        xp=xp,
     )
     groups = option_groups(options)
     pays_power = any(not scenario.contracts[g.contract_index].power_pass_through for g in groups)
-    ai_power = ai_power_per_it_mw(scenario, site_index, power, cal, xp=xp) if pays_power else xp.zeros_like(power.level)
+    ai_power = (
+        ai_power_per_it_mw(scenario, site_index, power, cal, xp=xp)
+        if pays_power
+        else xp.zeros_like(power.level)
+    )
     streams = site_streams(mining, ai_power, ppa_settlement(site, power, cal, xp=xp), cal, xp=xp)
     n = ctx.scenarios.shape[0]
     npv = xp.empty((n, len(options)))
@@ -136,15 +162,26 @@ def site_chunk(
             streams, construction_start(scenario, g.build_year), cal, multiple, xp=xp
         )
         coef = ai_coefficients(
-            scenario, site_index, g.contract_index, g.build_year, draws, streams, fl, cal, ctx.scenarios, xp=xp
+            scenario,
+            site_index,
+            g.contract_index,
+            g.build_year,
+            draws,
+            streams,
+            fl,
+            cal,
+            ctx.scenarios,
+            xp=xp,
         )
         levels = xp.asarray(g.it_mw)[None, :]
         left = xp.asarray(mining_left_mw(site, g.it_mw))[None, :]
         capex = xp.asarray(capex_usd(site.ai, g.it_mw))[None, :]
         base = streams.ppa_pv + site.mining.mw * before
         npv[:, g.columns] = (
-            base[:, None] + left * after[:, None] + levels * coef.per_mw[:, None] + capex * coef.per_capex[:, None]
+            base[:, None]
+            + left * after[:, None]
+            + levels * coef.per_mw[:, None]
+            + capex * coef.per_capex[:, None]
         )
         events[(g.build_year, g.contract_index)] = coef.events
     return SiteChunk(npv, events, fl)
-

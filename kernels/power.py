@@ -72,21 +72,11 @@ def _default_curve(pm: PowerMarket) -> tuple[np.ndarray, np.ndarray]:
     probs = (np.arange(k) + 0.5) / k
     body = np.exp(DEFAULT_CURVE_SIGMA * np.array([NormalDist().inv_cdf(p) for p in probs]))
     body_weight = (1.0 - spike_share) / k
-    scale = (1.0 - spike_share * spike_mult) / (body_weight * body.sum()) if body_weight > 0 else 0.0
+    scale = (
+        (1.0 - spike_share * spike_mult) / (body_weight * body.sum()) if body_weight > 0 else 0.0
+    )
     weights = np.append(np.full(k, body_weight), spike_share)
     return weights, np.append(body * scale, spike_mult)
-
-
-def default_curve_problem(pm: PowerMarket) -> str | None:
-    """Why the default curve cannot reach the mean price, or None."""
-    if pm.duration_curve is not None or pm.price_usd_mwh <= 0:
-        return None
-    if pm.spike_hours_share * pm.spike_price_usd_mwh >= pm.price_usd_mwh and pm.spike_hours_share < 1:
-        return (
-            f"spike hours alone (share {pm.spike_hours_share:g} x ${pm.spike_price_usd_mwh:g}) reach the "
-            f"mean price ${pm.price_usd_mwh:g}/MWh; lower the spike or give duration_curve"
-        )
-    return None
 
 
 @dataclass(frozen=True)
@@ -122,12 +112,16 @@ def power_paths(
     level = mean[None, :] * xp.exp(sig * z - 0.5 * sig * sig)
     # One 4CP draw per calendar year: the uniform at the year's first month in the horizon.
     first_of_year = np.searchsorted(cal.year, cal.year, side="left")
-    u = uniforms4(seed, col, xp.asarray(first_of_year)[None, :], power_stream(market_index), xp=xp)[2]
+    u = uniforms4(seed, col, xp.asarray(first_of_year)[None, :], power_stream(market_index), xp=xp)[
+        2
+    ]
     avoided = (u < pm.fourcp_avoidance).astype(xp.float64)
     return PowerPaths(level, avoided, duration_curve(pm))
 
 
-def curtailment(value_mwh: Any, level: Any, curve: DurationCurve, *, xp: ModuleType) -> tuple[Any, Any]:
+def curtailment(
+    value_mwh: Any, level: Any, curve: DurationCurve, *, xp: ModuleType
+) -> tuple[Any, Any]:
     """Run share and energy cost share of a curtailable load.
 
     Parameters

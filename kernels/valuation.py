@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from siteopt.optimizer.options import (
     KEEP_HASHING,
     OptionTable,
@@ -21,6 +20,7 @@ from siteopt.optimizer.options import (
     capex_column,
     mining_eh_column,
 )
+
 from siteopt.schema import Scenario
 
 from .backend import Backend, select_backend
@@ -67,7 +67,11 @@ def with_simulation(scenario: Scenario, scenarios: int | None, seed: int | None)
     """The scenario with ``--scenarios``/``--seed`` applied (risk sample capped at N)."""
     sim = scenario.simulation
     n = scenarios if scenarios is not None else sim.scenarios
-    update = {"scenarios": n, "seed": sim.seed if seed is None else seed, "risk_sample": min(sim.risk_sample, n)}
+    update = {
+        "scenarios": n,
+        "seed": sim.seed if seed is None else seed,
+        "risk_sample": min(sim.risk_sample, n),
+    }
     return scenario.model_copy(update={"simulation": sim.model_copy(update=update)})
 
 
@@ -84,7 +88,12 @@ def chunk_size_for(scenario: Scenario, backend: Backend, memory_budget_bytes: in
             memory_budget_bytes = int(GPU_MEMORY_SHARE * backend.free_memory_bytes())
         else:
             memory_budget_bytes = min(CPU_MEMORY_BUDGET_BYTES, backend.free_memory_bytes() // 2)
-    return int(max(1, min(scenario.simulation.scenarios, memory_budget_bytes // bytes_per_scenario(scenario))))
+    return int(
+        max(
+            1,
+            min(scenario.simulation.scenarios, memory_budget_bytes // bytes_per_scenario(scenario)),
+        )
+    )
 
 
 def value_options(
@@ -126,7 +135,9 @@ def value_options(
     risk = np.empty((offsets[-1], risk_n))
     events = EventTotals(scenario.months)
     cache: list[np.ndarray] | None = [] if offsets[-1] * n_total * 8 <= PASS_CACHE_BYTES else None
-    for lo, npv, chunk_events in _chunks(scenario, options, offsets, be, size, "valuation", progress):
+    for lo, npv, chunk_events in _chunks(
+        scenario, options, offsets, be, size, "valuation", progress
+    ):
         host = be.to_numpy(npv)
         moments.add(host)
         if cache is not None:
@@ -158,7 +169,14 @@ def value_options(
     result_options = OptionTable(table, risk, scenario.years, alpha)
     timings = {"pass1": t1 - t0, "pass2": t2 - t1, "total": time.perf_counter() - t0}
     return ValuationResult(
-        result_options, options, be.name, n_total, scenario.simulation.seed, size, hist.width.copy(), timings
+        result_options,
+        options,
+        be.name,
+        n_total,
+        scenario.simulation.seed,
+        size,
+        hist.width.copy(),
+        timings,
     )
 
 
@@ -199,8 +217,12 @@ class EventTotals:
     def add(self, events: dict, be: Backend) -> None:
         xp, t = be.xp, self.months
         for key, ev in events.items():
-            bump = xp.bincount(ev.rent_start, minlength=t + 1) - xp.bincount(ev.contract_end, minlength=t + 1)
-            bump = bump + xp.bincount(ev.relet, weights=ev.ai_after.astype(xp.float64), minlength=t + 1)
+            bump = xp.bincount(ev.rent_start, minlength=t + 1) - xp.bincount(
+                ev.contract_end, minlength=t + 1
+            )
+            bump = bump + xp.bincount(
+                ev.relet, weights=ev.ai_after.astype(xp.float64), minlength=t + 1
+            )
             back = xp.bincount(ev.relet, weights=ev.to_mining.astype(xp.float64), minlength=t + 1)
             online = be.to_numpy(xp.cumsum(bump)[:t]).astype(np.float64)
             returned = be.to_numpy(xp.cumsum(back)[:t]).astype(np.float64)
@@ -238,7 +260,9 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
         "option": KEEP_HASHING if opt.contract_index is None else opt.label,
         "ai_it_mw": opt.it_mw,
         "build_year": opt.build_year,
-        "contract": "" if opt.contract_index is None else scenario.contracts[opt.contract_index].name,
+        "contract": ""
+        if opt.contract_index is None
+        else scenario.contracts[opt.contract_index].name,
         "online_month": "",
     }
     mining_mw = np.full(months, site.mining.mw)
@@ -253,7 +277,9 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
         returned = events.returned[key] / n_total
         mining_mw[cs:] = mining_left_mw(site, opt.it_mw) + opt.it_mw * site.ai.pue * returned[cs:]
         online = opt.it_mw * events.online[key] / n_total
-        spend = spend_months(cs, site.ai.lead_time_months, months) * float(capex_usd(site.ai, opt.it_mw))
+        spend = spend_months(cs, site.ai.lead_time_months, months) * float(
+            capex_usd(site.ai, opt.it_mw)
+        )
         capex_by_month = fin.equity_share * spend
         debt = fin.debt_share * float(spend.sum())
         first_rent = cs + site.ai.lead_time_months

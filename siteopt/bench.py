@@ -29,7 +29,9 @@ class BenchResult:
         return self.options * self.scenarios * self.months / self.seconds
 
 
-def run_bench(file: Path | None, backend: str, scenarios: int, repeat: int = 1) -> list[BenchResult]:
+def run_bench(
+    file: Path | None, backend: str, scenarios: int, repeat: int = 1
+) -> list[BenchResult]:
     """Best-of-``repeat`` valuation time per backend on the same work.
 
     ``backend`` "auto" times numpy, and CuPy too when a CUDA device answers.
@@ -40,7 +42,9 @@ def run_bench(file: Path | None, backend: str, scenarios: int, repeat: int = 1) 
     results = []
     for name in names:
         be = select_backend(name)
-        value_options(with_simulation(scenario, min(scenarios, 256), None), backend=be)  # warm-up, compile
+        value_options(
+            with_simulation(scenario, min(scenarios, 256), None), backend=be
+        )  # warm-up, compile
         best = float("inf")
         for _ in range(repeat):
             t0 = time.perf_counter()

@@ -29,13 +29,12 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, whatif
+from .bench import bench_payload, run_bench
 from .economics import unit_economics
-from . import whatif
 from .errors import InputError, SiteoptError
 from .outputs import to_json
 from .progress import progress_reporter
-from .bench import bench_payload, run_bench
 from .render import economics_payload, print_economics, print_solve
 from .scenario import load_scenario
 
@@ -175,21 +174,56 @@ def economics(file: Path, as_json: bool, overrides: tuple[str, ...]) -> None:
 def run_options(f: F) -> F:
     """CLI.md's options shared by solve, evaluate, whatif, sweep and breakeven."""
     decorators = [
-        click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=True), default=None,
-                     help="Output folder [default: out/<scenario name>]."),
-        click.option("--scenarios", type=click.IntRange(1, 10_000_000), default=None,
-                     help="Monte Carlo scenarios [default: the file's simulation.scenarios]."),
-        click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
-                     help="Random seed [default: the file's simulation.seed]."),
-        click.option("--backend", type=click.Choice(["auto", "numpy", "cupy"]), default="auto",
-                     show_default=True, help="auto takes CuPy when a CUDA device answers."),
-        click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-                     help="Where scenario chunks run."),
-        click.option("--scheduler", metavar="ADDRESS", default=None, help="Dask scheduler address."),
-        click.option("--solver", type=click.Choice(["highs", "cbc"]), default=None,
-                     help="MILP solver [default: highs if importable, else cbc]."),
-        click.option("--time-limit", "time_limit", type=click.FloatRange(min=0.1, max=86_400), default=120.0,
-                     show_default=True, help="MILP time limit in seconds."),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(path_type=Path, file_okay=True),
+            default=None,
+            help="Output folder [default: out/<scenario name>].",
+        ),
+        click.option(
+            "--scenarios",
+            type=click.IntRange(1, 10_000_000),
+            default=None,
+            help="Monte Carlo scenarios [default: the file's simulation.scenarios].",
+        ),
+        click.option(
+            "--seed",
+            type=click.IntRange(0, 2**63 - 1),
+            default=None,
+            help="Random seed [default: the file's simulation.seed].",
+        ),
+        click.option(
+            "--backend",
+            type=click.Choice(["auto", "numpy", "cupy"]),
+            default="auto",
+            show_default=True,
+            help="auto takes CuPy when a CUDA device answers.",
+        ),
+        click.option(
+            "--engine",
+            type=click.Choice(["local", "dask"]),
+            default="local",
+            show_default=True,
+            help="Where scenario chunks run.",
+        ),
+        click.option(
+            "--scheduler", metavar="ADDRESS", default=None, help="Dask scheduler address."
+        ),
+        click.option(
+            "--solver",
+            type=click.Choice(["highs", "cbc"]),
+            default=None,
+            help="MILP solver [default: highs if importable, else cbc].",
+        ),
+        click.option(
+            "--time-limit",
+            "time_limit",
+            type=click.FloatRange(min=0.1, max=86_400),
+            default=120.0,
+            show_default=True,
+            help="MILP time limit in seconds.",
+        ),
         click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
     for decorator in reversed(decorators):
@@ -204,8 +238,14 @@ def _settings(backend, engine, scheduler, scenarios, seed, solver, time_limit):
         )
     from .pipeline import SolveSettings  # the MILP stack loads only for commands that solve
 
-    return SolveSettings(backend=backend, engine=engine, scenarios=scenarios, seed=seed,
-                         solver=solver, time_limit_s=time_limit)
+    return SolveSettings(
+        backend=backend,
+        engine=engine,
+        scenarios=scenarios,
+        seed=seed,
+        solver=solver,
+        time_limit_s=time_limit,
+    )
 
 
 @main.command()
@@ -213,8 +253,20 @@ def _settings(backend, engine, scheduler, scenarios, seed, solver, time_limit):
 @run_options
 @set_option
 @json_option
-def solve(file: Path, out_dir, scenarios, seed, backend, engine, scheduler, solver, time_limit, quiet,
-          overrides, as_json) -> None:
+def solve(
+    file: Path,
+    out_dir,
+    scenarios,
+    seed,
+    backend,
+    engine,
+    scheduler,
+    solver,
+    time_limit,
+    quiet,
+    overrides,
+    as_json,
+) -> None:
     """The main job: value every site option by Monte Carlo, then pick the build plan (MILP)."""
     from . import pipeline
 
@@ -230,15 +282,27 @@ def solve(file: Path, out_dir, scenarios, seed, backend, engine, scheduler, solv
 
 
 @main.command()
-@click.option("--backend", type=click.Choice(["auto", "numpy", "cupy"]), default="auto", show_default=True,
-              help="auto times numpy, and CuPy too where a CUDA device answers.")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "numpy", "cupy"]),
+    default="auto",
+    show_default=True,
+    help="auto times numpy, and CuPy too where a CUDA device answers.",
+)
 @click.option("--scenarios", type=click.IntRange(1, 10_000_000), default=20_000, show_default=True)
-@click.option("--file", "file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              help="Scenario to value [default: the bundled scenarios/texas.yaml].")
-@click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True, help="Best of N runs.")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Scenario to value [default: the bundled scenarios/texas.yaml].",
+)
+@click.option(
+    "--repeat", type=click.IntRange(1, 20), default=1, show_default=True, help="Best of N runs."
+)
 @json_option
 def bench(backend: str, scenarios: int, file: Path | None, repeat: int, as_json: bool) -> None:
-    """Time the valuation on numpy and CuPy on the same work: cell-months per second and the ratio."""
+    """Time the valuation on numpy and CuPy on the same work; cell-months per second, ratio."""
     payload = bench_payload(run_bench(file, backend, scenarios, repeat))
     if as_json:
         click.echo(to_json(payload))
@@ -246,37 +310,68 @@ def bench(backend: str, scenarios: int, file: Path | None, repeat: int, as_json:
     for row in payload["results"]:
         click.echo(
             f"{row['backend']:>6}: {row['options']} options x {row['scenarios']:,} scenarios x "
-            f"{row['months']} months in {row['seconds']:.2f} s = {row['cell_months_per_s']:.3g} cell-months/s"
+            f"{row['months']} months in {row['seconds']:.2f} s = "
+            f"{row['cell_months_per_s']:.3g} cell-months/s"
         )
     ratio = payload["cupy_over_numpy"]
-    click.echo(f"cupy / numpy speed-up: {ratio:.1f}x" if ratio else f"cupy: not timed ({payload['gpu']})")
+    click.echo(
+        f"cupy / numpy speed-up: {ratio:.1f}x" if ratio else f"cupy: not timed ({payload['gpu']})"
+    )
 
 
 @main.command()
 @scenario_file
 @click.option("--site", "site_name", required=True, help="Site to convert.")
 @click.option("--contract", "contract_name", required=True, help="Contract it would sign.")
-@click.option("--scenarios", type=click.IntRange(1, 10_000_000), default=None,
-              help="Monte Carlo scenarios [default: the file's simulation.scenarios].")
+@click.option(
+    "--scenarios",
+    type=click.IntRange(1, 10_000_000),
+    default=None,
+    help="Monte Carlo scenarios [default: the file's simulation.scenarios].",
+)
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Random seed.")
-@click.option("--backend", type=click.Choice(["auto", "numpy", "cupy"]), default="auto", show_default=True)
+@click.option(
+    "--backend", type=click.Choice(["auto", "numpy", "cupy"]), default="auto", show_default=True
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @set_option
 @json_option
-def breakeven(file: Path, site_name: str, contract_name: str, scenarios, seed, backend, quiet, overrides,
-              as_json) -> None:
-    """The lowest contract price ($/kW-month) at which converting a site beats keeping it hashing."""
+def breakeven(
+    file: Path,
+    site_name: str,
+    contract_name: str,
+    scenarios,
+    seed,
+    backend,
+    quiet,
+    overrides,
+    as_json,
+) -> None:
+    """Lowest contract price ($/kW-month) at which converting a site beats keeping it hashing."""
     scenario = load_scenario(file, overrides)
     with progress_reporter(quiet or as_json) as progress:
-        result = whatif.breakeven(scenario, site_name, contract_name, backend=backend, scenarios=scenarios,
-                                  seed=seed, progress=progress)
+        result = whatif.breakeven(
+            scenario,
+            site_name,
+            contract_name,
+            backend=backend,
+            scenarios=scenarios,
+            seed=seed,
+            progress=progress,
+        )
     payload = dataclasses.asdict(result)
     if as_json:
         click.echo(to_json(payload))
         return
+
     def price(v):
         return "never, up to $10,000" if v is None else f"${v:,.2f} per kW-month"
-    click.echo(f"{site_name} on {contract_name} ({result.scenarios:,} scenarios, seed {result.seed}):")
-    click.echo(f"  converting beats hashing in expected NPV from {price(result.by_expected_npv)}"
-               + (f" ({result.best_option_at_breakeven})" if result.best_option_at_breakeven else ""))
+
+    click.echo(
+        f"{site_name} on {contract_name} ({result.scenarios:,} scenarios, seed {result.seed}):"
+    )
+    click.echo(
+        f"  converting beats hashing in expected NPV from {price(result.by_expected_npv)}"
+        + (f" ({result.best_option_at_breakeven})" if result.best_option_at_breakeven else "")
+    )
     click.echo(f"  converting beats hashing in CVaR from {price(result.by_cvar)}")

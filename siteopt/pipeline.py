@@ -16,7 +16,12 @@ from siteopt.kernels.cashflows import expected_cashflows
 from siteopt.kernels.hosting import mining_left_mw
 from siteopt.kernels.options import SiteOption
 from siteopt.kernels.reduce import exact_cvar
-from siteopt.kernels.valuation import ValuationResult, plan_npv_samples, value_options, with_simulation
+from siteopt.kernels.valuation import (
+    ValuationResult,
+    plan_npv_samples,
+    value_options,
+    with_simulation,
+)
 from siteopt.optimizer.options import BASE_COLUMNS
 from siteopt.optimizer.results import PlanResult, all_mining, max_ai
 from siteopt.optimizer.solve import SolveStatus, solve_plan
@@ -80,7 +85,9 @@ class SolveOutcome:
     backend_note: str
 
 
-def solve(scenario: Scenario, settings: SolveSettings, progress: Progress | None = None) -> SolveOutcome:
+def solve(
+    scenario: Scenario, settings: SolveSettings, progress: Progress | None = None
+) -> SolveOutcome:
     """Value every option, solve the MILP, and value the chosen plan on every scenario.
 
     Raises
@@ -96,7 +103,13 @@ def solve(scenario: Scenario, settings: SolveSettings, progress: Progress | None
     problem = plan_problem(scenario)
     if progress is not None:
         progress("milp", 0, 1)
-    result = solve_plan(valuation.options, problem, solver=settings.solver, time_limit_s=settings.time_limit_s, gap_rel=settings.gap_rel)
+    result = solve_plan(
+        valuation.options,
+        problem,
+        solver=settings.solver,
+        time_limit_s=settings.time_limit_s,
+        gap_rel=settings.gap_rel,
+    )
     if progress is not None:
         progress("milp", 1, 1)
     t2 = time.perf_counter()
@@ -104,7 +117,10 @@ def solve(scenario: Scenario, settings: SolveSettings, progress: Progress | None
         raise InfeasibleError(_infeasible_message(result, settings), result.diagnosis)
     table = valuation.options.table
     flat = [opt for opts in valuation.site_options for opt in opts]
-    baseline_rows = {"all_mining": all_mining(valuation.options), "max_ai": max_ai(valuation.options, problem)}
+    baseline_rows = {
+        "all_mining": all_mining(valuation.options),
+        "max_ai": max_ai(valuation.options, problem),
+    }
     plans = {"plan": [flat[i] for i in _rows(result)]}
     plans.update({name: [flat[i] for i in b.rows] for name, b in baseline_rows.items()})
     samples = plan_npv_samples(scenario, plans, backend=backend, progress=progress)
@@ -112,7 +128,9 @@ def solve(scenario: Scenario, settings: SolveSettings, progress: Progress | None
     t3 = time.perf_counter()
     frame = plan_frame(scenario, table, plans["plan"], _rows(result))
     timings = {"valuation": t1 - t0, "milp": t2 - t1, "total": t3 - t0}
-    summary = build_summary(scenario, valuation, result, frame, samples, baseline_rows, settings, timings)
+    summary = build_summary(
+        scenario, valuation, result, frame, samples, baseline_rows, settings, timings
+    )
     return SolveOutcome(scenario, valuation, result, frame, summary, cashflows, backend.describe())
 
 
@@ -129,11 +147,14 @@ def _infeasible_message(result: PlanResult, settings: SolveSettings) -> str:
     return "infeasible: no build plan satisfies the constraints"
 
 
-def plan_frame(scenario: Scenario, table: pd.DataFrame, chosen: list[SiteOption], rows: list[int]) -> pd.DataFrame:
+def plan_frame(
+    scenario: Scenario, table: pd.DataFrame, chosen: list[SiteOption], rows: list[int]
+) -> pd.DataFrame:
     """plan.csv: one row per site, columns as CLI.md."""
     picked = table.loc[rows].reset_index(drop=True)
     mining = [
-        float(mining_left_mw(scenario.sites[o.site_index], o.it_mw)) if o.contract_index is not None
+        float(mining_left_mw(scenario.sites[o.site_index], o.it_mw))
+        if o.contract_index is not None
         else scenario.sites[o.site_index].mining.mw
         for o in chosen
     ]
@@ -141,11 +162,15 @@ def plan_frame(scenario: Scenario, table: pd.DataFrame, chosen: list[SiteOption]
     return picked[list(PLAN_COLUMNS)]
 
 
-def build_summary(scenario, valuation, result, frame, samples, baselines, settings, timings) -> dict[str, Any]:
+def build_summary(
+    scenario, valuation, result, frame, samples, baselines, settings, timings
+) -> dict[str, Any]:
     """summary.json: every key CLI.md lists, plus a few documented extras."""
     alpha = scenario.objective.cvar_alpha
     plan = samples["plan"]
-    capex_cols = [c for c in valuation.options.table.columns if c.startswith("capex_") and c.endswith("_usd")]
+    capex_cols = [
+        c for c in valuation.options.table.columns if c.startswith("capex_") and c.endswith("_usd")
+    ]
     picked = valuation.options.table.loc[_rows(result)]
     summary: dict[str, Any] = {
         "scenario": scenario.name,
@@ -162,13 +187,18 @@ def build_summary(scenario, valuation, result, frame, samples, baselines, settin
         "p5_npv_usd": float(np.quantile(plan, 0.05)),
         "p50_npv_usd": float(np.quantile(plan, 0.50)),
         "p95_npv_usd": float(np.quantile(plan, 0.95)),
-        "equity_capex_by_year_usd": {c[6:-4]: float(picked[c].sum()) for c in capex_cols if picked[c].sum() != 0},
+        "equity_capex_by_year_usd": {
+            c[6:-4]: float(picked[c].sum()) for c in capex_cols if picked[c].sum() != 0
+        },
         "ai_it_mw_total": float(frame["ai_it_mw"].sum()),
         "mining_mw_total": float(frame["mining_mw"].sum()),
         "sites": [_site_entry(row) for row in frame.to_dict("records")],
         "baselines": {
             "all_mining": _baseline(samples["all_mining"], alpha),
-            "max_ai": {**_baseline(samples["max_ai"], alpha), "feasible": bool(baselines["max_ai"].feasible)},
+            "max_ai": {
+                **_baseline(samples["max_ai"], alpha),
+                "feasible": bool(baselines["max_ai"].feasible),
+            },
         },
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "cvar_in_model_usd": _maybe(getattr(result, "cvar_in_model_usd", None)),
@@ -195,7 +225,10 @@ def _site_entry(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _baseline(samples: np.ndarray, alpha: float) -> dict[str, float]:
-    return {"expected_npv_usd": float(samples.mean()), "cvar_usd": float(exact_cvar(samples, alpha))}
+    return {
+        "expected_npv_usd": float(samples.mean()),
+        "cvar_usd": float(exact_cvar(samples, alpha)),
+    }
 
 
 def _maybe(value: float | None) -> float | None:
@@ -207,7 +240,11 @@ def write_outputs(outcome: SolveOutcome, out_dir: Path) -> list[Path]:
     out = prepare_out_dir(out_dir)
     table = outcome.valuation.options.table
     capex_cols = [c for c in table.columns if c.startswith("capex_") and c.endswith("_usd")]
-    extra = [c for c in table.columns if c not in OPTIONS_COLUMNS and c not in capex_cols and c in BASE_COLUMNS]
+    extra = [
+        c
+        for c in table.columns
+        if c not in OPTIONS_COLUMNS and c not in capex_cols and c in BASE_COLUMNS
+    ]
     options = table[[*OPTIONS_COLUMNS, *capex_cols, *extra]]
     return [
         write_csv(outcome.plan_frame, out / "plan.csv"),

@@ -142,7 +142,9 @@ def _musd(value: float) -> str:
 def _plain_table(title: str, headers: list[str]) -> Table:
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
     for k, header in enumerate(headers):
-        table.add_column(header, justify="left" if k == 0 or header == "contract" else "right", no_wrap=True)
+        table.add_column(
+            header, justify="left" if k == 0 or header == "contract" else "right", no_wrap=True
+        )
     return table
 
 
@@ -152,29 +154,51 @@ def print_solve(outcome: Any, written: list[Any], console: Console | None = None
     s = outcome.summary
     gap = f"gap {s['mip_gap']:.2%}"
     console.print(
-        escape(f"{s['scenario']}: {s['status']} plan ({gap}), {s['scenarios']:,} scenarios, seed {s['seed']}, "
-               f"backend {outcome.backend_note}, solver {s['solver']}")
+        escape(
+            f"{s['scenario']}: {s['status']} plan ({gap}), {s['scenarios']:,} scenarios, "
+            f"seed {s['seed']}, "
+            f"backend {outcome.backend_note}, solver {s['solver']}"
+        )
     )
     alpha = f"CVaR{s['cvar_alpha'] * 100:g}"
-    table = _plain_table("Build plan, USD millions", ["site", "AI IT MW", "mining MW", "build", "contract",
-                                                      "equity capex", "E[NPV]", alpha])
+    table = _plain_table(
+        "Build plan, USD millions",
+        ["site", "AI IT MW", "mining MW", "build", "contract", "equity capex", "E[NPV]", alpha],
+    )
     for site in s["sites"]:
         table.add_row(
-            site["name"], f"{site['ai_it_mw']:g}", f"{site['mining_mw']:g}", str(site["build_year"] or "-"),
-            site["contract"] or "keep hashing", _musd(site["equity_capex_usd"]),
-            _musd(site["expected_npv_usd"]), _musd(site["cvar_usd"]),
+            site["name"],
+            f"{site['ai_it_mw']:g}",
+            f"{site['mining_mw']:g}",
+            str(site["build_year"] or "-"),
+            site["contract"] or "keep hashing",
+            _musd(site["equity_capex_usd"]),
+            _musd(site["expected_npv_usd"]),
+            _musd(site["cvar_usd"]),
         )
     console.print(table)
     compare = _plain_table("Portfolio, USD millions", ["plan", "E[NPV]", alpha, "p5", "p50", "p95"])
-    compare.add_row("this plan", _musd(s["expected_npv_usd"]), _musd(s["cvar_usd"]),
-                    _musd(s["p5_npv_usd"]), _musd(s["p50_npv_usd"]), _musd(s["p95_npv_usd"]))
+    compare.add_row(
+        "this plan",
+        _musd(s["expected_npv_usd"]),
+        _musd(s["cvar_usd"]),
+        _musd(s["p5_npv_usd"]),
+        _musd(s["p50_npv_usd"]),
+        _musd(s["p95_npv_usd"]),
+    )
     for name, label in (("all_mining", "all mining"), ("max_ai", "most AI the budget allows")):
         b = s["baselines"][name]
         note = "" if b.get("feasible", True) else " (breaks a contract or floor)"
-        compare.add_row(label + note, _musd(b["expected_npv_usd"]), _musd(b["cvar_usd"]), "", "", "")
+        compare.add_row(
+            label + note, _musd(b["expected_npv_usd"]), _musd(b["cvar_usd"]), "", "", ""
+        )
     console.print(compare)
-    capex = ", ".join(f"{y}: {_musd(v)}" for y, v in s["equity_capex_by_year_usd"].items()) or "none"
+    capex = (
+        ", ".join(f"{y}: {_musd(v)}" for y, v in s["equity_capex_by_year_usd"].items()) or "none"
+    )
     console.print(f"equity capex by year, USD millions: {capex}")
     t = s["timings_s"]
-    console.print(f"time: valuation {t['valuation']:.1f} s, MILP {t['milp']:.1f} s, total {t['total']:.1f} s")
+    console.print(
+        f"time: valuation {t['valuation']:.1f} s, MILP {t['milp']:.1f} s, total {t['total']:.1f} s"
+    )
     console.print(escape("wrote " + ", ".join(str(p) for p in written)))

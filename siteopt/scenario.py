@@ -314,6 +314,14 @@ def check_dates(s: Scenario) -> list[tuple[PathKey, str]]:
 def check_power_markets(s: Scenario) -> list[tuple[PathKey, str]]:
     out = []
     for name, pm in s.power_markets.items():
+        spike_usd = pm.spike_hours_share * pm.spike_price_usd_mwh
+        if pm.duration_curve is None and pm.price_usd_mwh > 0 and spike_usd >= pm.price_usd_mwh:
+            message = (
+                f"spike hours alone (share {pm.spike_hours_share:g} x "
+                f"${pm.spike_price_usd_mwh:g}/MWh) reach the mean price "
+                f"${pm.price_usd_mwh:g}/MWh; lower the spike or give duration_curve"
+            )
+            out.append((("power_markets", name, "spike_price_usd_mwh"), message))
         if pm.duration_curve is not None:
             total = sum(share for share, _ in pm.duration_curve)
             if not math.isclose(total, 1.0, abs_tol=1e-6):

@@ -26,7 +26,10 @@ YearMonth = Annotated[
 Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"),
-    Field(description="letters, digits, '-' or '_', starting with a letter or digit ('.' would break --set paths)"),
+    Field(
+        description="letters, digits, '-' or '_', starting with a letter or digit "
+        "('.' would break --set paths)"
+    ),
 ]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 

@@ -64,9 +64,14 @@ class _SiteValuer:
     def npv(self, price: float) -> np.ndarray:
         """(N, options) NPVs with the contract at ``price`` [USD]."""
         contracts = list(self.scenario.contracts)
-        contracts[self.contract] = contracts[self.contract].model_copy(update={"price_usd_kw_month": price})
+        contracts[self.contract] = contracts[self.contract].model_copy(
+            update={"price_usd_kw_month": price}
+        )
         scenario = self.scenario.model_copy(update={"contracts": tuple(contracts)})
-        parts = [self.be.to_numpy(site_chunk(scenario, self.site, self.options, c, xp=self.be.xp).npv) for c in self.chunks]
+        parts = [
+            self.be.to_numpy(site_chunk(scenario, self.site, self.options, c, xp=self.be.xp).npv)
+            for c in self.chunks
+        ]
         return np.concatenate(parts, axis=0)
 
 
@@ -85,7 +90,9 @@ def breakeven(
     site, contract = _indices(scenario, site_name, contract_name)
     valuer = _SiteValuer(scenario, site, contract, select_backend(backend))
     if len(valuer.options) == 1:
-        raise InputError(f"site {site_name} offers no option on contract {contract_name} (AI limit or max_mw)")
+        raise InputError(
+            f"site {site_name} offers no option on contract {contract_name} (AI limit or max_mw)"
+        )
     alpha = scenario.objective.cvar_alpha
 
     def mean_gap(price: float) -> float:
@@ -102,7 +109,15 @@ def breakeven(
     if by_mean is not None:
         v = valuer.npv(by_mean)
         best = valuer.options[1 + int(np.argmax(v[:, 1:].mean(axis=0)))].label
-    return Breakeven(site_name, contract_name, by_mean, by_cvar, best, scenario.simulation.scenarios, scenario.simulation.seed)
+    return Breakeven(
+        site_name,
+        contract_name,
+        by_mean,
+        by_cvar,
+        best,
+        scenario.simulation.scenarios,
+        scenario.simulation.seed,
+    )
 
 
 def _bisect(gap: Callable[[float], float], progress, stage: str) -> float | None:
@@ -129,7 +144,10 @@ def _indices(scenario: Scenario, site_name: str, contract_name: str) -> tuple[in
     if site_name not in sites:
         raise InputError(f"--site {site_name}: no such site (sites: {', '.join(sites)})")
     if contract_name not in contracts:
-        raise InputError(f"--contract {contract_name}: no such contract (contracts: {', '.join(contracts) or 'none'})")
+        raise InputError(
+            f"--contract {contract_name}: no such contract "
+            f"(contracts: {', '.join(contracts) or 'none'})"
+        )
     site, contract = sites.index(site_name), contracts.index(contract_name)
     if scenario.contracts[contract] not in scenario.contracts_for(scenario.sites[site]):
         raise InputError(f"site {site_name} is not eligible for contract {contract_name}")

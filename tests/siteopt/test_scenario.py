@@ -393,3 +393,14 @@ def test_set_paths_that_cannot_be_set(spec: str, message: str, run_cli: RunCli) 
     assert result.exit_code == 2
     assert message in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_spike_hours_that_exceed_the_mean_price_are_refused(run_cli, write_scenario):
+    path = write_scenario(
+        "name: x\nstart: 2027-01\npower_markets:\n"
+        "  g: {price_usd_mwh: 10, spike_hours_share: 0.1, spike_price_usd_mwh: 200}\n"
+        "sites:\n  - {name: a, market: g, interconnect_mw: 10, mining: {mw: 5}}\n"
+    )
+    run = run_cli("validate", str(path))
+    assert run.exit_code == 2
+    assert f"{path}:4: power_markets.g.spike_price_usd_mwh: spike hours alone" in run.stderr

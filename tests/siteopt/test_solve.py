@@ -13,17 +13,62 @@ from siteopt.scenario import load_scenario
 
 SCENARIOS = sorted(Path(__file__).resolve().parents[2].joinpath("scenarios").glob("*.yaml"))
 SUMMARY_KEYS = {
-    "scenario", "status", "mip_gap", "backend", "engine", "solver", "scenarios", "seed",
-    "expected_npv_usd", "cvar_usd", "cvar_alpha", "p5_npv_usd", "p50_npv_usd", "p95_npv_usd",
-    "equity_capex_by_year_usd", "ai_it_mw_total", "mining_mw_total", "sites", "baselines", "timings_s",
+    "scenario",
+    "status",
+    "mip_gap",
+    "backend",
+    "engine",
+    "solver",
+    "scenarios",
+    "seed",
+    "expected_npv_usd",
+    "cvar_usd",
+    "cvar_alpha",
+    "p5_npv_usd",
+    "p50_npv_usd",
+    "p95_npv_usd",
+    "equity_capex_by_year_usd",
+    "ai_it_mw_total",
+    "mining_mw_total",
+    "sites",
+    "baselines",
+    "timings_s",
 }
-SITE_KEYS = {"name", "ai_it_mw", "mining_mw", "build_year", "contract", "equity_capex_usd",
-             "expected_npv_usd", "cvar_usd"}
-PLAN_COLUMNS = ["site", "ai_it_mw", "mining_mw", "build_year", "contract", "equity_capex_usd",
-                "debt_usd", "expected_npv_usd", "cvar_usd"]
-OPTIONS_COLUMNS = ["site", "option", "ai_it_mw", "build_year", "contract", "expected_npv_usd",
-                   "std_npv_usd", "p5_npv_usd", "p50_npv_usd", "p95_npv_usd", "cvar_usd",
-                   "equity_capex_usd"]
+SITE_KEYS = {
+    "name",
+    "ai_it_mw",
+    "mining_mw",
+    "build_year",
+    "contract",
+    "equity_capex_usd",
+    "expected_npv_usd",
+    "cvar_usd",
+}
+PLAN_COLUMNS = [
+    "site",
+    "ai_it_mw",
+    "mining_mw",
+    "build_year",
+    "contract",
+    "equity_capex_usd",
+    "debt_usd",
+    "expected_npv_usd",
+    "cvar_usd",
+]
+OPTIONS_COLUMNS = [
+    "site",
+    "option",
+    "ai_it_mw",
+    "build_year",
+    "contract",
+    "expected_npv_usd",
+    "std_npv_usd",
+    "p5_npv_usd",
+    "p50_npv_usd",
+    "p95_npv_usd",
+    "cvar_usd",
+    "equity_capex_usd",
+]
 N = "400"
 
 
@@ -82,7 +127,9 @@ def test_same_seed_same_plan(run_cli, tmp_path):
     outputs = []
     for k in range(2):
         out = tmp_path / f"run{k}"
-        assert run_cli("solve", texas, "--scenarios", N, "--out", str(out), "--quiet").exit_code == 0
+        assert (
+            run_cli("solve", texas, "--scenarios", N, "--out", str(out), "--quiet").exit_code == 0
+        )
         summary = json.loads((out / "summary.json").read_text())
         summary.pop("timings_s")
         outputs.append(((out / "plan.csv").read_bytes(), summary))
@@ -98,10 +145,19 @@ def test_json_prints_the_summary(run_cli, tmp_path):
 def test_infeasible_contract_exits_3_naming_it(run_cli, tmp_path):
     texas = next(p for p in SCENARIOS if p.stem == "texas")
     run = run_cli(
-        "solve", str(texas), "--scenarios", N, "--out", str(tmp_path), "--quiet",
-        "--set", "contracts.hyperscaler-a.must_sign=true",
-        "--set", "contracts.hyperscaler-a.min_mw=400",
-        "--set", "contracts.hyperscaler-a.online_by=2028-03",
+        "solve",
+        str(texas),
+        "--scenarios",
+        N,
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        "--set",
+        "contracts.hyperscaler-a.must_sign=true",
+        "--set",
+        "contracts.hyperscaler-a.min_mw=400",
+        "--set",
+        "contracts.hyperscaler-a.online_by=2028-03",
     )
     assert run.exit_code == 3, run.stderr
     assert "hyperscaler-a" in run.stderr
@@ -122,11 +178,15 @@ def test_out_pointing_at_a_file_is_exit_2(run_cli, tmp_path):
 
 
 def test_bad_set_path_is_exit_2(run_cli, tmp_path):
-    run = run_cli("solve", str(SCENARIOS[0]), "--set", "market.btc_prise_usd=1", "--out", str(tmp_path))
+    run = run_cli(
+        "solve", str(SCENARIOS[0]), "--set", "market.btc_prise_usd=1", "--out", str(tmp_path)
+    )
     assert run.exit_code == 2 and "btc_price_usd" in run.stderr
 
 
 def test_scenarios_below_the_risk_sample_are_accepted(run_cli, tmp_path):
-    run = run_cli("solve", str(SCENARIOS[0]), "--scenarios", "20", "--out", str(tmp_path), "--quiet")
+    run = run_cli(
+        "solve", str(SCENARIOS[0]), "--scenarios", "20", "--out", str(tmp_path), "--quiet"
+    )
     assert run.exit_code == 0, run.stderr
     assert json.loads((tmp_path / "summary.json").read_text())["risk_sample"] == 20

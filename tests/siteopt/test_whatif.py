@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from siteopt.kernels.backend import select_backend
+
 from siteopt.scenario import load_scenario
 from siteopt.whatif import _SiteValuer, breakeven
 
@@ -26,10 +26,13 @@ def _gap(path: Path, site: str, contract: str, price: float, n: int) -> float:
     return float(v[:, 1:].mean(axis=0).max() - v[:, 0].mean())
 
 
-@pytest.mark.parametrize(("path", "site", "contract"), [
-    (TEXAS, "pecos-1", "hyperscaler-a"),
-    (HYDRO, "lulea-north", "regional-neocloud"),
-])
+@pytest.mark.parametrize(
+    ("path", "site", "contract"),
+    [
+        (TEXAS, "pecos-1", "hyperscaler-a"),
+        (HYDRO, "lulea-north", "regional-neocloud"),
+    ],
+)
 def test_breakeven_brackets_the_sign_change(path, site, contract):
     b = breakeven(load_scenario(path), site, contract, backend="numpy", scenarios=300)
     assert b.by_expected_npv is not None and b.by_expected_npv > 0
@@ -52,8 +55,17 @@ def test_gap_rises_with_price():
 
 
 def test_breakeven_cli_json_and_bad_names(run_cli):
-    run = run_cli("breakeven", str(TEXAS), "--site", "pecos-1", "--contract", "hyperscaler-a",
-                  "--scenarios", "200", "--json")
+    run = run_cli(
+        "breakeven",
+        str(TEXAS),
+        "--site",
+        "pecos-1",
+        "--contract",
+        "hyperscaler-a",
+        "--scenarios",
+        "200",
+        "--json",
+    )
     assert run.exit_code == 0, run.stderr
     assert {"by_expected_npv", "by_cvar", "site", "contract"} <= json.loads(run.stdout).keys()
     run = run_cli("breakeven", str(TEXAS), "--site", "pecos-9", "--contract", "hyperscaler-a")
