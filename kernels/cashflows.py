@@ -29,8 +29,8 @@ from .hosting import (
     site_draws,
     spend_months,
 )
-from .mining import fleet, mining_streams, ppa_settlement
-from .options import ChunkMarket, SiteOption, ai_power_per_it_mw, chunk_market
+from .mining import ppa_settlement
+from .options import ChunkMarket, SiteOption, ai_power_per_it_mw, chunk_market, site_mining
 
 LINE_ITEMS = (
     "mining_revenue",
@@ -53,19 +53,7 @@ def option_cashflows(
     """Line items (N, T) [USD/month] and the terminal value (N,) [USD at month T]."""
     i = option.site_index
     site, cal = scenario.sites[i], ctx.cal
-    pm_index = list(scenario.power_markets).index(site.market)
-    power, pm = ctx.power[pm_index], scenario.power_markets[site.market]
-    fl = fleet(site, cal.months)
-    ms = mining_streams(
-        site,
-        fl,
-        ctx.market,
-        power,
-        cal,
-        pm.transmission_4cp_usd_kw_year,
-        scenario.market.pool_fee,
-        xp=xp,
-    )
+    power, fl, ms = site_mining(scenario, i, ctx, xp=xp)
     n, t_end = ctx.scenarios.shape[0], cal.months
     t = xp.arange(t_end)[None, :]
     zeros = xp.zeros((n, t_end))

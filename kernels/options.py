@@ -19,7 +19,7 @@ from .coefficients import (
 )
 from .hosting import capex_usd, mining_left_mw, site_draws
 from .market import Calendar, MarketPaths, horizon_calendar, market_paths
-from .mining import Fleet, fleet, mining_streams, ppa_settlement
+from .mining import Fleet, MiningStreams, fleet, mining_streams, ppa_settlement
 from .power import PowerPaths, power_paths
 
 
@@ -115,6 +115,21 @@ def ai_power_per_it_mw(
     return site.ai.pue * (xp.asarray(cal.hours)[None, :] * power.level + fourcp)
 
 
+def site_mining(
+    scenario: Scenario, site_index: int, ctx: ChunkMarket, *, xp: ModuleType
+) -> tuple[PowerPaths, Fleet, MiningStreams]:
+    """The site's power market paths, fleet, and per-MW mining streams on the chunk."""
+    site = scenario.sites[site_index]
+    power = ctx.power[list(scenario.power_markets).index(site.market)]
+    pm = scenario.power_markets[site.market]
+    fl = fleet(site, ctx.cal.months)
+    mining = mining_streams(
+        site, fl, ctx.market, power, ctx.cal, pm.transmission_4cp_usd_kw_year,
+        scenario.market.pool_fee, xp=xp,
+    )  # fmt: skip
+    return power, fl, mining
+
+
 def site_chunk(
     scenario: Scenario,
     site_index: int,
@@ -124,21 +139,8 @@ def site_chunk(
     xp: ModuleType,
 ) -> SiteChunk:
     """NPV of each option of one site on the chunk's scenarios (the fast path)."""
-    site = scenario.sites[site_index]
-    market_index = list(scenario.power_markets).index(site.market)
-    power, cal = ctx.power[market_index], ctx.cal
-    pm = scenario.power_markets[site.market]
-    fl = fleet(site, cal.months)
-    mining = mining_streams(
-        site,
-        fl,
-        ctx.market,
-        power,
-        cal,
-        pm.transmission_4cp_usd_kw_year,
-        scenario.market.pool_fee,
-        xp=xp,
-    )
+    site, cal = scenario.sites[site_index], ctx.cal
+    power, fl, mining = site_mining(scenario, site_index, ctx, xp=xp)
     groups = option_groups(options)
     pays_power = any(not scenario.contracts[g.contract_index].power_pass_through for g in groups)
     ai_power = (
