@@ -19,7 +19,7 @@ import numpy as np
 
 from .constraints import ConstraintGroup, budget_limits, constraint_groups
 from .data import MONEY_UNIT_USD, PlanData, plan_data
-from .engine import SolverSettings, optimize
+from .engine import SolverSettings, binding_rows, optimize
 from .model import build_model
 from .options import OptionTable, PlanProblem
 
@@ -124,16 +124,19 @@ class _Relaxer:
         self.table, self.problem, self.settings, self.data = table, problem, settings, data
         self.deadline = time.perf_counter() + settings.time_limit_s
 
-    def solve(self, weights: dict[ConstraintGroup, float], share: float):
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def solve(self, weights: dict[ConstraintGroup, float], share: float, gap_rel=1e-4):
         """Minimise the weighted slacks of ``weights``' groups (the rest stay hard): the
-        best plan found (chosen rows, slacks), or None (no plan, or out of time)."""
-        left = self.deadline - time.perf_counter()
-        if left <= 0.05:
-            return None
+        best plan found (chosen rows, slacks) and the model, or (None, model) when there
+        is no plan or no time. A large ``gap_rel`` stops at the first plan found."""
         model = build_model(self.table, self.problem, relax=weights, data=self.data)
-        limit = max(min(share, 1.0) * left, 0.05)
-        outcome = optimize(model, replace(self.settings, time_limit_s=limit, gap_rel=1e-6))
-        return outcome.plan
+        if self.left() <= 0.05:
+            return None, model
+        limit = max(min(share, 1.0) * self.left(), 0.05)
+        outcome = optimize(model, replace(self.settings, time_limit_s=limit, gap_rel=gap_rel))
+        return outcome.plan, model
 
 
 def _join(phrases: list[str]) -> str:
@@ -171,8 +174,45 @@ def _other_bundles(problem: PlanProblem, hard, group: ConstraintGroup):
     return out
 
 
+def _row_phrase(name: str, data: PlanData, problem: PlanProblem, hard, group) -> str | None:
+    """The partner phrase of a binding row of the LP relaxation, if it is one."""
+    contracts = {data.contract_names[c.name]: c for c in problem.contracts}
+    for prefix in ("contract_min_", "contract_online_by_", "must_sign_", "contract_max_"):
+        terms = contracts.get(name.removeprefix(prefix)) if name.startswith(prefix) else None
+        if terms is None or terms.name == group.key:
+            continue
+        if prefix == "contract_max_":
+            return f"contract {terms.name}'s maximum of {_mw(terms.max_mw)} MW"
+        by = f" by {terms.online_by}" if terms.online_by else ""
+        if ConstraintGroup(prefix.removesuffix("_"), terms.name) in hard:
+            return f"contract {terms.name}'s minimum of {_mw(terms.min_mw)} MW{by}"
+    if name.startswith("budget_") and ConstraintGroup("budget", name[7:]) in hard:
+        year = name[7:]
+        return (
+            f"the capital budget through {year}"
+            if problem.carry_over
+            else f"the {year} capital budget"
+        )
+    if name.startswith("hashrate_floor_") and ConstraintGroup("hashrate_floor", name[15:]) in hard:
+        return f"the hashrate floor of {_eh(problem.min_hashrate_eh)} EH/s"
+    if name == "cvar_floor" and ConstraintGroup("cvar_floor", "") in hard:
+        return f"the CVaR floor of {_usd(problem.cvar_floor_usd / MONEY_UNIT_USD)}"
+    return None
+
+
+def _lp_partners(relaxer: _Relaxer, model, group, hard) -> list[str] | None:
+    """Partners from the duals of the LP relaxation of ``min slack[group]``: the hard rows
+    that bind it. None when the relaxation does not bind (an integrality gap)."""
+    rows = binding_rows(model, replace(relaxer.settings, time_limit_s=max(relaxer.left(), 1.0)))
+    if not rows:
+        return None
+    phrases = [_row_phrase(n, relaxer.data, relaxer.problem, hard, group) for n in rows]
+    return list(dict.fromkeys(p for p in phrases if p is not None)) or None
+
+
 def _partners(relaxer: _Relaxer, group, needed, hard, short: float, scale: float) -> list[str]:
-    """Phrases naming the hard constraints whose relaxation lets ``group`` give less."""
+    """Phrases naming the hard constraints whose relaxation lets ``group`` give less, by
+    solving with each candidate relaxed too (when the LP relaxation could not tell)."""
     base = {h: (1.0 if h == group else 0.0) for h in needed}
     single, joint = _budget_bundles(relaxer.data, relaxer.problem, hard)
     others = _other_bundles(relaxer.problem, hard, group)
@@ -180,7 +220,7 @@ def _partners(relaxer: _Relaxer, group, needed, hard, short: float, scale: float
 
     def helps(groups) -> bool:
         nonlocal pending
-        trial = relaxer.solve(base | {g: 0.0 for g in groups}, 1.0 / max(pending, 1))
+        trial, _ = relaxer.solve(base | {g: 0.0 for g in groups}, 1.0 / max(pending, 1))
         pending -= 1
         return trial is not None and trial.slacks.get(group, 0.0) < short - 1e-6 * scale
 
@@ -253,7 +293,8 @@ def _irreducible(relaxer: _Relaxer, needed, weights) -> list[ConstraintGroup]:
     """Deletion filter: drop each group whose relaxation the others make unnecessary."""
     for group in sorted(needed, key=lambda g: -PENALTY.get(g.kind, 1.0)):
         others = [h for h in needed if h != group]
-        if others and relaxer.solve({h: weights[h] for h in others}, 1.0 / (2 * len(needed))):
+        share = 1.0 / (2 * len(needed))
+        if others and relaxer.solve({h: weights[h] for h in others}, share, gap_rel=1.0)[0]:
             needed = others
     return needed
 
@@ -289,7 +330,7 @@ def diagnose(
     scales = constraint_groups(data, problem)
     weights = {g: PENALTY.get(g.kind, 1.0) / s for g, s in scales.items()}
     relaxer = _Relaxer(table, problem, settings, data)
-    plan = relaxer.solve(weights, 0.4)
+    plan, _ = relaxer.solve(weights, 0.4)
     if plan is None:
         return (
             "no plan satisfies even the constraints that are never relaxed "
@@ -306,8 +347,10 @@ def diagnose(
     messages = []
     for i, group in enumerate(needed):
         w = {h: (1.0 if h == group else 0.0) for h in needed}
-        best = relaxer.solve(w, 1.0 / (2 * (len(needed) - i))) or plan
-        short = best.slacks.get(group, 0.0)
-        partners = _partners(relaxer, group, needed, hard, short, scales[group])
+        best, model = relaxer.solve(w, 1.0 / (2 * (len(needed) - i)))
+        short = (best or plan).slacks.get(group, 0.0)
+        partners = _lp_partners(relaxer, model, group, hard)
+        if partners is None:
+            partners = _partners(relaxer, group, needed, hard, short, scales[group])
         messages.append((group, _message(group, short, data, problem, partners)))
     return _merge_years(messages)

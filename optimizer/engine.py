@@ -382,6 +382,24 @@ def _lp_phase(model: PlanModel, runner: _Runner, deadline: float) -> int:
     return MAX_ROUNDS
 
 
+def binding_rows(model: PlanModel, settings: SolverSettings) -> dict[str, float] | None:
+    """Rows with a nonzero dual at the LP relaxation of ``model`` (cuts added so far
+    included), by constraint name; None without HiGHS or an optimal LP."""
+    if not highs_available():
+        return None
+    solver = IncrementalHiGHS(
+        time_limit_s=settings.time_limit_s,
+        gap_rel=settings.gap_rel,
+        threads=settings.threads,
+        options={"presolve": "off"},
+    )
+    if solver.relaxation(model.prob, settings.time_limit_s) is None:
+        return None
+    duals = solver.relaxation_duals()
+    names = list(model.prob._constraints)
+    return {names[i]: float(d) for i, d in enumerate(duals) if abs(d) > 1e-9}
+
+
 def optimize(model: PlanModel, settings: SolverSettings) -> Outcome:
     """Solve ``model``; with a ``cuts``/``lazy`` CVaR, iterate until the CVaR is exact.
 

@@ -259,6 +259,12 @@ class IncrementalHiGHS(pulp.HiGHS):
         self._lp_bound = float(sub.getInfo().objective_function_value)
         return np.asarray(sub.getSolution().col_value)
 
+    def relaxation_duals(self) -> np.ndarray | None:
+        """Row duals of the last LP relaxation solved, in row load order."""
+        if self._relaxed is None:
+            return None
+        return np.asarray(self._relaxed[0].getSolution().row_dual)
+
     def _group_indices(self) -> list[np.ndarray]:
         return [np.array([v.index for v in g], dtype=np.int64) for g in self.choice_groups]
 
