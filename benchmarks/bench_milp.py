@@ -124,7 +124,7 @@ def print_table(rows) -> None:
         )
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=300)
     parser.add_argument("--levels", type=int, default=20, help="AI levels per site")
@@ -144,7 +144,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--aversion", type=float, default=0.5, help="risk_aversion weight")
     parser.add_argument("--json", type=Path, default=None, help="also write rows here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
 
     began = time.perf_counter()
     table = make_portfolio(args.sites, args.levels, args.scenarios, args.seed)

@@ -30,7 +30,8 @@ class ConstraintGroup:
         ``budget``, ``contract_min``, ``contract_online_by``, ``must_sign``,
         ``hashrate_floor`` or ``cvar_floor``.
     key : str
-        The year or contract name; ``""`` for the CVaR floor.
+        The budget year or contract name; ``""`` for the hashrate floor (one group for
+        all years: it asks the same of each) and the CVaR floor.
     """
 
     kind: str
@@ -54,8 +55,7 @@ def constraint_groups(data: PlanData, problem: PlanProblem) -> dict[ConstraintGr
         if terms.must_sign:
             groups[ConstraintGroup("must_sign", terms.name)] = 1.0
     if problem.min_hashrate_eh is not None:
-        for year in data.years:
-            groups[ConstraintGroup("hashrate_floor", str(year))] = max(problem.min_hashrate_eh, 1.0)
+        groups[ConstraintGroup("hashrate_floor", "")] = max(problem.min_hashrate_eh, 1.0)
     if problem.cvar_floor_usd is not None:
         floor = problem.cvar_floor_usd / MONEY_UNIT_USD
         groups[ConstraintGroup("cvar_floor", "")] = max(abs(floor), 1.0)
@@ -165,7 +165,7 @@ def hashrate_floor(prob, data: PlanData, x: list, problem: PlanProblem, slacks=N
         return
     rows = np.arange(data.n_options)
     for year in data.years:
-        group = ConstraintGroup("hashrate_floor", str(year))
+        group = ConstraintGroup("hashrate_floor", "")  # one slack for every year
         _add(
             prob,
             f"hashrate_floor_{year}",

@@ -3,7 +3,7 @@
 Two steps. :func:`precheck` catches the obvious (a contract minimum above what all
 eligible sites together could host, a floor above what any plan reaches) from the table
 alone, before any MILP. :func:`diagnose` then relaxes constraint groups (each budget
-year, contract minimum, online-by date, must-sign, hashrate floor per year, the CVaR
+year, contract minimum, online-by date, must-sign, the hashrate floor, the CVaR
 floor) with nonnegative slacks, minimises the slacks weighted as shares of what each group
 asks, keeps an irreducible set of groups that must give, and for each of them measures
 how far it must give with the other groups hard. The message names the contract or year,
@@ -193,7 +193,7 @@ def _row_phrase(name: str, data: PlanData, problem: PlanProblem, hard, group) ->
             if problem.carry_over
             else f"the {year} capital budget"
         )
-    if name.startswith("hashrate_floor_") and ConstraintGroup("hashrate_floor", name[15:]) in hard:
+    if name.startswith("hashrate_floor_") and ConstraintGroup("hashrate_floor", "") in hard:
         return f"the hashrate floor of {_eh(problem.min_hashrate_eh)} EH/s"
     if name == "cvar_floor" and ConstraintGroup("cvar_floor", "") in hard:
         return f"the CVaR floor of {_usd(problem.cvar_floor_usd / MONEY_UNIT_USD)}"
@@ -203,6 +203,8 @@ def _row_phrase(name: str, data: PlanData, problem: PlanProblem, hard, group) ->
 def _lp_partners(relaxer: _Relaxer, model, group, hard) -> list[str] | None:
     """Partners from the duals of the LP relaxation of ``min slack[group]``: the hard rows
     that bind it. None when the relaxation does not bind (an integrality gap)."""
+    if relaxer.left() <= 0.0:
+        return []  # out of time: name no partners rather than guess
     rows = binding_rows(model, replace(relaxer.settings, time_limit_s=max(relaxer.left(), 1.0)))
     if not rows:
         return None
@@ -230,7 +232,14 @@ def _partners(relaxer: _Relaxer, group, needed, hard, short: float, scale: float
     return out + [phrase for phrase, groups in others if helps(groups)]
 
 
-def _message(group: ConstraintGroup, short: float, data, problem: PlanProblem, partners) -> str:
+def _years(years: list[int]) -> str:
+    """``2027-2029`` for consecutive years, else ``2027, 2029``."""
+    if len(years) > 1 and years[-1] - years[0] == len(years) - 1:
+        return f"{years[0]}-{years[-1]}"
+    return ", ".join(str(y) for y in years)
+
+
+def _message(group, short: float, data, problem: PlanProblem, partners, rows) -> str:
     within = f" within {_join(partners)}" if partners else ""
     terms = {c.name: c for c in problem.contracts}.get(group.key)
     if group.kind == "budget":
@@ -257,8 +266,11 @@ def _message(group: ConstraintGroup, short: float, data, problem: PlanProblem, p
         )
     if group.kind == "hashrate_floor":
         floor = problem.min_hashrate_eh
+        tightest = [
+            y for y in data.years if data.mining_eh[y][rows].sum() <= floor - short + 1e-6 * floor
+        ]
         return (
-            f"hashrate floor {group.key}: {_eh(floor)} EH/s required, at most "
+            f"hashrate floor {_years(tightest)}: {_eh(floor)} EH/s required, at most "
             f"{_eh(floor - short)} EH/s possible{within}"
         )
     floor = problem.cvar_floor_usd / MONEY_UNIT_USD
@@ -266,27 +278,6 @@ def _message(group: ConstraintGroup, short: float, data, problem: PlanProblem, p
         f"CVaR floor: {_usd(floor)} required (alpha {problem.cvar_alpha:g}), at most "
         f"{_usd(floor - short)} possible{within}"
     )
-
-
-def _merge_years(messages: list[tuple[ConstraintGroup, str]]) -> tuple[str, ...]:
-    """One message for hashrate-floor years that read the same but for the year."""
-    out: list[str] = []
-    years: dict[str, list[str]] = {}
-    for group, text in messages:
-        if group.kind != "hashrate_floor":
-            out.append(text)
-            continue
-        key = text.replace(f"hashrate floor {group.key}:", "hashrate floor {}:", 1)
-        if key not in years:
-            years[key] = []
-            out.append(key)
-        years[key].append(group.key)
-    for key, found in years.items():
-        label = found[0] if len(found) == 1 else f"{found[0]}-{found[-1]}"
-        if len(found) > 1 and int(found[-1]) - int(found[0]) != len(found) - 1:
-            label = ", ".join(found)
-        out[out.index(key)] = key.replace("{}", label, 1)
-    return tuple(out)
 
 
 def _irreducible(relaxer: _Relaxer, needed, weights) -> list[ConstraintGroup]:
@@ -321,7 +312,7 @@ def diagnose(
     tuple of str
         One message per group that must give (an irreducible set: keeping any one of
         them hard while relaxing the others still leaves no plan), naming the hard
-        constraints that stop it; hashrate years that read alike share one message.
+        constraints that stop it.
     """
     data = plan_data(table, problem) if data is None else data
     early = precheck(data, problem)
@@ -352,5 +343,6 @@ def diagnose(
         partners = _lp_partners(relaxer, model, group, hard)
         if partners is None:
             partners = _partners(relaxer, group, needed, hard, short, scales[group])
-        messages.append((group, _message(group, short, data, problem, partners)))
-    return _merge_years(messages)
+        rows = (best or plan).chosen
+        messages.append(_message(group, short, data, problem, partners, rows))
+    return tuple(messages)

@@ -175,7 +175,7 @@ def build_summary(
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "status": str(result.status),
-        "mip_gap": float(result.mip_gap or 0.0),
+        "mip_gap": _maybe(result.mip_gap),  # null when no bound was proven in time
         "backend": valuation.backend,
         "engine": settings.engine,
         "solver": result.solver,

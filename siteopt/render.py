@@ -152,7 +152,7 @@ def print_solve(outcome: Any, written: list[Any], console: Console | None = None
     """The plan per site beside the baselines, then where the files went."""
     console = console or Console(highlight=False, width=None if Console().is_terminal else 110)
     s = outcome.summary
-    gap = f"gap {s['mip_gap']:.2%}"
+    gap = "gap unknown" if s["mip_gap"] is None else f"gap {s['mip_gap']:.2%}"
     console.print(
         escape(
             f"{s['scenario']}: {s['status']} plan ({gap}), {s['scenarios']:,} scenarios, "
