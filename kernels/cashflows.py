@@ -74,7 +74,7 @@ def option_cashflows(
         terminal += multiple_m * (
             site.mining.mw * xp.maximum(before, 0.0) + left * xp.maximum(after, 0.0)
         )
-        ai_lines, returned_mw, ai_terminal = _hosting(scenario, option, ctx, ms, fl, xp=xp)
+        ai_lines, returned_mw, ai_terminal = _hosting(scenario, option, ctx, power, ms, fl, xp=xp)
         lines.update(ai_lines)
         mining_mw = mining_mw + returned_mw
         terminal += ai_terminal
@@ -86,7 +86,7 @@ def option_cashflows(
     return lines, terminal
 
 
-def _hosting(scenario, option, ctx, ms, fl, *, xp):
+def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
     """AI line items, MW returned to mining, and the AI terminal value net of debt."""
     i, c_index, L = option.site_index, option.contract_index, option.it_mw
     site, contract, cal = scenario.sites[i], scenario.contracts[c_index], ctx.cal
@@ -105,8 +105,6 @@ def _hosting(scenario, option, ctx, ms, fl, *, xp):
     m_start = xp.where(exited, exit_ + contract.relet_months, sched.term_months)
     lost = exited & fin.non_recourse & (start + exit_ < t_end)
     pays_power = not contract.power_pass_through
-    market_index = list(scenario.power_markets).index(site.market)
-    power = ctx.power[market_index]
     ai_power = (
         ai_power_per_it_mw(scenario, i, power, cal, xp=xp) if pays_power else xp.zeros((n, t_end))
     )

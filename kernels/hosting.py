@@ -181,12 +181,3 @@ def annuity_due(rate: float, n: Any) -> Any:
     if rate == 0:
         return n * 1.0
     return (1.0 - (1.0 + rate) ** (-n * 1.0)) * (1.0 + rate) / rate
-
-
-def debt_balance_at_start(fin: Financing, spend: np.ndarray, start: Any, *, xp: ModuleType) -> Any:
-    """Debt per USD of capex at first rent (draws plus capitalised interest) [USD/USD]."""
-    m = np.arange(len(spend))
-    drawn = spend > 0
-    # sum_m d_m (1 + r)^(S - m) = (1 + r)^S * sum_m d_m (1 + r)^(-m)
-    weight = float(np.sum(spend[drawn] * (1.0 + fin.monthly_rate) ** (-m[drawn])))
-    return fin.debt_share * weight * (1.0 + fin.monthly_rate) ** start.astype(xp.float64)

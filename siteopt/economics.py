@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from siteopt.kernels.market import hashprice_usd_ph_day
+
 from .schema import Contract, Market, Scenario, Site, SiteMining, year_month_index
 
 __all__ = [
@@ -28,7 +30,6 @@ __all__ = [
     "unit_economics",
 ]
 
-BLOCKS_PER_DAY = 144  # 600 s target block interval
 DAYS_PER_MONTH = 365.0 / 12.0  # [day/month]: a month of opex or rent is 1/12 of a year
 
 
@@ -154,20 +155,6 @@ def subsidy_btc_at(market: Market, month: str) -> float:
     """Block subsidy [BTC] in ``month``: halved once per halving month at or before it."""
     halvings = sum(1 for h in market.halving_months if year_month_index(h, month) >= 0)
     return market.subsidy_btc / 2**halvings
-
-
-def hashprice_usd_ph_day(reward_btc: float, btc_price_usd: float, hashrate_eh: float) -> float:
-    """Hashprice [USD per PH/s per day] = blocks/day x reward x price / hashrate [PH/s].
-
-    Parameters
-    ----------
-    reward_btc : float [BTC]
-        Subsidy plus fees per block.
-    btc_price_usd : float [USD]
-    hashrate_eh : float [EH/s]
-        Network hashrate (1 EH/s = 1000 PH/s).
-    """
-    return BLOCKS_PER_DAY * reward_btc * btc_price_usd / (hashrate_eh * 1000.0)
 
 
 def power_price_usd_mwh(scenario: Scenario, site: Site) -> float:

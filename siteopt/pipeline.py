@@ -22,7 +22,7 @@ from siteopt.kernels.valuation import (
     value_options,
     with_simulation,
 )
-from siteopt.optimizer.options import BASE_COLUMNS
+from siteopt.optimizer.options import BASE_COLUMNS, capex_column
 from siteopt.optimizer.results import PlanResult, all_mining, max_ai
 from siteopt.optimizer.solve import SolveStatus, solve_plan
 
@@ -168,10 +168,8 @@ def build_summary(
     """summary.json: every key CLI.md lists, plus a few documented extras."""
     alpha = scenario.objective.cvar_alpha
     plan = samples["plan"]
-    capex_cols = [
-        c for c in valuation.options.table.columns if c.startswith("capex_") and c.endswith("_usd")
-    ]
     picked = valuation.options.table.loc[_rows(result)]
+    capex = {y: float(picked[capex_column(y)].sum()) for y in valuation.options.years}
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "status": str(result.status),
@@ -187,9 +185,7 @@ def build_summary(
         "p5_npv_usd": float(np.quantile(plan, 0.05)),
         "p50_npv_usd": float(np.quantile(plan, 0.50)),
         "p95_npv_usd": float(np.quantile(plan, 0.95)),
-        "equity_capex_by_year_usd": {
-            c[6:-4]: float(picked[c].sum()) for c in capex_cols if picked[c].sum() != 0
-        },
+        "equity_capex_by_year_usd": {str(y): usd for y, usd in capex.items() if usd != 0},
         "ai_it_mw_total": float(frame["ai_it_mw"].sum()),
         "mining_mw_total": float(frame["mining_mw"].sum()),
         "sites": [_site_entry(row) for row in frame.to_dict("records")],
@@ -239,7 +235,7 @@ def write_outputs(outcome: SolveOutcome, out_dir: Path) -> list[Path]:
     """summary.json, plan.csv, options.csv, cashflows.csv, each written atomically."""
     out = prepare_out_dir(out_dir)
     table = outcome.valuation.options.table
-    capex_cols = [c for c in table.columns if c.startswith("capex_") and c.endswith("_usd")]
+    capex_cols = [capex_column(y) for y in outcome.valuation.options.years]
     extra = [
         c
         for c in table.columns
