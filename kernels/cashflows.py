@@ -209,9 +209,9 @@ def expected_cashflows(
 
 
 def _frame(scenario, options, sums, n_total) -> pd.DataFrame:
-    from .valuation import _month_label
+    from .table import month_label
 
-    months = [_month_label(scenario, t) for t in range(scenario.months)]
+    months = [month_label(scenario, t) for t in range(scenario.months)]
     frames = []
     for k, opt in enumerate(options):
         site = scenario.sites[opt.site_index].name

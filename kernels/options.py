@@ -84,14 +84,24 @@ class ChunkMarket:
     scenarios: Any
     cal: Calendar
     market: MarketPaths
-    power: list[PowerPaths]
+    power: list[PowerPaths | None]  # None: a market no site of the chunk uses
 
 
-def chunk_market(scenario: Scenario, scenarios: Any, *, xp: ModuleType) -> ChunkMarket:
+def chunk_market(
+    scenario: Scenario, scenarios: Any, *, xp: ModuleType, sites: list[int] | None = None
+) -> ChunkMarket:
+    """Market paths and the power paths of the markets of ``sites`` (default: all)."""
     cal = horizon_calendar(scenario)
     market = market_paths(scenario, scenarios, xp=xp)
+    names = list(scenario.power_markets)
+    wanted = (
+        set(range(len(names)))
+        if sites is None
+        else {names.index(scenario.sites[i].market) for i in sites}
+    )
     power = [
-        power_paths(scenario, i, cal, scenarios, xp=xp) for i in range(len(scenario.power_markets))
+        power_paths(scenario, i, cal, scenarios, xp=xp) if i in wanted else None
+        for i in range(len(names))
     ]
     return ChunkMarket(scenarios, cal, market, power)
 

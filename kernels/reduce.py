@@ -7,6 +7,13 @@ with exact per-bin sums and under/overflow bins. Quantiles interpolate linearly
 inside their bin; CVaR sums whole bins exactly and takes the boundary bin's share
 as if its values were uniform in it. Both are within one bin width of the exact
 value, and memory is options x bins whatever the scenario count.
+
+Both accumulators reduce fixed blocks of ``BLOCK`` scenarios (scenarios 0..BLOCK-1,
+BLOCK..2 BLOCK-1, ...), carrying a partial block over to the next chunk. The floating-
+point order of every sum is then the same whatever the chunk size, so the statistics
+are bit-identical for any chunking, on any machine's memory budget, and whether an
+option is valued alone or beside others (each site's columns are reduced on their own
+contiguous array).
 """
 
 from __future__ import annotations
@@ -18,11 +25,41 @@ from typing import Any
 import numpy as np
 
 DEFAULT_BINS = 4096
+BLOCK = 1024  # scenarios per reduction block
+
+
+class _Blocks:
+    """Cuts a stream of row chunks into blocks of ``BLOCK`` rows for ``reduce``."""
+
+    def __init__(self, reduce) -> None:
+        self.reduce = reduce
+        self.pending: Any = None
+
+    def feed(self, rows: Any, xp: ModuleType) -> None:
+        if self.pending is not None:
+            take = BLOCK - self.pending.shape[0]
+            head = xp.concatenate([self.pending, rows[:take]], axis=0)
+            rows = rows[take:]
+            self.pending = None
+            if head.shape[0] < BLOCK:
+                self.pending = head
+                return
+            self.reduce(head)
+        whole = rows.shape[0] // BLOCK * BLOCK
+        for lo in range(0, whole, BLOCK):
+            self.reduce(rows[lo : lo + BLOCK])
+        if whole < rows.shape[0]:
+            self.pending = xp.ascontiguousarray(rows[whole:]).copy()
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            block, self.pending = self.pending, None
+            self.reduce(block)
 
 
 @dataclass
 class Moments:
-    """Pass-1 accumulators for O options (numpy)."""
+    """Pass-1 accumulators for O options (numpy). Read them after :meth:`flush`."""
 
     shift: np.ndarray | None = None
     count: int = 0
@@ -30,8 +67,19 @@ class Moments:
     squares: np.ndarray | None = None
     low: np.ndarray | None = None
     high: np.ndarray | None = None
+    _blocks: _Blocks | None = field(default=None, repr=False)
 
     def add(self, npv: np.ndarray) -> None:
+        if self._blocks is None:
+            self._blocks = _Blocks(self._reduce)
+        self._blocks.feed(np.ascontiguousarray(npv), np)
+
+    def flush(self) -> None:
+        """Reduce the last partial block; call once all chunks are in."""
+        if self._blocks is not None:
+            self._blocks.flush()
+
+    def _reduce(self, npv: np.ndarray) -> None:
         if self.shift is None:
             self.shift = npv[0].copy()  # scenario 0 is always in the first chunk
             o = npv.shape[1]
@@ -46,10 +94,12 @@ class Moments:
 
     @property
     def mean(self) -> np.ndarray:
+        self.flush()
         return self.shift + self.total / self.count
 
     @property
     def std(self) -> np.ndarray:
+        self.flush()
         m = self.total / self.count
         var = np.maximum(self.squares / self.count - m * m, 0.0)
         return np.sqrt(var * self.count / max(self.count - 1, 1))
@@ -69,9 +119,22 @@ class Histograms:
         shape = (len(self.lo), self.bins + 2)
         self.counts = np.zeros(shape)
         self.sums = np.zeros(shape)
+        self._blocks: _Blocks | None = None
+        self._xp: ModuleType = np
+
+    def add(self, npv: Any, *, xp: ModuleType) -> None:
+        if self._blocks is None:
+            self._blocks, self._xp = _Blocks(self._reduce), xp
+        self._blocks.feed(xp.ascontiguousarray(npv), xp)
+
+    def flush(self) -> None:
+        """Reduce the last partial block; quantile and cvar call it."""
+        if self._blocks is not None:
+            self._blocks.flush()
 
     @classmethod
     def from_moments(cls, m: Moments, bins: int, alpha: float) -> Histograms:
+        m.flush()
         k = max(8.0, np.sqrt(2.0 / (1.0 - alpha)) + 1.0)  # tail mass beyond k sd < (1 - alpha) / 2
         lo = np.maximum(m.low, m.mean - k * m.std)
         hi = np.minimum(m.high, m.mean + k * m.std)
@@ -80,7 +143,8 @@ class Histograms:
         width = np.maximum((hi - lo) / bins, tiny)
         return cls(lo, width, bins)
 
-    def add(self, npv: Any, *, xp: ModuleType) -> None:
+    def _reduce(self, npv: Any) -> None:
+        xp = self._xp
         lo, width = xp.asarray(self.lo)[None, :], xp.asarray(self.width)[None, :]
         pos = xp.floor((npv - lo) / width)
         idx = xp.clip(pos, -1, self.bins).astype(xp.int64) + 1  # 0 under, bins + 1 over
@@ -93,6 +157,7 @@ class Histograms:
 
     def quantile(self, q: float) -> np.ndarray:
         """Linear interpolation inside the bin where the cumulative count reaches q N."""
+        self.flush()
         total = self.counts.sum(axis=1)
         target = q * total
         cum = np.cumsum(self.counts, axis=1)
@@ -108,6 +173,7 @@ class Histograms:
 
     def cvar(self, alpha: float) -> np.ndarray:
         """Mean of the worst (1 - alpha) share, boundary bin taken uniform."""
+        self.flush()
         total = self.counts.sum(axis=1)
         k = (1.0 - alpha) * total
         cum = np.cumsum(self.counts, axis=1)

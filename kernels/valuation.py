@@ -6,30 +6,21 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from siteopt.optimizer.options import (
-    KEEP_HASHING,
-    OptionTable,
-    ai_online_column,
-    capex_column,
-    mining_eh_column,
-)
+from siteopt.optimizer.options import OptionTable
 
 from siteopt.schema import Scenario
 
 from .backend import Backend, select_backend
-from .coefficients import construction_start
-from .hosting import Financing, capex_usd, mining_left_mw, spend_months
-from .market import horizon_calendar
-from .mining import fleet, hashrate_eh_per_mw
 from .options import SiteOption, chunk_market, site_chunk, site_options
 from .reduce import DEFAULT_BINS, Histograms, Moments
+from .table import EventTotals, option_table
 
 CPU_MEMORY_BUDGET_BYTES = 1 << 30
 PASS_CACHE_BYTES = 256 << 20  # pass 2 reuses pass 1's NPVs when all of them fit here
@@ -106,6 +97,7 @@ def value_options(
     memory_budget_bytes: int | None = None,
     bins: int = DEFAULT_BINS,
     progress: Progress | None = None,
+    cache: ValuationCache | None = None,
 ) -> ValuationResult:
     """Monte Carlo NPV statistics of every site option.
 
@@ -117,57 +109,38 @@ def value_options(
         Override ``simulation.scenarios`` / ``simulation.seed``.
     chunk_size : int, optional
         Scenarios per chunk; by default from the memory budget (about 1 GiB on the
-        CPU, half the free device memory on CuPy).
+        CPU, half the free device memory on CuPy). The results do not depend on it.
     bins : int
         Histogram bins per option for quantiles and CVaR.
     progress : callable, optional
         Called as ``progress(stage, done, total)`` after each chunk.
+    cache : ValuationCache, optional
+        Sites whose inputs (:func:`site_key`) are in the cache are not valued again;
+        the sites valued here are added to it. The numbers are the same either way.
     """
     t0 = time.perf_counter()
     scenario = with_simulation(scenario, scenarios, seed)
     be = backend if isinstance(backend, Backend) else select_backend(backend)
     size = chunk_size or chunk_size_for(scenario, be, memory_budget_bytes)
     options = [site_options(scenario, i) for i in range(len(scenario.sites))]
-    offsets = np.cumsum([0] + [len(o) for o in options])
-    n_total, alpha = scenario.simulation.scenarios, scenario.objective.cvar_alpha
-    risk_n = scenario.simulation.risk_sample
-    moments = Moments()
-    risk = np.empty((offsets[-1], risk_n))
+    keys = [site_key(scenario, i, be.name, bins) for i in range(len(options))]
+    known = cache.get(keys) if cache is not None else [None] * len(options)
+    todo = [i for i, hit in enumerate(known) if hit is None]
+    timings = {"pass1": 0.0, "pass2": 0.0}
+    fresh = _value_sites(scenario, options, todo, be, size, bins, progress, timings)
+    if cache is not None:
+        cache.put({keys[i]: fresh[i] for i in todo})
+    parts = [fresh[i] if hit is None else hit for i, hit in enumerate(known)]
+    stats = {k: np.concatenate([p.stats[k] for p in parts]) for k in STAT_COLUMNS}
     events = EventTotals(scenario.months)
-    cache: list[np.ndarray] | None = [] if offsets[-1] * n_total * 8 <= PASS_CACHE_BYTES else None
-    for lo, npv, chunk_events in _chunks(
-        scenario, options, offsets, be, size, "valuation", progress
-    ):
-        host = be.to_numpy(npv)
-        moments.add(host)
-        if cache is not None:
-            cache.append(host)
-        if lo < risk_n:
-            take = min(risk_n - lo, npv.shape[0])
-            risk[:, lo : lo + take] = be.to_numpy(npv[:take]).T
-        events.add(chunk_events, be)
-    t1 = time.perf_counter()
-    hist = Histograms.from_moments(moments, bins, alpha)
-    if cache is not None:  # the same numbers pass 2 would recompute
-        for host in cache:
-            hist.add(host, xp=np)
-        if progress is not None:
-            progress("quantiles", n_total, n_total)
-    else:
-        for _, npv, _ in _chunks(scenario, options, offsets, be, size, "quantiles", progress):
-            hist.add(npv, xp=be.xp)
-    t2 = time.perf_counter()
-    stats = {
-        "expected_npv_usd": moments.mean,
-        "std_npv_usd": moments.std,
-        "p5_npv_usd": hist.quantile(0.05),
-        "p50_npv_usd": hist.quantile(0.50),
-        "p95_npv_usd": hist.quantile(0.95),
-        "cvar_usd": hist.cvar(alpha),
-    }
+    for part in parts:
+        events.online.update(part.online)
+        events.returned.update(part.returned)
+    n_total = scenario.simulation.scenarios
     table = option_table(scenario, options, stats, events, n_total)
-    result_options = OptionTable(table, risk, scenario.years, alpha)
-    timings = {"pass1": t1 - t0, "pass2": t2 - t1, "total": time.perf_counter() - t0}
+    risk = np.vstack([p.risk for p in parts])
+    result_options = OptionTable(table, risk, scenario.years, scenario.objective.cvar_alpha)
+    timings.update(total=time.perf_counter() - t0, sites_valued=float(len(todo)))
     return ValuationResult(
         result_options,
         options,
@@ -175,128 +148,199 @@ def value_options(
         n_total,
         scenario.simulation.seed,
         size,
-        hist.width.copy(),
+        np.concatenate([p.quantile_error_usd for p in parts]),
         timings,
     )
+
+
+STAT_COLUMNS = (
+    "expected_npv_usd",
+    "std_npv_usd",
+    "p5_npv_usd",
+    "p50_npv_usd",
+    "p95_npv_usd",
+    "cvar_usd",
+)
+
+
+@dataclass(frozen=True)
+class SiteValues:
+    """One site's part of the valuation: what its options contribute to the table."""
+
+    stats: dict[str, np.ndarray]  # STAT_COLUMNS, one value per option [USD]
+    risk: np.ndarray  # (options, risk_sample) NPVs of the first scenarios [USD]
+    online: dict[tuple, np.ndarray]  # EventTotals entries of the site
+    returned: dict[tuple, np.ndarray]
+    quantile_error_usd: np.ndarray
+
+
+class ValuationCache:
+    """Site valuations by their inputs, shared by the solves of a what-if or a sweep.
+
+    A site's valuation depends on its own entry, its power market, the contracts it is
+    eligible for, and the scenario-wide market, simulation, financing terms and build
+    rules (:func:`site_key`); a change elsewhere leaves it as it was, so it is reused.
+    """
+
+    def __init__(self) -> None:
+        self._sites: dict[str, SiteValues] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, keys: list[str]) -> list[SiteValues | None]:
+        found = [self._sites.get(k) for k in keys]
+        self.hits += sum(f is not None for f in found)
+        self.misses += sum(f is None for f in found)
+        return found
+
+    def put(self, values: dict[str, SiteValues]) -> None:
+        self._sites.update(values)
+
+    def __len__(self) -> int:
+        return len(self._sites)
+
+
+# Contract fields only the MILP reads: a change to them does not change a site's NPVs.
+_PLAN_ONLY_CONTRACT_FIELDS = ("min_mw", "online_by", "must_sign", "eligible_sites")
+
+
+def site_key(scenario: Scenario, site_index: int, backend: str, bins: int) -> str:
+    """Everything the valuation of one site reads, as a canonical JSON string.
+
+    Budgets, carry-over, contract minimums and dates, and the objective's weights and
+    floors only enter the MILP; other sites and the contracts this one cannot sign do
+    not enter its NPVs at all. Indices are part of the key because the random streams
+    are keyed by site, market and contract index.
+    """
+    site = scenario.sites[site_index]
+    eligible = {c.name for c in scenario.contracts_for(site)}
+    contracts = [
+        [j, c.model_dump(mode="json", exclude=set(_PLAN_ONLY_CONTRACT_FIELDS))]
+        for j, c in enumerate(scenario.contracts)
+        if c.name in eligible
+    ]
+    key = {
+        "backend": backend,
+        "bins": bins,
+        "site_index": site_index,
+        "site": site.model_dump(mode="json"),
+        "market_index": list(scenario.power_markets).index(site.market),
+        "power_market": scenario.power_markets[site.market].model_dump(mode="json"),
+        "contracts": contracts,
+        "start": scenario.start,
+        "horizon_years": scenario.horizon_years,
+        "discount_rate": scenario.discount_rate,
+        "simulation": scenario.simulation.model_dump(mode="json"),
+        "market": scenario.market.model_dump(mode="json"),
+        "financing": scenario.financing.model_dump(
+            mode="json", exclude={"capital_budget_usd", "carry_over"}
+        ),
+        "build": scenario.build.model_dump(mode="json"),
+        "cvar_alpha": scenario.objective.cvar_alpha,
+    }
+    return json.dumps(key, sort_keys=True)
+
+
+class _SiteAccumulator:
+    """Both passes' accumulators for one site's options."""
+
+    def __init__(self, months: int, risk_n: int, n_options: int, keep: bool) -> None:
+        self.moments = Moments()
+        self.risk = np.empty((n_options, risk_n))
+        self.events = EventTotals(months)
+        self.kept: list[np.ndarray] | None = [] if keep else None
+        self.hist: Histograms | None = None
+
+    def first_pass(self, lo: int, npv: Any, events: dict, be: Backend) -> None:
+        host = be.to_numpy(npv)
+        self.moments.add(host)
+        if self.kept is not None:
+            self.kept.append(host)
+        risk_n = self.risk.shape[1]
+        if lo < risk_n:
+            take = min(risk_n - lo, host.shape[0])
+            self.risk[:, lo : lo + take] = host[:take].T
+        self.events.add(events, be)
+
+    def values(self, alpha: float) -> SiteValues:
+        m, h = self.moments, self.hist
+        stats = {
+            "expected_npv_usd": m.mean,
+            "std_npv_usd": m.std,
+            "p5_npv_usd": h.quantile(0.05),
+            "p50_npv_usd": h.quantile(0.50),
+            "p95_npv_usd": h.quantile(0.95),
+            "cvar_usd": h.cvar(alpha),
+        }
+        return SiteValues(
+            stats, self.risk, self.events.online, self.events.returned, h.width.copy()
+        )
+
+
+def _value_sites(
+    scenario: Scenario,
+    options: list[list[SiteOption]],
+    todo: list[int],
+    be: Backend,
+    size: int,
+    bins: int,
+    progress: Progress | None,
+    timings: dict[str, float],
+) -> dict[int, SiteValues]:
+    """Value the sites ``todo`` in two passes over the scenario chunks."""
+    if not todo:
+        return {}
+    t0 = time.perf_counter()
+    n_total, alpha = scenario.simulation.scenarios, scenario.objective.cvar_alpha
+    width = sum(len(options[i]) for i in todo)
+    keep = width * n_total * 8 <= PASS_CACHE_BYTES  # pass 2 then reuses pass 1's NPVs
+    acc = {
+        i: _SiteAccumulator(scenario.months, scenario.simulation.risk_sample, len(options[i]), keep)
+        for i in todo
+    }
+    for lo, site_npv in _chunks(scenario, options, todo, be, size, "valuation", progress):
+        for i, (npv, events) in site_npv.items():
+            acc[i].first_pass(lo, npv, events, be)
+    t1 = time.perf_counter()
+    for a in acc.values():
+        a.hist = Histograms.from_moments(a.moments, bins, alpha)
+    if keep:  # the same numbers pass 2 would recompute
+        for a in acc.values():
+            for host in a.kept:
+                a.hist.add(host, xp=np)
+            a.kept = None
+        if progress is not None:
+            progress("quantiles", n_total, n_total)
+    else:
+        for _, site_npv in _chunks(scenario, options, todo, be, size, "quantiles", progress):
+            for i, (npv, _) in site_npv.items():
+                acc[i].hist.add(npv, xp=be.xp)
+    values = {i: a.values(alpha) for i, a in acc.items()}
+    timings.update(pass1=t1 - t0, pass2=time.perf_counter() - t1)
+    return values
 
 
 def _chunks(
     scenario: Scenario,
     options: list[list[SiteOption]],
-    offsets: np.ndarray,
+    todo: list[int],
     be: Backend,
     size: int,
     stage: str,
     progress: Progress | None,
-) -> Iterator[tuple[int, Any, dict]]:
-    """Yield (first scenario, NPV matrix (N, all options), AI events) per chunk."""
+) -> Iterator[tuple[int, dict[int, tuple[Any, dict]]]]:
+    """Yield (first scenario, {site: (NPVs (N, site options), AI events)}) per chunk."""
     xp, n_total = be.xp, scenario.simulation.scenarios
     for lo in range(0, n_total, size):
         idx = xp.arange(lo, min(n_total, lo + size), dtype=xp.int64)
-        ctx = chunk_market(scenario, idx, xp=xp)
-        npv = xp.empty((idx.shape[0], int(offsets[-1])))
-        events = {}
-        for i, site_opts in enumerate(options):
-            sc = site_chunk(scenario, i, site_opts, ctx, xp=xp)
-            npv[:, offsets[i] : offsets[i + 1]] = sc.npv
-            for key, ev in sc.events.items():
-                events[(i, *key)] = ev
+        ctx = chunk_market(scenario, idx, xp=xp, sites=todo)
+        out = {}
+        for i in todo:
+            sc = site_chunk(scenario, i, options[i], ctx, xp=xp)
+            out[i] = (sc.npv, {(i, *key): ev for key, ev in sc.events.items()})
         if progress is not None:
             progress(stage, int(lo + idx.shape[0]), n_total)
-        yield lo, npv, events
-
-
-class EventTotals:
-    """Sums over scenarios of per-month AI state, per (site, build year, contract)."""
-
-    def __init__(self, months: int) -> None:
-        self.months = months
-        self.online: dict[tuple, np.ndarray] = {}
-        self.returned: dict[tuple, np.ndarray] = {}
-
-    def add(self, events: dict, be: Backend) -> None:
-        xp, t = be.xp, self.months
-        for key, ev in events.items():
-            bump = xp.bincount(ev.rent_start, minlength=t + 1) - xp.bincount(
-                ev.contract_end, minlength=t + 1
-            )
-            bump = bump + xp.bincount(
-                ev.relet, weights=ev.ai_after.astype(xp.float64), minlength=t + 1
-            )
-            back = xp.bincount(ev.relet, weights=ev.to_mining.astype(xp.float64), minlength=t + 1)
-            online = be.to_numpy(xp.cumsum(bump)[:t]).astype(np.float64)
-            returned = be.to_numpy(xp.cumsum(back)[:t]).astype(np.float64)
-            self.online[key] = self.online.get(key, 0.0) + online
-            self.returned[key] = self.returned.get(key, 0.0) + returned
-
-
-def option_table(
-    scenario: Scenario,
-    options: list[list[SiteOption]],
-    stats: dict[str, np.ndarray],
-    events: EventTotals,
-    n_total: int,
-) -> pd.DataFrame:
-    """The valuation table of CLI.md's options.csv plus the MILP's per-year columns."""
-    cal = horizon_calendar(scenario)
-    years = np.array(scenario.years)
-    rows = []
-    for i, site_opts in enumerate(options):
-        site = scenario.sites[i]
-        eh_per_mw = hashrate_eh_per_mw(fleet(site, scenario.months))
-        for opt in site_opts:
-            rows.append(_option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total))
-    table = pd.DataFrame(rows)
-    for key, values in stats.items():
-        table[key] = values
-    table["build_year"] = table["build_year"].astype("Int64")
-    return table
-
-
-def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> dict[str, Any]:
-    months = scenario.months
-    row: dict[str, Any] = {
-        "site": site.name,
-        "option": KEEP_HASHING if opt.contract_index is None else opt.label,
-        "ai_it_mw": opt.it_mw,
-        "build_year": opt.build_year,
-        "contract": ""
-        if opt.contract_index is None
-        else scenario.contracts[opt.contract_index].name,
-        "online_month": "",
-    }
-    mining_mw = np.full(months, site.mining.mw)
-    online = np.zeros(months)
-    capex_by_month = np.zeros(months)
-    debt = 0.0
-    if opt.contract_index is not None:
-        contract = scenario.contracts[opt.contract_index]
-        fin = Financing.of(scenario, contract)
-        cs = construction_start(scenario, opt.build_year)
-        key = (opt.site_index, opt.build_year, opt.contract_index)
-        returned = events.returned[key] / n_total
-        mining_mw[cs:] = mining_left_mw(site, opt.it_mw) + opt.it_mw * site.ai.pue * returned[cs:]
-        online = opt.it_mw * events.online[key] / n_total
-        spend = spend_months(cs, site.ai.lead_time_months, months) * float(
-            capex_usd(site.ai, opt.it_mw)
-        )
-        capex_by_month = fin.equity_share * spend
-        debt = fin.debt_share * float(spend.sum())
-        first_rent = cs + site.ai.lead_time_months
-        row["online_month"] = _month_label(scenario, first_rent)
-    row["equity_capex_usd"] = float(capex_by_month.sum())
-    row["debt_usd"] = debt
-    for y in years:
-        in_year = cal.year == y
-        row[capex_column(int(y))] = float(capex_by_month[in_year].sum())
-        row[mining_eh_column(int(y))] = float((mining_mw * eh_per_mw)[in_year].mean())
-        row[ai_online_column(int(y))] = float(online[in_year].mean())
-    return row
-
-
-def _month_label(scenario: Scenario, month_index: int) -> str:
-    first = int(scenario.start[:4]) * 12 + int(scenario.start[5:]) - 1 + month_index
-    return f"{first // 12:04d}-{first % 12 + 1:02d}"
+        yield lo, out
 
 
 def plan_npv_samples(

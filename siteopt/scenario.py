@@ -353,6 +353,27 @@ def check_power_markets(s: Scenario) -> list[tuple[PathKey, str]]:
 # ------------------------------------------------------------------ overrides
 
 
+def apply_overrides(scenario: Scenario, overrides: Iterable[str]) -> Scenario:
+    """The scenario with ``PATH=VALUE`` changes applied and everything validated again.
+
+    The in-memory twin of ``load_scenario(path, overrides)``, for what-ifs and sweeps
+    that change an already loaded scenario; problems are reported against ``--set``.
+
+    Raises
+    ------
+    ScenarioError
+    """
+    overrides = list(overrides)
+    if not overrides:
+        return scenario
+    source = SourceMap(scenario.model_dump(mode="json"))
+    name = scenario.name
+    problems = [p for p in (apply_override(source, spec, name) for spec in overrides) if p]
+    if problems:
+        raise ScenarioError(problems)
+    return validate_data(source, name)
+
+
 def apply_override(source: SourceMap, spec: str, filename: str) -> Problem | None:
     """Apply one ``PATH=VALUE`` to the loaded data; return a Problem when it cannot.
 

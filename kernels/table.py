@@ -1,0 +1,117 @@
+"""The option table handed to the MILP: one row per site option (CLI.md's options.csv)
+plus per-year capex, mining EH/s and AI MW online columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from siteopt.optimizer.options import (
+    KEEP_HASHING,
+    ai_online_column,
+    capex_column,
+    mining_eh_column,
+)
+
+from siteopt.schema import Scenario
+
+from .backend import Backend
+from .coefficients import construction_start
+from .hosting import Financing, capex_usd, mining_left_mw, spend_months
+from .market import horizon_calendar
+from .mining import fleet, hashrate_eh_per_mw
+from .options import SiteOption
+
+
+class EventTotals:
+    """Sums over scenarios of per-month AI state, per (site, build year, contract)."""
+
+    def __init__(self, months: int) -> None:
+        self.months = months
+        self.online: dict[tuple, np.ndarray] = {}
+        self.returned: dict[tuple, np.ndarray] = {}
+
+    def add(self, events: dict, be: Backend) -> None:
+        xp, t = be.xp, self.months
+        for key, ev in events.items():
+            bump = xp.bincount(ev.rent_start, minlength=t + 1) - xp.bincount(
+                ev.contract_end, minlength=t + 1
+            )
+            bump = bump + xp.bincount(
+                ev.relet, weights=ev.ai_after.astype(xp.float64), minlength=t + 1
+            )
+            back = xp.bincount(ev.relet, weights=ev.to_mining.astype(xp.float64), minlength=t + 1)
+            online = be.to_numpy(xp.cumsum(bump)[:t]).astype(np.float64)
+            returned = be.to_numpy(xp.cumsum(back)[:t]).astype(np.float64)
+            self.online[key] = self.online.get(key, 0.0) + online
+            self.returned[key] = self.returned.get(key, 0.0) + returned
+
+
+def option_table(
+    scenario: Scenario,
+    options: list[list[SiteOption]],
+    stats: dict[str, np.ndarray],
+    events: EventTotals,
+    n_total: int,
+) -> pd.DataFrame:
+    """The valuation table of CLI.md's options.csv plus the MILP's per-year columns."""
+    cal = horizon_calendar(scenario)
+    years = np.array(scenario.years)
+    rows = []
+    for i, site_opts in enumerate(options):
+        site = scenario.sites[i]
+        eh_per_mw = hashrate_eh_per_mw(fleet(site, scenario.months))
+        for opt in site_opts:
+            rows.append(_option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total))
+    table = pd.DataFrame(rows)
+    for key, values in stats.items():
+        table[key] = values
+    table["build_year"] = table["build_year"].astype("Int64")
+    return table
+
+
+def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> dict[str, Any]:
+    months = scenario.months
+    row: dict[str, Any] = {
+        "site": site.name,
+        "option": KEEP_HASHING if opt.contract_index is None else opt.label,
+        "ai_it_mw": opt.it_mw,
+        "build_year": opt.build_year,
+        "contract": ""
+        if opt.contract_index is None
+        else scenario.contracts[opt.contract_index].name,
+        "online_month": "",
+    }
+    mining_mw = np.full(months, site.mining.mw)
+    online = np.zeros(months)
+    capex_by_month = np.zeros(months)
+    debt = 0.0
+    if opt.contract_index is not None:
+        contract = scenario.contracts[opt.contract_index]
+        fin = Financing.of(scenario, contract)
+        cs = construction_start(scenario, opt.build_year)
+        key = (opt.site_index, opt.build_year, opt.contract_index)
+        returned = events.returned[key] / n_total
+        mining_mw[cs:] = mining_left_mw(site, opt.it_mw) + opt.it_mw * site.ai.pue * returned[cs:]
+        online = opt.it_mw * events.online[key] / n_total
+        spend = spend_months(cs, site.ai.lead_time_months, months) * float(
+            capex_usd(site.ai, opt.it_mw)
+        )
+        capex_by_month = fin.equity_share * spend
+        debt = fin.debt_share * float(spend.sum())
+        first_rent = cs + site.ai.lead_time_months
+        row["online_month"] = month_label(scenario, first_rent)
+    row["equity_capex_usd"] = float(capex_by_month.sum())
+    row["debt_usd"] = debt
+    for y in years:
+        in_year = cal.year == y
+        row[capex_column(int(y))] = float(capex_by_month[in_year].sum())
+        row[mining_eh_column(int(y))] = float((mining_mw * eh_per_mw)[in_year].mean())
+        row[ai_online_column(int(y))] = float(online[in_year].mean())
+    return row
+
+
+def month_label(scenario: Scenario, month_index: int) -> str:
+    first = int(scenario.start[:4]) * 12 + int(scenario.start[5:]) - 1 + month_index
+    return f"{first // 12:04d}-{first % 12 + 1:02d}"
