@@ -6,7 +6,7 @@ DEV    := $(VENV)/.installed-dev
 GPU    := $(VENV)/.installed-gpu
 SCENARIO ?= scenarios/texas.yaml
 
-.PHONY: test test-all test-gpu solve bench lint clean
+.PHONY: test test-all test-gpu test-browser solve bench lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ test-all: $(DEV)
 
 test-gpu: $(GPU)
 	$(PY) -m pytest -m gpu -q -rs
+
+# The report in headless Chromium; installs Debian's chromium when no such browser is on PATH.
+test-browser: $(DEV)
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+		|| command -v google-chrome >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(PY) -m pytest -m slow -q tests/siteopt/test_report_browser.py
 
 solve: $(DEV)
 	$(VENV)/bin/siteopt solve $(SCENARIO)

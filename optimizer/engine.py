@@ -400,7 +400,9 @@ def binding_rows(model: PlanModel, settings: SolverSettings) -> dict[str, float]
     return {names[i]: float(d) for i, d in enumerate(duals) if abs(d) > 1e-9}
 
 
-def optimize(model: PlanModel, settings: SolverSettings) -> Outcome:
+def optimize(
+    model: PlanModel, settings: SolverSettings, start_rows: np.ndarray | None = None
+) -> Outcome:
     """Solve ``model``; with a ``cuts``/``lazy`` CVaR, iterate until the CVaR is exact.
 
     Parameters
@@ -408,6 +410,9 @@ def optimize(model: PlanModel, settings: SolverSettings) -> Outcome:
     model : PlanModel
         Extended in place by the loop's cuts.
     settings : SolverSettings
+    start_rows : numpy.ndarray of int, optional
+        A plan (table row per site) to start the first HiGHS run from, e.g. the
+        previous point of a sweep; HiGHS drops it when it breaks a constraint.
 
     Returns
     -------
@@ -424,7 +429,10 @@ def optimize(model: PlanModel, settings: SolverSettings) -> Outcome:
         if remaining <= 0.0:
             timed_out = True
             break
-        master = runner.solve(remaining, best)
+        hint = best
+        if hint is None and start_rows is not None:
+            hint = Plan(np.asarray(start_rows, dtype=np.int64), None, None, None)
+        master = runner.solve(remaining, hint)
         rounds += 1
         if not master.has_solution:
             infeasible, timed_out = master.infeasible, master.hit_limit

@@ -127,6 +127,7 @@ def solve_plan(
     threads: int | None = None,
     msg: bool = False,
     cvar_method: str = "cuts",
+    start_rows: np.ndarray | None = None,
 ) -> PlanResult:
     """Choose one option per site: maximise expected NPV (+ risk_aversion * CVaR).
 
@@ -146,6 +147,8 @@ def solve_plan(
     cvar_method : {"cuts", "lazy", "full"}
         See :mod:`.model`; ``cuts`` is fastest at scale, ``full`` is the plain
         Rockafellar-Uryasev model.
+    start_rows : numpy.ndarray of int, optional
+        A plan (table row per site, in site order) to warm-start HiGHS from.
 
     Returns
     -------
@@ -173,7 +176,7 @@ def solve_plan(
         timings = {"build": 0.0, "solve": 0.0, "diagnose": time.perf_counter() - began}
         return _infeasible(problem, name, cvar_method, timings, early, False)
     model = build_model(table, problem, cvar_method=cvar_method, data=data)
-    outcome = optimize(model, settings)
+    outcome = optimize(model, settings, start_rows)
     timings = {"build": model.build_s, "solve": outcome.solve_s}
     if outcome.plan is not None:
         return _result(table, problem, model, outcome, settings, cvar_method, timings)

@@ -18,27 +18,24 @@ exit  raised by the command
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from . import __version__, whatif
+from . import __version__, commands
 from .bench import bench_payload, run_bench
+from .cliopts import json_option, scenario_file, set_option
 from .economics import unit_economics
-from .errors import InputError, SiteoptError
+from .errors import SiteoptError
 from .outputs import to_json
-from .progress import progress_reporter
-from .render import economics_payload, print_economics, print_solve
+from .render import economics_payload, print_economics
 from .scenario import load_scenario
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEBUG_ENV = "SITEOPT_DEBUG"
@@ -106,32 +103,6 @@ def _err(message: str) -> None:
     click.echo(message, err=True)
 
 
-# ------------------------------------------------------------- shared arguments
-
-
-def scenario_file(f: F) -> F:
-    """The ``FILE`` argument: a scenario YAML (a missing file is reported by the loader)."""
-    return click.argument("file", metavar="FILE", type=click.Path(path_type=Path, dir_okay=False))(
-        f
-    )
-
-
-def set_option(f: F) -> F:
-    """``--set PATH=VALUE``, repeatable; applied to the scenario before validation."""
-    return click.option(
-        "--set",
-        "overrides",
-        metavar="PATH=VALUE",
-        multiple=True,
-        help="Change one scenario value, e.g. contracts.hyperscaler-a.price_usd_kw_month=140 "
-        "(list items by name; VALUE is a YAML scalar). Repeatable.",
-    )(f)
-
-
-def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
-
-
 # --------------------------------------------------------------------- commands
 
 
@@ -163,122 +134,6 @@ def economics(file: Path, as_json: bool, overrides: tuple[str, ...]) -> None:
         click.echo(json.dumps(economics_payload(econ), indent=2))
     else:
         print_economics(econ)
-
-
-# Later commands (solve, evaluate, whatif, sweep, breakeven, bench) go below, each
-# `@main.command()` with `@scenario_file`, `@set_option`, `@json_option` as needed: parse,
-# call one library function, render. Raise siteopt.errors.InputError (exit 2) for a bad
-# flag value and InfeasibleError (exit 3) for an infeasible plan; main() does the rest.
-
-
-def run_options(f: F) -> F:
-    """CLI.md's options shared by solve, evaluate, whatif, sweep and breakeven."""
-    decorators = [
-        click.option(
-            "--out",
-            "out_dir",
-            type=click.Path(path_type=Path, file_okay=True),
-            default=None,
-            help="Output folder [default: out/<scenario name>].",
-        ),
-        click.option(
-            "--scenarios",
-            type=click.IntRange(1, 10_000_000),
-            default=None,
-            help="Monte Carlo scenarios [default: the file's simulation.scenarios].",
-        ),
-        click.option(
-            "--seed",
-            type=click.IntRange(0, 2**63 - 1),
-            default=None,
-            help="Random seed [default: the file's simulation.seed].",
-        ),
-        click.option(
-            "--backend",
-            type=click.Choice(["auto", "numpy", "cupy"]),
-            default="auto",
-            show_default=True,
-            help="auto takes CuPy when a CUDA device answers.",
-        ),
-        click.option(
-            "--engine",
-            type=click.Choice(["local", "dask"]),
-            default="local",
-            show_default=True,
-            help="Where scenario chunks run.",
-        ),
-        click.option(
-            "--scheduler", metavar="ADDRESS", default=None, help="Dask scheduler address."
-        ),
-        click.option(
-            "--solver",
-            type=click.Choice(["highs", "cbc"]),
-            default=None,
-            help="MILP solver [default: highs if importable, else cbc].",
-        ),
-        click.option(
-            "--time-limit",
-            "time_limit",
-            type=click.FloatRange(min=0.1, max=86_400),
-            default=120.0,
-            show_default=True,
-            help="MILP time limit in seconds.",
-        ),
-        click.option("--quiet", is_flag=True, help="No progress bars."),
-    ]
-    for decorator in reversed(decorators):
-        f = decorator(f)
-    return f
-
-
-def _settings(backend, engine, scheduler, scenarios, seed, solver, time_limit):
-    if engine == "dask" or scheduler is not None:
-        raise InputError(
-            "--engine dask is not available in this version of siteopt; run with --engine local"
-        )
-    from .pipeline import SolveSettings  # the MILP stack loads only for commands that solve
-
-    return SolveSettings(
-        backend=backend,
-        engine=engine,
-        scenarios=scenarios,
-        seed=seed,
-        solver=solver,
-        time_limit_s=time_limit,
-    )
-
-
-@main.command()
-@scenario_file
-@run_options
-@set_option
-@json_option
-def solve(
-    file: Path,
-    out_dir,
-    scenarios,
-    seed,
-    backend,
-    engine,
-    scheduler,
-    solver,
-    time_limit,
-    quiet,
-    overrides,
-    as_json,
-) -> None:
-    """The main job: value every site option by Monte Carlo, then pick the build plan (MILP)."""
-    from . import pipeline
-
-    scenario = load_scenario(file, overrides)
-    settings = _settings(backend, engine, scheduler, scenarios, seed, solver, time_limit)
-    with progress_reporter(quiet or as_json) as progress:
-        outcome = pipeline.solve(scenario, settings, progress)
-        written = pipeline.write_outputs(outcome, out_dir or Path("out") / scenario.name)
-    if as_json:
-        click.echo(to_json(outcome.summary))
-    else:
-        print_solve(outcome, written)
 
 
 @main.command()
@@ -319,59 +174,5 @@ def bench(backend: str, scenarios: int, file: Path | None, repeat: int, as_json:
     )
 
 
-@main.command()
-@scenario_file
-@click.option("--site", "site_name", required=True, help="Site to convert.")
-@click.option("--contract", "contract_name", required=True, help="Contract it would sign.")
-@click.option(
-    "--scenarios",
-    type=click.IntRange(1, 10_000_000),
-    default=None,
-    help="Monte Carlo scenarios [default: the file's simulation.scenarios].",
-)
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Random seed.")
-@click.option(
-    "--backend", type=click.Choice(["auto", "numpy", "cupy"]), default="auto", show_default=True
-)
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-@set_option
-@json_option
-def breakeven(
-    file: Path,
-    site_name: str,
-    contract_name: str,
-    scenarios,
-    seed,
-    backend,
-    quiet,
-    overrides,
-    as_json,
-) -> None:
-    """Lowest contract price ($/kW-month) at which converting a site beats keeping it hashing."""
-    scenario = load_scenario(file, overrides)
-    with progress_reporter(quiet or as_json) as progress:
-        result = whatif.breakeven(
-            scenario,
-            site_name,
-            contract_name,
-            backend=backend,
-            scenarios=scenarios,
-            seed=seed,
-            progress=progress,
-        )
-    payload = dataclasses.asdict(result)
-    if as_json:
-        click.echo(to_json(payload))
-        return
-
-    def price(v):
-        return "never, up to $10,000" if v is None else f"${v:,.2f} per kW-month"
-
-    click.echo(
-        f"{site_name} on {contract_name} ({result.scenarios:,} scenarios, seed {result.seed}):"
-    )
-    click.echo(
-        f"  converting beats hashing in expected NPV from {price(result.by_expected_npv)}"
-        + (f" ({result.best_option_at_breakeven})" if result.best_option_at_breakeven else "")
-    )
-    click.echo(f"  converting beats hashing in CVaR from {price(result.by_cvar)}")
+for _command in commands.ALL:
+    main.add_command(_command)

@@ -1,33 +1,40 @@
-"""The main job, end to end: scenario -> valuation -> build plan -> outputs."""
+"""The main job, end to end: scenario -> valuation -> build plan -> outputs.
+
+``solve`` picks the plan with the MILP; ``evaluate`` (siteopt.evaluate) values a plan
+the user fixed. Both end in :func:`finish`, so their outputs are the same files with
+the same keys, and a plan evaluated is valued exactly as the same plan solved.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from siteopt.kernels.backend import select_backend
+from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import expected_cashflows
 from siteopt.kernels.hosting import mining_left_mw
 from siteopt.kernels.options import SiteOption
 from siteopt.kernels.reduce import exact_cvar
 from siteopt.kernels.valuation import (
+    ValuationCache,
     ValuationResult,
     plan_npv_samples,
     value_options,
     with_simulation,
 )
-from siteopt.optimizer.options import BASE_COLUMNS, capex_column
-from siteopt.optimizer.results import PlanResult, all_mining, max_ai
+from siteopt.optimizer.data import plan_data
+from siteopt.optimizer.options import BASE_COLUMNS, PlanProblem, capex_column
+from siteopt.optimizer.results import PlanResult, all_mining, max_ai, violations
 from siteopt.optimizer.solve import SolveStatus, solve_plan
 
 from . import __version__
-from .errors import InfeasibleError
+from .errors import InfeasibleError, InputError
 from .outputs import prepare_out_dir, write_csv, write_json
 from .plan import plan_problem
 from .schema import Scenario
@@ -59,6 +66,11 @@ OPTIONS_COLUMNS = (
     "cvar_usd",
     "equity_capex_usd",
 )
+MAX_FRONTIER_POINTS = 50
+DEFAULT_MIP_GAP = 1e-4  # relative; tight, so that what-if deltas are not solver tolerance
+FRONTIER_GAP = 0.005  # relative MIP gap of a frontier point
+FRONTIER_MIN_POINT_S = 5.0
+MAX_RISK_WEIGHT = 1000.0  # the frontier's last point: CVaR first, E[NPV] a tie-breaker
 
 
 @dataclass(frozen=True)
@@ -71,24 +83,86 @@ class SolveSettings:
     seed: int | None = None
     solver: str | None = None
     time_limit_s: float = 120.0
-    gap_rel: float = 0.005
+    gap_rel: float = DEFAULT_MIP_GAP
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How the plan was arrived at: the MILP's verdict, or a user's plan checked."""
+
+    status: str
+    mip_gap: float | None
+    solver: str | None
+    violations: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    result: PlanResult | None = None
+    warm_start: bool = False  # the MILP was offered a feasible start plan
 
 
 @dataclass(frozen=True)
 class SolveOutcome:
+    """Everything a run produced; the output files and the report are drawn from it."""
+
     scenario: Scenario
     valuation: ValuationResult
-    plan: PlanResult
+    problem: PlanProblem
+    rows: tuple[int, ...]  # option-table row per site
+    decision: Decision
     plan_frame: pd.DataFrame
     summary: dict[str, Any]
     cashflows: pd.DataFrame
+    samples: dict[str, np.ndarray]  # portfolio NPV per scenario: plan, all_mining, max_ai [USD]
     backend_note: str
+    frontier: pd.DataFrame | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def chosen(self) -> list[SiteOption]:
+        flat = [o for opts in self.valuation.site_options for o in opts]
+        return [flat[r] for r in self.rows]
+
+    @property
+    def plan(self) -> PlanResult | None:
+        return self.decision.result
+
+
+def value(
+    scenario: Scenario,
+    settings: SolveSettings,
+    progress: Progress | None = None,
+    cache: ValuationCache | None = None,
+) -> tuple[Scenario, Backend, ValuationResult]:
+    """The valuation stage: the scenario with --scenarios/--seed applied, the backend,
+    and every option's NPV statistics."""
+    scenario = with_simulation(scenario, settings.scenarios, settings.seed)
+    backend = select_backend(settings.backend)
+    return (
+        scenario,
+        backend,
+        value_options(scenario, backend=backend, progress=progress, cache=cache),
+    )
 
 
 def solve(
-    scenario: Scenario, settings: SolveSettings, progress: Progress | None = None
+    scenario: Scenario,
+    settings: SolveSettings,
+    progress: Progress | None = None,
+    *,
+    cache: ValuationCache | None = None,
+    start: Sequence[SiteOption] | None = None,
+    frontier: int = 0,
 ) -> SolveOutcome:
     """Value every option, solve the MILP, and value the chosen plan on every scenario.
+
+    Parameters
+    ----------
+    cache : ValuationCache, optional
+        Reuse the valuation of sites a what-if or sweep did not change.
+    start : list of SiteOption, optional
+        A previous plan to warm-start the MILP from (used when it satisfies this
+        scenario's constraints).
+    frontier : int
+        When >= 2, also solve that many risk weights and return the E[NPV]-CVaR frontier.
 
     Raises
     ------
@@ -96,55 +170,192 @@ def solve(
         No plan satisfies the constraints; the conflicts are named.
     """
     t0 = time.perf_counter()
-    scenario = with_simulation(scenario, settings.scenarios, settings.seed)
-    backend = select_backend(settings.backend)
-    valuation = value_options(scenario, backend=backend, progress=progress)
+    scenario, backend, valuation = value(scenario, settings, progress, cache)
     t1 = time.perf_counter()
     problem = plan_problem(scenario)
     if progress is not None:
         progress("milp", 0, 1)
-    result = solve_plan(
+    start_rows = _start_rows(valuation, problem, start)
+    result = _solve_milp(valuation, problem, settings, start_rows)
+    if progress is not None:
+        progress("milp", 1, 1)
+    if result.status == SolveStatus.INFEASIBLE:
+        raise InfeasibleError(_infeasible_message(result, settings), result.diagnosis)
+    t2 = time.perf_counter()
+    decision = Decision(
+        status=str(result.status),
+        mip_gap=_maybe(result.mip_gap),
+        solver=result.solver,
+        notes=_milp_notes(result, settings),
+        result=result,
+        warm_start=start_rows is not None,
+    )
+    rows = tuple(int(result.chosen[site]) for site in result.chosen)
+    outcome = finish(scenario, backend, valuation, problem, rows, decision, settings, progress)
+    if frontier:
+        outcome = with_frontier(outcome, backend, settings, frontier, progress)
+    timings = {"valuation": t1 - t0, "milp": t2 - t1, "total": time.perf_counter() - t0}
+    outcome.summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    return replace(outcome, timings_s=timings)
+
+
+def _solve_milp(valuation, problem, settings, start_rows=None) -> PlanResult:
+    return solve_plan(
         valuation.options,
         problem,
         solver=settings.solver,
         time_limit_s=settings.time_limit_s,
         gap_rel=settings.gap_rel,
+        start_rows=start_rows,
     )
-    if progress is not None:
-        progress("milp", 1, 1)
-    t2 = time.perf_counter()
-    if result.status == SolveStatus.INFEASIBLE:
-        raise InfeasibleError(_infeasible_message(result, settings), result.diagnosis)
-    table = valuation.options.table
-    flat = [opt for opts in valuation.site_options for opt in opts]
-    baseline_rows = {
-        "all_mining": all_mining(valuation.options),
-        "max_ai": max_ai(valuation.options, problem),
+
+
+def _start_rows(
+    valuation: ValuationResult, problem: PlanProblem, start: Sequence[SiteOption] | None
+) -> np.ndarray | None:
+    """Table rows of a previous plan, by site and option label; None when a site's
+    option is not offered any more or the plan breaks a constraint here."""
+    if not start:
+        return None
+    where = {
+        (o.site_index, o.label): r
+        for r, o in enumerate(o for opts in valuation.site_options for o in opts)
     }
-    plans = {"plan": [flat[i] for i in _rows(result)]}
-    plans.update({name: [flat[i] for i in b.rows] for name, b in baseline_rows.items()})
-    samples = plan_npv_samples(scenario, plans, backend=backend, progress=progress)
-    cashflows = expected_cashflows(scenario, plans["plan"], xp=np)
-    t3 = time.perf_counter()
-    frame = plan_frame(scenario, table, plans["plan"], _rows(result))
-    timings = {"valuation": t1 - t0, "milp": t2 - t1, "total": t3 - t0}
-    summary = build_summary(
-        scenario, valuation, result, frame, samples, baseline_rows, settings, timings
-    )
-    return SolveOutcome(scenario, valuation, result, frame, summary, cashflows, backend.describe())
+    rows = [where.get((o.site_index, o.label)) for o in start]
+    if None in rows or len(rows) != len(valuation.site_options):
+        return None
+    rows_array = np.array(rows, dtype=np.int64)
+    if violations(plan_data(valuation.options, problem), problem, rows_array):
+        return None
+    return rows_array
 
 
-def _rows(result: PlanResult) -> list[int]:
-    return [int(result.chosen[site]) for site in result.chosen]
+def _milp_notes(result: PlanResult, settings: SolveSettings) -> tuple[str, ...]:
+    if result.status == SolveStatus.FEASIBLE and result.timed_out:
+        gap = "unknown" if result.mip_gap in (None, np.inf) else f"{result.mip_gap:.2%}"
+        return (
+            f"the MILP stopped at the time limit ({settings.time_limit_s:g} s) with gap {gap}; "
+            "the plan is the best found, not proven optimal",
+        )
+    return ()
 
 
 def _infeasible_message(result: PlanResult, settings: SolveSettings) -> str:
-    if getattr(result, "timed_out", False):
+    if result.timed_out:
         return (
             f"no build plan found within the time limit of {settings.time_limit_s:g} s; "
             "try a longer --time-limit"
         )
     return "infeasible: no build plan satisfies the constraints"
+
+
+def finish(
+    scenario: Scenario,
+    backend: Backend,
+    valuation: ValuationResult,
+    problem: PlanProblem,
+    rows: tuple[int, ...],
+    decision: Decision,
+    settings: SolveSettings,
+    progress: Progress | None = None,
+) -> SolveOutcome:
+    """Value the plan ``rows`` and the baselines on every scenario; build the outputs."""
+    flat = [opt for opts in valuation.site_options for opt in opts]
+    baselines = {
+        "all_mining": all_mining(valuation.options),
+        "max_ai": max_ai(valuation.options, problem),
+    }
+    plans = {"plan": [flat[i] for i in rows]}
+    plans.update({name: [flat[i] for i in b.rows] for name, b in baselines.items()})
+    samples = plan_npv_samples(scenario, plans, backend=backend, progress=progress)
+    cashflows = expected_cashflows(scenario, plans["plan"], xp=np)
+    frame = plan_frame(scenario, valuation.options.table, plans["plan"], list(rows))
+    summary = build_summary(
+        scenario, valuation, rows, decision, frame, samples, baselines, settings
+    )
+    return SolveOutcome(
+        scenario,
+        valuation,
+        problem,
+        rows,
+        decision,
+        frame,
+        summary,
+        cashflows,
+        samples,
+        backend.describe(),
+    )
+
+
+def frontier_weights(points: int) -> list[float]:
+    """Risk weights lambda (objective E[NPV] + lambda CVaR) for ``points`` frontier points:
+    lambda = w / (1 - w) for w evenly spaced on [0, 1], the last one capped."""
+    if not 2 <= points <= MAX_FRONTIER_POINTS:
+        raise InputError(f"--frontier must be between 2 and {MAX_FRONTIER_POINTS}, got {points}")
+    w = np.linspace(0.0, 1.0, points)
+    return [float(x / (1.0 - x)) if x < 1.0 else MAX_RISK_WEIGHT for x in w]
+
+
+def with_frontier(
+    outcome: SolveOutcome,
+    backend: Backend,
+    settings: SolveSettings,
+    points: int,
+    progress: Progress | None = None,
+) -> SolveOutcome:
+    """Solve the plan at each frontier weight, warm-starting each from the last; value
+    each distinct plan on every scenario for its E[NPV] and CVaR.
+
+    A CVaR in the objective makes the MILP much harder than the risk-neutral plan
+    (texas: tens of seconds a point), so the points share ``settings.time_limit_s``
+    (at least FRONTIER_MIN_POINT_S each) and stop at a plotting-grade FRONTIER_GAP (or
+    the run's gap, if looser); each point reports its own status and gap."""
+    valuation = outcome.valuation
+    flat = [o for opts in valuation.site_options for o in opts]
+    rows_by_point: list[tuple[int, ...] | None] = []
+    results = []
+    start = np.array(outcome.rows, dtype=np.int64)
+    point_settings = replace(
+        settings,
+        time_limit_s=max(FRONTIER_MIN_POINT_S, settings.time_limit_s / points),
+        gap_rel=max(settings.gap_rel, FRONTIER_GAP),
+    )
+    for k, weight in enumerate(frontier_weights(points)):
+        problem = replace(outcome.problem, risk_aversion=weight)
+        result = _solve_milp(valuation, problem, point_settings, start)
+        results.append(result)
+        if result.status == SolveStatus.INFEASIBLE:
+            rows_by_point.append(None)
+        else:
+            rows = tuple(int(result.chosen[s]) for s in result.chosen)
+            rows_by_point.append(rows)
+            start = np.array(rows, dtype=np.int64)
+        if progress is not None:
+            progress("frontier", k + 1, points)
+    distinct = {rows: f"p{k}" for k, rows in enumerate(rows_by_point) if rows is not None}
+    samples = plan_npv_samples(
+        outcome.scenario,
+        {name: [flat[r] for r in rows] for rows, name in distinct.items()},
+        backend=backend,
+    )
+    alpha = outcome.scenario.objective.cvar_alpha
+    records = []
+    for weight, rows, result in zip(frontier_weights(points), rows_by_point, results, strict=True):
+        record = {"risk_aversion": weight, "status": str(result.status)}
+        if rows is None:
+            record.update(expected_npv_usd=None, cvar_usd=None, ai_it_mw_total=None)
+        else:
+            s = samples[distinct[rows]]
+            record.update(
+                expected_npv_usd=float(s.mean()),
+                cvar_usd=float(exact_cvar(s, alpha)),
+                ai_it_mw_total=float(sum(flat[r].it_mw for r in rows)),
+            )
+        record.update(mip_gap=_maybe(result.mip_gap), chosen=rows == outcome.rows)
+        records.append(record)
+    frame = pd.DataFrame.from_records(records)
+    outcome.summary["frontier"] = records
+    return replace(outcome, frontier=frame)
 
 
 def plan_frame(
@@ -163,20 +374,28 @@ def plan_frame(
 
 
 def build_summary(
-    scenario, valuation, result, frame, samples, baselines, settings, timings
+    scenario: Scenario,
+    valuation: ValuationResult,
+    rows: tuple[int, ...],
+    decision: Decision,
+    frame: pd.DataFrame,
+    samples: dict[str, np.ndarray],
+    baselines: dict[str, Any],
+    settings: SolveSettings,
 ) -> dict[str, Any]:
     """summary.json: every key CLI.md lists, plus a few documented extras."""
     alpha = scenario.objective.cvar_alpha
     plan = samples["plan"]
-    picked = valuation.options.table.loc[_rows(result)]
+    picked = valuation.options.table.loc[list(rows)]
     capex = {y: float(picked[capex_column(y)].sum()) for y in valuation.options.years}
+    result = decision.result
     summary: dict[str, Any] = {
         "scenario": scenario.name,
-        "status": str(result.status),
-        "mip_gap": _maybe(result.mip_gap),  # null when no bound was proven in time
+        "status": decision.status,
+        "mip_gap": decision.mip_gap,  # null when no bound was proven in time, or no MILP ran
         "backend": valuation.backend,
         "engine": settings.engine,
-        "solver": result.solver,
+        "solver": decision.solver,
         "scenarios": valuation.scenarios,
         "seed": valuation.seed,
         "expected_npv_usd": float(plan.mean()),
@@ -196,9 +415,11 @@ def build_summary(
                 "feasible": bool(baselines["max_ai"].feasible),
             },
         },
-        "timings_s": {k: round(v, 3) for k, v in timings.items()},
-        "cvar_in_model_usd": _maybe(getattr(result, "cvar_in_model_usd", None)),
-        "cvar_risk_sample_usd": _maybe(getattr(result, "cvar_risk_sample_usd", None)),
+        "timings_s": {},
+        "violations": list(decision.violations),
+        "notes": list(decision.notes),
+        "cvar_in_model_usd": _maybe(result.cvar_in_model_usd if result else None),
+        "cvar_risk_sample_usd": _maybe(result.cvar_risk_sample_usd if result else None),
         "risk_sample": int(valuation.options.risk_npv_usd.shape[1]),
         "time_limit_s": settings.time_limit_s,
         "version": __version__,
@@ -232,7 +453,8 @@ def _maybe(value: float | None) -> float | None:
 
 
 def write_outputs(outcome: SolveOutcome, out_dir: Path) -> list[Path]:
-    """summary.json, plan.csv, options.csv, cashflows.csv, each written atomically."""
+    """summary.json, plan.csv, options.csv, cashflows.csv (frontier.csv with a frontier),
+    each written atomically; summary.json last, so its presence means the rest is there."""
     out = prepare_out_dir(out_dir)
     table = outcome.valuation.options.table
     capex_cols = [capex_column(y) for y in outcome.valuation.options.years]
@@ -242,9 +464,12 @@ def write_outputs(outcome: SolveOutcome, out_dir: Path) -> list[Path]:
         if c not in OPTIONS_COLUMNS and c not in capex_cols and c in BASE_COLUMNS
     ]
     options = table[[*OPTIONS_COLUMNS, *capex_cols, *extra]]
-    return [
+    written = [
         write_csv(outcome.plan_frame, out / "plan.csv"),
         write_csv(options, out / "options.csv"),
         write_csv(outcome.cashflows, out / "cashflows.csv"),
-        write_json(outcome.summary, out / "summary.json"),
     ]
+    if outcome.frontier is not None:
+        written.append(write_csv(outcome.frontier, out / "frontier.csv"))
+    written.append(write_json(outcome.summary, out / "summary.json"))
+    return written

@@ -13,7 +13,14 @@ from rich.table import Table
 
 from .economics import AIEconomics, Economics, MiningEconomics
 
-__all__ = ["economics_payload", "print_economics"]
+__all__ = [
+    "economics_payload",
+    "print_breakeven",
+    "print_economics",
+    "print_solve",
+    "print_sweep",
+    "print_whatif",
+]
 
 
 def economics_payload(econ: Economics) -> dict[str, Any]:
@@ -152,12 +159,15 @@ def print_solve(outcome: Any, written: list[Any], console: Console | None = None
     """The plan per site beside the baselines, then where the files went."""
     console = console or Console(highlight=False, width=None if Console().is_terminal else 110)
     s = outcome.summary
-    gap = "gap unknown" if s["mip_gap"] is None else f"gap {s['mip_gap']:.2%}"
+    if s.get("evaluated"):
+        how = "plan evaluated (no MILP)"
+    else:
+        gap = "gap unknown" if s["mip_gap"] is None else f"gap {s['mip_gap']:.2%}"
+        how = f"plan ({gap}), solver {s['solver']}"
     console.print(
         escape(
-            f"{s['scenario']}: {s['status']} plan ({gap}), {s['scenarios']:,} scenarios, "
-            f"seed {s['seed']}, "
-            f"backend {outcome.backend_note}, solver {s['solver']}"
+            f"{s['scenario']}: {s['status']} {how}, {s['scenarios']:,} scenarios, "
+            f"seed {s['seed']}, backend {outcome.backend_note}"
         )
     )
     alpha = f"CVaR{s['cvar_alpha'] * 100:g}"
@@ -197,8 +207,139 @@ def print_solve(outcome: Any, written: list[Any], console: Console | None = None
         ", ".join(f"{y}: {_musd(v)}" for y, v in s["equity_capex_by_year_usd"].items()) or "none"
     )
     console.print(f"equity capex by year, USD millions: {capex}")
+    if outcome.frontier is not None:
+        _print_frontier(console, outcome.frontier, alpha)
+    for note in s.get("notes", []):
+        console.print(escape(f"note: {note}"))
+    if s.get("violations"):
+        console.print(escape("this plan breaks: " + ", ".join(s["violations"])), style="bold red")
     t = s["timings_s"]
     console.print(
         f"time: valuation {t['valuation']:.1f} s, MILP {t['milp']:.1f} s, total {t['total']:.1f} s"
     )
     console.print(escape("wrote " + ", ".join(str(p) for p in written)))
+
+
+def _print_frontier(console: Console, frontier: Any, alpha: str) -> None:
+    table = _plain_table(
+        "Frontier: E[NPV] against CVaR, USD millions",
+        ["risk weight", "E[NPV]", alpha, "AI IT MW", "status", ""],
+    )
+    for row in frontier.to_dict("records"):
+        known = (
+            row["expected_npv_usd"] is not None
+            and row["expected_npv_usd"] == row["expected_npv_usd"]
+        )
+        table.add_row(
+            f"{row['risk_aversion']:g}",
+            _musd(row["expected_npv_usd"]) if known else "-",
+            _musd(row["cvar_usd"]) if known else "-",
+            f"{row['ai_it_mw_total']:g}" if known else "-",
+            row["status"],
+            "<- this plan" if row["chosen"] else "",
+        )
+    console.print(table)
+
+
+def print_whatif(result: Any, out: Any, console: Console | None = None) -> None:
+    """Per-site changes, then portfolio deltas (changed - base)."""
+    console = console or Console(highlight=False, width=None if Console().is_terminal else 110)
+    base = result.base.summary
+    console.print(
+        escape(
+            f"{base['scenario']}: what if {', '.join(result.changes) or '(no change)'}; "
+            f"{base['scenarios']:,} scenarios, seed {base['seed']}, same draws for both; "
+            f"{result.sites_revalued} of {len(base['sites'])} sites valued again"
+        )
+    )
+    sites = _plain_table(
+        "Per site: base -> changed, USD millions",
+        ["site", "AI IT MW", "build", "contract", "E[NPV] delta", "CVaR delta"],
+    )
+    for row in result.sites.to_dict("records"):
+        sites.add_row(
+            row["site"] + (" *" if row["changed"] else ""),
+            _arrow(row["base_ai_it_mw"], row["changed_ai_it_mw"], "{:g}"),
+            _arrow(row["base_build_year"], row["changed_build_year"], "{}"),
+            _arrow(row["base_contract"], row["changed_contract"], "{}"),
+            _signed(row["delta_expected_npv_usd"]),
+            _signed(row["delta_cvar_usd"]),
+        )
+    console.print(sites)
+    totals = _plain_table("Portfolio, USD millions (MW as is)", ["", "base", "changed", "delta"])
+    for key, d in result.totals.items():
+        mw = key.endswith("_total")
+        fmt = (lambda v: f"{v:,.0f}") if mw else _musd
+        delta = f"{d['delta']:+,.0f}" if mw else _signed(d["delta"])
+        totals.add_row(key.removesuffix("_usd"), fmt(d["base"]), fmt(d["changed"]), delta)
+    console.print(totals)
+    changed = int(result.sites["changed"].sum())
+    console.print(f"{changed} site decision(s) changed (marked *)")
+    console.print(escape(f"wrote {out}/base, {out}/changed, {out}/diff.csv, {out}/whatif.json"))
+
+
+def _arrow(before: Any, after: Any, fmt: str) -> str:
+    def show(v: Any) -> str:
+        return "-" if v is None or v == "" else fmt.format(v)
+
+    return show(before) if before == after else f"{show(before)} -> {show(after)}"
+
+
+def _signed(value: float) -> str:
+    return f"{value / 1e6:+,.1f}"
+
+
+def print_sweep(result: Any, payload: dict[str, Any], written: list[Any]) -> None:
+    """One row per point, then what was reused between points."""
+    console = Console(highlight=False, width=None if Console().is_terminal else 110)
+    console.print(
+        escape(
+            f"{result.scenario}: sweep of {result.param} over {len(result.points)} points, "
+            f"{payload['scenarios']:,} scenarios, seed {payload['seed']}, same draws at every point"
+            if payload["scenarios"]
+            else f"{result.scenario}: sweep of {result.param}: no point has a feasible plan"
+        )
+    )
+    table = _plain_table(
+        "USD millions",
+        [result.param.rsplit(".", 1)[-1], "status", "E[NPV]", "CVaR", "AI IT MW", "capex", "s"],
+    )
+    for row in result.frame().to_dict("records"):
+        ok = row["status"] != "infeasible"
+        table.add_row(
+            str(row["value"]),
+            row["status"],
+            _musd(row["expected_npv_usd"]) if ok else "-",
+            _musd(row["cvar_usd"]) if ok else "-",
+            f"{row['ai_it_mw_total']:g}" if ok else "-",
+            _musd(row["equity_capex_usd"]) if ok else "-",
+            f"{row['seconds']:.1f}",
+        )
+    console.print(table)
+    reuse = payload["reuse"]
+    console.print(
+        f"reused: {reuse['site_valuations']} site valuations of "
+        f"{reuse['site_valuations_without_reuse']} needed without reuse; "
+        f"{reuse['warm_starts']} MILP warm starts; total {payload['seconds']:.1f} s"
+    )
+    console.print(escape("wrote " + ", ".join(str(p) for p in written)))
+
+
+def print_breakeven(result: Any, path: Any) -> None:
+    def price(v: float | None) -> str:
+        return "never, up to $10,000" if v is None else f"${v:,.2f} per kW-month"
+
+    console = Console(highlight=False)
+    console.print(
+        escape(
+            f"{result.site} on {result.contract} ({result.scenarios:,} scenarios, "
+            f"seed {result.seed}):"
+        )
+    )
+    best = f" ({result.best_option_at_breakeven})" if result.best_option_at_breakeven else ""
+    console.print(
+        escape(f"  converting beats hashing in expected NPV from {price(result.by_expected_npv)}")
+        + escape(best)
+    )
+    console.print(escape(f"  converting beats hashing in CVaR from {price(result.by_cvar)}"))
+    console.print(escape(f"wrote {path}"))

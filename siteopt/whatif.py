@@ -1,157 +1,152 @@
-"""What-ifs on contract terms with the same random draws: breakeven rent.
+"""``siteopt whatif``: the base scenario and a changed one, solved on the same draws.
 
-Differences between runs come only from the inputs: the generator is keyed by
-(seed, scenario, month, stream) and a contract's price enters no draw, so every
-price tried below sees the same BTC paths, power prices, delays, overruns and exits.
+Both runs share one :class:`~siteopt.kernels.valuation.ValuationCache`: a site whose
+inputs the change does not reach is valued once and its numbers are reused, so they are
+bit-identical in both runs; the draws are keyed by (seed, scenario, month, stream), so
+a changed site sees the same BTC paths, power prices, delays and exits as before. The
+deltas reported are therefore the effect of the change, not sampling noise. Both MILPs
+start cold, so "no change" reproduces the base plan exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
+import pandas as pd
 
-from siteopt.kernels.backend import Backend, select_backend
-from siteopt.kernels.options import SiteOption, chunk_market, site_chunk, site_options
-from siteopt.kernels.reduce import exact_cvar
-from siteopt.kernels.valuation import chunk_size_for, with_simulation
+from siteopt.kernels.valuation import ValuationCache
 
-from .errors import InputError
+from . import pipeline
+from .errors import InfeasibleError
+from .pipeline import Progress, SolveOutcome, SolveSettings
+from .scenario import apply_overrides
 from .schema import Scenario
 
-PRICE_CEILING_USD_KW_MONTH = 10_000.0
-TOLERANCE_USD_KW_MONTH = 0.01
+TOTAL_KEYS = (
+    "expected_npv_usd",
+    "cvar_usd",
+    "p5_npv_usd",
+    "p50_npv_usd",
+    "p95_npv_usd",
+    "ai_it_mw_total",
+    "mining_mw_total",
+)
+SITE_KEYS = ("ai_it_mw", "mining_mw", "build_year", "contract", "expected_npv_usd", "cvar_usd")
 
 
 @dataclass(frozen=True)
-class Breakeven:
-    """Lowest rent at which converting beats keeping the site hashing.
+class WhatIf:
+    """Base and changed plans and what differs between them.
 
     Attributes
     ----------
-    by_expected_npv, by_cvar : float or None [USD/kW-month]
-        Breakeven in the sense of expected NPV and of CVaR; None when no rent up to
-        the ceiling makes converting better (e.g. capacity or contract limits).
-    best_option_at_breakeven : str
-        The option that first beats hashing in expected NPV.
+    sites : pandas.DataFrame
+        One row per site: ``site``, ``changed`` (plan decision differs), and for each of
+        SITE_KEYS the ``base_``, ``changed_`` value (and ``delta_`` for numbers).
+    totals : dict
+        For each of TOTAL_KEYS and each capex year: {"base", "changed", "delta"}.
+    sites_revalued : int
+        Sites whose valuation the change reached (the rest were reused).
     """
 
-    site: str
-    contract: str
-    by_expected_npv: float | None
-    by_cvar: float | None
-    best_option_at_breakeven: str
-    scenarios: int
-    seed: int
+    changes: tuple[str, ...]
+    base: SolveOutcome
+    changed: SolveOutcome
+    sites: pd.DataFrame
+    totals: dict[str, dict[str, Any]]
+    sites_revalued: int
 
 
-class _SiteValuer:
-    """Values one site's options for one contract at any price, draws fixed and cached."""
-
-    def __init__(self, scenario: Scenario, site: int, contract: int, backend: Backend) -> None:
-        self.scenario, self.site, self.contract, self.be = scenario, site, contract, backend
-        opts = site_options(scenario, site)
-        self.options = [o for o in opts if o.contract_index in (None, contract)]
-        size = chunk_size_for(scenario, backend, None)
-        n = scenario.simulation.scenarios
-        xp = backend.xp
-        self.chunks = [
-            chunk_market(scenario, xp.arange(lo, min(n, lo + size), dtype=xp.int64), xp=xp)
-            for lo in range(0, n, size)
-        ]
-
-    def npv(self, price: float) -> np.ndarray:
-        """(N, options) NPVs with the contract at ``price`` [USD]."""
-        contracts = list(self.scenario.contracts)
-        contracts[self.contract] = contracts[self.contract].model_copy(
-            update={"price_usd_kw_month": price}
-        )
-        scenario = self.scenario.model_copy(update={"contracts": tuple(contracts)})
-        parts = [
-            self.be.to_numpy(site_chunk(scenario, self.site, self.options, c, xp=self.be.xp).npv)
-            for c in self.chunks
-        ]
-        return np.concatenate(parts, axis=0)
-
-
-def breakeven(
+def whatif(
     scenario: Scenario,
-    site_name: str,
-    contract_name: str,
-    *,
-    backend: str = "auto",
-    scenarios: int | None = None,
-    seed: int | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> Breakeven:
-    """Bisect the contract price until converting the site just beats hashing."""
-    scenario = with_simulation(scenario, scenarios, seed)
-    site, contract = _indices(scenario, site_name, contract_name)
-    valuer = _SiteValuer(scenario, site, contract, select_backend(backend))
-    if len(valuer.options) == 1:
-        raise InputError(
-            f"site {site_name} offers no option on contract {contract_name} (AI limit or max_mw)"
-        )
-    alpha = scenario.objective.cvar_alpha
+    changes: Sequence[str],
+    settings: SolveSettings,
+    progress: Progress | None = None,
+) -> WhatIf:
+    """Solve ``scenario`` and ``scenario`` with ``changes`` (``PATH=VALUE``) applied.
 
-    def mean_gap(price: float) -> float:
-        v = valuer.npv(price)
-        return float(v[:, 1:].mean(axis=0).max() - v[:, 0].mean())
-
-    def cvar_gap(price: float) -> float:
-        v = valuer.npv(price)
-        return float(exact_cvar(v[:, 1:], alpha, axis=0).max() - exact_cvar(v[:, 0], alpha))
-
-    by_mean = _bisect(mean_gap, progress, "breakeven (expected NPV)")
-    by_cvar = _bisect(cvar_gap, progress, "breakeven (CVaR)")
-    best = ""
-    if by_mean is not None:
-        v = valuer.npv(by_mean)
-        best = valuer.options[1 + int(np.argmax(v[:, 1:].mean(axis=0)))].label
-    return Breakeven(
-        site_name,
-        contract_name,
-        by_mean,
-        by_cvar,
-        best,
-        scenario.simulation.scenarios,
-        scenario.simulation.seed,
+    Raises
+    ------
+    ScenarioError
+        A change names no valid path or makes the scenario invalid (checked first).
+    InfeasibleError
+        Either scenario has no feasible plan (the message says which).
+    """
+    changed_scenario = apply_overrides(scenario, changes)  # a bad change fails before work
+    cache = ValuationCache()
+    base = _solve("base", scenario, settings, progress, cache)
+    before = cache.misses
+    changed = _solve("changed", changed_scenario, settings, progress, cache)
+    return WhatIf(
+        tuple(changes),
+        base,
+        changed,
+        site_diff(base.summary, changed.summary),
+        total_diff(base.summary, changed.summary),
+        cache.misses - before,
     )
 
 
-def _bisect(gap: Callable[[float], float], progress, stage: str) -> float | None:
-    """Smallest price with gap >= 0, to TOLERANCE; None if even the ceiling fails."""
-    lo, hi = 0.0, 100.0
-    while gap(hi) < 0:
-        lo, hi = hi, hi * 4
-        if hi > PRICE_CEILING_USD_KW_MONTH:
-            return None
-    if gap(lo) >= 0:
-        return lo
-    steps = int(np.ceil(np.log2((hi - lo) / TOLERANCE_USD_KW_MONTH)))
-    for k in range(steps):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (lo, mid) if gap(mid) >= 0 else (mid, hi)
-        if progress is not None:
-            progress(stage, k + 1, steps)
-    return hi
+def _solve(which, scenario, settings, progress, cache) -> SolveOutcome:
+    try:
+        return pipeline.solve(scenario, settings, progress, cache=cache)
+    except InfeasibleError as exc:
+        raise InfeasibleError(f"the {which} scenario: {exc.message}", exc.conflicts) from None
 
 
-def _indices(scenario: Scenario, site_name: str, contract_name: str) -> tuple[int, int]:
-    sites = [s.name for s in scenario.sites]
-    contracts = [c.name for c in scenario.contracts]
-    if site_name not in sites:
-        raise InputError(f"--site {site_name}: no such site (sites: {', '.join(sites)})")
-    if contract_name not in contracts:
-        raise InputError(
-            f"--contract {contract_name}: no such contract "
-            f"(contracts: {', '.join(contracts) or 'none'})"
+def site_diff(base: dict[str, Any], changed: dict[str, Any]) -> pd.DataFrame:
+    """Per-site comparison of two summaries (same sites, same order)."""
+    records = []
+    for b, c in zip(base["sites"], changed["sites"], strict=True):
+        row: dict[str, Any] = {"site": b["name"]}
+        row["changed"] = any(b[k] != c[k] for k in ("ai_it_mw", "build_year", "contract"))
+        for key in SITE_KEYS:
+            row[f"base_{key}"] = b[key]
+            row[f"changed_{key}"] = c[key]
+            if key not in ("build_year", "contract"):
+                row[f"delta_{key}"] = c[key] - b[key]
+        records.append(row)
+    return pd.DataFrame.from_records(records)
+
+
+def total_diff(base: dict[str, Any], changed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Portfolio totals and capex by year: base, changed and delta (changed - base)."""
+    out = {k: _delta(base[k], changed[k]) for k in TOTAL_KEYS}
+    years = sorted(set(base["equity_capex_by_year_usd"]) | set(changed["equity_capex_by_year_usd"]))
+    for year in years:
+        out[f"equity_capex_{year}_usd"] = _delta(
+            base["equity_capex_by_year_usd"].get(year, 0.0),
+            changed["equity_capex_by_year_usd"].get(year, 0.0),
         )
-    site, contract = sites.index(site_name), contracts.index(contract_name)
-    if scenario.contracts[contract] not in scenario.contracts_for(scenario.sites[site]):
-        raise InputError(f"site {site_name} is not eligible for contract {contract_name}")
-    return site, contract
+    for name in ("all_mining", "max_ai"):
+        out[f"{name}_expected_npv_usd"] = _delta(
+            base["baselines"][name]["expected_npv_usd"],
+            changed["baselines"][name]["expected_npv_usd"],
+        )
+    return out
 
 
-__all__ = ["Breakeven", "SiteOption", "breakeven"]
+def _delta(b: float, c: float) -> dict[str, float]:
+    return {"base": b, "changed": c, "delta": c - b}
+
+
+def payload(result: WhatIf) -> dict[str, Any]:
+    """whatif.json: the changes, the totals and per-site rows (scriptable)."""
+    sites = result.sites.astype(object).where(result.sites.notna(), None)
+    return {
+        "scenario": result.base.summary["scenario"],
+        "changes": list(result.changes),
+        "scenarios": result.base.summary["scenarios"],
+        "seed": result.base.summary["seed"],
+        "backend": result.base.summary["backend"],
+        "status": {
+            "base": result.base.summary["status"],
+            "changed": result.changed.summary["status"],
+        },
+        "totals": result.totals,
+        "sites": sites.to_dict("records"),
+        "sites_changed": int(result.sites["changed"].sum()),
+        "sites_revalued": result.sites_revalued,
+    }

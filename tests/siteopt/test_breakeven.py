@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from siteopt.kernels.backend import select_backend
 
+from siteopt.breakeven import _SiteValuer, breakeven
 from siteopt.scenario import load_scenario
-from siteopt.whatif import _SiteValuer, breakeven
 
 TEXAS = Path(__file__).resolve().parents[2] / "scenarios" / "texas.yaml"
 HYDRO = Path(__file__).resolve().parents[2] / "scenarios" / "stranded-hydro.yaml"

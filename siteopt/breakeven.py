@@ -1,0 +1,157 @@
+"""Breakeven rent: the lowest contract price at which converting a site beats hashing.
+
+Differences between runs come only from the inputs: the generator is keyed by
+(seed, scenario, month, stream) and a contract's price enters no draw, so every
+price tried below sees the same BTC paths, power prices, delays, overruns and exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from siteopt.kernels.backend import Backend, select_backend
+from siteopt.kernels.options import SiteOption, chunk_market, site_chunk, site_options
+from siteopt.kernels.reduce import exact_cvar
+from siteopt.kernels.valuation import chunk_size_for, with_simulation
+
+from .errors import InputError
+from .schema import Scenario
+
+PRICE_CEILING_USD_KW_MONTH = 10_000.0
+TOLERANCE_USD_KW_MONTH = 0.01
+
+
+@dataclass(frozen=True)
+class Breakeven:
+    """Lowest rent at which converting beats keeping the site hashing.
+
+    Attributes
+    ----------
+    by_expected_npv, by_cvar : float or None [USD/kW-month]
+        Breakeven in the sense of expected NPV and of CVaR; None when no rent up to
+        the ceiling makes converting better (e.g. capacity or contract limits).
+    best_option_at_breakeven : str
+        The option that first beats hashing in expected NPV.
+    """
+
+    site: str
+    contract: str
+    by_expected_npv: float | None
+    by_cvar: float | None
+    best_option_at_breakeven: str
+    scenarios: int
+    seed: int
+
+
+class _SiteValuer:
+    """Values one site's options for one contract at any price, draws fixed and cached."""
+
+    def __init__(self, scenario: Scenario, site: int, contract: int, backend: Backend) -> None:
+        self.scenario, self.site, self.contract, self.be = scenario, site, contract, backend
+        opts = site_options(scenario, site)
+        self.options = [o for o in opts if o.contract_index in (None, contract)]
+        size = chunk_size_for(scenario, backend, None)
+        n = scenario.simulation.scenarios
+        xp = backend.xp
+        self.chunks = [
+            chunk_market(scenario, xp.arange(lo, min(n, lo + size), dtype=xp.int64), xp=xp)
+            for lo in range(0, n, size)
+        ]
+
+    def npv(self, price: float) -> np.ndarray:
+        """(N, options) NPVs with the contract at ``price`` [USD]."""
+        contracts = list(self.scenario.contracts)
+        contracts[self.contract] = contracts[self.contract].model_copy(
+            update={"price_usd_kw_month": price}
+        )
+        scenario = self.scenario.model_copy(update={"contracts": tuple(contracts)})
+        parts = [
+            self.be.to_numpy(site_chunk(scenario, self.site, self.options, c, xp=self.be.xp).npv)
+            for c in self.chunks
+        ]
+        return np.concatenate(parts, axis=0)
+
+
+def breakeven(
+    scenario: Scenario,
+    site_name: str,
+    contract_name: str,
+    *,
+    backend: str = "auto",
+    scenarios: int | None = None,
+    seed: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Breakeven:
+    """Bisect the contract price until converting the site just beats hashing."""
+    scenario = with_simulation(scenario, scenarios, seed)
+    site, contract = _indices(scenario, site_name, contract_name)
+    valuer = _SiteValuer(scenario, site, contract, select_backend(backend))
+    if len(valuer.options) == 1:
+        raise InputError(
+            f"site {site_name} offers no option on contract {contract_name} (AI limit or max_mw)"
+        )
+    alpha = scenario.objective.cvar_alpha
+
+    def mean_gap(price: float) -> float:
+        v = valuer.npv(price)
+        return float(v[:, 1:].mean(axis=0).max() - v[:, 0].mean())
+
+    def cvar_gap(price: float) -> float:
+        v = valuer.npv(price)
+        return float(exact_cvar(v[:, 1:], alpha, axis=0).max() - exact_cvar(v[:, 0], alpha))
+
+    by_mean = _bisect(mean_gap, progress, "breakeven (expected NPV)")
+    by_cvar = _bisect(cvar_gap, progress, "breakeven (CVaR)")
+    best = ""
+    if by_mean is not None:
+        v = valuer.npv(by_mean)
+        best = valuer.options[1 + int(np.argmax(v[:, 1:].mean(axis=0)))].label
+    return Breakeven(
+        site_name,
+        contract_name,
+        by_mean,
+        by_cvar,
+        best,
+        scenario.simulation.scenarios,
+        scenario.simulation.seed,
+    )
+
+
+def _bisect(gap: Callable[[float], float], progress, stage: str) -> float | None:
+    """Smallest price with gap >= 0, to TOLERANCE; None if even the ceiling fails."""
+    lo, hi = 0.0, 100.0
+    while gap(hi) < 0:
+        lo, hi = hi, hi * 4
+        if hi > PRICE_CEILING_USD_KW_MONTH:
+            return None
+    if gap(lo) >= 0:
+        return lo
+    steps = int(np.ceil(np.log2((hi - lo) / TOLERANCE_USD_KW_MONTH)))
+    for k in range(steps):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if gap(mid) >= 0 else (mid, hi)
+        if progress is not None:
+            progress(stage, k + 1, steps)
+    return hi
+
+
+def _indices(scenario: Scenario, site_name: str, contract_name: str) -> tuple[int, int]:
+    sites = [s.name for s in scenario.sites]
+    contracts = [c.name for c in scenario.contracts]
+    if site_name not in sites:
+        raise InputError(f"--site {site_name}: no such site (sites: {', '.join(sites)})")
+    if contract_name not in contracts:
+        raise InputError(
+            f"--contract {contract_name}: no such contract "
+            f"(contracts: {', '.join(contracts) or 'none'})"
+        )
+    site, contract = sites.index(site_name), contracts.index(contract_name)
+    if scenario.contracts[contract] not in scenario.contracts_for(scenario.sites[site]):
+        raise InputError(f"site {site_name} is not eligible for contract {contract_name}")
+    return site, contract
+
+
+__all__ = ["Breakeven", "SiteOption", "breakeven"]

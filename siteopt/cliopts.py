@@ -1,0 +1,152 @@
+"""Arguments and options the commands share (CLI.md's "Options shared by solve, evaluate,
+whatif, sweep, breakeven"), as click decorators."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def scenario_file(f: F) -> F:
+    """The ``FILE`` argument: a scenario YAML (a missing file is reported by the loader)."""
+    return click.argument("file", metavar="FILE", type=click.Path(path_type=Path, dir_okay=False))(
+        f
+    )
+
+
+def set_option(f: F) -> F:
+    """``--set PATH=VALUE``, repeatable; applied to the scenario before validation."""
+    return click.option(
+        "--set",
+        "overrides",
+        metavar="PATH=VALUE",
+        multiple=True,
+        help="Change one scenario value, e.g. contracts.hyperscaler-a.price_usd_kw_month=140 "
+        "(list items by name; VALUE is a YAML scalar). Repeatable.",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The shared run options of one command line."""
+
+    out_dir: Path | None
+    scenarios: int | None
+    seed: int | None
+    backend: str
+    engine: str
+    scheduler: str | None
+    solver: str | None
+    time_limit: float
+    mip_gap: float
+    quiet: bool
+
+    def settings(self):
+        """The pipeline's SolveSettings (``--engine dask`` is refused here: exit 2)."""
+        if self.engine == "dask" or self.scheduler is not None:
+            raise InputError(
+                "--engine dask is not available in this version of siteopt; run with --engine local"
+            )
+        from .pipeline import SolveSettings  # the MILP stack loads only for commands that solve
+
+        return SolveSettings(
+            backend=self.backend,
+            engine=self.engine,
+            scenarios=self.scenarios,
+            seed=self.seed,
+            solver=self.solver,
+            time_limit_s=self.time_limit,
+            gap_rel=self.mip_gap,
+        )
+
+    def out(self, default: Path) -> Path:
+        return self.out_dir if self.out_dir is not None else default
+
+
+_RUN_OPTIONS = [
+    click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(path_type=Path, file_okay=True),
+        default=None,
+        help="Output folder [default: out/<scenario name>].",
+    ),
+    click.option(
+        "--scenarios",
+        type=click.IntRange(1, 10_000_000),
+        default=None,
+        help="Monte Carlo scenarios [default: the file's simulation.scenarios].",
+    ),
+    click.option(
+        "--seed",
+        type=click.IntRange(0, 2**63 - 1),
+        default=None,
+        help="Random seed [default: the file's simulation.seed].",
+    ),
+    click.option(
+        "--backend",
+        type=click.Choice(["auto", "numpy", "cupy"]),
+        default="auto",
+        show_default=True,
+        help="auto takes CuPy when a CUDA device answers.",
+    ),
+    click.option(
+        "--engine",
+        type=click.Choice(["local", "dask"]),
+        default="local",
+        show_default=True,
+        help="Where scenario chunks run.",
+    ),
+    click.option("--scheduler", metavar="ADDRESS", default=None, help="Dask scheduler address."),
+    click.option(
+        "--solver",
+        type=click.Choice(["highs", "cbc"]),
+        default=None,
+        help="MILP solver [default: highs if importable, else cbc].",
+    ),
+    click.option(
+        "--time-limit",
+        "time_limit",
+        type=click.FloatRange(min=0.1, max=86_400),
+        default=120.0,
+        show_default=True,
+        help="MILP time limit in seconds.",
+    ),
+    click.option(
+        "--mip-gap",
+        "mip_gap",
+        type=click.FloatRange(min=0.0, max=1.0),
+        default=1e-4,
+        show_default=True,
+        help="Relative MIP gap at which the MILP stops (0.0001 = 0.01%).",
+    ),
+    click.option("--quiet", is_flag=True, help="No progress bars."),
+]
+_RUN_KEYS = ("out_dir", "scenarios", "seed", "backend", "engine", "scheduler", "solver",
+             "time_limit", "mip_gap", "quiet")  # fmt: skip
+
+
+def run_options(f: F) -> F:
+    """CLI.md's shared options, handed to the command as one ``run: RunOptions``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        run = RunOptions(**{k: kwargs.pop(k) for k in _RUN_KEYS})
+        return f(*args, run=run, **kwargs)
+
+    for decorator in reversed(_RUN_OPTIONS):
+        wrapper = decorator(wrapper)
+    return wrapper  # type: ignore[return-value]

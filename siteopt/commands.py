@@ -1,0 +1,208 @@
+"""The commands that value and solve: solve, evaluate, whatif, sweep, breakeven.
+
+Each parses its arguments, calls one library function and renders; errors are raised
+and turned into exit codes by :class:`siteopt.cli.SiteoptGroup`. The MILP and plotting
+stacks are imported inside the commands, so ``validate`` and ``economics`` start fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from .cliopts import RunOptions, json_option, run_options, scenario_file, set_option
+from .outputs import prepare_out_dir, to_json, write_csv, write_json
+from .progress import progress_reporter
+from .scenario import load_scenario
+
+no_report_option = click.option(
+    "--no-report", is_flag=True, help="Skip report.html and its plots (and the tornado)."
+)
+
+
+@click.command()
+@scenario_file
+@run_options
+@set_option
+@json_option
+@click.option(
+    "--frontier",
+    type=click.IntRange(2, 50),
+    default=None,
+    metavar="N",
+    help="Also trace expected NPV against CVaR by solving N risk weights (2-50).",
+)
+@no_report_option
+def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) -> None:
+    """The main job: value every site option by Monte Carlo, then pick the build plan (MILP)."""
+    from . import pipeline
+    from .render import print_solve
+
+    scenario = load_scenario(file, overrides)
+    settings = run.settings()
+    with progress_reporter(run.quiet or as_json) as progress:
+        outcome = pipeline.solve(scenario, settings, progress, frontier=frontier or 0)
+        written = _write(outcome, "solve", file, run.out(Path("out") / scenario.name), no_report)
+    if as_json:
+        click.echo(to_json(outcome.summary))
+    else:
+        print_solve(outcome, written)
+
+
+@click.command()
+@scenario_file
+@click.option(
+    "--plan",
+    "plan_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="CSV with columns site, ai_it_mw, build_year, contract (a solve's plan.csv works).",
+)
+@run_options
+@set_option
+@json_option
+@no_report_option
+def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, no_report) -> None:
+    """Value a plan the user fixed (same outputs as solve, no MILP); name what it breaks."""
+    from .evaluate import evaluate as evaluate_plan
+    from .render import print_solve
+
+    scenario = load_scenario(file, overrides)
+    settings = run.settings()
+    with progress_reporter(run.quiet or as_json) as progress:
+        outcome = evaluate_plan(scenario, plan_path, settings, progress)
+        out = run.out(Path("out") / scenario.name / "evaluate")
+        written = _write(outcome, "evaluate", file, out, no_report)
+    if as_json:
+        click.echo(to_json(outcome.summary))
+    else:
+        print_solve(outcome, written)
+
+
+def _write(outcome, command: str, file: Path, out: Path, no_report: bool) -> list[Path]:
+    """The report first, the pipeline's files after, summary.json last."""
+    from . import pipeline
+
+    written = [] if no_report else _report(outcome, command, file, out)
+    return pipeline.write_outputs(outcome, out) + written
+
+
+def _report(outcome, command: str, file: Path, out: Path) -> list[Path]:
+    from .reporting import write_run_report
+
+    return write_run_report(outcome, command, file, prepare_out_dir(out))
+
+
+@click.command()
+@scenario_file
+@run_options
+@set_option
+@json_option
+@no_report_option
+def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
+    """Solve the base scenario and the one changed by --set on the same random draws;
+    print what changed (per-site MW, build year, contract; NPV, CVaR and capex deltas)."""
+    from .render import print_whatif
+    from .whatif import payload
+    from .whatif import whatif as run_whatif
+
+    scenario = load_scenario(file)
+    load_scenario(file, overrides)  # a bad --set fails with the file's line numbers, at once
+    settings = run.settings()
+    with progress_reporter(run.quiet or as_json) as progress:
+        result = run_whatif(scenario, overrides, settings, progress)
+        out = prepare_out_dir(run.out(Path("out") / scenario.name / "whatif"))
+        written = _write(result.base, "whatif", file, out / "base", no_report)
+        written += _write(result.changed, "whatif", file, out / "changed", no_report)
+        written.append(write_csv(result.sites, out / "diff.csv"))
+        written.append(write_json(payload(result), out / "whatif.json"))
+    if as_json:
+        click.echo(to_json(payload(result)))
+    else:
+        print_whatif(result, out)
+
+
+@click.command()
+@scenario_file
+@click.option(
+    "--param", required=True, metavar="PATH", help="Scenario value to sweep (a --set path)."
+)
+@click.option("--values", "values", metavar="V1,V2,...", default=None, help="The points.")
+@click.option(
+    "--range",
+    "span",
+    metavar="START:STOP:STEP",
+    default=None,
+    help="Evenly spaced points, STOP included when on the grid.",
+)
+@run_options
+@set_option
+@json_option
+def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_json) -> None:
+    """Solve once per value of one parameter, same random draws; a table and a plot of
+    NPV, CVaR and AI MW against the parameter."""
+    from . import sweep as sweeps
+    from .outputs import write_atomic
+    from .render import print_sweep
+
+    points = sweeps.parse_points(values, span)
+    scenario = load_scenario(file, overrides)
+    settings = run.settings()
+    with progress_reporter(run.quiet or as_json) as progress:
+        result = sweeps.sweep(scenario, param, points, settings, progress)
+    out = prepare_out_dir(run.out(Path("out") / scenario.name / "sweep"))
+    payload = sweeps.payload(result)
+    written = [
+        write_atomic(out / "sweep.png", sweeps.plot(result)),
+        write_csv(result.plans(), out / "plans.csv"),
+        write_csv(result.frame(), out / "sweep.csv"),
+        write_json(payload, out / "sweep.json"),
+    ]
+    if as_json:
+        click.echo(to_json(payload))
+    else:
+        print_sweep(result, payload, written)
+
+
+@click.command()
+@scenario_file
+@click.option("--site", "site_name", required=True, help="Site to convert.")
+@click.option("--contract", "contract_name", required=True, help="Contract it would sign.")
+@run_options
+@set_option
+@json_option
+def breakeven(
+    file: Path, site_name: str, contract_name: str, run: RunOptions, overrides, as_json
+) -> None:
+    """Lowest contract price ($/kW-month) at which converting a site beats keeping it hashing.
+
+    Bisection on the valuation with the draws fixed; --solver, --time-limit and
+    --mip-gap are accepted for scripts that pass the same flags everywhere, and unused.
+    """
+    from .breakeven import breakeven as find_breakeven
+    from .render import print_breakeven
+
+    scenario = load_scenario(file, overrides)
+    settings = run.settings()
+    with progress_reporter(run.quiet or as_json) as progress:
+        result = find_breakeven(
+            scenario,
+            site_name,
+            contract_name,
+            backend=settings.backend,
+            scenarios=settings.scenarios,
+            seed=settings.seed,
+            progress=progress,
+        )
+    payload = dataclasses.asdict(result)
+    out = prepare_out_dir(run.out(Path("out") / scenario.name))
+    path = write_json(payload, out / f"breakeven-{site_name}-{contract_name}.json")
+    if as_json:
+        click.echo(to_json(payload))
+    else:
+        print_breakeven(result, path)
+
+
+ALL = (solve, evaluate, whatif, sweep, breakeven)

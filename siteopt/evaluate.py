@@ -1,0 +1,174 @@
+"""``siteopt evaluate``: value a build plan the user fixed, with solve's outputs.
+
+The plan is a CSV with columns ``site, ai_it_mw, build_year, contract`` (other columns,
+such as the rest of a ``plan.csv`` that ``solve`` wrote, are ignored). A site that is not
+listed keeps hashing. Each row must name an option the scenario offers; the plan is then
+checked against every constraint of the MILP and the ones it breaks are reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from siteopt.kernels.valuation import ValuationCache, ValuationResult
+from siteopt.optimizer.data import plan_data
+from siteopt.optimizer.results import violations
+
+from .errors import InputError
+from .pipeline import Decision, Progress, SolveOutcome, SolveSettings, finish, value
+from .plan import plan_problem
+from .schema import Scenario
+
+REQUIRED_COLUMNS = ("site", "ai_it_mw", "build_year", "contract")
+MAX_PLAN_BYTES = 10 << 20
+
+
+def read_plan(path: Path) -> pd.DataFrame:
+    """The plan CSV as strings, one row per listed site; bad files raise InputError."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: --plan file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the plan: {exc.strerror or exc}") from None
+    if len(raw) > MAX_PLAN_BYTES:
+        raise InputError(f"{path}: the plan is larger than {MAX_PLAN_BYTES >> 20} MiB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: the plan is not UTF-8 text") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a CSV file: {exc}") from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise InputError(
+            f"{path}: the plan is empty (expected columns {', '.join(REQUIRED_COLUMNS)})"
+        )
+    header = [cell.strip() for cell in rows[0]]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise InputError(
+            f"{path}: the plan lacks column(s) {', '.join(missing)} "
+            f"(needs {', '.join(REQUIRED_COLUMNS)}; has {', '.join(header)})"
+        )
+    take = [header.index(c) for c in REQUIRED_COLUMNS]
+    records = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise InputError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}")
+        records.append([line, *(row[i].strip() for i in take)])
+    return pd.DataFrame(records, columns=["line", *REQUIRED_COLUMNS])
+
+
+def plan_rows(path: Path, plan: pd.DataFrame, valuation: ValuationResult) -> tuple[int, ...]:
+    """The option-table row of each site: the listed option, keep hashing if unlisted."""
+    table = valuation.options.table
+    site_names = valuation.options.sites
+    offset = np.cumsum([0] + [len(o) for o in valuation.site_options])
+    rows = [int(offset[i]) for i in range(len(site_names))]  # option 0: keep hashing
+    seen: dict[str, int] = {}
+    for rec in plan.itertuples(index=False):
+        where = f"{path}:{rec.line}"
+        if rec.site not in site_names:
+            raise InputError(
+                f"{where}: no site named {rec.site!r} (sites: {', '.join(site_names)})"
+            )
+        if rec.site in seen:
+            raise InputError(
+                f"{where}: site {rec.site} is listed twice (also on line {seen[rec.site]})"
+            )
+        seen[rec.site] = rec.line
+        i = site_names.index(rec.site)
+        rows[i] = _option_row(where, rec, table.iloc[offset[i] : offset[i + 1]])
+    return tuple(rows)
+
+
+def _option_row(where: str, rec, offered: pd.DataFrame) -> int:
+    """Table row of the site's option with the record's MW, build year and contract."""
+    mw = _number(where, "ai_it_mw", rec.ai_it_mw, default=0.0)
+    if mw == 0.0:
+        if rec.contract or _number(where, "build_year", rec.build_year, default=0):
+            raise InputError(
+                f"{where}: ai_it_mw is 0 (keep hashing) but a build year or contract is given"
+            )
+        return int(offered.index[0])
+    year = _number(where, "build_year", rec.build_year, default=None)
+    ai = offered[offered["ai_it_mw"] > 0]
+    match = ai[
+        np.isclose(ai["ai_it_mw"].to_numpy(float), mw, rtol=0, atol=1e-6)
+        & (ai["build_year"].to_numpy() == year)
+        & (ai["contract"].to_numpy() == rec.contract)
+    ]
+    if len(match):
+        return int(match.index[0])
+    if ai.empty:
+        raise InputError(f"{where}: site {rec.site} cannot host AI; only keep hashing (ai_it_mw 0)")
+    levels = ", ".join(f"{v:g}" for v in sorted(set(ai["ai_it_mw"])))
+    years = ", ".join(str(int(y)) for y in sorted(set(ai["build_year"])))
+    contracts = ", ".join(sorted(set(ai["contract"])))
+    raise InputError(
+        f"{where}: site {rec.site} offers no option of {mw:g} MW built {year} on "
+        f"{rec.contract or '(no contract)'}; it offers {levels} MW, build years {years}, "
+        f"contracts {contracts} (a level above a contract's max_mw is not offered for it)"
+    )
+
+
+def _number(where: str, column: str, text: str, default):
+    if text == "" or text.lower() in ("nan", "none", "null", "<na>"):
+        if default is None:
+            raise InputError(f"{where}: {column} is empty")
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where}: {column} must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"{where}: {column} must be a finite number >= 0, got {text!r}")
+    if column == "build_year":
+        if value != int(value):
+            raise InputError(f"{where}: build_year must be a whole year, got {text!r}")
+        return int(value)
+    return value
+
+
+def evaluate(
+    scenario: Scenario,
+    plan_path: Path,
+    settings: SolveSettings,
+    progress: Progress | None = None,
+    cache: ValuationCache | None = None,
+) -> SolveOutcome:
+    """Value the plan in ``plan_path`` as solve values its own, and check its constraints."""
+    plan = read_plan(plan_path)  # a bad file fails before any valuation
+    t0 = time.perf_counter()
+    scenario, backend, valuation = value(scenario, settings, progress, cache)
+    rows = plan_rows(plan_path, plan, valuation)
+    problem = plan_problem(scenario)
+    broken = violations(plan_data(valuation.options, problem), problem, np.array(rows))
+    listed = len(plan)
+    notes = []
+    if listed < len(rows):
+        notes.append(f"{len(rows) - listed} site(s) not in the plan file keep hashing")
+    decision = Decision(
+        status="infeasible" if broken else "feasible",
+        mip_gap=None,
+        solver=None,
+        violations=broken,
+        notes=tuple(notes),
+    )
+    t1 = time.perf_counter()
+    outcome = finish(scenario, backend, valuation, problem, rows, decision, settings, progress)
+    outcome.summary["evaluated"] = True
+    timings = {"valuation": t1 - t0, "milp": 0.0, "total": time.perf_counter() - t0}
+    outcome.summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    return outcome

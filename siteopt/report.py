@@ -1,0 +1,462 @@
+"""``report.html``: one self-contained page a person reads, and its plots as PNG files.
+
+The page has no external resource of any kind (no script, style sheet, font or image
+fetched from anywhere): CSS sits in a ``<style>`` block and every plot is inlined as a
+base64 PNG data URI whose bytes equal the PNG file written beside the page. Every string
+that comes from the data is HTML-escaped. The same data gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import report_plots as plots
+from .outputs import prepare_out_dir, write_atomic
+from .report_plots import mw_text, usd_m
+
+__all__ = ["ReportData", "usd_m", "write_report"]
+
+SECTIONS = (
+    "headline",
+    "plan",
+    "distribution",
+    "capex",
+    "timeline",
+    "frontier",
+    "tornado",
+    "assumptions",
+    "manifest",
+)
+NO_CONTRACT = "No contract is signed in the plan, so there are no contract terms to vary."
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows; the pipeline fills it (see the fields' comments)."""
+
+    scenario: str  # scenario name, e.g. "texas-portfolio"
+    command: str  # "solve" | "evaluate" | "whatif" | "sweep"
+    summary: dict  # the summary.json payload (CLI.md's keys)
+    plan: pd.DataFrame  # plan.csv's columns
+    npv_samples_usd: dict[str, np.ndarray]  # "plan", "all_mining", "max_ai" [USD]
+    capex_by_year_usd: dict[int, float]  # the plan's equity capex per year [USD]
+    budget_by_year_usd: dict[int, float]  # capital budget per year [USD]
+    budget_carry_over: bool  # unspent budget carries into later years
+    timeline: pd.DataFrame  # year, ai_it_mw_online [MW], mining_eh, all_mining_eh [EH/s]
+    assumptions: list[tuple[str, str, str]]  # (section, item, value with unit)
+    manifest: dict[str, str]  # run manifest, key -> text
+    frontier: pd.DataFrame | None = None  # risk_aversion, expected_npv_usd, cvar_usd, ...
+    tornado: pd.DataFrame | None = None  # contract, term, low/high label, low/high npv
+    tornado_base_npv_usd: float | None = None  # the tornado's centre line [USD]
+    violations: tuple[str, ...] = ()  # constraints the evaluated plan breaks
+    notes: tuple[str, ...] = ()  # free-text lines under the headline
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction * 100:.0f}%"
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _blank(value: object) -> str:
+    """Text of a nullable cell: ``""`` for None, NA and NaN."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Collection[int] = ()
+) -> str:
+    """An HTML table from raw text cells (escaped here); columns ``numeric`` align right."""
+
+    def cells(tag: str, values: Sequence[str]) -> str:
+        return "".join(
+            f"<{tag}{' class=num' if i in numeric else ''}>{_e(v)}</{tag}>"
+            for i, v in enumerate(values)
+        )
+
+    body = "\n".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
+    return (
+        f"<table>\n<thead><tr>{cells('th', headers)}</tr></thead>\n"
+        f"<tbody>\n{body}\n</tbody>\n</table>"
+    )
+
+
+def _img(name: str, png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(alt)}" '
+        f'data-file="{_e(name)}"></figure>'
+    )
+
+
+def _section(sid: str, title: str, body: str) -> str:
+    return f'<section id="{sid}">\n<h2>{_e(title)}</h2>\n{body}\n</section>'
+
+
+def _check(data: ReportData) -> None:
+    lengths = {len(v) for v in data.npv_samples_usd.values()}
+    if "plan" not in data.npv_samples_usd or len(lengths) != 1 or 0 in lengths:
+        raise ValueError("npv_samples_usd needs a non-empty 'plan' array, all of one length")
+    for key, values in data.npv_samples_usd.items():
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"npv_samples_usd[{key!r}] holds a non-finite value")
+
+
+def _headline(data: ReportData) -> str:
+    s = data.summary
+    alpha = float(s["cvar_alpha"])
+    gap = "" if s.get("mip_gap") is None else f", MIP gap {s['mip_gap']:.2%}"
+    solver = "" if s.get("solver") is None else f", solver {s['solver']}"
+    status = (
+        f"<p class=status>Command <b>{_e(data.command)}</b>, status "
+        f"<b>{_e(s['status'])}</b>{_e(gap)}{_e(solver)}; {s['scenarios']:,} Monte Carlo "
+        f"scenarios, seed {_e(s['seed'])}, backend {_e(s['backend'])}.</p>"
+    )
+    cards = [
+        ("expected NPV", usd_m(s["expected_npv_usd"])),
+        (f"CVaR {_pct(alpha)}", usd_m(s["cvar_usd"])),
+        (
+            "P5 / P50 / P95",
+            " / ".join(usd_m(s[k]) for k in ("p5_npv_usd", "p50_npv_usd", "p95_npv_usd")),
+        ),
+        (
+            "AI IT / mining",
+            f"{mw_text(s['ai_it_mw_total'])} MW / {mw_text(s['mining_mw_total'])} MW",
+        ),
+    ]
+    grid = (
+        "<div class=cards>"
+        + "".join(
+            f"<div class=card><div class=label>{_e(k)}</div><div class=value>{_e(v)}</div></div>"
+            for k, v in cards
+        )
+        + "</div>"
+    )
+    parts = [_violations(data.violations), status, grid, _baselines(s)]
+    if data.notes:
+        parts.append(
+            "<ul class=notes>" + "".join(f"<li>{_e(n)}</li>" for n in data.notes) + "</ul>"
+        )
+    return _section(
+        "headline", f"Summary: {data.scenario} ({data.command})", "\n".join(p for p in parts if p)
+    )
+
+
+def _violations(violations: Sequence[str]) -> str:
+    if not violations:
+        return ""
+    items = "".join(f"<li><code>{_e(v)}</code></li>" for v in violations)
+    return (
+        f"<div class=warning role=alert><strong>This plan breaks {len(violations)} "
+        f"constraint{'s' if len(violations) != 1 else ''}:</strong><ul>{items}</ul></div>"
+    )
+
+
+def _baselines(s: dict) -> str:
+    plan_e, plan_c = float(s["expected_npv_usd"]), float(s["cvar_usd"])
+    rows = [["plan", usd_m(plan_e), usd_m(plan_c), "", ""]]
+    for key, label in (("all_mining", "all mining"), ("max_ai", "max AI")):
+        b = s["baselines"][key]
+        if b.get("feasible") is False:
+            label += " (infeasible)"
+        e, c = float(b["expected_npv_usd"]), float(b["cvar_usd"])
+        rows.append(
+            [
+                label,
+                usd_m(e),
+                usd_m(c),
+                usd_m(plan_e - e, signed=True),
+                usd_m(plan_c - c, signed=True),
+            ]
+        )
+    alpha = _pct(float(s["cvar_alpha"]))
+    return (
+        "<p>The plan against the two baselines (difference: plan minus baseline):</p>\n"
+        + _table(
+            [
+                "",
+                "E[NPV]",
+                f"CVaR {alpha}",
+                "plan − baseline E[NPV]",
+                f"plan − baseline CVaR {alpha}",
+            ],
+            rows,
+            numeric=range(1, 5),
+        )
+    )
+
+
+def _plan_section(data: ReportData, png: bytes) -> str:
+    p = data.plan
+    rows = [
+        [
+            str(r.site),
+            mw_text(r.ai_it_mw),
+            mw_text(r.mining_mw),
+            _blank(r.build_year),
+            _blank(r.contract),
+            usd_m(r.equity_capex_usd),
+            usd_m(r.debt_usd),
+            usd_m(r.expected_npv_usd),
+            usd_m(r.cvar_usd),
+        ]
+        for r in p.itertuples(index=False)
+    ]
+    headers = [
+        "site",
+        "AI IT [MW]",
+        "mining [MW]",
+        "build year",
+        "contract",
+        "equity capex",
+        "debt",
+        "E[NPV]",
+        "CVaR",
+    ]
+    alt = "Per-site stacked bars: MW kept hashing and MW converted to hosted AI"
+    caption = (
+        "<p class=caption>Hashing in MW of grid power, AI in MW of critical IT; a blank "
+        "build year means the site keeps hashing.</p>"
+    )
+    return _section(
+        "plan",
+        "Build plan",
+        "\n".join(
+            [
+                _img("plan_sites.png", png, alt),
+                caption,
+                _table(headers, rows, numeric={1, 2, 3, 5, 6, 7, 8}),
+            ]
+        ),
+    )
+
+
+def _frontier_section(frontier: pd.DataFrame, png: bytes) -> str:
+    f = frontier.sort_values("cvar_usd", kind="stable")
+    rows = [
+        [
+            f"{float(r.risk_aversion):g}",
+            usd_m(r.expected_npv_usd),
+            usd_m(r.cvar_usd),
+            mw_text(r.ai_it_mw_total),
+            "reported" if bool(r.chosen) else "",
+        ]
+        for r in f.itertuples(index=False)
+    ]
+    table = _table(
+        ["risk aversion", "E[NPV]", "CVaR", "AI IT [MW]", "plan"], rows, numeric=range(4)
+    )
+    alt = "Risk-return frontier: expected NPV against CVaR, the reported plan highlighted"
+    return _section("frontier", "Risk-return frontier", _img("frontier.png", png, alt) + table)
+
+
+def _tornado_section(data: ReportData, png: bytes | None) -> str:
+    t = data.tornado
+    if png is None or t is None:
+        return _section("tornado", "Contract terms", f"<p class=empty>{_e(NO_CONTRACT)}</p>")
+    rows = [
+        [
+            str(r.contract),
+            str(r.term),
+            str(r.low_label),
+            usd_m(r.low_npv_usd),
+            str(r.high_label),
+            usd_m(r.high_npv_usd),
+        ]
+        for r in t.itertuples(index=False)
+    ]
+    table = _table(
+        ["contract", "term", "low", "E[NPV] at low", "high", "E[NPV] at high"],
+        rows,
+        numeric=range(2, 6),
+    )
+    alt = "Tornado chart: plan expected NPV with each contract term at its low and high value"
+    return _section("tornado", "Contract terms", _img("tornado.png", png, alt) + table)
+
+
+def _assumptions(rows: Sequence[tuple[str, str, str]]) -> str:
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for section, item, value in rows:
+        groups.setdefault(section, []).append((item, value))
+    body = "\n".join(
+        f'<tr class=group><th colspan="2">{_e(section)}</th></tr>\n'
+        + "\n".join(f"<tr><td>{_e(i)}</td><td class=num>{_e(v)}</td></tr>" for i, v in items)
+        for section, items in groups.items()
+    )
+    table = f"<table>\n<tbody>\n{body}\n</tbody>\n</table>" if rows else "<p>None recorded.</p>"
+    return _section("assumptions", "Assumptions", table)
+
+
+def _manifest(manifest: dict[str, str]) -> str:
+    body = "\n".join(
+        f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in manifest.items()
+    )
+    return _section(
+        "manifest", "Run manifest", f"<table class=manifest>\n<tbody>\n{body}\n</tbody>\n</table>"
+    )
+
+
+def _figures(data: ReportData) -> dict[str, bytes]:
+    """Every plot the data allows, by file name, in page order."""
+    p, s = data.plan, data.summary
+    figs = {
+        "plan_sites.png": plots.plan_sites_png(
+            [str(x) for x in p["site"]],
+            p["mining_mw"].to_numpy(dtype=float),
+            p["ai_it_mw"].to_numpy(dtype=float),
+        )
+    }
+    samples = {
+        k: data.npv_samples_usd[k]
+        for k in ("plan", "all_mining", "max_ai")
+        if k in data.npv_samples_usd
+    }
+    figs["npv_distribution.png"] = plots.npv_distribution_png(
+        samples, float(s["cvar_alpha"]), float(s["cvar_usd"])
+    )
+    figs["capex.png"] = plots.capex_png(
+        data.capex_by_year_usd, data.budget_by_year_usd, data.budget_carry_over
+    )
+    if len(data.timeline):
+        figs["timeline.png"] = plots.timeline_png(data.timeline)
+    if data.frontier is not None and len(data.frontier):
+        figs["frontier.png"] = plots.frontier_png(data.frontier)
+    if data.tornado is not None and len(data.tornado):
+        base = data.tornado_base_npv_usd
+        figs["tornado.png"] = plots.tornado_png(
+            data.tornado, float(s["expected_npv_usd"] if base is None else base)
+        )
+    return figs
+
+
+def _body(data: ReportData, figs: dict[str, bytes]) -> list[str]:
+    alpha = _pct(float(data.summary["cvar_alpha"]))
+    dist_alt = "NPV distribution of the plan against the all-mining and max-AI baselines"
+    timeline = (
+        _img(
+            "timeline.png",
+            figs["timeline.png"],
+            "AI MW online and hashrate (plan and all mining) by year",
+        )
+        if "timeline.png" in figs
+        else "<p class=empty>No years in the timeline.</p>"
+    )
+    out = [
+        _headline(data),
+        _plan_section(data, figs["plan_sites.png"]),
+        _section(
+            "distribution",
+            "NPV distribution",
+            _img("npv_distribution.png", figs["npv_distribution.png"], dist_alt)
+            + f"<p class=caption>Shared bins; dashed lines at each mean; the shaded band is "
+            f"the plan's tail whose mean is its CVaR {alpha}.</p>",
+        ),
+        _section(
+            "capex",
+            "Capital spending",
+            _img("capex.png", figs["capex.png"], "Equity capex by year against the capital budget")
+            + (
+                "<p class=caption>Unspent budget carries over: the test is cumulative capex "
+                "against cumulative budget.</p>"
+                if data.budget_carry_over
+                else ""
+            ),
+        ),
+        _section("timeline", "AI MW and hashrate over time", timeline),
+    ]
+    if "frontier.png" in figs and data.frontier is not None:
+        out.append(_frontier_section(data.frontier, figs["frontier.png"]))
+    out += [
+        _tornado_section(data, figs.get("tornado.png")),
+        _assumptions(data.assumptions),
+        _manifest(data.manifest),
+    ]
+    return out
+
+
+_CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
+  color: #1d2330; max-width: 62rem; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
+h1 { font-size: 1.6rem; margin: 0.5rem 0 0.2rem; }
+h2 { font-size: 1.25rem; border-bottom: 2px solid #d9dee7; padding-bottom: 0.2rem;
+  margin-top: 2rem; }
+section { break-inside: avoid-page; }
+figure { margin: 0.8rem 0; }
+img { max-width: 100%; height: auto; display: block; }
+table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
+th, td { border-bottom: 1px solid #e3e6ec; padding: 0.25rem 0.6rem; text-align: left;
+  vertical-align: top; }
+thead th { background: #f2f4f8; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.group th { background: #eef1f6; padding-top: 0.5rem; }
+table.manifest code { white-space: pre-wrap; word-break: break-all; }
+.cards { display: flex; flex-wrap: wrap; gap: 0.6rem; margin: 0.8rem 0; }
+.card { border: 1px solid #d9dee7; border-radius: 6px; padding: 0.5rem 0.8rem; }
+.card .label { font-size: 0.8rem; color: #5a6272; }
+.card .value { font-size: 1.15rem; font-weight: 600; font-variant-numeric: tabular-nums; }
+.warning { border: 2px solid #b3261e; background: #fdecea; color: #6b0f0a;
+  border-radius: 6px; padding: 0.6rem 1rem; margin: 0.8rem 0; }
+.caption, .empty { color: #5a6272; font-size: 0.9rem; }
+@media print { body { max-width: none; font-size: 11pt; } h2 { break-after: avoid; } }
+"""
+
+
+def render_html(data: ReportData, figs: dict[str, bytes]) -> str:
+    """The page as text, given the PNG bytes by file name (from ``_figures``)."""
+    title = f"siteopt {data.command}: {data.scenario}"
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_e(title)}</title>",
+            f"<style>{_CSS}</style>",
+            "</head>",
+            "<body>",
+            f"<header><h1>{_e(title)}</h1></header>",
+            "<main>",
+            *_body(data, figs),
+            "</main>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def write_report(data: ReportData, out_dir: Path) -> list[Path]:
+    """Write ``report.html`` and each plot as a PNG beside it.
+
+    The PNGs are written first, so the page never names a file that is not there yet.
+
+    Parameters
+    ----------
+    data : ReportData
+    out_dir : pathlib.Path
+        Output folder, created if missing.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written: the PNGs in page order, then ``report.html``.
+    """
+    _check(data)
+    out = prepare_out_dir(Path(out_dir))
+    figs = _figures(data)
+    paths = [write_atomic(out / name, png) for name, png in figs.items()]
+    paths.append(write_atomic(out / "report.html", render_html(data, figs)))
+    return paths

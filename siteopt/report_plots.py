@@ -1,0 +1,386 @@
+"""The report's plots: each function takes plain data and returns PNG bytes.
+
+Matplotlib's object API only (``Figure``, never pyplot), so nothing here touches global
+figure state, and PNGs are saved without a ``Software`` tag so that the same data gives the
+same bytes on every run. Money is plotted in $M. The number formats the page shares with
+the plots (``usd_m``, ``mw_text``) live here too.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = [
+    "capex_png",
+    "frontier_png",
+    "mw_text",
+    "npv_distribution_png",
+    "plan_sites_png",
+    "timeline_png",
+    "tornado_png",
+    "usd_m",
+]
+
+DPI = 110
+WIDTH_IN = 8.0
+MINING_COLOR = "#d08c1a"
+AI_COLOR = "#2f6db5"
+SERIES_COLORS = {"plan": "#1b7a3d", "all_mining": MINING_COLOR, "max_ai": AI_COLOR}
+SERIES_LABELS = {"plan": "plan", "all_mining": "all mining", "max_ai": "max AI"}
+USD_M = 1e6
+
+
+def _plain(text: str) -> str:
+    """Escape dollar signs so that matplotlib never reads data as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def usd_m(value_usd: float, *, signed: bool = False) -> str:
+    """Money as ``$1,234.5M`` (``-$3.2M``; ``+$3.2M`` with ``signed``).
+
+    Parameters
+    ----------
+    value_usd : float [USD]
+    signed : bool
+        Show a ``+`` on positive values (for differences).
+    """
+    sign = "-" if value_usd < 0 else ("+" if signed and value_usd > 0 else "")
+    return f"{sign}${abs(value_usd) / 1e6:,.1f}M"
+
+
+def mw_text(value_mw: float) -> str:
+    """MW with 0 or 1 decimals: ``120``, ``37.5``."""
+    value_mw = round(float(value_mw), 1)
+    return f"{value_mw:,.0f}" if value_mw == int(value_mw) else f"{value_mw:,.1f}"
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _figure(height_in: float) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(WIDTH_IN, height_in), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _legend(where: Axes | Figure, **kwargs: Any) -> None:
+    """A legend only when something carries a label (an empty legend warns)."""
+    axes = where.axes if isinstance(where, Figure) else [where]
+    handles, labels = [], []
+    for ax in axes:
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    if handles:
+        where.legend(handles, labels, **kwargs)
+
+
+def _floor_at_zero(ax: Axes) -> None:
+    """Start the y axis at 0 with 10% headroom, and a visible range when all is 0."""
+    top = max(float(ax.dataLim.y1), 0.0)
+    ax.set_ylim(0.0, top * 1.1 if top > 0 else 1.0)
+
+
+def plan_sites_png(sites: list[str], mining_mw: np.ndarray, ai_it_mw: np.ndarray) -> bytes:
+    """Per site, MW kept hashing and MW converted to AI as stacked horizontal bars.
+
+    Parameters
+    ----------
+    sites : list of str
+        Site names, top to bottom.
+    mining_mw : numpy.ndarray [MW of grid power]
+    ai_it_mw : numpy.ndarray [MW of critical IT]
+    """
+    n = len(sites)
+    fig, ax = _figure(1.4 + 0.45 * n)
+    y = np.arange(n)
+    ax.barh(y, mining_mw, color=MINING_COLOR, label="hashing [MW]")
+    ax.barh(y, ai_it_mw, left=mining_mw, color=AI_COLOR, label="hosted AI [MW IT]")
+    ax.set_yticks(y, labels=[_plain(s) for s in sites])
+    ax.invert_yaxis()
+    total = mining_mw + ai_it_mw
+    right = float(total.max()) if n else 0.0
+    ax.set_xlim(0, max(right, 1.0) * 1.35)
+    for yi, m, a, t in zip(y, mining_mw, ai_it_mw, total, strict=True):
+        label = f"  {mw_text(m)} hashing · {mw_text(a)} AI"
+        ax.text(t, yi, label, va="center", fontsize=8, parse_math=False)
+    ax.set_xlabel("MW")
+    ax.set_title("Per site: MW kept hashing and MW converted to hosted AI")
+    ax.grid(axis="x", alpha=0.3)
+    _legend(fig, fontsize=8, loc="outside lower center", ncols=2)
+    return _png(fig)
+
+
+def _shared_edges(series: Mapping[str, np.ndarray], bins: int = 60) -> np.ndarray:
+    lo = min(float(v.min()) for v in series.values())
+    hi = max(float(v.max()) for v in series.values())
+    pad = 0.03 * (hi - lo)  # keeps the outermost bins off the frame
+    if hi - lo < 1e-9 * max(abs(lo), abs(hi), 1.0):
+        pad = max(abs(lo) * 0.05, 0.5)  # a constant sample still gets a visible bin
+    return np.linspace(lo - pad, hi + pad, bins + 1)
+
+
+def npv_distribution_png(
+    samples_usd: Mapping[str, np.ndarray], cvar_alpha: float, plan_cvar_usd: float
+) -> bytes:
+    """Step histograms of portfolio NPV on shared bins, with means and the plan's CVaR tail.
+
+    Parameters
+    ----------
+    samples_usd : mapping of str to numpy.ndarray [USD]
+        Portfolio NPV per Monte Carlo scenario; keys among ``plan``, ``all_mining``,
+        ``max_ai``.
+    cvar_alpha : float [-]
+        CVaR confidence level; the tail is the worst ``1 - cvar_alpha`` of scenarios.
+    plan_cvar_usd : float [USD]
+        The plan's CVaR, marked with a dotted line.
+    """
+    series = {k: np.asarray(v, dtype=float) / USD_M for k, v in samples_usd.items()}
+    edges = _shared_edges(series)
+    fig, ax = _figure(4.2)
+    for key, values in series.items():
+        counts, _ = np.histogram(values, bins=edges)
+        share = counts * (100.0 / max(len(values), 1))
+        color = SERIES_COLORS.get(key, "#555555")
+        label = SERIES_LABELS.get(key, key)
+        ax.stairs(share, edges, color=color, linewidth=1.6, label=_plain(label))
+        ax.axvline(float(values.mean()), color=color, linestyle="--", linewidth=1.0)
+    if "plan" in series:
+        var_m = float(np.quantile(series["plan"], 1.0 - cvar_alpha))
+        tail = f"plan's worst {1.0 - cvar_alpha:.0%} (CVaR tail)"
+        ax.axvspan(edges[0], var_m, color=SERIES_COLORS["plan"], alpha=0.12, label=tail)
+        ax.axvline(
+            plan_cvar_usd / USD_M,
+            color="#8b0000",
+            linestyle=":",
+            linewidth=1.6,
+            label=f"plan CVaR {cvar_alpha:.0%}",
+        )
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_xlabel("portfolio NPV [$M]")
+    ax.set_ylabel("share of scenarios [%]")
+    ax.set_title("NPV distribution (dashed lines: means)")
+    ax.grid(alpha=0.3)
+    _legend(ax, fontsize=8)
+    return _png(fig)
+
+
+def _over_budget(
+    capex: np.ndarray, budget: np.ndarray, has_budget: np.ndarray, carry_over: bool
+) -> np.ndarray:
+    """Per year, whether capex breaks the budget (cumulatively, with carry-over) [bool]."""
+    if carry_over:
+        return np.cumsum(capex) > np.cumsum(budget) * (1 + 1e-9) + 1e-9
+    return has_budget & (capex > budget * (1 + 1e-9) + 1e-9)
+
+
+def _draw_budget(
+    ax: Axes,
+    x: np.ndarray,
+    capex: np.ndarray,
+    budget: np.ndarray,
+    has_budget: np.ndarray,
+    carry_over: bool,
+) -> None:
+    """A bar-wide tick at each year's budget; with carry-over, the cumulative lines [$M]."""
+    if has_budget.any():
+        xb = x[has_budget]
+        ax.hlines(
+            budget[has_budget],
+            xb - 0.38,
+            xb + 0.38,
+            color="black",
+            linewidth=2.5,
+            label="budget per year",
+        )
+    if carry_over:
+        ax.plot(x, np.cumsum(capex), marker="o", color="#4a6fa5", label="cumulative capex")
+        ax.plot(
+            x,
+            np.cumsum(budget),
+            marker="s",
+            linestyle="--",
+            color="black",
+            label="cumulative budget",
+        )
+
+
+def capex_png(
+    capex_by_year_usd: Mapping[int, float],
+    budget_by_year_usd: Mapping[int, float],
+    carry_over: bool,
+) -> bytes:
+    """Equity capex per year as bars against the budget.
+
+    Parameters
+    ----------
+    capex_by_year_usd : mapping of int to float [USD]
+    budget_by_year_usd : mapping of int to float [USD]
+    carry_over : bool
+        Unspent budget carries into later years: also draw cumulative capex against the
+        cumulative budget, and judge a year over budget on the cumulative figures.
+    """
+    years = sorted(set(capex_by_year_usd) | set(budget_by_year_usd))
+    capex = np.array([capex_by_year_usd.get(y, 0.0) for y in years]) / USD_M
+    budget = np.array([budget_by_year_usd.get(y, 0.0) for y in years]) / USD_M
+    has_budget = np.array([y in budget_by_year_usd for y in years], dtype=bool)
+    fig, ax = _figure(4.0)
+    x = np.arange(len(years))
+    over = _over_budget(capex, budget, has_budget, carry_over)
+    ax.bar(x, capex, color=np.where(over, "#c0392b", "#4a6fa5"), width=0.6, label="equity capex")
+    _draw_budget(ax, x, capex, budget, has_budget, carry_over)
+    ax.set_xticks(x, labels=[str(y) for y in years])
+    _floor_at_zero(ax)
+    if not capex.any():
+        note = "no equity capex in this plan"
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", color="#5a6272")
+    ax.set_ylabel("USD [$M]")
+    ax.set_title(
+        "Equity capex by year against the budget"
+        + (" (unspent budget carries over)" if carry_over else "")
+    )
+    ax.grid(axis="y", alpha=0.3)
+    _legend(ax, fontsize=8, loc="upper left")
+    return _png(fig)
+
+
+def timeline_png(timeline: pd.DataFrame) -> bytes:
+    """AI MW online (left axis) and hashrate of the plan and of all-mining (right axis).
+
+    Parameters
+    ----------
+    timeline : pandas.DataFrame
+        Columns ``year``, ``ai_it_mw_online`` [MW IT], ``mining_eh`` [EH/s],
+        ``all_mining_eh`` [EH/s]; one row per calendar year.
+    """
+    years = timeline["year"].to_numpy(dtype=int)
+    fig, ax = _figure(4.0)
+    ai_mw = timeline["ai_it_mw_online"].to_numpy(dtype=float)
+    ax.bar(years, ai_mw, width=0.6, color=AI_COLOR, alpha=0.45, label="AI IT online [MW]")
+    ax.set_ylabel("AI IT online [MW]", color=AI_COLOR)
+    _floor_at_zero(ax)
+    ax.set_xlabel("year")
+    ax.set_xticks(years, labels=[str(y) for y in years])
+    right = ax.twinx()
+    right.plot(
+        years,
+        timeline["mining_eh"].to_numpy(dtype=float),
+        marker="o",
+        color=MINING_COLOR,
+        label="plan hashrate [EH/s]",
+    )
+    right.plot(
+        years,
+        timeline["all_mining_eh"].to_numpy(dtype=float),
+        linestyle="--",
+        color="#7a5a1a",
+        label="all-mining hashrate [EH/s]",
+    )
+    right.set_ylabel("hashrate [EH/s]", color=MINING_COLOR)
+    _floor_at_zero(right)
+    _legend(fig, fontsize=8, loc="outside lower center", ncols=3)
+    ax.set_title("Expected AI MW online and hashrate by year")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def frontier_png(frontier: pd.DataFrame) -> bytes:
+    """E[NPV] against CVaR across risk aversions, the reported plan highlighted.
+
+    Parameters
+    ----------
+    frontier : pandas.DataFrame
+        Columns ``risk_aversion`` [-], ``expected_npv_usd`` [USD], ``cvar_usd`` [USD],
+        ``chosen`` [bool].
+    """
+    f = frontier.sort_values("cvar_usd", kind="stable")
+    x = f["cvar_usd"].to_numpy(dtype=float) / USD_M
+    y = f["expected_npv_usd"].to_numpy(dtype=float) / USD_M
+    fig, ax = _figure(4.2)
+    ax.plot(x, y, marker="o", color="#4a6fa5", label="plans by risk aversion")
+    for xi, yi, lam in zip(x, y, f["risk_aversion"], strict=True):
+        ax.annotate(
+            f"λ={float(lam):g}",
+            (xi, yi),
+            textcoords="offset points",
+            xytext=(4, -10),
+            fontsize=7,
+            parse_math=False,
+        )
+    chosen = f["chosen"].to_numpy(dtype=bool)
+    if chosen.any():
+        ax.scatter(
+            x[chosen],
+            y[chosen],
+            s=160,
+            marker="*",
+            color="#c0392b",
+            zorder=3,
+            label="reported plan",
+        )
+    ax.margins(0.12)
+    ax.set_xlabel("CVaR [$M]")
+    ax.set_ylabel("expected NPV [$M]")
+    ax.set_title("Risk-return frontier")
+    ax.grid(alpha=0.3)
+    _legend(ax, fontsize=8, loc="best")
+    return _png(fig)
+
+
+def tornado_png(tornado: pd.DataFrame, base_npv_usd: float) -> bytes:
+    """Plan E[NPV] with each contract term at its low and high value, relative to base.
+
+    Parameters
+    ----------
+    tornado : pandas.DataFrame
+        Columns ``contract``, ``term``, ``low_label``, ``high_label``, ``low_npv_usd``
+        [USD], ``high_npv_usd`` [USD]; at least one row.
+    base_npv_usd : float [USD]
+        The plan's expected NPV at the base terms (the centre line).
+    """
+    t = tornado.assign(
+        low_d=(tornado["low_npv_usd"].astype(float) - base_npv_usd) / USD_M,
+        high_d=(tornado["high_npv_usd"].astype(float) - base_npv_usd) / USD_M,
+    )
+    t = t.assign(swing=(t["high_d"] - t["low_d"]).abs())
+    t = t.sort_values("swing", ascending=True, kind="stable")  # largest ends on top
+    n = len(t)
+    fig, ax = _figure(1.6 + 0.55 * n)
+    y = np.arange(n)
+    low, high = t["low_d"].to_numpy(), t["high_d"].to_numpy()
+    ax.barh(y - 0.18, low, height=0.36, color="#c0392b", label="term at low value")
+    ax.barh(y + 0.18, high, height=0.36, color="#1b7a3d", label="term at high value")
+    for yi, d, text in zip(
+        np.r_[y - 0.18, y + 0.18],
+        np.r_[low, high],
+        [*t["low_label"], *t["high_label"]],
+        strict=True,
+    ):
+        ax.text(
+            d,
+            yi,
+            f" {text} ",
+            va="center",
+            ha="left" if d >= 0 else "right",
+            fontsize=8,
+            parse_math=False,
+        )
+    names = [_plain(f"{c}: {term}") for c, term in zip(t["contract"], t["term"], strict=True)]
+    ax.set_yticks(y, labels=names)
+    ax.axvline(0.0, color="black", linewidth=1.0)
+    reach = max(float(np.abs(np.r_[low, high]).max()), 1e-3)
+    ax.set_xlim(-1.8 * reach, 1.8 * reach)  # room for the value labels
+    ax.set_xlabel(_plain(f"change in plan E[NPV] from base {usd_m(base_npv_usd)} [$M]"))
+    ax.set_title("Contract terms: sensitivity of the plan's expected NPV")
+    ax.grid(axis="x", alpha=0.3)
+    _legend(fig, fontsize=8, loc="outside lower center", ncols=2)
+    return _png(fig)

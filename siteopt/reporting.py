@@ -1,0 +1,183 @@
+"""From a run's outcome to the report: the inputs report.html shows, and its manifest.
+
+:mod:`siteopt.report` draws; this module gathers what it draws from a
+:class:`~siteopt.pipeline.SolveOutcome` (plan, samples, per-year columns of the option
+table, the scenario's key inputs) and computes the contract-terms tornado.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from siteopt.kernels.backend import select_backend
+from siteopt.optimizer.options import ai_online_column, mining_eh_column
+
+from .pipeline import SolveOutcome
+from .report import ReportData, write_report
+from .schema import Scenario
+from .tornado import contract_tornado
+
+PACKAGES = ("numpy", "pandas", "pulp", "highspy", "pydantic", "matplotlib", "cupy-cuda12x")
+
+
+def write_run_report(
+    outcome: SolveOutcome, command: str, scenario_path: Path, out_dir: Path
+) -> list[Path]:
+    """report.html and its PNGs for one run (the tornado is computed here)."""
+    plan = outcome.chosen
+    tornado = contract_tornado(
+        outcome.scenario,
+        plan,
+        float(outcome.samples["plan"].mean()),
+        select_backend(outcome.valuation.backend),
+    )
+    return write_report(report_data(outcome, command, scenario_path, tornado), out_dir)
+
+
+def report_data(
+    outcome: SolveOutcome, command: str, scenario_path: Path, tornado: pd.DataFrame | None
+) -> ReportData:
+    s, scenario = outcome.summary, outcome.scenario
+    years = list(outcome.valuation.options.years)
+    picked = outcome.valuation.options.table.loc[list(outcome.rows)]
+    budget = outcome.problem.budget_usd_by_year
+    return ReportData(
+        scenario=scenario.name,
+        command=command,
+        summary=s,
+        plan=outcome.plan_frame,
+        npv_samples_usd=outcome.samples,
+        capex_by_year_usd={int(y): float(v) for y, v in s["equity_capex_by_year_usd"].items()},
+        budget_by_year_usd={int(y): float(v) for y, v in budget.items()},
+        budget_carry_over=outcome.problem.carry_over,
+        timeline=_timeline(outcome, years, picked),
+        assumptions=assumptions(scenario),
+        manifest=manifest(outcome, command, scenario_path),
+        frontier=outcome.frontier,
+        tornado=tornado,
+        tornado_base_npv_usd=float(outcome.samples["plan"].mean()),
+        violations=tuple(s.get("violations", ())),
+        notes=tuple(s.get("notes", ())),
+    )
+
+
+def _timeline(outcome: SolveOutcome, years: list[int], picked: pd.DataFrame) -> pd.DataFrame:
+    table = outcome.valuation.options.table
+    hashing = table[table["contract"] == ""]
+    return pd.DataFrame(
+        {
+            "year": years,
+            "ai_it_mw_online": [float(picked[ai_online_column(y)].sum()) for y in years],
+            "mining_eh": [float(picked[mining_eh_column(y)].sum()) for y in years],
+            "all_mining_eh": [float(hashing[mining_eh_column(y)].sum()) for y in years],
+        }
+    )
+
+
+def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
+    """The inputs that drive the answer, as (section, item, value with unit) rows."""
+    m, fin, obj, sim = scenario.market, scenario.financing, scenario.objective, scenario.simulation
+    rows = [
+        ("Horizon", "start, length", f"{scenario.start}, {scenario.horizon_years} years"),
+        ("Horizon", "discount rate", f"{scenario.discount_rate:.1%}/yr"),
+        ("Market", "BTC price at start", f"${m.btc_price_usd:,.0f}"),
+        ("Market", "BTC drift, volatility", f"{m.btc_drift:.0%}, {m.btc_volatility:.0%}/yr"),
+        ("Market", "network hashrate at start", f"{m.hashrate_eh:,.0f} EH/s"),
+        (
+            "Market",
+            "hashrate growth, volatility",
+            f"{m.hashrate_growth:.0%}, {m.hashrate_volatility:.0%}/yr",
+        ),  # fmt: skip
+        ("Market", "halvings", ", ".join(m.halving_months) or "none"),
+        ("Market", "fees", f"{m.fee_share:.1%} of subsidy"),
+    ]
+    for name, pm in scenario.power_markets.items():
+        rows.append(
+            (
+                "Power",
+                name,
+                f"${pm.price_usd_mwh:,.1f}/MWh mean, {pm.spike_hours_share:.1%} of hours at "
+                f"${pm.spike_price_usd_mwh:,.0f}, 4CP ${pm.transmission_4cp_usd_kw_year:,.0f}"
+                "/kW-yr",
+            )
+        )
+    for c in scenario.contracts:
+        rows.append(
+            (
+                "Contracts",
+                c.name,
+                f"${c.price_usd_kw_month:,.1f}/kW-month, {c.term_years:g} yr, "
+                f"escalator {c.escalator:.1%}, tenant funds {c.tenant_funded_share:.0%}, "
+                f"exit {c.annual_default_prob:.1%}/yr, MW {c.min_mw:g}-{c.max_mw:g}"
+                + (f", online by {c.online_by}" if c.online_by else "")
+                + (", must sign" if c.must_sign else ""),
+            )
+        )
+    budget = ", ".join(f"{y}: ${v / 1e6:,.0f}M" for y, v in sorted(fin.capital_budget_usd.items()))
+    rows += [
+        (
+            "Financing",
+            "equity budget",
+            (budget or "none") + (" (carries over)" if fin.carry_over else ""),
+        ),  # fmt: skip
+        (
+            "Financing",
+            "project debt",
+            f"{fin.debt.loan_to_cost:.0%} of cost at "
+            f"{fin.debt.rate:.1%}, {fin.debt.term_years:g} yr",
+        ),  # fmt: skip
+        (
+            "Financing",
+            "exit multiples",
+            f"AI {fin.exit_multiple_ai:g}x, mining {fin.exit_multiple_mining:g}x",
+        ),  # fmt: skip
+        ("Risk", "CVaR level", f"{obj.cvar_alpha:.0%}"),
+        ("Risk", "risk aversion", f"{obj.risk_aversion:g}"),
+        (
+            "Risk",
+            "CVaR floor",
+            "none" if obj.cvar_floor_usd is None else f"${obj.cvar_floor_usd / 1e6:,.0f}M",
+        ),  # fmt: skip
+        ("Simulation", "scenarios, risk sample", f"{sim.scenarios:,}, {sim.risk_sample:,}"),
+    ]
+    return rows
+
+
+def manifest(outcome: SolveOutcome, command: str, scenario_path: Path) -> dict[str, str]:
+    """What reproduces the run: command, inputs (with a hash), seed, backend, versions."""
+    s = outcome.summary
+    try:
+        digest = hashlib.sha256(Path(scenario_path).read_bytes()).hexdigest()
+    except OSError:
+        digest = "unreadable"
+    out = {
+        "command": " ".join(["siteopt", *sys.argv[1:]]) if sys.argv[1:] else f"siteopt {command}",
+        "scenario file": str(scenario_path),
+        "scenario sha256": digest,
+        "scenario": s["scenario"],
+        "seed": str(s["seed"]),
+        "scenarios": f"{s['scenarios']:,}",
+        "risk sample": f"{s.get('risk_sample', '')}",
+        "backend": outcome.backend_note,
+        "engine": s["engine"],
+        "solver": s["solver"] or "none (plan evaluated)",
+        "status": s["status"],
+        "mip gap": "n/a" if s["mip_gap"] is None else f"{s['mip_gap']:.4%}",
+        "time limit": f"{s.get('time_limit_s', 0):g} s",
+        "siteopt": s.get("version", ""),
+        "python": platform.python_version(),
+        "written": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out

@@ -1,0 +1,144 @@
+"""How much each contract term moves the plan's expected NPV (the report's tornado).
+
+The plan is held fixed; one term of one signed contract is set to a low and a high
+value and only the sites on that contract are valued again, on the same draws (a
+contract's terms enter no random stream), so each bar is a difference of common
+random numbers, not of noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from siteopt.kernels.backend import Backend
+from siteopt.kernels.options import SiteOption, chunk_market, site_chunk
+from siteopt.kernels.valuation import chunk_size_for
+
+from .schema import Contract, Scenario
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Term:
+    """A contract field and how far the tornado moves it."""
+
+    field: str
+    low: Callable[[float], float]
+    high: Callable[[float], float]
+    label: Callable[[float], str]
+
+
+TERMS = (
+    Term("price_usd_kw_month", lambda v: 0.9 * v, lambda v: 1.1 * v, lambda v: f"${v:,.1f}/kW-mo"),
+    Term(
+        "term_years",
+        lambda v: max(1.0, v - 5.0),
+        lambda v: min(50.0, v + 5.0),
+        lambda v: f"{v:g} yr",
+    ),
+    Term(
+        "escalator",
+        lambda v: max(-0.5, v - 0.01),
+        lambda v: min(1.0, v + 0.01),
+        lambda v: f"{v:.1%}/yr",
+    ),
+    Term(
+        "tenant_funded_share",
+        lambda v: max(0.0, v - 0.1),
+        lambda v: min(1.0, v + 0.1),
+        lambda v: f"{v:.0%} funded",
+    ),
+    Term(
+        "annual_default_prob",
+        lambda v: v / 2.0,
+        lambda v: min(1.0, max(2.0 * v, 0.01)),
+        lambda v: f"{v:.1%}/yr exit",
+    ),
+)
+"""Low and high values: rent +-10 %, term +-5 years, escalator +-1 point, tenant-funded
+share +-10 points, tenant exit probability halved and doubled."""
+
+
+def contract_tornado(
+    scenario: Scenario,
+    plan: list[SiteOption],
+    base_npv_usd: float,
+    backend: Backend,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """One row per (signed contract, term): the plan's E[NPV] at the low and high value.
+
+    Columns: contract, term, low_value, high_value, low_label, high_label,
+    low_npv_usd, high_npv_usd (sorted by swing, largest first). Empty when the plan
+    signs no contract.
+    """
+    signed = sorted({o.contract_index for o in plan if o.contract_index is not None})
+    variants = []  # (contract index, term, side, scenario with the term moved)
+    for c in signed:
+        contract = scenario.contracts[c]
+        for term in TERMS:
+            base = float(getattr(contract, term.field))
+            for side, move in (("low", term.low), ("high", term.high)):
+                variants.append((c, term, side, _with_term(scenario, c, term.field, move(base))))
+    if not variants:
+        return pd.DataFrame(columns=COLUMNS)
+    delta = _mean_deltas(scenario, plan, variants, backend, progress)
+    rows = {}
+    for (c, term, side, _), d in zip(variants, delta, strict=True):
+        contract = scenario.contracts[c]
+        base = float(getattr(contract, term.field))
+        value = term.low(base) if side == "low" else term.high(base)
+        row = rows.setdefault((c, term.field), {"contract": contract.name, "term": term.field})
+        row[f"{side}_value"] = value
+        row[f"{side}_label"] = term.label(value)
+        row[f"{side}_npv_usd"] = base_npv_usd + d
+    frame = pd.DataFrame(list(rows.values()), columns=COLUMNS)
+    swing = (frame["high_npv_usd"] - frame["low_npv_usd"]).abs()
+    return frame.iloc[np.argsort(-swing.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+COLUMNS = [
+    "contract",
+    "term",
+    "low_value",
+    "high_value",
+    "low_label",
+    "high_label",
+    "low_npv_usd",
+    "high_npv_usd",
+]
+
+
+def _with_term(scenario: Scenario, c: int, field: str, value: float) -> Scenario:
+    contracts = list(scenario.contracts)
+    moved: Contract = contracts[c].model_copy(update={field: value})
+    contracts[c] = moved
+    return scenario.model_copy(update={"contracts": tuple(contracts)})
+
+
+def _mean_deltas(scenario, plan, variants, backend: Backend, progress) -> list[float]:
+    """Mean over every scenario of (plan NPV with the variant - plan NPV as is) [USD]."""
+    xp, n = backend.xp, scenario.simulation.scenarios
+    on = {c: [o for o in plan if o.contract_index == c] for c, *_ in variants}
+    sites = sorted({o.site_index for opts in on.values() for o in opts})
+    size = chunk_size_for(scenario, backend, None)
+    totals = np.zeros(len(variants))
+    for lo in range(0, n, size):
+        idx = xp.arange(lo, min(n, lo + size), dtype=xp.int64)
+        ctx = chunk_market(scenario, idx, xp=xp, sites=sites)
+        base = {o: _npv(scenario, o, ctx, xp) for opts in on.values() for o in opts}
+        for k, (c, _, _, moved) in enumerate(variants):
+            diff = sum(_npv(moved, o, ctx, xp) - base[o] for o in on[c])
+            totals[k] += float(backend.to_numpy(diff).sum())
+        if progress is not None:
+            progress("tornado", int(lo + idx.shape[0]), n)
+    return list(totals / n)
+
+
+def _npv(scenario: Scenario, option: SiteOption, ctx, xp):
+    return site_chunk(scenario, option.site_index, [option], ctx, xp=xp).npv[:, 0]
