@@ -12,6 +12,8 @@ from siteopt.kernels.backend import select_backend
 from siteopt.breakeven import _SiteValuer, breakeven
 from siteopt.scenario import load_scenario
 
+from .support import MINIMAL, mutate
+
 TEXAS = Path(__file__).resolve().parents[2] / "scenarios" / "texas.yaml"
 HYDRO = Path(__file__).resolve().parents[2] / "scenarios" / "stranded-hydro.yaml"
 
@@ -72,3 +74,38 @@ def test_breakeven_cli_json_and_bad_names(run_cli):
     assert run.exit_code == 2 and "pecos-9" in run.stderr
     run = run_cli("breakeven", str(TEXAS), "--site", "garden-city", "--contract", "hyperscaler-a")
     assert run.exit_code == 2 and "not eligible" in run.stderr
+
+
+ONE_SITE = mutate(
+    MINIMAL,
+    [
+        (
+            """  - name: beta
+    market: west
+    interconnect_mw: 50
+    mining:
+      mw: 40
+""",
+            "",
+        ),
+        ("    min_mw: 20\n", "    min_mw: 0\n"),
+        ("    online_by: 2029-06\n", ""),
+        ("    2027: 100000000\n    2028: 50000000\n", "    2027: 900000000\n"),
+    ],
+)
+
+
+def test_breakeven_is_where_the_solver_flips_on_one_site(write_scenario):
+    """Just above the breakeven rent the MILP converts the site, just below it hashes."""
+    from siteopt.pipeline import SolveSettings, solve
+    from siteopt.scenario import apply_overrides
+
+    scenario = load_scenario(write_scenario(ONE_SITE))
+    b = breakeven(scenario, "alpha", "tenant-a", backend="numpy", scenarios=300)
+    assert b.by_expected_npv is not None
+    settings = SolveSettings(backend="numpy", scenarios=300, gap_rel=1e-9)
+    ai_mw = {}
+    for side, price in (("above", b.by_expected_npv + 0.05), ("below", b.by_expected_npv - 0.05)):
+        changed = apply_overrides(scenario, [f"contracts.tenant-a.price_usd_kw_month={price!r}"])
+        ai_mw[side] = solve(changed, settings).summary["ai_it_mw_total"]
+    assert ai_mw["above"] > 0 and ai_mw["below"] == 0

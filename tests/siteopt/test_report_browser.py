@@ -134,15 +134,28 @@ def render_in_chromium(html_path: Path) -> dict[str, Any]:
         }
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+TEXAS = Path(__file__).resolve().parents[2] / "scenarios" / "texas.yaml"
+
+
+@pytest.fixture(scope="module", params=["synthetic", "texas-solve"])
+def rendered(request, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A report from sample data, and one that ``siteopt solve --frontier`` wrote."""
     if find_chromium() is None:
         pytest.skip(
             f"no Chromium on PATH (looked for {', '.join(BROWSERS)}); "
             "`make test-browser` installs Debian's chromium and runs these tests"
         )
     out = tmp_path_factory.mktemp("report")
-    write_report(sample_report_data(), out)
+    if request.param == "synthetic":
+        write_report(sample_report_data(), out)
+    else:
+        from click.testing import CliRunner
+
+        from siteopt.cli import main
+
+        args = ["solve", str(TEXAS), "--scenarios", "500", "--frontier", "3", "--out", str(out)]
+        result = CliRunner().invoke(main, [*args, "--quiet", "--time-limit", "60"])
+        assert result.exit_code == 0, result.output
     return out, render_in_chromium(out / "report.html")
 
 

@@ -110,6 +110,11 @@ def test_solve_every_bundled_scenario(path, run_cli, tmp_path):
     assert list(cashflows.columns) == ["site", "month", "line_item", "usd"]
     assert set(cashflows["site"]) == set(plan["site"])
     _budget_holds(scenario, summary)
+    html = (out / "report.html").read_text()
+    for section in ("headline", "plan", "distribution", "capex", "timeline", "tornado"):
+        assert f'id="{section}"' in html
+    for png in ("plan_sites", "npv_distribution", "capex", "timeline"):
+        assert (out / f"{png}.png").exists()
 
 
 def _budget_holds(scenario, summary) -> None:
@@ -190,3 +195,29 @@ def test_scenarios_below_the_risk_sample_are_accepted(run_cli, tmp_path):
     )
     assert run.exit_code == 0, run.stderr
     assert json.loads((tmp_path / "summary.json").read_text())["risk_sample"] == 20
+
+
+def test_frontier_traces_expected_npv_against_cvar(run_cli, tmp_path):
+    hydro = next(p for p in SCENARIOS if p.stem == "stranded-hydro")
+    run = run_cli(
+        "solve", str(hydro), "--scenarios", N, "--frontier", "3", "--out", str(tmp_path),
+        "--quiet", "--time-limit", "30",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    assert "Frontier" in run.stdout
+    frontier = pd.read_csv(tmp_path / "frontier.csv")
+    assert list(frontier["risk_aversion"]) == [0.0, 1.0, 1000.0]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert len(summary["frontier"]) == 3
+    first = frontier.iloc[0]  # the scenario is risk neutral: weight 0 is its own plan
+    assert bool(first["chosen"]) and first["expected_npv_usd"] == summary["expected_npv_usd"]
+    # more weight on CVaR never buys expected NPV (each point within its 0.5 % gap)
+    npv = frontier["expected_npv_usd"].to_numpy()
+    assert all(b <= a + 0.01 * abs(a) for a, b in zip(npv, npv[1:], strict=False))
+    html = (tmp_path / "report.html").read_text()
+    assert 'id="frontier"' in html and (tmp_path / "frontier.png").exists()
+
+
+def test_frontier_out_of_range_is_exit_2(run_cli, tmp_path):
+    run = run_cli("solve", str(SCENARIOS[0]), "--frontier", "1", "--out", str(tmp_path))
+    assert run.exit_code == 2 and "--frontier" in run.stderr

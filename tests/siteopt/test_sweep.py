@@ -1,0 +1,122 @@
+"""`siteopt sweep`: one value over many points on the same draws, reusing what it can."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from siteopt import pipeline
+from siteopt.errors import InputError
+from siteopt.pipeline import SolveSettings
+from siteopt.scenario import apply_overrides, load_scenario
+from siteopt.sweep import MAX_POINTS, parse_points, sweep
+
+from .support import REPO
+
+TEXAS = REPO / "scenarios" / "texas.yaml"
+SETTINGS = SolveSettings(backend="numpy", scenarios=300)
+PARAM = "contracts.neocloud-b.price_usd_kw_month"
+
+
+@pytest.fixture(scope="module")
+def texas():
+    return load_scenario(TEXAS)
+
+
+@pytest.fixture(scope="module")
+def swept(texas):
+    return sweep(texas, PARAM, ["120", "150", "180"], SETTINGS)
+
+
+def test_sweep_points_match_separate_solves(texas, swept):
+    for point in swept.points:
+        alone = pipeline.solve(apply_overrides(texas, [f"{PARAM}={point.value}"]), SETTINGS)
+        assert point.outcome.rows == alone.rows, point.value
+        for key in ("expected_npv_usd", "cvar_usd", "p5_npv_usd", "p95_npv_usd", "sites"):
+            assert point.outcome.summary[key] == alone.summary[key], (point.value, key)
+        pd.testing.assert_frame_equal(
+            point.outcome.valuation.options.table, alone.valuation.options.table, check_exact=True
+        )
+
+
+def test_sweep_reuses_untouched_sites_and_warm_starts(texas, swept):
+    eligible = [s for s in texas.sites if texas.contracts[1] in texas.contracts_for(s)]
+    assert texas.contracts[1].name == "neocloud-b"
+    first, *rest = swept.points
+    assert first.sites_valued == len(texas.sites) and not first.warm_start
+    for point in rest:
+        assert point.sites_valued == len(eligible) < len(texas.sites)
+        assert point.warm_start
+
+
+def test_a_higher_rent_never_lowers_the_plan_value(swept):
+    values = [p.outcome.summary["expected_npv_usd"] for p in swept.points]
+    # the MILP stops within a 0.01 % gap of the optimum, so allow that much
+    assert all(b >= a * (1 - 2e-4) for a, b in zip(values, values[1:], strict=False))
+
+
+def test_range_includes_stop_on_the_grid():
+    assert parse_points(None, "100:160:20") == ["100", "120", "140", "160"]
+    assert parse_points(None, "0.1:0.3:0.05") == ["0.1", "0.15", "0.2", "0.25", "0.3"]
+    assert parse_points(None, "10:0:-5") == ["10", "5", "0"]
+    assert parse_points("120, 140,true", None) == ["120", "140", "true"]
+
+
+@pytest.mark.parametrize(
+    ("values", "span", "needle"),
+    [
+        (None, None, "exactly one"),
+        ("1,2", "1:2:1", "exactly one"),
+        ("1,,2", None, "empty value"),
+        (None, "1:2", "START:STOP:STEP"),
+        (None, "1:2:0", "non-zero"),
+        (None, "5:1:1", "away from STOP"),
+        (None, "a:2:1", "three numbers"),
+        (None, "0:1000:1", f"at most {MAX_POINTS}"),
+        (None, "nan:1:1", "finite"),
+    ],
+)
+def test_bad_points_are_input_errors(values, span, needle):
+    with pytest.raises(InputError, match=needle):
+        parse_points(values, span)
+
+
+def test_sweep_cli_writes_table_plot_and_plans(run_cli, tmp_path):
+    run = run_cli(
+        "sweep", str(TEXAS), "--param", PARAM, "--values", "130,170", "--scenarios", "200",
+        "--out", str(tmp_path), "--quiet",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    table = pd.read_csv(tmp_path / "sweep.csv")
+    assert list(table["value"]) == [130, 170]
+    assert set(table["status"]) <= {"optimal", "feasible"}
+    plans = pd.read_csv(tmp_path / "plans.csv")
+    assert len(plans) == 2 * len(load_scenario(TEXAS).sites)
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    payload = json.loads((tmp_path / "sweep.json").read_text())
+    assert payload["param"] == PARAM and payload["values"] == ["130", "170"]
+    assert payload["reuse"]["site_valuations"] < payload["reuse"]["site_valuations_without_reuse"]
+
+
+def test_infeasible_point_is_recorded_not_fatal(run_cli, tmp_path):
+    run = run_cli(
+        "sweep", str(TEXAS), "--param", "contracts.hyperscaler-a.min_mw", "--values", "0,400",
+        "--set", "contracts.hyperscaler-a.must_sign=true",
+        "--set", "contracts.hyperscaler-a.online_by=2028-03", "--scenarios", "200",
+        "--out", str(tmp_path), "--json", "--time-limit", "20",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    points = json.loads(run.stdout)["points"]
+    assert points[0]["status"] in ("optimal", "feasible")
+    assert points[1]["status"] == "infeasible" and "hyperscaler-a" in points[1]["message"]
+
+
+def test_a_bad_value_fails_before_any_solve(run_cli, tmp_path):
+    run = run_cli(
+        "sweep", str(TEXAS), "--param", PARAM, "--values", "130,-1", "--out", str(tmp_path)
+    )
+    assert run.exit_code == 2 and "greater than 0" in run.stderr
+    run = run_cli("sweep", str(TEXAS), "--param", "contracts.neocloud-b.prize", "--values", "1")
+    assert run.exit_code == 2 and "price_usd_kw_month" in run.stderr

@@ -1,0 +1,111 @@
+"""`siteopt whatif`: the same draws for base and changed, so deltas are the change's."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from siteopt.pipeline import SolveSettings
+from siteopt.scenario import load_scenario
+from siteopt.whatif import TOTAL_KEYS, whatif
+
+from .support import REPO
+
+TEXAS = REPO / "scenarios" / "texas.yaml"
+SETTINGS = SolveSettings(backend="numpy", scenarios=300)
+
+
+@pytest.fixture(scope="module")
+def texas():
+    return load_scenario(TEXAS)
+
+
+def test_no_change_reports_zero_deltas_exactly(texas):
+    result = whatif(texas, [], SETTINGS)
+    assert result.sites_revalued == 0
+    for key, d in result.totals.items():
+        assert d["delta"] == 0.0 and d["base"] == d["changed"], key
+    deltas = result.sites.filter(like="delta_")
+    assert (deltas.to_numpy() == 0.0).all()
+    assert not result.sites["changed"].any()
+    base, changed = result.base.summary, result.changed.summary
+    for key in ("expected_npv_usd", "cvar_usd", "sites", "equity_capex_by_year_usd"):
+        assert base[key] == changed[key]
+
+
+def test_a_change_that_cannot_reach_a_site_leaves_its_numbers_bit_identical(texas):
+    result = whatif(texas, ["sites.pecos-1.ai.build_capex_usd_mw=11000000"], SETTINGS)
+    assert result.sites_revalued == 1
+    a = result.base.valuation.options.table
+    b = result.changed.valuation.options.table
+    others = (a["site"] != "pecos-1").to_numpy()
+    pd.testing.assert_frame_equal(a[others], b[others], check_exact=True)
+    np.testing.assert_array_equal(
+        result.base.valuation.options.risk_npv_usd[others],
+        result.changed.valuation.options.risk_npv_usd[others],
+    )
+    # pecos-1 retrofits its first 60 MW (retrofit_mw), so new-build capex moves only the
+    # levels above that
+    above = ~others & (a["ai_it_mw"] > 60).to_numpy()
+    within = ~others & (a["ai_it_mw"] <= 60).to_numpy()
+    assert (b.loc[above, "expected_npv_usd"] < a.loc[above, "expected_npv_usd"]).all()
+    assert (b.loc[within, "expected_npv_usd"] == a.loc[within, "expected_npv_usd"]).all()
+    for row in result.sites.to_dict("records"):
+        if row["site"] != "pecos-1" and not row["changed"]:
+            assert row["delta_expected_npv_usd"] == 0.0 and row["delta_cvar_usd"] == 0.0
+
+
+def test_totals_are_changed_minus_base(texas):
+    result = whatif(texas, ["contracts.neocloud-b.price_usd_kw_month=130"], SETTINGS)
+    for key in TOTAL_KEYS:
+        d = result.totals[key]
+        assert d["delta"] == d["changed"] - d["base"]
+        assert d["base"] == result.base.summary[key]
+        assert d["changed"] == result.changed.summary[key]
+    assert result.totals["expected_npv_usd"]["delta"] < 0  # a lower rent cannot help
+
+
+def test_whatif_cli_writes_both_plans_and_the_diff(run_cli, tmp_path):
+    run = run_cli(
+        "whatif", str(TEXAS), "--scenarios", "300", "--out", str(tmp_path), "--quiet",
+        "--set", "contracts.hyperscaler-a.price_usd_kw_month=120", "--no-report",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    assert "hyperscaler-a" in run.stdout and "delta" in run.stdout
+    for which in ("base", "changed"):
+        assert (tmp_path / which / "summary.json").exists()
+        assert (tmp_path / which / "plan.csv").exists()
+    diff = pd.read_csv(tmp_path / "diff.csv")
+    assert list(diff["site"]) == [s.name for s in load_scenario(TEXAS).sites]
+    payload = json.loads((tmp_path / "whatif.json").read_text())
+    assert payload["changes"] == ["contracts.hyperscaler-a.price_usd_kw_month=120"]
+    assert set(TOTAL_KEYS) <= payload["totals"].keys()
+
+
+def test_whatif_json_without_a_change(run_cli, tmp_path):
+    run = run_cli(
+        "whatif", str(TEXAS), "--scenarios", "200", "--out", str(tmp_path), "--json", "--no-report"
+    )
+    assert run.exit_code == 0, run.stderr
+    payload = json.loads(run.stdout)
+    assert all(d["delta"] == 0 for d in payload["totals"].values())
+    assert payload["sites_changed"] == 0 and payload["sites_revalued"] == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ("contracts.hyperscaler-a.price_usd_kw_mnth=120", "price_usd_kw_month"),
+        ("contracts.hyperscaler-z.price_usd_kw_month=120", "hyperscaler-a"),
+        ("contracts.hyperscaler-a.price_usd_kw_month=-5", "greater than 0"),
+        ("contracts.hyperscaler-a.price_usd_kw_month=!!python/object:os.system ls", "cannot read"),
+    ],
+)
+def test_bad_change_is_exit_2_before_any_work(run_cli, tmp_path, change, needle):
+    run = run_cli("whatif", str(TEXAS), "--set", change, "--out", str(tmp_path), "--quiet")
+    assert run.exit_code == 2, run.output
+    assert needle in run.stderr and "Traceback" not in run.stderr
+    assert not any(tmp_path.iterdir())
