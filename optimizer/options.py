@@ -107,8 +107,7 @@ class OptionTable:
             raise ValueError(f"option table lacks columns: {', '.join(missing)}")
         if self.risk_npv_usd.ndim != 2 or self.risk_npv_usd.shape[0] != len(self.table):
             raise ValueError(
-                f"risk_npv_usd has shape {self.risk_npv_usd.shape}; "
-                f"expected ({len(self.table)}, K)"
+                f"risk_npv_usd has shape {self.risk_npv_usd.shape}; expected ({len(self.table)}, K)"
             )
 
     @property

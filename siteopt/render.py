@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -280,7 +281,7 @@ def print_whatif(result: Any, out: Any, console: Console | None = None) -> None:
 
 def _arrow(before: Any, after: Any, fmt: str) -> str:
     def show(v: Any) -> str:
-        return "-" if v is None or v == "" else fmt.format(v)
+        return "-" if v is None or v == "" or v is pd.NA else fmt.format(v)
 
     return show(before) if before == after else f"{show(before)} -> {show(after)}"
 
@@ -317,10 +318,11 @@ def print_sweep(result: Any, payload: dict[str, Any], written: list[Any]) -> Non
         )
     console.print(table)
     reuse = payload["reuse"]
+    valued, needed = reuse["site_valuations"], reuse["site_valuations_without_reuse"]
     console.print(
-        f"reused: {reuse['site_valuations']} site valuations of "
-        f"{reuse['site_valuations_without_reuse']} needed without reuse; "
-        f"{reuse['warm_starts']} MILP warm starts; total {payload['seconds']:.1f} s"
+        f"site valuations: {valued} computed, {needed - valued} reused of {needed}; "
+        f"MILP warm starts: {reuse['warm_starts']} of {len(result.points) - 1}; "
+        f"total {payload['seconds']:.1f} s"
     )
     console.print(escape("wrote " + ", ".join(str(p) for p in written)))
 

@@ -108,7 +108,11 @@ def site_diff(base: dict[str, Any], changed: dict[str, Any]) -> pd.DataFrame:
             if key not in ("build_year", "contract"):
                 row[f"delta_{key}"] = c[key] - b[key]
         records.append(row)
-    return pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(records)
+    for side in ("base", "changed"):  # keep hashing: no year, no contract (as in plan.csv)
+        frame[f"{side}_build_year"] = frame[f"{side}_build_year"].astype("Int64")
+        frame[f"{side}_contract"] = frame[f"{side}_contract"].fillna("")
+    return frame
 
 
 def total_diff(base: dict[str, Any], changed: dict[str, Any]) -> dict[str, dict[str, Any]]:

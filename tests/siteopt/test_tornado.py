@@ -1,0 +1,61 @@
+"""The report's tornado: the plan held fixed, one contract term moved, same draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from siteopt.kernels.backend import select_backend
+from siteopt.kernels.valuation import plan_npv_samples
+
+from siteopt import pipeline
+from siteopt.scenario import apply_overrides, load_scenario
+from siteopt.tornado import TERMS, contract_tornado
+
+from .support import REPO
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def solved():
+    texas = load_scenario(REPO / "scenarios" / "texas.yaml")
+    outcome = pipeline.solve(texas, pipeline.SolveSettings(backend="numpy", scenarios=N))
+    base = float(outcome.samples["plan"].mean())
+    frame = contract_tornado(outcome.scenario, outcome.chosen, base, select_backend("numpy"))
+    return outcome, base, frame
+
+
+def test_each_bar_is_the_plan_revalued_with_the_term_moved(solved):
+    outcome, _, frame = solved
+    signed = {outcome.scenario.contracts[o.contract_index].name for o in outcome.chosen
+              if o.contract_index is not None}  # fmt: skip
+    assert set(frame["contract"]) == signed
+    assert len(frame) == len(signed) * len(TERMS)
+    for row in frame.head(4).to_dict("records"):  # the four largest swings, checked in full
+        for side in ("low", "high"):
+            value = row[f"{side}_value"]
+            moved = apply_overrides(
+                outcome.scenario, [f"contracts.{row['contract']}.{row['term']}={value!r}"]
+            )
+            want = plan_npv_samples(moved, {"p": outcome.chosen}, backend="numpy")["p"].mean()
+            assert row[f"{side}_npv_usd"] == pytest.approx(want, rel=1e-9), (row["term"], side)
+
+
+def test_directions_a_deal_team_expects(solved):
+    _, base, frame = solved
+    rows = {(r["contract"], r["term"]): r for r in frame.to_dict("records")}
+    for (_, term), r in rows.items():
+        if term == "price_usd_kw_month":
+            assert r["low_npv_usd"] < base < r["high_npv_usd"]
+        if term == "annual_default_prob":
+            assert r["high_npv_usd"] < base
+    swing = (frame["high_npv_usd"] - frame["low_npv_usd"]).abs().to_numpy()
+    assert np.all(np.diff(swing) <= 0)  # largest first
+
+
+def test_a_plan_without_a_contract_has_no_bars(solved):
+    outcome, base, _ = solved
+    flat = [o for opts in outcome.valuation.site_options for o in opts]
+    hashing = [o for o in flat if o.contract_index is None]
+    frame = contract_tornado(outcome.scenario, hashing, base, select_backend("numpy"))
+    assert frame.empty and "low_npv_usd" in frame.columns
