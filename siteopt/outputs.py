@@ -13,6 +13,11 @@ import pandas as pd
 
 from .errors import InputError
 
+# mkstemp creates 0600 files; outputs get the usual 0666 less the umask, like open() would.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
 
 def prepare_out_dir(path: Path) -> Path:
     """Create the output folder (and parents); refuse a path that is a file or unwritable."""
@@ -34,6 +39,7 @@ def write_atomic(path: Path, data: str | bytes) -> Path:
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(
             fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})
         ) as fh:

@@ -62,13 +62,33 @@ def test_version(run_cli: RunCli) -> None:
 def test_help_lists_the_commands(run_cli: RunCli) -> None:
     result = run_cli("--help")
     assert result.exit_code == 0
-    assert "validate" in result.stdout and "economics" in result.stdout
+    for command in CLI_COMMANDS:  # CLI.md's table
+        assert command in result.stdout, command
 
 
-@pytest.mark.parametrize("command", ["validate", "economics"])
+CLI_COMMANDS = (
+    "validate",
+    "economics",
+    "solve",
+    "evaluate",
+    "whatif",
+    "sweep",
+    "breakeven",
+    "bench",
+)
+EXTRA_ARGS = {
+    "evaluate": ["--plan", "plan.csv"],
+    "sweep": ["--param", "market.btc_price_usd", "--values", "60000"],
+    "breakeven": ["--site", "a", "--contract", "b"],
+}
+
+
+@pytest.mark.parametrize(
+    "command", ["validate", "economics", "solve", "evaluate", "whatif", "sweep", "breakeven"]
+)
 def test_missing_file_is_one_line_exit_2(command: str, run_cli: RunCli, tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
-    result = run_cli(command, str(missing))
+    result = run_cli(command, str(missing), *EXTRA_ARGS.get(command, []))
     assert result.exit_code == 2
     assert result.stderr == f"{missing}: no such file\n"
     assert result.stdout == ""
@@ -175,3 +195,16 @@ def test_economics_json_is_the_only_output(run_cli: RunCli) -> None:
     assert result.exit_code == 0
     assert result.stdout.lstrip().startswith("{") and result.stdout.rstrip().endswith("}")
     assert result.stderr == ""
+
+
+def test_outputs_are_readable_like_any_file_the_user_writes(tmp_path):
+    """Atomic writes go through mkstemp (0600); the final file gets 0666 less the umask."""
+    import os
+
+    from siteopt.outputs import write_atomic
+
+    path = write_atomic(tmp_path / "summary.json", "{}\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not list(tmp_path.glob(".*.tmp"))
