@@ -31,6 +31,7 @@ from .hosting import (
 )
 from .mining import ppa_settlement
 from .options import ChunkMarket, SiteOption, ai_power_per_it_mw, chunk_market, site_mining
+from .table import month_label
 
 LINE_ITEMS = (
     "mining_revenue",
@@ -209,8 +210,6 @@ def expected_cashflows(
 
 
 def _frame(scenario, options, sums, n_total) -> pd.DataFrame:
-    from .table import month_label
-
     months = [month_label(scenario, t) for t in range(scenario.months)]
     frames = []
     for k, opt in enumerate(options):

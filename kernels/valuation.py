@@ -123,8 +123,11 @@ def value_options(
     be = backend if isinstance(backend, Backend) else select_backend(backend)
     size = chunk_size or chunk_size_for(scenario, be, memory_budget_bytes)
     options = [site_options(scenario, i) for i in range(len(scenario.sites))]
-    keys = [site_key(scenario, i, be.name, bins) for i in range(len(options))]
-    known = cache.get(keys) if cache is not None else [None] * len(options)
+    if cache is None:
+        keys, known = [], [None] * len(options)
+    else:
+        keys = [site_key(scenario, i, be.name, bins) for i in range(len(options))]
+        known = cache.get(keys)
     todo = [i for i, hit in enumerate(known) if hit is None]
     timings = {"pass1": 0.0, "pass2": 0.0}
     fresh = _value_sites(scenario, options, todo, be, size, bins, progress, timings)

@@ -66,6 +66,15 @@ OPTIONS_COLUMNS = (
     "cvar_usd",
     "equity_capex_usd",
 )
+PORTFOLIO_KEYS = (  # summary.json's portfolio figures, compared by whatif and sweep
+    "expected_npv_usd",
+    "cvar_usd",
+    "p5_npv_usd",
+    "p50_npv_usd",
+    "p95_npv_usd",
+    "ai_it_mw_total",
+    "mining_mw_total",
+)
 MAX_FRONTIER_POINTS = 50
 DEFAULT_MIP_GAP = 1e-4  # relative; tight, so that what-if deltas are not solver tolerance
 FRONTIER_GAP = 0.005  # relative MIP gap of a frontier point
@@ -320,7 +329,8 @@ def with_frontier(
         time_limit_s=max(FRONTIER_MIN_POINT_S, settings.time_limit_s / points),
         gap_rel=max(settings.gap_rel, FRONTIER_GAP),
     )
-    for k, weight in enumerate(frontier_weights(points)):
+    weights = frontier_weights(points)
+    for k, weight in enumerate(weights):
         problem = replace(outcome.problem, risk_aversion=weight)
         result = _solve_milp(valuation, problem, point_settings, start)
         results.append(result)
@@ -340,7 +350,7 @@ def with_frontier(
     )
     alpha = outcome.scenario.objective.cvar_alpha
     records = []
-    for weight, rows, result in zip(frontier_weights(points), rows_by_point, results, strict=True):
+    for weight, rows, result in zip(weights, rows_by_point, results, strict=True):
         record = {"risk_aversion": weight, "status": str(result.status)}
         if rows is None:
             record.update(expected_npv_usd=None, cvar_usd=None, ai_it_mw_total=None)

@@ -227,10 +227,7 @@ def _print_frontier(console: Console, frontier: Any, alpha: str) -> None:
         ["risk weight", "E[NPV]", alpha, "AI IT MW", "status", ""],
     )
     for row in frontier.to_dict("records"):
-        known = (
-            row["expected_npv_usd"] is not None
-            and row["expected_npv_usd"] == row["expected_npv_usd"]
-        )
+        known = pd.notna(row["expected_npv_usd"])
         table.add_row(
             f"{row['risk_aversion']:g}",
             _musd(row["expected_npv_usd"]) if known else "-",

@@ -384,3 +384,32 @@ def tornado_png(tornado: pd.DataFrame, base_npv_usd: float) -> bytes:
     ax.grid(axis="x", alpha=0.3)
     _legend(fig, fontsize=8, loc="outside lower center", ncols=2)
     return _png(fig)
+
+
+def sweep_png(frame: pd.DataFrame, param: str, title: str) -> bytes:
+    """E[NPV], CVaR and AI MW against the swept value (a sweep's ``sweep.csv`` rows);
+    infeasible points are dashed red lines. Values that are not numbers are spaced evenly."""
+    ok = frame[frame["status"] != "infeasible"]
+    try:
+        x, numeric = np.array([float(v) for v in frame["value"]]), True
+    except ValueError:
+        x, numeric = np.arange(len(frame), dtype=float), False
+    x_ok = x[ok.index.to_numpy()]
+    fig = Figure(figsize=(7.5, 7.5), layout="constrained")
+    axes = fig.subplots(3, 1, sharex=True)
+    series = (
+        ("expected_npv_usd", "E[NPV], $M", 1e-6),
+        ("cvar_usd", "CVaR, $M", 1e-6),
+        ("ai_it_mw_total", "AI IT MW", 1.0),
+    )
+    for ax, (column, label, scale) in zip(axes, series, strict=True):
+        ax.plot(x_ok, ok[column].to_numpy(float) * scale, marker="o")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+        for xi in x[frame["status"].to_numpy() == "infeasible"]:
+            ax.axvline(xi, color="tab:red", alpha=0.3, linestyle="--")
+    if not numeric:
+        axes[-1].set_xticks(x, list(frame["value"]))
+    axes[-1].set_xlabel(param)
+    axes[0].set_title(title)
+    return _png(fig)

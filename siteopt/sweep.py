@@ -10,21 +10,19 @@ gap; with a 0.5 % tolerance, two plans within 0.5 % of the optimum can both qual
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from siteopt.kernels.valuation import ValuationCache
 
 from . import pipeline
 from .errors import InfeasibleError, InputError
-from .pipeline import Progress, SolveOutcome, SolveSettings
+from .pipeline import PORTFOLIO_KEYS, Progress, SolveOutcome, SolveSettings
+from .report_plots import sweep_png
 from .scenario import apply_overrides
 from .schema import Scenario
 from .yamlsource import YamlSourceError, load_yaml_value
@@ -34,13 +32,7 @@ POINT_COLUMNS = (
     "value",
     "status",
     "mip_gap",
-    "expected_npv_usd",
-    "cvar_usd",
-    "p5_npv_usd",
-    "p50_npv_usd",
-    "p95_npv_usd",
-    "ai_it_mw_total",
-    "mining_mw_total",
+    *PORTFOLIO_KEYS,
     "equity_capex_usd",
     "sites_valued",
     "warm_start",
@@ -201,34 +193,4 @@ def payload(result: Sweep) -> dict[str, Any]:
 
 def plot(result: Sweep) -> bytes:
     """sweep.png: E[NPV], CVaR and AI MW against the swept value."""
-    frame = result.frame()
-    ok = frame[frame["status"] != "infeasible"]
-    x, numeric = _axis(frame["value"])
-    x_ok = x[ok.index.to_numpy()]
-    fig = Figure(figsize=(7.5, 7.5), layout="constrained")
-    axes = fig.subplots(3, 1, sharex=True)
-    series = (
-        ("expected_npv_usd", "E[NPV], $M", 1e-6),
-        ("cvar_usd", "CVaR, $M", 1e-6),
-        ("ai_it_mw_total", "AI IT MW", 1.0),
-    )
-    for ax, (column, label, scale) in zip(axes, series, strict=True):
-        ax.plot(x_ok, ok[column].to_numpy(float) * scale, marker="o")
-        ax.set_ylabel(label)
-        ax.grid(True, alpha=0.3)
-        for xi in x[frame["status"].to_numpy() == "infeasible"]:
-            ax.axvline(xi, color="tab:red", alpha=0.3, linestyle="--")
-    if not numeric:
-        axes[-1].set_xticks(x, list(frame["value"]))
-    axes[-1].set_xlabel(result.param)
-    axes[0].set_title(f"{result.scenario}: sweep of {result.param}")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    return buf.getvalue()
-
-
-def _axis(values: pd.Series) -> tuple[np.ndarray, bool]:
-    try:
-        return np.array([float(v) for v in values]), True
-    except ValueError:
-        return np.arange(len(values), dtype=float), False
+    return sweep_png(result.frame(), result.param, f"{result.scenario}: sweep of {result.param}")

@@ -20,19 +20,11 @@ from siteopt.kernels.valuation import ValuationCache
 
 from . import pipeline
 from .errors import InfeasibleError
-from .pipeline import Progress, SolveOutcome, SolveSettings
+from .pipeline import PORTFOLIO_KEYS, Progress, SolveOutcome, SolveSettings
 from .scenario import apply_overrides
 from .schema import Scenario
 
-TOTAL_KEYS = (
-    "expected_npv_usd",
-    "cvar_usd",
-    "p5_npv_usd",
-    "p50_npv_usd",
-    "p95_npv_usd",
-    "ai_it_mw_total",
-    "mining_mw_total",
-)
+TOTAL_KEYS = PORTFOLIO_KEYS
 SITE_KEYS = ("ai_it_mw", "mining_mw", "build_year", "contract", "expected_npv_usd", "cvar_usd")
 
 
