@@ -21,13 +21,16 @@ __all__ = [
     "BACKEND_NAMES",
     "Backend",
     "BackendError",
+    "FUSED_ENV",
     "cupy_usable",
+    "fused_enabled",
     "get_xp",
     "select_backend",
 ]
 
 BACKEND_NAMES = ("auto", "numpy", "cupy")
 CUPY_INSTALL_HINT = "pip install 'siteopt[gpu]'"
+FUSED_ENV = "SITEOPT_FUSED"  # "0": CuPy runs the xp code instead of kernels/_cuda.py
 # Used only where neither /proc/meminfo nor sysconf can tell free host memory.
 _FALLBACK_FREE_BYTES = 2 * 1024**3
 
@@ -81,6 +84,15 @@ def get_xp(a: Any) -> ModuleType:
     if cupy is not None and isinstance(a, cupy.ndarray):
         return cupy
     return np
+
+
+def fused_enabled(xp: ModuleType) -> bool:
+    """Whether the fused CUDA kernels (kernels/_cuda.py) replace the xp code.
+
+    True on CuPy unless the environment sets ``SITEOPT_FUSED=0``, which keeps the
+    xp twins on the GPU (for parity tests and for profiling what fusion buys).
+    """
+    return xp is not np and os.environ.get(FUSED_ENV, "1") != "0"
 
 
 def _host_free_memory_bytes() -> int:
@@ -137,6 +149,17 @@ class Backend:
             free_bytes, _total_bytes = self.xp.cuda.runtime.memGetInfo()
             return int(free_bytes) + int(self.xp.get_default_memory_pool().free_bytes())
         return _host_free_memory_bytes()
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the backend running out of memory for a chunk.
+
+        CuPy raises ``cupy.cuda.memory.OutOfMemoryError`` when its pool cannot grow;
+        the valuation then halves the chunk. On NumPy a ``MemoryError`` is not retried
+        (the host would swap first), so this is False.
+        """
+        if self.name != "cupy":
+            return False
+        return isinstance(exc, self.xp.cuda.memory.OutOfMemoryError)
 
     def synchronize(self) -> None:
         """Wait for queued device work (timings, error surfacing); no-op on NumPy."""

@@ -10,8 +10,11 @@ import numpy as np
 
 from siteopt.schema import Scenario
 
+from ._cuda import SiteInputs, site_stream_arrays
+from .backend import fused_enabled
 from .coefficients import (
     AIEvents,
+    SiteStreams,
     ai_coefficients,
     construction_start,
     mining_coefficients,
@@ -150,15 +153,9 @@ def site_chunk(
 ) -> SiteChunk:
     """NPV of each option of one site on the chunk's scenarios (the fast path)."""
     site, cal = scenario.sites[site_index], ctx.cal
-    power, fl, mining = site_mining(scenario, site_index, ctx, xp=xp)
     groups = option_groups(options)
     pays_power = any(not scenario.contracts[g.contract_index].power_pass_through for g in groups)
-    ai_power = (
-        ai_power_per_it_mw(scenario, site_index, power, cal, xp=xp)
-        if pays_power
-        else xp.zeros_like(power.level)
-    )
-    streams = site_streams(mining, ai_power, ppa_settlement(site, power, cal, xp=xp), cal, xp=xp)
+    streams, fl = _site_streams(scenario, site_index, ctx, pays_power, xp=xp)
     n = ctx.scenarios.shape[0]
     npv = xp.empty((n, len(options)))
     multiple = scenario.financing.exit_multiple_mining
@@ -197,3 +194,47 @@ def site_chunk(
         )
         events[(g.build_year, g.contract_index)] = coef.events
     return SiteChunk(npv, events, fl)
+
+
+def _site_streams(
+    scenario: Scenario, site_index: int, ctx: ChunkMarket, pays_power: bool, *, xp: ModuleType
+) -> tuple[SiteStreams, Fleet]:
+    """The site's prefix-sum streams on the chunk: the fused kernel on CuPy, else xp code.
+
+    ``pays_power``: some contract of the site leaves AI grid power with the miner, so
+    ``ai_power`` is the cost of one IT MW (else zeros).
+    """
+    site, cal = scenario.sites[site_index], ctx.cal
+    if fused_enabled(xp):
+        inputs = fused_site_inputs(scenario, site_index, ctx, pays_power)
+        power = ctx.power[list(scenario.power_markets).index(site.market)]
+        arrays = site_stream_arrays(
+            site, scenario.market.pool_fee, inputs, ctx.market.hashprice, power, xp=xp
+        )
+        return SiteStreams(**arrays), fleet(site, cal.months)
+    power, fl, mining = site_mining(scenario, site_index, ctx, xp=xp)
+    ai_power = (
+        ai_power_per_it_mw(scenario, site_index, power, cal, xp=xp)
+        if pays_power
+        else xp.zeros_like(power.level)
+    )
+    ppa = ppa_settlement(site, power, cal, xp=xp)
+    return site_streams(mining, ai_power, ppa, cal, xp=xp), fl
+
+
+def fused_site_inputs(
+    scenario: Scenario, site_index: int, ctx: ChunkMarket, pays_power: bool
+) -> SiteInputs:
+    """The host-side facts the fused site kernel reads (kernels/_cuda.py)."""
+    site, cal = scenario.sites[site_index], ctx.cal
+    fl = fleet(site, cal.months)
+    pm = scenario.power_markets[site.market]
+    return SiteInputs(
+        ph_per_mw=fl.ph_per_mw,
+        hours=cal.hours,
+        refresh=fl.refresh_capex_usd_mw,
+        discount=cal.discount[:-1],
+        curve=ctx.power[list(scenario.power_markets).index(site.market)].curve,
+        fourcp_usd_mw_month=pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0,
+        pays_power=pays_power,
+    )

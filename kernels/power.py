@@ -20,6 +20,7 @@ import numpy as np
 
 from siteopt.schema import PowerMarket, Scenario
 
+from .backend import fused_enabled
 from .market import Calendar
 from .rng import normal, power_stream, uniforms4
 
@@ -67,7 +68,10 @@ def duration_curve(pm: PowerMarket) -> DurationCurve:
 
 def _default_curve(pm: PowerMarket) -> tuple[np.ndarray, np.ndarray]:
     spike_share = pm.spike_hours_share
-    spike_mult = pm.spike_price_usd_mwh / pm.price_usd_mwh if pm.price_usd_mwh > 0 else 0.0
+    # without spike hours the spike multiple weighs nothing (and a near-zero mean price
+    # would make it inf, and 0 x inf NaN)
+    priced = pm.price_usd_mwh > 0 and spike_share > 0
+    spike_mult = pm.spike_price_usd_mwh / pm.price_usd_mwh if priced else 0.0
     k = pm.duration_bins - 1
     probs = (np.arange(k) + 0.5) / k
     body = np.exp(DEFAULT_CURVE_SIGMA * np.array([NormalDist().inv_cdf(p) for p in probs]))
@@ -101,6 +105,10 @@ def power_paths(
     scenario: Scenario, market_index: int, cal: Calendar, scenarios: Any, *, xp: ModuleType
 ) -> PowerPaths:
     """Monthly price levels (iid lognormal around mean x seasonality) and 4CP outcomes."""
+    if fused_enabled(xp):
+        from ._cuda import power_paths as fused_power_paths
+
+        return fused_power_paths(scenario, market_index, cal, scenarios, xp=xp)
     name = list(scenario.power_markets)[market_index]
     pm = scenario.power_markets[name]
     seed, col = scenario.simulation.seed, scenarios[:, None]
@@ -139,7 +147,8 @@ def curtailment(
         M(x): sum of w_k m_k over the bins run; energy cost per MW-hour is level * M.
     """
     mult = xp.asarray(curve.multiples)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a level near 0 sends x to inf (run in every bin), which is the right answer
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         x = xp.where(level > 0, value_mwh / level, xp.inf)
     idx = xp.searchsorted(mult, x, side="left")
     return xp.asarray(curve.cum_weight)[idx], xp.asarray(curve.cum_weighted_multiple)[idx]

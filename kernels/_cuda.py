@@ -1,0 +1,440 @@
+"""Fused CUDA kernels for the valuation's hot loops, each beside its xp twin.
+
+The xp code (``market.market_paths``, ``power.power_paths``, ``mining.mining_streams``
+with ``coefficients.site_streams``) is the specification. On CuPy it runs as hundreds
+of small elementwise launches per chunk: every Philox call alone is ~100 array
+operations on (N, T) temporaries, and the hashrate feedback is a Python loop over
+months. The kernels here do the same arithmetic in one launch each:
+
+========================  ===================================  ======================
+kernel                    twin                                 one thread per
+========================  ===================================  ======================
+``siteopt_market``        :func:`market.market_paths`          scenario (month loop)
+``siteopt_power``         :func:`power.power_paths`            (scenario, month) cell
+``siteopt_site``          ``mining_streams`` + ``site_streams``  scenario (month loop)
+========================  ===================================  ======================
+
+Random draws are made on the device with :data:`rng.PHILOX_CUDA_SRC`, the twin of the
+numpy generator, so both paths see the same uniforms bit for bit. Arrays are stored
+month-major, ``(T, N)`` with the scenario index fastest, so at each month the threads of
+a warp touch consecutive addresses; callers get the ``(N, T)`` transposed view, which
+every xp function accepts. Prefix sums and the month loop run in the order numpy uses
+(sequential in the month), so the kernels agree with the xp path to a few ulps of
+``exp``/``log``/``cos`` per month (parity tests: rtol 1e-9 in float64; there is no
+float32 path, see benchmarks/RESULTS.md for why).
+
+All device code is in :data:`DEVICE_SRC` as ``__device__`` functions; the ``__global__``
+wrappers in :data:`KERNEL_SRC` only index. Tests compile ``DEVICE_SRC`` as C++ and run it
+on the CPU against numpy, and compile the whole source with NVRTC, with no GPU.
+
+CuPy is imported only inside the functions that launch kernels (STYLE.md rule 3).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from siteopt.schema import Scenario, Site
+
+from .backend import FUSED_ENV, fused_enabled
+from .market import Calendar, MarketPaths, start_hashprice, subsidy_schedule
+from .power import DurationCurve, PowerPaths, duration_curve
+from .rng import PHILOX_CUDA_SRC, STREAM_BTC, STREAM_FEES, power_stream
+
+__all__ = [
+    "DEVICE_SRC",
+    "FUSED_ENV",
+    "KERNEL_COSTS",
+    "KERNEL_NAMES",
+    "KERNEL_SRC",
+    "CUDA_SOURCE",
+    "KernelCost",
+    "fused_enabled",
+    "launch",
+    "market_paths",
+    "power_paths",
+    "site_stream_arrays",
+]
+
+THREADS_PER_BLOCK = 256
+
+DEVICE_SRC = r"""
+// ---- siteopt fused valuation kernels: device functions (twins of the xp code) ----
+
+// Market path of one scenario (market.market_paths). Outputs are month-major with
+// stride `ld` between months: out[t * ld] is month t of this scenario.
+__device__ void siteopt_market_row(
+    unsigned long long seed, unsigned long long scen, int months, int lag,
+    const double* subsidy, double log_p0, double log_h0, double hp0,
+    double step_a, double step_b, double rho, double rho_c,
+    double fee_share, double sig_f, double fee_shift,
+    double growth0, double elasticity, double sig_h,
+    unsigned int stream_btc, unsigned int stream_fees, long long ld,
+    double* btc, double* hashrate, double* reward, double* hashprice)
+{
+    double cum = 0.0;  // sum of the BTC log steps of months before t, in numpy's order
+    double log_h = log_h0;
+    for (int t = 0; t < months; ++t) {
+        double z1, z_indep, z_fee, z_unused;
+        philox_normal_pair(seed, scen, (unsigned int)t, stream_btc, &z1, &z_indep);
+        philox_normal_pair(seed, scen, (unsigned int)t, stream_fees, &z_fee, &z_unused);
+        double z2 = rho * z1 + rho_c * z_indep;
+        double fee = fee_share * exp(sig_f * z_fee - fee_shift);
+        double rew = subsidy[t] * (1.0 + fee);
+        double price = exp(log_p0 + cum);
+        double h = exp(log_h);
+        double hp = 144.0 * rew * price / (h * 1000.0);
+        long long at = (long long)t * ld;
+        btc[at] = price;
+        hashrate[at] = h;
+        reward[at] = rew;
+        hashprice[at] = hp;
+        double lagged = t >= lag ? hashprice[at - (long long)lag * ld] : hp0;
+        double growth = growth0 + elasticity * log(lagged / hp0);
+        log_h = log_h + growth / 12.0 + sig_h * z2;
+        cum = cum + (step_a + step_b * z1);
+    }
+}
+
+// Power price level and 4CP outcome of one (scenario, month) (power.power_paths).
+// `first` is the first month of the horizon in month t's calendar year.
+__device__ void siteopt_power_cell(
+    unsigned long long seed, unsigned long long scen, unsigned int month, unsigned int first,
+    unsigned int stream, double mean, double sig, double avoidance,
+    double* level, double* avoided)
+{
+    double z, z_unused;
+    philox_normal_pair(seed, scen, month, stream, &z, &z_unused);
+    *level = mean * exp(sig * z - 0.5 * sig * sig);
+    unsigned int w[4];
+    philox_draw(seed, scen, first, stream, w);
+    *avoided = philox_uniform(w[2]) < avoidance ? 1.0 : 0.0;
+}
+
+// Number of curve multiples strictly below x: numpy.searchsorted(mult, x, "left").
+__device__ __forceinline__ int siteopt_bins_below(const double* mult, int k, double x)
+{
+    int lo = 0, hi = k;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (mult[mid] < x) { lo = mid + 1; } else { hi = mid; }
+    }
+    return lo;
+}
+
+// One site's streams for one scenario (mining.mining_streams, options.ai_power_per_it_mw,
+// mining.ppa_settlement, coefficients.site_streams). Per-month inputs have length T;
+// outputs are month-major with stride `ld`; prefix outputs have T + 1 entries.
+__device__ void siteopt_site_row(
+    int months, long long ld,
+    const double* hashprice, const double* level, const double* avoided,
+    const double* ph_per_mw, const double* hours, const double* refresh, const double* df,
+    const double* mult, const double* cum_w, const double* cum_wm, int k,
+    int curtailable, double uptime, double pool_fee, double opex, double fourcp_month,
+    int pays_power, double pue_ai, double ppa_mw, double ppa_price,
+    double* margin, double* ai_power,
+    double* mining_pv, double* mining_raw, double* ai_power_pv, double* ai_power_raw,
+    double* ppa_pv)
+{
+    double p_pv = 0.0, p_raw = 0.0, a_pv = 0.0, a_raw = 0.0, ppa = 0.0;
+    mining_pv[0] = 0.0;
+    mining_raw[0] = 0.0;
+    ai_power_pv[0] = 0.0;
+    ai_power_raw[0] = 0.0;
+    for (int t = 0; t < months; ++t) {
+        long long at = (long long)t * ld;
+        double lv = level[at];
+        double value = hashprice[at] / 24.0 * ph_per_mw[t] * (1.0 - pool_fee);
+        double run = 1.0, price_share = 1.0, fourcp = fourcp_month;
+        if (curtailable) {
+            // A free or negative price runs every hour (numpy: x = inf).
+            int bin = lv > 0.0 ? siteopt_bins_below(mult, k, value / lv) : k;
+            run = cum_w[bin];
+            price_share = cum_wm[bin];
+            fourcp = fourcp_month * (1.0 - avoided[at]);
+        }
+        double hours_up = hours[t] * uptime;
+        double revenue = hours_up * run * value;
+        double energy = hours_up * lv * price_share;
+        double m = revenue - energy - opex - fourcp;
+        double ai = pays_power ? pue_ai * (hours[t] * lv + fourcp_month) : 0.0;
+        double settle = ppa_mw > 0.0 ? ppa_mw * hours[t] * (lv - ppa_price) : 0.0;
+        margin[at] = m;
+        ai_power[at] = ai;
+        p_pv = p_pv + df[t] * (m - refresh[t]);
+        p_raw = p_raw + m;
+        a_pv = a_pv + df[t] * ai;
+        a_raw = a_raw + ai;
+        ppa = ppa + df[t] * settle;
+        long long next = (long long)(t + 1) * ld;
+        mining_pv[next] = p_pv;
+        mining_raw[next] = p_raw;
+        ai_power_pv[next] = a_pv;
+        ai_power_raw[next] = a_raw;
+    }
+    *ppa_pv = ppa;
+}
+"""
+
+KERNEL_SRC = r"""
+// ---- __global__ wrappers: indexing only ----
+extern "C" __global__ void siteopt_market(
+    const long long* scenarios, int n, int months, int lag,
+    const double* subsidy, unsigned long long seed, double log_p0, double log_h0, double hp0,
+    double step_a, double step_b, double rho, double rho_c,
+    double fee_share, double sig_f, double fee_shift,
+    double growth0, double elasticity, double sig_h,
+    unsigned int stream_btc, unsigned int stream_fees,
+    double* btc, double* hashrate, double* reward, double* hashprice)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) { return; }
+    siteopt_market_row(seed, (unsigned long long)scenarios[i], months, lag, subsidy,
+                       log_p0, log_h0, hp0, step_a, step_b, rho, rho_c,
+                       fee_share, sig_f, fee_shift, growth0, elasticity, sig_h,
+                       stream_btc, stream_fees, (long long)n,
+                       btc + i, hashrate + i, reward + i, hashprice + i);
+}
+
+extern "C" __global__ void siteopt_power(
+    const long long* scenarios, int n, int months, const unsigned int* first_of_year,
+    const double* mean, unsigned long long seed, unsigned int stream,
+    double sig, double avoidance, double* level, double* avoided)
+{
+    long long cells = (long long)n * months;
+    long long step = (long long)blockDim.x * gridDim.x;
+    for (long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x; c < cells; c += step) {
+        int t = (int)(c / n);
+        int i = (int)(c - (long long)t * n);
+        siteopt_power_cell(seed, (unsigned long long)scenarios[i], (unsigned int)t,
+                           first_of_year[t], stream, mean[t], sig, avoidance,
+                           level + c, avoided + c);
+    }
+}
+
+extern "C" __global__ void siteopt_site(
+    int n, int months,
+    const double* hashprice, const double* level, const double* avoided,
+    const double* ph_per_mw, const double* hours, const double* refresh, const double* df,
+    const double* mult, const double* cum_w, const double* cum_wm, int k,
+    int curtailable, double uptime, double pool_fee, double opex, double fourcp_month,
+    int pays_power, double pue_ai, double ppa_mw, double ppa_price,
+    double* margin, double* ai_power,
+    double* mining_pv, double* mining_raw, double* ai_power_pv, double* ai_power_raw,
+    double* ppa_pv)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) { return; }
+    siteopt_site_row(months, (long long)n, hashprice + i, level + i, avoided + i,
+                     ph_per_mw, hours, refresh, df, mult, cum_w, cum_wm, k,
+                     curtailable, uptime, pool_fee, opex, fourcp_month,
+                     pays_power, pue_ai, ppa_mw, ppa_price,
+                     margin + i, ai_power + i, mining_pv + i, mining_raw + i,
+                     ai_power_pv + i, ai_power_raw + i, ppa_pv + i);
+}
+"""
+
+CUDA_SOURCE = PHILOX_CUDA_SRC + DEVICE_SRC + KERNEL_SRC
+KERNEL_NAMES = ("siteopt_market", "siteopt_power", "siteopt_site")
+
+
+@dataclass(frozen=True)
+class KernelCost:
+    """Work per (scenario, month) cell of a kernel, counted from its source.
+
+    ``flops`` counts float64 add, sub, mul, div and compare-select as 1 and each
+    ``exp``/``log``/``sqrt``/``cos``/``sin`` as 20 (about what CUDA's double-precision
+    library spends); Philox's integer rounds are not flops. ``bytes`` counts DRAM
+    traffic of the (N, T) arrays read and written; per-month vectors stay in cache.
+    """
+
+    flops: float
+    bytes: float
+
+
+KERNEL_COSTS = {
+    # two Box-Muller pairs (4 x 20 + 2 x 20 sincos), 3 exp + 1 log (80), ~22 arithmetic;
+    # writes 4 arrays and reads the lagged hashprice: 5 x 8 bytes.
+    "siteopt_market": KernelCost(flops=4 * 20 + 2 * 20 + 4 * 20 + 22, bytes=5 * 8),
+    # one pair (3 x 20 + 20), one exp (20), ~8 arithmetic; writes 2 arrays.
+    "siteopt_power": KernelCost(flops=4 * 20 + 20 + 8, bytes=2 * 8),
+    # ~30 arithmetic, a ~5-step search; reads 3 arrays, writes 6.
+    "siteopt_site": KernelCost(flops=35, bytes=9 * 8),
+}
+
+
+@functools.cache
+def _module() -> Any:
+    """The compiled module (NVRTC on first use; CuPy caches the binary on disk)."""
+    import cupy
+
+    return cupy.RawModule(code=CUDA_SOURCE, options=("-std=c++14",))
+
+
+def launch(name: str, grid: tuple[int], block: tuple[int], args: tuple) -> None:
+    """Run kernel ``name`` of :data:`CUDA_SOURCE` on the current device.
+
+    The one place that launches; tests replace it with a CPU emulation of the same
+    source (tests/kernels/cuda_host.py) to run every wrapper here without a GPU.
+    """
+    _module().get_function(name)(grid, block, args)
+
+
+def _blocks(n: int) -> tuple[int]:
+    return ((n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK,)
+
+
+def _month_major(xp: ModuleType, rows: int, n: int) -> Any:
+    """An uninitialised (rows, n) float64 device array: month-major storage."""
+    return xp.empty((rows, n), dtype=xp.float64)
+
+
+def market_paths(scenario: Scenario, scenarios: Any, *, xp: ModuleType) -> MarketPaths:
+    """Fused twin of :func:`market.market_paths` (same arguments, same result)."""
+    m, months = scenario.market, scenario.months
+    n = int(scenarios.shape[0])
+    idx = xp.ascontiguousarray(scenarios, dtype=xp.int64)
+    subsidy = xp.asarray(subsidy_schedule(scenario), dtype=xp.float64)
+    out = [_month_major(xp, months, n) for _ in range(4)]
+    rho = m.hashrate_price_correlation
+    f64 = np.float64
+    args = (
+        idx, np.int32(n), np.int32(months), np.int32(m.hashrate_lag_months), subsidy,
+        np.uint64(scenario.simulation.seed), f64(np.log(m.btc_price_usd)),
+        f64(np.log(m.hashrate_eh)), f64(start_hashprice(scenario)),
+        f64((m.btc_drift - 0.5 * m.btc_volatility**2) / 12.0),
+        f64(m.btc_volatility / np.sqrt(12.0)), f64(rho), f64(np.sqrt(1.0 - rho * rho)),
+        f64(m.fee_share), f64(m.fee_share_volatility), f64(0.5 * m.fee_share_volatility**2),
+        f64(m.hashrate_growth), f64(m.hashrate_elasticity),
+        f64(m.hashrate_volatility / np.sqrt(12.0)),
+        np.uint32(STREAM_BTC), np.uint32(STREAM_FEES), *out,
+    )  # fmt: skip
+    if n:
+        launch("siteopt_market", _blocks(n), (THREADS_PER_BLOCK,), args)
+    btc, hashrate, reward, hashprice = (a.T for a in out)
+    return MarketPaths(btc, hashrate, reward, hashprice)
+
+
+def first_month_of_year(cal: Calendar) -> np.ndarray:
+    """For each month, the first month of the horizon in the same calendar year."""
+    return np.searchsorted(cal.year, cal.year, side="left")
+
+
+def power_paths(
+    scenario: Scenario, market_index: int, cal: Calendar, scenarios: Any, *, xp: ModuleType
+) -> PowerPaths:
+    """Fused twin of :func:`power.power_paths`."""
+    pm = list(scenario.power_markets.values())[market_index]
+    season = np.ones(12) if pm.seasonality is None else np.asarray(pm.seasonality, dtype=np.float64)
+    mean = xp.asarray(pm.price_usd_mwh * season[cal.month_of_year - 1], dtype=xp.float64)
+    first = xp.asarray(first_month_of_year(cal), dtype=xp.uint32)
+    n, months = int(scenarios.shape[0]), cal.months
+    level, avoided = _month_major(xp, months, n), _month_major(xp, months, n)
+    cells = n * months
+    if cells:
+        grid = (min(_blocks(cells)[0], 65_535),)
+        launch(
+            "siteopt_power",
+            grid,
+            (THREADS_PER_BLOCK,),
+            (
+                xp.ascontiguousarray(scenarios, dtype=xp.int64),
+                np.int32(n),
+                np.int32(months),
+                first,
+                mean,
+                np.uint64(scenario.simulation.seed),
+                np.uint32(power_stream(market_index)),
+                np.float64(pm.price_volatility),
+                np.float64(pm.fourcp_avoidance),
+                level,
+                avoided,
+            ),  # fmt: skip
+        )
+    return PowerPaths(level.T, avoided.T, duration_curve(pm))
+
+
+@dataclass(frozen=True)
+class SiteInputs:
+    """Host-side facts of one site that :func:`site_stream_arrays` needs (numpy)."""
+
+    ph_per_mw: np.ndarray  # (T,) [PH/s per grid MW]
+    hours: np.ndarray  # (T,) [h]
+    refresh: np.ndarray  # (T,) [USD per grid MW]
+    discount: np.ndarray  # (T,) [-]
+    curve: DurationCurve
+    fourcp_usd_mw_month: float
+    pays_power: bool
+
+
+def site_stream_arrays(
+    site: Site,
+    pool_fee: float,
+    inputs: SiteInputs,
+    hashprice: Any,
+    power: PowerPaths,
+    *,
+    xp: ModuleType,
+) -> dict[str, Any]:
+    """Fused twin of ``mining_streams`` + ``ai_power_per_it_mw`` + ``site_streams``.
+
+    Returns
+    -------
+    dict of arrays
+        ``margin`` and ``ai_power`` (N, T), the prefix sums ``mining_pv``,
+        ``mining_raw``, ``ai_power_pv``, ``ai_power_raw`` (N, T + 1) and ``ppa_pv`` (N,),
+        the fields of :class:`coefficients.SiteStreams`.
+    """
+    n, months = int(hashprice.shape[0]), int(hashprice.shape[1])
+    vec = [xp.asarray(v, dtype=xp.float64) for v in (
+        inputs.ph_per_mw, inputs.hours, inputs.refresh, inputs.discount,
+        inputs.curve.multiples, inputs.curve.cum_weight, inputs.curve.cum_weighted_multiple,
+    )]  # fmt: skip
+    margin, ai_power = _month_major(xp, months, n), _month_major(xp, months, n)
+    prefixes = [_month_major(xp, months + 1, n) for _ in range(4)]
+    ppa_pv = xp.empty(n, dtype=xp.float64)
+    m, p = site.mining, site.power
+    pue_ai = site.ai.pue if site.ai is not None else 1.0
+    if n:
+        launch(
+            "siteopt_site",
+            _blocks(n),
+            (THREADS_PER_BLOCK,),
+            (
+                np.int32(n),
+                np.int32(months),
+                *(_month_major_view(a, xp) for a in (hashprice, power.level, power.fourcp_avoided)),
+                *vec,
+                np.int32(len(inputs.curve.multiples)),
+                np.int32(bool(site.curtailable)),
+                np.float64(m.uptime),
+                np.float64(pool_fee),
+                np.float64(m.opex_usd_mw_month),
+                np.float64(inputs.fourcp_usd_mw_month),
+                np.int32(inputs.pays_power),
+                np.float64(pue_ai),
+                np.float64(p.ppa_mw),
+                np.float64(p.ppa_price_usd_mwh),
+                margin,
+                ai_power,
+                *prefixes,
+                ppa_pv,
+            ),  # fmt: skip
+        )
+    names = ("mining_pv", "mining_raw", "ai_power_pv", "ai_power_raw")
+    return {
+        "margin": margin.T,
+        "ai_power": ai_power.T,
+        **{name: a.T for name, a in zip(names, prefixes, strict=True)},
+        "ppa_pv": ppa_pv,
+    }
+
+
+def _month_major_view(a: Any, xp: ModuleType) -> Any:
+    """The (T, N) C-contiguous storage of an (N, T) array (a copy only if it is not)."""
+    return xp.ascontiguousarray(a.T, dtype=xp.float64)

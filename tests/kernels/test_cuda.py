@@ -1,0 +1,328 @@
+"""The fused CUDA kernels (kernels/_cuda.py) against their xp twins, with and without a GPU.
+
+Without a GPU: the CUDA source runs on the CPU (cuda_host.py) through the same Python
+wrappers, and compiles with NVRTC for the architectures we ship to. With a GPU (marked
+``gpu``): the kernels on the device against the xp code on the device and on numpy.
+
+Tolerances (float64 throughout; there is no float32 path): the uniforms are integer
+arithmetic and identical bit for bit; the kernels repeat numpy's arithmetic in numpy's
+order (the month sums are sequential, as ``numpy.cumsum`` is), so on the CPU they differ
+only where the C library's ``exp``/``log``/``cos`` round differently from numpy's, and
+on a device also where NVRTC contracts a multiply-add into an FMA. Both are an ulp or so
+per operation; the hashrate feedback carries them through 180 months, hence rtol 1e-9
+of each array's largest magnitude, as in test_parity.py. The 4CP outcomes compare a
+bit-identical uniform with a constant and must be equal.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from siteopt.kernels import _cuda, gpubench, market, options, power
+from siteopt.kernels.backend import FUSED_ENV, fused_enabled
+from siteopt.kernels.market import horizon_calendar
+from siteopt.kernels.options import chunk_market, site_mining, site_options
+from siteopt.kernels.valuation import value_options
+
+from siteopt.scenario import load_scenario
+
+from .conftest import CUPY_OK, CUPY_REASON
+from .cuda_host import HostKernels, compiler_available
+from .helpers import SCENARIO_FILES
+
+RTOL = 1e-9
+N = 300
+needs_compiler = pytest.mark.skipif(
+    not compiler_available(), reason="no C++ compiler to run the CUDA source on the CPU"
+)
+
+
+def close(got, want, rtol=RTOL):
+    """|got - want| <= rtol x the largest magnitude of ``want`` (values cross zero)."""
+    got, want = _host(got), _host(want)
+    assert got.shape == want.shape and got.dtype == np.float64
+    scale = max(float(np.max(np.abs(want))), 1e-300)
+    np.testing.assert_allclose(got, want, rtol=0, atol=rtol * scale)
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+@pytest.fixture(scope="module")
+def host_kernels(tmp_path_factory) -> HostKernels:
+    if not compiler_available():
+        pytest.skip("no C++ compiler to run the CUDA source on the CPU")
+    return HostKernels(tmp_path_factory.mktemp("cuda-host"))
+
+
+@pytest.fixture
+def on_host(host_kernels, monkeypatch) -> HostKernels:
+    """kernels/_cuda.launch runs the CUDA source on the CPU for this test."""
+    monkeypatch.setattr(_cuda, "launch", host_kernels.launch)
+    host_kernels.launches.clear()
+    return host_kernels
+
+
+@pytest.fixture(scope="module", params=sorted(SCENARIO_FILES))
+def scenario(request):
+    return load_scenario(SCENARIO_FILES[request.param])
+
+
+def lagless(scenario):
+    """The scenario with hashrate feedback from the month before (lag 1, not 6)."""
+    m = scenario.market.model_copy(update={"hashrate_lag_months": 1})
+    return scenario.model_copy(update={"market": m})
+
+
+# ---- the CUDA source on the CPU, through the real wrappers --------------------------
+
+
+@needs_compiler
+@pytest.mark.parametrize("variant", [lambda s: s, lagless], ids=["as-filed", "lag-1"])
+def test_market_kernel_matches_numpy(on_host, scenario, variant):
+    sc = variant(scenario)
+    idx = np.arange(10**9, 10**9 + N, dtype=np.int64)  # high indices use counter word 1
+    got = _cuda.market_paths(sc, idx, xp=np)
+    want = market.market_paths(sc, idx, xp=np)
+    assert on_host.launches == [("siteopt_market", (2,), (256,))]
+    for name in ("btc_usd", "hashrate_eh", "reward_btc", "hashprice"):
+        close(getattr(got, name), getattr(want, name))
+
+
+@needs_compiler
+def test_power_kernel_matches_numpy(on_host, scenario):
+    cal = horizon_calendar(scenario)
+    idx = np.arange(N, dtype=np.int64)
+    for m in range(len(scenario.power_markets)):
+        got = _cuda.power_paths(scenario, m, cal, idx, xp=np)
+        want = power.power_paths(scenario, m, cal, idx, xp=np)
+        close(got.level, want.level)
+        np.testing.assert_array_equal(got.fourcp_avoided, want.fourcp_avoided)
+        np.testing.assert_array_equal(got.curve.multiples, want.curve.multiples)
+
+
+@needs_compiler
+@pytest.mark.parametrize("pays_power", [True, False])
+def test_site_kernel_matches_numpy(on_host, scenario, pays_power):
+    """Every site: curtailable or not, with and without a PPA, AI power paid or passed."""
+    ctx = chunk_market(scenario, np.arange(N, dtype=np.int64), xp=np)
+    for i, site in enumerate(scenario.sites):
+        pays = pays_power and site.ai is not None  # a site without AI pays no AI power
+        pw, fl, mining = site_mining(scenario, i, ctx, xp=np)
+        want = _xp_streams(scenario, i, ctx, pays)
+        inputs = _cuda.SiteInputs(
+            fl.ph_per_mw,
+            ctx.cal.hours,
+            fl.refresh_capex_usd_mw,
+            ctx.cal.discount[:-1],
+            pw.curve,
+            scenario.power_markets[site.market].transmission_4cp_usd_kw_year * 1000.0 / 12.0,
+            pays,
+        )
+        got = _cuda.site_stream_arrays(
+            site, scenario.market.pool_fee, inputs, ctx.market.hashprice, pw, xp=np
+        )
+        for name, array in got.items():
+            close(array, getattr(want, name))
+
+
+def _xp_streams(scenario, i, ctx, pays_power):
+    """The xp twin of the site kernel, as options._site_streams runs it on numpy."""
+    return options._site_streams(scenario, i, ctx, pays_power, xp=np)[0]
+
+
+@needs_compiler
+def test_site_kernel_handles_free_and_negative_power(on_host):
+    """A price level <= 0 runs every hour, as numpy's x = inf does."""
+    sc = load_scenario(SCENARIO_FILES["texas"])
+    ctx = chunk_market(sc, np.arange(8, dtype=np.int64), xp=np)
+    i = next(k for k, s in enumerate(sc.sites) if s.curtailable)
+    pw, fl, mining = site_mining(sc, i, ctx, xp=np)
+    level = pw.level.copy()
+    level[:, ::3] = 0.0
+    level[:, 1::7] = -5.0
+    pw = power.PowerPaths(level, pw.fourcp_avoided, pw.curve)
+    ctx = options.ChunkMarket(ctx.scenarios, ctx.cal, ctx.market, [pw] * len(ctx.power))
+    want = _xp_streams(sc, i, ctx, True)
+    inputs = _cuda.SiteInputs(
+        fl.ph_per_mw, ctx.cal.hours, fl.refresh_capex_usd_mw, ctx.cal.discount[:-1], pw.curve,
+        sc.power_markets[sc.sites[i].market].transmission_4cp_usd_kw_year * 1000.0 / 12.0, True,
+    )  # fmt: skip
+    got = _cuda.site_stream_arrays(
+        sc.sites[i], sc.market.pool_fee, inputs, ctx.market.hashprice, pw, xp=np
+    )
+    for name, array in got.items():
+        close(array, getattr(want, name))
+
+
+@needs_compiler
+def test_whole_valuation_through_the_kernels_on_the_cpu(on_host, monkeypatch, scenario):
+    """value_options with every fused kernel in place equals the numpy reference."""
+    want = value_options(scenario, backend="numpy", scenarios=N, chunk_size=128)
+    for module in (market, power, options):
+        monkeypatch.setattr(module, "fused_enabled", lambda xp: True)
+    got = value_options(scenario, backend="numpy", scenarios=N, chunk_size=128)
+    names = {name for name, _, _ in on_host.launches}
+    assert names == set(_cuda.KERNEL_NAMES)
+    a, b = got.options.table, want.options.table
+    scale = np.maximum(np.abs(b["expected_npv_usd"]), b["std_npv_usd"]).to_numpy() + 1.0
+    for col in ("expected_npv_usd", "std_npv_usd"):
+        assert np.all(np.abs(a[col] - b[col]).to_numpy() <= RTOL * scale), col
+    close(got.options.risk_npv_usd, want.options.risk_npv_usd)
+    width = np.maximum(got.quantile_error_usd, want.quantile_error_usd) * (1 + 1e-9)
+    for col in ("p5_npv_usd", "p50_npv_usd", "p95_npv_usd", "cvar_usd"):
+        assert np.all(np.abs(a[col] - b[col]).to_numpy() <= width + 1e-6), col
+
+
+def test_fused_path_is_off_on_numpy_and_by_environment(monkeypatch):
+    assert not fused_enabled(np)
+
+    class FakeCupy:  # any module other than numpy counts as a device module
+        pass
+
+    assert fused_enabled(FakeCupy)
+    monkeypatch.setenv(FUSED_ENV, "0")
+    assert not fused_enabled(FakeCupy)
+
+
+def test_cuda_source_writes_real_literals():
+    """STYLE.md: 9.0/8.0, never 9/8 (an integer division in CUDA C)."""
+    code = re.sub(r"//[^\n]*", "", _cuda.DEVICE_SRC + _cuda.KERNEL_SRC + gpubench.CEILING_SRC)
+    assert not re.search(r"(?<![\w.])\d+\s*/\s*\d+(?![\w.])", code)
+
+
+# ---- NVRTC: the source compiles, with no GPU and no driver ----------------------------
+
+
+def _nvrtc():
+    """cupy_backends' NVRTC binding with libnvrtc loaded, or a skip saying what is missing."""
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+    except ImportError as exc:
+        pytest.skip(f"CuPy is not installed (pip install 'siteopt[nvrtc]'): {exc}")
+    try:
+        nvrtc.getVersion()
+    except Exception as exc:  # libnvrtc missing: a CUDA-less machine without the wheel
+        pytest.skip(f"libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12): {exc}")
+    return nvrtc
+
+
+SOURCES = {
+    "fused": (_cuda.CUDA_SOURCE, _cuda.KERNEL_NAMES),
+    "ceilings": (gpubench.CEILING_SRC, gpubench.CEILING_KERNELS),
+}
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+@pytest.mark.parametrize("arch", ["compute_75", "compute_80", "compute_90"])
+def test_cuda_source_compiles_with_nvrtc(source, arch):
+    """Every CUDA string compiles without warnings to PTX, with its extern "C" entries."""
+    nvrtc = _nvrtc()
+    code, entries = SOURCES[source]
+    prog = nvrtc.createProgram(code, f"siteopt_{source}.cu", [], [])
+    try:
+        try:
+            nvrtc.compileProgram(prog, [f"--gpu-architecture={arch}", "-std=c++14"])
+        except nvrtc.NVRTCError as exc:
+            pytest.fail(f"NVRTC rejected the {source} source: {exc}\n{nvrtc.getProgramLog(prog)}")
+        log = nvrtc.getProgramLog(prog).strip("\x00\n ")
+        assert log == "", log
+        ptx = nvrtc.getPTX(prog)
+        ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
+        for name in entries:
+            assert f".entry {name}(" in ptx, name
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+def test_nvrtc_rejects_broken_source():
+    """The compile test can fail: a typo in the source is an NVRTC error."""
+    nvrtc = _nvrtc()
+    prog = nvrtc.createProgram(_cuda.CUDA_SOURCE + "\nint broken(", "broken.cu", [], [])
+    try:
+        with pytest.raises(nvrtc.NVRTCError):
+            nvrtc.compileProgram(prog, ["--gpu-architecture=compute_80"])
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+# ---- on a device ---------------------------------------------------------------------
+
+needs_gpu = pytest.mark.skipif(not CUPY_OK, reason=CUPY_REASON)
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("kernel", ["market", "power", "site"])
+def test_device_kernels_match_the_xp_code_on_the_device(kernel, scenario, monkeypatch):
+    """Fused against SITEOPT_FUSED=0 (the xp twins on CuPy), both on the GPU."""
+    import cupy as cp
+
+    idx = cp.arange(N, dtype=cp.int64)
+    cal = horizon_calendar(scenario)
+
+    def run():
+        if kernel == "market":
+            paths = market.market_paths(scenario, idx, xp=cp)
+            return [paths.btc_usd, paths.hashrate_eh, paths.reward_btc, paths.hashprice]
+        if kernel == "power":
+            p = power.power_paths(scenario, 0, cal, idx, xp=cp)
+            return [p.level, p.fourcp_avoided]
+        ctx = chunk_market(scenario, idx, xp=cp)
+        return [
+            options.site_chunk(scenario, i, site_options(scenario, i), ctx, xp=cp).npv
+            for i in range(len(scenario.sites))
+        ]
+
+    fused = run()
+    monkeypatch.setenv(FUSED_ENV, "0")
+    reference = run()
+    for g, w in zip(fused, reference, strict=True):
+        assert type(g) is cp.ndarray
+        close(g, w)
+
+
+def test_host_emulation_can_fail(on_host):
+    """A changed input shows up in the kernel's output: the parity above is not vacuous."""
+    sc = load_scenario(SCENARIO_FILES["texas"])
+    idx = np.arange(16, dtype=np.int64)
+    right = _cuda.market_paths(sc, idx, xp=np)
+    nudged = sc.market.model_copy(update={"fee_share": sc.market.fee_share * 1.001})
+    wrong = _cuda.market_paths(sc.model_copy(update={"market": nudged}), idx, xp=np)
+    with pytest.raises(AssertionError):
+        close(wrong.reward_btc, right.reward_btc)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_out_of_device_memory_halves_the_chunk_and_goes_on(monkeypatch):
+    """A memory pool capped far below one chunk's needs: CuPy raises OutOfMemoryError,
+    the valuation halves the chunk until it fits, and the numbers do not change."""
+    import cupy as cp
+    from siteopt.kernels import valuation
+
+    sc = load_scenario(SCENARIO_FILES["texas"])
+    want = value_options(sc, backend="cupy", scenarios=8_000, chunk_size=1_024)
+    halvings = []
+    halve = valuation.ChunkSize.halve
+
+    def counted(self):
+        halvings.append(self.size)
+        halve(self)
+
+    monkeypatch.setattr(valuation.ChunkSize, "halve", counted)
+    pool = cp.get_default_memory_pool()
+    pool.free_all_blocks()
+    pool.set_limit(size=192 << 20)  # an 8,000-scenario chunk of texas needs ~0.5 GiB
+    try:
+        got = value_options(sc, backend="cupy", scenarios=8_000, chunk_size=8_000)
+    finally:
+        pool.set_limit(size=0)  # 0: no limit
+    assert halvings and halvings[0] == 8_000
+    a, b = got.options.table, want.options.table
+    for col in ("expected_npv_usd", "std_npv_usd"):
+        close(a[col].to_numpy(), b[col].to_numpy())
+    close(got.options.risk_npv_usd, want.options.risk_npv_usd)
