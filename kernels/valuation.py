@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from siteopt.optimizer.options import OptionTable
@@ -28,6 +28,39 @@ GPU_MEMORY_SHARE = 0.5
 
 # progress(stage, scenarios done in this stage, scenarios in this stage)
 Progress = Callable[[str, int, int], None]
+T = TypeVar("T")
+
+
+class ChunkExecutor(Protocol):
+    """Runs a valuation's scenario chunks somewhere else than this process's loop.
+
+    :class:`siteopt.kernels.dask_chunks.DaskChunks` is the one implementation: chunks as
+    tasks on a Dask cluster. Its results equal the local loop's to floating-point
+    summation order (see that module for how the partial reductions combine).
+    """
+
+    def chunk_size(self, scenario: Scenario, requested: int | None) -> int: ...
+
+    def value_sites(
+        self,
+        scenario: Scenario,
+        options: list[list[SiteOption]],
+        todo: list[int],
+        be: Backend,
+        chunks: ChunkSize,
+        bins: int,
+        progress: Progress | None,
+        timings: dict[str, float],
+    ) -> dict[int, SiteValues]: ...
+
+    def plan_npvs(
+        self,
+        scenario: Scenario,
+        plans: dict[str, list[SiteOption]],
+        be: Backend,
+        chunks: ChunkSize,
+        progress: Progress | None,
+    ) -> dict[str, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -98,6 +131,7 @@ def value_options(
     bins: int = DEFAULT_BINS,
     progress: Progress | None = None,
     cache: ValuationCache | None = None,
+    executor: ChunkExecutor | None = None,
 ) -> ValuationResult:
     """Monte Carlo NPV statistics of every site option.
 
@@ -110,6 +144,8 @@ def value_options(
     chunk_size : int, optional
         Scenarios per chunk; by default from the memory budget (about 1 GiB on the
         CPU, half the free device memory on CuPy). The results do not depend on it.
+        A CUDA out-of-memory error halves it and the run goes on
+        (``ValuationResult.chunk_size`` is the size it ended with).
     bins : int
         Histogram bins per option for quantiles and CVaR.
     progress : callable, optional
@@ -117,11 +153,19 @@ def value_options(
     cache : ValuationCache, optional
         Sites whose inputs (:func:`site_key`) are in the cache are not valued again;
         the sites valued here are added to it. The numbers are the same either way.
+    executor : ChunkExecutor, optional
+        Where the chunks run (e.g. :class:`~siteopt.kernels.dask_chunks.DaskChunks`);
+        by default in this process, one chunk after the other. The results agree to
+        floating-point summation order.
     """
     t0 = time.perf_counter()
     scenario = with_simulation(scenario, scenarios, seed)
     be = backend if isinstance(backend, Backend) else select_backend(backend)
-    size = chunk_size or chunk_size_for(scenario, be, memory_budget_bytes)
+    chunks = ChunkSize(
+        executor.chunk_size(scenario, chunk_size)
+        if executor is not None
+        else chunk_size or chunk_size_for(scenario, be, memory_budget_bytes)
+    )
     options = [site_options(scenario, i) for i in range(len(scenario.sites))]
     if cache is None:
         keys, known = [], [None] * len(options)
@@ -130,30 +174,36 @@ def value_options(
         known = cache.get(keys)
     todo = [i for i, hit in enumerate(known) if hit is None]
     timings = {"pass1": 0.0, "pass2": 0.0}
-    fresh = _value_sites(scenario, options, todo, be, size, bins, progress, timings)
+    value_sites = _value_sites if executor is None else executor.value_sites
+    fresh = value_sites(scenario, options, todo, be, chunks, bins, progress, timings)
     if cache is not None:
         cache.put({keys[i]: fresh[i] for i in todo})
     parts = [fresh[i] if hit is None else hit for i, hit in enumerate(known)]
+    timings.update(total=time.perf_counter() - t0, sites_valued=float(len(todo)))
+    return ValuationResult(
+        _option_table(scenario, options, parts),
+        options,
+        be.name,
+        scenario.simulation.scenarios,
+        scenario.simulation.seed,
+        chunks.size,
+        np.concatenate([p.quantile_error_usd for p in parts]),
+        timings,
+    )
+
+
+def _option_table(
+    scenario: Scenario, options: list[list[SiteOption]], parts: list[SiteValues]
+) -> OptionTable:
+    """The MILP's table from every site's part, in site order."""
     stats = {k: np.concatenate([p.stats[k] for p in parts]) for k in STAT_COLUMNS}
     events = EventTotals(scenario.months)
     for part in parts:
         events.online.update(part.online)
         events.returned.update(part.returned)
-    n_total = scenario.simulation.scenarios
-    table = option_table(scenario, options, stats, events, n_total)
+    table = option_table(scenario, options, stats, events, scenario.simulation.scenarios)
     risk = np.vstack([p.risk for p in parts])
-    result_options = OptionTable(table, risk, scenario.years, scenario.objective.cvar_alpha)
-    timings.update(total=time.perf_counter() - t0, sites_valued=float(len(todo)))
-    return ValuationResult(
-        result_options,
-        options,
-        be.name,
-        n_total,
-        scenario.simulation.seed,
-        size,
-        np.concatenate([p.quantile_error_usd for p in parts]),
-        timings,
-    )
+    return OptionTable(table, risk, scenario.years, scenario.objective.cvar_alpha)
 
 
 STAT_COLUMNS = (
@@ -244,8 +294,12 @@ def site_key(scenario: Scenario, site_index: int, backend: str, bins: int) -> st
     return json.dumps(key, sort_keys=True)
 
 
-class _SiteAccumulator:
-    """Both passes' accumulators for one site's options."""
+class SiteAccumulator:
+    """Both passes' accumulators for one site's options.
+
+    The local loop feeds it whole chunks (:meth:`first_pass`); the Dask engine fills the
+    same fields from the partial reductions its tasks return (siteopt.kernels.dask_chunks).
+    """
 
     def __init__(self, months: int, risk_n: int, n_options: int, keep: bool) -> None:
         self.moments = Moments()
@@ -259,11 +313,15 @@ class _SiteAccumulator:
         self.moments.add(host)
         if self.kept is not None:
             self.kept.append(host)
+        self.take_risk(lo, host)
+        self.events.add(events, be)
+
+    def take_risk(self, lo: int, host: np.ndarray) -> None:
+        """Keep the rows of ``host`` (scenarios ``lo``, ``lo + 1``, ...) in the risk sample."""
         risk_n = self.risk.shape[1]
         if lo < risk_n:
             take = min(risk_n - lo, host.shape[0])
             self.risk[:, lo : lo + take] = host[:take].T
-        self.events.add(events, be)
 
     def values(self, alpha: float) -> SiteValues:
         m, h = self.moments, self.hist
@@ -280,12 +338,18 @@ class _SiteAccumulator:
         )
 
 
+def keeps_pass_one(scenario: Scenario, options: list[list[SiteOption]], todo: list[int]) -> bool:
+    """Whether pass 2 reuses pass 1's NPVs (all of them fit in PASS_CACHE_BYTES)."""
+    width = sum(len(options[i]) for i in todo)
+    return width * scenario.simulation.scenarios * 8 <= PASS_CACHE_BYTES
+
+
 def _value_sites(
     scenario: Scenario,
     options: list[list[SiteOption]],
     todo: list[int],
     be: Backend,
-    size: int,
+    chunks: ChunkSize,
     bins: int,
     progress: Progress | None,
     timings: dict[str, float],
@@ -295,13 +359,12 @@ def _value_sites(
         return {}
     t0 = time.perf_counter()
     n_total, alpha = scenario.simulation.scenarios, scenario.objective.cvar_alpha
-    width = sum(len(options[i]) for i in todo)
-    keep = width * n_total * 8 <= PASS_CACHE_BYTES  # pass 2 then reuses pass 1's NPVs
+    keep = keeps_pass_one(scenario, options, todo)
     acc = {
-        i: _SiteAccumulator(scenario.months, scenario.simulation.risk_sample, len(options[i]), keep)
+        i: SiteAccumulator(scenario.months, scenario.simulation.risk_sample, len(options[i]), keep)
         for i in todo
     }
-    for lo, site_npv in _chunks(scenario, options, todo, be, size, "valuation", progress):
+    for lo, site_npv in _chunks(scenario, options, todo, be, chunks, "valuation", progress):
         for i, (npv, events) in site_npv.items():
             acc[i].first_pass(lo, npv, events, be)
     t1 = time.perf_counter()
@@ -315,7 +378,7 @@ def _value_sites(
         if progress is not None:
             progress("quantiles", n_total, n_total)
     else:
-        for _, site_npv in _chunks(scenario, options, todo, be, size, "quantiles", progress):
+        for _, site_npv in _chunks(scenario, options, todo, be, chunks, "quantiles", progress):
             for i, (npv, _) in site_npv.items():
                 acc[i].hist.add(npv, xp=be.xp)
     values = {i: a.values(alpha) for i, a in acc.items()}
@@ -323,26 +386,83 @@ def _value_sites(
     return values
 
 
+class ChunkSize:
+    """The scenarios per chunk of a run; halved when the device runs out of memory."""
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+        self.halvings = 0
+
+    def halve(self) -> None:
+        self.size //= 2
+        self.halvings += 1
+
+
+def stream_chunks(
+    n_total: int, chunks: ChunkSize, be: Backend, evaluate: Callable[[int, int], T]
+) -> Iterator[tuple[int, int, T]]:
+    """Yield ``(lo, hi, evaluate(lo, hi))`` over scenarios [0, n_total) in chunk order.
+
+    A CUDA out-of-memory error (:meth:`Backend.is_out_of_memory`) in ``evaluate``
+    halves ``chunks.size`` and retries the same ``lo`` with the smaller chunk; the
+    size stays halved for the rest of the run. The results do not change, because the
+    reductions run over fixed blocks of scenarios whatever the chunking
+    (siteopt.kernels.reduce). At one scenario per chunk the error is raised.
+    """
+    lo = 0
+    while lo < n_total:
+        hi = min(n_total, lo + chunks.size)
+        try:
+            out = evaluate(lo, hi)
+        except Exception as exc:
+            if chunks.size <= 1 or not be.is_out_of_memory(exc):
+                raise
+            chunks.halve()
+            continue
+        yield lo, hi, out
+        lo = hi
+
+
+def evaluate_chunk(
+    scenario: Scenario,
+    options: Sequence[list[SiteOption]] | Mapping[int, list[SiteOption]],
+    todo: list[int],
+    be: Backend,
+    lo: int,
+    hi: int,
+) -> dict[int, tuple[Any, dict]]:
+    """{site: (NPVs (hi - lo, site options) [USD], AI events)} on scenarios [lo, hi).
+
+    ``options[i]`` are site i's options, for each i in ``todo``.
+    """
+    xp = be.xp
+    idx = xp.arange(lo, hi, dtype=xp.int64)
+    ctx = chunk_market(scenario, idx, xp=xp, sites=todo)
+    out = {}
+    for i in todo:
+        sc = site_chunk(scenario, i, options[i], ctx, xp=xp)
+        out[i] = (sc.npv, {(i, *key): ev for key, ev in sc.events.items()})
+    return out
+
+
 def _chunks(
     scenario: Scenario,
     options: list[list[SiteOption]],
     todo: list[int],
     be: Backend,
-    size: int,
+    chunks: ChunkSize,
     stage: str,
     progress: Progress | None,
 ) -> Iterator[tuple[int, dict[int, tuple[Any, dict]]]]:
     """Yield (first scenario, {site: (NPVs (N, site options), AI events)}) per chunk."""
-    xp, n_total = be.xp, scenario.simulation.scenarios
-    for lo in range(0, n_total, size):
-        idx = xp.arange(lo, min(n_total, lo + size), dtype=xp.int64)
-        ctx = chunk_market(scenario, idx, xp=xp, sites=todo)
-        out = {}
-        for i in todo:
-            sc = site_chunk(scenario, i, options[i], ctx, xp=xp)
-            out[i] = (sc.npv, {(i, *key): ev for key, ev in sc.events.items()})
+    n_total = scenario.simulation.scenarios
+
+    def evaluate(lo: int, hi: int) -> dict[int, tuple[Any, dict]]:
+        return evaluate_chunk(scenario, options, todo, be, lo, hi)
+
+    for lo, hi, out in stream_chunks(n_total, chunks, be, evaluate):
         if progress is not None:
-            progress(stage, int(lo + idx.shape[0]), n_total)
+            progress(stage, hi, n_total)
         yield lo, out
 
 
@@ -353,31 +473,50 @@ def plan_npv_samples(
     backend: Backend | str = "auto",
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    executor: ChunkExecutor | None = None,
 ) -> dict[str, np.ndarray]:
     """Portfolio NPV per scenario of each plan (one option per site), on all scenarios [USD].
 
     The same draws as :func:`value_options` with the same scenario (seed, count),
-    so a plan's mean here equals the sum of its options' expected NPVs.
+    so a plan's mean here equals the sum of its options' expected NPVs. Each
+    scenario's value is computed alone, so it is the same number wherever its chunk
+    runs (``executor``: see :func:`value_options`).
     """
     be = backend if isinstance(backend, Backend) else select_backend(backend)
-    size = chunk_size or chunk_size_for(scenario, be, None)
-    n_total, xp = scenario.simulation.scenarios, be.xp
+    if executor is not None:
+        chunks = ChunkSize(executor.chunk_size(scenario, chunk_size))
+        return executor.plan_npvs(scenario, plans, be, chunks, progress)
+    chunks = ChunkSize(chunk_size or chunk_size_for(scenario, be, None))
+    n_total = scenario.simulation.scenarios
     out = {name: np.empty(n_total) for name in plans}
+
+    def evaluate(lo: int, hi: int) -> dict[str, np.ndarray]:
+        return plan_chunk(scenario, plans, be, lo, hi)
+
+    for lo, hi, part in stream_chunks(n_total, chunks, be, evaluate):
+        for name, values in part.items():
+            out[name][lo:hi] = values
+        if progress is not None:
+            progress("plan", hi, n_total)
+    return out
+
+
+def plan_chunk(
+    scenario: Scenario, plans: dict[str, list[SiteOption]], be: Backend, lo: int, hi: int
+) -> dict[str, np.ndarray]:
+    """Portfolio NPV of each plan on scenarios [lo, hi) [USD], on the host."""
+    xp = be.xp
     by_site: list[list[SiteOption]] = [[] for _ in scenario.sites]
     for plan in plans.values():
         for opt in plan:
             if opt not in by_site[opt.site_index]:
                 by_site[opt.site_index].append(opt)
-    for lo in range(0, n_total, size):
-        idx = xp.arange(lo, min(n_total, lo + size), dtype=xp.int64)
-        ctx = chunk_market(scenario, idx, xp=xp)
-        columns = {}
-        for i, opts in enumerate(by_site):
-            if opts:
-                npv = be.to_numpy(site_chunk(scenario, i, opts, ctx, xp=xp).npv)
-                columns.update({opt: npv[:, j] for j, opt in enumerate(opts)})
-        for name, plan in plans.items():
-            out[name][lo : lo + len(idx)] = sum((columns[o] for o in plan), np.zeros(len(idx)))
-        if progress is not None:
-            progress("plan", int(lo + len(idx)), n_total)
-    return out
+    idx = xp.arange(lo, hi, dtype=xp.int64)
+    ctx = chunk_market(scenario, idx, xp=xp)
+    columns = {}
+    for i, opts in enumerate(by_site):
+        if opts:
+            npv = be.to_numpy(site_chunk(scenario, i, opts, ctx, xp=xp).npv)
+            columns.update({opt: npv[:, j] for j, opt in enumerate(opts)})
+    n = hi - lo
+    return {name: sum((columns[o] for o in plan), np.zeros(n)) for name, plan in plans.items()}

@@ -55,16 +55,23 @@ class RunOptions:
     quiet: bool
 
     def settings(self):
-        """The pipeline's SolveSettings (``--engine dask`` is refused here: exit 2)."""
-        if self.engine == "dask" or self.scheduler is not None:
-            raise InputError(
-                "--engine dask is not available in this version of siteopt; run with --engine local"
-            )
+        """The pipeline's SolveSettings.
+
+        With ``--engine dask`` the cluster is started or connected to here, so that a
+        missing ``distributed`` or a scheduler that does not answer exits 2 before any work.
+        """
+        if self.scheduler is not None and self.engine != "dask":
+            raise InputError(f"--scheduler {self.scheduler} needs --engine dask")
+        if self.engine == "dask":
+            from .dask_engine import connect
+
+            connect(self.scheduler, self.backend)
         from .pipeline import SolveSettings  # the MILP stack loads only for commands that solve
 
         return SolveSettings(
             backend=self.backend,
             engine=self.engine,
+            scheduler=self.scheduler,
             scenarios=self.scenarios,
             seed=self.seed,
             solver=self.solver,
@@ -108,9 +115,15 @@ _RUN_OPTIONS = [
         type=click.Choice(["local", "dask"]),
         default="local",
         show_default=True,
-        help="Where scenario chunks run.",
+        help="Where scenario chunks run: this process, or a Dask cluster.",
     ),
-    click.option("--scheduler", metavar="ADDRESS", default=None, help="Dask scheduler address."),
+    click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="Dask scheduler address, e.g. tcp://host:8786 [default with --engine dask: "
+        "start a local cluster].",
+    ),
     click.option(
         "--solver",
         type=click.Choice(["highs", "cbc"]),

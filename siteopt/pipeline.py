@@ -34,6 +34,7 @@ from siteopt.optimizer.results import PlanResult, all_mining, max_ai, violations
 from siteopt.optimizer.solve import SolveStatus, solve_plan
 
 from . import __version__
+from .dask_engine import chunk_executor
 from .errors import InfeasibleError, InputError
 from .outputs import prepare_out_dir, write_csv, write_json
 from .plan import plan_problem
@@ -87,7 +88,8 @@ class SolveSettings:
     """Run settings from the command line (CLI.md's shared options)."""
 
     backend: str = "auto"
-    engine: str = "local"
+    engine: str = "local"  # "dask": chunks run on a cluster (siteopt.dask_engine)
+    scheduler: str | None = None  # the Dask scheduler's address; None starts a local cluster
     scenarios: int | None = None
     seed: int | None = None
     solver: str | None = None
@@ -142,13 +144,14 @@ def value(
     cache: ValuationCache | None = None,
 ) -> tuple[Scenario, Backend, ValuationResult]:
     """The valuation stage: the scenario with --scenarios/--seed applied, the backend,
-    and every option's NPV statistics."""
+    and every option's NPV statistics (on the cluster with ``--engine dask``)."""
     scenario = with_simulation(scenario, settings.scenarios, settings.seed)
     backend = select_backend(settings.backend)
+    executor = chunk_executor(settings)
     return (
         scenario,
         backend,
-        value_options(scenario, backend=backend, progress=progress, cache=cache),
+        value_options(scenario, backend=backend, progress=progress, cache=cache, executor=executor),
     )
 
 
@@ -276,7 +279,9 @@ def finish(
     }
     plans = {"plan": [flat[i] for i in rows]}
     plans.update({name: [flat[i] for i in b.rows] for name, b in baselines.items()})
-    samples = plan_npv_samples(scenario, plans, backend=backend, progress=progress)
+    samples = plan_npv_samples(
+        scenario, plans, backend=backend, progress=progress, executor=chunk_executor(settings)
+    )
     cashflows = expected_cashflows(scenario, plans["plan"], xp=np)
     frame = plan_frame(scenario, valuation.options.table, plans["plan"], list(rows))
     summary = build_summary(
@@ -347,6 +352,7 @@ def with_frontier(
         outcome.scenario,
         {name: [flat[r] for r in rows] for rows, name in distinct.items()},
         backend=backend,
+        executor=chunk_executor(settings),
     )
     alpha = outcome.scenario.objective.cvar_alpha
     records = []

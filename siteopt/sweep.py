@@ -6,6 +6,13 @@ all points), and the MILP starts from the previous point's plan when that plan s
 satisfies the constraints. A point's plan is the plan ``siteopt solve --set
 PATH=VALUE`` finds, within the MILP's gap tolerance (identical when the MILP closes the
 gap; with a 0.5 % tolerance, two plans within 0.5 % of the optimum can both qualify).
+
+With ``--engine dask`` and two points or more, each point's whole solve is one task on the
+cluster (siteopt.dask_engine): the points run side by side, which beats splitting each
+point's valuation into chunks (no gather between the passes, no idle workers while a
+MILP runs). They then share no cache and no warm start, so every point values every site
+(``sites_valued``) and starts its MILP cold; its plan and numbers are those of a local
+``siteopt solve --set PATH=VALUE``.
 """
 
 from __future__ import annotations
@@ -141,6 +148,8 @@ def sweep(
     value fails at once. A point without a feasible plan is recorded, not fatal.
     """
     scenarios = [apply_overrides(scenario, [f"{param}={v}"]) for v in points]
+    if settings.engine == "dask" and len(points) > 1:
+        return _sweep_on_cluster(scenario, param, points, scenarios, settings, progress)
     cache = ValuationCache()
     done: list[SweepPoint] = []
     previous: SolveOutcome | None = None
@@ -162,6 +171,33 @@ def sweep(
         previous = outcome or previous
         if progress is not None:
             progress("sweep", k + 1, len(points))
+    return Sweep(scenario.name, param, tuple(done), len(scenario.sites))
+
+
+def _sweep_on_cluster(
+    scenario: Scenario,
+    param: str,
+    points: list[str],
+    scenarios: list[Scenario],
+    settings: SolveSettings,
+    progress: Progress | None,
+) -> Sweep:
+    """Every point's solve as one task on the Dask cluster (see the module docstring)."""
+    from .dask_engine import solve_on_cluster
+
+    done = [
+        SweepPoint(
+            text,
+            solved.outcome,
+            None if solved.infeasible is None else str(solved.infeasible),
+            len(scenario.sites),
+            False,
+            solved.seconds,
+        )
+        for text, solved in zip(
+            points, solve_on_cluster(scenarios, settings, "sweep", progress), strict=True
+        )
+    ]
     return Sweep(scenario.name, param, tuple(done), len(scenario.sites))
 
 

@@ -170,11 +170,6 @@ def test_infeasible_contract_exits_3_naming_it(run_cli, tmp_path):
     assert not (tmp_path / "summary.json").exists()
 
 
-def test_dask_engine_is_refused_with_exit_2(run_cli, tmp_path):
-    run = run_cli("solve", str(SCENARIOS[0]), "--engine", "dask", "--out", str(tmp_path))
-    assert run.exit_code == 2 and "--engine local" in run.stderr
-
-
 def test_out_pointing_at_a_file_is_exit_2(run_cli, tmp_path):
     target = tmp_path / "afile"
     target.write_text("x")
