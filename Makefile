@@ -13,12 +13,12 @@ $(PY):
 
 $(DEV): pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,dask,nvrtc]'
 	@touch $@
 
 $(GPU): pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[gpu,dev]'
+	$(PY) -m pip install -q -e '.[gpu,dev,dask]'
 	@touch $@
 
 test: $(DEV)
@@ -27,7 +27,10 @@ test: $(DEV)
 test-all: $(DEV)
 	$(PY) -m pytest -m "not gpu" -q
 
+# Fails when no CUDA device answers: skipped GPU tests must not pass for a GPU run.
 test-gpu: $(GPU)
+	$(PY) -c "from siteopt.kernels.backend import cupy_usable; ok, why = cupy_usable(); \
+		assert ok, 'make test-gpu needs a CUDA device: ' + why"
 	$(PY) -m pytest -m gpu -q -rs
 
 # The report in headless Chromium; installs Debian's chromium when no such browser is on PATH.

@@ -91,6 +91,8 @@ def exit_months(
     if c.annual_default_prob >= 1:
         return xp.zeros(scenarios.shape, dtype=xp.int64)
     log_survive = np.log1p(-c.annual_default_prob) / 12.0  # ln(1 - monthly hazard)
+    if log_survive > -1e-300:  # a hazard this small never fires (and ln(u) / it overflows)
+        return xp.full(scenarios.shape, NEVER, dtype=xp.int64)
     e = xp.floor(xp.log(u) / log_survive)
     return xp.minimum(e, NEVER).astype(xp.int64)
 

@@ -18,6 +18,7 @@ contiguous array).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -26,6 +27,18 @@ import numpy as np
 
 DEFAULT_BINS = 4096
 BLOCK = 1024  # scenarios per reduction block
+
+
+# NPVs of absurd size (a scenario's extremes compounding: squares past 1e308, inf - inf)
+# reduce to inf or NaN without a warning; kernels.table.check_finite then refuses the
+# table, naming the site, instead of a RuntimeWarning from deep inside a reduction.
+def _quiet(method):
+    @functools.wraps(method)
+    def quiet(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return method(*args, **kwargs)
+
+    return quiet
 
 
 class _Blocks:
@@ -79,6 +92,7 @@ class Moments:
         if self._blocks is not None:
             self._blocks.flush()
 
+    @_quiet
     def _reduce(self, npv: np.ndarray) -> None:
         if self.shift is None:
             self.shift = npv[0].copy()  # scenario 0 is always in the first chunk
@@ -93,11 +107,13 @@ class Moments:
         np.maximum(self.high, npv.max(axis=0), out=self.high)
 
     @property
+    @_quiet
     def mean(self) -> np.ndarray:
         self.flush()
         return self.shift + self.total / self.count
 
     @property
+    @_quiet
     def std(self) -> np.ndarray:
         self.flush()
         m = self.total / self.count
@@ -133,6 +149,7 @@ class Histograms:
             self._blocks.flush()
 
     @classmethod
+    @_quiet
     def from_moments(cls, m: Moments, bins: int, alpha: float) -> Histograms:
         m.flush()
         k = max(8.0, np.sqrt(2.0 / (1.0 - alpha)) + 1.0)  # tail mass beyond k sd < (1 - alpha) / 2
@@ -143,6 +160,7 @@ class Histograms:
         width = np.maximum((hi - lo) / bins, tiny)
         return cls(lo, width, bins)
 
+    @_quiet
     def _reduce(self, npv: Any) -> None:
         xp = self._xp
         lo, width = xp.asarray(self.lo)[None, :], xp.asarray(self.width)[None, :]
@@ -155,6 +173,7 @@ class Histograms:
         self.counts += _host(counts).reshape(self.counts.shape)
         self.sums += _host(sums).reshape(self.sums.shape)
 
+    @_quiet
     def quantile(self, q: float) -> np.ndarray:
         """Linear interpolation inside the bin where the cumulative count reaches q N."""
         self.flush()
@@ -171,6 +190,7 @@ class Histograms:
         edge_bin = (j == 0) | (j == self.bins + 1)  # under/overflow: their mean is all we have
         return np.where(edge_bin, mean_in, left + frac * self.width)
 
+    @_quiet
     def cvar(self, alpha: float) -> np.ndarray:
         """Mean of the worst (1 - alpha) share, boundary bin taken uniform."""
         self.flush()

@@ -14,6 +14,7 @@ from siteopt.optimizer.options import (
     mining_eh_column,
 )
 
+from siteopt.errors import InputError
 from siteopt.schema import Scenario
 
 from .backend import Backend
@@ -68,7 +69,45 @@ def option_table(
     for key, values in stats.items():
         table[key] = values
     table["build_year"] = table["build_year"].astype("Int64")
+    check_finite(scenario, table)
     return table
+
+
+# Beyond this an NPV means the scenario's numbers are out of any real range (world GDP is
+# ~1e14 USD), and the MILP's coefficients (in MUSD) would near its solvers' "infinity" (1e20).
+MAX_ABS_USD = 1e18
+
+
+def check_finite(scenario: Scenario, table: pd.DataFrame) -> None:
+    """Refuse an option table with a NaN, an infinity or an absurd amount of money.
+
+    Each field of a scenario is bounded by the schema, but extremes multiply (a negative
+    discount rate over 50 years, a near-zero hashrate with a high BTC drift): rather
+    than hand the MILP NaN or 1e25, say which site and statistic left the range.
+
+    Raises
+    ------
+    InputError
+        Naming the site, the option and the column (exit 2).
+    """
+    numeric = table.select_dtypes(include="number").drop(columns=["build_year"])
+    values = numeric.to_numpy(dtype=np.float64)
+    limit = np.where(numeric.columns.str.endswith("_usd"), MAX_ABS_USD, np.inf)
+    bad = ~(np.abs(values) <= limit[None, :])  # NaN compares False: bad too
+    if not bad.any():
+        return
+    row, col = (int(i[0]) for i in np.nonzero(bad))
+    value, column = float(values[row, col]), str(numeric.columns[col])
+    what = "is not a number" if np.isnan(value) else f"reaches {value:.3g}"
+    raise InputError(
+        f"{scenario.name}: site '{table['site'].iloc[row]}', option "
+        f"'{table['option'].iloc[row]}': {column} {what}, beyond what can be valued "
+        f"(|USD| <= {MAX_ABS_USD:.0e}); the scenario's extremes compound over "
+        f"{scenario.horizon_years} years (discount_rate {scenario.discount_rate:g}, "
+        f"market.btc_drift {scenario.market.btc_drift:g}, market.hashrate_eh "
+        f"{scenario.market.hashrate_eh:g}, and the site's mining and ai values): bring them "
+        "into a realistic range"
+    )
 
 
 def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> dict[str, Any]:

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pulp
 
+from .cbc import StoppableCbc
 from .highs import IncrementalHiGHS, highs_available
+from .interrupt import call_interruptibly
 from .model import PlanModel, add_cvar_cut, add_cvar_rows, tail_weights
 
 SOLVERS = ("highs", "cbc")
@@ -157,7 +159,7 @@ def _cbc_bound(log: str) -> float:
 def _run_cbc(model: PlanModel, settings: SolverSettings, time_limit_s) -> MasterSolve:
     with tempfile.TemporaryDirectory(prefix="siteopt_cbc_") as tmp:
         log_path = os.path.join(tmp, "cbc.log")
-        solver = pulp.COIN_CMD(
+        solver = StoppableCbc(
             path=cbc_path(),
             msg=False,
             gapRel=settings.gap_rel,
@@ -166,7 +168,7 @@ def _run_cbc(model: PlanModel, settings: SolverSettings, time_limit_s) -> Master
             logPath=log_path,
         )
         solver.tmpDir = tmp
-        model.prob.solve(solver)
+        call_interruptibly(lambda: model.prob.solve(solver), solver.stop)
         with open(log_path) as handle:
             log = handle.read()
     stopped = "Stopped on" in log or "stopped" in log.split("Result -")[-1][:80].lower()

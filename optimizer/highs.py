@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pulp
 
+from .interrupt import call_interruptibly
+
 try:
     import highspy
 except ImportError:  # pragma: no cover - highspy is a dependency; cbc remains
@@ -51,17 +53,34 @@ _SCHEDULER_THREADS: list[int | None] = [None]
 
 
 def _run(highs, threads: int | None) -> None:
-    """``highs.run()``; HiGHS refuses to run with a ``threads`` option other than that of
-    its already started global scheduler, so restart the scheduler when it changes."""
-    if threads is not None and _SCHEDULER_THREADS[0] != threads:
-        highspy.Highs.resetGlobalScheduler(True)
-        _SCHEDULER_THREADS[0] = threads
-    status = highs.run()
+    """``highs.run()``, stoppable by Ctrl-C or SIGTERM (see :mod:`.interrupt`).
+
+    HiGHS refuses to run with a ``threads`` option other than that of its already
+    started global scheduler, so restart the scheduler when it changes (on the solver
+    thread, which owns the scheduler).
+    """
+
+    def run():
+        if threads is not None and _SCHEDULER_THREADS[0] != threads:
+            highspy.Highs.resetGlobalScheduler(True)
+            _SCHEDULER_THREADS[0] = threads
+        return highs.run()
+
+    cancel = getattr(highs, "cancelSolve", None)  # highspy >= 1.8
+    if cancel is None:
+        cancel = _cannot_cancel
+    elif not highs.HandleUserInterrupt:
+        highs.HandleUserInterrupt = True  # HiGHS polls cancelSolve's flag in its callbacks
+    status = call_interruptibly(run, cancel)
     if status == highspy.HighsStatus.kError:
         raise RuntimeError(
             f"HiGHS failed to run (model status {highs.getModelStatus().name}); "
             "rerun with the solver log shown for details"
         )
+
+
+def _cannot_cancel() -> None:
+    """An older highspy: the run is abandoned on Ctrl-C (the CLI then exits at once)."""
 
 
 def highs_available() -> bool:

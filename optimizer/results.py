@@ -211,12 +211,14 @@ def _baseline(name, table, problem, data, rows) -> Baseline:
     rows = np.asarray(rows, dtype=np.int64)
     alpha = table.cvar_alpha if problem is None else problem.cvar_alpha
     broken = () if problem is None else violations(data, problem, rows)
-    cvar = portfolio_cvar(np.asarray(table.risk_npv_usd)[rows].sum(axis=0), alpha)
+    risk = np.asarray(table.risk_npv_usd)[rows].sum(axis=0)
+    # no risk sample (simulation.risk_sample 0): no CVaR to report, not an error
+    cvar = float(portfolio_cvar(risk, alpha)) if risk.size else math.nan
     return Baseline(
         name=name,
         rows=tuple(int(r) for r in rows),
         expected_npv_usd=float(table.table["expected_npv_usd"].to_numpy()[rows].sum()),
-        cvar_usd=float(cvar) if np.size(table.risk_npv_usd) else math.nan,
+        cvar_usd=cvar,
         feasible=not broken,
         violations=broken,
     )
@@ -256,7 +258,8 @@ def max_ai(table: OptionTable, problem: PlanProblem) -> Baseline:
     spend = coefs[:, rows].sum(axis=1)
     capex = table.table["equity_capex_usd"].to_numpy(dtype=np.float64) / MONEY_UNIT_USD
     gain = data.expected_npv - data.expected_npv[data.hash_row[site_of]]
-    ratio = np.where(capex > 0, gain / np.where(capex > 0, capex, 1.0), np.inf)
+    with np.errstate(over="ignore"):  # a near-zero capex ranks first, as no capex does
+        ratio = np.where(capex > 0, gain / np.where(capex > 0, capex, 1.0), np.inf)
     candidates = np.flatnonzero(data.ai_it_mw > 0)
     for i in candidates[np.argsort(-ratio[candidates], kind="stable")].tolist():
         s = site_of[i]

@@ -12,7 +12,8 @@ exit  raised by the command
 2     :class:`~siteopt.errors.InputError` (``ScenarioError`` is one), a click usage
       error (bad flag, bad value, missing argument)
 3     :class:`~siteopt.errors.InfeasibleError`
-130   Ctrl-C
+130   Ctrl-C (SIGINT) or SIGTERM: the run stops within about a second, says so in one
+      line, and leaves no partial output (see :func:`siteopt.outputs.staged_output_dir`)
 ====  ========================================================================
 """
 
@@ -20,16 +21,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__, commands
-from .bench import bench_payload, run_bench
+from .bench import bench_lines, bench_payload, run_bench
 from .cliopts import json_option, scenario_file, set_option
 from .economics import unit_economics
 from .errors import SiteoptError
@@ -56,14 +60,85 @@ class SiteoptGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        code = guarded(
-            lambda: super(SiteoptGroup, self).main(
-                args, prog_name or "siteopt", complete_var, standalone_mode=False, **extra
+        with signals_interrupt():
+            code = guarded(
+                lambda: super(SiteoptGroup, self).main(
+                    args, prog_name or "siteopt", complete_var, standalone_mode=False, **extra
+                )
             )
-        )
         if standalone_mode:
+            if code == EXIT_INTERRUPTED and solver_busy():
+                # A solver that did not stop in time must not run into interpreter
+                # shutdown (its C++ threads would outlive Python); leave at once.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
             sys.exit(code)
         return code
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # past click, which would print a blank line
+            raise _Stopped(exc) from exc
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; raised in the main thread by the CLI's signal handler.
+
+    Parameters
+    ----------
+    signal_name : str
+        ``SIGINT`` or ``SIGTERM``.
+    """
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+class _Stopped(BaseException):
+    """Carries a KeyboardInterrupt through click's ``main`` to :func:`guarded`."""
+
+    def __init__(self, interrupt: KeyboardInterrupt) -> None:
+        super().__init__()
+        self.interrupt = interrupt
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _stop(signum: int, frame: object) -> None:
+    # Later signals are ignored: the run is already unwinding (removing its staging
+    # folder, stopping the solver, about a second at most), and a second Ctrl-C must
+    # not cut that short and leave temporary files behind.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signal.Signals(signum).name)
+
+
+@contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM raise :class:`Interrupted` in the main thread
+    (SIGTERM would otherwise end the process at once, leaving temporary files); the
+    previous handlers are put back on the way out (``main`` also runs inside tests)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
+def solver_busy() -> bool:
+    """A MILP solver call is still running on its worker thread."""
+    module = sys.modules.get("siteopt.optimizer.interrupt")
+    return bool(module is not None and module.busy())
 
 
 def guarded(call: Callable[[], Any]) -> int:
@@ -73,19 +148,36 @@ def guarded(call: Callable[[], Any]) -> int:
     except SiteoptError as exc:
         _err(str(exc))
         return exc.exit_code
-    except click.exceptions.Abort:
-        _err("siteopt: interrupted")
+    except _Stopped as exc:
+        _interrupted(exc.interrupt)
+        return EXIT_INTERRUPTED
+    except click.exceptions.Abort as exc:
+        _err(interrupted_message(exc.__cause__))  # click has closed the ^C echo's line
         return EXIT_INTERRUPTED
     except click.ClickException as exc:  # UsageError, BadParameter, NoSuchOption: exit 2
         exc.show()
         return exc.exit_code
-    except KeyboardInterrupt:
-        _err("siteopt: interrupted")
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
         return EXIT_INTERRUPTED
     except Exception as exc:
         return _internal_error(exc)
     # click returns the exit code of ctx.exit() (--help, --version) or the command's value
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else EXIT_OK
+
+
+def _interrupted(exc: BaseException) -> None:
+    if sys.stderr.isatty():
+        _err("")  # past the terminal's ^C echo
+    _err(interrupted_message(exc))
+
+
+def interrupted_message(exc: BaseException | None) -> str:
+    """One line: which signal, and what became of the output folder, e.g. "siteopt:
+    interrupted (SIGTERM); no output written, out/texas left as it was"."""
+    name = getattr(exc, "signal_name", None)
+    note = getattr(exc, "output_note", None)
+    return "siteopt: interrupted" + (f" ({name})" if name else "") + (f"; {note}" if note else "")
 
 
 def _internal_error(exc: BaseException) -> int:
@@ -162,16 +254,8 @@ def bench(backend: str, scenarios: int, file: Path | None, repeat: int, as_json:
     if as_json:
         click.echo(to_json(payload))
         return
-    for row in payload["results"]:
-        click.echo(
-            f"{row['backend']:>6}: {row['options']} options x {row['scenarios']:,} scenarios x "
-            f"{row['months']} months in {row['seconds']:.2f} s = "
-            f"{row['cell_months_per_s']:.3g} cell-months/s"
-        )
-    ratio = payload["cupy_over_numpy"]
-    click.echo(
-        f"cupy / numpy speed-up: {ratio:.1f}x" if ratio else f"cupy: not timed ({payload['gpu']})"
-    )
+    for line in bench_lines(payload):
+        click.echo(line)
 
 
 for _command in commands.ALL:

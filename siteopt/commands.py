@@ -3,6 +3,12 @@
 Each parses its arguments, calls one library function and renders; errors are raised
 and turned into exit codes by :class:`siteopt.cli.SiteoptGroup`. The MILP and plotting
 stacks are imported inside the commands, so ``validate`` and ``economics`` start fast.
+
+Before any long work each command checks that the run fits in memory
+(:mod:`siteopt.limits`) and that its output folder can be written; it then writes into
+a staging folder that replaces the output folder's files only once the run is done
+(:func:`siteopt.outputs.staged_output_dir`), so Ctrl-C, a full disk or an infeasible
+plan leave an earlier run's folder as it was.
 """
 
 from __future__ import annotations
@@ -13,13 +19,36 @@ from pathlib import Path
 import click
 
 from .cliopts import RunOptions, json_option, run_options, scenario_file, set_option
-from .outputs import prepare_out_dir, to_json, write_csv, write_json
+from .errors import InputError
+from .outputs import staged_output_dir, to_json, write_csv, write_json
 from .progress import progress_reporter
 from .scenario import load_scenario
 
 no_report_option = click.option(
     "--no-report", is_flag=True, help="Skip report.html and its plots (and the tornado)."
 )
+
+# What each command writes in its output folder (glob patterns). A run replaces these
+# entries and removes those it did not write this time; anything else there is kept.
+PLOT_FILES = (
+    "plan_sites.png",
+    "npv_distribution.png",
+    "capex.png",
+    "timeline.png",
+    "frontier.png",
+    "tornado.png",
+)
+RUN_FILES = (
+    "summary.json",
+    "plan.csv",
+    "options.csv",
+    "cashflows.csv",
+    "frontier.csv",
+    "report.html",
+    *PLOT_FILES,
+)
+WHATIF_FILES = ("base", "changed", "diff.csv", "whatif.json")
+SWEEP_FILES = ("sweep.png", "plans.csv", "sweep.csv", "sweep.json")
 
 
 @click.command()
@@ -41,10 +70,20 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
     from .render import print_solve
 
     scenario = load_scenario(file, overrides)
-    settings = run.settings()
-    with progress_reporter(run.quiet or as_json) as progress:
+    if frontier and scenario.simulation.risk_sample == 0:
+        raise InputError(
+            "--frontier traces expected NPV against the CVaR of the risk sample, and "
+            "simulation.risk_sample is 0; set it above 0 (e.g. --set simulation.risk_sample=256)"
+        )
+    _check_memory(scenario, run, frontier=frontier or 0)
+    out = run.out(Path("out") / scenario.name)
+    with (
+        staged_output_dir(out, RUN_FILES) as stage,
+        progress_reporter(run.quiet or as_json) as progress,
+    ):
+        settings = run.settings()  # with --engine dask, starts the cluster: checks first
         outcome = pipeline.solve(scenario, settings, progress, frontier=frontier or 0)
-        written = _write(outcome, "solve", file, run.out(Path("out") / scenario.name), no_report)
+        written = stage.final(_write(outcome, "solve", file, stage.path, no_report))
     if as_json:
         click.echo(to_json(outcome.summary))
     else:
@@ -70,15 +109,28 @@ def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, n
     from .render import print_solve
 
     scenario = load_scenario(file, overrides)
-    settings = run.settings()
-    with progress_reporter(run.quiet or as_json) as progress:
+    _check_memory(scenario, run)
+    out = run.out(Path("out") / scenario.name / "evaluate")
+    with (
+        staged_output_dir(out, RUN_FILES) as stage,
+        progress_reporter(run.quiet or as_json) as progress,
+    ):
+        settings = run.settings()
         outcome = evaluate_plan(scenario, plan_path, settings, progress)
-        out = run.out(Path("out") / scenario.name / "evaluate")
-        written = _write(outcome, "evaluate", file, out, no_report)
+        written = stage.final(_write(outcome, "evaluate", file, stage.path, no_report))
     if as_json:
         click.echo(to_json(outcome.summary))
     else:
         print_solve(outcome, written)
+
+
+def _check_memory(scenario, run: RunOptions, *, frontier: int = 0) -> None:
+    """Refuse (exit 2) a run that cannot fit in the memory free now, before it starts."""
+    from siteopt.kernels.valuation import with_simulation
+
+    from .limits import check_memory
+
+    check_memory(with_simulation(scenario, run.scenarios, run.seed), frontier_points=frontier)
 
 
 def _write(outcome, command: str, file: Path, out: Path, no_report: bool) -> list[Path]:
@@ -92,7 +144,7 @@ def _write(outcome, command: str, file: Path, out: Path, no_report: bool) -> lis
 def _report(outcome, command: str, file: Path, out: Path) -> list[Path]:
     from .reporting import write_run_report
 
-    return write_run_report(outcome, command, file, prepare_out_dir(out))
+    return write_run_report(outcome, command, file, out)
 
 
 @click.command()
@@ -109,15 +161,20 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
     from .whatif import whatif as run_whatif
 
     scenario = load_scenario(file)
-    load_scenario(file, overrides)  # a bad --set fails with the file's line numbers, at once
-    settings = run.settings()
-    with progress_reporter(run.quiet or as_json) as progress:
+    changed = load_scenario(file, overrides)  # a bad --set fails with the file's line numbers
+    _check_memory(scenario, run)
+    _check_memory(changed, run)
+    out = run.out(Path("out") / scenario.name / "whatif")
+    with (
+        staged_output_dir(out, WHATIF_FILES) as stage,
+        progress_reporter(run.quiet or as_json) as progress,
+    ):
+        settings = run.settings()
         result = run_whatif(scenario, overrides, settings, progress)
-        out = prepare_out_dir(run.out(Path("out") / scenario.name / "whatif"))
-        written = _write(result.base, "whatif", file, out / "base", no_report)
-        written += _write(result.changed, "whatif", file, out / "changed", no_report)
-        written.append(write_csv(result.sites, out / "diff.csv"))
-        written.append(write_json(payload(result), out / "whatif.json"))
+        _write(result.base, "whatif", file, stage.path / "base", no_report)
+        _write(result.changed, "whatif", file, stage.path / "changed", no_report)
+        write_csv(result.sites, stage.path / "diff.csv")
+        write_json(payload(result), stage.path / "whatif.json")
     if as_json:
         click.echo(to_json(payload(result)))
     else:
@@ -149,17 +206,21 @@ def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_j
 
     points = sweeps.parse_points(values, span)
     scenario = load_scenario(file, overrides)
-    settings = run.settings()
-    with progress_reporter(run.quiet or as_json) as progress:
-        result = sweeps.sweep(scenario, param, points, settings, progress)
-    out = prepare_out_dir(run.out(Path("out") / scenario.name / "sweep"))
-    payload = sweeps.payload(result)
-    written = [
-        write_atomic(out / "sweep.png", sweeps.plot(result)),
-        write_csv(result.plans(), out / "plans.csv"),
-        write_csv(result.frame(), out / "sweep.csv"),
-        write_json(payload, out / "sweep.json"),
-    ]
+    _check_memory(scenario, run)
+    out = run.out(Path("out") / scenario.name / "sweep")
+    with staged_output_dir(out, SWEEP_FILES) as stage:
+        with progress_reporter(run.quiet or as_json) as progress:
+            settings = run.settings()
+            result = sweeps.sweep(scenario, param, points, settings, progress)
+        payload = sweeps.payload(result)
+        written = stage.final(
+            [
+                write_atomic(stage.path / "sweep.png", sweeps.plot(result)),
+                write_csv(result.plans(), stage.path / "plans.csv"),
+                write_csv(result.frame(), stage.path / "sweep.csv"),
+                write_json(payload, stage.path / "sweep.json"),
+            ]
+        )
     if as_json:
         click.echo(to_json(payload))
     else:
@@ -181,12 +242,20 @@ def breakeven(
     Bisection on the valuation with the draws fixed; --solver, --time-limit and
     --mip-gap are accepted for scripts that pass the same flags everywhere, and unused.
     """
+    from siteopt.kernels.valuation import with_simulation
+
     from .breakeven import breakeven as find_breakeven
+    from .limits import check_breakeven_memory
     from .render import print_breakeven
 
     scenario = load_scenario(file, overrides)
-    settings = run.settings()
-    with progress_reporter(run.quiet or as_json) as progress:
+    check_breakeven_memory(with_simulation(scenario, run.scenarios, run.seed), site_name)
+    out = run.out(Path("out") / scenario.name)
+    with (
+        staged_output_dir(out) as stage,
+        progress_reporter(run.quiet or as_json) as progress,
+    ):
+        settings = run.settings()
         result = find_breakeven(
             scenario,
             site_name,
@@ -195,10 +264,12 @@ def breakeven(
             scenarios=settings.scenarios,
             seed=settings.seed,
             progress=progress,
+            engine=settings.engine,
+            scheduler=settings.scheduler,
         )
-    payload = dataclasses.asdict(result)
-    out = prepare_out_dir(run.out(Path("out") / scenario.name))
-    path = write_json(payload, out / f"breakeven-{site_name}-{contract_name}.json")
+        payload = dataclasses.asdict(result)
+        name = f"breakeven-{site_name}-{contract_name}.json"
+        path = stage.final([write_json(payload, stage.path / name)])[0]
     if as_json:
         click.echo(to_json(payload))
     else:

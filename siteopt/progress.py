@@ -1,7 +1,14 @@
-"""Progress bars for long work: one bar per stage, driven by ``progress(stage, done, total)``."""
+"""Progress bars for long work: one bar per stage, driven by ``progress(stage, done, total)``.
+
+Bars are drawn on a terminal only. ``SITEOPT_PROGRESS=lines`` prints one plain line per
+stage as it starts instead, terminal or not (for logs, and for tests that act on a
+stage); ``SITEOPT_PROGRESS=off`` is the same as ``--quiet``.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -13,16 +20,34 @@ STAGE_LABELS = {
     "quantiles": "valuing options (pass 2: quantiles)",
     "milp": "solving the build plan (MILP)",
     "plan": "valuing the plan and baselines",
+    "whatif": "solving base and changed (Dask cluster)",
 }
 
 Callback = Callable[[str, int, int], None]
+PROGRESS_ENV = "SITEOPT_PROGRESS"
+
+
+def _stage_lines() -> Callback:
+    """A callback that prints ``siteopt: <stage label> ...`` when a stage starts."""
+    started: set[str] = set()
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in started:
+            started.add(stage)
+            print(f"siteopt: {STAGE_LABELS.get(stage, stage)} ...", file=sys.stderr, flush=True)
+
+    return update
 
 
 @contextmanager
 def progress_reporter(quiet: bool) -> Iterator[Callback | None]:
     """Yield a progress callback drawing to standard error, or None when quiet."""
-    if quiet:
+    mode = os.environ.get(PROGRESS_ENV, "bars")
+    if quiet or mode == "off":
         yield None
+        return
+    if mode == "lines":
+        yield _stage_lines()
         return
     console = Console(stderr=True)
     columns = (

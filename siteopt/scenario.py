@@ -164,12 +164,25 @@ def _display_path(loc: PathKey, data: Any) -> str:
         if isinstance(node, list) and isinstance(part, int):
             item = node[part] if 0 <= part < len(node) else None
             name = item.get("name") if isinstance(item, dict) else None
-            out += f".{name}" if isinstance(name, str) and name else f"[{part}]"
+            out += f".{_part(name)}" if isinstance(name, str) and name else f"[{part}]"
             node = item
         else:
-            out += f".{part}"
+            out += f".{_part(part)}"
             node = node.get(part) if isinstance(node, dict) else None
-    return out.lstrip(".")
+    return out[1:]
+
+
+def _part(key: Any) -> str:
+    """A key as shown in a path: as is, or escaped and quoted when it is empty or holds
+    characters that do not print (a newline in a key must not split the message)."""
+    text = str(key)
+    return text if text and text.isprintable() else repr(text)
+
+
+def _quoted(key: Any) -> str:
+    """``'key'`` in a message; escaped (``'a\\nb'``) when it would not print as one line."""
+    text = str(key)
+    return f"'{text}'" if text.isprintable() else repr(text)
 
 
 def _unknown_key_message(loc: PathKey, raw_loc: tuple[Any, ...]) -> str:
@@ -178,7 +191,7 @@ def _unknown_key_message(loc: PathKey, raw_loc: tuple[Any, ...]) -> str:
     known = sorted(model.model_fields) if model is not None else []
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown key '{key}'{hint}"
+    return f"unknown key {_quoted(key)}{hint}"
 
 
 def _model_at(model: type[BaseModel], parts: Sequence[Any]) -> type[BaseModel] | None:
@@ -214,7 +227,17 @@ def _short(value: Any) -> str:
 
 def cross_field_problems(s: Scenario) -> list[tuple[PathKey, str]]:
     """Checks that span fields; each returns (path, message) pairs."""
-    checks = (check_names, check_sites, check_contracts, check_dates, check_power_markets)
+    checks = (
+        check_names,
+        check_sites,
+        check_contracts,
+        check_dates,
+        check_power_markets,
+        check_objective,
+        check_option_count,
+        check_hashrate_feedback,
+        check_market_range,
+    )
     return [problem for check in checks for problem in check(s)]
 
 
@@ -311,6 +334,10 @@ def check_dates(s: Scenario) -> list[tuple[PathKey, str]]:
     return out
 
 
+MIN_SPIKE_HOURS_SHARE = 1e-6  # spike multiples then stay below 1e6 (share x spike < mean)
+MIN_CURVE_MEAN_RATIO = 1e-6  # normalised duration-curve multiples stay below 1e6
+
+
 def check_power_markets(s: Scenario) -> list[tuple[PathKey, str]]:
     out = []
     for name, pm in s.power_markets.items():
@@ -332,6 +359,7 @@ def check_power_markets(s: Scenario) -> list[tuple[PathKey, str]]:
                     )
                 )
             mean = sum(share * mult for share, mult in pm.duration_curve)
+            largest = max(abs(mult) for _, mult in pm.duration_curve)
             if total > 0 and mean <= 0:
                 out.append(
                     (
@@ -339,6 +367,24 @@ def check_power_markets(s: Scenario) -> list[tuple[PathKey, str]]:
                         "the curve's mean multiple must be positive",
                     )
                 )
+            elif total > 0 and mean < MIN_CURVE_MEAN_RATIO * largest:
+                # normalising to mean 1 would blow the multiples up past float range
+                out.append(
+                    (
+                        ("power_markets", name, "duration_curve"),
+                        f"the curve's mean multiple {mean:g} is vanishingly small next to "
+                        f"its largest multiple {largest:g} (at least {MIN_CURVE_MEAN_RATIO:g} "
+                        "of it)",
+                    )
+                )
+        if 0 < pm.spike_hours_share < MIN_SPIKE_HOURS_SHARE:
+            out.append(
+                (
+                    ("power_markets", name, "spike_hours_share"),
+                    f"must be 0 or at least {MIN_SPIKE_HOURS_SHARE:g} (about 30 seconds a "
+                    f"year), got {pm.spike_hours_share:g}",
+                )
+            )
     if s.simulation.risk_sample > s.simulation.scenarios:
         out.append(
             (
@@ -348,6 +394,131 @@ def check_power_markets(s: Scenario) -> list[tuple[PathKey, str]]:
             )
         )
     return out
+
+
+def check_objective(s: Scenario) -> list[tuple[PathKey, str]]:
+    """A CVaR in the MILP (floor or weight) is computed over the risk sample: it needs one."""
+    if s.simulation.risk_sample > 0:
+        return []
+    out = []
+    objective = s.objective
+    if objective.cvar_floor_usd is not None:
+        out.append(
+            (
+                ("objective", "cvar_floor_usd"),
+                "a CVaR floor needs simulation.risk_sample of at least 1 (it is 0)",
+            )
+        )
+    if objective.risk_aversion > 0:
+        out.append(
+            (
+                ("objective", "risk_aversion"),
+                "a CVaR weight above 0 needs simulation.risk_sample of at least 1 (it is 0)",
+            )
+        )
+    return out
+
+
+MAX_OPTIONS_PER_SITE = 5_000  # MODEL.md: ~50-200; each option costs a 64 KiB histogram
+
+
+def site_option_count(s: Scenario, site_index: int) -> float:
+    """Options the valuation would offer a site (kernels.options.site_options), counted
+    without listing them: 1 + build years x AI levels per eligible contract [count]."""
+    site, step = s.sites[site_index], s.build.ai_step_mw
+    contracts = s.contracts_for(site)
+    if not contracts:
+        return 1.0
+    levels = math.floor(min(site.ai.max_it_mw / step + 1e-9, 1e18))
+    per_year = sum(min(levels, math.floor(min((c.max_mw + 1e-9) / step, 1e18))) for c in contracts)
+    return 1.0 + len(s.decision_years) * per_year
+
+
+def check_option_count(s: Scenario) -> list[tuple[PathKey, str]]:
+    """A tiny ``ai_step_mw`` would multiply a site's options beyond what memory holds."""
+    counts = [site_option_count(s, i) for i in range(len(s.sites))]
+    worst = max(range(len(counts)), key=counts.__getitem__)
+    if counts[worst] <= MAX_OPTIONS_PER_SITE:
+        return []
+    site = s.sites[worst]
+    message = (
+        f"ai_step_mw {s.build.ai_step_mw:g} MW gives site '{site.name}' {counts[worst]:,.0f} "
+        f"options (AI levels x {len(s.decision_years)} build years x eligible contracts); "
+        f"at most {MAX_OPTIONS_PER_SITE:,} per site: raise build.ai_step_mw"
+    )
+    return [(("build", "ai_step_mw"), message)]
+
+
+def max_stable_elasticity(lag_months: int) -> float:
+    """The largest ``hashrate_elasticity`` for which the hashrate feedback is stable [1/yr].
+
+    In logs the feedback is linear: a deviation x of ln H moves as
+    x[t+1] = x[t] - (elasticity / 12) x[t - lag]. That recursion damps out if and only
+    if elasticity / 12 < 2 cos(lag pi / (2 lag + 1)); above it the hashrate swings
+    with growing amplitude until the numbers overflow.
+    """
+    return 12.0 * 2.0 * math.cos(lag_months * math.pi / (2 * lag_months + 1))
+
+
+def check_hashrate_feedback(s: Scenario) -> list[tuple[PathKey, str]]:
+    """An elasticity at or above :func:`max_stable_elasticity` for the lag is refused."""
+    m = s.market
+    limit = max_stable_elasticity(m.hashrate_lag_months)
+    if m.hashrate_elasticity < limit:
+        return []
+    message = (
+        f"hashrate_elasticity {m.hashrate_elasticity:g} with hashrate_lag_months "
+        f"{m.hashrate_lag_months} makes the hashrate swing with growing amplitude; it must "
+        f"be below {limit:.3g} for this lag"
+    )
+    return [(("market", "hashrate_elasticity"), message)]
+
+
+Z_EXTREME = 7.0  # standard deviations: past the most extreme of 10 million scenario paths
+LN_FLOAT_LIMIT = 700.0  # float64 under- and overflows near e^-745 and e^709
+
+
+def hashprice_log_bounds(s: Scenario) -> tuple[float, float]:
+    """Bounds on ln(hashprice [USD/PH/day]) over the horizon and every scenario.
+
+    ln hashprice = ln(144 reward / 1000) + ln P - ln H; over t <= Y years ln P moves by
+    (btc_drift - s^2/2) t +- z s sqrt(t) and ln H by hashrate_growth t +- z s_h sqrt(t),
+    each bounded here by its drift over the whole horizon (when it points that way)
+    plus Z_EXTREME standard deviations. The hashrate feedback (a stable elasticity, see
+    check_hashrate_feedback) pulls the hashrate after the hashprice and so narrows the
+    range in practice; it is left out.
+    """
+    m, years = s.market, float(s.horizon_years)
+    btc_drift = (m.btc_drift - 0.5 * m.btc_volatility**2) * years
+    btc_swing = Z_EXTREME * m.btc_volatility * math.sqrt(years)
+    hash_drift = m.hashrate_growth * years
+    hash_swing = Z_EXTREME * m.hashrate_volatility * math.sqrt(years)
+    fees_high = m.fee_share * math.exp(Z_EXTREME * m.fee_share_volatility)
+    reward_low = m.subsidy_btc / 2.0 ** len(m.halving_months)
+    reward_high = m.subsidy_btc * (1.0 + fees_high)
+    base = math.log(144.0 * m.btc_price_usd / (m.hashrate_eh * 1000.0))
+    low = base + math.log(reward_low) + min(btc_drift, 0.0) - btc_swing
+    low -= max(hash_drift, 0.0) + hash_swing
+    high = base + math.log(reward_high) + max(btc_drift, 0.0) + btc_swing
+    high -= min(hash_drift, 0.0) - hash_swing
+    return low, high
+
+
+def check_market_range(s: Scenario) -> list[tuple[PathKey, str]]:
+    """Market paths whose hashprice can leave float64's range would give NaN NPVs."""
+    low, high = hashprice_log_bounds(s)
+    if -LN_FLOAT_LIMIT <= low and high <= LN_FLOAT_LIMIT:
+        return []
+    m = s.market
+    message = (
+        f"over {s.horizon_years} years these values can take the hashprice to e^{low:.0f}.."
+        f"e^{high:.0f} USD/PH/day, beyond what a float holds (e^-{LN_FLOAT_LIMIT:.0f}.."
+        f"e^{LN_FLOAT_LIMIT:.0f}): btc_drift {m.btc_drift:g}, btc_volatility "
+        f"{m.btc_volatility:g}, hashrate_growth {m.hashrate_growth:g}, hashrate_volatility "
+        f"{m.hashrate_volatility:g}, subsidy_btc {m.subsidy_btc:g}; narrow them or shorten "
+        "horizon_years"
+    )
+    return [(("market",), message)]
 
 
 # ------------------------------------------------------------------ overrides
@@ -386,7 +557,7 @@ def apply_override(source: SourceMap, spec: str, filename: str) -> Problem | Non
         return Problem(filename, None, "--set", f"expected PATH=VALUE, got {spec!r}")
     dotted, _, text = spec.partition("=")
     dotted = dotted.strip()
-    where = f"--set {dotted}"
+    where = f"--set {_part(dotted)}"
     try:
         value = load_yaml_value(text)
     except YamlSourceError as exc:
@@ -499,10 +670,10 @@ def _no_such_key(head: str, known: list[str], full: list[str], what: str = "key"
     """``unknown key 'x'; did you mean 'market.y'?`` naming the nearest valid full path."""
     close = difflib.get_close_matches(head, known, n=1, cutoff=0.5)
     if close:
-        hint = f"; did you mean '{full[known.index(close[0])]}'?"
+        hint = f"; did you mean {_quoted(full[known.index(close[0])])}?"
     elif known:
         more = ", ..." if len(full) > 12 else ""
-        hint = f"; valid here: {', '.join(full[:12])}{more}"
+        hint = f"; valid here: {', '.join(_part(f) for f in full[:12])}{more}"
     else:
         hint = ""
-    return f"unknown {what} '{head}'{hint}"
+    return f"unknown {what} {_quoted(head)}{hint}"

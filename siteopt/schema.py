@@ -92,17 +92,19 @@ class Simulation(_Model):
 
 
 class Market(_Model):
-    btc_price_usd: float = Field(90_000.0, gt=0, le=1e8, description="BTC price at start [USD]")
+    btc_price_usd: float = Field(90_000.0, ge=1, le=1e8, description="BTC price at start [USD]")
     btc_drift: float = Field(
         0.05, ge=-2, le=2, description="annual expected log-return before -s^2/2 [1/yr]"
     )
     btc_volatility: float = Field(
-        0.55, ge=0, le=5, description="annual volatility of ln BTC [1/sqrt(yr)]"
+        0.55, ge=0, le=3, description="annual volatility of ln BTC [1/sqrt(yr)]"
     )
-    hashrate_eh: float = Field(1200.0, gt=0, le=1e6, description="network hashrate at start [EH/s]")
+    hashrate_eh: float = Field(
+        1200.0, ge=0.001, le=1e6, description="network hashrate at start [EH/s]"
+    )
     hashrate_growth: float = Field(0.20, ge=-2, le=5, description="annual log drift g0 [1/yr]")
     hashrate_volatility: float = Field(
-        0.12, ge=0, le=5, description="annual volatility of ln H [1/sqrt(yr)]"
+        0.12, ge=0, le=3, description="annual volatility of ln H [1/sqrt(yr)]"
     )
     hashrate_price_correlation: float = Field(
         0.5, ge=-1, le=1, description="corr(Z_btc, Z_hashrate) [-]"
@@ -111,7 +113,9 @@ class Market(_Model):
         0.3, ge=0, le=10, description="growth response to ln(hashprice / start hashprice) [1/yr]"
     )
     hashrate_lag_months: int = Field(6, ge=0, le=60, description="lag of that response [months]")
-    subsidy_btc: float = Field(3.125, gt=0, le=50, description="block subsidy at start [BTC]")
+    subsidy_btc: float = Field(
+        3.125, ge=1e-8, le=50, description="block subsidy at start [BTC]; at least 1 satoshi"
+    )
     halving_months: tuple[YearMonth, ...] = Field(
         ("2028-04", "2032-04"),
         max_length=20,
@@ -173,10 +177,13 @@ class SiteMining(_Model):
     opex_usd_mw_month: float = Field(9_000.0, ge=0, le=1e7, description="fixed opex [USD/MW-month]")
     asic_cost_usd_th: float = Field(15.0, ge=0, le=1_000, description="ASIC price [USD/TH]")
     asic_refresh_years: float = Field(
-        4.0, gt=0, le=30, description="fleet refresh interval [years]"
+        4.0, ge=0.1, le=30, description="fleet refresh interval [years]"
     )
     efficiency_gain_per_year: float = Field(
-        0.08, ge=0, lt=1, description="annual efficiency gain of refreshed fleets [share/yr]"
+        0.08,
+        ge=0,
+        le=0.5,
+        description="annual efficiency gain of refreshed fleets [share/yr]",
     )
 
 

@@ -158,6 +158,8 @@ def load_yaml_text(text: str) -> SourceMap:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         raise YamlSourceError(*_yaml_error(exc)) from None
+    except yaml.reader.ReaderError as exc:
+        raise YamlSourceError(*_reader_error(exc, text)) from None
     except yaml.YAMLError as exc:
         raise YamlSourceError(f"not valid YAML: {exc}", 1) from None
     if root is None:
@@ -196,6 +198,8 @@ def load_yaml_value(text: str) -> Any:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         raise YamlSourceError(_yaml_error(exc)[0]) from None
+    except yaml.reader.ReaderError as exc:
+        raise YamlSourceError(_reader_error(exc, text)[0]) from None
     except yaml.YAMLError as exc:
         raise YamlSourceError(f"not valid YAML: {exc}") from None
     if node is None:
@@ -204,6 +208,23 @@ def load_yaml_value(text: str) -> Any:
         return _Builder().build(node, ())
     except yaml.constructor.ConstructorError as exc:
         raise YamlSourceError(f"unsupported YAML value: {exc.problem}") from None
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str) -> tuple[str, int]:
+    """Message and line of a character YAML does not allow (NUL, other control codes).
+
+    PyYAML's own text ends in a second line ``in "<unicode string>", position N``; the
+    user needs the line (and column) instead, on one line.
+    """
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return (
+        f"not valid YAML: character U+{code:04X} at column {column} is not allowed in "
+        "YAML (a control character or a non-character)",
+        line,
+    )
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError) -> tuple[str, int]:
