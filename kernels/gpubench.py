@@ -21,6 +21,7 @@ from siteopt.schema import Scenario
 
 from . import _cuda
 from .market import horizon_calendar
+from .mining import fleet
 from .options import chunk_market, fused_site_inputs
 
 CEILING_SRC = r"""
@@ -145,7 +146,8 @@ def time_kernels(
     site = scenario.sites[0]
     market_index = list(scenario.power_markets).index(site.market)
     power = ctx.power[market_index]
-    inputs = fused_site_inputs(scenario, 0, ctx, pays_power=site.ai is not None)
+    fl = fleet(site, scenario.months)
+    inputs = fused_site_inputs(scenario, 0, ctx, fl, pays_power=site.ai is not None)
     runs = {
         "siteopt_market": lambda: _cuda.market_paths(scenario, idx, xp=cupy),
         "siteopt_power": lambda: _cuda.power_paths(scenario, market_index, cal, idx, xp=cupy),

@@ -133,7 +133,7 @@ def site_mining(
 ) -> tuple[PowerPaths, Fleet, MiningStreams]:
     """The site's power market paths, fleet, and per-MW mining streams on the chunk."""
     site = scenario.sites[site_index]
-    power = ctx.power[list(scenario.power_markets).index(site.market)]
+    power = site_power(scenario, site_index, ctx)
     pm = scenario.power_markets[site.market]
     fl = fleet(site, ctx.cal.months)
     mining = mining_streams(
@@ -206,12 +206,13 @@ def _site_streams(
     """
     site, cal = scenario.sites[site_index], ctx.cal
     if fused_enabled(xp):
-        inputs = fused_site_inputs(scenario, site_index, ctx, pays_power)
-        power = ctx.power[list(scenario.power_markets).index(site.market)]
+        fl = fleet(site, cal.months)
+        inputs = fused_site_inputs(scenario, site_index, ctx, fl, pays_power)
+        power = site_power(scenario, site_index, ctx)
         arrays = site_stream_arrays(
             site, scenario.market.pool_fee, inputs, ctx.market.hashprice, power, xp=xp
         )
-        return SiteStreams(**arrays), fleet(site, cal.months)
+        return SiteStreams(**arrays), fl
     power, fl, mining = site_mining(scenario, site_index, ctx, xp=xp)
     ai_power = (
         ai_power_per_it_mw(scenario, site_index, power, cal, xp=xp)
@@ -222,19 +223,25 @@ def _site_streams(
     return site_streams(mining, ai_power, ppa, cal, xp=xp), fl
 
 
+def site_power(scenario: Scenario, site_index: int, ctx: ChunkMarket) -> PowerPaths:
+    """The chunk's power paths of the site's market."""
+    market = scenario.sites[site_index].market
+    return ctx.power[list(scenario.power_markets).index(market)]
+
+
 def fused_site_inputs(
-    scenario: Scenario, site_index: int, ctx: ChunkMarket, pays_power: bool
+    scenario: Scenario, site_index: int, ctx: ChunkMarket, fl: Fleet, pays_power: bool
 ) -> SiteInputs:
-    """The host-side facts the fused site kernel reads (kernels/_cuda.py)."""
+    """The host-side facts the fused site kernel reads (kernels/_cuda.py); ``fl`` is the
+    site's :func:`fleet`."""
     site, cal = scenario.sites[site_index], ctx.cal
-    fl = fleet(site, cal.months)
     pm = scenario.power_markets[site.market]
     return SiteInputs(
         ph_per_mw=fl.ph_per_mw,
         hours=cal.hours,
         refresh=fl.refresh_capex_usd_mw,
         discount=cal.discount[:-1],
-        curve=ctx.power[list(scenario.power_markets).index(site.market)].curve,
+        curve=site_power(scenario, site_index, ctx).curve,
         fourcp_usd_mw_month=pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0,
         pays_power=pays_power,
     )

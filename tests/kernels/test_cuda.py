@@ -113,15 +113,7 @@ def test_site_kernel_matches_numpy(on_host, scenario, pays_power):
         pays = pays_power and site.ai is not None  # a site without AI pays no AI power
         pw, fl, mining = site_mining(scenario, i, ctx, xp=np)
         want = _xp_streams(scenario, i, ctx, pays)
-        inputs = _cuda.SiteInputs(
-            fl.ph_per_mw,
-            ctx.cal.hours,
-            fl.refresh_capex_usd_mw,
-            ctx.cal.discount[:-1],
-            pw.curve,
-            scenario.power_markets[site.market].transmission_4cp_usd_kw_year * 1000.0 / 12.0,
-            pays,
-        )
+        inputs = options.fused_site_inputs(scenario, i, ctx, fl, pays)
         got = _cuda.site_stream_arrays(
             site, scenario.market.pool_fee, inputs, ctx.market.hashprice, pw, xp=np
         )
@@ -147,10 +139,7 @@ def test_site_kernel_handles_free_and_negative_power(on_host):
     pw = power.PowerPaths(level, pw.fourcp_avoided, pw.curve)
     ctx = options.ChunkMarket(ctx.scenarios, ctx.cal, ctx.market, [pw] * len(ctx.power))
     want = _xp_streams(sc, i, ctx, True)
-    inputs = _cuda.SiteInputs(
-        fl.ph_per_mw, ctx.cal.hours, fl.refresh_capex_usd_mw, ctx.cal.discount[:-1], pw.curve,
-        sc.power_markets[sc.sites[i].market].transmission_4cp_usd_kw_year * 1000.0 / 12.0, True,
-    )  # fmt: skip
+    inputs = options.fused_site_inputs(sc, i, ctx, fl, True)
     got = _cuda.site_stream_arrays(
         sc.sites[i], sc.market.pool_fee, inputs, ctx.market.hashprice, pw, xp=np
     )
