@@ -184,8 +184,16 @@ def test_curtailment_runs_bins_priced_below_the_value():
     assert np.all(
         np.diff(curve.multiples) >= 0
     ) and curve.weights @ curve.multiples == pytest.approx(1.0)
-    level = 40.0
-    bins = _paper_bins(level)
+    # the paper curve and the kernel's normalised one agree to rounding; "exactly at a
+    # price" is the kernel's own bin price, and a power-of-two level keeps value / level exact
+    level = 32.0
+    for (w, p), wk, mk in zip(
+        sorted(_paper_bins(level), key=lambda b: b[1]), curve.weights, curve.multiples, strict=True
+    ):
+        assert (wk, mk * level) == pytest.approx((w, p), rel=1e-14)
+    bins = [
+        (float(w), float(m) * level) for w, m in zip(curve.weights, curve.multiples, strict=True)
+    ]
     prices = sorted(p for _, p in bins)
     # values below every price, between prices, exactly at a price, above every price
     values = [1.0, prices[0], prices[0] + 1e-6, 0.5 * (prices[1] + prices[2]), prices[3] + 3.0, 1e4]

@@ -10,6 +10,8 @@ from .brute import enumerate_plans
 from .conftest import make_table, random_problem
 
 SEEDS = [0, 1, 2, 3]
+GAP_REL = 1e-9  # asked of the solver
+REPORTED_GAP_CAP = 1e-6  # a "feasible" stop must still have proven this close
 SHAPES = {
     "4x5": dict(n_sites=4, n_levels=2, build_years=(2027, 2028), contracts=("hyperscaler-a",)),
     "3x9": dict(
@@ -33,18 +35,24 @@ def _floor_between(cvars: np.ndarray, feasible: np.ndarray, best: int) -> float 
 def _check(table, problem, method, solver="highs"):
     truth = enumerate_plans(table, problem)
     best = truth.best()
-    result = solve_plan(table, problem, cvar_method=method, gap_rel=1e-9, solver=solver)
+    result = solve_plan(table, problem, cvar_method=method, gap_rel=GAP_REL, solver=solver)
     if best is None:
         assert result.status == SolveStatus.INFEASIBLE
         assert result.diagnosis
         return None
-    assert result.status == SolveStatus.OPTIMAL, result.diagnosis
+    # The solver promises the gap it reports, not the 1e-9 asked for: HiGHS may stop at a
+    # proven gap of ~1e-8 and say "feasible". Hold it to that promise, never a tighter one.
+    assert result.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE), result.diagnosis
+    assert not result.timed_out
+    gap = GAP_REL if result.status == SolveStatus.OPTIMAL else result.mip_gap
+    assert gap is not None and np.isfinite(gap) and gap <= REPORTED_GAP_CAP, gap
     expected = truth.objective[best]
-    assert result.objective_usd == pytest.approx(expected, rel=1e-6, abs=1e-3)
+    slack = max(gap, 1e-6) * abs(expected) + 1e-3
+    assert expected - slack <= result.objective_usd <= expected + 1e-6 * abs(expected) + 1e-3
     chosen = np.array(list(result.chosen.values()))
     assert truth.feasible[np.flatnonzero((truth.plans == chosen).all(axis=1))[0]]
     margin = np.sort(np.where(truth.feasible, truth.objective, -np.inf))[-2:]
-    if margin[1] - margin[0] > 1e-6 * abs(margin[1]):
+    if margin[1] - margin[0] > slack:
         np.testing.assert_array_equal(chosen, truth.plans[best])
     return truth, best
 
