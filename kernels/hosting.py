@@ -1,4 +1,4 @@
-"""Hosted AI on a site (MODEL.md §4) and its financing (§5).
+"""Hosted AI on a site (docs/model.md) and its financing (§5).
 
 Timing, in months of the horizon: construction starts in January of the build
 year (``cs``); capex is spent evenly over ``lead_time_months`` from then; rent starts

@@ -1,4 +1,4 @@
-"""Market paths shared by every site and option (MODEL.md §1): BTC, hashrate, fees, hashprice.
+"""Market paths shared by every site and option (docs/model.md): BTC, hashrate, fees, hashprice.
 
 One path per scenario, drawn from the counter-based generator keyed by the scenario
 index, so every site and option sees the same market (common random numbers) and a

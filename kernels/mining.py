@@ -1,4 +1,4 @@
-"""Mining on a site (MODEL.md §3), per MW of grid power and month.
+"""Mining on a site (docs/model.md), per MW of grid power and month.
 
 Energy accounting: the PPA is take-or-pay for ``ppa_mw`` at its price, unused PPA
 power is sold at the bin price and load above the PPA buys at the bin price. Summed

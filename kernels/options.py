@@ -1,4 +1,4 @@
-"""The options a site offers (MODEL.md §6) and the per-chunk NPVs of all of them."""
+"""The options a site offers (docs/model.md) and the per-chunk NPVs of all of them."""
 
 from __future__ import annotations
 

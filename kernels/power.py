@@ -1,4 +1,4 @@
-"""Power prices (MODEL.md §2): monthly levels, price-duration curves, and curtailment.
+"""Power prices (docs/model.md): monthly levels, price-duration curves, and curtailment.
 
 A month is a price-duration curve of K bins: weights w_k (share of hours) and prices
 p_k[t] = level[t] * multiple_k. Mining runs in a bin when a MWh of hashing is worth

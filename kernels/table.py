@@ -1,4 +1,4 @@
-"""The option table handed to the MILP: one row per site option (CLI.md's options.csv)
+"""The option table handed to the MILP: one row per site option (docs/cli.md's options.csv)
 plus per-year capex, mining EH/s and AI MW online columns."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def option_table(
     events: EventTotals,
     n_total: int,
 ) -> pd.DataFrame:
-    """The valuation table of CLI.md's options.csv plus the MILP's per-year columns."""
+    """The valuation table of docs/cli.md's options.csv plus the MILP's per-year columns."""
     cal = horizon_calendar(scenario)
     years = np.array(scenario.years)
     rows = []

@@ -1,4 +1,4 @@
-"""Constraint groups of the build-plan MILP, one function per group (MODEL.md section 7).
+"""Constraint groups of the build-plan MILP, one function per group (docs/model.md).
 
 Every row is named after what it means (``budget_2028``, ``contract_min_hyperscaler_a``).
 Each function takes ``slacks``, a mapping from :class:`ConstraintGroup` to a nonnegative

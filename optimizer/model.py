@@ -1,4 +1,4 @@
-"""The build-plan MILP of MODEL.md section 7, built in a fixed order.
+"""The build-plan MILP of docs/model.md, built in a fixed order.
 
 data -> variables -> objective -> constraints. Binary ``x[i]`` takes option (table row)
 ``i``; binary ``u[c]`` signs contract ``c``. Money is in MUSD (see :mod:`.data`).

@@ -164,7 +164,7 @@ def load_yaml_text(text: str) -> SourceMap:
         raise YamlSourceError(f"not valid YAML: {exc}", 1) from None
     if root is None:
         raise YamlSourceError(
-            "the file is empty; a scenario is a YAML mapping (see SCENARIO.md)", 1
+            "the file is empty; a scenario is a YAML mapping (see docs/scenario.md)", 1
         )
     if not isinstance(root, yaml.MappingNode):
         raise YamlSourceError(

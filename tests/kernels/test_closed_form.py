@@ -1,6 +1,6 @@
 """Hand-checkable valuations: one site, every random source off, NPV computed on paper.
 
-The paper model below is written from MODEL.md and the module docstrings with plain
+The paper model below is written from docs/model.md and the module docstrings with plain
 Python floats and loops; it calls no kernel function. value_options must match it
 within 0.1 % (the brief's tolerance; with every volatility at zero the two agree to
 ~1e-12, so any convention slip - an off-by-one month, a missing uptime, a PUE in the
@@ -51,10 +51,10 @@ def paper_npv(
     ppa_in_terminal: bool = False,
     relet_to_mining: bool = False,
 ) -> Paper:
-    """NPV of one deterministic site option, from MODEL.md sections 1-5.
+    """NPV of one deterministic site option, from docs/model.md sections 1-5.
 
     ``ppa_in_terminal``: whether the PPA settlement counts in the mining margin that
-    the exit multiple capitalises (MODEL.md section 5 read literally: "mining margin";
+    the exit multiple capitalises (docs/model.md read literally: "mining margin";
     see test_mining_terminal_value_includes_ppa_settlement).
 
     Tenant exits are deterministic only at ``annual_default_prob`` 0 (never) or 1 (at
@@ -300,7 +300,7 @@ def test_curtailable_mining_on_a_two_bin_curve(avoidance):
 def test_hashprice_from_public_figures():
     # 3.125 BTC subsidy + 0.55 % fees, BTC $91,132, 1,024 EH/s: public ~$39.53/PH/day
     assert hashprice_usd_ph_day(3.125 * 1.0055, 91_132.0, 1_024.0) == pytest.approx(39.53, rel=0.02)
-    # MODEL.md's own example: $90,000, 1,000 EH/s, no fees -> $40.50
+    # docs/model.md's own example: $90,000, 1,000 EH/s, no fees -> $40.50
     assert hashprice_usd_ph_day(3.125, 90_000.0, 1_000.0) == pytest.approx(40.50, rel=1e-12)
 
 
@@ -490,7 +490,7 @@ def test_tenant_exit_returns_the_mw_to_mining_when_mining_pays_more():
 
 
 def test_non_recourse_exit_hands_the_hall_to_the_lender():
-    """The kernels' convention (coefficients.py 'lost', not in MODEL.md): with non-recourse
+    """The kernels' convention (coefficients.py 'lost', not in docs/model.md): with non-recourse
     debt an exit ends debt service and the equity's claim on the hall alike."""
     s = one_site_ai(
         **AI_CASE,

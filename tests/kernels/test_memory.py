@@ -1,4 +1,4 @@
-"""Memory must not grow with the scenario count at a fixed chunk size (MODEL.md section 8).
+"""Memory must not grow with the scenario count at a fixed chunk size (docs/model.md).
 
 numpy registers its data buffers with tracemalloc, so the traced peak covers the chunk
 arrays. What may legitimately grow with N is O(N) bookkeeping only; with 8x the

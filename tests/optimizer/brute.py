@@ -1,7 +1,7 @@
 """Brute force: every plan of a small table, valued and checked with plain numpy.
 
 Written apart from the optimizer (no import from it) so that the MILP is checked
-against an independent reading of MODEL.md section 7.
+against an independent reading of docs/model.md.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def test_loaded_case_by_hand() -> None:
 
 
 def test_figures_worked_check() -> None:
-    # FIGURES.md: S21 XP 13.5 J/TH, 95% uptime, 2% pool fee, $39.53/PH/day, $40/MWh, no opex
+    # docs/sources.md: S21 XP 13.5 J/TH, 95% uptime, 2% pool fee, $39.53/PH/day, $40/MWh, no opex
     fleet = SiteMining(mw=1, efficiency_j_th=13.5, pue=1.0, uptime=0.95, opex_usd_mw_month=0)
     m = mining_unit_economics(fleet, hashprice=39.53, pool_fee=0.02, power_price=40.0)
     assert m.ph_per_mw == pytest.approx(74.1, abs=0.05)

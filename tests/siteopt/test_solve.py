@@ -1,4 +1,4 @@
-"""`siteopt solve` end to end through the CLI: every bundled scenario, outputs as CLI.md says."""
+"""`siteopt solve` end to end through the CLI: every bundled scenario, outputs per docs/cli.md."""
 
 from __future__ import annotations
 
