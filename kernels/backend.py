@@ -25,6 +25,7 @@ __all__ = [
     "cupy_usable",
     "fused_enabled",
     "get_xp",
+    "gpu_summary",
     "select_backend",
 ]
 
@@ -72,6 +73,28 @@ def cupy_usable() -> tuple[bool, str]:
     if total != 12.0:
         return False, f"CUDA device computed 2*(0+1+2+3) = {total}, not 12"
     return True, f"CuPy {cupy.__version__}, {n_devices} CUDA device(s)"
+
+
+NVIDIA_DEVICE_PATHS = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version")
+
+
+def nvidia_gpu_present() -> bool:
+    """Whether the NVIDIA kernel driver shows a device (no CuPy or CUDA needed to ask)."""
+    return any(os.path.exists(p) for p in NVIDIA_DEVICE_PATHS)
+
+
+def gpu_summary(reason: str) -> str:
+    """A plain phrase for why ``auto`` stayed on numpy, e.g. "no NVIDIA GPU found".
+
+    ``reason`` is :func:`cupy_usable`'s detail; the phrase says only what a user acts
+    on: no GPU at all, a GPU without CuPy (and how to install it), or a GPU CuPy could
+    not use (``--verbose`` shows the CUDA error).
+    """
+    if not nvidia_gpu_present():
+        return "no NVIDIA GPU found"
+    if reason.startswith("CuPy is not installed"):
+        return f"NVIDIA GPU found, CuPy not installed: {CUPY_INSTALL_HINT}"
+    return "NVIDIA GPU found but CuPy cannot use it; --verbose says why"
 
 
 def get_xp(a: Any) -> ModuleType:
@@ -129,9 +152,17 @@ class Backend:
     xp: ModuleType
     auto_reason: str = ""
 
-    def describe(self) -> str:
-        """One line for the CLI, e.g. ``numpy (auto: CuPy is not installed ...)``."""
-        return f"{self.name} (auto: {self.auto_reason})" if self.auto_reason else self.name
+    def describe(self, verbose: bool = False) -> str:
+        """One line for the CLI: ``numpy (no NVIDIA GPU found)`` when ``auto`` found none.
+
+        The full reason (a CUDA error, a missing CuPy) is what ``verbose`` adds, and what
+        summary.json keeps as ``backend_detail``.
+        """
+        if not self.auto_reason:
+            return self.name
+        if verbose or self.name != "numpy":
+            return f"{self.name} (auto: {self.auto_reason})"
+        return f"{self.name} ({gpu_summary(self.auto_reason)})"
 
     def to_numpy(self, a: Any) -> np.ndarray:
         """Copy ``a`` to host memory as a NumPy array (no copy if already there)."""

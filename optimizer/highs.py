@@ -23,6 +23,37 @@ except ImportError:  # pragma: no cover - highspy is a dependency; cbc remains
     highspy = None
 
 
+def _silence_banner() -> None:
+    """Construct the process's first ``highspy.Highs`` with file descriptor 1 on /dev/null.
+
+    HiGHS prints its banner ("Running HiGHS ... Copyright ...") from C++ on the first
+    construction, before any option such as ``output_flag`` can be set; it would open
+    every solve's output and break ``--json`` on standard output. Later instances stay
+    silent. C stdio is flushed before fd 1 comes back, so nothing buffered leaks out.
+    """
+    if highspy is None:
+        return
+    import ctypes
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            try:
+                highspy.Highs()
+            finally:
+                ctypes.CDLL(None).fflush(None)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+_silence_banner()
+
+
 @dataclass(frozen=True)
 class HighsReport:
     """What HiGHS said about its last run.

@@ -174,37 +174,98 @@ class Baseline:
 
 def violations(data: PlanData, problem: PlanProblem, rows: np.ndarray) -> tuple[str, ...]:
     """Names of the constraints that the plan ``rows`` (one table row per site) violates."""
+    return tuple(name for name, _ in violation_details(data, problem, rows))
+
+
+def violation_details(
+    data: PlanData, problem: PlanProblem, rows: np.ndarray
+) -> tuple[tuple[str, str], ...]:
+    """Each constraint the plan ``rows`` violates: its name and what breaks it, in amounts,
+    e.g. ``("budget_2028", "cumulative equity capex $313.3M against cumulative budget
+    $300.0M")``."""
     rows = np.asarray(rows, dtype=np.int64)
-    out = []
+    out: list[tuple[str, str]] = []
+    listed = {int(y) for y in problem.budget_usd_by_year}
     for year, (coefs, available) in budget_limits(data, problem).items():
-        if coefs[rows].sum() > available + 1e-9 * max(1.0, abs(available)):
-            out.append(f"budget_{year}")
+        spent = float(coefs[rows].sum())
+        if spent > available + 1e-9 * max(1.0, abs(available)):
+            what = "cumulative " if problem.carry_over else ""
+            gap = "" if year in listed else f" (the file has no budget entry for {year})"
+            out.append(
+                (
+                    f"budget_{year}",
+                    f"{what}equity capex ${spent:,.1f}M against {what}budget "
+                    f"${available:,.1f}M{gap}",
+                )
+            )
     for terms in problem.contracts:
         on_c = data.contract[rows] == terms.name
-        mw = data.ai_it_mw[rows][on_c].sum()
+        mw = float(data.ai_it_mw[rows][on_c].sum())
         early = data.online_month[rows][on_c] <= (terms.online_by or "9999-12")
         signed = mw > 0 or terms.must_sign
         if signed and mw > terms.max_mw + 1e-9:
-            out.append(f"contract_max_{terms.name}")
+            out.append(
+                (f"contract_max_{terms.name}", f"{mw:g} MW signed, maximum {terms.max_mw:g} MW")
+            )
         if signed and mw < terms.min_mw - 1e-9:
-            out.append(f"contract_min_{terms.name}")
-        if (
-            signed
-            and terms.online_by
-            and data.ai_it_mw[rows][on_c][early].sum() < (terms.min_mw - 1e-9)
-        ):
-            out.append(f"contract_online_by_{terms.name}")
+            must = " (must_sign)" if terms.must_sign and mw == 0 else ""
+            out.append(
+                (
+                    f"contract_min_{terms.name}",
+                    f"{mw:g} MW signed{must}, minimum {terms.min_mw:g} MW",
+                )
+            )
+        on_time = float(data.ai_it_mw[rows][on_c][early].sum())
+        if signed and terms.online_by and on_time < (terms.min_mw - 1e-9):
+            out.append(
+                (
+                    f"contract_online_by_{terms.name}",
+                    f"{on_time:g} MW earning rent by {terms.online_by}, minimum "
+                    f"{terms.min_mw:g} MW",
+                )
+            )
     if problem.min_hashrate_eh is not None:
         for year in data.years:
-            if data.mining_eh[year][rows].sum() < problem.min_hashrate_eh - 1e-9:
-                out.append(f"hashrate_floor_{year}")
+            eh = float(data.mining_eh[year][rows].sum())
+            if eh < problem.min_hashrate_eh - 1e-9:
+                out.append(
+                    (
+                        f"hashrate_floor_{year}",
+                        f"{eh:,.2f} EH/s of mining in {year}, floor "
+                        f"{problem.min_hashrate_eh:,.2f} EH/s",
+                    )
+                )
     if problem.cvar_floor_usd is not None:
         cvar = portfolio_cvar(data.risk_npv[rows].sum(axis=0), problem.cvar_alpha)
         if cvar * MONEY_UNIT_USD < problem.cvar_floor_usd - 1e-6 * max(
             1.0, abs(problem.cvar_floor_usd)
         ):
-            out.append("cvar_floor")
+            out.append(
+                (
+                    "cvar_floor",
+                    f"CVaR{problem.cvar_alpha * 100:g} ${cvar:,.1f}M on the risk sample, "
+                    f"floor ${problem.cvar_floor_usd / MONEY_UNIT_USD:,.1f}M",
+                )
+            )
     return tuple(out)
+
+
+RATIO_DIGITS = 10  # significant digits at which two NPV-per-capex ratios are equal
+
+
+def _greedy_key(table: OptionTable, data: PlanData, ratio: np.ndarray, site_of, i: int):
+    """Sort key of option ``i`` in :func:`max_ai`: best ratio first, then a total order."""
+    r = float(ratio[i])
+    rounded = -r if not np.isfinite(r) else -float(f"{r:.{RATIO_DIGITS - 1}e}")
+    year = table.table["build_year"].iloc[i]
+    return (
+        rounded,
+        -float(data.ai_it_mw[i]),
+        0 if pd.isna(year) else int(year),
+        int(site_of[i]),
+        str(data.contract[i]),
+        i,
+    )
 
 
 def _baseline(name, table, problem, data, rows) -> Baseline:
@@ -239,13 +300,18 @@ def all_mining(table: OptionTable, problem: PlanProblem | None = None) -> Baseli
 
 
 def max_ai(table: OptionTable, problem: PlanProblem) -> Baseline:
-    """The most AI the budget allows, chosen greedily by NPV per capex dollar.
+    """AI by NPV per capex dollar: a greedy baseline, identical on every CPU.
 
     AI options are ranked by expected NPV gained over keeping the site hashing, per
     dollar of equity capex (options without capex first); in that order each is taken
     when its site has not yet been converted and every budget row still holds. Contracts,
     hashrate and CVaR floor are not looked at while choosing; ``feasible`` says whether
     the result happens to satisfy them too.
+
+    The order is total and does not depend on the last bits of the NPVs: ratios are
+    compared at :data:`RATIO_DIGITS` significant digits (options whose NPV is linear in
+    MW tie exactly in exact arithmetic, and a CPU's rounding must not pick among them),
+    then larger MW first, earlier build year, site order, contract name.
     """
     data = plan_data(table, problem)
     rows = data.hash_row.copy()
@@ -261,7 +327,7 @@ def max_ai(table: OptionTable, problem: PlanProblem) -> Baseline:
     with np.errstate(over="ignore"):  # a near-zero capex ranks first, as no capex does
         ratio = np.where(capex > 0, gain / np.where(capex > 0, capex, 1.0), np.inf)
     candidates = np.flatnonzero(data.ai_it_mw > 0)
-    for i in candidates[np.argsort(-ratio[candidates], kind="stable")].tolist():
+    for i in sorted(candidates.tolist(), key=lambda i: _greedy_key(table, data, ratio, site_of, i)):
         s = site_of[i]
         if rows[s] != data.hash_row[s]:
             continue

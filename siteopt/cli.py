@@ -1,4 +1,4 @@
-"""The ``siteopt`` command line: a thin click group (see ../shared/design/CLI.md).
+"""The ``siteopt`` command line: a thin click group (see docs/cli.md).
 
 Each command parses its arguments, calls one library function and renders the result.
 Errors are handled once, in :meth:`SiteoptGroup.main`, for every command:
@@ -34,12 +34,12 @@ import click
 
 from . import __version__, commands
 from .bench import bench_lines, bench_payload, run_bench
-from .cliopts import json_option, scenario_file, set_option
+from .cliopts import json_option, load_checked, scenario_file, set_option, strict_option
 from .economics import unit_economics
 from .errors import SiteoptError
+from .kernels.backend import BackendError
 from .outputs import to_json
 from .render import economics_payload, print_economics
-from .scenario import load_scenario
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEBUG_ENV = "SITEOPT_DEBUG"
@@ -160,6 +160,9 @@ def guarded(call: Callable[[], Any]) -> int:
     except KeyboardInterrupt as exc:
         _interrupted(exc)
         return EXIT_INTERRUPTED
+    except BackendError as exc:  # --backend cupy on a machine where CuPy cannot run: bad input
+        _err(f"siteopt: {exc}")
+        return EXIT_INPUT
     except Exception as exc:
         return _internal_error(exc)
     # click returns the exit code of ctx.exit() (--help, --version) or the command's value
@@ -206,9 +209,12 @@ def main() -> None:
 
 @main.command()
 @scenario_file
-def validate(file: Path) -> None:
-    """Check a scenario file; print every problem as FILE:LINE: field.path: message."""
-    scenario = load_scenario(file)
+@set_option
+@strict_option
+def validate(file: Path, overrides: tuple[str, ...], strict: bool) -> None:
+    """Check a scenario file; print every problem as FILE:LINE: field.path: message, and
+    plausibility warnings (likely mistakes) as warning: FILE:LINE: field.path: message."""
+    scenario, _, _ = load_checked(file, overrides, strict=strict)
     click.echo(
         f"ok: {scenario.name} ({len(scenario.sites)} sites, {len(scenario.contracts)} contracts)"
     )
@@ -218,14 +224,64 @@ def validate(file: Path) -> None:
 @scenario_file
 @json_option
 @set_option
-def economics(file: Path, as_json: bool, overrides: tuple[str, ...]) -> None:
+@strict_option
+def economics(file: Path, as_json: bool, overrides: tuple[str, ...], strict: bool) -> None:
     """Unit economics at the first month, no randomness: hashprice, and per site per MW per
     day the mining revenue, power cost and margin, and the hosted-AI revenue and margin."""
-    econ = unit_economics(load_scenario(file, overrides))
+    scenario, _, _ = load_checked(file, overrides, strict=strict)
+    econ = unit_economics(scenario)
     if as_json:
         click.echo(json.dumps(economics_payload(econ), indent=2))
     else:
         print_economics(econ)
+
+
+@main.command()
+@scenario_file
+@set_option
+@strict_option
+def show(file: Path, overrides: tuple[str, ...], strict: bool) -> None:
+    """Print the scenario as YAML with every default filled in (--set applied)."""
+    from .schemadoc import scenario_yaml
+
+    scenario, _, _ = load_checked(file, overrides, strict=strict)
+    header = f"# {file}, as siteopt reads it: every default filled in (siteopt show)\n"
+    click.echo(scenario_yaml(scenario, header), nl=False)
+
+
+@main.command()
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
+def init(directory: Path) -> None:
+    """Write DIR/scenario.yaml: a commented one-site starter scenario that validates and
+    solves. An existing file is never overwritten."""
+    from .starter import write_starter
+
+    path = write_starter(directory)
+    click.echo(f"wrote {path}; next: siteopt validate {path} && siteopt solve {path}")
+
+
+@main.command()
+@click.option(
+    "--markdown",
+    is_flag=True,
+    help="The reference as Markdown (docs/scenario.md is this output); default a plain table.",
+)
+@json_option
+def schema(markdown: bool, as_json: bool) -> None:
+    """Every scenario key with its type, default, bounds, unit and meaning."""
+    from .schemadoc import schema_markdown, schema_rows
+
+    if as_json:
+        click.echo(json.dumps(schema_rows(), indent=2))
+    elif markdown:
+        click.echo(schema_markdown(), nl=False)
+    else:
+        for row in schema_rows():
+            bounds = f" ({row['bounds']})" if row["bounds"] else ""
+            click.echo(
+                f"{row['path']}: {row['type']}, default {row['default']}{bounds}: "
+                f"{row['description']}"
+            )
 
 
 @main.command()

@@ -1,10 +1,11 @@
-"""Arguments and options the commands share (CLI.md's "Options shared by solve, evaluate,
+"""Arguments and options the commands share (docs/cli.md's "Options shared by solve, evaluate,
 whatif, sweep, breakeven"), as click decorators."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,8 +54,10 @@ class RunOptions:
     time_limit: float
     mip_gap: float
     quiet: bool
+    strict: bool = False
+    verbose: bool = False
 
-    def settings(self):
+    def settings(self, source=None):
         """The pipeline's SolveSettings.
 
         With ``--engine dask`` the cluster is started or connected to here, so that a
@@ -77,6 +80,7 @@ class RunOptions:
             solver=self.solver,
             time_limit_s=self.time_limit,
             gap_rel=self.mip_gap,
+            source=source,
         )
 
     def out(self, default: Path) -> Path:
@@ -149,17 +153,83 @@ _RUN_OPTIONS = [
     click.option("--quiet", is_flag=True, help="No progress bars."),
 ]
 _RUN_KEYS = ("out_dir", "scenarios", "seed", "backend", "engine", "scheduler", "solver",
-             "time_limit", "mip_gap", "quiet")  # fmt: skip
+             "time_limit", "mip_gap", "quiet", "strict", "verbose")  # fmt: skip
+
+
+def strict_option(f: F) -> F:
+    """``--strict``: plausibility warnings (likely unit slips, contracts that can never be
+    signed, a missing halving, too few scenarios) become errors, exit 2."""
+    return click.option(
+        "--strict", is_flag=True, help="Treat plausibility warnings as errors (exit 2)."
+    )(f)
+
+
+def verbose_option(f: F) -> F:
+    """``--verbose``: details such as why no GPU was used."""
+    return click.option("--verbose", is_flag=True, help="Show details, e.g. why no GPU was used.")(
+        f
+    )
 
 
 def run_options(f: F) -> F:
-    """CLI.md's shared options, handed to the command as one ``run: RunOptions``."""
+    """docs/cli.md's shared options, handed to the command as one ``run: RunOptions``."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         run = RunOptions(**{k: kwargs.pop(k) for k in _RUN_KEYS})
         return f(*args, run=run, **kwargs)
 
-    for decorator in reversed(_RUN_OPTIONS):
+    for decorator in reversed([*_RUN_OPTIONS, strict_option, verbose_option]):
         wrapper = decorator(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+def load_checked(
+    file: Path,
+    overrides: tuple[str, ...] = (),
+    *,
+    strict: bool,
+    scenarios: int | None = None,
+    seed: int | None = None,
+    already: Collection[str] = (),
+    after_run: Collection[str] = (),
+):
+    """Load and validate a scenario, print its plausibility warnings to standard error
+    (``warning: FILE:LINE: path: message``), and with ``strict`` refuse it (exit 2).
+
+    Parameters
+    ----------
+    already : collection of str
+        Warnings printed before (whatif's base), not printed again.
+    after_run : collection of str
+        Warning codes printed after the run instead, when they know more (the sampling
+        error); ``strict`` still refuses them now.
+
+    Returns
+    -------
+    scenario : Scenario
+        As in the file, with ``overrides`` applied (not yet --scenarios/--seed).
+    source : SourceLines
+        Its file and lines, for the warnings in summary.json.
+    warnings : list of str
+        The warnings, as printed.
+    """
+    from siteopt.kernels.valuation import with_simulation
+
+    from .plausibility import scenario_warnings
+    from .scenario import load_scenario_source
+
+    scenario, source = load_scenario_source(file, overrides)
+    if scenarios is not None:
+        source = dataclasses.replace(source, flags={("simulation", "scenarios"): "--scenarios"})
+    warnings = scenario_warnings(with_simulation(scenario, scenarios, seed), source)
+    if warnings and strict:
+        raise InputError(
+            "\n".join(w.location() for w in warnings)
+            + f"\n--strict: {len(warnings)} plausibility warning(s) above are errors"
+        )
+    lines = [str(w) for w in warnings if w.code not in after_run]
+    for line in lines:
+        if line not in already:
+            click.echo(line, err=True)
+    return scenario, source, lines

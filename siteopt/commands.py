@@ -18,11 +18,17 @@ from pathlib import Path
 
 import click
 
-from .cliopts import RunOptions, json_option, run_options, scenario_file, set_option
-from .errors import InputError
+from .cliopts import (
+    RunOptions,
+    json_option,
+    load_checked,
+    run_options,
+    scenario_file,
+    set_option,
+)
+from .errors import InfeasibleError, InputError
 from .outputs import staged_output_dir, to_json, write_csv, write_json
 from .progress import progress_reporter
-from .scenario import load_scenario
 
 no_report_option = click.option(
     "--no-report", is_flag=True, help="Skip report.html and its plots (and the tornado)."
@@ -69,7 +75,7 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
     from . import pipeline
     from .render import print_solve
 
-    scenario = load_scenario(file, overrides)
+    scenario, source = _load(file, overrides, run, AFTER_RUN_WARNINGS)
     if frontier and scenario.simulation.risk_sample == 0:
         raise InputError(
             "--frontier traces expected NPV against the CVaR of the risk sample, and "
@@ -81,13 +87,14 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
         staged_output_dir(out, RUN_FILES) as stage,
         progress_reporter(run.quiet or as_json) as progress,
     ):
-        settings = run.settings()  # with --engine dask, starts the cluster: checks first
+        settings = run.settings(source)  # with --engine dask, starts the cluster: checks first
         outcome = pipeline.solve(scenario, settings, progress, frontier=frontier or 0)
         written = stage.final(_write(outcome, "solve", file, stage.path, no_report))
     if as_json:
         click.echo(to_json(outcome.summary))
     else:
-        print_solve(outcome, written)
+        print_solve(outcome, written, verbose=run.verbose)
+    _sampling_warning(outcome.summary, source)
 
 
 @click.command()
@@ -108,20 +115,53 @@ def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, n
     from .evaluate import evaluate as evaluate_plan
     from .render import print_solve
 
-    scenario = load_scenario(file, overrides)
+    scenario, source = _load(file, overrides, run, AFTER_RUN_WARNINGS)
     _check_memory(scenario, run)
     out = run.out(Path("out") / scenario.name / "evaluate")
     with (
         staged_output_dir(out, RUN_FILES) as stage,
         progress_reporter(run.quiet or as_json) as progress,
     ):
-        settings = run.settings()
+        settings = run.settings(source)
         outcome = evaluate_plan(scenario, plan_path, settings, progress)
         written = stage.final(_write(outcome, "evaluate", file, stage.path, no_report))
     if as_json:
         click.echo(to_json(outcome.summary))
     else:
-        print_solve(outcome, written)
+        print_solve(outcome, written, verbose=run.verbose)
+    _sampling_warning(outcome.summary, source)
+    details = outcome.decision.violation_details
+    if details:
+        n = len(details)
+        raise InfeasibleError(
+            f"this plan breaks {n} constraint{'s' if n != 1 else ''} (outputs written to {out})",
+            details,
+        )
+
+
+AFTER_RUN_WARNINGS = ("few_scenarios",)  # printed after the run, with the standard error
+
+
+def _load(file: Path, overrides, run: RunOptions, after_run=()):
+    """The scenario and its source lines; plausibility warnings printed (or, with
+    --strict, raised) before any work."""
+    scenario, source, _ = load_checked(
+        file,
+        overrides,
+        strict=run.strict,
+        scenarios=run.scenarios,
+        seed=run.seed,
+        after_run=after_run,
+    )
+    return scenario, source
+
+
+def _sampling_warning(summary: dict, source) -> None:
+    """After a run, the few-scenarios warning again, now with the plan's standard error."""
+    for w in summary.get("warnings", []):
+        if w["code"] in AFTER_RUN_WARNINGS:
+            where = f"{source.file}:{w['line']}" if w["line"] is not None else source.file
+            click.echo(f"warning: {where}: {w['path']}: {w['message']}", err=True)
 
 
 def _check_memory(scenario, run: RunOptions, *, frontier: int = 0) -> None:
@@ -160,8 +200,17 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
     from .whatif import payload
     from .whatif import whatif as run_whatif
 
-    scenario = load_scenario(file)
-    changed = load_scenario(file, overrides)  # a bad --set fails with the file's line numbers
+    scenario, source, printed = load_checked(
+        file, (), strict=run.strict, scenarios=run.scenarios, seed=run.seed
+    )
+    changed, _, _ = load_checked(  # a bad --set fails with the file's line numbers
+        file,
+        overrides,
+        strict=run.strict,
+        scenarios=run.scenarios,
+        seed=run.seed,
+        already=printed,
+    )
     _check_memory(scenario, run)
     _check_memory(changed, run)
     out = run.out(Path("out") / scenario.name / "whatif")
@@ -169,7 +218,7 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
         staged_output_dir(out, WHATIF_FILES) as stage,
         progress_reporter(run.quiet or as_json) as progress,
     ):
-        settings = run.settings()
+        settings = run.settings(source)
         result = run_whatif(scenario, overrides, settings, progress)
         _write(result.base, "whatif", file, stage.path / "base", no_report)
         _write(result.changed, "whatif", file, stage.path / "changed", no_report)
@@ -205,12 +254,12 @@ def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_j
     from .render import print_sweep
 
     points = sweeps.parse_points(values, span)
-    scenario = load_scenario(file, overrides)
+    scenario, source = _load(file, overrides, run)
     _check_memory(scenario, run)
     out = run.out(Path("out") / scenario.name / "sweep")
     with staged_output_dir(out, SWEEP_FILES) as stage:
         with progress_reporter(run.quiet or as_json) as progress:
-            settings = run.settings()
+            settings = run.settings(source)
             result = sweeps.sweep(scenario, param, points, settings, progress)
         payload = sweeps.payload(result)
         written = stage.final(
@@ -248,14 +297,14 @@ def breakeven(
     from .limits import check_breakeven_memory
     from .render import print_breakeven
 
-    scenario = load_scenario(file, overrides)
+    scenario, source = _load(file, overrides, run)
     check_breakeven_memory(with_simulation(scenario, run.scenarios, run.seed), site_name)
     out = run.out(Path("out") / scenario.name)
     with (
         staged_output_dir(out) as stage,
         progress_reporter(run.quiet or as_json) as progress,
     ):
-        settings = run.settings()
+        settings = run.settings(source)
         result = find_breakeven(
             scenario,
             site_name,

@@ -19,7 +19,7 @@ import pandas as pd
 
 from siteopt.kernels.valuation import ValuationCache, ValuationResult
 from siteopt.optimizer.data import plan_data
-from siteopt.optimizer.results import violations
+from siteopt.optimizer.results import violation_details
 
 from .errors import InputError
 from .pipeline import Decision, Progress, SolveOutcome, SolveSettings, finish, value
@@ -154,7 +154,7 @@ def evaluate(
     scenario, backend, valuation = value(scenario, settings, progress, cache)
     rows = plan_rows(plan_path, plan, valuation)
     problem = plan_problem(scenario)
-    broken = violations(plan_data(valuation.options, problem), problem, np.array(rows))
+    broken = violation_details(plan_data(valuation.options, problem), problem, np.array(rows))
     listed = len(plan)
     notes = []
     if listed < len(rows):
@@ -163,7 +163,8 @@ def evaluate(
         status="infeasible" if broken else "feasible",
         mip_gap=None,
         solver=None,
-        violations=broken,
+        violations=tuple(name for name, _ in broken),
+        violation_details=tuple(f"{name}: {detail}" for name, detail in broken),
         notes=tuple(notes),
     )
     t1 = time.perf_counter()

@@ -38,6 +38,7 @@ from .dask_engine import chunk_executor
 from .errors import InfeasibleError, InputError
 from .outputs import prepare_out_dir, write_csv, write_json
 from .plan import plan_problem
+from .plausibility import SourceLines, scenario_warnings
 from .schema import Scenario
 
 Progress = Callable[[str, int, int], None]
@@ -85,7 +86,7 @@ MAX_RISK_WEIGHT = 1000.0  # the frontier's last point: CVaR first, E[NPV] a tie-
 
 @dataclass(frozen=True)
 class SolveSettings:
-    """Run settings from the command line (CLI.md's shared options)."""
+    """Run settings from the command line (docs/cli.md's shared options)."""
 
     backend: str = "auto"
     engine: str = "local"  # "dask": chunks run on a cluster (siteopt.dask_engine)
@@ -95,6 +96,7 @@ class SolveSettings:
     solver: str | None = None
     time_limit_s: float = 120.0
     gap_rel: float = DEFAULT_MIP_GAP
+    source: SourceLines | None = None  # the scenario's file and lines, to place warnings
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Decision:
     mip_gap: float | None
     solver: str | None
     violations: tuple[str, ...] = ()
+    violation_details: tuple[str, ...] = ()  # "budget_2028: cumulative equity capex ..."
     notes: tuple[str, ...] = ()
     result: PlanResult | None = None
     warm_start: bool = False  # the MILP was offered a feasible start plan
@@ -285,7 +288,7 @@ def finish(
     cashflows = expected_cashflows(scenario, plans["plan"], xp=np)
     frame = plan_frame(scenario, valuation.options.table, plans["plan"], list(rows))
     summary = build_summary(
-        scenario, valuation, rows, decision, frame, samples, baselines, settings
+        scenario, valuation, rows, decision, frame, samples, baselines, settings, backend
     )
     return SolveOutcome(
         scenario,
@@ -377,7 +380,7 @@ def with_frontier(
 def plan_frame(
     scenario: Scenario, table: pd.DataFrame, chosen: list[SiteOption], rows: list[int]
 ) -> pd.DataFrame:
-    """plan.csv: one row per site, columns as CLI.md."""
+    """plan.csv: one row per site, columns as docs/cli.md."""
     picked = table.loc[rows].reset_index(drop=True)
     mining = [
         float(mining_left_mw(scenario.sites[o.site_index], o.it_mw))
@@ -398,10 +401,13 @@ def build_summary(
     samples: dict[str, np.ndarray],
     baselines: dict[str, Any],
     settings: SolveSettings,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
-    """summary.json: every key CLI.md lists, plus a few documented extras."""
+    """summary.json: every key docs/cli.md lists, plus a few documented extras."""
     alpha = scenario.objective.cvar_alpha
     plan = samples["plan"]
+    se = float(plan.std(ddof=1) / np.sqrt(plan.size)) if plan.size > 1 else None
+    warnings = scenario_warnings(scenario, settings.source, se)
     picked = valuation.options.table.loc[list(rows)]
     capex = {y: float(picked[capex_column(y)].sum()) for y in valuation.options.years}
     result = decision.result
@@ -410,11 +416,13 @@ def build_summary(
         "status": decision.status,
         "mip_gap": decision.mip_gap,  # null when no bound was proven in time, or no MILP ran
         "backend": valuation.backend,
+        "backend_detail": backend.describe(verbose=True) if backend else valuation.backend,
         "engine": settings.engine,
         "solver": decision.solver,
         "scenarios": valuation.scenarios,
         "seed": valuation.seed,
         "expected_npv_usd": float(plan.mean()),
+        "expected_npv_se_usd": se,
         "cvar_usd": float(exact_cvar(plan, alpha)),
         "cvar_alpha": alpha,
         "p5_npv_usd": float(np.quantile(plan, 0.05)),
@@ -433,6 +441,8 @@ def build_summary(
         },
         "timings_s": {},
         "violations": list(decision.violations),
+        "violations_detail": list(decision.violation_details),
+        "warnings": [w.as_dict() for w in warnings],
         "notes": list(decision.notes),
         "cvar_in_model_usd": _maybe(result.cvar_in_model_usd if result else None),
         "cvar_risk_sample_usd": _maybe(result.cvar_risk_sample_usd if result else None),

@@ -1,6 +1,6 @@
 """Turn results into what the command line prints: JSON payloads and rich tables.
 
-The JSON key names are the public interface of CLI.md; keys may be added, never renamed.
+The JSON key names are the public interface of docs/cli.md; keys may be added, never renamed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = [
 
 
 def economics_payload(econ: Economics) -> dict[str, Any]:
-    """``economics --json``: CLI.md's keys, plus a few documented extras."""
+    """``economics --json``: docs/cli.md's keys, plus a few documented extras."""
     return {
         "scenario": econ.scenario,
         "month": econ.month,
@@ -156,8 +156,14 @@ def _plain_table(title: str, headers: list[str]) -> Table:
     return table
 
 
-def print_solve(outcome: Any, written: list[Any], console: Console | None = None) -> None:
-    """The plan per site beside the baselines, then where the files went."""
+MAX_AI_LABEL = "AI by NPV per capex $ (greedy)"
+
+
+def print_solve(
+    outcome: Any, written: list[Any], console: Console | None = None, verbose: bool = False
+) -> None:
+    """The plan per site beside the baselines, then where the files went; ``verbose``
+    adds why the backend was chosen (e.g. the CUDA error behind "no NVIDIA GPU found")."""
     console = console or Console(highlight=False, width=None if Console().is_terminal else 110)
     s = outcome.summary
     if s.get("evaluated"):
@@ -168,7 +174,8 @@ def print_solve(outcome: Any, written: list[Any], console: Console | None = None
     console.print(
         escape(
             f"{s['scenario']}: {s['status']} {how}, {s['scenarios']:,} scenarios, "
-            f"seed {s['seed']}, backend {outcome.backend_note}"
+            f"seed {s['seed']}, backend "
+            f"{s.get('backend_detail', outcome.backend_note) if verbose else outcome.backend_note}"
         )
     )
     alpha = f"CVaR{s['cvar_alpha'] * 100:g}"
@@ -197,7 +204,7 @@ def print_solve(outcome: Any, written: list[Any], console: Console | None = None
         _musd(s["p50_npv_usd"]),
         _musd(s["p95_npv_usd"]),
     )
-    for name, label in (("all_mining", "all mining"), ("max_ai", "most AI the budget allows")):
+    for name, label in (("all_mining", "all mining"), ("max_ai", MAX_AI_LABEL)):
         b = s["baselines"][name]
         note = "" if b.get("feasible", True) else " (breaks a contract or floor)"
         compare.add_row(
@@ -212,8 +219,8 @@ def print_solve(outcome: Any, written: list[Any], console: Console | None = None
         _print_frontier(console, outcome.frontier, alpha)
     for note in s.get("notes", []):
         console.print(escape(f"note: {note}"))
-    if s.get("violations"):
-        console.print(escape("this plan breaks: " + ", ".join(s["violations"])), style="bold red")
+    for broken in s.get("violations_detail") or s.get("violations", []):
+        console.print(escape(f"this plan breaks {broken}"), style="bold red")
     t = s["timings_s"]
     console.print(
         f"time: valuation {t['valuation']:.1f} s, MILP {t['milp']:.1f} s, total {t['total']:.1f} s"

@@ -44,7 +44,7 @@ class ReportData:
 
     scenario: str  # scenario name, e.g. "texas-portfolio"
     command: str  # "solve" | "evaluate" | "whatif" | "sweep"
-    summary: dict  # the summary.json payload (CLI.md's keys)
+    summary: dict  # the summary.json payload (docs/cli.md's keys)
     plan: pd.DataFrame  # plan.csv's columns
     npv_samples_usd: dict[str, np.ndarray]  # "plan", "all_mining", "max_ai" [USD]
     capex_by_year_usd: dict[int, float]  # the plan's equity capex per year [USD]
@@ -56,7 +56,8 @@ class ReportData:
     frontier: pd.DataFrame | None = None  # risk_aversion, expected_npv_usd, cvar_usd, ...
     tornado: pd.DataFrame | None = None  # contract, term, low/high label, low/high npv
     tornado_base_npv_usd: float | None = None  # the tornado's centre line [USD]
-    violations: tuple[str, ...] = ()  # constraints the evaluated plan breaks
+    violations: tuple[str, ...] = ()  # constraints the evaluated plan breaks, with amounts
+    warnings: tuple[str, ...] = ()  # plausibility warnings: "path: message (line N)"
     notes: tuple[str, ...] = ()  # free-text lines under the headline
 
 
@@ -144,13 +145,25 @@ def _headline(data: ReportData) -> str:
         )
         + "</div>"
     )
-    parts = [_violations(data.violations), status, grid, _baselines(s)]
+    parts = [_violations(data.violations), _warnings(data.warnings), status, grid, _baselines(s)]
     if data.notes:
         parts.append(
             "<ul class=notes>" + "".join(f"<li>{_e(n)}</li>" for n in data.notes) + "</ul>"
         )
     return _section(
         "headline", f"Summary: {data.scenario} ({data.command})", "\n".join(p for p in parts if p)
+    )
+
+
+def _warnings(warnings: Sequence[str]) -> str:
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+    n = len(warnings)
+    return (
+        f"<div class=warning role=note id=warnings><strong>{n} plausibility "
+        f"warning{'s' if n != 1 else ''} (likely mistakes in the inputs; --strict makes "
+        f"them errors):</strong><ul>{items}</ul></div>"
     )
 
 
@@ -167,7 +180,7 @@ def _violations(violations: Sequence[str]) -> str:
 def _baselines(s: dict) -> str:
     plan_e, plan_c = float(s["expected_npv_usd"]), float(s["cvar_usd"])
     rows = [["plan", usd_m(plan_e), usd_m(plan_c), "", ""]]
-    for key, label in (("all_mining", "all mining"), ("max_ai", "max AI")):
+    for key, label in (("all_mining", "all mining"), ("max_ai", "AI by NPV per capex $ (greedy)")):
         b = s["baselines"][key]
         if b.get("feasible") is False:
             label += " (infeasible)"

@@ -33,7 +33,11 @@ WIDTH_IN = 8.0
 MINING_COLOR = "#d08c1a"
 AI_COLOR = "#2f6db5"
 SERIES_COLORS = {"plan": "#1b7a3d", "all_mining": MINING_COLOR, "max_ai": AI_COLOR}
-SERIES_LABELS = {"plan": "plan", "all_mining": "all mining", "max_ai": "max AI"}
+SERIES_LABELS = {
+    "plan": "plan",
+    "all_mining": "all mining",
+    "max_ai": "AI by NPV per capex $ (greedy)",
+}
 USD_M = 1e6
 
 

@@ -63,7 +63,11 @@ def report_data(
         frontier=outcome.frontier,
         tornado=tornado,
         tornado_base_npv_usd=float(outcome.samples["plan"].mean()),
-        violations=tuple(s.get("violations", ())),
+        violations=tuple(s.get("violations_detail") or s.get("violations", ())),
+        warnings=tuple(
+            f"{w['path']}: {w['message']}" + (f" (line {w['line']})" if w.get("line") else "")
+            for w in s.get("warnings", ())
+        ),
         notes=tuple(s.get("notes", ())),
     )
 

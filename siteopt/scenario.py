@@ -16,10 +16,18 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from .errors import InputError
+from .plausibility import SourceLines
 from .schema import Scenario, year_month_index
 from .yamlsource import PathKey, SourceMap, YamlSourceError, load_yaml_mapping, load_yaml_value
 
-__all__ = ["Problem", "Scenario", "ScenarioError", "load_scenario", "validate_data"]
+__all__ = [
+    "Problem",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "load_scenario_source",
+    "validate_data",
+]
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,13 @@ def load_scenario(path: Path | str, overrides: Iterable[str] = ()) -> Scenario:
     ScenarioError
         With every problem found, each as ``FILE:LINE: field.path: message``.
     """
+    return load_scenario_source(path, overrides)[0]
+
+
+def load_scenario_source(
+    path: Path | str, overrides: Iterable[str] = ()
+) -> tuple[Scenario, SourceLines]:
+    """:func:`load_scenario`, plus where each value sits in the file (for warnings)."""
     path = Path(path)
     try:
         source = load_yaml_mapping(path)
@@ -70,7 +85,8 @@ def load_scenario(path: Path | str, overrides: Iterable[str] = ()) -> Scenario:
     ]
     if problems:
         raise ScenarioError(problems)
-    return validate_data(source, str(path))
+    scenario = validate_data(source, str(path))
+    return scenario, SourceLines(str(path), dict(source.lines), tuple(source.overridden))
 
 
 def validate_data(source: SourceMap, filename: str) -> Scenario:
@@ -419,7 +435,7 @@ def check_objective(s: Scenario) -> list[tuple[PathKey, str]]:
     return out
 
 
-MAX_OPTIONS_PER_SITE = 5_000  # MODEL.md: ~50-200; each option costs a 64 KiB histogram
+MAX_OPTIONS_PER_SITE = 5_000  # docs/model.md: ~50-200; each option costs a 64 KiB histogram
 
 
 def site_option_count(s: Scenario, site_index: int) -> float:

@@ -1,7 +1,7 @@
 """The scenario schema: pydantic models whose key names are the interface.
 
 Every field carries a description with its unit and its bounds; defaults are the
-typical values of SCENARIO.md and ../shared/reference/FIGURES.md. Cross-field
+typical values of docs/scenario.md, sourced in docs/sources.md. Cross-field
 checks live in :mod:`siteopt.scenario` (they need the file's line numbers).
 """
 
@@ -218,8 +218,8 @@ class Site(_Model):
     market: Name = Field(description="a key of power_markets")
     interconnect_mw: float = Field(gt=0, le=100_000, description="grid interconnect [MW]")
     curtailable: bool = Field(True, description="mining may curtail in price spikes")
-    power: SitePower = Field(default_factory=SitePower)
-    mining: SiteMining
+    power: SitePower = Field(default_factory=SitePower, description="the site's power supply")
+    mining: SiteMining = Field(description="the mining load the site runs today")
     ai: SiteAI | None = Field(None, description="absent: the site cannot host AI")
 
 
@@ -266,7 +266,7 @@ class Financing(_Model):
         default_factory=dict, description="equity capital available per calendar year [USD]"
     )
     carry_over: bool = Field(True, description="unspent budget carries into later years")
-    debt: Debt = Field(default_factory=Debt)
+    debt: Debt = Field(default_factory=Debt, description="project debt of AI halls")
     exit_multiple_ai: float = Field(
         12.0, ge=0, le=100, description="terminal multiple of AI NOI [x]"
     )
@@ -306,14 +306,26 @@ class Scenario(_Model):
     discount_rate: float = Field(
         0.12, gt=-0.5, le=1, description="annual equity discount rate [1/yr]"
     )
-    simulation: Simulation = Field(default_factory=Simulation)
-    market: Market = Field(default_factory=Market)
-    power_markets: dict[Name, PowerMarket] = Field(min_length=1, max_length=1_000)
-    sites: tuple[Site, ...] = Field(min_length=1, max_length=5_000)
-    contracts: tuple[Contract, ...] = Field((), max_length=1_000)
-    financing: Financing = Field(default_factory=Financing)
-    build: Build = Field(default_factory=Build)
-    objective: Objective = Field(default_factory=Objective)
+    simulation: Simulation = Field(default_factory=Simulation, description="Monte Carlo settings")
+    market: Market = Field(
+        default_factory=Market, description="BTC, network hashrate, subsidy and fees"
+    )
+    power_markets: dict[Name, PowerMarket] = Field(
+        min_length=1, max_length=1_000, description="wholesale power markets, by name"
+    )
+    sites: tuple[Site, ...] = Field(
+        min_length=1, max_length=5_000, description="the sites: mining today, AI possible"
+    )
+    contracts: tuple[Contract, ...] = Field(
+        (), max_length=1_000, description="AI hosting contracts a site may sign"
+    )
+    financing: Financing = Field(
+        default_factory=Financing, description="budgets, project debt, exit multiples"
+    )
+    build: Build = Field(default_factory=Build, description="build years and AI MW steps")
+    objective: Objective = Field(
+        default_factory=Objective, description="risk settings and floors of the build plan"
+    )
 
     @property
     def months(self) -> int:

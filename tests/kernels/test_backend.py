@@ -7,6 +7,7 @@ from siteopt.kernels.backend import (
     BackendError,
     cupy_usable,
     get_xp,
+    gpu_summary,
     select_backend,
 )
 
@@ -34,7 +35,23 @@ def test_auto_falls_back_to_numpy_with_reason():
         return
     assert backend.name == "numpy" and backend.xp is np
     assert backend.auto_reason == CUPY_REASON
-    assert backend.describe() == f"numpy (auto: {CUPY_REASON})"
+    assert backend.describe() == f"numpy ({gpu_summary(CUPY_REASON)})"
+    assert backend.describe(verbose=True) == f"numpy (auto: {CUPY_REASON})"
+
+
+def test_gpu_summary_is_plain(monkeypatch):
+    """No GPU: one plain phrase, never a CUDA error; a GPU without CuPy: how to install."""
+    import siteopt.kernels.backend as backend_module
+
+    monkeypatch.setattr(backend_module, "nvidia_gpu_present", lambda: False)
+    for reason in (
+        "CuPy is not installed (pip install 'siteopt[gpu]')",
+        "no CUDA device answers: CUDARuntimeError: cudaErrorInsufficientDriver",
+    ):
+        assert gpu_summary(reason) == "no NVIDIA GPU found"
+    monkeypatch.setattr(backend_module, "nvidia_gpu_present", lambda: True)
+    assert "pip install" in gpu_summary("CuPy is not installed (pip install 'siteopt[gpu]')")
+    assert "--verbose" in gpu_summary("no CUDA device answers: CUDARuntimeError: x")
 
 
 @pytest.mark.skipif(CUPY_OK, reason="CuPy is usable here, so 'cupy' does not raise")

@@ -95,3 +95,27 @@ def test_max_ai_against_the_milp():
     result = solve_plan(table, problem, gap_rel=1e-9)
     assert result.expected_npv_usd >= greedy.expected_npv_usd - 1e-3
     assert result.expected_npv_usd >= all_mining(table, problem).expected_npv_usd - 1e-3
+
+
+def _linear_site(bumps):
+    """Site a: 20, 40 and 60 MW whose NPV gain is exactly linear in capex (equal ratios in
+    exact arithmetic), each NPV moved by ``bumps[k]`` ulps, as another CPU's rounding may."""
+    rows = [dict(site="a", option="hash", npv=100 * M)]
+    for k, mw in enumerate((20.0, 40.0, 60.0)):
+        npv = 100 * M + 35.1644245001993 * (mw / 20) * 2 * M
+        for _ in range(abs(bumps[k])):
+            npv = float(np.nextafter(npv, np.inf if bumps[k] > 0 else -np.inf))
+        rows.append(
+            dict(site="a", option=f"ai{mw:g}", npv=npv, ai_it_mw=mw, capex={2027: mw / 10 * M})
+        )
+    rows.append(dict(site="b", option="hash", npv=50 * M))
+    rows.append(dict(site="b", option="ai20", npv=90 * M, ai_it_mw=20.0, capex={2027: 4 * M}))
+    return table_from_rows(rows)
+
+
+@pytest.mark.parametrize("bumps", [(0, 0, 0), (1, -1, 0), (-1, 1, 1), (0, -2, 3)])
+def test_max_ai_ties_do_not_depend_on_the_last_bit(bumps):
+    """Equal ratios are equal whatever the last bits: the larger MW wins, on every CPU."""
+    for budget_m, expected in ((100, (3, 5)), (5, (2, 4)), (2, (1, 4))):
+        base = max_ai(_linear_site(bumps), PlanProblem({2027: budget_m * M}))
+        assert base.rows == expected, (budget_m, bumps)

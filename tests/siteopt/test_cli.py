@@ -62,7 +62,7 @@ def test_version(run_cli: RunCli) -> None:
 def test_help_lists_the_commands(run_cli: RunCli) -> None:
     result = run_cli("--help")
     assert result.exit_code == 0
-    for command in CLI_COMMANDS:  # CLI.md's table
+    for command in CLI_COMMANDS:  # docs/cli.md's table
         assert command in result.stdout, command
 
 
@@ -133,7 +133,7 @@ def test_internal_error_asks_for_a_report_without_traceback(
 def test_siteopt_debug_off_values_hide_the_traceback(
     value: str, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(siteopt.cli, "load_scenario", _boom)
+    monkeypatch.setattr(siteopt.cli, "load_checked", _boom)
     result = run_cli("validate", str(TEXAS), env={"SITEOPT_DEBUG": value})
     assert result.exit_code == 1
     assert "Traceback" not in result.output
@@ -142,7 +142,7 @@ def test_siteopt_debug_off_values_hide_the_traceback(
 def test_siteopt_debug_shows_the_traceback(
     run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(siteopt.cli, "load_scenario", _boom)
+    monkeypatch.setattr(siteopt.cli, "load_checked", _boom)
     result = run_cli("validate", str(TEXAS), env={"SITEOPT_DEBUG": "1"})
     assert result.exit_code == 1
     assert "Traceback (most recent call last)" in result.stderr

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
+
+from siteopt.scenario import load_scenario
 
 from .support import REPO
 
@@ -65,10 +68,18 @@ def test_a_plan_that_breaks_the_budget_is_valued_and_named(run_cli, tmp_path):
         "evaluate", str(TEXAS), "--plan", str(plan), "--scenarios", "200",
         "--out", str(tmp_path / "out"), "--json", "--no-report",
     )  # fmt: skip
-    assert run.exit_code == 0, run.stderr
+    assert run.exit_code == 3, run.stderr  # a plan that breaks a constraint: valued, exit 3
     summary = json.loads(run.stdout)
     assert summary["status"] == "infeasible"
     assert "budget_2027" in summary["violations"]
+    detail = next(d for d in summary["violations_detail"] if d.startswith("budget_2027: "))
+    budget = load_scenario(TEXAS).financing.capital_budget_usd[2027]
+    spent = summary["equity_capex_by_year_usd"]["2027"]
+    assert detail == (
+        f"budget_2027: cumulative equity capex ${spent / 1e6:,.1f}M against cumulative "
+        f"budget ${budget / 1e6:,.1f}M"
+    )
+    assert detail in run.stderr
     assert summary["ai_it_mw_total"] == 540
     assert any("keep hashing" in note for note in summary["notes"])
     frame = pd.read_csv(tmp_path / "out" / "plan.csv")
@@ -81,8 +92,12 @@ def test_evaluate_prints_what_the_plan_breaks(run_cli, tmp_path):
         "evaluate", str(TEXAS), "--plan", str(plan), "--scenarios", "200",
         "--out", str(tmp_path / "out"), "--quiet", "--no-report",
     )  # fmt: skip
-    assert run.exit_code == 0, run.stderr
-    assert "this plan breaks" in run.stdout and "budget_2027" in run.stdout
+    assert run.exit_code == 3, run.stderr
+    assert "this plan breaks budget_2027: cumulative equity capex $" in run.stdout
+    errors = [ln for ln in run.stderr.splitlines() if not ln.startswith("warning: ")]
+    assert re.match(r"this plan breaks \d+ constraints? \(outputs written to ", errors[0])
+    assert "  budget_2027: cumulative equity capex $" in run.stderr
+    assert (tmp_path / "out" / "summary.json").exists()  # outputs written before exit 3
 
 
 @pytest.mark.parametrize(

@@ -230,7 +230,7 @@ def test_headline_figures_and_baselines(rendered: tuple[Path, str, list[Path]]) 
         assert usd_m(s[key]) in head
     assert "CVaR 95%" in head and "157.5 MW / 172.5 MW" in head
     diff = usd_m(s["expected_npv_usd"] - 410e6, signed=True)
-    assert diff in head and "max AI (infeasible)" in head
+    assert diff in head and "AI by NPV per capex $ (greedy) (infeasible)" in head
     assert "warning" not in head
 
 

@@ -1,0 +1,430 @@
+"""Plausibility warnings: values that validate but are likely mistakes.
+
+A warning is not an error: the run goes on, the warning is printed to standard error
+as ``warning: FILE:LINE: field.path: message``, kept in summary.json under ``warnings``
+and shown on report.html. ``--strict`` turns every warning into exit 2.
+
+Four kinds, each with a ``code``:
+
+``unit_slip``
+    a number far outside any public figure in the direction of a unit mistake: a
+    yearly budget written in USD millions, capex in USD millions per MW, rent per MW
+    instead of per kW, a price per kWh instead of per MWh, ...
+``contract_unsignable``
+    a contract no plan can sign, with the reason: its minimum above what its eligible
+    sites can host, no eligible site, an ``online_by`` earlier than any lead time
+    allows, or a minimum whose cheapest equity capex exceeds the whole budget
+``halving_missing``
+    the horizon passes a Bitcoin halving that ``market.halving_months`` does not list
+``few_scenarios``
+    fewer than :data:`MIN_SCENARIOS` Monte Carlo scenarios; after a run the warning
+    carries the standard error of the plan's expected NPV
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from siteopt.kernels.coefficients import construction_start
+from siteopt.kernels.hosting import Financing, capex_usd
+from siteopt.kernels.options import site_options
+
+from .schema import Scenario, year_month_index
+from .yamlsource import PathKey
+
+MIN_SCENARIOS = 1_000
+FIRST_GENERATED_HALVING_YEAR = 2028  # block 1,050,000; then every 210,000 blocks (~4 years)
+HALVING_MONTH = 4  # April, as in 2024 (block 840,000)
+HALVING_YEARS_APART = 4
+HALVING_MATCH_MONTHS = 12  # a listed halving this close to the expected one counts as it
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One likely mistake: where it is and what it looks like.
+
+    Attributes
+    ----------
+    code : str
+        ``unit_slip``, ``contract_unsignable``, ``halving_missing`` or ``few_scenarios``.
+    loc : tuple
+        The data path (``("sites", 0, "ai", "build_capex_usd_mw")``), list items by index.
+    message : str
+    """
+
+    code: str
+    loc: PathKey
+    message: str
+
+
+def plausibility_findings(scenario: Scenario) -> list[Finding]:
+    """Every plausibility warning of ``scenario`` (with its run settings applied)."""
+    return [
+        *unit_slips(scenario),
+        *unsignable_contracts(scenario),
+        *missing_halvings(scenario),
+        *few_scenarios(scenario),
+    ]
+
+
+# ------------------------------------------------------------------- unit slips
+
+
+@dataclass(frozen=True)
+class _Range:
+    """Plausible values of one field; ``low``/``high`` None for no bound on that side."""
+
+    low: float | None
+    high: float | None
+    below: str  # what a value under ``low`` looks like
+    above: str = ""
+
+
+_USD_M = "looks like USD millions"
+_PLAUSIBLE = {
+    "capital_budget": _Range(1e6, None, f"a yearly budget under $1M {_USD_M}; $80M is 80000000"),
+    "capex": _Range(
+        1e5,
+        1e8,
+        f"capex under $100k per MW {_USD_M} per MW; $9.5M/MW is 9500000",
+        "capex above $100M per MW is ten times any public figure ($8-11M per MW of IT)",
+    ),
+    "rent": _Range(
+        10.0,
+        1_000.0,
+        "rent under $10 per kW-month; public rents are $80-160 (per kW, not MW)",
+        "rent above $1,000 per kW-month looks like USD per MW-month or per year; "
+        "public rents are $80-160 per kW-month",
+    ),
+    "interconnect": _Range(
+        None,
+        5_000.0,
+        "",
+        "an interconnect above 5,000 MW is larger than any single site "
+        "(the largest campuses are ~1-2 GW); written in kW?",
+    ),
+    "power_price": _Range(1.0, None, "a price under $1/MWh looks like USD per kWh"),
+    "btc_price": _Range(1_000.0, None, "a BTC price under $1,000 looks like thousands of USD"),
+    "hashrate": _Range(
+        10.0,
+        100_000.0,
+        "network hashrate under 10 EH/s looks like ZH/s (1 ZH/s = 1,000 EH/s)",
+        "network hashrate above 100,000 EH/s looks like PH/s",
+    ),
+    "opex": _Range(100.0, None, "opex under $100 per MW-month looks like thousands of USD"),
+    "asic_cost": _Range(
+        None,
+        200.0,
+        "",
+        "ASIC price above $200/TH is above any public price ($15-26/TH in "
+        "2025, ~$100/TH at the 2021 peak); USD per PH?",
+    ),
+    "efficiency": _Range(
+        5.0,
+        None,
+        "fleet efficiency under 5 J/TH is better than any ASIC shipping (~9.5 J/TH in 2026)",
+    ),
+    "lead_time": _Range(
+        6.0,
+        None,
+        "a lead time under 6 months looks like years; public "
+        "first rents come 8-14 months after signing, 18+ greenfield",
+    ),
+    "term": _Range(
+        None,
+        30.0,
+        "",
+        "a lease term above 30 years looks like months; public terms are 10-15 years",
+    ),
+    "discount_rate": _Range(None, 0.5, "", "a discount rate above 50% a year; 12% is 0.12"),
+}
+
+
+def unit_slips(s: Scenario) -> list[Finding]:
+    """Numbers far outside public figures in the direction of a unit mistake (zeros are
+    left alone: a zero budget or capex is a deliberate choice, not a slip)."""
+    checks: list[tuple[PathKey, float | None, str]] = [
+        (("discount_rate",), s.discount_rate, "discount_rate"),
+        (("market", "btc_price_usd"), s.market.btc_price_usd, "btc_price"),
+        (("market", "hashrate_eh"), s.market.hashrate_eh, "hashrate"),
+    ]
+    for year, usd in s.financing.capital_budget_usd.items():
+        checks.append((("financing", "capital_budget_usd", year), usd, "capital_budget"))
+    for name, pm in s.power_markets.items():
+        checks.append((("power_markets", name, "price_usd_mwh"), pm.price_usd_mwh, "power_price"))
+    for i, site in enumerate(s.sites):
+        checks += [
+            (("sites", i, "interconnect_mw"), site.interconnect_mw, "interconnect"),
+            (
+                ("sites", i, "power", "ppa_price_usd_mwh"),
+                site.power.ppa_price_usd_mwh,
+                "power_price",
+            ),
+            (("sites", i, "mining", "opex_usd_mw_month"), site.mining.opex_usd_mw_month, "opex"),
+            (("sites", i, "mining", "asic_cost_usd_th"), site.mining.asic_cost_usd_th, "asic_cost"),
+            (("sites", i, "mining", "efficiency_j_th"), site.mining.efficiency_j_th, "efficiency"),
+        ]
+        if site.ai is not None and site.ai.max_it_mw > 0:
+            ai = site.ai
+            checks += [
+                (("sites", i, "ai", "build_capex_usd_mw"), ai.build_capex_usd_mw, "capex"),
+                (("sites", i, "ai", "opex_usd_mw_month"), ai.opex_usd_mw_month, "opex"),
+                (("sites", i, "ai", "lead_time_months"), float(ai.lead_time_months), "lead_time"),
+            ]
+            if ai.retrofit_mw > 0:
+                checks.append(
+                    (("sites", i, "ai", "retrofit_capex_usd_mw"), ai.retrofit_capex_usd_mw, "capex")
+                )
+    for i, c in enumerate(s.contracts):
+        checks += [
+            (("contracts", i, "price_usd_kw_month"), c.price_usd_kw_month, "rent"),
+            (("contracts", i, "term_years"), c.term_years, "term"),
+        ]
+    return [f for loc, value, kind in checks if (f := _check_range(loc, value, kind))]
+
+
+def _check_range(loc: PathKey, value: float | None, kind: str) -> Finding | None:
+    bounds = _PLAUSIBLE[kind]
+    if value is None or value == 0:
+        return None
+    if bounds.low is not None and value < bounds.low:
+        return Finding("unit_slip", loc, f"{_g(value)}: {bounds.below}")
+    if bounds.high is not None and value > bounds.high:
+        return Finding("unit_slip", loc, f"{_g(value)}: {bounds.above}")
+    return None
+
+
+def _g(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1_000 and value == int(value) else f"{value:g}"
+
+
+# ------------------------------------------------------------ unsignable contracts
+
+
+def unsignable_contracts(s: Scenario) -> list[Finding]:
+    """Contracts that no plan can sign, each with the first reason found."""
+    offered: list[list] = [[] for _ in s.contracts]  # (site index, option) per contract
+    for i in range(len(s.sites)):
+        for opt in site_options(s, i):
+            if opt.contract_index is not None:
+                offered[opt.contract_index].append((i, opt))
+    out = []
+    for c_index in range(len(s.contracts)):
+        reason = _unsignable_reason(s, c_index, offered[c_index])
+        if reason is not None:
+            out.append(Finding("contract_unsignable", ("contracts", c_index), reason))
+    return out
+
+
+def _unsignable_reason(s: Scenario, c_index: int, options: list) -> str | None:
+    contract = s.contracts[c_index]
+    if not options:
+        if contract.eligible_sites is not None and not contract.eligible_sites:
+            return "can never be signed: eligible_sites is empty"
+        return (
+            "can never be signed: no eligible site can host AI (no ai section, or "
+            "max_it_mw below build.ai_step_mw)"
+        )
+    need_mw = max(contract.min_mw, 1e-9)  # signing at all needs one step of AI
+    hostable: dict[int, float] = {}
+    for i, opt in options:
+        hostable[i] = max(hostable.get(i, 0.0), opt.it_mw)
+    if sum(hostable.values()) < contract.min_mw - 1e-9:
+        return (
+            f"can never be signed: min_mw {_g(contract.min_mw)} MW is above the "
+            f"{_g(sum(hostable.values()))} MW its eligible sites can host"
+        )
+    if contract.online_by is not None:
+        earliest = min(_first_rent(s, i, opt) for i, opt in options)
+        if year_month_index(s.start, contract.online_by) < earliest:
+            lead = min(s.sites[i].ai.lead_time_months for i, _ in options)
+            return (
+                f"can never be signed: online_by {contract.online_by} is before the "
+                f"earliest first rent ({_month(s, earliest)}: construction from January "
+                f"of the first build year plus a {lead}-month lead time)"
+            )
+    budget = sum(s.financing.capital_budget_usd.values())
+    cheapest = min(_equity_per_mw(s, i, opt, c_index) for i, opt in options) * need_mw
+    if cheapest > budget * (1 + 1e-9) + 1.0:
+        return (
+            f"can never be signed within the budget: its minimum of {_g(need_mw)} MW "
+            f"needs at least ${cheapest / 1e6:,.1f}M of equity capex, and the whole "
+            f"budget is ${budget / 1e6:,.1f}M"
+        )
+    return None
+
+
+def _first_rent(s: Scenario, site_index: int, opt) -> int:
+    return construction_start(s, opt.build_year) + s.sites[site_index].ai.lead_time_months
+
+
+def _equity_per_mw(s: Scenario, site_index: int, opt, c_index: int) -> float:
+    share = Financing.of(s, s.contracts[c_index]).equity_share
+    return share * float(capex_usd(s.sites[site_index].ai, opt.it_mw)) / opt.it_mw
+
+
+def _month(s: Scenario, index: int) -> str:
+    first = int(s.start[:4]) * 12 + int(s.start[5:]) - 1 + index
+    return f"{first // 12:04d}-{first % 12 + 1:02d}"
+
+
+# ----------------------------------------------------------------------- halvings
+
+
+def expected_halvings(start: str, months: int) -> list[str]:
+    """Halving months inside the horizon: April 2028 and every four years after
+    (210,000 blocks at the 600 s target), as ``YYYY-MM``."""
+    out = []
+    year = FIRST_GENERATED_HALVING_YEAR
+    while True:
+        month = f"{year:04d}-{HALVING_MONTH:02d}"
+        offset = year_month_index(start, month)
+        if offset >= months:
+            return out
+        if offset >= 0:
+            out.append(month)
+        year += HALVING_YEARS_APART
+
+
+def missing_halvings(s: Scenario) -> list[Finding]:
+    """Expected halvings inside the horizon with no listed halving within a year."""
+    listed = [year_month_index(s.start, m) for m in s.market.halving_months]
+    out = []
+    for month in expected_halvings(s.start, s.months):
+        at = year_month_index(s.start, month)
+        if not any(abs(at - m) <= HALVING_MATCH_MONTHS for m in listed):
+            out.append(
+                Finding(
+                    "halving_missing",
+                    ("market", "halving_months"),
+                    f"the horizon passes the halving expected in {month} (every 210,000 "
+                    "blocks, ~4 years), which the list lacks; add it, or the subsidy "
+                    "stays twice as high from then on",
+                )
+            )
+    return out
+
+
+# ---------------------------------------------------------------- sampling error
+
+
+def few_scenarios(s: Scenario, plan_npv_se_usd: float | None = None) -> list[Finding]:
+    """Fewer than MIN_SCENARIOS scenarios: statistics carry large sampling error."""
+    n = s.simulation.scenarios
+    if n >= MIN_SCENARIOS:
+        return []
+    se = (
+        f"; the standard error of the plan's E[NPV] is ${plan_npv_se_usd / 1e6:,.1f}M"
+        if plan_npv_se_usd is not None and math.isfinite(plan_npv_se_usd)
+        else "; summary.json gives the standard error of the plan's E[NPV]"
+    )
+    return [
+        Finding(
+            "few_scenarios",
+            ("simulation", "scenarios"),
+            f"{n:,} scenarios give quantiles and CVaR with large sampling error (use "
+            f"{MIN_SCENARIOS:,} or more){se}",
+        )
+    ]
+
+
+def with_sampling_error(findings: list[Finding], s: Scenario, se_usd: float) -> list[Finding]:
+    """``findings`` with the few-scenarios warning restated with the run's standard error."""
+    rest = [f for f in findings if f.code != "few_scenarios"]
+    return rest + few_scenarios(s, se_usd)
+
+
+# ------------------------------------------------------------- as users see them
+
+
+@dataclass(frozen=True)
+class SourceLines:
+    """Where a scenario came from: its file and the line of each data path in it.
+
+    Attributes
+    ----------
+    file : str
+    lines : dict
+        Line (1-based) of each data path, list items by index, as the loader saw them.
+    overridden : tuple
+        Data paths set by ``--set`` (they have no line in the file).
+    """
+
+    file: str
+    lines: Mapping[PathKey, int] = field(default_factory=dict)
+    overridden: tuple[PathKey, ...] = ()
+    flags: Mapping[PathKey, str] = field(default_factory=dict)  # set by a flag: --scenarios
+
+    def line_of(self, loc: PathKey) -> int | None:
+        """Line of ``loc`` or of its closest ancestor in the file; None for a --set value."""
+        if loc in self.flags or any(loc[: len(o)] == o for o in self.overridden):
+            return None
+        for cut in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:cut]))
+            if line is not None:
+                return line
+        return None
+
+
+@dataclass(frozen=True)
+class ScenarioWarning:
+    """A plausibility warning placed in its file: ``warning: FILE:LINE: path: message``."""
+
+    code: str
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def location(self) -> str:
+        """``FILE:LINE: path: message``, the form of a validation error."""
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.path}: {self.message}"
+
+    def __str__(self) -> str:
+        return f"warning: {self.location()}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """summary.json's form: code, path, line, message."""
+        return {"code": self.code, "path": self.path, "line": self.line, "message": self.message}
+
+
+def scenario_warnings(
+    scenario: Scenario, source: SourceLines | None = None, plan_npv_se_usd: float | None = None
+) -> list[ScenarioWarning]:
+    """Every plausibility warning of ``scenario`` (run settings applied), placed in its
+    file; with ``plan_npv_se_usd`` the few-scenarios warning states the standard error."""
+    findings = plausibility_findings(scenario)
+    if plan_npv_se_usd is not None:
+        findings = with_sampling_error(findings, scenario, plan_npv_se_usd)
+    source = source or SourceLines(file=scenario.name)
+    return [
+        ScenarioWarning(
+            f.code,
+            source.file,
+            source.line_of(f.loc),
+            display_path(scenario, f.loc, source),
+            f.message,
+        )
+        for f in findings
+    ]
+
+
+def display_path(scenario: Scenario, loc: PathKey, source: SourceLines | None = None) -> str:
+    """``sites.pecos-1.ai.build_capex_usd_mw``: sites and contracts by name; a value
+    that came from ``--set`` is shown as ``--set path``."""
+    parts: list[str] = []
+    named = {"sites": scenario.sites, "contracts": scenario.contracts}
+    for k, part in enumerate(loc):
+        if isinstance(part, int) and k > 0 and loc[k - 1] in named:
+            parts.append(named[str(loc[k - 1])][part].name)
+        else:
+            parts.append(str(part))
+    shown = ".".join(parts)
+    if source is not None and loc in source.flags:
+        return source.flags[loc]
+    overridden = source is not None and any(loc[: len(o)] == o for o in source.overridden)
+    return f"--set {shown}" if overridden else shown
