@@ -47,24 +47,25 @@ $(DEV): $(LOCK_TEST) pyproject.toml | $(PY)
 $(GPU): $(LOCK_GPU) pyproject.toml | $(PY)
 	$(call install_lock,$(LOCK_GPU))
 
+# -P: the repository root stays off sys.path (kernels/ is only ever siteopt.kernels)
 test: $(DEV)
-	$(PY) -m pytest -m "not gpu and not slow" -q
+	$(PY) -P -m pytest -m "not gpu and not slow" -q
 
 test-all: $(DEV)
-	$(PY) -m pytest -m "not gpu" -q
+	$(PY) -P -m pytest -m "not gpu" -q
 
 # Fails when no CUDA device answers: skipped GPU tests must not pass for a GPU run.
 test-gpu: $(GPU)
 	$(PY) -c "from siteopt.kernels.backend import cupy_usable; ok, why = cupy_usable(); \
 		assert ok, 'make test-gpu needs a CUDA device: ' + why"
-	$(PY) -m pytest -m gpu -q -rs
+	$(PY) -P -m pytest -m gpu -q -rs
 
 # The report in headless Chromium; installs Debian's chromium when no such browser is on PATH.
 test-browser: $(DEV)
 	command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
 		|| command -v google-chrome >/dev/null \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
-	$(PY) -m pytest -m slow -q tests/siteopt/test_report_browser.py
+	$(PY) -P -m pytest -m slow -q tests/siteopt/test_report_browser.py
 
 solve: $(SOLVE)
 	$(VENV)/bin/siteopt solve $(SCENARIO)

@@ -38,8 +38,7 @@ def measure(
     """One valuation in this process; returns timings, sizes and peak RSS."""
     from siteopt.kernels.backend import select_backend
     from siteopt.kernels.valuation import chunk_size_for, value_options, with_simulation
-
-    from siteopt.scenario import load_scenario
+    from siteopt.model.load import load_scenario
 
     scenario = load_scenario(scenario_path)
     be = select_backend(backend)

@@ -101,8 +101,8 @@ def main() -> None:
 
     import distributed
 
-    from siteopt.dask_engine import start_local_cluster
-    from siteopt.scenario import load_scenario
+    from siteopt.app.engines import start_local_cluster
+    from siteopt.model.load import load_scenario
 
     scenario = load_scenario(args.scenario)
     print(f"machine: {machine()}, distributed {distributed.__version__}")

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.schema import Scenario, Site
+from siteopt.model.schema import Scenario, Site
 
 from .backend import FUSED_ENV, fused_enabled
 from .market import Calendar, MarketPaths, start_hashprice, subsidy_schedule

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from siteopt.schema import Scenario
+from siteopt.model.schema import Scenario
 
 from .coefficients import TERMINAL_WINDOW, _mining_beats_ai, construction_start, site_streams
 from .hosting import (

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.schema import Scenario
+from siteopt.model.schema import Scenario
 
 from .hosting import (
     Financing,

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.schema import Scenario
+from siteopt.model.schema import Scenario
 
 from .backend import Backend, select_backend
 from .options import SiteOption

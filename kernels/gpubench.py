@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.schema import Scenario
+from siteopt.model.schema import Scenario
 
 from . import _cuda
 from .market import horizon_calendar

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.schema import Contract, Scenario, Site, SiteAI
+from siteopt.model.schema import Contract, Scenario, Site, SiteAI
 
 from .rng import STREAM_DELAY, STREAM_EXIT, STREAM_OVERRUN, STREAM_RELET, entity_stream, uniforms4
 

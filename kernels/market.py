@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.schema import Scenario, year_month_index
+from siteopt.model.schema import Scenario, year_month_index
 
-from .backend import fused_enabled
 from .rng import STREAM_BTC, STREAM_FEES, normal, normal_pair
 
 BLOCKS_PER_DAY = 144.0
@@ -125,10 +124,6 @@ def market_paths(scenario: Scenario, scenarios: Any, *, xp: ModuleType) -> Marke
     g[t] = g0 + elasticity * ln(hashprice[t - lag] / hashprice[0]). Month 0 holds
     the start values; fees are lognormal around ``fee_share`` x subsidy, iid by month.
     """
-    if fused_enabled(xp):
-        from ._cuda import market_paths as fused_market_paths
-
-        return fused_market_paths(scenario, scenarios, xp=xp)
     m, seed, months = scenario.market, scenario.simulation.seed, scenario.months
     n = scenarios.shape[0]
     subsidy = xp.asarray(subsidy_schedule(scenario))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.schema import Site
+from siteopt.model.schema import Site
 
 from .market import Calendar, MarketPaths
 from .power import PowerPaths, curtailment

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.schema import Scenario
+from siteopt.model.schema import Scenario
 
 from ._cuda import SiteInputs, site_stream_arrays
+from ._cuda import market_paths as fused_market_paths
+from ._cuda import power_paths as fused_power_paths
 from .backend import fused_enabled
 from .coefficients import (
     AIEvents,
@@ -95,15 +97,17 @@ def chunk_market(
 ) -> ChunkMarket:
     """Market paths and the power paths of the markets of ``sites`` (default: all)."""
     cal = horizon_calendar(scenario)
-    market = market_paths(scenario, scenarios, xp=xp)
+    fused = fused_enabled(xp)  # the one place that picks a fused kernel over its xp twin
+    market = (fused_market_paths if fused else market_paths)(scenario, scenarios, xp=xp)
     names = list(scenario.power_markets)
     wanted = (
         set(range(len(names)))
         if sites is None
         else {names.index(scenario.sites[i].market) for i in sites}
     )
+    draw_power = fused_power_paths if fused else power_paths
     power = [
-        power_paths(scenario, i, cal, scenarios, xp=xp) if i in wanted else None
+        draw_power(scenario, i, cal, scenarios, xp=xp) if i in wanted else None
         for i in range(len(names))
     ]
     return ChunkMarket(scenarios, cal, market, power)

@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.schema import PowerMarket, Scenario
+from siteopt.model.schema import PowerMarket, Scenario
 
-from .backend import fused_enabled
 from .market import Calendar
 from .rng import normal, power_stream, uniforms4
 
@@ -105,10 +104,6 @@ def power_paths(
     scenario: Scenario, market_index: int, cal: Calendar, scenarios: Any, *, xp: ModuleType
 ) -> PowerPaths:
     """Monthly price levels (iid lognormal around mean x seasonality) and 4CP outcomes."""
-    if fused_enabled(xp):
-        from ._cuda import power_paths as fused_power_paths
-
-        return fused_power_paths(scenario, market_index, cal, scenarios, xp=xp)
     name = list(scenario.power_markets)[market_index]
     pm = scenario.power_markets[name]
     seed, col = scenario.simulation.seed, scenarios[:, None]

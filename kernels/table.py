@@ -7,15 +7,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from siteopt.model.errors import InputError
+from siteopt.model.schema import Scenario
 from siteopt.optimizer.options import (
     KEEP_HASHING,
     ai_online_column,
     capex_column,
     mining_eh_column,
 )
-
-from siteopt.errors import InputError
-from siteopt.schema import Scenario
 
 from .backend import Backend
 from .coefficients import construction_start

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
-from siteopt.optimizer.options import OptionTable
 
-from siteopt.schema import Scenario
+from siteopt.model.schema import Scenario
+from siteopt.optimizer.options import OptionTable
 
 from .backend import Backend, select_backend
 from .options import SiteOption, chunk_market, site_chunk, site_options

@@ -1,5 +1,5 @@
 """``python -m siteopt``: the same as the ``siteopt`` console script."""
 
-from .cli import main
+from siteopt.cli import main
 
 main(prog_name="siteopt")

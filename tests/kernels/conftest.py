@@ -4,6 +4,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+
 from siteopt.kernels.backend import cupy_usable
 
 CUPY_OK, CUPY_REASON = cupy_usable()

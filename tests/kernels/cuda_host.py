@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
 from siteopt.kernels._cuda import CUDA_SOURCE
 
 HOST_PRELUDE = r"""

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from siteopt.kernels.valuation import value_options
 
-from siteopt.schema import Scenario
+from siteopt.kernels.valuation import value_options
+from siteopt.model.schema import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO_FILES = {p.stem: p for p in sorted((REPO / "scenarios").glob("*.yaml"))}

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from siteopt.kernels.backend import (
     Backend,
     BackendError,

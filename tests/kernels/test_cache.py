@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from siteopt.kernels.valuation import ValuationCache, site_key, value_options, with_simulation
 
-from siteopt.scenario import apply_overrides, load_scenario
+from siteopt.kernels.valuation import ValuationCache, site_key, value_options, with_simulation
+from siteopt.model.load import apply_overrides, load_scenario
 
 from .helpers import SCENARIO_FILES
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from siteopt.kernels import valuation
 from siteopt.kernels.backend import Backend
 from siteopt.kernels.valuation import plan_npv_samples, value_options, with_simulation
-
-from siteopt.scenario import load_scenario
+from siteopt.model.load import load_scenario
 
 from .helpers import SCENARIO_FILES
 

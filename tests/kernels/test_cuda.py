@@ -20,13 +20,13 @@ import re
 
 import numpy as np
 import pytest
+
 from siteopt.kernels import _cuda, gpubench, market, options, power
 from siteopt.kernels.backend import FUSED_ENV, fused_enabled
 from siteopt.kernels.market import horizon_calendar
 from siteopt.kernels.options import chunk_market, site_mining, site_options
 from siteopt.kernels.valuation import value_options
-
-from siteopt.scenario import load_scenario
+from siteopt.model.load import load_scenario
 
 from .conftest import CUPY_OK, CUPY_REASON
 from .cuda_host import HostKernels, compiler_available
@@ -151,8 +151,7 @@ def test_site_kernel_handles_free_and_negative_power(on_host):
 def test_whole_valuation_through_the_kernels_on_the_cpu(on_host, monkeypatch, scenario):
     """value_options with every fused kernel in place equals the numpy reference."""
     want = value_options(scenario, backend="numpy", scenarios=N, chunk_size=128)
-    for module in (market, power, options):
-        monkeypatch.setattr(module, "fused_enabled", lambda xp: True)
+    monkeypatch.setattr(options, "fused_enabled", lambda xp: True)  # the one dispatch point
     got = value_options(scenario, backend="numpy", scenarios=N, chunk_size=128)
     names = {name for name, _, _ in on_host.launches}
     assert names == set(_cuda.KERNEL_NAMES)
@@ -251,16 +250,15 @@ def test_device_kernels_match_the_xp_code_on_the_device(kernel, scenario, monkey
     import cupy as cp
 
     idx = cp.arange(N, dtype=cp.int64)
-    cal = horizon_calendar(scenario)
 
-    def run():
+    def run():  # through chunk_market, the one place that picks fused or xp
+        ctx = chunk_market(scenario, idx, xp=cp)
         if kernel == "market":
-            paths = market.market_paths(scenario, idx, xp=cp)
+            paths = ctx.market
             return [paths.btc_usd, paths.hashrate_eh, paths.reward_btc, paths.hashprice]
         if kernel == "power":
-            p = power.power_paths(scenario, 0, cal, idx, xp=cp)
+            p = next(p for p in ctx.power if p is not None)
             return [p.level, p.fourcp_avoided]
-        ctx = chunk_market(scenario, idx, xp=cp)
         return [
             options.site_chunk(scenario, i, site_options(scenario, i), ctx, xp=cp).npv
             for i in range(len(scenario.sites))
@@ -291,6 +289,7 @@ def test_out_of_device_memory_halves_the_chunk_and_goes_on(monkeypatch):
     """A memory pool capped far below one chunk's needs: CuPy raises OutOfMemoryError,
     the valuation halves the chunk until it fits, and the numbers do not change."""
     import cupy as cp
+
     from siteopt.kernels import valuation
 
     sc = load_scenario(SCENARIO_FILES["texas"])

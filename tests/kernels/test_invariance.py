@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from siteopt.kernels.cashflows import LINE_ITEMS, expected_cashflows, option_cashflows, option_npv
 from siteopt.kernels.options import SiteOption, chunk_market, site_chunk, site_options
 from siteopt.kernels.valuation import plan_npv_samples, value_options, with_simulation
-
-from siteopt.scenario import load_scenario
+from siteopt.model.load import load_scenario
 
 from .helpers import SCENARIO_FILES, random_one_site_ai
 

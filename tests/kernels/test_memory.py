@@ -12,6 +12,7 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
+
 from siteopt.kernels.valuation import value_options
 
 from .helpers import random_one_site_ai

@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from siteopt.kernels.hosting import exit_months, site_draws
 from siteopt.kernels.market import horizon_calendar, market_paths
 from siteopt.kernels.options import chunk_market, site_chunk, site_options
 from siteopt.kernels.power import power_paths
 from siteopt.kernels.rng import STREAM_BTC, STREAM_EXIT, entity_stream, power_stream, uniforms4
 from siteopt.kernels.valuation import value_options
-
-from siteopt.scenario import load_scenario
+from siteopt.model.load import load_scenario
 
 from .helpers import SCENARIO_FILES
 

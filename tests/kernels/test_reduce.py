@@ -24,6 +24,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
+
 from siteopt.kernels.reduce import DEFAULT_BINS, Histograms, Moments, exact_cvar
 
 N = 20_000
@@ -163,8 +164,7 @@ def test_texas_histogram_errors_at_20000_scenarios():
     quantile error < 1/4 of the MC standard error (estimated from order statistics:
     (x_(k+d) - x_(k-d)) / 2 with d = sqrt(N q (1 - q)))."""
     from siteopt.kernels.options import chunk_market, site_chunk, site_options
-
-    from siteopt.scenario import load_scenario
+    from siteopt.model.load import load_scenario
 
     from .helpers import SCENARIO_FILES
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from siteopt.kernels import rng
 from siteopt.kernels.backend import get_xp
 from siteopt.kernels.rng import (

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+
 from siteopt.kernels.hosting import NEVER, exit_months, site_draws
 from siteopt.kernels.market import MarketPaths, horizon_calendar, market_paths, subsidy_schedule
 from siteopt.kernels.mining import fleet, mining_streams, ppa_settlement, value_per_mwh

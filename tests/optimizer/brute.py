@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
+
 from siteopt.optimizer.options import OptionTable, PlanProblem
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from siteopt.optimizer.engine import cbc_path
 from siteopt.optimizer.options import ContractTerms, OptionTable, PlanProblem
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
 from siteopt.optimizer.options import (
     KEEP_HASHING,
     OptionTable,

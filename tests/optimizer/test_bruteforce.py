@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from siteopt.optimizer.solve import SolveStatus, solve_plan
 
 from .brute import enumerate_plans

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from siteopt.optimizer.model import build_model
 from siteopt.optimizer.options import ContractTerms, PlanProblem
 from siteopt.optimizer.solve import SolveStatus, solve_plan

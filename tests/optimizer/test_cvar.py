@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pulp
 import pytest
+
 from siteopt.optimizer.model import tail_weights
 from siteopt.optimizer.results import portfolio_cvar
 from siteopt.optimizer.solve import SolveStatus, solve_plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from siteopt.optimizer.data import plan_data
 from siteopt.optimizer.diagnose import precheck
 from siteopt.optimizer.options import ContractTerms, PlanProblem

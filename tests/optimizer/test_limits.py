@@ -7,6 +7,7 @@ import dataclasses
 import os
 
 import pytest
+
 from siteopt.optimizer import engine
 from siteopt.optimizer.solve import SolverUnavailable, SolveStatus, solve_plan
 

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pulp
 import pytest
+
 from siteopt.optimizer.data import plan_data, unique_names
 from siteopt.optimizer.model import add_variable, add_variable_dict, build_model
 from siteopt.optimizer.options import PlanProblem

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from siteopt.optimizer.options import ContractTerms, PlanProblem
 from siteopt.optimizer.results import PLAN_COLUMNS, all_mining, max_ai, portfolio_cvar
 from siteopt.optimizer.solve import SolveStatus, solve_plan

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from siteopt.cli import main
+from siteopt.cli.group import main
 
 from .support import Run
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from siteopt.bench import BenchResult, BenchRun, bench_lines, bench_payload
+from siteopt.app.bench import BenchResult, BenchRun, bench_lines, bench_payload
 
 from .support import REPO
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from siteopt.kernels.backend import select_backend
 
-from siteopt.breakeven import _SiteValuer, breakeven
-from siteopt.scenario import load_scenario
+from siteopt.app.breakeven import _SiteValuer, breakeven
+from siteopt.kernels.backend import select_backend
+from siteopt.model.load import load_scenario
 
 from .support import MINIMAL, mutate
 
@@ -97,8 +97,8 @@ ONE_SITE = mutate(
 
 def test_breakeven_is_where_the_solver_flips_on_one_site(write_scenario):
     """Just above the breakeven rent the MILP converts the site, just below it hashes."""
-    from siteopt.pipeline import SolveSettings, solve
-    from siteopt.scenario import apply_overrides
+    from siteopt.app.pipeline import SolveSettings, solve
+    from siteopt.model.load import apply_overrides
 
     scenario = load_scenario(write_scenario(ONE_SITE))
     b = breakeven(scenario, "alpha", "tenant-a", backend="numpy", scenarios=300)

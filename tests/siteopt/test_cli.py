@@ -13,9 +13,9 @@ import yaml
 from click.testing import CliRunner
 
 import siteopt
-import siteopt.cli
-from siteopt.cli import SiteoptGroup
-from siteopt.errors import InfeasibleError, InputError
+import siteopt.cli.group
+from siteopt.cli.group import SiteoptGroup
+from siteopt.model.errors import InfeasibleError, InputError
 
 from .support import REPO, SCENARIOS, Run
 
@@ -118,7 +118,7 @@ def _boom(*args: object, **kwargs: object) -> None:
 def test_internal_error_asks_for_a_report_without_traceback(
     run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(siteopt.cli, "unit_economics", _boom)
+    monkeypatch.setattr(siteopt.cli.group, "unit_economics", _boom)
     result = run_cli("economics", str(TEXAS))
     assert result.exit_code == 1
     assert "Traceback" not in result.output
@@ -133,7 +133,7 @@ def test_internal_error_asks_for_a_report_without_traceback(
 def test_siteopt_debug_off_values_hide_the_traceback(
     value: str, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(siteopt.cli, "load_checked", _boom)
+    monkeypatch.setattr(siteopt.cli.group, "load_checked", _boom)
     result = run_cli("validate", str(TEXAS), env={"SITEOPT_DEBUG": value})
     assert result.exit_code == 1
     assert "Traceback" not in result.output
@@ -142,7 +142,7 @@ def test_siteopt_debug_off_values_hide_the_traceback(
 def test_siteopt_debug_shows_the_traceback(
     run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(siteopt.cli, "load_checked", _boom)
+    monkeypatch.setattr(siteopt.cli.group, "load_checked", _boom)
     result = run_cli("validate", str(TEXAS), env={"SITEOPT_DEBUG": "1"})
     assert result.exit_code == 1
     assert "Traceback (most recent call last)" in result.stderr
@@ -201,7 +201,7 @@ def test_outputs_are_readable_like_any_file_the_user_writes(tmp_path):
     """Atomic writes go through mkstemp (0600); the final file gets 0666 less the umask."""
     import os
 
-    from siteopt.outputs import write_atomic
+    from siteopt.output.files import write_atomic
 
     path = write_atomic(tmp_path / "summary.json", "{}\n")
     umask = os.umask(0)

@@ -18,6 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from siteopt.app import engines as dask_engine
+from siteopt.app import pipeline
+from siteopt.app.pipeline import SolveSettings
 from siteopt.kernels import valuation
 from siteopt.kernels.reduce import BLOCK
 from siteopt.kernels.valuation import (
@@ -26,10 +30,7 @@ from siteopt.kernels.valuation import (
     value_options,
     with_simulation,
 )
-
-from siteopt import dask_engine, pipeline
-from siteopt.pipeline import SolveSettings
-from siteopt.scenario import apply_overrides, load_scenario
+from siteopt.model.load import apply_overrides, load_scenario
 
 from .support import REPO
 
@@ -199,7 +200,7 @@ HYDRO_PARAM = "contracts.regional-neocloud.price_usd_kw_month"
 
 @needs_dask
 def test_sweep_points_run_as_tasks_and_equal_local_solves(cluster):
-    from siteopt.sweep import sweep
+    from siteopt.app.sweep import sweep
 
     hydro = load_scenario(HYDRO)
     settings = SolveSettings(backend="numpy", scenarios=500)
@@ -218,7 +219,7 @@ def test_sweep_points_run_as_tasks_and_equal_local_solves(cluster):
 
 @needs_dask
 def test_whatif_on_dask_equals_local(cluster):
-    from siteopt.whatif import payload, whatif
+    from siteopt.app.whatif import payload, whatif
 
     hydro = load_scenario(HYDRO)
     settings = SolveSettings(backend="numpy", scenarios=500)
@@ -231,7 +232,7 @@ def test_whatif_on_dask_equals_local(cluster):
 
 @needs_dask
 def test_breakeven_on_dask_equals_local(cluster):
-    from siteopt.breakeven import breakeven
+    from siteopt.app.breakeven import breakeven
 
     hydro = load_scenario(HYDRO)
     site, contract = "alto-parana", "regional-neocloud"

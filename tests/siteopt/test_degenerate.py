@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+
 from siteopt.optimizer.options import KEEP_HASHING
 
 from .support import MINIMAL, Run

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from siteopt.economics import (
+from siteopt.app.economics import (
     hashprice_usd_ph_day,
     mining_unit_economics,
     subsidy_btc_at,
     unit_economics,
 )
-from siteopt.schema import Market, Scenario, SiteMining
+from siteopt.model.schema import Market, Scenario, SiteMining
 
 from .support import SCENARIOS, Run
 

@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from siteopt.scenario import load_scenario
+from siteopt.model.load import load_scenario
 
 from .support import REPO
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from siteopt.kernels.backend import nvidia_gpu_present
 
-from siteopt.scenario import load_scenario
-from siteopt.schemadoc import schema_markdown
-from siteopt.starter import STARTER_YAML
+from siteopt.kernels.backend import nvidia_gpu_present
+from siteopt.model.load import load_scenario
+from siteopt.model.reference import schema_markdown
+from siteopt.model.starter import STARTER_YAML
 
 from .support import REPO
 

@@ -36,9 +36,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from siteopt.cli import main
-from siteopt.scenario import _inner_model, max_stable_elasticity
-from siteopt.schema import Scenario
+from siteopt.cli.group import main
+from siteopt.model.load import _inner_model, max_stable_elasticity
+from siteopt.model.schema import Scenario
 
 from .support import MINIMAL, REPO
 

@@ -14,6 +14,7 @@ import csv
 import json
 
 import pytest
+
 from siteopt.kernels.backend import cupy_usable
 
 from .support import REPO

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from siteopt.optimizer import interrupt
 
 from .support import REPO

@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from siteopt.kernels.valuation import with_simulation
 
-import siteopt.breakeven
-import siteopt.pipeline
-from siteopt import limits
-from siteopt.scenario import load_scenario
+import siteopt.app.breakeven
+import siteopt.app.pipeline
+from siteopt.app import limits
+from siteopt.kernels.valuation import with_simulation
+from siteopt.model.load import load_scenario
 
 from .support import REPO
 
@@ -33,8 +33,8 @@ def no_work(monkeypatch):
     def started(*args, **kwargs):
         raise AssertionError("the work started before the memory check")
 
-    monkeypatch.setattr(siteopt.pipeline, "solve", started)
-    monkeypatch.setattr(siteopt.breakeven, "breakeven", started)
+    monkeypatch.setattr(siteopt.app.pipeline, "solve", started)
+    monkeypatch.setattr(siteopt.app.breakeven, "breakeven", started)
 
 
 def free_memory(monkeypatch, n_bytes: int) -> None:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-import siteopt.breakeven
-import siteopt.evaluate
-import siteopt.pipeline
-import siteopt.sweep
-import siteopt.whatif
-from siteopt import outputs
-from siteopt.outputs import DIR_MODE, STAGING_TAG, staged_output_dir, write_atomic
+import siteopt.app.breakeven
+import siteopt.app.evaluate
+import siteopt.app.pipeline
+import siteopt.app.sweep
+import siteopt.app.whatif
+from siteopt.output import files as outputs
+from siteopt.output.files import DIR_MODE, STAGING_TAG, staged_output_dir, write_atomic
 
 from .support import MINIMAL
 
@@ -33,11 +33,11 @@ COMMAND_ARGS = {
     "breakeven": ["--site", "alpha", "--contract", "tenant-a"],
 }
 WORK = {  # what each command runs once its checks are done
-    "solve": (siteopt.pipeline, "solve"),
-    "evaluate": (siteopt.evaluate, "evaluate"),
-    "whatif": (siteopt.whatif, "whatif"),
-    "sweep": (siteopt.sweep, "sweep"),
-    "breakeven": (siteopt.breakeven, "breakeven"),
+    "solve": (siteopt.app.pipeline, "solve"),
+    "evaluate": (siteopt.app.evaluate, "evaluate"),
+    "whatif": (siteopt.app.whatif, "whatif"),
+    "sweep": (siteopt.app.sweep, "sweep"),
+    "breakeven": (siteopt.app.breakeven, "breakeven"),
 }
 
 

@@ -223,7 +223,7 @@ def test_strict_applies_to_every_solving_command(run_cli, write_scenario, tmp_pa
 
 
 def test_docs_list_every_warning_code():
-    from siteopt import plausibility
+    from siteopt.model import plausibility
 
     codes = re.findall(r"^``(\w+)``$", plausibility.__doc__, re.M)
     assert codes == ["unit_slip", "contract_unsignable", "halving_missing", "few_scenarios"]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from siteopt.report import (
+from siteopt.output.report import (
     NO_CONTRACT,
     SECTIONS,
     ReportData,

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from siteopt.report import SECTIONS, write_report
+from siteopt.output.report import SECTIONS, write_report
 
 from .test_report import PNG_SIGNATURE, sample_report_data
 
@@ -151,7 +151,7 @@ def rendered(request, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, d
     else:
         from click.testing import CliRunner
 
-        from siteopt.cli import main
+        from siteopt.cli.group import main
 
         args = ["solve", str(TEXAS), "--scenarios", "500", "--frontier", "3", "--out", str(out)]
         result = CliRunner().invoke(main, [*args, "--quiet", "--time-limit", "60"])

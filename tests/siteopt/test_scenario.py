@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from siteopt.scenario import ScenarioError, load_scenario
-from siteopt.yamlsource import MAX_FILE_BYTES
+from siteopt.model.load import ScenarioError, load_scenario
+from siteopt.model.source import MAX_FILE_BYTES
 
 from .support import MINIMAL, SCENARIOS, Run, line_containing, mutate
 

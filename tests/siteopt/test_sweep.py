@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import pytest
 
-from siteopt import pipeline
-from siteopt.errors import InputError
-from siteopt.pipeline import SolveSettings
-from siteopt.scenario import apply_overrides, load_scenario
-from siteopt.sweep import MAX_POINTS, parse_points, sweep
+from siteopt.app import pipeline
+from siteopt.app.pipeline import SolveSettings
+from siteopt.app.sweep import MAX_POINTS, parse_points, sweep
+from siteopt.model.errors import InputError
+from siteopt.model.load import apply_overrides, load_scenario
 
 from .support import REPO
 

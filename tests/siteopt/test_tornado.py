@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from siteopt.app import pipeline
+from siteopt.app.tornado import TERMS, contract_tornado
 from siteopt.kernels.backend import select_backend
 from siteopt.kernels.valuation import plan_npv_samples
-
-from siteopt import pipeline
-from siteopt.scenario import apply_overrides, load_scenario
-from siteopt.tornado import TERMS, contract_tornado
+from siteopt.model.load import apply_overrides, load_scenario
 
 from .support import REPO
 

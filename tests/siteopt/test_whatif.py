@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from siteopt.pipeline import SolveSettings
-from siteopt.scenario import load_scenario
-from siteopt.whatif import TOTAL_KEYS, whatif
+from siteopt.app.pipeline import SolveSettings
+from siteopt.app.whatif import TOTAL_KEYS, whatif
+from siteopt.model.load import load_scenario
 
 from .support import REPO
 

@@ -20,8 +20,7 @@ import pandas as pd
 from siteopt.kernels.backend import Backend
 from siteopt.kernels.options import SiteOption, chunk_market, site_chunk
 from siteopt.kernels.valuation import chunk_size_for
-
-from .schema import Contract, Scenario
+from siteopt.model.schema import Contract, Scenario
 
 Progress = Callable[[str, int, int], None]
 MAX_SCENARIOS = 10_000

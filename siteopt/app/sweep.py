@@ -8,7 +8,7 @@ PATH=VALUE`` finds, within the MILP's gap tolerance (identical when the MILP clo
 gap; with a 0.5 % tolerance, two plans within 0.5 % of the optimum can both qualify).
 
 With ``--engine dask`` and two points or more, each point's whole solve is one task on the
-cluster (siteopt.dask_engine): the points run side by side, which beats splitting each
+cluster (siteopt.app.engines): the points run side by side, which beats splitting each
 point's valuation into chunks (no gather between the passes, no idle workers while a
 MILP runs). They then share no cache and no warm start, so every point values every site
 (``sites_valued``) and starts its MILP cold; its plan and numbers are those of a local
@@ -24,15 +24,13 @@ from typing import Any
 
 import pandas as pd
 
+from siteopt.app import pipeline
+from siteopt.app.pipeline import PORTFOLIO_KEYS, Progress, SolveOutcome, SolveSettings
 from siteopt.kernels.valuation import ValuationCache
-
-from . import pipeline
-from .errors import InfeasibleError, InputError
-from .pipeline import PORTFOLIO_KEYS, Progress, SolveOutcome, SolveSettings
-from .report_plots import sweep_png
-from .scenario import apply_overrides
-from .schema import Scenario
-from .yamlsource import YamlSourceError, load_yaml_value
+from siteopt.model.errors import InfeasibleError, InputError
+from siteopt.model.load import apply_overrides
+from siteopt.model.schema import Scenario
+from siteopt.model.source import YamlSourceError, load_yaml_value
 
 MAX_POINTS = 200
 POINT_COLUMNS = (
@@ -183,7 +181,7 @@ def _sweep_on_cluster(
     progress: Progress | None,
 ) -> Sweep:
     """Every point's solve as one task on the Dask cluster (see the module docstring)."""
-    from .dask_engine import solve_on_cluster
+    from siteopt.app.distributed import solve_on_cluster
 
     done = [
         SweepPoint(
@@ -225,8 +223,3 @@ def payload(result: Sweep) -> dict[str, Any]:
         },
         "seconds": round(float(frame["seconds"].sum()), 3),
     }
-
-
-def plot(result: Sweep) -> bytes:
-    """sweep.png: E[NPV], CVaR and AI MW against the swept value."""
-    return sweep_png(result.frame(), result.param, f"{result.scenario}: sweep of {result.param}")

@@ -15,10 +15,9 @@ from typing import Any
 from siteopt.kernels.backend import cupy_usable, select_backend
 from siteopt.kernels.options import site_options
 from siteopt.kernels.valuation import value_options, with_simulation
+from siteopt.model.load import load_scenario
 
-from .scenario import load_scenario
-
-DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "texas.yaml"
+DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "texas.yaml"
 KERNEL_SCENARIOS = 100_000  # scenarios of the chunk each fused kernel is timed on
 
 

@@ -1,7 +1,7 @@
 """From a run's outcome to the report: the inputs report.html shows, and its manifest.
 
-:mod:`siteopt.report` draws; this module gathers what it draws from a
-:class:`~siteopt.pipeline.SolveOutcome` (plan, samples, per-year columns of the option
+:mod:`siteopt.output.report` draws; this module gathers what it draws from a
+:class:`~siteopt.app.pipeline.SolveOutcome` (plan, samples, per-year columns of the option
 table, the scenario's key inputs) and computes the contract-terms tornado.
 """
 
@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from siteopt.app.pipeline import SolveOutcome
+from siteopt.app.tornado import contract_tornado
 from siteopt.kernels.backend import select_backend
+from siteopt.model.schema import Scenario
 from siteopt.optimizer.options import ai_online_column, mining_eh_column
-
-from .pipeline import SolveOutcome
-from .report import ReportData, write_report
-from .schema import Scenario
-from .tornado import contract_tornado
+from siteopt.output.report import ReportData, write_report
 
 PACKAGES = ("numpy", "pandas", "pulp", "highspy", "pydantic", "matplotlib", "cupy-cuda12x")
 

@@ -17,14 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from siteopt.app.pipeline import Decision, Progress, SolveOutcome, SolveSettings, finish, value
+from siteopt.app.plan import plan_problem
 from siteopt.kernels.valuation import ValuationCache, ValuationResult
+from siteopt.model.errors import InputError
+from siteopt.model.schema import Scenario
 from siteopt.optimizer.data import plan_data
 from siteopt.optimizer.results import violation_details
-
-from .errors import InputError
-from .pipeline import Decision, Progress, SolveOutcome, SolveSettings, finish, value
-from .plan import plan_problem
-from .schema import Scenario
 
 REQUIRED_COLUMNS = ("site", "ai_it_mw", "build_year", "contract")
 MAX_PLAN_BYTES = 10 << 20

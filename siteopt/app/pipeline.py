@@ -1,6 +1,6 @@
 """The main job, end to end: scenario -> valuation -> build plan -> outputs.
 
-``solve`` picks the plan with the MILP; ``evaluate`` (siteopt.evaluate) values a plan
+``solve`` picks the plan with the MILP; ``evaluate`` (siteopt.app.evaluate) values a plan
 the user fixed. Both end in :func:`finish`, so their outputs are the same files with
 the same keys, and a plan evaluated is valued exactly as the same plan solved.
 """
@@ -10,12 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from siteopt import __version__
+from siteopt.app.checks import scenario_warnings
+from siteopt.app.engines import chunk_executor
+from siteopt.app.plan import plan_problem
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import expected_cashflows
 from siteopt.kernels.hosting import mining_left_mw
@@ -28,18 +31,13 @@ from siteopt.kernels.valuation import (
     value_options,
     with_simulation,
 )
+from siteopt.model.errors import InfeasibleError, InputError
+from siteopt.model.plausibility import SourceLines
+from siteopt.model.schema import Scenario
 from siteopt.optimizer.data import plan_data
-from siteopt.optimizer.options import BASE_COLUMNS, PlanProblem, capex_column
+from siteopt.optimizer.options import PlanProblem, capex_column
 from siteopt.optimizer.results import PlanResult, all_mining, max_ai, violations
 from siteopt.optimizer.solve import SolveStatus, solve_plan
-
-from . import __version__
-from .dask_engine import chunk_executor
-from .errors import InfeasibleError, InputError
-from .outputs import prepare_out_dir, write_csv, write_json
-from .plan import plan_problem
-from .plausibility import SourceLines, scenario_warnings
-from .schema import Scenario
 
 Progress = Callable[[str, int, int], None]
 
@@ -53,20 +51,6 @@ PLAN_COLUMNS = (
     "debt_usd",
     "expected_npv_usd",
     "cvar_usd",
-)
-OPTIONS_COLUMNS = (
-    "site",
-    "option",
-    "ai_it_mw",
-    "build_year",
-    "contract",
-    "expected_npv_usd",
-    "std_npv_usd",
-    "p5_npv_usd",
-    "p50_npv_usd",
-    "p95_npv_usd",
-    "cvar_usd",
-    "equity_capex_usd",
 )
 PORTFOLIO_KEYS = (  # summary.json's portfolio figures, compared by whatif and sweep
     "expected_npv_usd",
@@ -89,7 +73,7 @@ class SolveSettings:
     """Run settings from the command line (docs/cli.md's shared options)."""
 
     backend: str = "auto"
-    engine: str = "local"  # "dask": chunks run on a cluster (siteopt.dask_engine)
+    engine: str = "local"  # "dask": chunks run on a cluster (siteopt.app.engines)
     scheduler: str | None = None  # the Dask scheduler's address; None starts a local cluster
     scenarios: int | None = None
     seed: int | None = None
@@ -150,12 +134,17 @@ def value(
     and every option's NPV statistics (on the cluster with ``--engine dask``)."""
     scenario = with_simulation(scenario, settings.scenarios, settings.seed)
     backend = select_backend(settings.backend)
-    executor = chunk_executor(settings)
+    executor = _executor(settings)
     return (
         scenario,
         backend,
         value_options(scenario, backend=backend, progress=progress, cache=cache, executor=executor),
     )
+
+
+def _executor(settings: SolveSettings):
+    """The Dask chunk executor of ``--engine dask``; None runs chunks in this process."""
+    return chunk_executor(settings.engine, settings.scheduler, settings.backend)
 
 
 def solve(
@@ -283,7 +272,7 @@ def finish(
     plans = {"plan": [flat[i] for i in rows]}
     plans.update({name: [flat[i] for i in b.rows] for name, b in baselines.items()})
     samples = plan_npv_samples(
-        scenario, plans, backend=backend, progress=progress, executor=chunk_executor(settings)
+        scenario, plans, backend=backend, progress=progress, executor=_executor(settings)
     )
     cashflows = expected_cashflows(scenario, plans["plan"], xp=np)
     frame = plan_frame(scenario, valuation.options.table, plans["plan"], list(rows))
@@ -355,7 +344,7 @@ def with_frontier(
         outcome.scenario,
         {name: [flat[r] for r in rows] for rows, name in distinct.items()},
         backend=backend,
-        executor=chunk_executor(settings),
+        executor=_executor(settings),
     )
     alpha = outcome.scenario.objective.cvar_alpha
     records = []
@@ -476,26 +465,3 @@ def _baseline(samples: np.ndarray, alpha: float) -> dict[str, float]:
 
 def _maybe(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
-
-
-def write_outputs(outcome: SolveOutcome, out_dir: Path) -> list[Path]:
-    """summary.json, plan.csv, options.csv, cashflows.csv (frontier.csv with a frontier),
-    each written atomically; summary.json last, so its presence means the rest is there."""
-    out = prepare_out_dir(out_dir)
-    table = outcome.valuation.options.table
-    capex_cols = [capex_column(y) for y in outcome.valuation.options.years]
-    extra = [
-        c
-        for c in table.columns
-        if c not in OPTIONS_COLUMNS and c not in capex_cols and c in BASE_COLUMNS
-    ]
-    options = table[[*OPTIONS_COLUMNS, *capex_cols, *extra]]
-    written = [
-        write_csv(outcome.plan_frame, out / "plan.csv"),
-        write_csv(options, out / "options.csv"),
-        write_csv(outcome.cashflows, out / "cashflows.csv"),
-    ]
-    if outcome.frontier is not None:
-        written.append(write_csv(outcome.frontier, out / "frontier.csv"))
-    written.append(write_json(outcome.summary, out / "summary.json"))
-    return written

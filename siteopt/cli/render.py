@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .economics import AIEconomics, Economics, MiningEconomics
+from siteopt.app.economics import AIEconomics, Economics, MiningEconomics
 
 __all__ = [
     "economics_payload",

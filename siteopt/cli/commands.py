@@ -1,13 +1,13 @@
 """The commands that value and solve: solve, evaluate, whatif, sweep, breakeven.
 
 Each parses its arguments, calls one library function and renders; errors are raised
-and turned into exit codes by :class:`siteopt.cli.SiteoptGroup`. The MILP and plotting
+and turned into exit codes by :class:`siteopt.cli.group.SiteoptGroup`. The MILP and plotting
 stacks are imported inside the commands, so ``validate`` and ``economics`` start fast.
 
 Before any long work each command checks that the run fits in memory
-(:mod:`siteopt.limits`) and that its output folder can be written; it then writes into
+(:mod:`siteopt.app.limits`) and that its output folder can be written; it then writes into
 a staging folder that replaces the output folder's files only once the run is done
-(:func:`siteopt.outputs.staged_output_dir`), so Ctrl-C, a full disk or an infeasible
+(:func:`siteopt.output.files.staged_output_dir`), so Ctrl-C, a full disk or an infeasible
 plan leave an earlier run's folder as it was.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from .cliopts import (
+from siteopt.cli.options import (
     RunOptions,
     json_option,
     load_checked,
@@ -26,9 +26,15 @@ from .cliopts import (
     scenario_file,
     set_option,
 )
-from .errors import InfeasibleError, InputError
-from .outputs import staged_output_dir, to_json, write_csv, write_json
-from .progress import progress_reporter
+from siteopt.cli.progress import progress_reporter
+from siteopt.model.errors import InfeasibleError, InputError
+from siteopt.output.files import (
+    staged_output_dir,
+    to_json,
+    write_csv,
+    write_json,
+    write_outputs,
+)
 
 no_report_option = click.option(
     "--no-report", is_flag=True, help="Skip report.html and its plots (and the tornado)."
@@ -72,8 +78,8 @@ SWEEP_FILES = ("sweep.png", "plans.csv", "sweep.csv", "sweep.json")
 @no_report_option
 def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) -> None:
     """The main job: value every site option by Monte Carlo, then pick the build plan (MILP)."""
-    from . import pipeline
-    from .render import print_solve
+    from siteopt.app import pipeline
+    from siteopt.cli.render import print_solve
 
     scenario, source = _load(file, overrides, run, AFTER_RUN_WARNINGS)
     if frontier and scenario.simulation.risk_sample == 0:
@@ -112,8 +118,8 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
 @no_report_option
 def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, no_report) -> None:
     """Value a plan the user fixed (same outputs as solve, no MILP); name what it breaks."""
-    from .evaluate import evaluate as evaluate_plan
-    from .render import print_solve
+    from siteopt.app.evaluate import evaluate as evaluate_plan
+    from siteopt.cli.render import print_solve
 
     scenario, source = _load(file, overrides, run, AFTER_RUN_WARNINGS)
     _check_memory(scenario, run)
@@ -166,23 +172,21 @@ def _sampling_warning(summary: dict, source) -> None:
 
 def _check_memory(scenario, run: RunOptions, *, frontier: int = 0) -> None:
     """Refuse (exit 2) a run that cannot fit in the memory free now, before it starts."""
+    from siteopt.app.limits import check_memory
     from siteopt.kernels.valuation import with_simulation
-
-    from .limits import check_memory
 
     check_memory(with_simulation(scenario, run.scenarios, run.seed), frontier_points=frontier)
 
 
 def _write(outcome, command: str, file: Path, out: Path, no_report: bool) -> list[Path]:
     """The report first, the pipeline's files after, summary.json last."""
-    from . import pipeline
 
     written = [] if no_report else _report(outcome, command, file, out)
-    return pipeline.write_outputs(outcome, out) + written
+    return write_outputs(outcome, out) + written
 
 
 def _report(outcome, command: str, file: Path, out: Path) -> list[Path]:
-    from .reporting import write_run_report
+    from siteopt.output.report_data import write_run_report
 
     return write_run_report(outcome, command, file, out)
 
@@ -196,9 +200,9 @@ def _report(outcome, command: str, file: Path, out: Path) -> list[Path]:
 def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
     """Solve the base scenario and the one changed by --set on the same random draws;
     print what changed (per-site MW, build year, contract; NPV, CVaR and capex deltas)."""
-    from .render import print_whatif
-    from .whatif import payload
-    from .whatif import whatif as run_whatif
+    from siteopt.app.whatif import payload
+    from siteopt.app.whatif import whatif as run_whatif
+    from siteopt.cli.render import print_whatif
 
     scenario, source, printed = load_checked(
         file, (), strict=run.strict, scenarios=run.scenarios, seed=run.seed
@@ -249,9 +253,10 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
 def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_json) -> None:
     """Solve once per value of one parameter, same random draws; a table and a plot of
     NPV, CVaR and AI MW against the parameter."""
-    from . import sweep as sweeps
-    from .outputs import write_atomic
-    from .render import print_sweep
+    from siteopt.app import sweep as sweeps
+    from siteopt.cli.render import print_sweep
+    from siteopt.output.files import write_atomic
+    from siteopt.output.plots import sweep_png
 
     points = sweeps.parse_points(values, span)
     scenario, source = _load(file, overrides, run)
@@ -264,7 +269,12 @@ def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_j
         payload = sweeps.payload(result)
         written = stage.final(
             [
-                write_atomic(stage.path / "sweep.png", sweeps.plot(result)),
+                write_atomic(
+                    stage.path / "sweep.png",
+                    sweep_png(
+                        result.frame(), result.param, f"{result.scenario}: sweep of {result.param}"
+                    ),
+                ),
                 write_csv(result.plans(), stage.path / "plans.csv"),
                 write_csv(result.frame(), stage.path / "sweep.csv"),
                 write_json(payload, stage.path / "sweep.json"),
@@ -291,11 +301,10 @@ def breakeven(
     Bisection on the valuation with the draws fixed; --solver, --time-limit and
     --mip-gap are accepted for scripts that pass the same flags everywhere, and unused.
     """
+    from siteopt.app.breakeven import breakeven as find_breakeven
+    from siteopt.app.limits import check_breakeven_memory
+    from siteopt.cli.render import print_breakeven
     from siteopt.kernels.valuation import with_simulation
-
-    from .breakeven import breakeven as find_breakeven
-    from .limits import check_breakeven_memory
-    from .render import print_breakeven
 
     scenario, source = _load(file, overrides, run)
     check_breakeven_memory(with_simulation(scenario, run.scenarios, run.seed), site_name)

@@ -24,11 +24,10 @@ from siteopt.kernels.backend import select_backend
 from siteopt.kernels.options import chunk_market
 from siteopt.kernels.reduce import BLOCK, DEFAULT_BINS
 from siteopt.kernels.valuation import PASS_CACHE_BYTES, bytes_per_scenario
+from siteopt.model.errors import InputError
+from siteopt.model.load import site_option_count
+from siteopt.model.schema import Scenario
 from siteopt.optimizer.engine import MAX_ROUNDS
-
-from .errors import InputError
-from .scenario import site_option_count
-from .schema import Scenario
 
 MIB, GIB = 1 << 20, 1 << 30
 BASE_BYTES = 400 << 20

@@ -1,4 +1,4 @@
-"""``--engine dask``: the cluster a run uses, and solves as cluster tasks.
+"""``--engine dask``: the cluster a run uses and the executor of scenario chunks.
 
 Without ``--scheduler`` siteopt starts a ``distributed.LocalCluster`` of one single-
 threaded worker process per core (dask-cuda's ``LocalCUDACluster``, one worker per GPU,
@@ -18,7 +18,8 @@ Where the work goes
   no MILP warm start (a sweep on the local engine has both).
 * breakeven (``breakeven(..., engine="dask")``): the whole bisection is one task.
 
-``distributed`` is imported only here and in siteopt.kernels.dask_chunks, inside the
+Whole solves as tasks live above the pipeline, in :mod:`siteopt.app.distributed`.
+``distributed`` is imported only there, here and in siteopt.kernels.dask_chunks, inside the
 functions that need it; without it ``--engine dask`` exits 2 with the pip command.
 """
 
@@ -26,19 +27,13 @@ from __future__ import annotations
 
 import atexit
 import os
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .errors import InfeasibleError, InputError
+from siteopt.model.errors import InputError
 
 if TYPE_CHECKING:
     from siteopt.kernels.dask_chunks import DaskChunks
-
-    from .pipeline import SolveOutcome, SolveSettings
-    from .schema import Scenario
 
 INSTALL_HINT = "pip install 'siteopt[dask]'"
 CONNECT_TIMEOUT_S = 5.0
@@ -194,71 +189,10 @@ def close_all() -> None:
 atexit.register(close_all)
 
 
-def chunk_executor(settings: SolveSettings) -> DaskChunks | None:
+def chunk_executor(engine: str, scheduler: str | None, backend: str) -> DaskChunks | None:
     """Where the valuation's chunks run: None for ``--engine local``."""
-    if settings.engine != "dask":
+    if engine != "dask":
         return None
     from siteopt.kernels.dask_chunks import DaskChunks
 
-    return DaskChunks(connect(settings.scheduler, settings.backend))
-
-
-# --------------------------------------------------------------------------- whole solves
-
-
-@dataclass(frozen=True)
-class PointSolve:
-    """A solve that ran as a task: its outcome, or why it has no plan."""
-
-    outcome: SolveOutcome | None
-    infeasible: InfeasibleError | None
-    seconds: float  # on the worker [s]
-
-
-def _solve_task(scenario: Scenario, settings: SolveSettings) -> tuple[Any, ...]:
-    """``pipeline.solve`` on a worker, local engine; infeasibility returned, not raised
-    (an exception crossing the wire would lose its list of conflicts)."""
-    from . import pipeline
-
-    began = time.perf_counter()
-    try:
-        return pipeline.solve(scenario, settings), None, (), time.perf_counter() - began
-    except InfeasibleError as exc:
-        return None, exc.message, exc.conflicts, time.perf_counter() - began
-
-
-def solve_on_cluster(
-    scenarios: Sequence[Scenario],
-    settings: SolveSettings,
-    stage: str,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> list[PointSolve]:
-    """Solve each scenario as one task (valuation on its worker, then the MILP), in order.
-
-    Each result is what ``pipeline.solve`` gives on the local engine for that scenario.
-    """
-    from distributed import as_completed
-
-    client = connect(settings.scheduler, settings.backend)
-    local = replace(settings, engine="local", scheduler=None)
-    futures = [client.submit(_solve_task, s, local, pure=False) for s in scenarios]
-    where = {f.key: k for k, f in enumerate(futures)}
-    results: list[PointSolve | None] = [None] * len(futures)
-    for done, future in enumerate(as_completed(futures, loop=client.loop), start=1):
-        outcome, message, conflicts, seconds = future.result()
-        if outcome is not None:
-            outcome.summary["engine"] = settings.engine  # the worker's solve ran "local"
-        infeasible = None if message is None else InfeasibleError(message, conflicts)
-        results[where[future.key]] = PointSolve(outcome, infeasible, seconds)
-        if progress is not None:
-            progress(stage, done, len(futures))
-    return results  # type: ignore[return-value]
-
-
-def run_on_cluster(
-    scheduler: str | None, backend: str, function: Callable[..., Any], *args: Any, **kwargs: Any
-) -> Any:
-    """``function(*args, **kwargs)`` as one task on the cluster; its result, or its
-    exception raised here."""
-    client = connect(scheduler, backend)
-    return client.submit(function, *args, pure=False, **kwargs).result()
+    return DaskChunks(connect(scheduler, backend))

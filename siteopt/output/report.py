@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import report_plots as plots
-from .outputs import prepare_out_dir, write_atomic
-from .report_plots import mw_text, usd_m
+from siteopt.output import plots as plots
+from siteopt.output.files import prepare_out_dir, write_atomic
+from siteopt.output.plots import mw_text, usd_m
 
 __all__ = ["ReportData", "usd_m", "write_report"]
 

@@ -2,7 +2,7 @@
 
 Every field carries a description with its unit and its bounds; defaults are the
 typical values of docs/scenario.md, sourced in docs/sources.md. Cross-field
-checks live in :mod:`siteopt.scenario` (they need the file's line numbers).
+checks live in :mod:`siteopt.model.load` (they need the file's line numbers).
 """
 
 from __future__ import annotations

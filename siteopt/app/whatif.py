@@ -8,7 +8,7 @@ deltas reported are therefore the effect of the change, not sampling noise. Both
 start cold, so "no change" reproduces the base plan exactly.
 
 With ``--engine dask`` the base and the changed solve are two tasks on the cluster, side
-by side (siteopt.dask_engine); each values every site on its worker, so nothing is
+by side (siteopt.app.engines); each values every site on its worker, so nothing is
 reused, but the numbers are the same as the local engine's and ``sites_revalued``
 still counts the sites whose valuation inputs the change reached.
 """
@@ -21,13 +21,12 @@ from typing import Any
 
 import pandas as pd
 
+from siteopt.app import pipeline
+from siteopt.app.pipeline import PORTFOLIO_KEYS, Progress, SolveOutcome, SolveSettings
 from siteopt.kernels.valuation import ValuationCache, site_key
-
-from . import pipeline
-from .errors import InfeasibleError
-from .pipeline import PORTFOLIO_KEYS, Progress, SolveOutcome, SolveSettings
-from .scenario import apply_overrides
-from .schema import Scenario
+from siteopt.model.errors import InfeasibleError
+from siteopt.model.load import apply_overrides
+from siteopt.model.schema import Scenario
 
 TOTAL_KEYS = PORTFOLIO_KEYS
 SITE_KEYS = ("ai_it_mw", "mining_mw", "build_year", "contract", "expected_npv_usd", "cvar_usd")
@@ -96,7 +95,7 @@ def _whatif_on_cluster(
     progress: Progress | None,
 ) -> WhatIf:
     """Base and changed solved as two tasks on the Dask cluster."""
-    from .dask_engine import solve_on_cluster
+    from siteopt.app.distributed import solve_on_cluster
 
     solved = solve_on_cluster([scenario, changed_scenario], settings, "whatif", progress)
     for which, point in zip(("base", "changed"), solved, strict=True):

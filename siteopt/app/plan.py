@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from siteopt.model.schema import Scenario
 from siteopt.optimizer.options import ContractTerms, PlanProblem
-
-from .schema import Scenario
 
 
 def plan_problem(scenario: Scenario) -> PlanProblem:

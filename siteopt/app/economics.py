@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from siteopt.kernels.market import hashprice_usd_ph_day
-
-from .schema import Contract, Market, Scenario, Site, SiteMining, year_month_index
+from siteopt.model.schema import Contract, Market, Scenario, Site, SiteMining, year_month_index
 
 __all__ = [
     "AIEconomics",

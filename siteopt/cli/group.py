@@ -8,12 +8,12 @@ exit  raised by the command
 ====  ========================================================================
 0     nothing
 1     an unexpected exception: an internal error, reported without a traceback
-      unless ``SITEOPT_DEBUG=1``; or a :class:`~siteopt.errors.SiteoptError`
-2     :class:`~siteopt.errors.InputError` (``ScenarioError`` is one), a click usage
+      unless ``SITEOPT_DEBUG=1``; or a :class:`~siteopt.model.errors.SiteoptError`
+2     :class:`~siteopt.model.errors.InputError` (``ScenarioError`` is one), a click usage
       error (bad flag, bad value, missing argument)
-3     :class:`~siteopt.errors.InfeasibleError`
+3     :class:`~siteopt.model.errors.InfeasibleError`
 130   Ctrl-C (SIGINT) or SIGTERM: the run stops within about a second, says so in one
-      line, and leaves no partial output (see :func:`siteopt.outputs.staged_output_dir`)
+      line, and leaves no partial output (see :func:`siteopt.output.files.staged_output_dir`)
 ====  ========================================================================
 """
 
@@ -32,14 +32,15 @@ from typing import Any
 
 import click
 
-from . import __version__, commands
-from .bench import bench_lines, bench_payload, run_bench
-from .cliopts import json_option, load_checked, scenario_file, set_option, strict_option
-from .economics import unit_economics
-from .errors import SiteoptError
-from .kernels.backend import BackendError
-from .outputs import to_json
-from .render import economics_payload, print_economics
+from siteopt import __version__
+from siteopt.app.bench import bench_lines, bench_payload, run_bench
+from siteopt.app.economics import unit_economics
+from siteopt.cli import commands
+from siteopt.cli.options import json_option, load_checked, scenario_file, set_option, strict_option
+from siteopt.cli.render import economics_payload, print_economics
+from siteopt.kernels.backend import BackendError
+from siteopt.model.errors import SiteoptError
+from siteopt.output.files import to_json
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEBUG_ENV = "SITEOPT_DEBUG"
@@ -242,7 +243,7 @@ def economics(file: Path, as_json: bool, overrides: tuple[str, ...], strict: boo
 @strict_option
 def show(file: Path, overrides: tuple[str, ...], strict: bool) -> None:
     """Print the scenario as YAML with every default filled in (--set applied)."""
-    from .schemadoc import scenario_yaml
+    from siteopt.model.reference import scenario_yaml
 
     scenario, _, _ = load_checked(file, overrides, strict=strict)
     header = f"# {file}, as siteopt reads it: every default filled in (siteopt show)\n"
@@ -254,7 +255,7 @@ def show(file: Path, overrides: tuple[str, ...], strict: bool) -> None:
 def init(directory: Path) -> None:
     """Write DIR/scenario.yaml: a commented one-site starter scenario that validates and
     solves. An existing file is never overwritten."""
-    from .starter import write_starter
+    from siteopt.output.files import write_starter
 
     path = write_starter(directory)
     click.echo(f"wrote {path}; next: siteopt validate {path} && siteopt solve {path}")
@@ -269,7 +270,7 @@ def init(directory: Path) -> None:
 @json_option
 def schema(markdown: bool, as_json: bool) -> None:
     """Every scenario key with its type, default, bounds, unit and meaning."""
-    from .schemadoc import schema_markdown, schema_rows
+    from siteopt.model.reference import schema_markdown, schema_rows
 
     if as_json:
         click.echo(json.dumps(schema_rows(), indent=2))

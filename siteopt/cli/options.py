@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .errors import InputError
+from siteopt.model.errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,10 +66,12 @@ class RunOptions:
         if self.scheduler is not None and self.engine != "dask":
             raise InputError(f"--scheduler {self.scheduler} needs --engine dask")
         if self.engine == "dask":
-            from .dask_engine import connect
+            from siteopt.app.engines import connect
 
             connect(self.scheduler, self.backend)
-        from .pipeline import SolveSettings  # the MILP stack loads only for commands that solve
+        from siteopt.app.pipeline import (
+            SolveSettings,  # the MILP stack loads only for commands that solve
+        )
 
         return SolveSettings(
             backend=self.backend,
@@ -214,10 +216,9 @@ def load_checked(
     warnings : list of str
         The warnings, as printed.
     """
+    from siteopt.app.checks import scenario_warnings
     from siteopt.kernels.valuation import with_simulation
-
-    from .plausibility import scenario_warnings
-    from .scenario import load_scenario_source
+    from siteopt.model.load import load_scenario_source
 
     scenario, source = load_scenario_source(file, overrides)
     if scenarios is not None:

@@ -13,7 +13,8 @@ Four kinds, each with a ``code``:
 ``contract_unsignable``
     a contract no plan can sign, with the reason: its minimum above what its eligible
     sites can host, no eligible site, an ``online_by`` earlier than any lead time
-    allows, or a minimum whose cheapest equity capex exceeds the whole budget
+    allows, or a minimum whose cheapest equity capex exceeds the whole budget (checked in
+    :mod:`siteopt.app.checks`, which knows the options a site offers)
 ``halving_missing``
     the horizon passes a Bitcoin halving that ``market.halving_months`` does not list
 ``few_scenarios``
@@ -28,12 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from siteopt.kernels.coefficients import construction_start
-from siteopt.kernels.hosting import Financing, capex_usd
-from siteopt.kernels.options import site_options
-
-from .schema import Scenario, year_month_index
-from .yamlsource import PathKey
+from siteopt.model.schema import Scenario, year_month_index
+from siteopt.model.source import PathKey
 
 MIN_SCENARIOS = 1_000
 FIRST_GENERATED_HALVING_YEAR = 2028  # block 1,050,000; then every 210,000 blocks (~4 years)
@@ -61,13 +58,9 @@ class Finding:
 
 
 def plausibility_findings(scenario: Scenario) -> list[Finding]:
-    """Every plausibility warning of ``scenario`` (with its run settings applied)."""
-    return [
-        *unit_slips(scenario),
-        *unsignable_contracts(scenario),
-        *missing_halvings(scenario),
-        *few_scenarios(scenario),
-    ]
+    """The warnings that read the scenario alone (run settings applied); contracts that
+    can never be signed need the option table's rules: :mod:`siteopt.app.checks`."""
+    return [*unit_slips(scenario), *missing_halvings(scenario), *few_scenarios(scenario)]
 
 
 # ------------------------------------------------------------------- unit slips
@@ -191,82 +184,19 @@ def _check_range(loc: PathKey, value: float | None, kind: str) -> Finding | None
     if value is None or value == 0:
         return None
     if bounds.low is not None and value < bounds.low:
-        return Finding("unit_slip", loc, f"{_g(value)}: {bounds.below}")
+        return Finding("unit_slip", loc, f"{format_number(value)}: {bounds.below}")
     if bounds.high is not None and value > bounds.high:
-        return Finding("unit_slip", loc, f"{_g(value)}: {bounds.above}")
+        return Finding("unit_slip", loc, f"{format_number(value)}: {bounds.above}")
     return None
 
 
-def _g(value: float) -> str:
+def format_number(value: float) -> str:
+    """``80``, ``0.035``, ``5,000``: whole numbers from 1,000 with thousands separators."""
     return f"{value:,.0f}" if abs(value) >= 1_000 and value == int(value) else f"{value:g}"
 
 
-# ------------------------------------------------------------ unsignable contracts
-
-
-def unsignable_contracts(s: Scenario) -> list[Finding]:
-    """Contracts that no plan can sign, each with the first reason found."""
-    offered: list[list] = [[] for _ in s.contracts]  # (site index, option) per contract
-    for i in range(len(s.sites)):
-        for opt in site_options(s, i):
-            if opt.contract_index is not None:
-                offered[opt.contract_index].append((i, opt))
-    out = []
-    for c_index in range(len(s.contracts)):
-        reason = _unsignable_reason(s, c_index, offered[c_index])
-        if reason is not None:
-            out.append(Finding("contract_unsignable", ("contracts", c_index), reason))
-    return out
-
-
-def _unsignable_reason(s: Scenario, c_index: int, options: list) -> str | None:
-    contract = s.contracts[c_index]
-    if not options:
-        if contract.eligible_sites is not None and not contract.eligible_sites:
-            return "can never be signed: eligible_sites is empty"
-        return (
-            "can never be signed: no eligible site can host AI (no ai section, or "
-            "max_it_mw below build.ai_step_mw)"
-        )
-    need_mw = max(contract.min_mw, 1e-9)  # signing at all needs one step of AI
-    hostable: dict[int, float] = {}
-    for i, opt in options:
-        hostable[i] = max(hostable.get(i, 0.0), opt.it_mw)
-    if sum(hostable.values()) < contract.min_mw - 1e-9:
-        return (
-            f"can never be signed: min_mw {_g(contract.min_mw)} MW is above the "
-            f"{_g(sum(hostable.values()))} MW its eligible sites can host"
-        )
-    if contract.online_by is not None:
-        earliest = min(_first_rent(s, i, opt) for i, opt in options)
-        if year_month_index(s.start, contract.online_by) < earliest:
-            lead = min(s.sites[i].ai.lead_time_months for i, _ in options)
-            return (
-                f"can never be signed: online_by {contract.online_by} is before the "
-                f"earliest first rent ({_month(s, earliest)}: construction from January "
-                f"of the first build year plus a {lead}-month lead time)"
-            )
-    budget = sum(s.financing.capital_budget_usd.values())
-    cheapest = min(_equity_per_mw(s, i, opt, c_index) for i, opt in options) * need_mw
-    if cheapest > budget * (1 + 1e-9) + 1.0:
-        return (
-            f"can never be signed within the budget: its minimum of {_g(need_mw)} MW "
-            f"needs at least ${cheapest / 1e6:,.1f}M of equity capex, and the whole "
-            f"budget is ${budget / 1e6:,.1f}M"
-        )
-    return None
-
-
-def _first_rent(s: Scenario, site_index: int, opt) -> int:
-    return construction_start(s, opt.build_year) + s.sites[site_index].ai.lead_time_months
-
-
-def _equity_per_mw(s: Scenario, site_index: int, opt, c_index: int) -> float:
-    share = Financing.of(s, s.contracts[c_index]).equity_share
-    return share * float(capex_usd(s.sites[site_index].ai, opt.it_mw)) / opt.it_mw
-
-
-def _month(s: Scenario, index: int) -> str:
+def month_label(s: Scenario, index: int) -> str:
+    """``YYYY-MM`` of month ``index`` of the horizon."""
     first = int(s.start[:4]) * 12 + int(s.start[5:]) - 1 + index
     return f"{first // 12:04d}-{first % 12 + 1:02d}"
 
@@ -392,14 +322,10 @@ class ScenarioWarning:
         return {"code": self.code, "path": self.path, "line": self.line, "message": self.message}
 
 
-def scenario_warnings(
-    scenario: Scenario, source: SourceLines | None = None, plan_npv_se_usd: float | None = None
+def place(
+    findings: list[Finding], scenario: Scenario, source: SourceLines | None = None
 ) -> list[ScenarioWarning]:
-    """Every plausibility warning of ``scenario`` (run settings applied), placed in its
-    file; with ``plan_npv_se_usd`` the few-scenarios warning states the standard error."""
-    findings = plausibility_findings(scenario)
-    if plan_npv_se_usd is not None:
-        findings = with_sampling_error(findings, scenario, plan_npv_se_usd)
+    """``findings`` placed in the scenario's file, as users see them."""
     source = source or SourceLines(file=scenario.name)
     return [
         ScenarioWarning(

@@ -15,10 +15,16 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import InputError
-from .plausibility import SourceLines
-from .schema import Scenario, year_month_index
-from .yamlsource import PathKey, SourceMap, YamlSourceError, load_yaml_mapping, load_yaml_value
+from siteopt.model.errors import InputError
+from siteopt.model.plausibility import SourceLines
+from siteopt.model.schema import Scenario, year_month_index
+from siteopt.model.source import (
+    PathKey,
+    SourceMap,
+    YamlSourceError,
+    load_yaml_mapping,
+    load_yaml_value,
+)
 
 __all__ = [
     "Problem",

@@ -1,15 +1,11 @@
-"""``siteopt init DIR``: a commented one-site starter scenario that validates and solves.
+"""The text of ``siteopt init DIR``: a commented one-site starter scenario that validates
+and solves (written by :func:`siteopt.output.files.write_starter`).
 
 Every number is a typical public figure (docs/sources.md); the comments say what each
 key means and which keys the schema adds with defaults (docs/scenario.md lists them all).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-
-from .errors import InputError
-from .outputs import write_atomic
 
 STARTER_NAME = "scenario.yaml"
 
@@ -80,23 +76,3 @@ build:
   decision_years: [2027, 2028]      # years in which construction may start
   ai_step_mw: 20                    # AI IT MW levels offered: 20, 40, 60
 """
-
-
-def write_starter(directory: Path) -> Path:
-    """Write ``DIR/scenario.yaml`` (DIR created if missing); never overwrite a file.
-
-    Raises
-    ------
-    InputError
-        The file exists already, or DIR is a file or cannot be created.
-    """
-    target = directory / STARTER_NAME
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"{directory}: exists and is not a folder")
-    if target.exists():
-        raise InputError(f"{target}: exists already; siteopt init does not overwrite files")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{directory}: cannot create the folder: {exc.strerror or exc}") from None
-    return write_atomic(target, STARTER_YAML.encode("utf-8"))

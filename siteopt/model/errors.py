@@ -1,6 +1,6 @@
 """Errors whose message is meant for the user, each with the exit status it maps to.
 
-The command line (:mod:`siteopt.cli`) prints ``str(error)`` to standard error and exits
+The command line (:mod:`siteopt.cli.group`) prints ``str(error)`` to standard error and exits
 with ``error.exit_code``; anything else that escapes a command is an internal error
 (exit 1, a request for a report, no traceback unless ``SITEOPT_DEBUG=1``).
 Library code raises these; it never calls ``sys.exit``.

@@ -21,11 +21,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import InputError
+from siteopt.model.errors import InputError
+from siteopt.model.starter import STARTER_NAME, STARTER_YAML
+from siteopt.optimizer.options import BASE_COLUMNS, capex_column
+
+if TYPE_CHECKING:
+    from siteopt.app.pipeline import SolveOutcome
 
 # mkstemp creates 0600 files; outputs get the usual 0666 less the umask, like open() would.
 _UMASK = os.umask(0)
@@ -283,3 +288,64 @@ def signals_held() -> Iterator[None]:
             signal.signal(sig, handler)
         if caught:
             signal.raise_signal(caught[0])
+
+
+# ------------------------------------------------------------ a run's output folder
+
+OPTIONS_COLUMNS = (
+    "site",
+    "option",
+    "ai_it_mw",
+    "build_year",
+    "contract",
+    "expected_npv_usd",
+    "std_npv_usd",
+    "p5_npv_usd",
+    "p50_npv_usd",
+    "p95_npv_usd",
+    "cvar_usd",
+    "equity_capex_usd",
+)
+
+
+def write_outputs(outcome: SolveOutcome, out_dir: Path) -> list[Path]:
+    """summary.json, plan.csv, options.csv, cashflows.csv (frontier.csv with a frontier),
+    each written atomically; summary.json last, so its presence means the rest is there."""
+    out = prepare_out_dir(out_dir)
+    table = outcome.valuation.options.table
+    capex_cols = [capex_column(y) for y in outcome.valuation.options.years]
+    extra = [
+        c
+        for c in table.columns
+        if c not in OPTIONS_COLUMNS and c not in capex_cols and c in BASE_COLUMNS
+    ]
+    options = table[[*OPTIONS_COLUMNS, *capex_cols, *extra]]
+    written = [
+        write_csv(outcome.plan_frame, out / "plan.csv"),
+        write_csv(options, out / "options.csv"),
+        write_csv(outcome.cashflows, out / "cashflows.csv"),
+    ]
+    if outcome.frontier is not None:
+        written.append(write_csv(outcome.frontier, out / "frontier.csv"))
+    written.append(write_json(outcome.summary, out / "summary.json"))
+    return written
+
+
+def write_starter(directory: Path) -> Path:
+    """Write ``DIR/scenario.yaml`` (DIR created if missing); never overwrite a file.
+
+    Raises
+    ------
+    InputError
+        The file exists already, or DIR is a file or cannot be created.
+    """
+    target = directory / STARTER_NAME
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory}: exists and is not a folder")
+    if target.exists():
+        raise InputError(f"{target}: exists already; siteopt init does not overwrite files")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{directory}: cannot create the folder: {exc.strerror or exc}") from None
+    return write_atomic(target, STARTER_YAML.encode("utf-8"))

@@ -17,9 +17,8 @@ from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.options import SiteOption, chunk_market, site_chunk, site_options
 from siteopt.kernels.reduce import exact_cvar
 from siteopt.kernels.valuation import chunk_size_for, with_simulation
-
-from .errors import InputError
-from .schema import Scenario
+from siteopt.model.errors import InputError
+from siteopt.model.schema import Scenario
 
 PRICE_CEILING_USD_KW_MONTH = 10_000.0
 TOLERANCE_USD_KW_MONTH = 0.01
@@ -91,12 +90,12 @@ def breakeven(
     """Bisect the contract price until converting the site just beats hashing.
 
     With ``engine="dask"`` the whole bisection runs as one task on the cluster at
-    ``scheduler`` (siteopt.dask_engine), with the same result and no progress bars: its
+    ``scheduler`` (siteopt.app.engines), with the same result and no progress bars: its
     ~40 valuations each need every scenario's NPV for an exact CVaR, so chunking them
     out would move more data than it saves.
     """
     if engine == "dask":
-        from .dask_engine import run_on_cluster
+        from siteopt.app.distributed import run_on_cluster
 
         task = functools.partial(breakeven, backend=backend, scenarios=scenarios, seed=seed)
         return run_on_cluster(scheduler, backend, task, scenario, site_name, contract_name)
