@@ -36,9 +36,10 @@ def measure(
     scenario_path: Path, scenarios: int, chunk_size: int | None, backend: str, profile: str | None
 ) -> dict:
     """One valuation in this process; returns timings, sizes and peak RSS."""
+    from siteopt.app.valuation import value_options
     from siteopt.kernels.backend import select_backend
-    from siteopt.kernels.valuation import chunk_size_for, value_options, with_simulation
-    from siteopt.model.load import load_scenario
+    from siteopt.kernels.valuation import chunk_size_for
+    from siteopt.model.load import load_scenario, with_simulation
 
     scenario = load_scenario(scenario_path)
     be = select_backend(backend)

@@ -38,7 +38,7 @@ STATS = ["expected_npv_usd", "std_npv_usd", "p5_npv_usd", "p50_npv_usd", "p95_np
 
 def timed(scenario, scenarios: int, executor=None, chunk_size: int | None = None) -> dict:
     """One valuation; its timings and result."""
-    from siteopt.kernels.valuation import value_options
+    from siteopt.app.valuation import value_options
 
     t0 = time.perf_counter()
     result = value_options(

@@ -39,10 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.model.schema import Scenario, Site
-
 from .backend import FUSED_ENV, fused_enabled
 from .market import Calendar, MarketPaths, start_hashprice, subsidy_schedule
+from .params import Portfolio, SiteParams
 from .power import DurationCurve, PowerPaths, duration_curve
 from .rng import PHILOX_CUDA_SRC, STREAM_BTC, STREAM_FEES, power_stream
 
@@ -294,7 +293,7 @@ def _month_major(xp: ModuleType, rows: int, n: int) -> Any:
     return xp.empty((rows, n), dtype=xp.float64)
 
 
-def market_paths(scenario: Scenario, scenarios: Any, *, xp: ModuleType) -> MarketPaths:
+def market_paths(scenario: Portfolio, scenarios: Any, *, xp: ModuleType) -> MarketPaths:
     """Fused twin of :func:`market.market_paths` (same arguments, same result)."""
     m, months = scenario.market, scenario.months
     n = int(scenarios.shape[0])
@@ -326,7 +325,7 @@ def first_month_of_year(cal: Calendar) -> np.ndarray:
 
 
 def power_paths(
-    scenario: Scenario, market_index: int, cal: Calendar, scenarios: Any, *, xp: ModuleType
+    scenario: Portfolio, market_index: int, cal: Calendar, scenarios: Any, *, xp: ModuleType
 ) -> PowerPaths:
     """Fused twin of :func:`power.power_paths`."""
     pm = list(scenario.power_markets.values())[market_index]
@@ -373,7 +372,7 @@ class SiteInputs:
 
 
 def site_stream_arrays(
-    site: Site,
+    site: SiteParams,
     pool_fee: float,
     inputs: SiteInputs,
     hashprice: Any,

@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.model.schema import Scenario
-
 from .hosting import (
     Financing,
     SiteDraws,
@@ -33,6 +31,7 @@ from .hosting import (
 )
 from .market import Calendar
 from .mining import Fleet, MiningStreams
+from .params import Portfolio
 
 TERMINAL_WINDOW = 12  # months of NOI capitalised in the terminal value
 
@@ -132,7 +131,7 @@ class AICoefficients:
 
 
 def ai_coefficients(
-    scenario: Scenario,
+    scenario: Portfolio,
     site_index: int,
     contract_index: int,
     build_year: int,
@@ -215,7 +214,7 @@ def ai_coefficients(
     return AICoefficients(value, per_capex, events)
 
 
-def construction_start(scenario: Scenario, build_year: int) -> int:
+def construction_start(scenario: Portfolio, build_year: int) -> int:
     """Calendar month index of January of ``build_year`` (0 if before the start)."""
     return max(0, (build_year - scenario.start_year) * 12 - (int(scenario.start[5:]) - 1))
 

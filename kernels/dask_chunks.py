@@ -51,15 +51,14 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.model.schema import Scenario
-
 from .backend import Backend, select_backend
 from .options import SiteOption
+from .params import Portfolio
 from .reduce import BLOCK, Histograms, Moments
-from .table import EventTotals
 from .valuation import (
     CPU_MEMORY_BUDGET_BYTES,
     ChunkSize,
+    EventTotals,
     Progress,
     SiteAccumulator,
     SiteValues,
@@ -77,7 +76,7 @@ TASKS_PER_WORKER = 4  # chunks per worker thread: enough to balance, few enough 
 class ChunkJob:
     """One task's inputs: plain, picklable data, so a rerun computes the same chunk."""
 
-    scenario: Scenario
+    scenario: Portfolio
     options: dict[int, list[SiteOption]]  # of the sites in todo only
     todo: tuple[int, ...]
     backend: str  # the backend name the client selected ("numpy" or "cupy")
@@ -275,7 +274,7 @@ class DaskChunks:
         self.client = client
         self.tasks_per_worker = tasks_per_worker
 
-    def chunk_size(self, scenario: Scenario, requested: int | None) -> int:
+    def chunk_size(self, scenario: Portfolio, requested: int | None) -> int:
         """Scenarios per task, a multiple of BLOCK.
 
         ``requested`` is rounded up to a multiple of BLOCK; by default about
@@ -304,7 +303,7 @@ class DaskChunks:
 
     def value_sites(
         self,
-        scenario: Scenario,
+        scenario: Portfolio,
         options: list[list[SiteOption]],
         todo: list[int],
         be: Backend,
@@ -381,7 +380,7 @@ class DaskChunks:
 
     def plan_npvs(
         self,
-        scenario: Scenario,
+        scenario: Portfolio,
         plans: dict[str, list[SiteOption]],
         be: Backend,
         chunks: ChunkSize,
@@ -403,7 +402,7 @@ class DaskChunks:
 
     @staticmethod
     def _jobs(
-        scenario: Scenario,
+        scenario: Portfolio,
         options: list[list[SiteOption]],
         todo: list[int],
         be: Backend,

@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.model.schema import Scenario
-
 from . import _cuda
 from .market import horizon_calendar
 from .mining import fleet
 from .options import chunk_market, fused_site_inputs
+from .params import Portfolio
 
 CEILING_SRC = r"""
 // Peak-rate probes: each thread runs FMA_CHAINS independent FMA chains for `iters`
@@ -135,7 +134,7 @@ def measure_ceilings(repeat: int = 5) -> Ceilings:
 
 
 def time_kernels(
-    scenario: Scenario, scenarios: int, ceilings: Ceilings | None, repeat: int = 5
+    scenario: Portfolio, scenarios: int, ceilings: Ceilings | None, repeat: int = 5
 ) -> list[KernelTiming]:
     """Time each fused kernel alone on ``scenarios`` scenarios of ``scenario``."""
     import cupy

@@ -27,20 +27,19 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.model.schema import Contract, Scenario, Site, SiteAI
-
+from .params import ContractParams, Portfolio, SiteAIParams, SiteParams
 from .rng import STREAM_DELAY, STREAM_EXIT, STREAM_OVERRUN, STREAM_RELET, entity_stream, uniforms4
 
 NEVER = 10**6  # an exit month that never comes [month]
 
 
-def capex_usd(ai: SiteAI, it_mw: Any) -> Any:
+def capex_usd(ai: SiteAIParams, it_mw: Any) -> Any:
     """Nominal capex of ``it_mw`` of IT: retrofit MW first, then new build [USD]."""
     retrofit = np.minimum(it_mw, ai.retrofit_mw)
     return retrofit * ai.retrofit_capex_usd_mw + (it_mw - retrofit) * ai.build_capex_usd_mw
 
 
-def mining_left_mw(site: Site, it_mw: Any) -> Any:
+def mining_left_mw(site: SiteParams, it_mw: Any) -> Any:
     """Grid MW of mining that a conversion of ``it_mw`` leaves [MW]."""
     pue = site.ai.pue if site.ai is not None else 1.0
     return np.clip(np.minimum(site.mining.mw, site.interconnect_mw - it_mw * pue), 0.0, None)
@@ -65,7 +64,9 @@ class SiteDraws:
     overrun: Any
 
 
-def site_draws(scenario: Scenario, site_index: int, scenarios: Any, *, xp: ModuleType) -> SiteDraws:
+def site_draws(
+    scenario: Portfolio, site_index: int, scenarios: Any, *, xp: ModuleType
+) -> SiteDraws:
     ai = scenario.sites[site_index].ai
     seed = scenario.simulation.seed
     u0, u1, _, _ = uniforms4(seed, scenarios, 0, entity_stream(STREAM_OVERRUN, site_index), xp=xp)
@@ -78,7 +79,7 @@ def site_draws(scenario: Scenario, site_index: int, scenarios: Any, *, xp: Modul
 
 
 def exit_months(
-    scenario: Scenario, site_index: int, contract_index: int, scenarios: Any, *, xp: ModuleType
+    scenario: Portfolio, site_index: int, contract_index: int, scenarios: Any, *, xp: ModuleType
 ) -> Any:
     """Relative month of the tenant's exit per scenario (``NEVER`` when none) [month]."""
     c = scenario.contracts[contract_index]
@@ -98,7 +99,7 @@ def exit_months(
 
 
 def market_rent_factor(
-    scenario: Scenario, contract_index: int, scenarios: Any, *, xp: ModuleType
+    scenario: Portfolio, contract_index: int, scenarios: Any, *, xp: ModuleType
 ) -> Any:
     """Market rent as a multiple of the contract price, per scenario (mean 1) [-]."""
     c = scenario.contracts[contract_index]
@@ -127,7 +128,7 @@ class RentSchedule:
     term_months: int
 
 
-def rent_schedule(contract: Contract, months: int) -> RentSchedule:
+def rent_schedule(contract: ContractParams, months: int) -> RentSchedule:
     """Rent per MW of IT for ``months`` relative months from first rent."""
     s = np.arange(months)
     base = 1000.0 * contract.price_usd_kw_month * (1.0 + contract.escalator) ** (s // 12)
@@ -150,7 +151,7 @@ class Financing:
     non_recourse: bool
 
     @classmethod
-    def of(cls, scenario: Scenario, contract: Contract) -> Financing:
+    def of(cls, scenario: Portfolio, contract: ContractParams) -> Financing:
         debt = scenario.financing.debt
         funded = 1.0 - contract.tenant_funded_share
         return cls(

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.model.schema import Scenario, year_month_index
-
+from .params import Portfolio, month_index
 from .rng import STREAM_BTC, STREAM_FEES, normal, normal_pair
 
 BLOCKS_PER_DAY = 144.0
@@ -50,9 +49,15 @@ class Calendar:
         return len(self.hours)
 
 
-def horizon_calendar(scenario: Scenario) -> Calendar:
+def month_label(scenario: Portfolio, month: int) -> str:
+    """``YYYY-MM`` of month ``month`` of the horizon (0 is ``scenario.start``)."""
+    first = int(scenario.start[:4]) * 12 + int(scenario.start[5:]) - 1 + month
+    return f"{first // 12:04d}-{first % 12 + 1:02d}"
+
+
+def horizon_calendar(scenario: Portfolio) -> Calendar:
     """Month lengths, calendar years and discount factors of the horizon."""
-    first = year_month_index("0000-01", scenario.start)
+    first = month_index("0000-01", scenario.start)
     idx = first + np.arange(scenario.months)
     year, month = idx // 12, idx % 12 + 1
     days = np.array(
@@ -63,19 +68,19 @@ def horizon_calendar(scenario: Scenario) -> Calendar:
     return Calendar(days * 24.0, days.astype(np.float64), month, year, discount)
 
 
-def subsidy_schedule(scenario: Scenario) -> np.ndarray:
+def subsidy_schedule(scenario: Portfolio) -> np.ndarray:
     """Block subsidy per month [BTC/block].
 
     ``subsidy_btc`` is the subsidy before the listed halvings; it halves from each
     halving month on, so a halving listed at or before ``start`` applies from month 0.
     """
     t = np.arange(scenario.months)
-    halvings = [year_month_index(scenario.start, m) for m in scenario.market.halving_months]
+    halvings = [month_index(scenario.start, m) for m in scenario.market.halving_months]
     count = sum((t >= h).astype(np.int64) for h in halvings) if halvings else np.zeros_like(t)
     return scenario.market.subsidy_btc * 0.5**count
 
 
-def start_hashprice(scenario: Scenario) -> float:
+def start_hashprice(scenario: Portfolio) -> float:
     """Hashprice at month 0 with mean fees [USD/PH/day]."""
     m = scenario.market
     subsidy = float(subsidy_schedule(scenario)[0])
@@ -106,12 +111,12 @@ class MarketPaths:
     hashprice: Any
 
 
-def market_paths(scenario: Scenario, scenarios: Any, *, xp: ModuleType) -> MarketPaths:
+def market_paths(scenario: Portfolio, scenarios: Any, *, xp: ModuleType) -> MarketPaths:
     """Draw BTC, hashrate and fee paths for the given scenario indices.
 
     Parameters
     ----------
-    scenario : Scenario
+    scenario : Portfolio
     scenarios : array of int64, shape (N,)
         Global scenario indices (the counter of the generator).
     xp : module

@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.model.schema import Site
-
 from .market import Calendar, MarketPaths
+from .params import SiteParams
 from .power import PowerPaths, curtailment
 
 TH_PER_PH = 1000.0
@@ -46,7 +45,7 @@ class Fleet:
     asic_cost_usd_mw: np.ndarray
 
 
-def fleet(site: Site, months: int) -> Fleet:
+def fleet(site: SiteParams, months: int) -> Fleet:
     """Efficiency steps at each refresh; refreshed fleets gain ``efficiency_gain_per_year``."""
     m = site.mining
     t = np.arange(months)
@@ -82,7 +81,7 @@ def value_per_mwh(hashprice: Any, ph_per_mw: Any, pool_fee: float) -> Any:
 
 
 def mining_streams(
-    site: Site,
+    site: SiteParams,
     fleet_: Fleet,
     market: MarketPaths,
     power: PowerPaths,
@@ -111,8 +110,8 @@ def mining_streams(
     return MiningStreams(revenue, energy, opex, fourcp, refresh, margin, run)
 
 
-def ppa_settlement(site: Site, power: PowerPaths, cal: Calendar, *, xp: ModuleType) -> Any:
-    """Site PPA settlement per month [USD]: ppa_mw x hours x (mean price - PPA price)."""
+def ppa_settlement(site: SiteParams, power: PowerPaths, cal: Calendar, *, xp: ModuleType) -> Any:
+    """SiteParams PPA settlement per month [USD]: ppa_mw x hours x (mean price - PPA price)."""
     p = site.power
     if p.ppa_mw <= 0:
         return xp.zeros_like(power.level)

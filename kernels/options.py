@@ -8,8 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.model.schema import Scenario
-
 from ._cuda import SiteInputs, site_stream_arrays
 from ._cuda import market_paths as fused_market_paths
 from ._cuda import power_paths as fused_power_paths
@@ -25,6 +23,7 @@ from .coefficients import (
 from .hosting import capex_usd, mining_left_mw, site_draws
 from .market import Calendar, MarketPaths, horizon_calendar, market_paths
 from .mining import Fleet, MiningStreams, fleet, mining_streams, ppa_settlement
+from .params import Portfolio
 from .power import PowerPaths, power_paths
 
 
@@ -49,7 +48,7 @@ class OptionGroup:
     it_mw: np.ndarray
 
 
-def site_options(scenario: Scenario, site_index: int) -> list[SiteOption]:
+def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
     """Keep hashing, then every (level, build year, contract) the site may take.
 
     Levels run from ``ai_step_mw`` to the site's AI limit in steps of
@@ -93,7 +92,7 @@ class ChunkMarket:
 
 
 def chunk_market(
-    scenario: Scenario, scenarios: Any, *, xp: ModuleType, sites: list[int] | None = None
+    scenario: Portfolio, scenarios: Any, *, xp: ModuleType, sites: list[int] | None = None
 ) -> ChunkMarket:
     """Market paths and the power paths of the markets of ``sites`` (default: all)."""
     cal = horizon_calendar(scenario)
@@ -123,7 +122,7 @@ class SiteChunk:
 
 
 def ai_power_per_it_mw(
-    scenario: Scenario, site_index: int, power: PowerPaths, cal: Calendar, *, xp: ModuleType
+    scenario: Portfolio, site_index: int, power: PowerPaths, cal: Calendar, *, xp: ModuleType
 ) -> Any:
     """Grid power cost of one MW of IT per month when the miner pays it [USD/MW]."""
     site = scenario.sites[site_index]
@@ -133,7 +132,7 @@ def ai_power_per_it_mw(
 
 
 def site_mining(
-    scenario: Scenario, site_index: int, ctx: ChunkMarket, *, xp: ModuleType
+    scenario: Portfolio, site_index: int, ctx: ChunkMarket, *, xp: ModuleType
 ) -> tuple[PowerPaths, Fleet, MiningStreams]:
     """The site's power market paths, fleet, and per-MW mining streams on the chunk."""
     site = scenario.sites[site_index]
@@ -148,7 +147,7 @@ def site_mining(
 
 
 def site_chunk(
-    scenario: Scenario,
+    scenario: Portfolio,
     site_index: int,
     options: list[SiteOption],
     ctx: ChunkMarket,
@@ -201,7 +200,7 @@ def site_chunk(
 
 
 def _site_streams(
-    scenario: Scenario, site_index: int, ctx: ChunkMarket, pays_power: bool, *, xp: ModuleType
+    scenario: Portfolio, site_index: int, ctx: ChunkMarket, pays_power: bool, *, xp: ModuleType
 ) -> tuple[SiteStreams, Fleet]:
     """The site's prefix-sum streams on the chunk: the fused kernel on CuPy, else xp code.
 
@@ -227,14 +226,14 @@ def _site_streams(
     return site_streams(mining, ai_power, ppa, cal, xp=xp), fl
 
 
-def site_power(scenario: Scenario, site_index: int, ctx: ChunkMarket) -> PowerPaths:
+def site_power(scenario: Portfolio, site_index: int, ctx: ChunkMarket) -> PowerPaths:
     """The chunk's power paths of the site's market."""
     market = scenario.sites[site_index].market
     return ctx.power[list(scenario.power_markets).index(market)]
 
 
 def fused_site_inputs(
-    scenario: Scenario, site_index: int, ctx: ChunkMarket, fl: Fleet, pays_power: bool
+    scenario: Portfolio, site_index: int, ctx: ChunkMarket, fl: Fleet, pays_power: bool
 ) -> SiteInputs:
     """The host-side facts the fused site kernel reads (kernels/_cuda.py); ``fl`` is the
     site's :func:`fleet`."""

@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.model.schema import PowerMarket, Scenario
-
 from .market import Calendar
+from .params import Portfolio, PowerMarketParams
 from .rng import normal, power_stream, uniforms4
 
 DEFAULT_CURVE_SIGMA = 0.5  # lognormal spread of non-spike hours around the level
@@ -45,7 +44,7 @@ class DurationCurve:
     cum_weighted_multiple: np.ndarray
 
 
-def duration_curve(pm: PowerMarket) -> DurationCurve:
+def duration_curve(pm: PowerMarketParams) -> DurationCurve:
     """The explicit curve of ``pm`` or the default one, normalised to mean 1.
 
     The default puts ``spike_hours_share`` of hours at ``spike_price_usd_mwh`` and
@@ -65,7 +64,7 @@ def duration_curve(pm: PowerMarket) -> DurationCurve:
     return DurationCurve(weights, multiples, cum_w, cum_wm)
 
 
-def _default_curve(pm: PowerMarket) -> tuple[np.ndarray, np.ndarray]:
+def _default_curve(pm: PowerMarketParams) -> tuple[np.ndarray, np.ndarray]:
     spike_share = pm.spike_hours_share
     # without spike hours the spike multiple weighs nothing (and a near-zero mean price
     # would make it inf, and 0 x inf NaN)
@@ -101,7 +100,7 @@ class PowerPaths:
 
 
 def power_paths(
-    scenario: Scenario, market_index: int, cal: Calendar, scenarios: Any, *, xp: ModuleType
+    scenario: Portfolio, market_index: int, cal: Calendar, scenarios: Any, *, xp: ModuleType
 ) -> PowerPaths:
     """Monthly price levels (iid lognormal around mean x seasonality) and 4CP outcomes."""
     name = list(scenario.power_markets)[market_index]

@@ -1,11 +1,13 @@
 """The valuation: NPV distributions of every site option, streamed over scenario chunks.
 
->>> result = value_options(load_scenario("scenarios/texas.yaml"), scenarios=2000)  # doctest: +SKIP
->>> result.options.table[["site", "option", "expected_npv_usd", "cvar_usd"]]        # doctest: +SKIP
+Takes a :class:`~siteopt.kernels.params.Portfolio` and returns, per site, its options'
+statistics, risk-sample NPVs and AI event totals; the app layer turns them into the MILP's
+option table (siteopt.app.valuation).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -14,13 +16,10 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from siteopt.model.schema import Scenario
-from siteopt.optimizer.options import OptionTable
-
 from .backend import Backend, select_backend
 from .options import SiteOption, chunk_market, site_chunk, site_options
+from .params import Portfolio
 from .reduce import DEFAULT_BINS, Histograms, Moments
-from .table import EventTotals, option_table
 
 CPU_MEMORY_BUDGET_BYTES = 1 << 30
 PASS_CACHE_BYTES = 256 << 20  # pass 2 reuses pass 1's NPVs when all of them fit here
@@ -39,11 +38,11 @@ class ChunkExecutor(Protocol):
     summation order (see that module for how the partial reductions combine).
     """
 
-    def chunk_size(self, scenario: Scenario, requested: int | None) -> int: ...
+    def chunk_size(self, scenario: Portfolio, requested: int | None) -> int: ...
 
     def value_sites(
         self,
-        scenario: Scenario,
+        scenario: Portfolio,
         options: list[list[SiteOption]],
         todo: list[int],
         be: Backend,
@@ -55,7 +54,7 @@ class ChunkExecutor(Protocol):
 
     def plan_npvs(
         self,
-        scenario: Scenario,
+        scenario: Portfolio,
         plans: dict[str, list[SiteOption]],
         be: Backend,
         chunks: ChunkSize,
@@ -63,50 +62,96 @@ class ChunkExecutor(Protocol):
     ) -> dict[str, np.ndarray]: ...
 
 
+class EventTotals:
+    """Sums over scenarios of per-month AI state, per (site, build year, contract)."""
+
+    def __init__(self, months: int) -> None:
+        self.months = months
+        self.online: dict[tuple, np.ndarray] = {}
+        self.returned: dict[tuple, np.ndarray] = {}
+
+    def add(self, events: dict, be: Backend) -> None:
+        xp, t = be.xp, self.months
+        for key, ev in events.items():
+            bump = xp.bincount(ev.rent_start, minlength=t + 1) - xp.bincount(
+                ev.contract_end, minlength=t + 1
+            )
+            bump = bump + xp.bincount(
+                ev.relet, weights=ev.ai_after.astype(xp.float64), minlength=t + 1
+            )
+            back = xp.bincount(ev.relet, weights=ev.to_mining.astype(xp.float64), minlength=t + 1)
+            online = be.to_numpy(xp.cumsum(bump)[:t]).astype(np.float64)
+            returned = be.to_numpy(xp.cumsum(back)[:t]).astype(np.float64)
+            self.online[key] = self.online.get(key, 0.0) + online
+            self.returned[key] = self.returned.get(key, 0.0) + returned
+
+
 @dataclass(frozen=True)
-class ValuationResult:
-    """What the valuation hands on.
+class Valuation:
+    """What the valuation hands on: every site's part, in site order.
 
     Attributes
     ----------
-    options : OptionTable
-        The MILP's input (see siteopt.optimizer.options).
     site_options : list of list of SiteOption
         Options per site, in table order.
-    quantile_error_usd : ndarray [USD]
-        Per option bound on the error of quantiles and CVaR (one histogram bin).
+    parts : list of SiteValues
+        Per site: its options' statistics, risk-sample NPVs and AI event totals.
+    chunk_size : int
+        Scenarios per chunk it ended with (a CUDA out-of-memory error halves it).
     """
 
-    options: OptionTable
     site_options: list[list[SiteOption]]
+    parts: list[SiteValues]
     backend: str
-    scenarios: int
-    seed: int
     chunk_size: int
-    quantile_error_usd: np.ndarray
     timings_s: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def stats(self) -> dict[str, np.ndarray]:
+        """STAT_COLUMNS over every option, in site order [USD]."""
+        return {k: np.concatenate([p.stats[k] for p in self.parts]) for k in STAT_COLUMNS}
 
-def with_simulation(scenario: Scenario, scenarios: int | None, seed: int | None) -> Scenario:
-    """The scenario with ``--scenarios``/``--seed`` applied (risk sample capped at N)."""
-    sim = scenario.simulation
-    n = scenarios if scenarios is not None else sim.scenarios
-    update = {
-        "scenarios": n,
-        "seed": sim.seed if seed is None else seed,
-        "risk_sample": min(sim.risk_sample, n),
-    }
-    return scenario.model_copy(update={"simulation": sim.model_copy(update=update)})
+    @property
+    def risk_npv_usd(self) -> np.ndarray:
+        """(options, risk_sample) NPVs of the first scenarios [USD]."""
+        return np.vstack([p.risk for p in self.parts])
+
+    @property
+    def quantile_error_usd(self) -> np.ndarray:
+        """Per option bound on the error of quantiles and CVaR (one histogram bin) [USD]."""
+        return np.concatenate([p.quantile_error_usd for p in self.parts])
+
+    def plan_npvs(self, plans: dict[str, list[SiteOption]]) -> dict[str, np.ndarray] | None:
+        """Portfolio NPV per scenario of each plan [USD], read from the NPVs pass 1 kept;
+        None when a site of some plan has none kept (read from a cache, or too many to
+        keep): then :func:`plan_npv_samples` computes them. The numbers are the same."""
+        where = {o: (i, j) for i, opts in enumerate(self.site_options) for j, o in enumerate(opts)}
+        needed = {where[o][0] for plan in plans.values() for o in plan}
+        if any(self.parts[i].npv_usd is None for i in needed):
+            return None
+        n = next((self.parts[i].npv_usd.shape[0] for i in needed), 0)
+        return {
+            name: sum((self.parts[where[o][0]].npv_usd[:, where[o][1]] for o in plan), np.zeros(n))
+            for name, plan in plans.items()
+        }
+
+    def events(self, months: int) -> EventTotals:
+        """The AI event totals of every site."""
+        events = EventTotals(months)
+        for part in self.parts:
+            events.online.update(part.online)
+            events.returned.update(part.returned)
+        return events
 
 
-def bytes_per_scenario(scenario: Scenario) -> int:
+def bytes_per_scenario(scenario: Portfolio) -> int:
     """Rough peak bytes per scenario of one chunk (float64 month arrays per site) [B]."""
     months = scenario.months
     widest = max(len(site_options(scenario, i)) for i in range(len(scenario.sites)))
     return 8 * (months * (48 + 3 * len(scenario.power_markets)) + 4 * widest + 64)
 
 
-def chunk_size_for(scenario: Scenario, backend: Backend, memory_budget_bytes: int | None) -> int:
+def chunk_size_for(scenario: Portfolio, backend: Backend, memory_budget_bytes: int | None) -> int:
     if memory_budget_bytes is None:
         if backend.name == "cupy":
             memory_budget_bytes = int(GPU_MEMORY_SHARE * backend.free_memory_bytes())
@@ -121,31 +166,28 @@ def chunk_size_for(scenario: Scenario, backend: Backend, memory_budget_bytes: in
 
 
 def value_options(
-    scenario: Scenario,
+    scenario: Portfolio,
     *,
     backend: Backend | str = "auto",
-    scenarios: int | None = None,
-    seed: int | None = None,
     chunk_size: int | None = None,
     memory_budget_bytes: int | None = None,
     bins: int = DEFAULT_BINS,
     progress: Progress | None = None,
     cache: ValuationCache | None = None,
     executor: ChunkExecutor | None = None,
-) -> ValuationResult:
+) -> Valuation:
     """Monte Carlo NPV statistics of every site option.
 
     Parameters
     ----------
-    scenario : Scenario
+    scenario : Portfolio
+        With its run settings (``simulation``) applied.
     backend : Backend or {"auto", "numpy", "cupy"}
-    scenarios, seed : int, optional
-        Override ``simulation.scenarios`` / ``simulation.seed``.
     chunk_size : int, optional
         Scenarios per chunk; by default from the memory budget (about 1 GiB on the
         CPU, half the free device memory on CuPy). The results do not depend on it.
         A CUDA out-of-memory error halves it and the run goes on
-        (``ValuationResult.chunk_size`` is the size it ended with).
+        (``Valuation.chunk_size`` is the size it ended with).
     bins : int
         Histogram bins per option for quantiles and CVaR.
     progress : callable, optional
@@ -159,7 +201,6 @@ def value_options(
         floating-point summation order.
     """
     t0 = time.perf_counter()
-    scenario = with_simulation(scenario, scenarios, seed)
     be = backend if isinstance(backend, Backend) else select_backend(backend)
     chunks = ChunkSize(
         executor.chunk_size(scenario, chunk_size)
@@ -180,30 +221,7 @@ def value_options(
         cache.put({keys[i]: fresh[i] for i in todo})
     parts = [fresh[i] if hit is None else hit for i, hit in enumerate(known)]
     timings.update(total=time.perf_counter() - t0, sites_valued=float(len(todo)))
-    return ValuationResult(
-        _option_table(scenario, options, parts),
-        options,
-        be.name,
-        scenario.simulation.scenarios,
-        scenario.simulation.seed,
-        chunks.size,
-        np.concatenate([p.quantile_error_usd for p in parts]),
-        timings,
-    )
-
-
-def _option_table(
-    scenario: Scenario, options: list[list[SiteOption]], parts: list[SiteValues]
-) -> OptionTable:
-    """The MILP's table from every site's part, in site order."""
-    stats = {k: np.concatenate([p.stats[k] for p in parts]) for k in STAT_COLUMNS}
-    events = EventTotals(scenario.months)
-    for part in parts:
-        events.online.update(part.online)
-        events.returned.update(part.returned)
-    table = option_table(scenario, options, stats, events, scenario.simulation.scenarios)
-    risk = np.vstack([p.risk for p in parts])
-    return OptionTable(table, risk, scenario.years, scenario.objective.cvar_alpha)
+    return Valuation(options, parts, be.name, chunks.size, timings)
 
 
 STAT_COLUMNS = (
@@ -225,6 +243,9 @@ class SiteValues:
     online: dict[tuple, np.ndarray]  # EventTotals entries of the site
     returned: dict[tuple, np.ndarray]
     quantile_error_usd: np.ndarray
+    # (scenarios, options) NPVs of every scenario [USD], kept from pass 1 when they fit in
+    # PASS_CACHE_BYTES; the chosen plan's per-scenario NPVs are then read, not recomputed
+    npv_usd: np.ndarray | None = None
 
 
 class ValuationCache:
@@ -247,7 +268,9 @@ class ValuationCache:
         return found
 
     def put(self, values: dict[str, SiteValues]) -> None:
-        self._sites.update(values)
+        """Keep ``values`` without their per-scenario NPVs (a sweep would hold one copy
+        per point; a site read from the cache has its plan NPVs recomputed instead)."""
+        self._sites.update({k: dataclasses.replace(v, npv_usd=None) for k, v in values.items()})
 
     def __len__(self) -> int:
         return len(self._sites)
@@ -257,7 +280,7 @@ class ValuationCache:
 _PLAN_ONLY_CONTRACT_FIELDS = ("min_mw", "online_by", "must_sign", "eligible_sites")
 
 
-def site_key(scenario: Scenario, site_index: int, backend: str, bins: int) -> str:
+def site_key(scenario: Portfolio, site_index: int, backend: str, bins: int) -> str:
     """Everything the valuation of one site reads, as a canonical JSON string.
 
     Budgets, carry-over, contract minimums and dates, and the objective's weights and
@@ -268,7 +291,7 @@ def site_key(scenario: Scenario, site_index: int, backend: str, bins: int) -> st
     site = scenario.sites[site_index]
     eligible = {c.name for c in scenario.contracts_for(site)}
     contracts = [
-        [j, c.model_dump(mode="json", exclude=set(_PLAN_ONLY_CONTRACT_FIELDS))]
+        [j, _plain(c, exclude=_PLAN_ONLY_CONTRACT_FIELDS)]
         for j, c in enumerate(scenario.contracts)
         if c.name in eligible
     ]
@@ -276,22 +299,26 @@ def site_key(scenario: Scenario, site_index: int, backend: str, bins: int) -> st
         "backend": backend,
         "bins": bins,
         "site_index": site_index,
-        "site": site.model_dump(mode="json"),
+        "site": _plain(site),
         "market_index": list(scenario.power_markets).index(site.market),
-        "power_market": scenario.power_markets[site.market].model_dump(mode="json"),
+        "power_market": _plain(scenario.power_markets[site.market]),
         "contracts": contracts,
         "start": scenario.start,
         "horizon_years": scenario.horizon_years,
         "discount_rate": scenario.discount_rate,
-        "simulation": scenario.simulation.model_dump(mode="json"),
-        "market": scenario.market.model_dump(mode="json"),
-        "financing": scenario.financing.model_dump(
-            mode="json", exclude={"capital_budget_usd", "carry_over"}
-        ),
-        "build": scenario.build.model_dump(mode="json"),
+        "simulation": _plain(scenario.simulation),
+        "market": _plain(scenario.market),
+        "financing": _plain(scenario.financing),
+        "build": _plain(scenario.build),
         "cvar_alpha": scenario.objective.cvar_alpha,
     }
     return json.dumps(key, sort_keys=True)
+
+
+def _plain(params: Any, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    """A parameter struct as JSON-ready data, without the fields in ``exclude``."""
+    data = dataclasses.asdict(params)
+    return {k: v for k, v in data.items() if k not in exclude}
 
 
 class SiteAccumulator:
@@ -323,7 +350,7 @@ class SiteAccumulator:
             take = min(risk_n - lo, host.shape[0])
             self.risk[:, lo : lo + take] = host[:take].T
 
-    def values(self, alpha: float) -> SiteValues:
+    def values(self, alpha: float, npv_usd: np.ndarray | None = None) -> SiteValues:
         m, h = self.moments, self.hist
         stats = {
             "expected_npv_usd": m.mean,
@@ -334,18 +361,18 @@ class SiteAccumulator:
             "cvar_usd": h.cvar(alpha),
         }
         return SiteValues(
-            stats, self.risk, self.events.online, self.events.returned, h.width.copy()
+            stats, self.risk, self.events.online, self.events.returned, h.width.copy(), npv_usd
         )
 
 
-def keeps_pass_one(scenario: Scenario, options: list[list[SiteOption]], todo: list[int]) -> bool:
+def keeps_pass_one(scenario: Portfolio, options: list[list[SiteOption]], todo: list[int]) -> bool:
     """Whether pass 2 reuses pass 1's NPVs (all of them fit in PASS_CACHE_BYTES)."""
     width = sum(len(options[i]) for i in todo)
     return width * scenario.simulation.scenarios * 8 <= PASS_CACHE_BYTES
 
 
 def _value_sites(
-    scenario: Scenario,
+    scenario: Portfolio,
     options: list[list[SiteOption]],
     todo: list[int],
     be: Backend,
@@ -370,10 +397,12 @@ def _value_sites(
     t1 = time.perf_counter()
     for a in acc.values():
         a.hist = Histograms.from_moments(a.moments, bins, alpha)
+    kept: dict[int, np.ndarray | None] = dict.fromkeys(acc)
     if keep:  # the same numbers pass 2 would recompute
-        for a in acc.values():
+        for i, a in acc.items():
             for host in a.kept:
                 a.hist.add(host, xp=np)
+            kept[i] = np.concatenate(a.kept, axis=0)
             a.kept = None
         if progress is not None:
             progress("quantiles", n_total, n_total)
@@ -381,7 +410,7 @@ def _value_sites(
         for _, site_npv in _chunks(scenario, options, todo, be, chunks, "quantiles", progress):
             for i, (npv, _) in site_npv.items():
                 acc[i].hist.add(npv, xp=be.xp)
-    values = {i: a.values(alpha) for i, a in acc.items()}
+    values = {i: a.values(alpha, kept[i]) for i, a in acc.items()}
     timings.update(pass1=t1 - t0, pass2=time.perf_counter() - t1)
     return values
 
@@ -424,7 +453,7 @@ def stream_chunks(
 
 
 def evaluate_chunk(
-    scenario: Scenario,
+    scenario: Portfolio,
     options: Sequence[list[SiteOption]] | Mapping[int, list[SiteOption]],
     todo: list[int],
     be: Backend,
@@ -446,7 +475,7 @@ def evaluate_chunk(
 
 
 def _chunks(
-    scenario: Scenario,
+    scenario: Portfolio,
     options: list[list[SiteOption]],
     todo: list[int],
     be: Backend,
@@ -467,7 +496,7 @@ def _chunks(
 
 
 def plan_npv_samples(
-    scenario: Scenario,
+    scenario: Portfolio,
     plans: dict[str, list[SiteOption]],
     *,
     backend: Backend | str = "auto",
@@ -502,7 +531,7 @@ def plan_npv_samples(
 
 
 def plan_chunk(
-    scenario: Scenario, plans: dict[str, list[SiteOption]], be: Backend, lo: int, hi: int
+    scenario: Portfolio, plans: dict[str, list[SiteOption]], be: Backend, lo: int, hi: int
 ) -> dict[str, np.ndarray]:
     """Portfolio NPV of each plan on scenarios [lo, hi) [USD], on the host."""
     xp = be.xp

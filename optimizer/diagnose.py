@@ -19,6 +19,7 @@ import numpy as np
 
 from .constraints import ConstraintGroup, budget_limits, constraint_groups
 from .data import MONEY_UNIT_USD, PlanData, plan_data
+from .defaults import DEFAULT_MIP_GAP
 from .engine import SolverSettings, binding_rows, optimize
 from .model import build_model
 from .options import OptionTable, PlanProblem
@@ -127,7 +128,7 @@ class _Relaxer:
     def left(self) -> float:
         return self.deadline - time.perf_counter()
 
-    def solve(self, weights: dict[ConstraintGroup, float], share: float, gap_rel=1e-4):
+    def solve(self, weights: dict[ConstraintGroup, float], share: float, gap_rel=DEFAULT_MIP_GAP):
         """Minimise the weighted slacks of ``weights``' groups (the rest stay hard): the
         best plan found (chosen rows, slacks) and the model, or (None, model) when there
         is no plan or no time. A large ``gap_rel`` stops at the first plan found."""

@@ -24,6 +24,7 @@ import numpy as np
 import pulp
 
 from .cbc import StoppableCbc
+from .defaults import DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT_S
 from .highs import IncrementalHiGHS, highs_available
 from .interrupt import call_interruptibly
 from .model import PlanModel, add_cvar_cut, add_cvar_rows, tail_weights
@@ -58,8 +59,8 @@ class SolverSettings:
     """
 
     name: str = "highs"
-    time_limit_s: float = 120.0
-    gap_rel: float = 0.005
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S
+    gap_rel: float = DEFAULT_MIP_GAP
     threads: int | None = None
     msg: bool = False
     presolve: bool = False

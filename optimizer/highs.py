@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pulp
 
+from .defaults import DEFAULT_MIP_GAP
 from .interrupt import call_interruptibly
 
 try:
@@ -275,7 +276,7 @@ class IncrementalHiGHS(pulp.HiGHS):
         left = time_limit_s - (time.perf_counter() - began)
         sub = self._sub_highs(lp, left)
         sub.changeColsBounds(len(fixed), fixed, np.ones(len(fixed)), np.ones(len(fixed)))
-        sub.setOptionValue("mip_rel_gap", float(self.gapRel or 1e-4))
+        sub.setOptionValue("mip_rel_gap", float(self.gapRel or DEFAULT_MIP_GAP))
         _run(sub, self.threads)
         if sub.getInfo().primal_solution_status != 2:
             return None
@@ -340,7 +341,7 @@ class IncrementalHiGHS(pulp.HiGHS):
             return False
         objective, bound = self._heuristic_objective, self._lp_bound
         gap = max(bound - objective, 0.0) / max(abs(objective), 1e-9)
-        return gap <= (self.gapRel if self.gapRel is not None else 1e-4)
+        return gap <= (self.gapRel if self.gapRel is not None else DEFAULT_MIP_GAP)
 
     def _report_heuristic(self, lp, values: np.ndarray) -> None:
         objective, bound = self._heuristic_objective, self._lp_bound

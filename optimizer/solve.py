@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from .data import MONEY_UNIT_USD, plan_data
+from .defaults import DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT_S
 from .diagnose import diagnose, precheck
 from .engine import (
     SOLVERS,
@@ -122,8 +123,8 @@ def solve_plan(
     problem: PlanProblem,
     *,
     solver: str | None = None,
-    time_limit_s: float = 120.0,
-    gap_rel: float = 0.005,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    gap_rel: float = DEFAULT_MIP_GAP,
     threads: int | None = None,
     msg: bool = False,
     cvar_method: str = "cuts",

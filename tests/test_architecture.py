@@ -3,8 +3,8 @@
 Read from the source with ``ast`` (imports inside functions and under TYPE_CHECKING count
 too). Layers, lowest first: ``siteopt.model``; ``siteopt.kernels`` and
 ``siteopt.optimizer``; ``siteopt.app``; ``siteopt.output``; ``siteopt.cli``. A module may
-import its own layer and those below; ``kernels`` and ``optimizer`` nothing of siteopt
-outside their own package, except the entries of KERNEL_DEBT that remain to be removed.
+import its own layer and those below; ``kernels``, ``optimizer`` and ``model`` nothing of
+siteopt outside their own package.
 """
 
 from __future__ import annotations
@@ -24,25 +24,6 @@ LAYERS = {
     "siteopt.cli": 4,
 }
 ISOLATED = ("siteopt.kernels", "siteopt.optimizer", "siteopt.model")
-# Imports of the kernels that still reach outside them: the kernels read the pydantic
-# Scenario and build the optimizer's option table. This list may only shrink.
-KERNEL_DEBT = {
-    ("siteopt.kernels._cuda", "siteopt.model.schema"),
-    ("siteopt.kernels.cashflows", "siteopt.model.schema"),
-    ("siteopt.kernels.coefficients", "siteopt.model.schema"),
-    ("siteopt.kernels.dask_chunks", "siteopt.model.schema"),
-    ("siteopt.kernels.gpubench", "siteopt.model.schema"),
-    ("siteopt.kernels.hosting", "siteopt.model.schema"),
-    ("siteopt.kernels.market", "siteopt.model.schema"),
-    ("siteopt.kernels.mining", "siteopt.model.schema"),
-    ("siteopt.kernels.options", "siteopt.model.schema"),
-    ("siteopt.kernels.power", "siteopt.model.schema"),
-    ("siteopt.kernels.table", "siteopt.model.errors"),
-    ("siteopt.kernels.table", "siteopt.model.schema"),
-    ("siteopt.kernels.table", "siteopt.optimizer.options"),
-    ("siteopt.kernels.valuation", "siteopt.model.schema"),
-    ("siteopt.kernels.valuation", "siteopt.optimizer.options"),
-}
 
 
 def _modules() -> dict[str, Path]:
@@ -105,8 +86,7 @@ def test_imports_run_one_way():
             outside_isolated = home in ISOLATED and there != home and dep_level >= 0
             if dep_level > level or outside_isolated:
                 upward.append((name, dep))
-    assert sorted(set(upward) - KERNEL_DEBT) == []
-    assert sorted(KERNEL_DEBT - set(upward)) == [], "debt paid: remove it from KERNEL_DEBT"
+    assert sorted(upward) == []
 
 
 def test_no_import_cycles():

@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from siteopt.app.params import kernel_inputs
+from siteopt.app.valuation import value_options
 from siteopt.kernels.backend import cupy_usable, select_backend
 from siteopt.kernels.options import site_options
-from siteopt.kernels.valuation import value_options, with_simulation
-from siteopt.model.load import load_scenario
+from siteopt.model.load import load_scenario, with_simulation
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "texas.yaml"
 KERNEL_SCENARIOS = 100_000  # scenarios of the chunk each fused kernel is timed on
@@ -58,7 +59,8 @@ def run_bench(
     the fused kernels are also timed alone against the device's ceilings.
     """
     scenario = with_simulation(load_scenario(file or DEFAULT_SCENARIO), scenarios, None)
-    n_options = sum(len(site_options(scenario, i)) for i in range(len(scenario.sites)))
+    portfolio = kernel_inputs(scenario)
+    n_options = sum(len(site_options(portfolio, i)) for i in range(len(portfolio.sites)))
     ok, gpu = cupy_usable()
     names = [backend] if backend != "auto" else ["numpy"] + (["cupy"] if ok else [])
     results = []
@@ -77,7 +79,7 @@ def run_bench(
     from siteopt.kernels import gpubench
 
     ceilings = gpubench.measure_ceilings()
-    timings = gpubench.time_kernels(scenario, kernel_scenarios, ceilings)
+    timings = gpubench.time_kernels(portfolio, kernel_scenarios, ceilings)
     return BenchRun(results, ceilings.gpu, asdict(ceilings), [t.as_dict() for t in timings])
 
 

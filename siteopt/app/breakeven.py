@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.options import SiteOption, chunk_market, site_chunk, site_options
 from siteopt.kernels.reduce import exact_cvar
-from siteopt.kernels.valuation import chunk_size_for, with_simulation
+from siteopt.kernels.valuation import chunk_size_for
 from siteopt.model.errors import InputError
+from siteopt.model.load import with_simulation
 from siteopt.model.schema import Scenario
 
 PRICE_CEILING_USD_KW_MONTH = 10_000.0
@@ -50,6 +52,7 @@ class _SiteValuer:
     """Values one site's options for one contract at any price, draws fixed and cached."""
 
     def __init__(self, scenario: Scenario, site: int, contract: int, backend: Backend) -> None:
+        scenario = kernel_inputs(scenario)
         self.scenario, self.site, self.contract, self.be = scenario, site, contract, backend
         opts = site_options(scenario, site)
         self.options = [o for o in opts if o.contract_index in (None, contract)]
@@ -64,10 +67,8 @@ class _SiteValuer:
     def npv(self, price: float) -> np.ndarray:
         """(N, options) NPVs with the contract at ``price`` [USD]."""
         contracts = list(self.scenario.contracts)
-        contracts[self.contract] = contracts[self.contract].model_copy(
-            update={"price_usd_kw_month": price}
-        )
-        scenario = self.scenario.model_copy(update={"contracts": tuple(contracts)})
+        contracts[self.contract] = replace(contracts[self.contract], price_usd_kw_month=price)
+        scenario = replace(self.scenario, contracts=tuple(contracts))
         parts = [
             self.be.to_numpy(site_chunk(scenario, self.site, self.options, c, xp=self.be.xp).npv)
             for c in self.chunks

@@ -8,9 +8,11 @@ summary.json keeps.
 
 from __future__ import annotations
 
+from siteopt.app.params import kernel_inputs
 from siteopt.kernels.coefficients import construction_start
 from siteopt.kernels.hosting import Financing, capex_usd
 from siteopt.kernels.options import site_options
+from siteopt.kernels.params import Portfolio, month_index
 from siteopt.model.plausibility import (
     Finding,
     ScenarioWarning,
@@ -21,7 +23,7 @@ from siteopt.model.plausibility import (
     plausibility_findings,
     with_sampling_error,
 )
-from siteopt.model.schema import Scenario, year_month_index
+from siteopt.model.schema import Scenario
 
 
 def scenario_warnings(
@@ -36,8 +38,9 @@ def scenario_warnings(
     return place(findings, scenario, source)
 
 
-def unsignable_contracts(s: Scenario) -> list[Finding]:
+def unsignable_contracts(scenario: Scenario) -> list[Finding]:
     """Contracts that no plan can sign, each with the first reason found."""
+    s = kernel_inputs(scenario)
     offered: list[list] = [[] for _ in s.contracts]  # (site index, option) per contract
     for i in range(len(s.sites)):
         for opt in site_options(s, i):
@@ -45,13 +48,14 @@ def unsignable_contracts(s: Scenario) -> list[Finding]:
                 offered[opt.contract_index].append((i, opt))
     out = []
     for c_index in range(len(s.contracts)):
-        reason = _unsignable_reason(s, c_index, offered[c_index])
+        budget_usd = sum(scenario.financing.capital_budget_usd.values())
+        reason = _unsignable_reason(s, c_index, offered[c_index], budget_usd)
         if reason is not None:
             out.append(Finding("contract_unsignable", ("contracts", c_index), reason))
     return out
 
 
-def _unsignable_reason(s: Scenario, c_index: int, options: list) -> str | None:
+def _unsignable_reason(s: Portfolio, c_index: int, options: list, budget: float) -> str | None:
     contract = s.contracts[c_index]
     if not options:
         if contract.eligible_sites is not None and not contract.eligible_sites:
@@ -71,14 +75,13 @@ def _unsignable_reason(s: Scenario, c_index: int, options: list) -> str | None:
         )
     if contract.online_by is not None:
         earliest = min(_first_rent(s, i, opt) for i, opt in options)
-        if year_month_index(s.start, contract.online_by) < earliest:
+        if month_index(s.start, contract.online_by) < earliest:
             lead = min(s.sites[i].ai.lead_time_months for i, _ in options)
             return (
                 f"can never be signed: online_by {contract.online_by} is before the "
                 f"earliest first rent ({month_label(s, earliest)}: construction from January "
                 f"of the first build year plus a {lead}-month lead time)"
             )
-    budget = sum(s.financing.capital_budget_usd.values())
     cheapest = min(_equity_per_mw(s, i, opt, c_index) for i, opt in options) * need_mw
     if cheapest > budget * (1 + 1e-9) + 1.0:
         return (
@@ -89,10 +92,10 @@ def _unsignable_reason(s: Scenario, c_index: int, options: list) -> str | None:
     return None
 
 
-def _first_rent(s: Scenario, site_index: int, opt) -> int:
+def _first_rent(s: Portfolio, site_index: int, opt) -> int:
     return construction_start(s, opt.build_year) + s.sites[site_index].ai.lead_time_months
 
 
-def _equity_per_mw(s: Scenario, site_index: int, opt, c_index: int) -> float:
+def _equity_per_mw(s: Portfolio, site_index: int, opt, c_index: int) -> float:
     share = Financing.of(s, s.contracts[c_index]).equity_share
     return share * float(capex_usd(s.sites[site_index].ai, opt.it_mw)) / opt.it_mw

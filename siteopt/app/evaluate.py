@@ -19,7 +19,8 @@ import pandas as pd
 
 from siteopt.app.pipeline import Decision, Progress, SolveOutcome, SolveSettings, finish, value
 from siteopt.app.plan import plan_problem
-from siteopt.kernels.valuation import ValuationCache, ValuationResult
+from siteopt.app.valuation import ValuationResult
+from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InputError
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.data import plan_data

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import select_backend
 from siteopt.kernels.options import chunk_market
 from siteopt.kernels.reduce import BLOCK, DEFAULT_BINS
@@ -105,7 +106,7 @@ def estimate(scenario: Scenario, *, frontier_points: int = 0) -> MemoryEstimate:
     Parameters
     ----------
     scenario : Scenario
-        With ``--scenarios`` and ``--seed`` applied (``kernels.valuation.with_simulation``).
+        With ``--scenarios`` and ``--seed`` applied (``siteopt.model.load.with_simulation``).
     frontier_points : int
         ``--frontier N``: N more plans valued on every scenario, a CVaR in the MILP.
     """
@@ -148,7 +149,7 @@ def _smallest_chunk_bytes(scenario: Scenario, options: int, widest: int) -> int:
     """One scenario's chunk, the least the valuation shrinks its chunks to [B]."""
     if options > EXACT_CHUNK_MAX_OPTIONS:  # bytes_per_scenario lists every option
         return 8 * 4 * widest  # the widest site's option columns alone, a lower bound
-    return bytes_per_scenario(scenario)
+    return bytes_per_scenario(kernel_inputs(scenario))
 
 
 def breakeven_estimate(scenario: Scenario, site_name: str) -> MemoryEstimate:
@@ -181,7 +182,7 @@ def breakeven_estimate(scenario: Scenario, site_name: str) -> MemoryEstimate:
 def market_bytes_per_scenario(scenario: Scenario, sample: int = 64) -> int:
     """Bytes of one scenario's market and power paths, measured on a small chunk [B]."""
     sample = min(sample, scenario.simulation.scenarios)
-    ctx = chunk_market(scenario, np.arange(sample, dtype=np.int64), xp=np)
+    ctx = chunk_market(kernel_inputs(scenario), np.arange(sample, dtype=np.int64), xp=np)
     return math.ceil(_nbytes(ctx) / sample)
 
 

@@ -18,23 +18,21 @@ import pandas as pd
 from siteopt import __version__
 from siteopt.app.checks import scenario_warnings
 from siteopt.app.engines import chunk_executor
+from siteopt.app.params import kernel_inputs
 from siteopt.app.plan import plan_problem
+from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_options
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import expected_cashflows
 from siteopt.kernels.hosting import mining_left_mw
 from siteopt.kernels.options import SiteOption
 from siteopt.kernels.reduce import exact_cvar
-from siteopt.kernels.valuation import (
-    ValuationCache,
-    ValuationResult,
-    plan_npv_samples,
-    value_options,
-    with_simulation,
-)
+from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InfeasibleError, InputError
+from siteopt.model.load import with_simulation
 from siteopt.model.plausibility import SourceLines
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.data import plan_data
+from siteopt.optimizer.defaults import DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT_S
 from siteopt.optimizer.options import PlanProblem, capex_column
 from siteopt.optimizer.results import PlanResult, all_mining, max_ai, violations
 from siteopt.optimizer.solve import SolveStatus, solve_plan
@@ -62,7 +60,6 @@ PORTFOLIO_KEYS = (  # summary.json's portfolio figures, compared by whatif and s
     "mining_mw_total",
 )
 MAX_FRONTIER_POINTS = 50
-DEFAULT_MIP_GAP = 1e-4  # relative; tight, so that what-if deltas are not solver tolerance
 FRONTIER_GAP = 0.005  # relative MIP gap of a frontier point
 FRONTIER_MIN_POINT_S = 5.0
 MAX_RISK_WEIGHT = 1000.0  # the frontier's last point: CVaR first, E[NPV] a tie-breaker
@@ -78,7 +75,7 @@ class SolveSettings:
     scenarios: int | None = None
     seed: int | None = None
     solver: str | None = None
-    time_limit_s: float = 120.0
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S
     gap_rel: float = DEFAULT_MIP_GAP
     source: SourceLines | None = None  # the scenario's file and lines, to place warnings
 
@@ -272,9 +269,14 @@ def finish(
     plans = {"plan": [flat[i] for i in rows]}
     plans.update({name: [flat[i] for i in b.rows] for name, b in baselines.items()})
     samples = plan_npv_samples(
-        scenario, plans, backend=backend, progress=progress, executor=_executor(settings)
+        scenario,
+        plans,
+        valuation,
+        backend=backend,
+        progress=progress,
+        executor=_executor(settings),
     )
-    cashflows = expected_cashflows(scenario, plans["plan"], xp=np)
+    cashflows = expected_cashflows(kernel_inputs(scenario), plans["plan"], xp=np)
     frame = plan_frame(scenario, valuation.options.table, plans["plan"], list(rows))
     summary = build_summary(
         scenario, valuation, rows, decision, frame, samples, baselines, settings, backend
@@ -343,6 +345,7 @@ def with_frontier(
     samples = plan_npv_samples(
         outcome.scenario,
         {name: [flat[r] for r in rows] for rows, name in distinct.items()},
+        valuation,
         backend=backend,
         executor=_executor(settings),
     )
@@ -371,8 +374,9 @@ def plan_frame(
 ) -> pd.DataFrame:
     """plan.csv: one row per site, columns as docs/cli.md."""
     picked = table.loc[rows].reset_index(drop=True)
+    sites = kernel_inputs(scenario).sites
     mining = [
-        float(mining_left_mw(scenario.sites[o.site_index], o.it_mw))
+        float(mining_left_mw(sites[o.site_index], o.it_mw))
         if o.contract_index is not None
         else scenario.sites[o.site_index].mining.mw
         for o in chosen

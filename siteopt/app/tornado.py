@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import Backend
 from siteopt.kernels.options import SiteOption, chunk_market, site_chunk
+from siteopt.kernels.params import Portfolio
 from siteopt.kernels.valuation import chunk_size_for
 from siteopt.model.schema import Contract, Scenario
 
@@ -126,6 +128,8 @@ def _with_term(scenario: Scenario, c: int, field: str, value: float) -> Scenario
 
 def _mean_deltas(scenario, plan, variants, backend: Backend, progress) -> list[float]:
     """Mean over every scenario of (plan NPV with the variant - plan NPV as is) [USD]."""
+    scenario = kernel_inputs(scenario)
+    variants = [(c, term, side, kernel_inputs(moved)) for c, term, side, moved in variants]
     xp, n = backend.xp, min(scenario.simulation.scenarios, MAX_SCENARIOS)
     on = {c: [o for o in plan if o.contract_index == c] for c, *_ in variants}
     sites = sorted({o.site_index for opts in on.values() for o in opts})
@@ -143,5 +147,5 @@ def _mean_deltas(scenario, plan, variants, backend: Backend, progress) -> list[f
     return list(totals / n)
 
 
-def _npv(scenario: Scenario, option: SiteOption, ctx, xp):
+def _npv(scenario: Portfolio, option: SiteOption, ctx, xp):
     return site_chunk(scenario, option.site_index, [option], ctx, xp=xp).npv[:, 0]

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from siteopt.app import pipeline
+from siteopt.app.params import kernel_inputs
 from siteopt.app.pipeline import PORTFOLIO_KEYS, Progress, SolveOutcome, SolveSettings
 from siteopt.kernels.valuation import ValuationCache, site_key
 from siteopt.model.errors import InfeasibleError
@@ -115,9 +116,8 @@ def _whatif_on_cluster(
 
 def sites_reached(base: Scenario, changed: Scenario) -> int:
     """Sites whose valuation inputs (:func:`site_key`) differ between two scenarios."""
-    return sum(
-        site_key(base, i, "", 0) != site_key(changed, i, "", 0) for i in range(len(base.sites))
-    )
+    kb, kc = kernel_inputs(base), kernel_inputs(changed)
+    return sum(site_key(kb, i, "", 0) != site_key(kc, i, "", 0) for i in range(len(base.sites)))
 
 
 def _solve(which, scenario, settings, progress, cache) -> SolveOutcome:

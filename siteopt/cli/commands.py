@@ -173,7 +173,7 @@ def _sampling_warning(summary: dict, source) -> None:
 def _check_memory(scenario, run: RunOptions, *, frontier: int = 0) -> None:
     """Refuse (exit 2) a run that cannot fit in the memory free now, before it starts."""
     from siteopt.app.limits import check_memory
-    from siteopt.kernels.valuation import with_simulation
+    from siteopt.model.load import with_simulation
 
     check_memory(with_simulation(scenario, run.scenarios, run.seed), frontier_points=frontier)
 
@@ -304,7 +304,7 @@ def breakeven(
     from siteopt.app.breakeven import breakeven as find_breakeven
     from siteopt.app.limits import check_breakeven_memory
     from siteopt.cli.render import print_breakeven
-    from siteopt.kernels.valuation import with_simulation
+    from siteopt.model.load import with_simulation
 
     scenario, source = _load(file, overrides, run)
     check_breakeven_memory(with_simulation(scenario, run.scenarios, run.seed), site_name)

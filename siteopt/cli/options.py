@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from siteopt.model.errors import InputError
+from siteopt.optimizer.defaults import DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT_S
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -140,7 +141,7 @@ _RUN_OPTIONS = [
         "--time-limit",
         "time_limit",
         type=click.FloatRange(min=0.1, max=86_400),
-        default=120.0,
+        default=DEFAULT_TIME_LIMIT_S,
         show_default=True,
         help="MILP time limit in seconds.",
     ),
@@ -148,7 +149,7 @@ _RUN_OPTIONS = [
         "--mip-gap",
         "mip_gap",
         type=click.FloatRange(min=0.0, max=1.0),
-        default=1e-4,
+        default=DEFAULT_MIP_GAP,
         show_default=True,
         help="Relative MIP gap at which the MILP stops (0.0001 = 0.01%).",
     ),
@@ -217,8 +218,7 @@ def load_checked(
         The warnings, as printed.
     """
     from siteopt.app.checks import scenario_warnings
-    from siteopt.kernels.valuation import with_simulation
-    from siteopt.model.load import load_scenario_source
+    from siteopt.model.load import load_scenario_source, with_simulation
 
     scenario, source = load_scenario_source(file, overrides)
     if scenarios is not None:

@@ -33,6 +33,7 @@ __all__ = [
     "load_scenario",
     "load_scenario_source",
     "validate_data",
+    "with_simulation",
 ]
 
 
@@ -699,3 +700,16 @@ def _no_such_key(head: str, known: list[str], full: list[str], what: str = "key"
     else:
         hint = ""
     return f"unknown {what} {_quoted(head)}{hint}"
+
+
+def with_simulation(scenario: Scenario, scenarios: int | None, seed: int | None) -> Scenario:
+    """The scenario with the run settings ``--scenarios`` and ``--seed`` applied (None
+    keeps the file's); the risk sample is capped at the scenario count."""
+    sim = scenario.simulation
+    n = scenarios if scenarios is not None else sim.scenarios
+    update = {
+        "scenarios": n,
+        "seed": sim.seed if seed is None else seed,
+        "risk_sample": min(sim.risk_sample, n),
+    }
+    return scenario.model_copy(update={"simulation": sim.model_copy(update=update)})

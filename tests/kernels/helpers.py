@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from siteopt.kernels.valuation import value_options
+from siteopt.app.valuation import value_options
 from siteopt.model.schema import Scenario
 
 REPO = Path(__file__).resolve().parents[2]

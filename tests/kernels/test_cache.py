@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from siteopt.kernels.valuation import ValuationCache, site_key, value_options, with_simulation
-from siteopt.model.load import apply_overrides, load_scenario
+from siteopt.app.params import kernel_inputs
+from siteopt.app.valuation import value_options
+from siteopt.kernels.valuation import ValuationCache, site_key
+from siteopt.model.load import apply_overrides, load_scenario, with_simulation
 
 from .helpers import SCENARIO_FILES
 
@@ -73,6 +75,7 @@ def test_site_key_changes_exactly_where_the_valuation_can(texas, assignment, tou
     moved = {
         s.name
         for i, s in enumerate(texas.sites)
-        if site_key(texas, i, "numpy", 64) != site_key(changed, i, "numpy", 64)
+        if site_key(kernel_inputs(texas), i, "numpy", 64)
+        != site_key(kernel_inputs(changed), i, "numpy", 64)
     }
     assert moved == ({s.name for s in texas.sites} if touched == "all" else touched)

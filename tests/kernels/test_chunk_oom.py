@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from siteopt.app.params import kernel_inputs
+from siteopt.app.valuation import plan_npv_samples, value_options
 from siteopt.kernels import valuation
 from siteopt.kernels.backend import Backend
-from siteopt.kernels.valuation import plan_npv_samples, value_options, with_simulation
-from siteopt.model.load import load_scenario
+from siteopt.model.load import load_scenario, with_simulation
 
 from .helpers import SCENARIO_FILES
 
@@ -84,7 +85,11 @@ def test_oom_halves_again_until_the_chunk_fits(hydro, fake_oom):
 
 
 def test_oom_in_plan_samples_halves_the_chunk(hydro, fake_oom):
-    plans = {"hash": [valuation.site_options(hydro, i)[0] for i in range(len(hydro.sites))]}
+    plans = {
+        "hash": [
+            valuation.site_options(kernel_inputs(hydro), i)[0] for i in range(len(hydro.sites))
+        ]
+    }
     want = plan_npv_samples(hydro, plans, backend="numpy", chunk_size=CHUNK)
     seen = fake_oom("plan_chunk", limit=CHUNK - 1)
     got = plan_npv_samples(hydro, plans, backend="numpy", chunk_size=CHUNK)

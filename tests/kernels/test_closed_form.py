@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from siteopt.app.valuation import value_options
 from siteopt.kernels.market import hashprice_usd_ph_day
-from siteopt.kernels.valuation import value_options
 from siteopt.model.schema import Contract, Scenario
 
 from .helpers import expected_npv, one_site, one_site_ai

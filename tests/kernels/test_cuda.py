@@ -16,16 +16,18 @@ bit-identical uniform with a constant and must be equal.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
 import pytest
 
+from siteopt.app.params import kernel_inputs
+from siteopt.app.valuation import value_options
 from siteopt.kernels import _cuda, gpubench, market, options, power
 from siteopt.kernels.backend import FUSED_ENV, fused_enabled
 from siteopt.kernels.market import horizon_calendar
 from siteopt.kernels.options import chunk_market, site_mining, site_options
-from siteopt.kernels.valuation import value_options
 from siteopt.model.load import load_scenario
 
 from .conftest import CUPY_OK, CUPY_REASON
@@ -85,8 +87,8 @@ def lagless(scenario):
 def test_market_kernel_matches_numpy(on_host, scenario, variant):
     sc = variant(scenario)
     idx = np.arange(10**9, 10**9 + N, dtype=np.int64)  # high indices use counter word 1
-    got = _cuda.market_paths(sc, idx, xp=np)
-    want = market.market_paths(sc, idx, xp=np)
+    got = _cuda.market_paths(kernel_inputs(sc), idx, xp=np)
+    want = market.market_paths(kernel_inputs(sc), idx, xp=np)
     assert on_host.launches == [("siteopt_market", (2,), (256,))]
     for name in ("btc_usd", "hashrate_eh", "reward_btc", "hashprice"):
         close(getattr(got, name), getattr(want, name))
@@ -94,11 +96,11 @@ def test_market_kernel_matches_numpy(on_host, scenario, variant):
 
 @needs_compiler
 def test_power_kernel_matches_numpy(on_host, scenario):
-    cal = horizon_calendar(scenario)
+    cal = horizon_calendar(kernel_inputs(scenario))
     idx = np.arange(N, dtype=np.int64)
     for m in range(len(scenario.power_markets)):
-        got = _cuda.power_paths(scenario, m, cal, idx, xp=np)
-        want = power.power_paths(scenario, m, cal, idx, xp=np)
+        got = _cuda.power_paths(kernel_inputs(scenario), m, cal, idx, xp=np)
+        want = power.power_paths(kernel_inputs(scenario), m, cal, idx, xp=np)
         close(got.level, want.level)
         np.testing.assert_array_equal(got.fourcp_avoided, want.fourcp_avoided)
         np.testing.assert_array_equal(got.curve.multiples, want.curve.multiples)
@@ -108,14 +110,15 @@ def test_power_kernel_matches_numpy(on_host, scenario):
 @pytest.mark.parametrize("pays_power", [True, False])
 def test_site_kernel_matches_numpy(on_host, scenario, pays_power):
     """Every site: curtailable or not, with and without a PPA, AI power paid or passed."""
-    ctx = chunk_market(scenario, np.arange(N, dtype=np.int64), xp=np)
-    for i, site in enumerate(scenario.sites):
+    k = kernel_inputs(scenario)
+    ctx = chunk_market(k, np.arange(N, dtype=np.int64), xp=np)
+    for i, site in enumerate(k.sites):
         pays = pays_power and site.ai is not None  # a site without AI pays no AI power
-        pw, fl, mining = site_mining(scenario, i, ctx, xp=np)
-        want = _xp_streams(scenario, i, ctx, pays)
-        inputs = options.fused_site_inputs(scenario, i, ctx, fl, pays)
+        pw, fl, mining = site_mining(k, i, ctx, xp=np)
+        want = _xp_streams(k, i, ctx, pays)
+        inputs = options.fused_site_inputs(k, i, ctx, fl, pays)
         got = _cuda.site_stream_arrays(
-            site, scenario.market.pool_fee, inputs, ctx.market.hashprice, pw, xp=np
+            site, k.market.pool_fee, inputs, ctx.market.hashprice, pw, xp=np
         )
         for name, array in got.items():
             close(array, getattr(want, name))
@@ -129,7 +132,7 @@ def _xp_streams(scenario, i, ctx, pays_power):
 @needs_compiler
 def test_site_kernel_handles_free_and_negative_power(on_host):
     """A price level <= 0 runs every hour, as numpy's x = inf does."""
-    sc = load_scenario(SCENARIO_FILES["texas"])
+    sc = kernel_inputs(load_scenario(SCENARIO_FILES["texas"]))
     ctx = chunk_market(sc, np.arange(8, dtype=np.int64), xp=np)
     i = next(k for k, s in enumerate(sc.sites) if s.curtailable)
     pw, fl, mining = site_mining(sc, i, ctx, xp=np)
@@ -252,7 +255,7 @@ def test_device_kernels_match_the_xp_code_on_the_device(kernel, scenario, monkey
     idx = cp.arange(N, dtype=cp.int64)
 
     def run():  # through chunk_market, the one place that picks fused or xp
-        ctx = chunk_market(scenario, idx, xp=cp)
+        ctx = chunk_market(kernel_inputs(scenario), idx, xp=cp)
         if kernel == "market":
             paths = ctx.market
             return [paths.btc_usd, paths.hashrate_eh, paths.reward_btc, paths.hashprice]
@@ -260,7 +263,9 @@ def test_device_kernels_match_the_xp_code_on_the_device(kernel, scenario, monkey
             p = next(p for p in ctx.power if p is not None)
             return [p.level, p.fourcp_avoided]
         return [
-            options.site_chunk(scenario, i, site_options(scenario, i), ctx, xp=cp).npv
+            options.site_chunk(
+                kernel_inputs(scenario), i, site_options(kernel_inputs(scenario), i), ctx, xp=cp
+            ).npv
             for i in range(len(scenario.sites))
         ]
 
@@ -274,11 +279,11 @@ def test_device_kernels_match_the_xp_code_on_the_device(kernel, scenario, monkey
 
 def test_host_emulation_can_fail(on_host):
     """A changed input shows up in the kernel's output: the parity above is not vacuous."""
-    sc = load_scenario(SCENARIO_FILES["texas"])
+    sc = kernel_inputs(load_scenario(SCENARIO_FILES["texas"]))
     idx = np.arange(16, dtype=np.int64)
     right = _cuda.market_paths(sc, idx, xp=np)
-    nudged = sc.market.model_copy(update={"fee_share": sc.market.fee_share * 1.001})
-    wrong = _cuda.market_paths(sc.model_copy(update={"market": nudged}), idx, xp=np)
+    nudged = dataclasses.replace(sc.market, fee_share=sc.market.fee_share * 1.001)
+    wrong = _cuda.market_paths(dataclasses.replace(sc, market=nudged), idx, xp=np)
     with pytest.raises(AssertionError):
         close(wrong.reward_btc, right.reward_btc)
 

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from siteopt.app.params import kernel_inputs
+from siteopt.app.valuation import plan_npv_samples, value_options
 from siteopt.kernels.cashflows import LINE_ITEMS, expected_cashflows, option_cashflows, option_npv
 from siteopt.kernels.options import SiteOption, chunk_market, site_chunk, site_options
-from siteopt.kernels.valuation import plan_npv_samples, value_options, with_simulation
-from siteopt.model.load import load_scenario
+from siteopt.model.load import load_scenario, with_simulation
 
 from .helpers import SCENARIO_FILES, random_one_site_ai
 
@@ -35,13 +36,13 @@ def _idx(n: int, lo: int = 0) -> np.ndarray:
 
 def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
     """site_chunk == option_npv for every option of every site; returns event counts."""
-    ctx = chunk_market(scenario, _idx(n), xp=np)
+    ctx = chunk_market(kernel_inputs(scenario), _idx(n), xp=np)
     seen = {"exits_to_mining": 0, "lost_to_lender": 0, "options": 0}
     for i in range(len(scenario.sites)):
-        opts = site_options(scenario, i)
-        fast = site_chunk(scenario, i, opts, ctx, xp=np)
+        opts = site_options(kernel_inputs(scenario), i)
+        fast = site_chunk(kernel_inputs(scenario), i, opts, ctx, xp=np)
         for j, opt in enumerate(opts):
-            ref = option_npv(scenario, opt, ctx, xp=np)
+            ref = option_npv(kernel_inputs(scenario), opt, ctx, xp=np)
             scale = max(float(np.max(np.abs(ref))), 1.0)
             err = float(np.max(np.abs(fast.npv[:, j] - ref)))
             assert err <= RTOL * scale, f"{scenario.sites[i].name} {opt.label}: {err / scale:.3g}"
@@ -80,9 +81,10 @@ def test_risk_sample_rows_are_the_first_k_scenarios(texas, chunked):
     k = texas.simulation.risk_sample
     risk = result.options.risk_npv_usd
     assert risk.shape == (len(result.options.table), k)
-    ctx = chunk_market(texas, _idx(k), xp=np)
+    ctx = chunk_market(kernel_inputs(texas), _idx(k), xp=np)
     rows = [
-        site_chunk(texas, i, opts, ctx, xp=np).npv.T for i, opts in enumerate(result.site_options)
+        site_chunk(kernel_inputs(texas), i, opts, ctx, xp=np).npv.T
+        for i, opts in enumerate(result.site_options)
     ]
     np.testing.assert_array_equal(risk, np.vstack(rows))
 
@@ -104,7 +106,9 @@ def test_npv_is_affine_in_it_mw(texas, site_name, contract):
     for level in levels:
         assert site.interconnect_mw - level * site.ai.pue <= site.mining.mw or site.mining.mw == 0
     opts = [SiteOption(i, f"ai{level:g}", level, 2028, contract) for level in levels]
-    npv = site_chunk(texas, i, opts, chunk_market(texas, _idx(300), xp=np), xp=np).npv
+    npv = site_chunk(
+        kernel_inputs(texas), i, opts, chunk_market(kernel_inputs(texas), _idx(300), xp=np), xp=np
+    ).npv
     d1, d2 = npv[:, 1] - npv[:, 0], npv[:, 2] - npv[:, 1]
     np.testing.assert_allclose(d2, d1, rtol=0, atol=RTOL * np.max(np.abs(npv)))
     assert np.std(d1) > 0  # the increment is random (rent exits, overruns, hashprice)
@@ -114,8 +118,8 @@ def test_retrofit_tier_breaks_affinity(texas):
     """Control for the test above: with a retrofit tier the capex kink shows up."""
     i = next(k for k, s in enumerate(texas.sites) if s.name == "abilene-legacy")  # retrofit 100 MW
     opts = [SiteOption(i, f"ai{lv}", lv, 2028, 0) for lv in (60.0, 100.0, 140.0)]
-    ctx = chunk_market(texas, _idx(50), xp=np)
-    npv = site_chunk(texas, i, opts, ctx, xp=np).npv
+    ctx = chunk_market(kernel_inputs(texas), _idx(50), xp=np)
+    npv = site_chunk(kernel_inputs(texas), i, opts, ctx, xp=np).npv
     d1, d2 = npv[:, 1] - npv[:, 0], npv[:, 2] - npv[:, 1]
     assert np.min(np.abs(d2 - d1)) > 1e6
 
@@ -128,13 +132,17 @@ def test_common_random_numbers_shrink_option_differences(texas):
     market, delays, overruns and exits. Evaluating ai60 under another seed breaks the
     coupling and the ratio goes to about Var(a) + Var(b) over Var(a), i.e. ~2."""
     i = next(k for k, s in enumerate(texas.sites) if s.name == "pecos-1")
-    opts = site_options(texas, i)
+    opts = site_options(kernel_inputs(texas), i)
     labels = [o.label for o in opts]
     a, b = labels.index("ai40-2028-hyperscaler-a"), labels.index("ai60-2028-hyperscaler-a")
     idx = _idx(2000)
-    npv = site_chunk(texas, i, opts, chunk_market(texas, idx, xp=np), xp=np).npv
+    npv = site_chunk(
+        kernel_inputs(texas), i, opts, chunk_market(kernel_inputs(texas), idx, xp=np), xp=np
+    ).npv
     other = with_simulation(texas, None, texas.simulation.seed + 1)
-    npv_other = site_chunk(other, i, opts, chunk_market(other, idx, xp=np), xp=np).npv
+    npv_other = site_chunk(
+        kernel_inputs(other), i, opts, chunk_market(kernel_inputs(other), idx, xp=np), xp=np
+    ).npv
     crn = np.var(npv[:, a] - npv[:, b]) / min(np.var(npv[:, a]), np.var(npv[:, b]))
     independent = np.var(npv[:, a] - npv_other[:, b]) / min(
         np.var(npv[:, a]), np.var(npv_other[:, b])
@@ -152,7 +160,7 @@ def test_fast_path_equals_month_by_month(name):
     scenario = load_scenario(SCENARIO_FILES[name])
     seen = _assert_paths_equal(scenario, n=200)
     assert seen["options"] == sum(
-        len(site_options(scenario, i)) for i in range(len(scenario.sites))
+        len(site_options(kernel_inputs(scenario), i)) for i in range(len(scenario.sites))
     )
 
 
@@ -198,11 +206,11 @@ def test_non_recourse_changes_only_scenarios_with_an_exit():
     over = {"contracts.0.annual_default_prob": 0.5, "financing.debt.loan_to_cost": 0.8}
     recourse = random_one_site_ai(**over)
     non_recourse = random_one_site_ai(**over, **{"financing.debt.non_recourse": True})
-    opts = site_options(recourse, 0)
+    opts = site_options(kernel_inputs(recourse), 0)
     j = [o.label for o in opts].index("ai60-2027-lease")
-    ctx = chunk_market(recourse, _idx(200), xp=np)
-    a = site_chunk(recourse, 0, opts, ctx, xp=np)
-    b = site_chunk(non_recourse, 0, opts, ctx, xp=np)
+    ctx = chunk_market(kernel_inputs(recourse), _idx(200), xp=np)
+    a = site_chunk(kernel_inputs(recourse), 0, opts, ctx, xp=np)
+    b = site_chunk(kernel_inputs(non_recourse), 0, opts, ctx, xp=np)
     ev = a.events[(2027, 0)]
     exited_in_horizon = ev.contract_end < np.minimum(
         ev.rent_start + 24, recourse.months
@@ -210,7 +218,7 @@ def test_non_recourse_changes_only_scenarios_with_an_exit():
     assert 0 < exited_in_horizon.sum() < 200
     np.testing.assert_array_equal(a.npv[~exited_in_horizon, j], b.npv[~exited_in_horizon, j])
     assert np.all(a.npv[exited_in_horizon, j] != b.npv[exited_in_horizon, j])
-    lines, _ = option_cashflows(non_recourse, opts[j], ctx, xp=np)
+    lines, _ = option_cashflows(kernel_inputs(non_recourse), opts[j], ctx, xp=np)
     t = np.arange(recourse.months)[None, :]
     after_exit = exited_in_horizon[:, None] & (t >= ev.contract_end[:, None])
     assert np.all(lines["debt_service"][after_exit] == 0.0)
@@ -231,7 +239,7 @@ def test_expected_cashflows_discount_to_the_mean_npv():
             for o in result.site_options[0]
             if (o.label if o.contract_index is not None else "hash") == label
         )
-        frame = expected_cashflows(scenario, [option], xp=np, chunk_size=128)
+        frame = expected_cashflows(kernel_inputs(scenario), [option], xp=np, chunk_size=128)
         assert set(frame["line_item"]) == {*LINE_ITEMS, "terminal_value"}
         lines = frame[frame["line_item"] != "terminal_value"].pivot_table(
             index="month", columns="line_item", values="usd", sort=True

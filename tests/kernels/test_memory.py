@@ -13,7 +13,7 @@ import tracemalloc
 
 import numpy as np
 
-from siteopt.kernels.valuation import value_options
+from siteopt.app.valuation import value_options
 
 from .helpers import random_one_site_ai
 

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from siteopt.app.params import kernel_inputs
+from siteopt.app.valuation import value_options
 from siteopt.kernels.hosting import exit_months, site_draws
 from siteopt.kernels.market import horizon_calendar, market_paths
 from siteopt.kernels.options import chunk_market, site_chunk, site_options
 from siteopt.kernels.power import power_paths
 from siteopt.kernels.rng import STREAM_BTC, STREAM_EXIT, entity_stream, power_stream, uniforms4
-from siteopt.kernels.valuation import value_options
 from siteopt.model.load import load_scenario
 
 from .helpers import SCENARIO_FILES
@@ -67,8 +68,8 @@ def test_uniforms_are_bit_identical(xp):
 
 
 def test_market_paths_parity(xp, texas):
-    got = market_paths(texas, xp.arange(N, dtype=xp.int64), xp=xp)
-    want = market_paths(texas, np.arange(N, dtype=np.int64), xp=np)
+    got = market_paths(kernel_inputs(texas), xp.arange(N, dtype=xp.int64), xp=xp)
+    want = market_paths(kernel_inputs(texas), np.arange(N, dtype=np.int64), xp=np)
     for name in ("btc_usd", "hashrate_eh", "reward_btc", "hashprice"):
         g = getattr(got, name)
         on_backend(g, xp)
@@ -77,10 +78,10 @@ def test_market_paths_parity(xp, texas):
 
 
 def test_power_paths_parity(xp, texas):
-    cal = horizon_calendar(texas)
+    cal = horizon_calendar(kernel_inputs(texas))
     for m in range(len(texas.power_markets)):
-        got = power_paths(texas, m, cal, xp.arange(N, dtype=xp.int64), xp=xp)
-        want = power_paths(texas, m, cal, np.arange(N, dtype=np.int64), xp=np)
+        got = power_paths(kernel_inputs(texas), m, cal, xp.arange(N, dtype=xp.int64), xp=xp)
+        want = power_paths(kernel_inputs(texas), m, cal, np.arange(N, dtype=np.int64), xp=np)
         on_backend(got.level, xp)
         assert got.level.dtype == np.float64
         close(got.level, want.level)
@@ -90,28 +91,28 @@ def test_power_paths_parity(xp, texas):
 
 def test_site_draws_and_exits_parity(xp, texas):
     for i in (0, 1, 6):
-        got = site_draws(texas, i, xp.arange(N, dtype=xp.int64), xp=xp)
-        want = site_draws(texas, i, np.arange(N, dtype=np.int64), xp=np)
+        got = site_draws(kernel_inputs(texas), i, xp.arange(N, dtype=xp.int64), xp=xp)
+        want = site_draws(kernel_inputs(texas), i, np.arange(N, dtype=np.int64), xp=np)
         on_backend(got.delay_months, xp)
         assert got.delay_months.dtype == np.int64
         np.testing.assert_array_equal(host(got.delay_months), want.delay_months)
         close(got.overrun, want.overrun)
     for c in range(len(texas.contracts)):
-        got = exit_months(texas, 1, c, xp.arange(N, dtype=xp.int64), xp=xp)
+        got = exit_months(kernel_inputs(texas), 1, c, xp.arange(N, dtype=xp.int64), xp=xp)
         assert got.dtype == np.int64
         np.testing.assert_array_equal(
-            host(got), exit_months(texas, 1, c, np.arange(N, dtype=np.int64), xp=np)
+            host(got), exit_months(kernel_inputs(texas), 1, c, np.arange(N, dtype=np.int64), xp=np)
         )
 
 
 def test_site_chunk_parity(xp, texas):
-    ctx = chunk_market(texas, xp.arange(N, dtype=xp.int64), xp=xp)
-    ref = chunk_market(texas, np.arange(N, dtype=np.int64), xp=np)
+    ctx = chunk_market(kernel_inputs(texas), xp.arange(N, dtype=xp.int64), xp=xp)
+    ref = chunk_market(kernel_inputs(texas), np.arange(N, dtype=np.int64), xp=np)
     assert ctx.scenarios.dtype == np.int64
     for i in range(len(texas.sites)):
-        opts = site_options(texas, i)
-        got = site_chunk(texas, i, opts, ctx, xp=xp)
-        want = site_chunk(texas, i, opts, ref, xp=np)
+        opts = site_options(kernel_inputs(texas), i)
+        got = site_chunk(kernel_inputs(texas), i, opts, ctx, xp=xp)
+        want = site_chunk(kernel_inputs(texas), i, opts, ref, xp=np)
         on_backend(got.npv, xp)
         assert got.npv.dtype == np.float64 and got.npv.shape == (N, len(opts))
         for j in range(len(opts)):
@@ -149,15 +150,15 @@ def test_value_options_parity(xp, texas):
 def test_reference_is_float64_throughout(texas):
     """The numpy reference: float64 money and prices, int64 indices."""
     idx = np.arange(50, dtype=np.int64)
-    ctx = chunk_market(texas, idx, xp=np)
+    ctx = chunk_market(kernel_inputs(texas), idx, xp=np)
     assert ctx.market.hashprice.dtype == np.float64
     assert all(p.level.dtype == np.float64 for p in ctx.power)
     assert ctx.cal.discount.dtype == np.float64
-    sc = site_chunk(texas, 1, site_options(texas, 1), ctx, xp=np)
+    sc = site_chunk(kernel_inputs(texas), 1, site_options(kernel_inputs(texas), 1), ctx, xp=np)
     assert sc.npv.dtype == np.float64
     assert all(
         ev.contract_end.dtype == np.int64 and ev.relet.dtype == np.int64
         for ev in sc.events.values()
     )
     with pytest.raises(TypeError, match="integer"):
-        market_paths(texas, idx.astype(np.float64), xp=np)
+        market_paths(kernel_inputs(texas), idx.astype(np.float64), xp=np)

@@ -25,6 +25,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
+from siteopt.app.params import kernel_inputs
 from siteopt.kernels.reduce import DEFAULT_BINS, Histograms, Moments, exact_cvar
 
 N = 20_000
@@ -169,9 +170,12 @@ def test_texas_histogram_errors_at_20000_scenarios():
     from .helpers import SCENARIO_FILES
 
     s = load_scenario(SCENARIO_FILES["texas"])
-    ctx = chunk_market(s, np.arange(N, dtype=np.int64), xp=np)
+    ctx = chunk_market(kernel_inputs(s), np.arange(N, dtype=np.int64), xp=np)
     npv = np.hstack(
-        [site_chunk(s, i, site_options(s, i), ctx, xp=np).npv for i in range(len(s.sites))]
+        [
+            site_chunk(kernel_inputs(s), i, site_options(kernel_inputs(s), i), ctx, xp=np).npv
+            for i in range(len(s.sites))
+        ]
     )
     moments, hist = _stream(npv, chunk=N)
     srt = np.sort(npv, axis=0)

@@ -8,11 +8,13 @@ deterministic; Z = 3 is what a fresh seed would pass with probability ~99.7 %.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
+from siteopt.app.params import kernel_inputs
 from siteopt.kernels.hosting import NEVER, exit_months, site_draws
 from siteopt.kernels.market import MarketPaths, horizon_calendar, market_paths, subsidy_schedule
 from siteopt.kernels.mining import fleet, mining_streams, ppa_settlement, value_per_mwh
@@ -49,7 +51,7 @@ def market_scenario():
 
 @pytest.fixture(scope="module")
 def paths(market_scenario):
-    return market_paths(market_scenario, np.arange(N, dtype=np.int64), xp=np)
+    return market_paths(kernel_inputs(market_scenario), np.arange(N, dtype=np.int64), xp=np)
 
 
 @pytest.mark.parametrize("month", [1, 12, 36, 60])
@@ -83,7 +85,7 @@ def test_price_and_hashrate_shocks_are_correlated_rho(paths, market_scenario):
 
 
 def test_fee_share_is_lognormal_around_its_mean(paths, market_scenario):
-    subsidy = subsidy_schedule(market_scenario)
+    subsidy = subsidy_schedule(kernel_inputs(market_scenario))
     fee_share = paths.reward_btc / subsidy[None, :] - 1.0
     ok, msg = within(fee_share[:, 5], market_scenario.market.fee_share)
     assert ok, msg
@@ -94,8 +96,8 @@ def test_fee_share_is_lognormal_around_its_mean(paths, market_scenario):
 
 def test_power_level_mean_is_the_market_mean():
     s = random_one_site_ai(**{"simulation.scenarios": N})
-    cal = horizon_calendar(s)
-    pp = power_paths(s, 0, cal, np.arange(N, dtype=np.int64), xp=np)
+    cal = horizon_calendar(kernel_inputs(s))
+    pp = power_paths(kernel_inputs(s), 0, cal, np.arange(N, dtype=np.int64), xp=np)
     ok, msg = within(pp.level[:, 7], s.power_markets["grid"].price_usd_mwh)
     assert ok, msg
     # 4CP avoidance: one Bernoulli(fourcp_avoidance) per calendar year, same within a year
@@ -113,7 +115,7 @@ def test_tenant_exit_share_by_year(p):
     """Share of scenarios whose tenant has exited before relative month 12k is
     1 - (1 - p)^k; binomial SE sqrt(q (1 - q) / N)."""
     s = random_one_site_ai(**{"contracts.0.annual_default_prob": p})
-    e = exit_months(s, 0, 0, np.arange(N, dtype=np.int64), xp=np)
+    e = exit_months(kernel_inputs(s), 0, 0, np.arange(N, dtype=np.int64), xp=np)
     assert e.dtype == np.int64
     for k in range(1, 11):
         q = 1 - (1 - p) ** k
@@ -124,11 +126,13 @@ def test_tenant_exit_share_by_year(p):
 def test_tenant_exit_extremes():
     idx = np.arange(100, dtype=np.int64)
     never = exit_months(
-        random_one_site_ai(**{"contracts.0.annual_default_prob": 0.0}), 0, 0, idx, xp=np
-    )
+        kernel_inputs(random_one_site_ai(**{"contracts.0.annual_default_prob": 0.0})),
+        0, 0, idx, xp=np,
+    )  # fmt: skip
     at_once = exit_months(
-        random_one_site_ai(**{"contracts.0.annual_default_prob": 1.0}), 0, 0, idx, xp=np
-    )
+        kernel_inputs(random_one_site_ai(**{"contracts.0.annual_default_prob": 1.0})),
+        0, 0, idx, xp=np,
+    )  # fmt: skip
     assert np.all(never == NEVER) and np.all(at_once == 0)
 
 
@@ -138,7 +142,7 @@ def test_delay_mean(mean):
     month has mean sum_{k>=1} P(X >= k - 1/2) = 1 / (2 sinh(1 / (2m))), within 0.5 % of m
     for m >= 3 (2.986 at m = 3) - below the 3 SE band (SE ~ m / sqrt(N) = 0.021 at m = 3)."""
     s = random_one_site_ai(**{"sites.0.ai.delay_mean_months": mean})
-    d = site_draws(s, 0, np.arange(N, dtype=np.int64), xp=np).delay_months
+    d = site_draws(kernel_inputs(s), 0, np.arange(N, dtype=np.int64), xp=np).delay_months
     assert d.dtype == np.int64 and d.min() >= 0
     ok, msg = within(d.astype(np.float64), 1.0 / (2.0 * math.sinh(1.0 / (2.0 * mean))))
     assert ok, msg
@@ -150,7 +154,7 @@ def test_delay_mean(mean):
 
 def test_overrun_factor_has_mean_one():
     s = random_one_site_ai(**{"sites.0.ai.capex_overrun_volatility": 0.25})
-    o = site_draws(s, 0, np.arange(N, dtype=np.int64), xp=np).overrun
+    o = site_draws(kernel_inputs(s), 0, np.arange(N, dtype=np.int64), xp=np).overrun
     ok, msg = within(o, 1.0)
     assert ok, msg
     assert abs(np.log(o).std(ddof=1) - 0.25) <= Z * 0.25 / math.sqrt(2 * N)
@@ -163,13 +167,16 @@ CURVE = [[0.30, 0.5], [0.05, 6.0], [0.40, 0.9], [0.20, 1.3], [0.05, 2.4]]
 
 
 def _curtail_scenario():
-    return one_site(
-        **{
-            "sites.0.curtailable": True,
-            "sites.0.power": {"ppa_mw": 70.0, "ppa_price_usd_mwh": 27.0},
-            "power_markets.grid.duration_curve": CURVE,
-            "power_markets.grid.transmission_4cp_usd_kw_year": 60.0,
-        }
+    """The kernels' view of a one-site scenario with an explicit curve and a PPA."""
+    return kernel_inputs(
+        one_site(
+            **{
+                "sites.0.curtailable": True,
+                "sites.0.power": {"ppa_mw": 70.0, "ppa_price_usd_mwh": 27.0},
+                "power_markets.grid.duration_curve": CURVE,
+                "power_markets.grid.transmission_4cp_usd_kw_year": 60.0,
+            }
+        )
     )
 
 
@@ -243,7 +250,7 @@ def test_mining_streams_pay_only_for_running_bins():
                 rel=1e-12,
             )
     # a non-curtailable site runs (and pays) every bin, and always pays 4CP
-    firm = s.model_copy(update={"sites": (site.model_copy(update={"curtailable": False}),)})
+    firm = dataclasses.replace(s, sites=(dataclasses.replace(site, curtailable=False),))
     ms_firm = mining_streams(firm.sites[0], fl, market, power, cal, 60.0, 0.02, xp=np)
     np.testing.assert_allclose(ms_firm.power, cal.hours[None, :] * up * level, rtol=1e-12)
     np.testing.assert_allclose(ms_firm.fourcp, 5000.0)
@@ -284,5 +291,5 @@ def test_ppa_settlement_sells_back_unused_ppa_power():
             assert mw * ms.power[i, t] - settle[i, t] == pytest.approx(bill, rel=1e-10)
     assert curtailed_some > 0  # the check covered bins where the whole PPA is sold back
     # no PPA: no settlement
-    bare = site.model_copy(update={"power": site.power.model_copy(update={"ppa_mw": 0.0})})
+    bare = dataclasses.replace(site, power=dataclasses.replace(site.power, ppa_mw=0.0))
     assert np.all(ppa_settlement(bare, power, cal, xp=np) == 0.0)

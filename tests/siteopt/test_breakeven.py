@@ -19,7 +19,7 @@ HYDRO = Path(__file__).resolve().parents[2] / "scenarios" / "stranded-hydro.yaml
 
 
 def _gap(path: Path, site: str, contract: str, price: float, n: int) -> float:
-    from siteopt.kernels.valuation import with_simulation
+    from siteopt.model.load import with_simulation
 
     s = with_simulation(load_scenario(path), n, None)
     i = [x.name for x in s.sites].index(site)

@@ -22,15 +22,11 @@ import pytest
 from siteopt.app import engines as dask_engine
 from siteopt.app import pipeline
 from siteopt.app.pipeline import SolveSettings
+from siteopt.app.valuation import plan_npv_samples, value_options
 from siteopt.kernels import valuation
 from siteopt.kernels.reduce import BLOCK
-from siteopt.kernels.valuation import (
-    ValuationCache,
-    plan_npv_samples,
-    value_options,
-    with_simulation,
-)
-from siteopt.model.load import apply_overrides, load_scenario
+from siteopt.kernels.valuation import ValuationCache
+from siteopt.model.load import apply_overrides, load_scenario, with_simulation
 
 from .support import REPO
 

@@ -12,8 +12,7 @@ import pytest
 import siteopt.app.breakeven
 import siteopt.app.pipeline
 from siteopt.app import limits
-from siteopt.kernels.valuation import with_simulation
-from siteopt.model.load import load_scenario
+from siteopt.model.load import load_scenario, with_simulation
 
 from .support import REPO
 

@@ -7,8 +7,8 @@ import pytest
 
 from siteopt.app import pipeline
 from siteopt.app.tornado import TERMS, contract_tornado
+from siteopt.app.valuation import plan_npv_samples
 from siteopt.kernels.backend import select_backend
-from siteopt.kernels.valuation import plan_npv_samples
 from siteopt.model.load import apply_overrides, load_scenario
 
 from .support import REPO

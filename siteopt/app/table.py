@@ -1,5 +1,9 @@
 """The option table handed to the MILP: one row per site option (docs/cli.md's options.csv)
-plus per-year capex, mining EH/s and AI MW online columns."""
+plus per-year capex, mining EH/s and AI MW online columns, built from the kernels' numbers.
+
+This is where the valuation's output meets the optimizer's input format
+(siteopt.optimizer.options), so neither of them imports the other.
+"""
 
 from __future__ import annotations
 
@@ -8,49 +12,38 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siteopt.kernels.coefficients import construction_start
+from siteopt.kernels.hosting import Financing, capex_usd, mining_left_mw, spend_months
+from siteopt.kernels.market import horizon_calendar, month_label
+from siteopt.kernels.mining import fleet, hashrate_eh_per_mw
+from siteopt.kernels.options import SiteOption
+from siteopt.kernels.params import Portfolio
+from siteopt.kernels.valuation import EventTotals, Valuation
 from siteopt.model.errors import InputError
-from siteopt.model.schema import Scenario
 from siteopt.optimizer.options import (
     KEEP_HASHING,
+    OptionTable,
     ai_online_column,
     capex_column,
     mining_eh_column,
 )
 
-from .backend import Backend
-from .coefficients import construction_start
-from .hosting import Financing, capex_usd, mining_left_mw, spend_months
-from .market import horizon_calendar
-from .mining import fleet, hashrate_eh_per_mw
-from .options import SiteOption
+
+def option_table(scenario: Portfolio, valuation: Valuation) -> OptionTable:
+    """The MILP's input: the valuation's statistics per option, its risk sample, and the
+    per-year capex, mining and AI columns."""
+    table = option_frame(
+        scenario,
+        valuation.site_options,
+        valuation.stats,
+        valuation.events(scenario.months),
+        scenario.simulation.scenarios,
+    )
+    return OptionTable(table, valuation.risk_npv_usd, scenario.years, scenario.objective.cvar_alpha)
 
 
-class EventTotals:
-    """Sums over scenarios of per-month AI state, per (site, build year, contract)."""
-
-    def __init__(self, months: int) -> None:
-        self.months = months
-        self.online: dict[tuple, np.ndarray] = {}
-        self.returned: dict[tuple, np.ndarray] = {}
-
-    def add(self, events: dict, be: Backend) -> None:
-        xp, t = be.xp, self.months
-        for key, ev in events.items():
-            bump = xp.bincount(ev.rent_start, minlength=t + 1) - xp.bincount(
-                ev.contract_end, minlength=t + 1
-            )
-            bump = bump + xp.bincount(
-                ev.relet, weights=ev.ai_after.astype(xp.float64), minlength=t + 1
-            )
-            back = xp.bincount(ev.relet, weights=ev.to_mining.astype(xp.float64), minlength=t + 1)
-            online = be.to_numpy(xp.cumsum(bump)[:t]).astype(np.float64)
-            returned = be.to_numpy(xp.cumsum(back)[:t]).astype(np.float64)
-            self.online[key] = self.online.get(key, 0.0) + online
-            self.returned[key] = self.returned.get(key, 0.0) + returned
-
-
-def option_table(
-    scenario: Scenario,
+def option_frame(
+    scenario: Portfolio,
     options: list[list[SiteOption]],
     stats: dict[str, np.ndarray],
     events: EventTotals,
@@ -78,7 +71,7 @@ def option_table(
 MAX_ABS_USD = 1e18
 
 
-def check_finite(scenario: Scenario, table: pd.DataFrame) -> None:
+def check_finite(scenario: Portfolio, table: pd.DataFrame) -> None:
     """Refuse an option table with a NaN, an infinity or an absurd amount of money.
 
     Each field of a scenario is bounded by the schema, but extremes multiply (a negative
@@ -149,8 +142,3 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
         row[mining_eh_column(int(y))] = float((mining_mw * eh_per_mw)[in_year].mean())
         row[ai_online_column(int(y))] = float(online[in_year].mean())
     return row
-
-
-def month_label(scenario: Scenario, month_index: int) -> str:
-    first = int(scenario.start[:4]) * 12 + int(scenario.start[5:]) - 1 + month_index
-    return f"{first // 12:04d}-{first % 12 + 1:02d}"

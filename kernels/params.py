@@ -1,0 +1,220 @@
+"""The numbers the valuation reads: small frozen parameter structs, one per concept.
+
+The kernels never see the scenario file's pydantic models; the app layer builds these
+from a validated scenario in one adapter (:func:`siteopt.app.params.kernel_inputs`).
+Field names and units are those of the scenario keys (docs/scenario.md), so a key means
+the same thing in a file, in ``--set`` and here. Everything is already validated: no
+checks here, only numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "BuildParams",
+    "ContractParams",
+    "DebtParams",
+    "FinancingParams",
+    "MarketParams",
+    "ObjectiveParams",
+    "Portfolio",
+    "PowerMarketParams",
+    "RampPhaseParams",
+    "SimulationParams",
+    "SiteAIParams",
+    "SiteMiningParams",
+    "SiteParams",
+    "SitePowerParams",
+    "month_index",
+]
+
+
+def month_index(start: str, month: str) -> int:
+    """Months from ``start`` to ``month`` (both ``YYYY-MM``); negative if earlier."""
+    sy, sm = (int(p) for p in start.split("-"))
+    y, m = (int(p) for p in month.split("-"))
+    return (y - sy) * 12 + (m - sm)
+
+
+@dataclass(frozen=True)
+class SimulationParams:
+    scenarios: int  # Monte Carlo scenarios [count]
+    seed: int
+    risk_sample: int  # scenarios whose per-option NPVs go to the MILP [count]
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    btc_price_usd: float  # [USD]
+    btc_drift: float  # annual expected log-return before -s^2/2 [1/yr]
+    btc_volatility: float  # [1/sqrt(yr)]
+    hashrate_eh: float  # network hashrate at start [EH/s]
+    hashrate_growth: float  # annual log drift [1/yr]
+    hashrate_volatility: float  # [1/sqrt(yr)]
+    hashrate_price_correlation: float  # [-]
+    hashrate_elasticity: float  # [1/yr]
+    hashrate_lag_months: int  # [months]
+    subsidy_btc: float  # [BTC]
+    halving_months: tuple[str, ...]  # [YYYY-MM]
+    fee_share: float  # [-]
+    fee_share_volatility: float  # [-]
+    pool_fee: float  # [share of revenue]
+
+
+@dataclass(frozen=True)
+class PowerMarketParams:
+    price_usd_mwh: float  # mean wholesale price [USD/MWh]
+    price_volatility: float  # [-]
+    seasonality: tuple[float, ...] | None  # multiple by calendar month [-]
+    spike_hours_share: float  # [share of hours]
+    spike_price_usd_mwh: float  # [USD/MWh]
+    duration_curve: tuple[tuple[float, float], ...] | None  # (share of hours, multiple)
+    duration_bins: int  # [count]
+    transmission_4cp_usd_kw_year: float  # [USD/kW-year]
+    fourcp_avoidance: float  # [probability]
+
+
+@dataclass(frozen=True)
+class SitePowerParams:
+    ppa_mw: float  # [MW]
+    ppa_price_usd_mwh: float | None  # [USD/MWh]
+
+
+@dataclass(frozen=True)
+class SiteMiningParams:
+    mw: float  # grid MW of mining load today [MW]
+    efficiency_j_th: float  # [J/TH]
+    pue: float  # [-]
+    uptime: float  # [share of hours]
+    opex_usd_mw_month: float  # [USD/MW-month]
+    asic_cost_usd_th: float  # [USD/TH]
+    asic_refresh_years: float  # [years]
+    efficiency_gain_per_year: float  # [share/yr]
+
+
+@dataclass(frozen=True)
+class SiteAIParams:
+    max_it_mw: float  # [MW IT]
+    pue: float  # [-]
+    retrofit_mw: float  # [MW IT]
+    retrofit_capex_usd_mw: float  # [USD/MW IT]
+    build_capex_usd_mw: float  # [USD/MW IT]
+    capex_overrun_volatility: float  # [-]
+    lead_time_months: int  # [months]
+    delay_mean_months: float  # [months]
+    opex_usd_mw_month: float  # [USD/MW IT-month]
+
+
+@dataclass(frozen=True)
+class SiteParams:
+    name: str
+    market: str  # a key of Portfolio.power_markets
+    interconnect_mw: float  # [MW]
+    curtailable: bool
+    power: SitePowerParams
+    mining: SiteMiningParams
+    ai: SiteAIParams | None  # None: the site cannot host AI
+
+
+@dataclass(frozen=True)
+class RampPhaseParams:
+    months: int  # [months from first rent]
+    share: float  # [share of the contracted MW paying rent]
+
+
+@dataclass(frozen=True)
+class ContractParams:
+    name: str
+    price_usd_kw_month: float  # starting rent [USD/kW IT-month]
+    escalator: float  # [share/yr]
+    term_years: float  # [years]
+    min_mw: float  # [MW]
+    max_mw: float  # [MW]
+    tenant_funded_share: float  # [share of capex]
+    power_pass_through: bool
+    annual_default_prob: float  # [probability/yr]
+    relet_months: int  # [months]
+    market_rent_volatility: float  # [-]
+    eligible_sites: tuple[str, ...] | None  # None: every site
+    online_by: str | None  # [YYYY-MM]
+    must_sign: bool
+    ramp: tuple[RampPhaseParams, ...] = ()
+
+
+@dataclass(frozen=True)
+class DebtParams:
+    loan_to_cost: float  # [share of equity-side capex]
+    rate: float  # [1/yr]
+    term_years: float  # [years]
+    non_recourse: bool
+
+
+@dataclass(frozen=True)
+class FinancingParams:
+    """The financing terms the valuation reads (budgets are the MILP's alone)."""
+
+    debt: DebtParams
+    exit_multiple_ai: float  # [x AI NOI]
+    exit_multiple_mining: float  # [x mining margin]
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    decision_years: tuple[int, ...]  # years construction may start (defaults resolved)
+    ai_step_mw: float  # [MW]
+
+
+@dataclass(frozen=True)
+class ObjectiveParams:
+    cvar_alpha: float  # tail level of the CVaR [-]
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """Everything one valuation reads: the horizon, the market, power markets, sites,
+    contracts, financing terms, build rules and the CVaR level."""
+
+    name: str
+    start: str  # first month [YYYY-MM]
+    horizon_years: int  # [years]
+    discount_rate: float  # annual, equity [1/yr]
+    simulation: SimulationParams
+    market: MarketParams
+    power_markets: dict[str, PowerMarketParams]
+    sites: tuple[SiteParams, ...]
+    contracts: tuple[ContractParams, ...]
+    financing: FinancingParams
+    build: BuildParams
+    objective: ObjectiveParams
+
+    @property
+    def months(self) -> int:
+        """Months in the horizon."""
+        return 12 * self.horizon_years
+
+    @property
+    def start_year(self) -> int:
+        return int(self.start[:4])
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        """Calendar years the horizon touches."""
+        last = month_index("0000-01", self.start) + self.months - 1
+        return tuple(range(self.start_year, last // 12 + 1))
+
+    @property
+    def decision_years(self) -> tuple[int, ...]:
+        """Build years in effect."""
+        return self.build.decision_years
+
+    def site(self, name: str) -> SiteParams:
+        return next(s for s in self.sites if s.name == name)
+
+    def contracts_for(self, site: SiteParams) -> tuple[ContractParams, ...]:
+        """Contracts the site may sign (none when it has no AI section)."""
+        if site.ai is None or site.ai.max_it_mw <= 0:
+            return ()
+        return tuple(
+            c for c in self.contracts if c.eligible_sites is None or site.name in c.eligible_sites
+        )
