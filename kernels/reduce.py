@@ -214,16 +214,3 @@ class Histograms:
 
 def _host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
-def exact_cvar(samples: np.ndarray, alpha: float, axis: int = -1) -> np.ndarray:
-    """Exact discrete CVaR (Rockafellar-Uryasev): mean of the worst (1 - alpha) N values,
-    the boundary value counted fractionally."""
-    x = np.sort(np.moveaxis(samples, axis, -1), axis=-1)
-    n = x.shape[-1]
-    k = (1.0 - alpha) * n
-    whole = int(np.floor(k + 1e-12))
-    total = x[..., :whole].sum(axis=-1)
-    if whole < n and k - whole > 1e-12:
-        total = total + (k - whole) * x[..., whole]
-    return total / k

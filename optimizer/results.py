@@ -11,7 +11,6 @@ import pandas as pd
 
 from .constraints import budget_limits
 from .data import MONEY_UNIT_USD, PlanData, plan_data
-from .model import tail_weights
 from .options import OptionTable, PlanProblem, capex_column
 
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -37,32 +36,40 @@ class SolveStatus(StrEnum):
     NOT_SOLVED = "not_solved"
 
 
-def portfolio_cvar(npv_samples: np.ndarray, alpha: float) -> np.ndarray | float:
+def portfolio_cvar(npv_samples: np.ndarray, alpha: float, axis: int = -1) -> np.ndarray | float:
     """Exact CVaR of discrete, equally likely NPV samples: the mean of the worst ``1 - alpha``
-    share, the boundary scenario taking a fractional weight.
+    share, the boundary scenario taking a fractional weight. siteopt's one exact CVaR.
 
     With ``m = (1 - alpha) K`` this is ``(sum of the floor(m) worst + (m - floor(m)) *
     next worst) / m``, which is exactly the optimum of Rockafellar-Uryasev's LP
-    ``max_eta eta - 1/m sum_k (eta - npv_k)^+``.
+    ``max_eta eta - 1/m sum_k (eta - npv_k)^+`` (:func:`.model.tail_weights` gives the
+    same weights).
 
     Parameters
     ----------
-    npv_samples : numpy.ndarray, shape (..., K) [USD]
-        Scenarios along the last axis.
+    npv_samples : numpy.ndarray [USD]
+        Scenarios along ``axis``.
     alpha : float
         Tail level in (0, 1), e.g. 0.95.
+    axis : int
+        The scenario axis (default the last).
 
     Returns
     -------
     float or numpy.ndarray [USD]
-        One CVaR per leading index.
+        One CVaR per index of the other axes.
     """
-    samples = np.asarray(npv_samples, dtype=np.float64)
-    if samples.ndim == 1:
-        return float(tail_weights(samples, alpha) @ samples)
-    flat = samples.reshape(-1, samples.shape[-1])
-    out = np.array([tail_weights(row, alpha) @ row for row in flat])
-    return out.reshape(samples.shape[:-1])
+    x = np.sort(np.moveaxis(np.asarray(npv_samples, dtype=np.float64), axis, -1), axis=-1)
+    k = x.shape[-1]
+    m = (1.0 - alpha) * k
+    if not 0.0 < m <= k:
+        raise ValueError(f"cvar alpha {alpha} outside (0, 1)")
+    whole = min(int(np.floor(m)), k)
+    total = x[..., :whole].sum(axis=-1)
+    if whole < k:
+        total = total + (m - whole) * x[..., whole]
+    out = total / m
+    return float(out) if out.ndim == 0 else out
 
 
 @dataclass(frozen=True)

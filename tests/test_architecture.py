@@ -145,7 +145,7 @@ def test_one_copy_of_the_kernels():
     importlib.import_module("siteopt.optimizer.solve")
     strays = [
         name
-        for name, module in sys.modules.items()
+        for name, module in list(sys.modules.items())
         if getattr(module, "__file__", None)
         and Path(module.__file__).resolve().parent in (REPO / "kernels", REPO / "optimizer")
         and not name.startswith(("siteopt.kernels", "siteopt.optimizer"))

@@ -16,11 +16,11 @@ import numpy as np
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.options import SiteOption, chunk_market, site_chunk, site_options
-from siteopt.kernels.reduce import exact_cvar
 from siteopt.kernels.valuation import chunk_size_for
 from siteopt.model.errors import InputError
 from siteopt.model.load import with_simulation
 from siteopt.model.schema import Scenario
+from siteopt.optimizer.results import portfolio_cvar
 
 PRICE_CEILING_USD_KW_MONTH = 10_000.0
 TOLERANCE_USD_KW_MONTH = 0.01
@@ -115,7 +115,7 @@ def breakeven(
 
     def cvar_gap(price: float) -> float:
         v = valuer.npv(price)
-        return float(exact_cvar(v[:, 1:], alpha, axis=0).max() - exact_cvar(v[:, 0], alpha))
+        return float(portfolio_cvar(v[:, 1:], alpha, axis=0).max() - portfolio_cvar(v[:, 0], alpha))
 
     by_mean = _bisect(mean_gap, progress, "breakeven (expected NPV)")
     by_cvar = _bisect(cvar_gap, progress, "breakeven (CVaR)")

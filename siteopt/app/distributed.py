@@ -57,8 +57,8 @@ def solve_on_cluster(
     results: list[PointSolve | None] = [None] * len(futures)
     for done, future in enumerate(as_completed(futures, loop=client.loop), start=1):
         outcome, message, conflicts, seconds = future.result()
-        if outcome is not None:
-            outcome.summary["engine"] = settings.engine  # the worker's solve ran "local"
+        if outcome is not None:  # the worker's solve ran "local"
+            outcome = replace(outcome, engine=settings.engine)
         infeasible = None if message is None else InfeasibleError(message, conflicts)
         results[where[future.key]] = PointSolve(outcome, infeasible, seconds)
         if progress is not None:

@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +170,5 @@ def evaluate(
     )
     t1 = time.perf_counter()
     outcome = finish(scenario, backend, valuation, problem, rows, decision, settings, progress)
-    outcome.summary["evaluated"] = True
     timings = {"valuation": t1 - t0, "milp": 0.0, "total": time.perf_counter() - t0}
-    outcome.summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-    return outcome
+    return replace(outcome, evaluated=True, timings_s=timings)

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from siteopt import __version__
 from siteopt.app.checks import scenario_warnings
 from siteopt.app.engines import chunk_executor
 from siteopt.app.params import kernel_inputs
@@ -25,16 +24,15 @@ from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import expected_cashflows
 from siteopt.kernels.hosting import mining_left_mw
 from siteopt.kernels.options import SiteOption
-from siteopt.kernels.reduce import exact_cvar
 from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InfeasibleError, InputError
 from siteopt.model.load import with_simulation
-from siteopt.model.plausibility import SourceLines
+from siteopt.model.plausibility import ScenarioWarning, SourceLines
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.data import plan_data
 from siteopt.optimizer.defaults import DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT_S
 from siteopt.optimizer.options import PlanProblem, capex_column
-from siteopt.optimizer.results import PlanResult, all_mining, max_ai, violations
+from siteopt.optimizer.results import PlanResult, all_mining, max_ai, portfolio_cvar, violations
 from siteopt.optimizer.solve import SolveStatus, solve_plan
 
 Progress = Callable[[str, int, int], None]
@@ -95,8 +93,38 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class PortfolioFigures:
+    """The plan's portfolio statistics, its sites and the baselines, computed once.
+
+    Money in USD; ``sites`` and ``baselines`` hold plain values, as summary.json has them.
+    """
+
+    expected_npv_usd: float
+    expected_npv_se_usd: float | None  # standard error of the mean over the scenarios
+    cvar_usd: float
+    cvar_alpha: float
+    p5_npv_usd: float
+    p50_npv_usd: float
+    p95_npv_usd: float
+    equity_capex_by_year_usd: dict[str, float]  # years with spend only
+    ai_it_mw_total: float
+    mining_mw_total: float
+    sites: tuple[dict[str, Any], ...]  # name, ai_it_mw, mining_mw, build_year, contract, ...
+    baselines: dict[str, dict[str, Any]]  # all_mining, max_ai: expected_npv_usd, cvar_usd
+    warnings: tuple[ScenarioWarning, ...]
+    cvar_in_model_usd: float | None
+    cvar_risk_sample_usd: float | None
+    risk_sample: int
+
+    def portfolio(self) -> dict[str, float]:
+        """The figures whatif and sweep compare (PORTFOLIO_KEYS)."""
+        return {key: getattr(self, key) for key in PORTFOLIO_KEYS}
+
+
+@dataclass(frozen=True)
 class SolveOutcome:
-    """Everything a run produced; the output files and the report are drawn from it."""
+    """Everything a run produced; the output files and the report are drawn from it
+    (summary.json by siteopt.output.summary.summary_of, once the outcome is final)."""
 
     scenario: Scenario
     valuation: ValuationResult
@@ -104,11 +132,16 @@ class SolveOutcome:
     rows: tuple[int, ...]  # option-table row per site
     decision: Decision
     plan_frame: pd.DataFrame
-    summary: dict[str, Any]
+    figures: PortfolioFigures
     cashflows: pd.DataFrame
     samples: dict[str, np.ndarray]  # portfolio NPV per scenario: plan, all_mining, max_ai [USD]
-    backend_note: str
+    backend_note: str  # the one-line backend description, e.g. "numpy (no NVIDIA GPU found)"
+    backend_detail: str  # why that backend (the CUDA error, for --verbose and summary.json)
+    engine: str  # "local" or "dask": where the chunks ran
+    time_limit_s: float
     frontier: pd.DataFrame | None = None
+    frontier_records: tuple[dict[str, Any], ...] = ()  # summary.json's "frontier"
+    evaluated: bool = False  # a user's plan valued (siteopt evaluate), no MILP
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -196,7 +229,6 @@ def solve(
     if frontier:
         outcome = with_frontier(outcome, backend, settings, frontier, progress)
     timings = {"valuation": t1 - t0, "milp": t2 - t1, "total": time.perf_counter() - t0}
-    outcome.summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     return replace(outcome, timings_s=timings)
 
 
@@ -278,8 +310,8 @@ def finish(
     )
     cashflows = expected_cashflows(kernel_inputs(scenario), plans["plan"], xp=np)
     frame = plan_frame(scenario, valuation.options.table, plans["plan"], list(rows))
-    summary = build_summary(
-        scenario, valuation, rows, decision, frame, samples, baselines, settings, backend
+    figures = portfolio_figures(
+        scenario, valuation, rows, decision, frame, samples, baselines, settings
     )
     return SolveOutcome(
         scenario,
@@ -288,10 +320,13 @@ def finish(
         rows,
         decision,
         frame,
-        summary,
+        figures,
         cashflows,
         samples,
         backend.describe(),
+        backend.describe(verbose=True),
+        settings.engine,
+        settings.time_limit_s,
     )
 
 
@@ -359,14 +394,13 @@ def with_frontier(
             s = samples[distinct[rows]]
             record.update(
                 expected_npv_usd=float(s.mean()),
-                cvar_usd=float(exact_cvar(s, alpha)),
+                cvar_usd=float(portfolio_cvar(s, alpha)),
                 ai_it_mw_total=float(sum(flat[r].it_mw for r in rows)),
             )
         record.update(mip_gap=_maybe(result.mip_gap), chosen=rows == outcome.rows)
         records.append(record)
     frame = pd.DataFrame.from_records(records)
-    outcome.summary["frontier"] = records
-    return replace(outcome, frontier=frame)
+    return replace(outcome, frontier=frame, frontier_records=tuple(records))
 
 
 def plan_frame(
@@ -385,7 +419,7 @@ def plan_frame(
     return picked[list(PLAN_COLUMNS)]
 
 
-def build_summary(
+def portfolio_figures(
     scenario: Scenario,
     valuation: ValuationResult,
     rows: tuple[int, ...],
@@ -394,56 +428,38 @@ def build_summary(
     samples: dict[str, np.ndarray],
     baselines: dict[str, Any],
     settings: SolveSettings,
-    backend: Backend | None = None,
-) -> dict[str, Any]:
-    """summary.json: every key docs/cli.md lists, plus a few documented extras."""
+) -> PortfolioFigures:
+    """The plan's statistics over every scenario, its sites, the baselines and warnings."""
     alpha = scenario.objective.cvar_alpha
     plan = samples["plan"]
     se = float(plan.std(ddof=1) / np.sqrt(plan.size)) if plan.size > 1 else None
-    warnings = scenario_warnings(scenario, settings.source, se)
     picked = valuation.options.table.loc[list(rows)]
     capex = {y: float(picked[capex_column(y)].sum()) for y in valuation.options.years}
     result = decision.result
-    summary: dict[str, Any] = {
-        "scenario": scenario.name,
-        "status": decision.status,
-        "mip_gap": decision.mip_gap,  # null when no bound was proven in time, or no MILP ran
-        "backend": valuation.backend,
-        "backend_detail": backend.describe(verbose=True) if backend else valuation.backend,
-        "engine": settings.engine,
-        "solver": decision.solver,
-        "scenarios": valuation.scenarios,
-        "seed": valuation.seed,
-        "expected_npv_usd": float(plan.mean()),
-        "expected_npv_se_usd": se,
-        "cvar_usd": float(exact_cvar(plan, alpha)),
-        "cvar_alpha": alpha,
-        "p5_npv_usd": float(np.quantile(plan, 0.05)),
-        "p50_npv_usd": float(np.quantile(plan, 0.50)),
-        "p95_npv_usd": float(np.quantile(plan, 0.95)),
-        "equity_capex_by_year_usd": {str(y): usd for y, usd in capex.items() if usd != 0},
-        "ai_it_mw_total": float(frame["ai_it_mw"].sum()),
-        "mining_mw_total": float(frame["mining_mw"].sum()),
-        "sites": [_site_entry(row) for row in frame.to_dict("records")],
-        "baselines": {
+    return PortfolioFigures(
+        expected_npv_usd=float(plan.mean()),
+        expected_npv_se_usd=se,
+        cvar_usd=float(portfolio_cvar(plan, alpha)),
+        cvar_alpha=alpha,
+        p5_npv_usd=float(np.quantile(plan, 0.05)),
+        p50_npv_usd=float(np.quantile(plan, 0.50)),
+        p95_npv_usd=float(np.quantile(plan, 0.95)),
+        equity_capex_by_year_usd={str(y): usd for y, usd in capex.items() if usd != 0},
+        ai_it_mw_total=float(frame["ai_it_mw"].sum()),
+        mining_mw_total=float(frame["mining_mw"].sum()),
+        sites=tuple(_site_entry(row) for row in frame.to_dict("records")),
+        baselines={
             "all_mining": _baseline(samples["all_mining"], alpha),
             "max_ai": {
                 **_baseline(samples["max_ai"], alpha),
                 "feasible": bool(baselines["max_ai"].feasible),
             },
         },
-        "timings_s": {},
-        "violations": list(decision.violations),
-        "violations_detail": list(decision.violation_details),
-        "warnings": [w.as_dict() for w in warnings],
-        "notes": list(decision.notes),
-        "cvar_in_model_usd": _maybe(result.cvar_in_model_usd if result else None),
-        "cvar_risk_sample_usd": _maybe(result.cvar_risk_sample_usd if result else None),
-        "risk_sample": int(valuation.options.risk_npv_usd.shape[1]),
-        "time_limit_s": settings.time_limit_s,
-        "version": __version__,
-    }
-    return summary
+        warnings=tuple(scenario_warnings(scenario, settings.source, se)),
+        cvar_in_model_usd=_maybe(result.cvar_in_model_usd if result else None),
+        cvar_risk_sample_usd=_maybe(result.cvar_risk_sample_usd if result else None),
+        risk_sample=int(valuation.options.risk_npv_usd.shape[1]),
+    )
 
 
 def _site_entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -463,7 +479,7 @@ def _site_entry(row: dict[str, Any]) -> dict[str, Any]:
 def _baseline(samples: np.ndarray, alpha: float) -> dict[str, float]:
     return {
         "expected_npv_usd": float(samples.mean()),
-        "cvar_usd": float(exact_cvar(samples, alpha)),
+        "cvar_usd": float(portfolio_cvar(samples, alpha)),
     }
 
 

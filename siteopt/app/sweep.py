@@ -86,9 +86,10 @@ def _point_row(p: SweepPoint) -> dict[str, Any]:
     }
     if p.outcome is None:
         return {**row, "status": "infeasible"}
-    s = p.outcome.summary
-    row.update({k: s[k] for k in POINT_COLUMNS if k in s})
-    row["equity_capex_usd"] = float(sum(s["equity_capex_by_year_usd"].values()))
+    outcome = p.outcome
+    row.update(status=outcome.decision.status, mip_gap=outcome.decision.mip_gap)
+    row.update(outcome.figures.portfolio())
+    row["equity_capex_usd"] = float(sum(outcome.figures.equity_capex_by_year_usd.values()))
     return row
 
 
@@ -212,9 +213,9 @@ def payload(result: Sweep) -> dict[str, Any]:
         "scenario": result.scenario,
         "param": result.param,
         "values": [p.value for p in result.points],
-        "scenarios": first.summary["scenarios"] if first else None,
-        "seed": first.summary["seed"] if first else None,
-        "backend": first.summary["backend"] if first else None,
+        "scenarios": first.valuation.scenarios if first else None,
+        "seed": first.valuation.seed if first else None,
+        "backend": first.valuation.backend if first else None,
         "points": points,
         "reuse": {
             "site_valuations": valued,

@@ -23,7 +23,13 @@ import pandas as pd
 
 from siteopt.app import pipeline
 from siteopt.app.params import kernel_inputs
-from siteopt.app.pipeline import PORTFOLIO_KEYS, Progress, SolveOutcome, SolveSettings
+from siteopt.app.pipeline import (
+    PORTFOLIO_KEYS,
+    PortfolioFigures,
+    Progress,
+    SolveOutcome,
+    SolveSettings,
+)
 from siteopt.kernels.valuation import ValuationCache, site_key
 from siteopt.model.errors import InfeasibleError
 from siteopt.model.load import apply_overrides
@@ -82,8 +88,8 @@ def whatif(
         tuple(changes),
         base,
         changed,
-        site_diff(base.summary, changed.summary),
-        total_diff(base.summary, changed.summary),
+        site_diff(base.figures, changed.figures),
+        total_diff(base.figures, changed.figures),
         cache.misses - before,
     )
 
@@ -108,8 +114,8 @@ def _whatif_on_cluster(
         tuple(changes),
         base,
         changed,
-        site_diff(base.summary, changed.summary),
-        total_diff(base.summary, changed.summary),
+        site_diff(base.figures, changed.figures),
+        total_diff(base.figures, changed.figures),
         sites_reached(base.scenario, changed.scenario),
     )
 
@@ -127,10 +133,10 @@ def _solve(which, scenario, settings, progress, cache) -> SolveOutcome:
         raise InfeasibleError(f"the {which} scenario: {exc.message}", exc.conflicts) from None
 
 
-def site_diff(base: dict[str, Any], changed: dict[str, Any]) -> pd.DataFrame:
-    """Per-site comparison of two summaries (same sites, same order)."""
+def site_diff(base: PortfolioFigures, changed: PortfolioFigures) -> pd.DataFrame:
+    """Per-site comparison of two plans (same sites, same order)."""
     records = []
-    for b, c in zip(base["sites"], changed["sites"], strict=True):
+    for b, c in zip(base.sites, changed.sites, strict=True):
         row: dict[str, Any] = {"site": b["name"]}
         row["changed"] = any(b[k] != c[k] for k in ("ai_it_mw", "build_year", "contract"))
         for key in SITE_KEYS:
@@ -146,19 +152,16 @@ def site_diff(base: dict[str, Any], changed: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def total_diff(base: dict[str, Any], changed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def total_diff(base: PortfolioFigures, changed: PortfolioFigures) -> dict[str, dict[str, Any]]:
     """Portfolio totals and capex by year: base, changed and delta (changed - base)."""
-    out = {k: _delta(base[k], changed[k]) for k in TOTAL_KEYS}
-    years = sorted(set(base["equity_capex_by_year_usd"]) | set(changed["equity_capex_by_year_usd"]))
-    for year in years:
-        out[f"equity_capex_{year}_usd"] = _delta(
-            base["equity_capex_by_year_usd"].get(year, 0.0),
-            changed["equity_capex_by_year_usd"].get(year, 0.0),
-        )
+    b_totals, c_totals = base.portfolio(), changed.portfolio()
+    out = {k: _delta(b_totals[k], c_totals[k]) for k in TOTAL_KEYS}
+    b_capex, c_capex = base.equity_capex_by_year_usd, changed.equity_capex_by_year_usd
+    for year in sorted(set(b_capex) | set(c_capex)):
+        out[f"equity_capex_{year}_usd"] = _delta(b_capex.get(year, 0.0), c_capex.get(year, 0.0))
     for name in ("all_mining", "max_ai"):
         out[f"{name}_expected_npv_usd"] = _delta(
-            base["baselines"][name]["expected_npv_usd"],
-            changed["baselines"][name]["expected_npv_usd"],
+            base.baselines[name]["expected_npv_usd"], changed.baselines[name]["expected_npv_usd"]
         )
     return out
 
@@ -171,14 +174,14 @@ def payload(result: WhatIf) -> dict[str, Any]:
     """whatif.json: the changes, the totals and per-site rows (scriptable)."""
     sites = result.sites.astype(object).where(result.sites.notna(), None)
     return {
-        "scenario": result.base.summary["scenario"],
+        "scenario": result.base.scenario.name,
         "changes": list(result.changes),
-        "scenarios": result.base.summary["scenarios"],
-        "seed": result.base.summary["seed"],
-        "backend": result.base.summary["backend"],
+        "scenarios": result.base.valuation.scenarios,
+        "seed": result.base.valuation.seed,
+        "backend": result.base.valuation.backend,
         "status": {
-            "base": result.base.summary["status"],
-            "changed": result.changed.summary["status"],
+            "base": result.base.decision.status,
+            "changed": result.changed.decision.status,
         },
         "totals": result.totals,
         "sites": sites.to_dict("records"),

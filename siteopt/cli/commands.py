@@ -35,6 +35,7 @@ from siteopt.output.files import (
     write_json,
     write_outputs,
 )
+from siteopt.output.summary import summary_of
 
 no_report_option = click.option(
     "--no-report", is_flag=True, help="Skip report.html and its plots (and the tornado)."
@@ -95,12 +96,13 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
     ):
         settings = run.settings(source)  # with --engine dask, starts the cluster: checks first
         outcome = pipeline.solve(scenario, settings, progress, frontier=frontier or 0)
-        written = stage.final(_write(outcome, "solve", file, stage.path, no_report))
+        summary = summary_of(outcome)
+        written = stage.final(_write(outcome, summary, "solve", file, stage.path, no_report))
     if as_json:
-        click.echo(to_json(outcome.summary))
+        click.echo(to_json(summary))
     else:
-        print_solve(outcome, written, verbose=run.verbose)
-    _sampling_warning(outcome.summary, source)
+        print_solve(outcome, summary, written, verbose=run.verbose)
+    _sampling_warning(summary, source)
 
 
 @click.command()
@@ -130,12 +132,13 @@ def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, n
     ):
         settings = run.settings(source)
         outcome = evaluate_plan(scenario, plan_path, settings, progress)
-        written = stage.final(_write(outcome, "evaluate", file, stage.path, no_report))
+        summary = summary_of(outcome)
+        written = stage.final(_write(outcome, summary, "evaluate", file, stage.path, no_report))
     if as_json:
-        click.echo(to_json(outcome.summary))
+        click.echo(to_json(summary))
     else:
-        print_solve(outcome, written, verbose=run.verbose)
-    _sampling_warning(outcome.summary, source)
+        print_solve(outcome, summary, written, verbose=run.verbose)
+    _sampling_warning(summary, source)
     details = outcome.decision.violation_details
     if details:
         n = len(details)
@@ -178,17 +181,16 @@ def _check_memory(scenario, run: RunOptions, *, frontier: int = 0) -> None:
     check_memory(with_simulation(scenario, run.scenarios, run.seed), frontier_points=frontier)
 
 
-def _write(outcome, command: str, file: Path, out: Path, no_report: bool) -> list[Path]:
+def _write(outcome, summary, command: str, file: Path, out: Path, no_report: bool) -> list[Path]:
     """The report first, the pipeline's files after, summary.json last."""
+    written = [] if no_report else _report(outcome, summary, command, file, out)
+    return write_outputs(outcome, summary, out) + written
 
-    written = [] if no_report else _report(outcome, command, file, out)
-    return write_outputs(outcome, out) + written
 
-
-def _report(outcome, command: str, file: Path, out: Path) -> list[Path]:
+def _report(outcome, summary, command: str, file: Path, out: Path) -> list[Path]:
     from siteopt.output.report_data import write_run_report
 
-    return write_run_report(outcome, command, file, out)
+    return write_run_report(outcome, summary, command, file, out)
 
 
 @click.command()
@@ -224,8 +226,8 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
     ):
         settings = run.settings(source)
         result = run_whatif(scenario, overrides, settings, progress)
-        _write(result.base, "whatif", file, stage.path / "base", no_report)
-        _write(result.changed, "whatif", file, stage.path / "changed", no_report)
+        for side, outcome in (("base", result.base), ("changed", result.changed)):
+            _write(outcome, summary_of(outcome), "whatif", file, stage.path / side, no_report)
         write_csv(result.sites, stage.path / "diff.csv")
         write_json(payload(result), stage.path / "whatif.json")
     if as_json:

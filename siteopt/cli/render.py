@@ -160,12 +160,16 @@ MAX_AI_LABEL = "AI by NPV per capex $ (greedy)"
 
 
 def print_solve(
-    outcome: Any, written: list[Any], console: Console | None = None, verbose: bool = False
+    outcome: Any,
+    summary: dict,
+    written: list[Any],
+    console: Console | None = None,
+    verbose: bool = False,
 ) -> None:
     """The plan per site beside the baselines, then where the files went; ``verbose``
     adds why the backend was chosen (e.g. the CUDA error behind "no NVIDIA GPU found")."""
     console = console or Console(highlight=False, width=None if Console().is_terminal else 110)
-    s = outcome.summary
+    s = summary
     if s.get("evaluated"):
         how = "plan evaluated (no MILP)"
     else:
@@ -249,12 +253,12 @@ def _print_frontier(console: Console, frontier: Any, alpha: str) -> None:
 def print_whatif(result: Any, out: Any, console: Console | None = None) -> None:
     """Per-site changes, then portfolio deltas (changed - base)."""
     console = console or Console(highlight=False, width=None if Console().is_terminal else 110)
-    base = result.base.summary
+    base = result.base
     console.print(
         escape(
-            f"{base['scenario']}: what if {', '.join(result.changes) or '(no change)'}; "
-            f"{base['scenarios']:,} scenarios, seed {base['seed']}, same draws for both; "
-            f"{result.sites_revalued} of {len(base['sites'])} sites valued again"
+            f"{base.scenario.name}: what if {', '.join(result.changes) or '(no change)'}; "
+            f"{base.valuation.scenarios:,} scenarios, seed {base.valuation.seed}, same draws for "
+            f"both; {result.sites_revalued} of {len(base.figures.sites)} sites valued again"
         )
     )
     sites = _plain_table(

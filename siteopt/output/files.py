@@ -308,7 +308,7 @@ OPTIONS_COLUMNS = (
 )
 
 
-def write_outputs(outcome: SolveOutcome, out_dir: Path) -> list[Path]:
+def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path) -> list[Path]:
     """summary.json, plan.csv, options.csv, cashflows.csv (frontier.csv with a frontier),
     each written atomically; summary.json last, so its presence means the rest is there."""
     out = prepare_out_dir(out_dir)
@@ -327,7 +327,7 @@ def write_outputs(outcome: SolveOutcome, out_dir: Path) -> list[Path]:
     ]
     if outcome.frontier is not None:
         written.append(write_csv(outcome.frontier, out / "frontier.csv"))
-    written.append(write_json(outcome.summary, out / "summary.json"))
+    written.append(write_json(summary, out / "summary.json"))
     return written
 
 

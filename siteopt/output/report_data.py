@@ -27,7 +27,7 @@ PACKAGES = ("numpy", "pandas", "pulp", "highspy", "pydantic", "matplotlib", "cup
 
 
 def write_run_report(
-    outcome: SolveOutcome, command: str, scenario_path: Path, out_dir: Path
+    outcome: SolveOutcome, summary: dict, command: str, scenario_path: Path, out_dir: Path
 ) -> list[Path]:
     """report.html and its PNGs for one run (the tornado is computed here)."""
     plan = outcome.chosen
@@ -37,13 +37,18 @@ def write_run_report(
         float(outcome.samples["plan"].mean()),
         select_backend(outcome.valuation.backend),
     )
-    return write_report(report_data(outcome, command, scenario_path, tornado), out_dir)
+    return write_report(report_data(outcome, summary, command, scenario_path, tornado), out_dir)
 
 
 def report_data(
-    outcome: SolveOutcome, command: str, scenario_path: Path, tornado: pd.DataFrame | None
+    outcome: SolveOutcome,
+    summary: dict,
+    command: str,
+    scenario_path: Path,
+    tornado: pd.DataFrame | None,
 ) -> ReportData:
-    s, scenario = outcome.summary, outcome.scenario
+    """What report.html shows of one run; ``summary`` is its summary.json document."""
+    s, scenario = summary, outcome.scenario
     years = list(outcome.valuation.options.years)
     picked = outcome.valuation.options.table.loc[list(outcome.rows)]
     budget = outcome.problem.budget_usd_by_year
@@ -58,7 +63,7 @@ def report_data(
         budget_carry_over=outcome.problem.carry_over,
         timeline=_timeline(outcome, years, picked),
         assumptions=assumptions(scenario),
-        manifest=manifest(outcome, command, scenario_path),
+        manifest=manifest(outcome, summary, command, scenario_path),
         frontier=outcome.frontier,
         tornado=tornado,
         tornado_base_npv_usd=float(outcome.samples["plan"].mean()),
@@ -153,9 +158,11 @@ def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
     return rows
 
 
-def manifest(outcome: SolveOutcome, command: str, scenario_path: Path) -> dict[str, str]:
+def manifest(
+    outcome: SolveOutcome, summary: dict, command: str, scenario_path: Path
+) -> dict[str, str]:
     """What reproduces the run: command, inputs (with a hash), seed, backend, versions."""
-    s = outcome.summary
+    s = summary
     try:
         digest = hashlib.sha256(Path(scenario_path).read_bytes()).hexdigest()
     except OSError:

@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 
 from siteopt.app.params import kernel_inputs
-from siteopt.kernels.reduce import DEFAULT_BINS, Histograms, Moments, exact_cvar
+from siteopt.kernels.reduce import DEFAULT_BINS, Histograms, Moments
+from siteopt.optimizer.results import portfolio_cvar as exact_cvar
 
 N = 20_000
 ALPHA = 0.95

@@ -11,6 +11,7 @@ import pytest
 from siteopt.app.breakeven import _SiteValuer, breakeven
 from siteopt.kernels.backend import select_backend
 from siteopt.model.load import load_scenario
+from siteopt.output.summary import summary_of
 
 from .support import MINIMAL, mutate
 
@@ -107,5 +108,5 @@ def test_breakeven_is_where_the_solver_flips_on_one_site(write_scenario):
     ai_mw = {}
     for side, price in (("above", b.by_expected_npv + 0.05), ("below", b.by_expected_npv - 0.05)):
         changed = apply_overrides(scenario, [f"contracts.tenant-a.price_usd_kw_month={price!r}"])
-        ai_mw[side] = solve(changed, settings).summary["ai_it_mw_total"]
+        ai_mw[side] = summary_of(solve(changed, settings))["ai_it_mw_total"]
     assert ai_mw["above"] > 0 and ai_mw["below"] == 0

@@ -27,6 +27,7 @@ from siteopt.kernels import valuation
 from siteopt.kernels.reduce import BLOCK
 from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.load import apply_overrides, load_scenario, with_simulation
+from siteopt.output.summary import summary_of
 
 from .support import REPO
 
@@ -208,9 +209,9 @@ def test_sweep_points_run_as_tasks_and_equal_local_solves(cluster):
         alone = pipeline.solve(apply_overrides(hydro, [f"{HYDRO_PARAM}={point.value}"]), settings)
         assert point.outcome.rows == alone.rows
         assert point.sites_valued == len(hydro.sites) and not point.warm_start
-        assert point.outcome.summary["engine"] == "dask"
+        assert summary_of(point.outcome)["engine"] == "dask"
         for key in ("expected_npv_usd", "cvar_usd", "p5_npv_usd", "p95_npv_usd", "sites"):
-            assert point.outcome.summary[key] == alone.summary[key], key
+            assert summary_of(point.outcome)[key] == summary_of(alone)[key], key
 
 
 @needs_dask
@@ -223,7 +224,7 @@ def test_whatif_on_dask_equals_local(cluster):
     local = whatif(hydro, change, settings)
     on_dask = whatif(hydro, change, replace_engine(settings, cluster))
     assert payload(on_dask) == payload(local)  # incl. sites_revalued, from the site keys
-    assert on_dask.changed.summary["engine"] == "dask"
+    assert summary_of(on_dask.changed)["engine"] == "dask"
 
 
 @needs_dask

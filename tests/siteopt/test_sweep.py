@@ -12,6 +12,7 @@ from siteopt.app.pipeline import SolveSettings
 from siteopt.app.sweep import MAX_POINTS, parse_points, sweep
 from siteopt.model.errors import InputError
 from siteopt.model.load import apply_overrides, load_scenario
+from siteopt.output.summary import summary_of
 
 from .support import REPO
 
@@ -35,7 +36,7 @@ def test_sweep_points_match_separate_solves(texas, swept):
         alone = pipeline.solve(apply_overrides(texas, [f"{PARAM}={point.value}"]), SETTINGS)
         assert point.outcome.rows == alone.rows, point.value
         for key in ("expected_npv_usd", "cvar_usd", "p5_npv_usd", "p95_npv_usd", "sites"):
-            assert point.outcome.summary[key] == alone.summary[key], (point.value, key)
+            assert summary_of(point.outcome)[key] == summary_of(alone)[key], (point.value, key)
         pd.testing.assert_frame_equal(
             point.outcome.valuation.options.table, alone.valuation.options.table, check_exact=True
         )
@@ -52,7 +53,7 @@ def test_sweep_reuses_untouched_sites_and_warm_starts(texas, swept):
 
 
 def test_a_higher_rent_never_lowers_the_plan_value(swept):
-    values = [p.outcome.summary["expected_npv_usd"] for p in swept.points]
+    values = [summary_of(p.outcome)["expected_npv_usd"] for p in swept.points]
     # the MILP stops within a 0.01 % gap of the optimum, so allow that much
     assert all(b >= a * (1 - 2e-4) for a, b in zip(values, values[1:], strict=False))
 

@@ -11,6 +11,7 @@ import pytest
 from siteopt.app.pipeline import SolveSettings
 from siteopt.app.whatif import TOTAL_KEYS, whatif
 from siteopt.model.load import load_scenario
+from siteopt.output.summary import summary_of
 
 from .support import REPO
 
@@ -31,7 +32,7 @@ def test_no_change_reports_zero_deltas_exactly(texas):
     deltas = result.sites.filter(like="delta_")
     assert (deltas.to_numpy() == 0.0).all()
     assert not result.sites["changed"].any()
-    base, changed = result.base.summary, result.changed.summary
+    base, changed = summary_of(result.base), summary_of(result.changed)
     for key in ("expected_npv_usd", "cvar_usd", "sites", "equity_capex_by_year_usd"):
         assert base[key] == changed[key]
 
@@ -63,8 +64,8 @@ def test_totals_are_changed_minus_base(texas):
     for key in TOTAL_KEYS:
         d = result.totals[key]
         assert d["delta"] == d["changed"] - d["base"]
-        assert d["base"] == result.base.summary[key]
-        assert d["changed"] == result.changed.summary[key]
+        assert d["base"] == summary_of(result.base)[key]
+        assert d["changed"] == summary_of(result.changed)[key]
     assert result.totals["expected_npv_usd"]["delta"] < 0  # a lower rent cannot help
 
 

@@ -1,0 +1,58 @@
+"""summary.json: built once, from a finished run's outcome.
+
+Every key docs/cli.md lists, plus documented extras, in a fixed order. The numbers come
+from :class:`siteopt.app.pipeline.SolveOutcome` (its portfolio figures, decision, timings
+and frontier); nothing here computes a statistic, and nothing patches the dict afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from siteopt import __version__
+
+if TYPE_CHECKING:
+    from siteopt.app.pipeline import SolveOutcome
+
+
+def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
+    """The summary.json document of ``outcome``."""
+    fig, decision, valuation = outcome.figures, outcome.decision, outcome.valuation
+    summary: dict[str, Any] = {
+        "scenario": outcome.scenario.name,
+        "status": decision.status,
+        "mip_gap": decision.mip_gap,  # null when no bound was proven in time, or no MILP ran
+        "backend": valuation.backend,
+        "backend_detail": outcome.backend_detail,
+        "engine": outcome.engine,
+        "solver": decision.solver,
+        "scenarios": valuation.scenarios,
+        "seed": valuation.seed,
+        "expected_npv_usd": fig.expected_npv_usd,
+        "expected_npv_se_usd": fig.expected_npv_se_usd,
+        "cvar_usd": fig.cvar_usd,
+        "cvar_alpha": fig.cvar_alpha,
+        "p5_npv_usd": fig.p5_npv_usd,
+        "p50_npv_usd": fig.p50_npv_usd,
+        "p95_npv_usd": fig.p95_npv_usd,
+        "equity_capex_by_year_usd": dict(fig.equity_capex_by_year_usd),
+        "ai_it_mw_total": fig.ai_it_mw_total,
+        "mining_mw_total": fig.mining_mw_total,
+        "sites": [dict(site) for site in fig.sites],
+        "baselines": {name: dict(b) for name, b in fig.baselines.items()},
+        "timings_s": {k: round(v, 3) for k, v in outcome.timings_s.items()},
+        "violations": list(decision.violations),
+        "violations_detail": list(decision.violation_details),
+        "warnings": [w.as_dict() for w in fig.warnings],
+        "notes": list(decision.notes),
+        "cvar_in_model_usd": fig.cvar_in_model_usd,
+        "cvar_risk_sample_usd": fig.cvar_risk_sample_usd,
+        "risk_sample": fig.risk_sample,
+        "time_limit_s": outcome.time_limit_s,
+        "version": __version__,
+    }
+    if outcome.frontier is not None:
+        summary["frontier"] = [dict(r) for r in outcome.frontier_records]
+    if outcome.evaluated:
+        summary["evaluated"] = True
+    return summary
