@@ -29,8 +29,8 @@ from .hosting import (
 )
 from .market import month_label
 from .mining import ppa_settlement
-from .options import ChunkMarket, SiteOption, ai_power_per_it_mw, chunk_market, site_mining
 from .params import Portfolio
+from .sites import ChunkMarket, SiteOption, ai_power_per_it_mw, chunk_market, site_mining
 
 LINE_ITEMS = (
     "mining_revenue",
@@ -186,26 +186,16 @@ def option_npv(scenario: Portfolio, option: SiteOption, ctx: ChunkMarket, *, xp:
     return (total * df[None, :-1]).sum(axis=1) + df[-1] * terminal
 
 
-SUM_BLOCK = 2_000  # scenarios summed at a time: the order of the sums, so the bits, is fixed
-CASHFLOW_CHUNK = 5 * SUM_BLOCK  # scenarios whose market paths are drawn at a time
-
-
 def expected_cashflows(
-    scenario: Portfolio,
-    options: list[SiteOption],
-    *,
-    xp: ModuleType = np,
-    chunk_size: int = CASHFLOW_CHUNK,
+    scenario: Portfolio, options: list[SiteOption], *, xp: ModuleType = np, chunk_size: int = 2_000
 ) -> pd.DataFrame:
     """Mean monthly cash flows of the chosen options by site and line item [USD].
 
     Columns: ``site, month, line_item, usd``; the terminal value is a line item
-    in the last month. The market paths are drawn ``chunk_size`` scenarios at a time
-    (rounded to whole SUM_BLOCKs); the sums run over SUM_BLOCK scenarios at a time, so
-    the result does not depend on ``chunk_size``.
+    in the last month. The month-by-month reference path, on chunks of ``chunk_size``
+    scenarios: larger chunks are slower here (the line items of a chunk are large).
     """
     n_total = scenario.simulation.scenarios
-    chunk_size = max(SUM_BLOCK, chunk_size // SUM_BLOCK * SUM_BLOCK)
     sums: dict[int, dict[str, np.ndarray]] = {}
     for lo in range(0, n_total, chunk_size):
         idx = xp.arange(lo, min(n_total, lo + chunk_size), dtype=xp.int64)
@@ -213,13 +203,9 @@ def expected_cashflows(
         for k, opt in enumerate(options):
             lines, terminal = option_cashflows(scenario, opt, ctx, xp=xp)
             acc = sums.setdefault(k, {})
-            for a in range(0, idx.shape[0], SUM_BLOCK):
-                b = a + SUM_BLOCK
-                for name, values in lines.items():
-                    acc[name] = acc.get(name, 0.0) + _host(values[a:b].sum(axis=0))
-                acc["terminal_value"] = acc.get("terminal_value", 0.0) + float(
-                    _host(terminal[a:b].sum())
-                )
+            for name, values in lines.items():
+                acc[name] = acc.get(name, 0.0) + _host(values.sum(axis=0))
+            acc["terminal_value"] = acc.get("terminal_value", 0.0) + float(_host(terminal.sum()))
     return _frame(scenario, options, sums, n_total)
 
 

@@ -52,9 +52,9 @@ from typing import Any
 import numpy as np
 
 from .backend import Backend, select_backend
-from .options import SiteOption
 from .params import Portfolio
 from .reduce import BLOCK, Histograms, Moments
+from .sites import SiteOption
 from .valuation import (
     CPU_MEMORY_BUDGET_BYTES,
     ChunkSize,

@@ -20,8 +20,8 @@ import numpy as np
 from . import _cuda
 from .market import horizon_calendar
 from .mining import fleet
-from .options import chunk_market, fused_site_inputs
 from .params import Portfolio
+from .sites import chunk_market, fused_site_inputs
 
 CEILING_SRC = r"""
 // Peak-rate probes: each thread runs FMA_CHAINS independent FMA chains for `iters`

@@ -17,9 +17,9 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from .backend import Backend, select_backend
-from .options import SiteOption, chunk_market, site_chunk, site_options
 from .params import Portfolio
 from .reduce import DEFAULT_BINS, Histograms, Moments
+from .sites import SiteOption, chunk_market, site_chunk, site_options
 
 CPU_MEMORY_BUDGET_BYTES = 1 << 30
 PASS_CACHE_BYTES = 256 << 20  # pass 2 reuses pass 1's NPVs when all of them fit here

@@ -13,7 +13,7 @@ from .constraints import budget_limits
 from .data import MONEY_UNIT_USD, PlanData, plan_data
 from .options import OptionTable, PlanProblem, capex_column
 
-PLAN_COLUMNS: tuple[str, ...] = (
+CHOICE_COLUMNS: tuple[str, ...] = (
     "site",
     "option",
     "ai_it_mw",
@@ -88,7 +88,7 @@ class PlanResult:
     chosen : dict of str to int
         Site -> row of ``OptionTable.table`` taken.
     plan : pandas.DataFrame
-        One row per site, columns :data:`PLAN_COLUMNS` plus ``row``; ``mining_mw`` is the
+        One row per site, columns :data:`CHOICE_COLUMNS` plus ``row``; ``mining_mw`` is the
         caller's to add (the table does not carry it).
     expected_npv_usd : float or None [USD]
     cvar_in_model_usd : float or None [USD]
@@ -137,11 +137,11 @@ class PlanResult:
         return self.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
 
 
-def plan_frame(table: OptionTable, rows: np.ndarray) -> pd.DataFrame:
+def choice_frame(table: OptionTable, rows: np.ndarray) -> pd.DataFrame:
     """The chosen rows of the table, one per site, with the plan columns and ``row``."""
     frame = table.table.iloc[np.asarray(rows, dtype=np.int64)]
-    out = frame.loc[:, list(PLAN_COLUMNS)].reset_index(names="row")
-    return out.loc[:, [*PLAN_COLUMNS, "row"]]
+    out = frame.loc[:, list(CHOICE_COLUMNS)].reset_index(names="row")
+    return out.loc[:, [*CHOICE_COLUMNS, "row"]]
 
 
 def capex_by_year(table: OptionTable, rows: np.ndarray) -> dict[int, float]:
@@ -150,8 +150,8 @@ def capex_by_year(table: OptionTable, rows: np.ndarray) -> dict[int, float]:
     return {int(y): float(frame[capex_column(y)].sum()) for y in table.years}
 
 
-def empty_plan() -> pd.DataFrame:
-    return pd.DataFrame({c: [] for c in (*PLAN_COLUMNS, "row")})
+def empty_choice() -> pd.DataFrame:
+    return pd.DataFrame({c: [] for c in (*CHOICE_COLUMNS, "row")})
 
 
 @dataclass(frozen=True)

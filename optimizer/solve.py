@@ -30,8 +30,8 @@ from .results import (
     PlanResult,
     SolveStatus,
     capex_by_year,
-    empty_plan,
-    plan_frame,
+    choice_frame,
+    empty_choice,
     portfolio_cvar,
 )
 
@@ -58,7 +58,7 @@ def _infeasible(problem, solver, method, timings, diagnosis, timed_out) -> PlanR
         mip_gap=None,
         objective_usd=None,
         chosen={},
-        plan=empty_plan(),
+        plan=empty_choice(),
         expected_npv_usd=None,
         cvar_in_model_usd=None,
         cvar_risk_sample_usd=None,
@@ -75,7 +75,7 @@ def _infeasible(problem, solver, method, timings, diagnosis, timed_out) -> PlanR
 def _result(table, problem, model, outcome, settings, method, timings) -> PlanResult:
     plan = outcome.plan
     rows = plan.chosen
-    frame = plan_frame(table, rows)
+    frame = choice_frame(table, rows)
     risk = np.asarray(table.risk_npv_usd)[rows].sum(axis=0)
     cvar_sample = float(portfolio_cvar(risk, problem.cvar_alpha)) if risk.size else None
     expected = float(frame["expected_npv_usd"].sum())

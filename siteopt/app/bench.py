@@ -15,7 +15,7 @@ from typing import Any
 from siteopt.app.params import kernel_inputs
 from siteopt.app.valuation import value_options
 from siteopt.kernels.backend import cupy_usable, select_backend
-from siteopt.kernels.options import site_options
+from siteopt.kernels.sites import site_options
 from siteopt.model.load import load_scenario, with_simulation
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "texas.yaml"

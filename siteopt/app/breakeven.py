@@ -15,7 +15,7 @@ import numpy as np
 
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import Backend, select_backend
-from siteopt.kernels.options import SiteOption, chunk_market, site_chunk, site_options
+from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk, site_options
 from siteopt.kernels.valuation import chunk_size_for
 from siteopt.model.errors import InputError
 from siteopt.model.load import with_simulation

@@ -11,8 +11,8 @@ from __future__ import annotations
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.coefficients import construction_start
 from siteopt.kernels.hosting import Financing, capex_usd
-from siteopt.kernels.options import site_options
 from siteopt.kernels.params import Portfolio, month_index
+from siteopt.kernels.sites import site_options
 from siteopt.model.plausibility import (
     Finding,
     ScenarioWarning,

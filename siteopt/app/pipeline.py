@@ -23,7 +23,7 @@ from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_optio
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import expected_cashflows
 from siteopt.kernels.hosting import mining_left_mw
-from siteopt.kernels.options import SiteOption
+from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InfeasibleError, InputError
 from siteopt.model.load import with_simulation

@@ -16,8 +16,8 @@ from siteopt.kernels.coefficients import construction_start
 from siteopt.kernels.hosting import Financing, capex_usd, mining_left_mw, spend_months
 from siteopt.kernels.market import horizon_calendar, month_label
 from siteopt.kernels.mining import fleet, hashrate_eh_per_mw
-from siteopt.kernels.options import SiteOption
 from siteopt.kernels.params import Portfolio
+from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.valuation import EventTotals, Valuation
 from siteopt.model.errors import InputError
 from siteopt.optimizer.options import (

@@ -19,8 +19,8 @@ import pandas as pd
 
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import Backend
-from siteopt.kernels.options import SiteOption, chunk_market, site_chunk
 from siteopt.kernels.params import Portfolio
+from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk
 from siteopt.kernels.valuation import chunk_size_for
 from siteopt.model.schema import Contract, Scenario
 

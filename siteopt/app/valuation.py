@@ -18,7 +18,7 @@ import numpy as np
 from siteopt.app.params import kernel_inputs
 from siteopt.app.table import option_table
 from siteopt.kernels import valuation as kernels
-from siteopt.kernels.options import SiteOption
+from siteopt.kernels.sites import SiteOption
 from siteopt.model.load import with_simulation
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.options import OptionTable

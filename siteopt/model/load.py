@@ -446,7 +446,7 @@ MAX_OPTIONS_PER_SITE = 5_000  # docs/model.md: ~50-200; each option costs a 64 K
 
 
 def site_option_count(s: Scenario, site_index: int) -> float:
-    """Options the valuation would offer a site (kernels.options.site_options), counted
+    """Options the valuation would offer a site (siteopt.kernels.sites.site_options), counted
     without listing them: 1 + build years x AI levels per eligible contract [count]."""
     site, step = s.sites[site_index], s.build.ai_step_mw
     contracts = s.contracts_for(site)

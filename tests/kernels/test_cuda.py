@@ -24,10 +24,10 @@ import pytest
 
 from siteopt.app.params import kernel_inputs
 from siteopt.app.valuation import value_options
-from siteopt.kernels import _cuda, gpubench, market, options, power
+from siteopt.kernels import _cuda, gpubench, market, power, sites
 from siteopt.kernels.backend import FUSED_ENV, fused_enabled
 from siteopt.kernels.market import horizon_calendar
-from siteopt.kernels.options import chunk_market, site_mining, site_options
+from siteopt.kernels.sites import chunk_market, site_mining, site_options
 from siteopt.model.load import load_scenario
 
 from .conftest import CUPY_OK, CUPY_REASON
@@ -116,7 +116,7 @@ def test_site_kernel_matches_numpy(on_host, scenario, pays_power):
         pays = pays_power and site.ai is not None  # a site without AI pays no AI power
         pw, fl, mining = site_mining(k, i, ctx, xp=np)
         want = _xp_streams(k, i, ctx, pays)
-        inputs = options.fused_site_inputs(k, i, ctx, fl, pays)
+        inputs = sites.fused_site_inputs(k, i, ctx, fl, pays)
         got = _cuda.site_stream_arrays(
             site, k.market.pool_fee, inputs, ctx.market.hashprice, pw, xp=np
         )
@@ -125,8 +125,8 @@ def test_site_kernel_matches_numpy(on_host, scenario, pays_power):
 
 
 def _xp_streams(scenario, i, ctx, pays_power):
-    """The xp twin of the site kernel, as options._site_streams runs it on numpy."""
-    return options._site_streams(scenario, i, ctx, pays_power, xp=np)[0]
+    """The xp twin of the site kernel, as sites._site_streams runs it on numpy."""
+    return sites._site_streams(scenario, i, ctx, pays_power, xp=np)[0]
 
 
 @needs_compiler
@@ -140,9 +140,9 @@ def test_site_kernel_handles_free_and_negative_power(on_host):
     level[:, ::3] = 0.0
     level[:, 1::7] = -5.0
     pw = power.PowerPaths(level, pw.fourcp_avoided, pw.curve)
-    ctx = options.ChunkMarket(ctx.scenarios, ctx.cal, ctx.market, [pw] * len(ctx.power))
+    ctx = sites.ChunkMarket(ctx.scenarios, ctx.cal, ctx.market, [pw] * len(ctx.power))
     want = _xp_streams(sc, i, ctx, True)
-    inputs = options.fused_site_inputs(sc, i, ctx, fl, True)
+    inputs = sites.fused_site_inputs(sc, i, ctx, fl, True)
     got = _cuda.site_stream_arrays(
         sc.sites[i], sc.market.pool_fee, inputs, ctx.market.hashprice, pw, xp=np
     )
@@ -154,7 +154,7 @@ def test_site_kernel_handles_free_and_negative_power(on_host):
 def test_whole_valuation_through_the_kernels_on_the_cpu(on_host, monkeypatch, scenario):
     """value_options with every fused kernel in place equals the numpy reference."""
     want = value_options(scenario, backend="numpy", scenarios=N, chunk_size=128)
-    monkeypatch.setattr(options, "fused_enabled", lambda xp: True)  # the one dispatch point
+    monkeypatch.setattr(sites, "fused_enabled", lambda xp: True)  # the one dispatch point
     got = value_options(scenario, backend="numpy", scenarios=N, chunk_size=128)
     names = {name for name, _, _ in on_host.launches}
     assert names == set(_cuda.KERNEL_NAMES)
@@ -263,7 +263,7 @@ def test_device_kernels_match_the_xp_code_on_the_device(kernel, scenario, monkey
             p = next(p for p in ctx.power if p is not None)
             return [p.level, p.fourcp_avoided]
         return [
-            options.site_chunk(
+            sites.site_chunk(
                 kernel_inputs(scenario), i, site_options(kernel_inputs(scenario), i), ctx, xp=cp
             ).npv
             for i in range(len(scenario.sites))

@@ -16,7 +16,7 @@ import pytest
 from siteopt.app.params import kernel_inputs
 from siteopt.app.valuation import plan_npv_samples, value_options
 from siteopt.kernels.cashflows import LINE_ITEMS, expected_cashflows, option_cashflows, option_npv
-from siteopt.kernels.options import SiteOption, chunk_market, site_chunk, site_options
+from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk, site_options
 from siteopt.model.load import load_scenario, with_simulation
 
 from .helpers import SCENARIO_FILES, random_one_site_ai

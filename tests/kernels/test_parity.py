@@ -24,9 +24,9 @@ from siteopt.app.params import kernel_inputs
 from siteopt.app.valuation import value_options
 from siteopt.kernels.hosting import exit_months, site_draws
 from siteopt.kernels.market import horizon_calendar, market_paths
-from siteopt.kernels.options import chunk_market, site_chunk, site_options
 from siteopt.kernels.power import power_paths
 from siteopt.kernels.rng import STREAM_BTC, STREAM_EXIT, entity_stream, power_stream, uniforms4
+from siteopt.kernels.sites import chunk_market, site_chunk, site_options
 from siteopt.model.load import load_scenario
 
 from .helpers import SCENARIO_FILES

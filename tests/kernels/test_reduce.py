@@ -165,7 +165,7 @@ def test_texas_histogram_errors_at_20000_scenarios():
     inverted-CDF sample quantile, CVaR within one bin of exact_cvar, and the actual
     quantile error < 1/4 of the MC standard error (estimated from order statistics:
     (x_(k+d) - x_(k-d)) / 2 with d = sqrt(N q (1 - q)))."""
-    from siteopt.kernels.options import chunk_market, site_chunk, site_options
+    from siteopt.kernels.sites import chunk_market, site_chunk, site_options
     from siteopt.model.load import load_scenario
 
     from .helpers import SCENARIO_FILES

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from siteopt.optimizer.options import ContractTerms, PlanProblem
-from siteopt.optimizer.results import PLAN_COLUMNS, all_mining, max_ai, portfolio_cvar
+from siteopt.optimizer.results import CHOICE_COLUMNS, all_mining, max_ai, portfolio_cvar
 from siteopt.optimizer.solve import SolveStatus, solve_plan
 
 from .conftest import make_table, random_problem, table_from_rows
@@ -22,7 +22,7 @@ def test_plan_result_matches_the_table():
     frame = table.table
     rows = np.array(list(result.chosen.values()))
     assert list(result.chosen) == list(dict.fromkeys(frame["site"]))
-    assert list(result.plan.columns) == [*PLAN_COLUMNS, "row"]
+    assert list(result.plan.columns) == [*CHOICE_COLUMNS, "row"]
     assert list(result.plan["row"]) == list(rows)
     assert list(result.plan["site"]) == list(result.chosen)
     assert result.expected_npv_usd == pytest.approx(frame["expected_npv_usd"][rows].sum())
