@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .backend import Backend
 from .coefficients import TERMINAL_WINDOW, _mining_beats_ai, construction_start, site_streams
 from .hosting import (
     Financing,
@@ -31,6 +32,7 @@ from .market import month_label
 from .mining import ppa_settlement
 from .params import Portfolio
 from .sites import ChunkMarket, SiteOption, ai_power_per_it_mw, chunk_market, site_mining
+from .valuation import ChunkSize, stream_chunks
 
 LINE_ITEMS = (
     "mining_revenue",
@@ -196,10 +198,13 @@ def expected_cashflows(
     scenarios: larger chunks are slower here (the line items of a chunk are large).
     """
     n_total = scenario.simulation.scenarios
+    be = Backend(name="numpy" if xp is np else "cupy", xp=xp)
     sums: dict[int, dict[str, np.ndarray]] = {}
-    for lo in range(0, n_total, chunk_size):
-        idx = xp.arange(lo, min(n_total, lo + chunk_size), dtype=xp.int64)
-        ctx = chunk_market(scenario, idx, xp=xp)
+
+    def draw(lo: int, hi: int) -> ChunkMarket:
+        return chunk_market(scenario, xp.arange(lo, hi, dtype=xp.int64), xp=xp)
+
+    for _, _, ctx in stream_chunks(n_total, ChunkSize(chunk_size), be, draw):
         for k, opt in enumerate(options):
             lines, terminal = option_cashflows(scenario, opt, ctx, xp=xp)
             acc = sums.setdefault(k, {})

@@ -16,7 +16,7 @@ import numpy as np
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk, site_options
-from siteopt.kernels.valuation import chunk_size_for
+from siteopt.kernels.valuation import ChunkSize, chunk_size_for, stream_chunks
 from siteopt.model.errors import InputError
 from siteopt.model.load import with_simulation
 from siteopt.model.schema import Scenario
@@ -56,13 +56,14 @@ class _SiteValuer:
         self.scenario, self.site, self.contract, self.be = scenario, site, contract, backend
         opts = site_options(scenario, site)
         self.options = [o for o in opts if o.contract_index in (None, contract)]
-        size = chunk_size_for(scenario, backend, None)
-        n = scenario.simulation.scenarios
+        size = ChunkSize(chunk_size_for(scenario, backend, None))
         xp = backend.xp
-        self.chunks = [
-            chunk_market(scenario, xp.arange(lo, min(n, lo + size), dtype=xp.int64), xp=xp)
-            for lo in range(0, n, size)
-        ]
+
+        def draw(lo: int, hi: int):
+            return chunk_market(scenario, xp.arange(lo, hi, dtype=xp.int64), xp=xp)
+
+        n = scenario.simulation.scenarios
+        self.chunks = [ctx for _, _, ctx in stream_chunks(n, size, backend, draw)]
 
     def npv(self, price: float) -> np.ndarray:
         """(N, options) NPVs with the contract at ``price`` [USD]."""

@@ -21,7 +21,7 @@ from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import Backend
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk
-from siteopt.kernels.valuation import chunk_size_for
+from siteopt.kernels.valuation import ChunkSize, chunk_size_for, stream_chunks
 from siteopt.model.schema import Contract, Scenario
 
 Progress = Callable[[str, int, int], None]
@@ -133,17 +133,24 @@ def _mean_deltas(scenario, plan, variants, backend: Backend, progress) -> list[f
     xp, n = backend.xp, min(scenario.simulation.scenarios, MAX_SCENARIOS)
     on = {c: [o for o in plan if o.contract_index == c] for c, *_ in variants}
     sites = sorted({o.site_index for opts in on.values() for o in opts})
-    size = chunk_size_for(scenario, backend, None)
-    totals = np.zeros(len(variants))
-    for lo in range(0, n, size):
-        idx = xp.arange(lo, min(n, lo + size), dtype=xp.int64)
-        ctx = chunk_market(scenario, idx, xp=xp, sites=sites)
+    size = ChunkSize(chunk_size_for(scenario, backend, None))
+
+    def chunk_sums(lo: int, hi: int) -> np.ndarray:
+        """Per variant, the sum over scenarios [lo, hi) of the plan's NPV change [USD]."""
+        ctx = chunk_market(scenario, xp.arange(lo, hi, dtype=xp.int64), xp=xp, sites=sites)
         base = {o: _npv(scenario, o, ctx, xp) for opts in on.values() for o in opts}
-        for k, (c, _, _, moved) in enumerate(variants):
-            diff = sum(_npv(moved, o, ctx, xp) - base[o] for o in on[c])
-            totals[k] += float(backend.to_numpy(diff).sum())
+        return np.array(
+            [
+                float(backend.to_numpy(sum(_npv(moved, o, ctx, xp) - base[o] for o in on[c])).sum())
+                for c, _, _, moved in variants
+            ]
+        )
+
+    totals = np.zeros(len(variants))
+    for _, hi, sums in stream_chunks(n, size, backend, chunk_sums):
+        totals += sums
         if progress is not None:
-            progress("tornado", int(lo + idx.shape[0]), n)
+            progress("tornado", hi, n)
     return list(totals / n)
 
 
