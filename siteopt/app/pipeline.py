@@ -26,7 +26,6 @@ from siteopt.kernels.hosting import mining_left_mw
 from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InfeasibleError, InputError
-from siteopt.model.load import with_simulation
 from siteopt.model.plausibility import ScenarioWarning, SourceLines
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.data import plan_data
@@ -65,13 +64,13 @@ MAX_RISK_WEIGHT = 1000.0  # the frontier's last point: CVaR first, E[NPV] a tie-
 
 @dataclass(frozen=True)
 class SolveSettings:
-    """Run settings from the command line (docs/cli.md's shared options)."""
+    """How to run a solve (docs/cli.md's shared options). The scenario count and seed are
+    not here: ``--scenarios`` and ``--seed`` are applied to the scenario once, at load
+    (siteopt.model.load.with_simulation), and the scenario carries them."""
 
     backend: str = "auto"
     engine: str = "local"  # "dask": chunks run on a cluster (siteopt.app.engines)
     scheduler: str | None = None  # the Dask scheduler's address; None starts a local cluster
-    scenarios: int | None = None
-    seed: int | None = None
     solver: str | None = None
     time_limit_s: float = DEFAULT_TIME_LIMIT_S
     gap_rel: float = DEFAULT_MIP_GAP
@@ -160,9 +159,9 @@ def value(
     progress: Progress | None = None,
     cache: ValuationCache | None = None,
 ) -> tuple[Scenario, Backend, ValuationResult]:
-    """The valuation stage: the scenario with --scenarios/--seed applied, the backend,
-    and every option's NPV statistics (on the cluster with ``--engine dask``)."""
-    scenario = with_simulation(scenario, settings.scenarios, settings.seed)
+    """The valuation stage: the scenario (its run settings, ``simulation``, applied at
+    load), the backend, and every option's NPV statistics (on the cluster with
+    ``--engine dask``)."""
     backend = select_backend(settings.backend)
     executor = _executor(settings)
     return (

@@ -88,7 +88,7 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
             "--frontier traces expected NPV against the CVaR of the risk sample, and "
             "simulation.risk_sample is 0; set it above 0 (e.g. --set simulation.risk_sample=256)"
         )
-    _check_memory(scenario, run, frontier=frontier or 0)
+    _check_memory(scenario, frontier=frontier or 0)
     out = run.out(Path("out") / scenario.name)
     with (
         staged_output_dir(out, RUN_FILES) as stage,
@@ -124,7 +124,7 @@ def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, n
     from siteopt.cli.render import print_solve
 
     scenario, source = _load(file, overrides, run, AFTER_RUN_WARNINGS)
-    _check_memory(scenario, run)
+    _check_memory(scenario)
     out = run.out(Path("out") / scenario.name / "evaluate")
     with (
         staged_output_dir(out, RUN_FILES) as stage,
@@ -173,12 +173,11 @@ def _sampling_warning(summary: dict, source) -> None:
             click.echo(f"warning: {where}: {w['path']}: {w['message']}", err=True)
 
 
-def _check_memory(scenario, run: RunOptions, *, frontier: int = 0) -> None:
+def _check_memory(scenario, *, frontier: int = 0) -> None:
     """Refuse (exit 2) a run that cannot fit in the memory free now, before it starts."""
     from siteopt.app.limits import check_memory
-    from siteopt.model.load import with_simulation
 
-    check_memory(with_simulation(scenario, run.scenarios, run.seed), frontier_points=frontier)
+    check_memory(scenario, frontier_points=frontier)
 
 
 def _write(outcome, summary, command: str, file: Path, out: Path, no_report: bool) -> list[Path]:
@@ -217,8 +216,8 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
         seed=run.seed,
         already=printed,
     )
-    _check_memory(scenario, run)
-    _check_memory(changed, run)
+    _check_memory(scenario)
+    _check_memory(changed)
     out = run.out(Path("out") / scenario.name / "whatif")
     with (
         staged_output_dir(out, WHATIF_FILES) as stage,
@@ -262,7 +261,7 @@ def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_j
 
     points = sweeps.parse_points(values, span)
     scenario, source = _load(file, overrides, run)
-    _check_memory(scenario, run)
+    _check_memory(scenario)
     out = run.out(Path("out") / scenario.name / "sweep")
     with staged_output_dir(out, SWEEP_FILES) as stage:
         with progress_reporter(run.quiet or as_json) as progress:
@@ -306,10 +305,9 @@ def breakeven(
     from siteopt.app.breakeven import breakeven as find_breakeven
     from siteopt.app.limits import check_breakeven_memory
     from siteopt.cli.render import print_breakeven
-    from siteopt.model.load import with_simulation
 
     scenario, source = _load(file, overrides, run)
-    check_breakeven_memory(with_simulation(scenario, run.scenarios, run.seed), site_name)
+    check_breakeven_memory(scenario, site_name)
     out = run.out(Path("out") / scenario.name)
     with (
         staged_output_dir(out) as stage,
@@ -321,8 +319,6 @@ def breakeven(
             site_name,
             contract_name,
             backend=settings.backend,
-            scenarios=settings.scenarios,
-            seed=settings.seed,
             progress=progress,
             engine=settings.engine,
             scheduler=settings.scheduler,

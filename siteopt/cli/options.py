@@ -78,8 +78,6 @@ class RunOptions:
             backend=self.backend,
             engine=self.engine,
             scheduler=self.scheduler,
-            scenarios=self.scenarios,
-            seed=self.seed,
             solver=self.solver,
             time_limit_s=self.time_limit,
             gap_rel=self.mip_gap,
@@ -197,7 +195,8 @@ def load_checked(
     already: Collection[str] = (),
     after_run: Collection[str] = (),
 ):
-    """Load and validate a scenario, print its plausibility warnings to standard error
+    """Load and validate a scenario, apply the run settings ``--scenarios`` and ``--seed``
+    (the one place they are applied), print its plausibility warnings to standard error
     (``warning: FILE:LINE: path: message``), and with ``strict`` refuse it (exit 2).
 
     Parameters
@@ -211,7 +210,7 @@ def load_checked(
     Returns
     -------
     scenario : Scenario
-        As in the file, with ``overrides`` applied (not yet --scenarios/--seed).
+        As in the file, with ``overrides``, ``scenarios`` and ``seed`` applied.
     source : SourceLines
         Its file and lines, for the warnings in summary.json.
     warnings : list of str
@@ -223,7 +222,8 @@ def load_checked(
     scenario, source = load_scenario_source(file, overrides)
     if scenarios is not None:
         source = dataclasses.replace(source, flags={("simulation", "scenarios"): "--scenarios"})
-    warnings = scenario_warnings(with_simulation(scenario, scenarios, seed), source)
+    scenario = with_simulation(scenario, scenarios, seed)
+    warnings = scenario_warnings(scenario, source)
     if warnings and strict:
         raise InputError(
             "\n".join(w.location() for w in warnings)

@@ -10,7 +10,7 @@ import pytest
 
 from siteopt.app.breakeven import _SiteValuer, breakeven
 from siteopt.kernels.backend import select_backend
-from siteopt.model.load import load_scenario
+from siteopt.model.load import load_scenario, with_simulation
 from siteopt.output.summary import summary_of
 
 from .support import MINIMAL, mutate
@@ -104,9 +104,12 @@ def test_breakeven_is_where_the_solver_flips_on_one_site(write_scenario):
     scenario = load_scenario(write_scenario(ONE_SITE))
     b = breakeven(scenario, "alpha", "tenant-a", backend="numpy", scenarios=300)
     assert b.by_expected_npv is not None
-    settings = SolveSettings(backend="numpy", scenarios=300, gap_rel=1e-9)
+    settings = SolveSettings(backend="numpy", gap_rel=1e-9)
     ai_mw = {}
     for side, price in (("above", b.by_expected_npv + 0.05), ("below", b.by_expected_npv - 0.05)):
-        changed = apply_overrides(scenario, [f"contracts.tenant-a.price_usd_kw_month={price!r}"])
+        changed = apply_overrides(
+            with_simulation(scenario, 300, None),
+            [f"contracts.tenant-a.price_usd_kw_month={price!r}"],
+        )
         ai_mw[side] = summary_of(solve(changed, settings))["ai_it_mw_total"]
     assert ai_mw["above"] > 0 and ai_mw["below"] == 0

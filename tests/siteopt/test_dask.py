@@ -199,8 +199,8 @@ HYDRO_PARAM = "contracts.regional-neocloud.price_usd_kw_month"
 def test_sweep_points_run_as_tasks_and_equal_local_solves(cluster):
     from siteopt.app.sweep import sweep
 
-    hydro = load_scenario(HYDRO)
-    settings = SolveSettings(backend="numpy", scenarios=500)
+    hydro = with_simulation(load_scenario(HYDRO), 500, None)
+    settings = SolveSettings(backend="numpy")
     on_dask = replace_engine(settings, cluster)
     calls = []
     result = sweep(hydro, HYDRO_PARAM, ["90", "140"], on_dask, lambda *a: calls.append(a))
@@ -218,8 +218,8 @@ def test_sweep_points_run_as_tasks_and_equal_local_solves(cluster):
 def test_whatif_on_dask_equals_local(cluster):
     from siteopt.app.whatif import payload, whatif
 
-    hydro = load_scenario(HYDRO)
-    settings = SolveSettings(backend="numpy", scenarios=500)
+    hydro = with_simulation(load_scenario(HYDRO), 500, None)
+    settings = SolveSettings(backend="numpy")
     change = [f"{HYDRO_PARAM}=140"]
     local = whatif(hydro, change, settings)
     on_dask = whatif(hydro, change, replace_engine(settings, cluster))

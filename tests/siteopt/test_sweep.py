@@ -11,19 +11,19 @@ from siteopt.app import pipeline
 from siteopt.app.pipeline import SolveSettings
 from siteopt.app.sweep import MAX_POINTS, parse_points, sweep
 from siteopt.model.errors import InputError
-from siteopt.model.load import apply_overrides, load_scenario
+from siteopt.model.load import apply_overrides, load_scenario, with_simulation
 from siteopt.output.summary import summary_of
 
 from .support import REPO
 
 TEXAS = REPO / "scenarios" / "texas.yaml"
-SETTINGS = SolveSettings(backend="numpy", scenarios=300)
+SETTINGS = SolveSettings(backend="numpy")
 PARAM = "contracts.neocloud-b.price_usd_kw_month"
 
 
 @pytest.fixture(scope="module")
 def texas():
-    return load_scenario(TEXAS)
+    return with_simulation(load_scenario(TEXAS), 300, None)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from siteopt.app import pipeline
 from siteopt.app.tornado import TERMS, contract_tornado
 from siteopt.app.valuation import plan_npv_samples
 from siteopt.kernels.backend import select_backend
-from siteopt.model.load import apply_overrides, load_scenario
+from siteopt.model.load import apply_overrides, load_scenario, with_simulation
 
 from .support import REPO
 
@@ -19,7 +19,9 @@ N = 300
 @pytest.fixture(scope="module")
 def solved():
     texas = load_scenario(REPO / "scenarios" / "texas.yaml")
-    outcome = pipeline.solve(texas, pipeline.SolveSettings(backend="numpy", scenarios=N))
+    outcome = pipeline.solve(
+        with_simulation(texas, N, None), pipeline.SolveSettings(backend="numpy")
+    )
     base = float(outcome.samples["plan"].mean())
     frame = contract_tornado(outcome.scenario, outcome.chosen, base, select_backend("numpy"))
     return outcome, base, frame

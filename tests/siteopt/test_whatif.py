@@ -10,18 +10,18 @@ import pytest
 
 from siteopt.app.pipeline import SolveSettings
 from siteopt.app.whatif import TOTAL_KEYS, whatif
-from siteopt.model.load import load_scenario
+from siteopt.model.load import load_scenario, with_simulation
 from siteopt.output.summary import summary_of
 
 from .support import REPO
 
 TEXAS = REPO / "scenarios" / "texas.yaml"
-SETTINGS = SolveSettings(backend="numpy", scenarios=300)
+SETTINGS = SolveSettings(backend="numpy")
 
 
 @pytest.fixture(scope="module")
 def texas():
-    return load_scenario(TEXAS)
+    return with_simulation(load_scenario(TEXAS), 300, None)
 
 
 def test_no_change_reports_zero_deltas_exactly(texas):
