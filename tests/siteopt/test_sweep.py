@@ -121,3 +121,12 @@ def test_a_bad_value_fails_before_any_solve(run_cli, tmp_path):
     assert run.exit_code == 2 and "greater than 0" in run.stderr
     run = run_cli("sweep", str(TEXAS), "--param", "contracts.neocloud-b.prize", "--values", "1")
     assert run.exit_code == 2 and "price_usd_kw_month" in run.stderr
+
+
+def test_a_sweep_of_the_scenario_count_values_each_point_at_its_count():
+    """Run settings are applied once, at load: a swept simulation.scenarios is not
+    overridden by the count the run started with."""
+    hydro = with_simulation(load_scenario(REPO / "scenarios" / "stranded-hydro.yaml"), 1500, None)
+    result = sweep(hydro, "simulation.scenarios", ["1000", "2000"], SETTINGS)
+    assert [p.outcome.valuation.scenarios for p in result.points] == [1000, 2000]
+    assert [p.outcome.samples["plan"].size for p in result.points] == [1000, 2000]
