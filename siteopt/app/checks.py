@@ -11,6 +11,7 @@ from __future__ import annotations
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.coefficients import construction_start
 from siteopt.kernels.hosting import Financing, capex_usd
+from siteopt.kernels.market import month_label
 from siteopt.kernels.params import Portfolio, month_index
 from siteopt.kernels.sites import site_options
 from siteopt.model.plausibility import (
@@ -18,7 +19,6 @@ from siteopt.model.plausibility import (
     ScenarioWarning,
     SourceLines,
     format_number,
-    month_label,
     place,
     plausibility_findings,
     with_sampling_error,
@@ -46,9 +46,9 @@ def unsignable_contracts(scenario: Scenario) -> list[Finding]:
         for opt in site_options(s, i):
             if opt.contract_index is not None:
                 offered[opt.contract_index].append((i, opt))
+    budget_usd = sum(scenario.financing.capital_budget_usd.values())
     out = []
     for c_index in range(len(s.contracts)):
-        budget_usd = sum(scenario.financing.capital_budget_usd.values())
         reason = _unsignable_reason(s, c_index, offered[c_index], budget_usd)
         if reason is not None:
             out.append(Finding("contract_unsignable", ("contracts", c_index), reason))

@@ -115,7 +115,7 @@ def validate_data(source: SourceMap, filename: str) -> Scenario:
 def _problem(source: SourceMap, filename: str, loc: PathKey, message: str) -> Problem:
     """A Problem at ``loc``; a value that came from ``--set`` is reported as such, lineless."""
     shown = _display_path(loc, source.data)
-    if any(loc[: len(o)] == o for o in source.overridden):
+    if source.is_overridden(loc):
         return Problem(filename, None, f"--set {shown}", message)
     return Problem(filename, source.line_of(loc), shown, message)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from siteopt.model.schema import Scenario, year_month_index
-from siteopt.model.source import PathKey
+from siteopt.model.source import PathKey, closest_line, under_any
 
 MIN_SCENARIOS = 1_000
 FIRST_GENERATED_HALVING_YEAR = 2028  # block 1,050,000; then every 210,000 blocks (~4 years)
@@ -195,12 +195,6 @@ def format_number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1_000 and value == int(value) else f"{value:g}"
 
 
-def month_label(s: Scenario, index: int) -> str:
-    """``YYYY-MM`` of month ``index`` of the horizon."""
-    first = int(s.start[:4]) * 12 + int(s.start[5:]) - 1 + index
-    return f"{first // 12:04d}-{first % 12 + 1:02d}"
-
-
 # ----------------------------------------------------------------------- halvings
 
 
@@ -290,13 +284,13 @@ class SourceLines:
 
     def line_of(self, loc: PathKey) -> int | None:
         """Line of ``loc`` or of its closest ancestor in the file; None for a --set value."""
-        if loc in self.flags or any(loc[: len(o)] == o for o in self.overridden):
+        if loc in self.flags or self.is_overridden(loc):
             return None
-        for cut in range(len(loc), -1, -1):
-            line = self.lines.get(tuple(loc[:cut]))
-            if line is not None:
-                return line
-        return None
+        return closest_line(self.lines, loc)
+
+    def is_overridden(self, loc: PathKey) -> bool:
+        """Whether ``loc`` or an ancestor of it was set by ``--set``."""
+        return under_any(loc, self.overridden)
 
 
 @dataclass(frozen=True)
@@ -352,5 +346,5 @@ def display_path(scenario: Scenario, loc: PathKey, source: SourceLines | None = 
     shown = ".".join(parts)
     if source is not None and loc in source.flags:
         return source.flags[loc]
-    overridden = source is not None and any(loc[: len(o)] == o for o in source.overridden)
+    overridden = source is not None and source.is_overridden(loc)
     return f"--set {shown}" if overridden else shown

@@ -13,6 +13,7 @@ written ``2028-04-01`` is then reported as a malformed month, not a date object)
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,25 @@ class SourceMap:
 
     def line_of(self, path: PathKey) -> int | None:
         """Line of ``path`` or of its closest ancestor that has one."""
-        for cut in range(len(path), -1, -1):
-            line = self.lines.get(tuple(path[:cut]))
-            if line is not None:
-                return line
-        return None
+        return closest_line(self.lines, path)
+
+    def is_overridden(self, path: PathKey) -> bool:
+        """Whether ``path`` or an ancestor of it was set by ``--set``."""
+        return under_any(path, self.overridden)
+
+
+def closest_line(lines: Mapping[PathKey, int], path: PathKey) -> int | None:
+    """Line of ``path`` or of its closest ancestor in ``lines``; None when none has one."""
+    for cut in range(len(path), -1, -1):
+        line = lines.get(tuple(path[:cut]))
+        if line is not None:
+            return line
+    return None
+
+
+def under_any(path: PathKey, roots: Iterable[PathKey]) -> bool:
+    """Whether ``path`` is one of ``roots`` or lies below one of them."""
+    return any(path[: len(r)] == r for r in roots)
 
 
 class _Builder:
