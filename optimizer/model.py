@@ -48,6 +48,21 @@ def add_variable_dict(prob, name, indices, low=None, up=None, cat=pulp.LpContinu
     return {i: pulp.LpVariable(f"{name}_{i}", low, up, cat) for i in indices}
 
 
+def tail_size(k: int, alpha: float) -> tuple[float, int]:
+    """The CVaR tail of ``k`` equally likely scenarios: ``m = (1 - alpha) k`` scenarios, of
+    which the ``floor(m)`` worst count whole and the next one with weight ``m - floor(m)``.
+
+    Returns
+    -------
+    m : float
+    whole : int
+    """
+    m = (1.0 - alpha) * k
+    if not 0.0 < m <= k:
+        raise ValueError(f"cvar alpha {alpha} outside (0, 1)")
+    return m, min(int(np.floor(m)), k)
+
+
 def tail_weights(npv: np.ndarray, alpha: float) -> np.ndarray:
     """Weights q of the worst ``(1 - alpha) K`` scenarios, so that ``q . npv`` is the CVaR.
 
@@ -62,10 +77,7 @@ def tail_weights(npv: np.ndarray, alpha: float) -> np.ndarray:
         Tail level in (0, 1).
     """
     k = npv.shape[-1]
-    m = (1.0 - alpha) * k
-    if not 0.0 < m <= k:
-        raise ValueError(f"cvar alpha {alpha} outside (0, 1)")
-    whole = min(int(np.floor(m)), k)
+    m, whole = tail_size(k, alpha)
     weights = np.zeros(k)
     order = np.argsort(npv, kind="stable")
     weights[order[:whole]] = 1.0 / m

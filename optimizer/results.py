@@ -11,6 +11,7 @@ import pandas as pd
 
 from .constraints import budget_limits
 from .data import MONEY_UNIT_USD, PlanData, plan_data
+from .model import tail_size
 from .options import OptionTable, PlanProblem, capex_column
 
 CHOICE_COLUMNS: tuple[str, ...] = (
@@ -61,10 +62,7 @@ def portfolio_cvar(npv_samples: np.ndarray, alpha: float, axis: int = -1) -> np.
     """
     x = np.sort(np.moveaxis(np.asarray(npv_samples, dtype=np.float64), axis, -1), axis=-1)
     k = x.shape[-1]
-    m = (1.0 - alpha) * k
-    if not 0.0 < m <= k:
-        raise ValueError(f"cvar alpha {alpha} outside (0, 1)")
-    whole = min(int(np.floor(m)), k)
+    m, whole = tail_size(k, alpha)
     total = x[..., :whole].sum(axis=-1)
     if whole < k:
         total = total + (m - whole) * x[..., whole]

@@ -152,7 +152,7 @@ def evaluate(
     """Value the plan in ``plan_path`` as solve values its own, and check its constraints."""
     plan = read_plan(plan_path)  # a bad file fails before any valuation
     t0 = time.perf_counter()
-    scenario, backend, valuation = value(scenario, settings, progress, cache)
+    backend, valuation = value(scenario, settings, progress, cache)
     rows = plan_rows(plan_path, plan, valuation)
     problem = plan_problem(scenario)
     broken = violation_details(plan_data(valuation.options, problem), problem, np.array(rows))

@@ -17,12 +17,12 @@ import pandas as pd
 
 from siteopt.app.checks import scenario_warnings
 from siteopt.app.engines import chunk_executor
-from siteopt.app.params import kernel_inputs
 from siteopt.app.plan import plan_problem
 from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_options
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import expected_cashflows
 from siteopt.kernels.hosting import mining_left_mw
+from siteopt.kernels.params import Portfolio
 from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InfeasibleError, InputError
@@ -158,17 +158,15 @@ def value(
     settings: SolveSettings,
     progress: Progress | None = None,
     cache: ValuationCache | None = None,
-) -> tuple[Scenario, Backend, ValuationResult]:
-    """The valuation stage: the scenario (its run settings, ``simulation``, applied at
-    load), the backend, and every option's NPV statistics (on the cluster with
-    ``--engine dask``)."""
+) -> tuple[Backend, ValuationResult]:
+    """The valuation stage: the backend, and every option's NPV statistics (on the
+    cluster with ``--engine dask``); the scenario carries its run settings."""
     backend = select_backend(settings.backend)
     executor = _executor(settings)
-    return (
-        scenario,
-        backend,
-        value_options(scenario, backend=backend, progress=progress, cache=cache, executor=executor),
+    valuation = value_options(
+        scenario, backend=backend, progress=progress, cache=cache, executor=executor
     )
+    return backend, valuation
 
 
 def _executor(settings: SolveSettings):
@@ -203,7 +201,7 @@ def solve(
         No plan satisfies the constraints; the conflicts are named.
     """
     t0 = time.perf_counter()
-    scenario, backend, valuation = value(scenario, settings, progress, cache)
+    backend, valuation = value(scenario, settings, progress, cache)
     t1 = time.perf_counter()
     problem = plan_problem(scenario)
     if progress is not None:
@@ -307,8 +305,8 @@ def finish(
         progress=progress,
         executor=_executor(settings),
     )
-    cashflows = expected_cashflows(kernel_inputs(scenario), plans["plan"], xp=np)
-    frame = plan_frame(scenario, valuation.options.table, plans["plan"], list(rows))
+    cashflows = expected_cashflows(valuation.portfolio, plans["plan"], xp=np)
+    frame = plan_frame(valuation.portfolio, valuation.options.table, plans["plan"], list(rows))
     figures = portfolio_figures(
         scenario, valuation, rows, decision, frame, samples, baselines, settings
     )
@@ -403,15 +401,15 @@ def with_frontier(
 
 
 def plan_frame(
-    scenario: Scenario, table: pd.DataFrame, chosen: list[SiteOption], rows: list[int]
+    portfolio: Portfolio, table: pd.DataFrame, chosen: list[SiteOption], rows: list[int]
 ) -> pd.DataFrame:
     """plan.csv: one row per site, columns as docs/cli.md."""
     picked = table.loc[rows].reset_index(drop=True)
-    sites = kernel_inputs(scenario).sites
+    sites = portfolio.sites
     mining = [
         float(mining_left_mw(sites[o.site_index], o.it_mw))
         if o.contract_index is not None
-        else scenario.sites[o.site_index].mining.mw
+        else sites[o.site_index].mining.mw
         for o in chosen
     ]
     picked["mining_mw"] = mining

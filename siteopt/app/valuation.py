@@ -18,6 +18,7 @@ import numpy as np
 from siteopt.app.params import kernel_inputs
 from siteopt.app.table import option_table
 from siteopt.kernels import valuation as kernels
+from siteopt.kernels.params import Portfolio
 from siteopt.kernels.sites import SiteOption
 from siteopt.model.load import with_simulation
 from siteopt.model.schema import Scenario
@@ -47,6 +48,7 @@ class ValuationResult:
     quantile_error_usd: np.ndarray
     timings_s: dict[str, float] = field(default_factory=dict)
     kernel: kernels.Valuation | None = field(default=None, repr=False)  # what pass 1 kept
+    portfolio: Portfolio | None = field(default=None, repr=False)  # the kernels' inputs
 
 
 def value_options(
@@ -80,6 +82,7 @@ def value_options(
         valued.quantile_error_usd,
         valued.timings_s,
         valued,
+        portfolio,
     )
 
 
@@ -100,4 +103,5 @@ def plan_npv_samples(
         kept = valuation.kernel.plan_npvs(plans)
         if kept is not None:
             return kept
-    return kernels.plan_npv_samples(kernel_inputs(scenario), plans, **kernel_options)
+    portfolio = valuation.portfolio if valuation is not None else None
+    return kernels.plan_npv_samples(portfolio or kernel_inputs(scenario), plans, **kernel_options)

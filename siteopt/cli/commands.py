@@ -102,7 +102,7 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
         click.echo(to_json(summary))
     else:
         print_solve(outcome, summary, written, verbose=run.verbose)
-    _sampling_warning(summary, source)
+    _sampling_warning(outcome)
 
 
 @click.command()
@@ -138,7 +138,7 @@ def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, n
         click.echo(to_json(summary))
     else:
         print_solve(outcome, summary, written, verbose=run.verbose)
-    _sampling_warning(summary, source)
+    _sampling_warning(outcome)
     details = outcome.decision.violation_details
     if details:
         n = len(details)
@@ -165,12 +165,11 @@ def _load(file: Path, overrides, run: RunOptions, after_run=()):
     return scenario, source
 
 
-def _sampling_warning(summary: dict, source) -> None:
+def _sampling_warning(outcome) -> None:
     """After a run, the few-scenarios warning again, now with the plan's standard error."""
-    for w in summary.get("warnings", []):
-        if w["code"] in AFTER_RUN_WARNINGS:
-            where = f"{source.file}:{w['line']}" if w["line"] is not None else source.file
-            click.echo(f"warning: {where}: {w['path']}: {w['message']}", err=True)
+    for w in outcome.figures.warnings:
+        if w.code in AFTER_RUN_WARNINGS:
+            click.echo(str(w), err=True)
 
 
 def _check_memory(scenario, *, frontier: int = 0) -> None:
@@ -227,10 +226,11 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
         result = run_whatif(scenario, overrides, settings, progress)
         for side, outcome in (("base", result.base), ("changed", result.changed)):
             _write(outcome, summary_of(outcome), "whatif", file, stage.path / side, no_report)
+        document = payload(result)
         write_csv(result.sites, stage.path / "diff.csv")
-        write_json(payload(result), stage.path / "whatif.json")
+        write_json(document, stage.path / "whatif.json")
     if as_json:
-        click.echo(to_json(payload(result)))
+        click.echo(to_json(document))
     else:
         print_whatif(result, out)
 
