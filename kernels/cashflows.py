@@ -16,17 +16,16 @@ import numpy as np
 import pandas as pd
 
 from .backend import Backend
-from .coefficients import TERMINAL_WINDOW, _mining_beats_ai, construction_start, site_streams
+from .coefficients import TERMINAL_WINDOW
 from .hosting import (
     Financing,
     annuity_due,
     capex_usd,
-    exit_months,
-    market_rent_factor,
+    construction_start,
     mining_left_mw,
-    rent_schedule,
     site_draws,
     spend_months,
+    tenancy,
 )
 from .market import month_label
 from .mining import ppa_settlement
@@ -96,27 +95,20 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
     n, t_end = ctx.scenarios.shape[0], cal.months
     t = xp.arange(t_end)[None, :]
     draws = site_draws(scenario, i, ctx.scenarios, xp=xp)
-    cs = construction_start(scenario, option.build_year)
-    start = (cs + ai.lead_time_months + draws.delay_months)[:, None]
-    exit_ = exit_months(scenario, i, c_index, ctx.scenarios, xp=xp)[:, None]
-    mrf = market_rent_factor(scenario, c_index, ctx.scenarios, xp=xp)[:, None]
-    sched = rent_schedule(contract, t_end)
-    s = t - start
-    exited = exit_ < sched.term_months
-    c_end = xp.where(exited, exit_, sched.term_months)
-    m_start = xp.where(exited, exit_ + contract.relet_months, sched.term_months)
-    lost = exited & fin.non_recourse & (start + exit_ < t_end)
     pays_power = not contract.power_pass_through
     ai_power = (
         ai_power_per_it_mw(scenario, i, power, cal, xp=xp) if pays_power else xp.zeros((n, t_end))
     )
-    a2 = xp.minimum(start + m_start, t_end)[:, 0]
-    streams = site_streams(ms, ai_power, xp.zeros((n, t_end)), cal, xp=xp)
-    beats = _mining_beats_ai(
-        streams, sched, ai, site, fl, contract, mrf[:, 0], m_start[:, 0], a2, pays_power, xp=xp
-    )
-    to_mining = (exited[:, 0] & ~lost[:, 0] & (a2 < t_end) & beats)[:, None]
-    ai_after = ~lost & ~to_mining
+    ten = tenancy(
+        scenario, i, c_index, option.build_year, draws, ms.margin, ai_power,
+        fl.asic_cost_usd_mw, ctx.scenarios, xp=xp,
+    )  # fmt: skip
+    cs, sched = ten.construction, ten.schedule
+    start, exit_ = ten.start[:, None], ten.exit[:, None]
+    c_end, m_start = ten.contract_months[:, None], ten.relet_after[:, None]
+    mrf, lost = ten.market_rent_factor[:, None], ten.lost[:, None]
+    to_mining, ai_after, a2 = ten.to_mining[:, None], ten.ai_after[:, None], ten.relet
+    s = t - start
 
     s_idx = xp.clip(s, 0, t_end - 1)
     contract_on = (s >= 0) & (s < c_end)

@@ -20,38 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .hosting import (
-    Financing,
-    SiteDraws,
-    annuity_due,
-    exit_months,
-    market_rent_factor,
-    rent_schedule,
-    spend_months,
-)
+from .hosting import Financing, SiteDraws, Tenancy, annuity_due, spend_months, tenancy
 from .market import Calendar
 from .mining import Fleet, MiningStreams
 from .params import Portfolio
+from .prefix import gather, prefix, segment
 
 TERMINAL_WINDOW = 12  # months of NOI capitalised in the terminal value
-
-
-def prefix(values: Any, *, xp: ModuleType) -> Any:
-    """Prefix sums along the last axis with a leading 0: P[..., k] = sum of the first k."""
-    zeros = xp.zeros((*values.shape[:-1], 1), dtype=values.dtype)
-    return xp.concatenate([zeros, xp.cumsum(values, axis=-1)], axis=-1)
-
-
-def gather(table: Any, idx: Any, *, xp: ModuleType) -> Any:
-    """``table[n, idx[n]]`` for a 2-D table, or ``table[idx]`` for a 1-D one."""
-    if table.ndim == 1:
-        return table[idx]
-    return xp.take_along_axis(table, idx[:, None], axis=1)[:, 0]
-
-
-def segment(table: Any, lo: Any, hi: Any, a: Any, b: Any, *, xp: ModuleType) -> Any:
-    """Sum over [a, b) intersected with the window [lo, hi), read from prefix ``table``."""
-    return gather(table, xp.clip(b, lo, hi), xp=xp) - gather(table, xp.clip(a, lo, hi), xp=xp)
 
 
 @dataclass(frozen=True)
@@ -107,27 +82,13 @@ def mining_coefficients(
 
 
 @dataclass(frozen=True)
-class AIEvents:
-    """Calendar months of one (site, build year, contract) per scenario, for expectations.
-
-    Contract rent earns on [rent_start, contract_end); after ``relet`` the hall earns
-    market rent (``ai_after``) or its MW mine again (``to_mining``); all clipped to T.
-    """
-
-    rent_start: Any
-    contract_end: Any
-    relet: Any
-    ai_after: Any
-    to_mining: Any
-
-
-@dataclass(frozen=True)
 class AICoefficients:
-    """Per-scenario PV per IT MW (``per_mw``) and per USD of nominal capex (``per_capex``)."""
+    """Per-scenario PV per IT MW (``per_mw``) and per USD of nominal capex (``per_capex``),
+    with the tenancy timeline they were read from."""
 
     per_mw: Any
     per_capex: Any
-    events: AIEvents
+    tenancy: Tenancy
 
 
 def ai_coefficients(
@@ -146,33 +107,17 @@ def ai_coefficients(
     """Coefficients of converting IT MW at a site in ``build_year`` for one contract."""
     site, contract = scenario.sites[site_index], scenario.contracts[contract_index]
     ai, fin = site.ai, Financing.of(scenario, contract)
-    t_end = cal.months
-    cs = construction_start(scenario, build_year)
-    start = cs + ai.lead_time_months + draws.delay_months  # first rent, calendar month
-    k_end = xp.clip(t_end - start, 0, t_end)  # relative months of rent inside the horizon
-    exit_ = exit_months(scenario, site_index, contract_index, scenarios, xp=xp)
-    sched = rent_schedule(contract, t_end)
-    exited = exit_ < sched.term_months
-    c_end = xp.where(exited, exit_, sched.term_months)
-    m_start = xp.where(exited, exit_ + contract.relet_months, sched.term_months)
-    mrf = market_rent_factor(scenario, contract_index, scenarios, xp=xp)
-    lost = exited & fin.non_recourse & (start + exit_ < t_end)  # the lender takes the hall
-
-    a0 = xp.minimum(start, t_end)
-    a1 = xp.minimum(start + c_end, t_end)
-    a2 = xp.minimum(start + m_start, t_end)
+    ten = tenancy(
+        scenario, site_index, contract_index, build_year, draws, streams.margin,
+        streams.ai_power, fleet_.asic_cost_usd_mw, scenarios, xp=xp,
+    )  # fmt: skip
+    t_end, sched, k_end = cal.months, ten.schedule, ten.rent_months
+    c_end, m_start, mrf = ten.contract_months, ten.relet_after, ten.market_rent_factor
+    lost, to_mining, ai_after = ten.lost, ten.to_mining, ten.ai_after
+    a0, a1, a2 = ten.rent_start, ten.contract_end, ten.relet
     pays_power = not contract.power_pass_through
-    to_mining = (
-        exited
-        & ~lost
-        & (a2 < t_end)
-        & _mining_beats_ai(
-            streams, sched, ai, site, fleet_, contract, mrf, m_start, a2, pays_power, xp=xp
-        )
-    )
-    ai_after = ~lost & ~to_mining
 
-    df_start = (1.0 + scenario.discount_rate) ** (-start.astype(xp.float64) / 12.0)
+    df_start = (1.0 + scenario.discount_rate) ** (-ten.start.astype(xp.float64) / 12.0)
     d = xp.asarray(cal.discount)  # D_s == df[s] for s <= T
     dsum = prefix(d[:-1], xp=xp)
     rent_c = xp.asarray(prefix(cal.discount[:-1] * sched.contract_rent, xp=np))
@@ -181,7 +126,7 @@ def ai_coefficients(
     rent = gather(rent_c, clip(c_end), xp=xp) + xp.where(
         ai_after, mrf * (gather(rent_m, k_end, xp=xp) - gather(rent_m, clip(m_start), xp=xp)), 0.0
     )
-    opex_end = xp.where(lost, clip(exit_), xp.where(to_mining, clip(m_start), k_end))
+    opex_end = xp.where(lost, clip(ten.exit), xp.where(to_mining, clip(m_start), k_end))
     value = df_start * (rent - ai.opex_usd_mw_month * gather(dsum, opex_end, xp=xp))
     if pays_power:
         pv = streams.ai_power_pv
@@ -190,48 +135,9 @@ def ai_coefficients(
     value += xp.where(
         to_mining, _returned_mining_pv(streams, fleet_, ai.pue, a2, cal, scenario, xp=xp), 0.0
     )
-    value += _terminal_ai(
-        streams,
-        sched,
-        ai,
-        mrf,
-        k_end,
-        c_end,
-        m_start,
-        a0,
-        a1,
-        a2,
-        ai_after,
-        pays_power,
-        cal,
-        scenario,
-        xp=xp,
-    )
-    per_capex = -_financing_pv(
-        fin, cs, ai.lead_time_months, start, k_end, exit_, lost, draws.overrun, cal, scenario, xp=xp
-    )
-    events = AIEvents(a0, a1, a2, ai_after, to_mining)
-    return AICoefficients(value, per_capex, events)
-
-
-def construction_start(scenario: Portfolio, build_year: int) -> int:
-    """Calendar month index of January of ``build_year`` (0 if before the start)."""
-    return max(0, (build_year - scenario.start_year) * 12 - (int(scenario.start[5:]) - 1))
-
-
-def _mining_beats_ai(
-    streams, sched, ai, site, fleet_, contract, mrf, m_start, a2, pays_power, *, xp
-):
-    """At re-let, does a grid MW mining earn more this month than the hall re-let?"""
-    t = xp.minimum(a2, streams.margin.shape[1] - 1)
-    s = xp.minimum(m_start, len(sched.market_base) - 1)
-    ai_noi = mrf * xp.asarray(sched.market_base)[s] - ai.opex_usd_mw_month
-    if pays_power:
-        ai_noi = ai_noi - gather(streams.ai_power, t, xp=xp)
-    refresh_months = 12.0 * site.mining.asic_refresh_years
-    asic = xp.asarray(fleet_.asic_cost_usd_mw)[t] / refresh_months
-    mining = ai.pue * (gather(streams.margin, t, xp=xp) - asic)
-    return mining > ai_noi
+    value += _terminal_ai(streams, ten, ai, pays_power, cal, scenario, xp=xp)
+    per_capex = -_financing_pv(fin, ten, ai.lead_time_months, draws.overrun, cal, scenario, xp=xp)
+    return AICoefficients(value, per_capex, ten)
 
 
 def _returned_mining_pv(streams, fleet_, pue_ai, a2, cal, scenario, *, xp):
@@ -250,48 +156,32 @@ def _returned_mining_pv(streams, fleet_, pue_ai, a2, cal, scenario, *, xp):
     return pue_ai * (pv - purchase)
 
 
-def _terminal_ai(
-    streams,
-    sched,
-    ai,
-    mrf,
-    k_end,
-    c_end,
-    m_start,
-    a0,
-    a1,
-    a2,
-    ai_after,
-    pays_power,
-    cal,
-    scenario,
-    *,
-    xp,
-):
+def _terminal_ai(streams, ten, ai, pays_power, cal, scenario, *, xp):
     """PV per IT MW of exit_multiple_ai x the hall's NOI in the last 12 months."""
-    w1 = k_end
-    w0 = xp.clip(k_end - TERMINAL_WINDOW, 0, None)
+    sched, mrf, m_start = ten.schedule, ten.market_rent_factor, ten.relet_after
+    w1 = ten.rent_months
+    w0 = xp.clip(w1 - TERMINAL_WINDOW, 0, None)
     rent_c = xp.asarray(prefix(sched.contract_rent, xp=np))
     rent_m = xp.asarray(prefix(sched.market_base, xp=np))
-    rent = segment(rent_c, w0, w1, 0, c_end, xp=xp) + mrf * segment(
+    rent = segment(rent_c, w0, w1, 0, ten.contract_months, xp=xp) + mrf * segment(
         rent_m, w0, w1, m_start, w1, xp=xp
     )
     noi = rent - ai.opex_usd_mw_month * (w1 - w0)
     if pays_power:
         t_end = cal.months
         lo = max(t_end - TERMINAL_WINDOW, 0)
-        raw = streams.ai_power_raw
+        raw, a0, a1, a2 = streams.ai_power_raw, ten.rent_start, ten.contract_end, ten.relet
         noi -= segment(raw, lo, t_end, a0, a1, xp=xp) + segment(
             raw, lo, t_end, a2, a2 * 0 + t_end, xp=xp
         )
     factor = cal.discount[-1] * scenario.financing.exit_multiple_ai
-    return xp.where(ai_after, factor * xp.maximum(noi, 0.0), 0.0)
+    return xp.where(ten.ai_after, factor * xp.maximum(noi, 0.0), 0.0)
 
 
-def _financing_pv(fin, cs, lead, start, k_end, exit_, lost, overrun, cal, scenario, *, xp):
+def _financing_pv(fin, ten, lead, overrun, cal, scenario, *, xp):
     """PV per USD of nominal capex of equity capex, debt service and debt left at T."""
-    t_end = cal.months
-    spend = spend_months(cs, lead, t_end)
+    t_end, start, k_end, exit_, lost = cal.months, ten.start, ten.rent_months, ten.exit, ten.lost
+    spend = spend_months(ten.construction, lead, t_end)
     equity = fin.equity_share * overrun * float(spend @ cal.discount[:-1])
     r = fin.monthly_rate
     growth = 1.0 + r

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .params import ContractParams, Portfolio, SiteAIParams, SiteParams
+from .prefix import gather
 from .rng import STREAM_DELAY, STREAM_EXIT, STREAM_OVERRUN, STREAM_RELET, entity_stream, uniforms4
 
 NEVER = 10**6  # an exit month that never comes [month]
@@ -184,3 +185,141 @@ def annuity_due(rate: float, n: Any) -> Any:
     if rate == 0:
         return n * 1.0
     return (1.0 - (1.0 + rate) ** (-n * 1.0)) * (1.0 + rate) / rate
+
+
+def construction_start(scenario: Portfolio, build_year: int) -> int:
+    """Calendar month index of January of ``build_year`` (0 if before the start)."""
+    return max(0, (build_year - scenario.start_year) * 12 - (int(scenario.start[5:]) - 1))
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    """The tenancy timeline of one (site, build year, contract), per scenario.
+
+    Computed once by :func:`tenancy` and read by the fast path (siteopt.kernels.coefficients),
+    the month-by-month reference and cash flows (siteopt.kernels.cashflows) and the AI event
+    totals (siteopt.kernels.valuation). Arrays are (N,) on the backend.
+
+    Relative months count from first rent; calendar months count from the horizon start.
+
+    Attributes
+    ----------
+    schedule : RentSchedule
+        The contract's rent per IT MW by relative month.
+    construction : int
+        Calendar month construction starts (January of the build year).
+    start : array of int64
+        First rent [calendar month, may be >= T].
+    rent_months : array of int64
+        Relative months of the horizon from first rent, ``clip(T - start, 0, T)``.
+    exit : array of int64
+        Relative month of the tenant's exit (``NEVER`` when none).
+    contract_months : array of int64
+        Relative month contract rent ends (the exit, or the term).
+    relet_after : array of int64
+        Relative month the hall earns market rent or mines again (exit plus the empty
+        months, or the term).
+    market_rent_factor : array [-]
+        Market rent as a multiple of the contract price (mean 1).
+    lost : array of bool
+        Non-recourse debt and an exit inside the horizon: the lender takes the hall.
+    to_mining : array of bool
+        At re-let, the hall's MW mine again (mining earns more that month).
+    ai_after : array of bool
+        After ``relet_after`` the hall earns market rent (not lost, not mining).
+    rent_start, contract_end, relet : array of int64
+        ``start``, ``start + contract_months`` and ``start + relet_after`` as calendar
+        months clipped to T.
+    """
+
+    schedule: RentSchedule
+    construction: int
+    start: Any
+    rent_months: Any
+    exit: Any
+    contract_months: Any
+    relet_after: Any
+    market_rent_factor: Any
+    lost: Any
+    to_mining: Any
+    ai_after: Any
+    rent_start: Any
+    contract_end: Any
+    relet: Any
+
+
+def tenancy(
+    scenario: Portfolio,
+    site_index: int,
+    contract_index: int,
+    build_year: int,
+    draws: SiteDraws,
+    margin: Any,
+    ai_power: Any,
+    asic_cost_usd_mw: np.ndarray,
+    scenarios: Any,
+    *,
+    xp: ModuleType,
+) -> Tenancy:
+    """The tenancy timeline of converting a site in ``build_year`` for a contract.
+
+    Parameters
+    ----------
+    draws : SiteDraws
+        The site's delay and overrun draws on ``scenarios``.
+    margin : array (N, T) [USD/MW-month]
+        Mining operating margin per grid MW (for the re-let choice).
+    ai_power : array (N, T) [USD/IT MW-month]
+        Grid power of one IT MW; read only when the contract leaves it with the miner.
+    asic_cost_usd_mw : ndarray (T,) [USD/MW]
+        Price of the ASIC generation bought in each month.
+    """
+    site, contract = scenario.sites[site_index], scenario.contracts[contract_index]
+    ai, t_end = site.ai, margin.shape[1]
+    non_recourse = Financing.of(scenario, contract).non_recourse
+    cs = construction_start(scenario, build_year)
+    start = cs + ai.lead_time_months + draws.delay_months
+    exit_ = exit_months(scenario, site_index, contract_index, scenarios, xp=xp)
+    sched = rent_schedule(contract, t_end)
+    exited = exit_ < sched.term_months
+    c_end = xp.where(exited, exit_, sched.term_months)
+    m_start = xp.where(exited, exit_ + contract.relet_months, sched.term_months)
+    mrf = market_rent_factor(scenario, contract_index, scenarios, xp=xp)
+    lost = exited & non_recourse & (start + exit_ < t_end)
+    a2 = xp.minimum(start + m_start, t_end)
+    beats = _mining_beats_ai(
+        margin, ai_power, sched, ai, site, asic_cost_usd_mw, mrf, m_start, a2,
+        not contract.power_pass_through, xp=xp,
+    )  # fmt: skip
+    to_mining = exited & ~lost & (a2 < t_end) & beats
+    return Tenancy(
+        schedule=sched,
+        construction=cs,
+        start=start,
+        rent_months=xp.clip(t_end - start, 0, t_end),
+        exit=exit_,
+        contract_months=c_end,
+        relet_after=m_start,
+        market_rent_factor=mrf,
+        lost=lost,
+        to_mining=to_mining,
+        ai_after=~lost & ~to_mining,
+        rent_start=xp.minimum(start, t_end),
+        contract_end=xp.minimum(start + c_end, t_end),
+        relet=a2,
+    )
+
+
+def _mining_beats_ai(
+    margin, ai_power, sched, ai, site, asic_cost_usd_mw, mrf, m_start, a2, pays_power, *, xp
+):
+    """At re-let, does a grid MW mining earn more this month than the hall re-let?"""
+    t = xp.minimum(a2, margin.shape[1] - 1)
+    s = xp.minimum(m_start, len(sched.market_base) - 1)
+    ai_noi = mrf * xp.asarray(sched.market_base)[s] - ai.opex_usd_mw_month
+    if pays_power:
+        ai_noi = ai_noi - gather(ai_power, t, xp=xp)
+    refresh_months = 12.0 * site.mining.asic_refresh_years
+    asic = xp.asarray(asic_cost_usd_mw)[t] / refresh_months
+    mining = ai.pue * (gather(margin, t, xp=xp) - asic)
+    return mining > ai_noi

@@ -12,15 +12,8 @@ from ._cuda import SiteInputs, site_stream_arrays
 from ._cuda import market_paths as fused_market_paths
 from ._cuda import power_paths as fused_power_paths
 from .backend import fused_enabled
-from .coefficients import (
-    AIEvents,
-    SiteStreams,
-    ai_coefficients,
-    construction_start,
-    mining_coefficients,
-    site_streams,
-)
-from .hosting import capex_usd, mining_left_mw, site_draws
+from .coefficients import SiteStreams, ai_coefficients, mining_coefficients, site_streams
+from .hosting import Tenancy, capex_usd, construction_start, mining_left_mw, site_draws
 from .market import Calendar, MarketPaths, horizon_calendar, market_paths
 from .mining import Fleet, MiningStreams, fleet, mining_streams, ppa_settlement
 from .params import Portfolio
@@ -117,7 +110,7 @@ class SiteChunk:
     """NPVs of every option of a site on one chunk, with what the expectations need."""
 
     npv: Any  # (N, O) [USD]
-    events: dict[tuple[int, int], AIEvents]
+    events: dict[tuple[int, int], Tenancy]  # by (build year, contract)
     fleet: Fleet
 
 
@@ -195,7 +188,7 @@ def site_chunk(
             + levels * coef.per_mw[:, None]
             + capex * coef.per_capex[:, None]
         )
-        events[(g.build_year, g.contract_index)] = coef.events
+        events[(g.build_year, g.contract_index)] = coef.tenancy
     return SiteChunk(npv, events, fl)
 
 

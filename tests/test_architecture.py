@@ -151,3 +151,27 @@ def test_one_copy_of_the_kernels():
         and not name.startswith(("siteopt.kernels", "siteopt.optimizer"))
     ]
     assert strays == []
+
+
+def _calls(path: Path) -> set[str]:
+    """Names of the functions called in ``path`` (``f(...)`` and ``m.f(...)``)."""
+    called = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    return called
+
+
+def test_one_tenancy_timeline():
+    """The exit, re-let and market-rent draws are read by one function, hosting.tenancy; the
+    fast path and the month-by-month reference both take its timeline."""
+    timeline = {"exit_months", "market_rent_factor", "rent_schedule", "_mining_beats_ai"}
+    readers = {
+        name
+        for name, path in MODULES.items()
+        if name.startswith("siteopt.") and _calls(path) & timeline
+    }
+    assert readers == {"siteopt.kernels.hosting"}
+    for name in ("siteopt.kernels.coefficients", "siteopt.kernels.cashflows"):
+        assert "tenancy" in _calls(MODULES[name]), name

@@ -9,8 +9,7 @@ summary.json keeps.
 from __future__ import annotations
 
 from siteopt.app.params import kernel_inputs
-from siteopt.kernels.coefficients import construction_start
-from siteopt.kernels.hosting import Financing, capex_usd
+from siteopt.kernels.hosting import Financing, capex_usd, construction_start
 from siteopt.kernels.market import month_label
 from siteopt.kernels.params import Portfolio, month_index
 from siteopt.kernels.sites import site_options

@@ -12,8 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from siteopt.kernels.coefficients import construction_start
-from siteopt.kernels.hosting import Financing, capex_usd, mining_left_mw, spend_months
+from siteopt.kernels.hosting import (
+    Financing,
+    capex_usd,
+    construction_start,
+    mining_left_mw,
+    spend_months,
+)
 from siteopt.kernels.market import horizon_calendar, month_label
 from siteopt.kernels.mining import fleet, hashrate_eh_per_mw
 from siteopt.kernels.params import Portfolio
