@@ -38,7 +38,7 @@ def measure(
     """One valuation in this process; returns timings, sizes and peak RSS."""
     from siteopt.app.valuation import value_options
     from siteopt.kernels.backend import select_backend
-    from siteopt.kernels.valuation import chunk_size_for
+    from siteopt.kernels.chunks import chunk_size_for
     from siteopt.model.load import load_scenario, with_simulation
 
     scenario = load_scenario(scenario_path)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .backend import Backend
+from .chunks import ChunkSize, stream_chunks
 from .coefficients import TERMINAL_WINDOW
 from .hosting import (
     Financing,
@@ -31,7 +32,6 @@ from .market import month_label
 from .mining import ppa_settlement
 from .params import Portfolio
 from .sites import ChunkMarket, SiteOption, ai_power_per_it_mw, chunk_market, site_mining
-from .valuation import ChunkSize, stream_chunks
 
 LINE_ITEMS = (
     "mining_revenue",

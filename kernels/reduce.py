@@ -8,6 +8,11 @@ inside their bin; CVaR sums whole bins exactly and takes the boundary bin's shar
 as if its values were uniform in it. Both are within one bin width of the exact
 value, and memory is options x bins whatever the scenario count.
 
+Partial results merge: :func:`block_moments` reduces each block of a chunk on its own and
+:meth:`Moments.fold` adds the blocks in order, repeating the streaming arithmetic exactly;
+histogram parts add bin by bin (``chunks.add_histograms``); :class:`EventTotals` are whole
+numbers and add exactly. So a chunk may be reduced anywhere (siteopt.kernels.chunks).
+
 Both accumulators reduce fixed blocks of ``BLOCK`` scenarios (scenarios 0..BLOCK-1,
 BLOCK..2 BLOCK-1, ...), carrying a partial block over to the next chunk. The floating-
 point order of every sum is then the same whatever the chunk size, so the statistics
@@ -24,6 +29,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from .backend import Backend
 
 DEFAULT_BINS = 4096
 BLOCK = 1024  # scenarios per reduction block
@@ -106,6 +113,19 @@ class Moments:
         np.minimum(self.low, npv.min(axis=0), out=self.low)
         np.maximum(self.high, npv.max(axis=0), out=self.high)
 
+    def fold(self, block: BlockMoments) -> None:
+        """Add one block reduced elsewhere, as :meth:`_reduce` adds it (``shift`` set)."""
+        if self.total is None:
+            o = block.total.shape[0]
+            self.total, self.squares = np.zeros(o), np.zeros(o)
+            self.low, self.high = np.full(o, np.inf), np.full(o, -np.inf)
+        self.count += block.count
+        with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports
+            self.total += block.total
+            self.squares += block.squares
+        np.minimum(self.low, block.low, out=self.low)
+        np.maximum(self.high, block.high, out=self.high)
+
     @property
     @_quiet
     def mean(self) -> np.ndarray:
@@ -119,6 +139,39 @@ class Moments:
         m = self.total / self.count
         var = np.maximum(self.squares / self.count - m * m, 0.0)
         return np.sqrt(var * self.count / max(self.count - 1, 1))
+
+
+@dataclass(frozen=True)
+class BlockMoments:
+    """Pass 1's accumulators over one reduction block (see :class:`Moments`)."""
+
+    count: int
+    total: np.ndarray  # sum of NPV - shift [USD]
+    squares: np.ndarray  # sum of (NPV - shift)^2 [USD^2]
+    low: np.ndarray  # [USD]
+    high: np.ndarray  # [USD]
+
+
+def block_moments(npv: np.ndarray, shift: np.ndarray) -> list[BlockMoments]:
+    """:class:`Moments` over each block of BLOCK rows of ``npv`` on its own.
+
+    Each block is reduced by a fresh ``Moments`` (zeros plus the block's sums), so
+    :meth:`Moments.fold` of the blocks in order repeats the streaming arithmetic exactly.
+    """
+    out = []
+    o = npv.shape[1]
+    for b in range(0, npv.shape[0], BLOCK):
+        m = Moments(
+            shift=shift,
+            total=np.zeros(o),
+            squares=np.zeros(o),
+            low=np.full(o, np.inf),
+            high=np.full(o, -np.inf),
+        )
+        m.add(npv[b : b + BLOCK])
+        m.flush()
+        out.append(BlockMoments(m.count, m.total, m.squares, m.low, m.high))
+    return out
 
 
 @dataclass
@@ -210,6 +263,45 @@ class Histograms:
         edge_bin = (j == 0) | (j == self.bins + 1)
         part = np.where(edge_bin, take * mean_in, uniform)
         return (before_s + part) / np.maximum(k, 1e-300)
+
+
+class EventTotals:
+    """Sums over scenarios of per-month AI state, per (site, build year, contract).
+
+    ``online[key]`` [scenario-months]: scenarios whose hall is online (contract or market
+    rent) in each month; ``returned[key]``: scenarios whose hall's MW mine again. Whole
+    numbers, so totals add exactly in any order.
+    """
+
+    def __init__(self, months: int) -> None:
+        self.months = months
+        self.online: dict[tuple, np.ndarray] = {}
+        self.returned: dict[tuple, np.ndarray] = {}
+
+    def add(self, timelines: dict, be: Backend) -> None:
+        """Count the tenancy timelines (``kernels.hosting.Tenancy`` by key) of a chunk."""
+        xp, t = be.xp, self.months
+        for key, ev in timelines.items():
+            bump = xp.bincount(ev.rent_start, minlength=t + 1) - xp.bincount(
+                ev.contract_end, minlength=t + 1
+            )
+            bump = bump + xp.bincount(
+                ev.relet, weights=ev.ai_after.astype(xp.float64), minlength=t + 1
+            )
+            back = xp.bincount(ev.relet, weights=ev.to_mining.astype(xp.float64), minlength=t + 1)
+            online = be.to_numpy(xp.cumsum(bump)[:t]).astype(np.float64)
+            returned = be.to_numpy(xp.cumsum(back)[:t]).astype(np.float64)
+            self.online[key] = self.online.get(key, 0.0) + online
+            self.returned[key] = self.returned.get(key, 0.0) + returned
+
+    @staticmethod
+    def merged(parts: list[dict[tuple, np.ndarray]]) -> dict[tuple, np.ndarray]:
+        """Per-key sums of several chunks' ``online`` (or ``returned``) totals."""
+        out: dict[tuple, np.ndarray] = {}
+        for part in parts:
+            for key, values in part.items():
+                out[key] = out.get(key, 0.0) + values
+        return out
 
 
 def _host(a: Any) -> np.ndarray:

@@ -3,6 +3,25 @@
 Takes a :class:`~siteopt.kernels.params.Portfolio` and returns, per site, its options'
 statistics, risk-sample NPVs and AI event totals; the app layer turns them into the MILP's
 option table (siteopt.app.valuation).
+
+The two passes over the chunks are written once, here, against a
+:class:`~siteopt.kernels.chunks.ChunkExecutor`: in this process
+(:class:`~siteopt.kernels.chunks.LocalChunks`) or on a Dask cluster
+(:class:`~siteopt.kernels.dask_chunks.DaskChunks`).
+
+* Pass 1 (moments). The shift is scenario 0's NPV row, computed by a one-scenario task.
+  Each chunk task returns per-block count, shifted sums and squares, minimum and maximum;
+  they are folded in block order exactly as a streaming ``reduce.Moments`` adds them, so
+  the mean, the standard deviation and the histogram ranges do not depend on the chunks or
+  the executor. The risk sample (the first ``risk_sample`` scenarios) comes from the chunks
+  that hold it; the AI event totals are whole numbers and add exactly.
+* Pass 2 (histograms) bins each piece of NPVs over the ranges pass 1 set, and the pieces'
+  per-bin counts and sums are added in a fixed pairwise tree. When pass 1's NPVs all fit
+  in ``PASS_CACHE_BYTES`` they are kept and pass 2 reads them: in this process as one piece
+  (and the plan's per-scenario NPVs are read from them after the MILP), on a cluster as
+  one piece per chunk in the workers' memory. Otherwise pass 2 recomputes each chunk.
+  Counts are exact; per-bin sums, and so CVaR, depend on the pieces only through the
+  floating-point order of that tree (measured at ~1e-14 relative).
 """
 
 from __future__ import annotations
@@ -10,80 +29,33 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import numpy as np
 
 from .backend import Backend, select_backend
+from .chunks import (
+    ChunkExecutor,
+    ChunkJob,
+    LocalChunks,
+    Progress,
+    add_histograms,
+    chunk_values,
+    joined_values,
+    pass_one,
+    pass_one_job,
+    pass_two,
+    pass_two_job,
+    plan_values,
+    shift_rows,
+)
 from .params import Portfolio
-from .reduce import DEFAULT_BINS, Histograms, Moments
-from .sites import SiteOption, chunk_market, site_chunk, site_options
+from .reduce import DEFAULT_BINS, EventTotals, Histograms, Moments
+from .sites import SiteOption, site_options
 
-CPU_MEMORY_BUDGET_BYTES = 1 << 30
 PASS_CACHE_BYTES = 256 << 20  # pass 2 reuses pass 1's NPVs when all of them fit here
-GPU_MEMORY_SHARE = 0.5
-
-# progress(stage, scenarios done in this stage, scenarios in this stage)
-Progress = Callable[[str, int, int], None]
-T = TypeVar("T")
-
-
-class ChunkExecutor(Protocol):
-    """Runs a valuation's scenario chunks somewhere else than this process's loop.
-
-    :class:`siteopt.kernels.dask_chunks.DaskChunks` is the one implementation: chunks as
-    tasks on a Dask cluster. Its results equal the local loop's to floating-point
-    summation order (see that module for how the partial reductions combine).
-    """
-
-    def chunk_size(self, scenario: Portfolio, requested: int | None) -> int: ...
-
-    def value_sites(
-        self,
-        scenario: Portfolio,
-        options: list[list[SiteOption]],
-        todo: list[int],
-        be: Backend,
-        chunks: ChunkSize,
-        bins: int,
-        progress: Progress | None,
-        timings: dict[str, float],
-    ) -> dict[int, SiteValues]: ...
-
-    def plan_npvs(
-        self,
-        scenario: Portfolio,
-        plans: dict[str, list[SiteOption]],
-        be: Backend,
-        chunks: ChunkSize,
-        progress: Progress | None,
-    ) -> dict[str, np.ndarray]: ...
-
-
-class EventTotals:
-    """Sums over scenarios of per-month AI state, per (site, build year, contract)."""
-
-    def __init__(self, months: int) -> None:
-        self.months = months
-        self.online: dict[tuple, np.ndarray] = {}
-        self.returned: dict[tuple, np.ndarray] = {}
-
-    def add(self, events: dict, be: Backend) -> None:
-        xp, t = be.xp, self.months
-        for key, ev in events.items():
-            bump = xp.bincount(ev.rent_start, minlength=t + 1) - xp.bincount(
-                ev.contract_end, minlength=t + 1
-            )
-            bump = bump + xp.bincount(
-                ev.relet, weights=ev.ai_after.astype(xp.float64), minlength=t + 1
-            )
-            back = xp.bincount(ev.relet, weights=ev.to_mining.astype(xp.float64), minlength=t + 1)
-            online = be.to_numpy(xp.cumsum(bump)[:t]).astype(np.float64)
-            returned = be.to_numpy(xp.cumsum(back)[:t]).astype(np.float64)
-            self.online[key] = self.online.get(key, 0.0) + online
-            self.returned[key] = self.returned.get(key, 0.0) + returned
 
 
 @dataclass(frozen=True)
@@ -144,27 +116,6 @@ class Valuation:
         return events
 
 
-def bytes_per_scenario(scenario: Portfolio) -> int:
-    """Rough peak bytes per scenario of one chunk (float64 month arrays per site) [B]."""
-    months = scenario.months
-    widest = max(len(site_options(scenario, i)) for i in range(len(scenario.sites)))
-    return 8 * (months * (48 + 3 * len(scenario.power_markets)) + 4 * widest + 64)
-
-
-def chunk_size_for(scenario: Portfolio, backend: Backend, memory_budget_bytes: int | None) -> int:
-    if memory_budget_bytes is None:
-        if backend.name == "cupy":
-            memory_budget_bytes = int(GPU_MEMORY_SHARE * backend.free_memory_bytes())
-        else:
-            memory_budget_bytes = min(CPU_MEMORY_BUDGET_BYTES, backend.free_memory_bytes() // 2)
-    return int(
-        max(
-            1,
-            min(scenario.simulation.scenarios, memory_budget_bytes // bytes_per_scenario(scenario)),
-        )
-    )
-
-
 def value_options(
     scenario: Portfolio,
     *,
@@ -188,6 +139,8 @@ def value_options(
         CPU, half the free device memory on CuPy). The results do not depend on it.
         A CUDA out-of-memory error halves it and the run goes on
         (``Valuation.chunk_size`` is the size it ended with).
+    memory_budget_bytes : int, optional
+        The budget the default chunk size is taken from, in this process.
     bins : int
         Histogram bins per option for quantiles and CVaR.
     progress : callable, optional
@@ -197,16 +150,12 @@ def value_options(
         the sites valued here are added to it. The numbers are the same either way.
     executor : ChunkExecutor, optional
         Where the chunks run (e.g. :class:`~siteopt.kernels.dask_chunks.DaskChunks`);
-        by default in this process, one chunk after the other. The results agree to
-        floating-point summation order.
+        by default in this process (:class:`~siteopt.kernels.chunks.LocalChunks`). The
+        results agree to the floating-point order of the histogram sums.
     """
     t0 = time.perf_counter()
     be = backend if isinstance(backend, Backend) else select_backend(backend)
-    chunks = ChunkSize(
-        executor.chunk_size(scenario, chunk_size)
-        if executor is not None
-        else chunk_size or chunk_size_for(scenario, be, memory_budget_bytes)
-    )
+    executor = executor or LocalChunks(memory_budget_bytes)
     options = [site_options(scenario, i) for i in range(len(scenario.sites))]
     if cache is None:
         keys, known = [], [None] * len(options)
@@ -214,14 +163,14 @@ def value_options(
         keys = [site_key(scenario, i, be.name, bins) for i in range(len(options))]
         known = cache.get(keys)
     todo = [i for i, hit in enumerate(known) if hit is None]
+    jobs = executor.jobs(scenario, {i: options[i] for i in todo}, todo, be, chunk_size)
     timings = {"pass1": 0.0, "pass2": 0.0}
-    value_sites = _value_sites if executor is None else executor.value_sites
-    fresh = value_sites(scenario, options, todo, be, chunks, bins, progress, timings)
+    fresh = value_sites(scenario, options, todo, jobs, executor, bins, progress, timings)
     if cache is not None:
         cache.put({keys[i]: fresh[i] for i in todo})
     parts = [fresh[i] if hit is None else hit for i, hit in enumerate(known)]
     timings.update(total=time.perf_counter() - t0, sites_valued=float(len(todo)))
-    return Valuation(options, parts, be.name, chunks.size, timings)
+    return Valuation(options, parts, be.name, executor.chunk_size, timings)
 
 
 STAT_COLUMNS = (
@@ -322,33 +271,24 @@ def _plain(params: Any, exclude: Sequence[str] = ()) -> dict[str, Any]:
 
 
 class SiteAccumulator:
-    """Both passes' accumulators for one site's options.
+    """Both passes' accumulators for one site's options, fed by the chunk tasks' parts."""
 
-    The local loop feeds it whole chunks (:meth:`first_pass`); the Dask engine fills the
-    same fields from the partial reductions its tasks return (siteopt.kernels.dask_chunks).
-    """
-
-    def __init__(self, months: int, risk_n: int, n_options: int, keep: bool) -> None:
-        self.moments = Moments()
-        self.risk = np.empty((n_options, risk_n))
+    def __init__(self, shift: np.ndarray, months: int, risk_n: int) -> None:
+        self.moments = Moments(shift=shift)
+        self.risk = np.empty((shift.shape[0], risk_n))
         self.events = EventTotals(months)
-        self.kept: list[np.ndarray] | None = [] if keep else None
         self.hist: Histograms | None = None
 
-    def first_pass(self, lo: int, npv: Any, events: dict, be: Backend) -> None:
-        host = be.to_numpy(npv)
-        self.moments.add(host)
-        if self.kept is not None:
-            self.kept.append(host)
-        self.take_risk(lo, host)
-        self.events.add(events, be)
-
-    def take_risk(self, lo: int, host: np.ndarray) -> None:
-        """Keep the rows of ``host`` (scenarios ``lo``, ``lo + 1``, ...) in the risk sample."""
+    def add_pass_one(self, part: Any, lo: int) -> None:
+        """Fold a chunk's :class:`~siteopt.kernels.chunks.SitePassOne` starting at ``lo``."""
+        for block in part.blocks:
+            self.moments.fold(block)
         risk_n = self.risk.shape[1]
-        if lo < risk_n:
-            take = min(risk_n - lo, host.shape[0])
-            self.risk[:, lo : lo + take] = host[:take].T
+        take = min(risk_n - lo, part.risk_rows.shape[0])
+        if take > 0:
+            self.risk[:, lo : lo + take] = part.risk_rows[:take].T
+        self.events.online = EventTotals.merged([self.events.online, part.online])
+        self.events.returned = EventTotals.merged([self.events.returned, part.returned])
 
     def values(self, alpha: float, npv_usd: np.ndarray | None = None) -> SiteValues:
         m, h = self.moments, self.hist
@@ -371,128 +311,62 @@ def keeps_pass_one(scenario: Portfolio, options: list[list[SiteOption]], todo: l
     return width * scenario.simulation.scenarios * 8 <= PASS_CACHE_BYTES
 
 
-def _value_sites(
+def value_sites(
     scenario: Portfolio,
     options: list[list[SiteOption]],
     todo: list[int],
-    be: Backend,
-    chunks: ChunkSize,
+    jobs: list[ChunkJob],
+    executor: ChunkExecutor,
     bins: int,
     progress: Progress | None,
     timings: dict[str, float],
 ) -> dict[int, SiteValues]:
-    """Value the sites ``todo`` in two passes over the scenario chunks."""
+    """Value the sites ``todo`` in two passes over ``jobs`` (see the module docstring)."""
     if not todo:
         return {}
     t0 = time.perf_counter()
-    n_total, alpha = scenario.simulation.scenarios, scenario.objective.cvar_alpha
-    keep = keeps_pass_one(scenario, options, todo)
-    acc = {
-        i: SiteAccumulator(scenario.months, scenario.simulation.risk_sample, len(options[i]), keep)
-        for i in todo
-    }
-    for lo, site_npv in _chunks(scenario, options, todo, be, chunks, "valuation", progress):
-        for i, (npv, events) in site_npv.items():
-            acc[i].first_pass(lo, npv, events, be)
-    t1 = time.perf_counter()
-    for a in acc.values():
-        a.hist = Histograms.from_moments(a.moments, bins, alpha)
-    kept: dict[int, np.ndarray | None] = dict.fromkeys(acc)
-    if keep:  # the same numbers pass 2 would recompute
-        for i, a in acc.items():
-            for host in a.kept:
-                a.hist.add(host, xp=np)
-            kept[i] = np.concatenate(a.kept, axis=0)
-            a.kept = None
-        if progress is not None:
-            progress("quantiles", n_total, n_total)
+    risk_n, alpha = scenario.simulation.risk_sample, scenario.objective.cvar_alpha
+    submit = executor.submit
+    shifts = submit(shift_rows, jobs[0])
+    if keeps_pass_one(scenario, options, todo):
+        values = [submit(chunk_values, job) for job in jobs]
+        firsts = [
+            submit(pass_one, v, shifts, j.lo, risk_n) for v, j in zip(values, jobs, strict=True)
+        ]
     else:
-        for _, site_npv in _chunks(scenario, options, todo, be, chunks, "quantiles", progress):
-            for i, (npv, _) in site_npv.items():
-                acc[i].hist.add(npv, xp=be.xp)
-    values = {i: a.values(alpha, kept[i]) for i, a in acc.items()}
+        values = None
+        firsts = [submit(pass_one_job, job, shifts, risk_n) for job in jobs]
+    acc = {
+        i: SiteAccumulator(shift, scenario.months, risk_n) for i, shift in shifts.result().items()
+    }
+    for k, part in executor.in_order(firsts, jobs, "valuation", progress):
+        for i, p in part.items():
+            acc[i].add_pass_one(p, jobs[k].lo)
+    del shifts
+    del firsts
+    t1 = time.perf_counter()
+    ranges = {}
+    for i, a in acc.items():
+        a.hist = Histograms.from_moments(a.moments, bins, alpha)
+        ranges[i] = (a.hist.lo, a.hist.width)
+    kept: dict[int, np.ndarray | None] = dict.fromkeys(acc)
+    if values is None:
+        seconds = [submit(pass_two_job, job, ranges, bins) for job in jobs]
+    elif executor.in_process:  # one piece: the plan's NPVs are read from it after the MILP
+        whole = submit(joined_values, *values)
+        seconds = [submit(pass_two, whole, ranges, bins)]
+        jobs = [dataclasses.replace(jobs[0], hi=jobs[-1].hi)]
+        kept = {i: v.npv for i, v in whole.result().items()}
+    else:
+        seconds = [submit(pass_two, v, ranges, bins) for v in values]
+    del values
+    total = executor.total(seconds, add_histograms, jobs, "quantiles", progress)
+    for i, (counts, sums) in total.items():  # zeros + the total: exact
+        acc[i].hist.counts += counts
+        acc[i].hist.sums += sums
+    out = {i: a.values(alpha, kept[i]) for i, a in acc.items()}
     timings.update(pass1=t1 - t0, pass2=time.perf_counter() - t1)
-    return values
-
-
-class ChunkSize:
-    """The scenarios per chunk of a run; halved when the device runs out of memory."""
-
-    def __init__(self, size: int) -> None:
-        self.size = int(size)
-        self.halvings = 0
-
-    def halve(self) -> None:
-        self.size //= 2
-        self.halvings += 1
-
-
-def stream_chunks(
-    n_total: int, chunks: ChunkSize, be: Backend, evaluate: Callable[[int, int], T]
-) -> Iterator[tuple[int, int, T]]:
-    """Yield ``(lo, hi, evaluate(lo, hi))`` over scenarios [0, n_total) in chunk order.
-
-    A CUDA out-of-memory error (:meth:`Backend.is_out_of_memory`) in ``evaluate``
-    halves ``chunks.size`` and retries the same ``lo`` with the smaller chunk; the
-    size stays halved for the rest of the run. The results do not change, because the
-    reductions run over fixed blocks of scenarios whatever the chunking
-    (siteopt.kernels.reduce). At one scenario per chunk the error is raised.
-    """
-    lo = 0
-    while lo < n_total:
-        hi = min(n_total, lo + chunks.size)
-        try:
-            out = evaluate(lo, hi)
-        except Exception as exc:
-            if chunks.size <= 1 or not be.is_out_of_memory(exc):
-                raise
-            chunks.halve()
-            continue
-        yield lo, hi, out
-        lo = hi
-
-
-def evaluate_chunk(
-    scenario: Portfolio,
-    options: Sequence[list[SiteOption]] | Mapping[int, list[SiteOption]],
-    todo: list[int],
-    be: Backend,
-    lo: int,
-    hi: int,
-) -> dict[int, tuple[Any, dict]]:
-    """{site: (NPVs (hi - lo, site options) [USD], AI events)} on scenarios [lo, hi).
-
-    ``options[i]`` are site i's options, for each i in ``todo``.
-    """
-    xp = be.xp
-    idx = xp.arange(lo, hi, dtype=xp.int64)
-    ctx = chunk_market(scenario, idx, xp=xp, sites=todo)
-    out = {}
-    for i in todo:
-        sc = site_chunk(scenario, i, options[i], ctx, xp=xp)
-        out[i] = (sc.npv, {(i, *key): ev for key, ev in sc.events.items()})
     return out
-
-
-def _chunks(
-    scenario: Portfolio,
-    options: list[list[SiteOption]],
-    todo: list[int],
-    be: Backend,
-    chunks: ChunkSize,
-    stage: str,
-    progress: Progress | None,
-) -> Iterator[tuple[int, dict[int, tuple[Any, dict]]]]:
-    """Yield (first scenario, {site: (NPVs (N, site options), AI events)}) per chunk."""
-    n_total = scenario.simulation.scenarios
-
-    def evaluate(lo: int, hi: int) -> dict[int, tuple[Any, dict]]:
-        return evaluate_chunk(scenario, options, todo, be, lo, hi)
-
-    for lo, hi, out in stream_chunks(n_total, chunks, be, evaluate):
-        if progress is not None:
-            progress(stage, hi, n_total)
-        yield lo, out
 
 
 def plan_npv_samples(
@@ -512,40 +386,11 @@ def plan_npv_samples(
     runs (``executor``: see :func:`value_options`).
     """
     be = backend if isinstance(backend, Backend) else select_backend(backend)
-    if executor is not None:
-        chunks = ChunkSize(executor.chunk_size(scenario, chunk_size))
-        return executor.plan_npvs(scenario, plans, be, chunks, progress)
-    chunks = ChunkSize(chunk_size or chunk_size_for(scenario, be, None))
-    n_total = scenario.simulation.scenarios
-    out = {name: np.empty(n_total) for name in plans}
-
-    def evaluate(lo: int, hi: int) -> dict[str, np.ndarray]:
-        return plan_chunk(scenario, plans, be, lo, hi)
-
-    for lo, hi, part in stream_chunks(n_total, chunks, be, evaluate):
+    executor = executor or LocalChunks()
+    jobs = executor.jobs(scenario, {}, (), be, chunk_size)
+    parts = [executor.submit(plan_values, job, plans) for job in jobs]
+    out = {name: np.empty(scenario.simulation.scenarios) for name in plans}
+    for k, part in executor.in_order(parts, jobs, "plan", progress):
         for name, values in part.items():
-            out[name][lo:hi] = values
-        if progress is not None:
-            progress("plan", hi, n_total)
+            out[name][jobs[k].lo : jobs[k].hi] = values
     return out
-
-
-def plan_chunk(
-    scenario: Portfolio, plans: dict[str, list[SiteOption]], be: Backend, lo: int, hi: int
-) -> dict[str, np.ndarray]:
-    """Portfolio NPV of each plan on scenarios [lo, hi) [USD], on the host."""
-    xp = be.xp
-    by_site: list[list[SiteOption]] = [[] for _ in scenario.sites]
-    for plan in plans.values():
-        for opt in plan:
-            if opt not in by_site[opt.site_index]:
-                by_site[opt.site_index].append(opt)
-    idx = xp.arange(lo, hi, dtype=xp.int64)
-    ctx = chunk_market(scenario, idx, xp=xp)
-    columns = {}
-    for i, opts in enumerate(by_site):
-        if opts:
-            npv = be.to_numpy(site_chunk(scenario, i, opts, ctx, xp=xp).npv)
-            columns.update({opt: npv[:, j] for j, opt in enumerate(opts)})
-    n = hi - lo
-    return {name: sum((columns[o] for o in plan), np.zeros(n)) for name, plan in plans.items()}

@@ -15,8 +15,8 @@ import numpy as np
 
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import Backend, select_backend
+from siteopt.kernels.chunks import ChunkSize, chunk_size_for, stream_chunks
 from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk, site_options
-from siteopt.kernels.valuation import ChunkSize, chunk_size_for, stream_chunks
 from siteopt.model.errors import InputError
 from siteopt.model.load import with_simulation
 from siteopt.model.schema import Scenario

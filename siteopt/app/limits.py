@@ -22,9 +22,10 @@ import numpy as np
 
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import select_backend
+from siteopt.kernels.chunks import bytes_per_scenario
 from siteopt.kernels.reduce import BLOCK, DEFAULT_BINS
 from siteopt.kernels.sites import chunk_market
-from siteopt.kernels.valuation import PASS_CACHE_BYTES, bytes_per_scenario
+from siteopt.kernels.valuation import PASS_CACHE_BYTES
 from siteopt.model.errors import InputError
 from siteopt.model.load import site_option_count
 from siteopt.model.schema import Scenario

@@ -19,9 +19,9 @@ import pandas as pd
 
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import Backend
+from siteopt.kernels.chunks import ChunkSize, chunk_size_for, stream_chunks
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk
-from siteopt.kernels.valuation import ChunkSize, chunk_size_for, stream_chunks
 from siteopt.model.schema import Contract, Scenario
 
 Progress = Callable[[str, int, int], None]

@@ -295,18 +295,18 @@ def test_out_of_device_memory_halves_the_chunk_and_goes_on(monkeypatch):
     the valuation halves the chunk until it fits, and the numbers do not change."""
     import cupy as cp
 
-    from siteopt.kernels import valuation
+    from siteopt.kernels import chunks
 
     sc = load_scenario(SCENARIO_FILES["texas"])
     want = value_options(sc, backend="cupy", scenarios=8_000, chunk_size=1_024)
     halvings = []
-    halve = valuation.ChunkSize.halve
+    halve = chunks.ChunkSize.halve
 
     def counted(self):
         halvings.append(self.size)
         halve(self)
 
-    monkeypatch.setattr(valuation.ChunkSize, "halve", counted)
+    monkeypatch.setattr(chunks.ChunkSize, "halve", counted)
     pool = cp.get_default_memory_pool()
     pool.free_all_blocks()
     pool.set_limit(size=192 << 20)  # an 8,000-scenario chunk of texas needs ~0.5 GiB

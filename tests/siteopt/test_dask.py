@@ -117,6 +117,38 @@ def test_valuation_on_dask_equals_local(name, recompute_pass_two, scenarios, cli
 
 
 @needs_dask
+def test_one_two_pass_reduction_for_both_engines(scenarios, client, monkeypatch):
+    """The passes are written once: with the same chunks and pass 2 recomputing them, the
+    two engines add the same parts in the same tree, so every number is bit-identical."""
+    from siteopt.kernels.dask_chunks import DaskChunks
+
+    scenario, _ = scenarios["stranded-hydro"]
+    monkeypatch.setattr(valuation, "PASS_CACHE_BYTES", 0)
+    local = value_options(scenario, backend="numpy", chunk_size=BLOCK)
+    dask = value_options(scenario, backend="numpy", chunk_size=BLOCK, executor=DaskChunks(client))
+    pd.testing.assert_frame_equal(dask.options.table, local.options.table, check_exact=True)
+    np.testing.assert_array_equal(dask.options.risk_npv_usd, local.options.risk_npv_usd)
+
+
+@needs_dask
+def test_the_summation_tree_is_the_local_one(client):
+    """DaskChunks adds on the workers in the order LocalChunks adds here."""
+    from siteopt.kernels.chunks import ChunkJob, LocalChunks
+    from siteopt.kernels.dask_chunks import DaskChunks
+
+    def join(a, b):
+        return f"({a}+{b})"
+
+    for n in (1, 2, 3, 5, 6, 7, 11):
+        jobs = [ChunkJob(None, {}, (), "numpy", k, k + 1) for k in range(n)]
+        sums = []
+        for executor in (LocalChunks(), DaskChunks(client)):
+            handles = [executor.submit(str, k) for k in range(n)]
+            sums.append(executor.total(handles, join, jobs, "test", None))
+        assert sums[0] == sums[1], n
+
+
+@needs_dask
 def test_the_cache_works_on_dask(scenarios, client):
     from siteopt.kernels.dask_chunks import DaskChunks
 

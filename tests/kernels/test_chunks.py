@@ -1,0 +1,73 @@
+"""The local chunk executor: jobs of whole reduction blocks, tasks run once when needed,
+and the pairwise summation tree the Dask executor also uses."""
+
+from __future__ import annotations
+
+from siteopt.app.params import kernel_inputs
+from siteopt.kernels.backend import select_backend
+from siteopt.kernels.chunks import ChunkJob, LocalChunks
+from siteopt.kernels.reduce import BLOCK
+from siteopt.model.load import load_scenario, with_simulation
+
+from .helpers import SCENARIO_FILES
+
+
+def _level_by_level(parts: list[str]) -> str:
+    """((0 + 1) + (2 + 3)) + ...: pairs added level by level, an odd one carried up."""
+    while len(parts) > 1:
+        parts = [
+            f"({parts[k]}+{parts[k + 1]})" if k + 1 < len(parts) else parts[k]
+            for k in range(0, len(parts), 2)
+        ]
+    return parts[0]
+
+
+def _recorder(seen: list[tuple]):
+    return lambda *args: seen.append(args)
+
+
+def test_the_local_total_adds_in_the_fixed_tree():
+    for n in range(1, 40):
+        executor = LocalChunks()
+        jobs = [ChunkJob(None, {}, (), "numpy", k, k + 1) for k in range(n)]
+        seen: list[tuple] = []
+        total = executor.total(
+            [executor.submit(str, k) for k in range(n)],
+            lambda a, b: f"({a}+{b})",
+            jobs,
+            "sum",
+            _recorder(seen),
+        )
+        assert total == _level_by_level([str(k) for k in range(n)]), n
+        assert seen == [("sum", k + 1, n) for k in range(n)]
+
+
+def test_tasks_run_once_and_only_when_needed():
+    calls = []
+
+    def task(x):
+        calls.append(x)
+        return x * 2
+
+    executor = LocalChunks()
+    first = executor.submit(task, 1)
+    second = executor.submit(task, first)
+    assert calls == []
+    assert second.result() == 4 and first.result() == 2
+    assert calls == [1, 2]
+
+
+def test_jobs_are_whole_blocks_and_share_the_chunk_size():
+    scenario = kernel_inputs(
+        with_simulation(load_scenario(SCENARIO_FILES["stranded-hydro"]), 5_000, None)
+    )
+    executor = LocalChunks()
+    jobs = executor.jobs(scenario, {}, (), select_backend("numpy"), 2_500)
+    assert [(j.lo, j.hi) for j in jobs] == [
+        (0, 2 * BLOCK),
+        (2 * BLOCK, 4 * BLOCK),
+        (4 * BLOCK, 5_000),
+    ]
+    assert all(j.sizes is executor.sizes for j in jobs) and executor.chunk_size == 2_500
+    small = LocalChunks().jobs(scenario, {}, (), select_backend("numpy"), 300)
+    assert [(j.hi - j.lo) for j in small] == [BLOCK] * 4 + [5_000 - 4 * BLOCK]
