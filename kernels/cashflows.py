@@ -9,6 +9,7 @@ from here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .backend import Backend
-from .chunks import ChunkSize, stream_chunks
+from .chunks import ChunkSize, KeptMarket, ordered_map, stream_chunks, usable_cores
 from .coefficients import TERMINAL_WINDOW
 from .hosting import (
     Financing,
@@ -31,7 +32,14 @@ from .hosting import (
 from .market import month_label
 from .mining import ppa_settlement
 from .params import Portfolio
-from .sites import ChunkMarket, SiteOption, ai_power_per_it_mw, chunk_market, site_mining
+from .sites import (
+    ChunkMarket,
+    SiteOption,
+    ai_power_per_it_mw,
+    chunk_market,
+    market_rows,
+    site_mining,
+)
 
 LINE_ITEMS = (
     "mining_revenue",
@@ -181,28 +189,64 @@ def option_npv(scenario: Portfolio, option: SiteOption, ctx: ChunkMarket, *, xp:
 
 
 def expected_cashflows(
-    scenario: Portfolio, options: list[SiteOption], *, xp: ModuleType = np, chunk_size: int = 2_000
+    scenario: Portfolio,
+    options: list[SiteOption],
+    *,
+    xp: ModuleType = np,
+    chunk_size: int = 2_000,
+    markets: Sequence[KeptMarket] = (),
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Mean monthly cash flows of the chosen options by site and line item [USD].
 
     Columns: ``site, month, line_item, usd``; the terminal value is a line item
     in the last month. The month-by-month reference path, on chunks of ``chunk_size``
     scenarios: larger chunks are slower here (the line items of a chunk are large).
+
+    ``markets``: the valuation's shared paths of the same scenarios (``xp`` arrays, in
+    scenario order); the chunks read their rows instead of drawing them again, with the
+    same numbers. A chunk they do not cover is drawn.
+
+    On numpy the chunks run on ``threads`` threads (default: the cores this process may
+    use) and their sums are added in chunk order, so the numbers do not depend on it; on
+    CuPy one chunk at a time, halved on a CUDA out-of-memory error.
     """
     n_total = scenario.simulation.scenarios
     be = Backend(name="numpy" if xp is np else "cupy", xp=xp)
     sums: dict[int, dict[str, np.ndarray]] = {}
+    kept = [(m.lo, m.market) for m in markets]
+    covered = bool(kept) and kept[0][0] == 0 and markets[-1].hi >= n_total
+    needed = {
+        list(scenario.power_markets).index(scenario.sites[o.site_index].market) for o in options
+    }
 
     def draw(lo: int, hi: int) -> ChunkMarket:
-        return chunk_market(scenario, xp.arange(lo, hi, dtype=xp.int64), xp=xp)
+        ctx = market_rows(kept, lo, hi, xp=xp) if covered else None
+        if ctx is None or any(ctx.power[k] is None for k in needed):
+            ctx = chunk_market(scenario, xp.arange(lo, hi, dtype=xp.int64), xp=xp)
+        return ctx
 
-    for _, _, ctx in stream_chunks(n_total, ChunkSize(chunk_size), be, draw):
-        for k, opt in enumerate(options):
+    def chunk_sums(lo: int, hi: int) -> list[tuple[dict[str, np.ndarray], float]]:
+        """Per option: each line item summed over the chunk's scenarios, and the terminal value."""
+        ctx, out = draw(lo, hi), []
+        for opt in options:
             lines, terminal = option_cashflows(scenario, opt, ctx, xp=xp)
+            by_line = {name: _host(values.sum(axis=0)) for name, values in lines.items()}
+            out.append((by_line, float(_host(terminal.sum()))))
+        return out
+
+    if be.name == "numpy":
+        ranges = [(lo, min(n_total, lo + chunk_size)) for lo in range(0, n_total, chunk_size)]
+        parts = ordered_map(lambda r: chunk_sums(*r), ranges, threads or usable_cores())
+    else:
+        chunks = stream_chunks(n_total, ChunkSize(chunk_size), be, chunk_sums)
+        parts = (part for _, _, part in chunks)
+    for part in parts:  # in chunk order
+        for k, (by_line, terminal) in enumerate(part):
             acc = sums.setdefault(k, {})
-            for name, values in lines.items():
-                acc[name] = acc.get(name, 0.0) + _host(values.sum(axis=0))
-            acc["terminal_value"] = acc.get("terminal_value", 0.0) + float(_host(terminal.sum()))
+            for name, values in by_line.items():
+                acc[name] = acc.get(name, 0.0) + values
+            acc["terminal_value"] = acc.get("terminal_value", 0.0) + terminal
     return _frame(scenario, options, sums, n_total)
 
 

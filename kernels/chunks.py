@@ -15,7 +15,9 @@ a CUDA out-of-memory error halves that size and retries, without changing any nu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
@@ -24,7 +26,7 @@ import numpy as np
 from .backend import Backend, select_backend
 from .params import Portfolio
 from .reduce import BLOCK, BlockMoments, EventTotals, Histograms, block_moments
-from .sites import SiteOption, chunk_market, site_chunk, site_options
+from .sites import ChunkMarket, SiteOption, chunk_market, site_chunk, site_options
 
 CPU_MEMORY_BUDGET_BYTES = 1 << 30
 GPU_MEMORY_SHARE = 0.5
@@ -32,6 +34,30 @@ GPU_MEMORY_SHARE = 0.5
 # progress(stage, scenarios done in this stage, scenarios in this stage)
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def usable_cores() -> int:
+    """Cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def ordered_map(function: Callable[[Any], T], items: Iterable[Any], threads: int) -> Iterator[T]:
+    """``map(function, items)`` on ``threads`` threads, results in the order of ``items``.
+
+    NumPy releases the GIL inside its array operations, so the sites of a chunk, or the
+    chunks of the cash flows, run side by side on the cores; every result is computed
+    alone and the caller adds them in order, so the numbers do not depend on ``threads``.
+    """
+    if threads <= 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        yield from pool.map(function, items)
 
 
 # --------------------------------------------------------------------------- chunk sizes
@@ -113,6 +139,8 @@ class ChunkJob:
     # sub-chunk size inside the job; LocalChunks shares one across its jobs, so a halving
     # lasts for the rest of the run; None: the whole job at once
     sizes: ChunkSize | None = None
+    keep_markets: bool = False  # hand back the chunk's shared paths (ChunkValues.markets)
+    threads: int = 1  # threads for the sites of a chunk (LocalChunks on numpy: the cores)
 
 
 def evaluate_chunk(
@@ -122,19 +150,26 @@ def evaluate_chunk(
     be: Backend,
     lo: int,
     hi: int,
+    *,
+    markets: list[KeptMarket] | None = None,
+    threads: int = 1,
 ) -> dict[int, tuple[Any, dict]]:
     """{site: (NPVs (hi - lo, site options) [USD], tenancy timelines)} on scenarios [lo, hi).
 
-    ``options[i]`` are site i's options, for each i in ``todo``.
+    ``options[i]`` are site i's options, for each i in ``todo``, valued on ``threads``
+    threads. The chunk's shared paths are appended to ``markets`` when it is given.
     """
     xp = be.xp
     idx = xp.arange(lo, hi, dtype=xp.int64)
     ctx = chunk_market(scenario, idx, xp=xp, sites=todo)
-    out = {}
-    for i in todo:
+    if markets is not None:
+        markets.append(KeptMarket(lo, hi, ctx))
+
+    def value(i: int) -> tuple[Any, dict]:
         sc = site_chunk(scenario, i, options[i], ctx, xp=xp)
-        out[i] = (sc.npv, {(i, *key): ev for key, ev in sc.events.items()})
-    return out
+        return sc.npv, {(i, *key): ev for key, ev in sc.events.items()}
+
+    return dict(zip(todo, ordered_map(value, todo, threads), strict=True))
 
 
 def plan_chunk(
@@ -156,6 +191,23 @@ def plan_chunk(
             columns.update({opt: npv[:, j] for j, opt in enumerate(opts)})
     n = hi - lo
     return {name: sum((columns[o] for o in plan), np.zeros(n)) for name, plan in plans.items()}
+
+
+@dataclass(frozen=True)
+class KeptMarket:
+    """The shared paths of scenarios [lo, hi), kept for the cash flows after the MILP."""
+
+    lo: int
+    hi: int
+    market: ChunkMarket
+
+
+@dataclass(frozen=True)
+class ChunkValues:
+    """A chunk's per-site values, and its shared paths when the job keeps them."""
+
+    sites: dict[int, SiteChunkValues]
+    markets: tuple[KeptMarket, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,45 +235,50 @@ def _sub_chunks(job: ChunkJob, be: Backend, evaluate: Callable[[int, int], T]):
     return stream_chunks(n, job.sizes or ChunkSize(n), be, evaluate)
 
 
-def chunk_values(job: ChunkJob) -> dict[int, SiteChunkValues]:
+def chunk_values(job: ChunkJob) -> ChunkValues:
     """NPVs and event totals of the job's sites on its chunk (a task)."""
     be = select_backend(job.backend)
     npv: dict[int, list[np.ndarray]] = {i: [] for i in job.todo}
     totals = {i: EventTotals(job.scenario.months) for i in job.todo}
+    markets: list[KeptMarket] | None = [] if job.keep_markets else None
 
     def evaluate(lo: int, hi: int) -> dict:
         return evaluate_chunk(
-            job.scenario, job.options, list(job.todo), be, job.lo + lo, job.lo + hi
-        )
+            job.scenario, job.options, list(job.todo), be, job.lo + lo, job.lo + hi,
+            markets=markets, threads=job.threads,
+        )  # fmt: skip
 
     for _, _, out in _sub_chunks(job, be, evaluate):
         for i, (values, events) in out.items():
             npv[i].append(be.to_numpy(values))
             totals[i].add(events, be)
-    return {
+    sites = {
         i: SiteChunkValues(_joined(npv[i]), totals[i].online, totals[i].returned) for i in job.todo
     }
+    return ChunkValues(sites, tuple(markets or ()))
 
 
-def joined_values(*parts: dict[int, SiteChunkValues]) -> dict[int, SiteChunkValues]:
+def joined_values(*parts: ChunkValues) -> ChunkValues:
     """Consecutive chunks' values as one (a task)."""
-    return {
+    sites = {
         i: SiteChunkValues(
-            _joined([p[i].npv for p in parts]),
-            EventTotals.merged([(p[i].online) for p in parts]),
-            EventTotals.merged([(p[i].returned) for p in parts]),
+            _joined([p.sites[i].npv for p in parts]),
+            EventTotals.merged([p.sites[i].online for p in parts]),
+            EventTotals.merged([p.sites[i].returned for p in parts]),
         )
-        for i in parts[0]
+        for i in parts[0].sites
     }
+    return ChunkValues(sites, tuple(m for p in parts for m in p.markets))
 
 
 def shift_rows(job: ChunkJob) -> dict[int, np.ndarray]:
     """Scenario ``job.lo``'s NPV row per site: pass 1's shift when ``job.lo`` is 0 (a task)."""
-    return {i: v.npv[0].copy() for i, v in chunk_values(replace(job, hi=job.lo + 1)).items()}
+    one = chunk_values(replace(job, hi=job.lo + 1, keep_markets=False))
+    return {i: v.npv[0].copy() for i, v in one.sites.items()}
 
 
 def pass_one(
-    values: dict[int, SiteChunkValues], shifts: dict[int, np.ndarray], lo: int, risk_n: int
+    values: ChunkValues, shifts: dict[int, np.ndarray], lo: int, risk_n: int
 ) -> dict[int, SitePassOne]:
     """Per-block moments, risk-sample rows and event totals of a chunk starting at ``lo``."""
     return {
@@ -231,7 +288,7 @@ def pass_one(
             v.online,
             v.returned,
         )
-        for i, v in values.items()
+        for i, v in values.sites.items()
     }
 
 
@@ -244,11 +301,11 @@ HistogramParts = dict[int, tuple[np.ndarray, np.ndarray]]  # site: (counts, sums
 
 
 def pass_two(
-    values: dict[int, SiteChunkValues], ranges: dict[int, tuple[np.ndarray, np.ndarray]], bins: int
+    values: ChunkValues, ranges: dict[int, tuple[np.ndarray, np.ndarray]], bins: int
 ) -> HistogramParts:
     """Per-bin counts and sums of a chunk's kept NPVs (a task)."""
     out = {}
-    for i, v in values.items():
+    for i, v in values.sites.items():
         hist = Histograms(*ranges[i], bins)
         hist.add(v.npv, xp=np)
         hist.flush()
@@ -265,8 +322,9 @@ def pass_two_job(
 
     def evaluate(lo: int, hi: int) -> dict:
         return evaluate_chunk(
-            job.scenario, job.options, list(job.todo), be, job.lo + lo, job.lo + hi
-        )
+            job.scenario, job.options, list(job.todo), be, job.lo + lo, job.lo + hi,
+            threads=job.threads,
+        )  # fmt: skip
 
     for _, _, out in _sub_chunks(job, be, evaluate):
         for i, (values, _) in out.items():
@@ -384,12 +442,16 @@ class LocalChunks:
     Jobs are whole reduction blocks (``chunk_size`` rounded down to BLOCK, at least one
     block); inside a job the scenarios are evaluated ``chunk_size`` at a time, a size
     shared by every job of the run, so a CUDA out-of-memory halving lasts.
+
+    On numpy the sites of a chunk are valued on ``threads`` threads (default: the cores
+    this process may use), each with its share of the memory budget; on CuPy one thread.
     """
 
     in_process = True
 
-    def __init__(self, memory_budget_bytes: int | None = None) -> None:
+    def __init__(self, memory_budget_bytes: int | None = None, threads: int | None = None) -> None:
         self.memory_budget_bytes = memory_budget_bytes
+        self.threads = threads
         self.sizes: ChunkSize | None = None
 
     @property
@@ -404,11 +466,23 @@ class LocalChunks:
         be: Backend,
         requested: int | None,
     ) -> list[ChunkJob]:
-        self.sizes = ChunkSize(requested or chunk_size_for(scenario, be, self.memory_budget_bytes))
+        threads = 1 if be.name != "numpy" else self.threads or usable_cores()
+        threads = max(1, min(threads, len(todo)))
+        default = max(1, chunk_size_for(scenario, be, self.memory_budget_bytes) // threads)
+        self.sizes = ChunkSize(requested or default)
         step = max(BLOCK, self.sizes.size // BLOCK * BLOCK)
         n = scenario.simulation.scenarios
         return [
-            ChunkJob(scenario, options, tuple(todo), be.name, lo, min(n, lo + step), self.sizes)
+            ChunkJob(
+                scenario,
+                options,
+                tuple(todo),
+                be.name,
+                lo,
+                min(n, lo + step),
+                self.sizes,
+                threads=threads,
+            )  # fmt: skip
             for lo in range(0, n, step)
         ]
 

@@ -105,6 +105,47 @@ def chunk_market(
     return ChunkMarket(scenarios, cal, market, power)
 
 
+def market_rows(parts: list[tuple[int, ChunkMarket]], lo: int, hi: int, *, xp: ModuleType):
+    """Scenarios [lo, hi) of chunk markets kept in scenario order, as one ChunkMarket.
+
+    ``parts`` are (first scenario, market) pairs that together cover [lo, hi) without gaps.
+    Every per-scenario path is computed for its scenario alone, so these rows equal the
+    ones :func:`chunk_market` would draw for [lo, hi). None when a part lacks a power
+    market another part has (the caller then draws the chunk again).
+    """
+    pieces = []
+    for first, ctx in parts:
+        a, b = max(lo, first), min(hi, first + ctx.scenarios.shape[0])
+        if a < b:
+            pieces.append((a - first, b - first, ctx))
+    drawn = {tuple(p is None for p in ctx.power) for _, _, ctx in pieces}
+    if len(drawn) != 1:
+        return None
+
+    def rows(get):
+        taken = [get(ctx)[a:b] for a, b, ctx in pieces]
+        return taken[0] if len(taken) == 1 else xp.concatenate(taken, axis=0)
+
+    first = pieces[0][2]
+    market = MarketPaths(
+        btc_usd=rows(lambda c: c.market.btc_usd),
+        hashrate_eh=rows(lambda c: c.market.hashrate_eh),
+        reward_btc=rows(lambda c: c.market.reward_btc),
+        hashprice=rows(lambda c: c.market.hashprice),
+    )
+    power = [
+        None
+        if paths is None
+        else PowerPaths(
+            level=rows(lambda c, k=k: c.power[k].level),
+            fourcp_avoided=rows(lambda c, k=k: c.power[k].fourcp_avoided),
+            curve=paths.curve,
+        )
+        for k, paths in enumerate(first.power)
+    ]
+    return ChunkMarket(rows(lambda c: c.scenarios), first.cal, market, power)
+
+
 @dataclass(frozen=True)
 class SiteChunk:
     """NPVs of every option of a site on one chunk, with what the expectations need."""

@@ -39,6 +39,7 @@ from .backend import Backend, select_backend
 from .chunks import (
     ChunkExecutor,
     ChunkJob,
+    KeptMarket,
     LocalChunks,
     Progress,
     add_histograms,
@@ -56,6 +57,7 @@ from .reduce import DEFAULT_BINS, EventTotals, Histograms, Moments
 from .sites import SiteOption, site_options
 
 PASS_CACHE_BYTES = 256 << 20  # pass 2 reuses pass 1's NPVs when all of them fit here
+MARKET_CACHE_BYTES = 256 << 20  # the cash flows reuse pass 1's shared paths when they fit
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ class Valuation:
         Per site: its options' statistics, risk-sample NPVs and AI event totals.
     chunk_size : int
         Scenarios per chunk it ended with (a CUDA out-of-memory error halves it).
+    markets : list of KeptMarket
+        Pass 1's shared paths (market and power markets) by chunk, when they fit in
+        MARKET_CACHE_BYTES on the numpy backend in this process; the cash flows take them
+        (:meth:`take_markets`) instead of drawing them again. Empty otherwise.
     """
 
     site_options: list[list[SiteOption]]
@@ -77,6 +83,13 @@ class Valuation:
     backend: str
     chunk_size: int
     timings_s: dict[str, float] = field(default_factory=dict)
+    markets: list[KeptMarket] = field(default_factory=list, repr=False)
+
+    def take_markets(self) -> list[KeptMarket]:
+        """The kept shared paths, handed over once (the valuation lets go of them)."""
+        kept = list(self.markets)
+        self.markets.clear()
+        return kept
 
     @property
     def stats(self) -> dict[str, np.ndarray]:
@@ -165,12 +178,14 @@ def value_options(
     todo = [i for i, hit in enumerate(known) if hit is None]
     jobs = executor.jobs(scenario, {i: options[i] for i in todo}, todo, be, chunk_size)
     timings = {"pass1": 0.0, "pass2": 0.0}
-    fresh = value_sites(scenario, options, todo, jobs, executor, bins, progress, timings)
+    if executor.in_process and be.name == "numpy" and keeps_markets(scenario, options, todo):
+        jobs = [dataclasses.replace(job, keep_markets=True) for job in jobs]
+    fresh, markets = value_sites(scenario, options, todo, jobs, executor, bins, progress, timings)
     if cache is not None:
         cache.put({keys[i]: fresh[i] for i in todo})
     parts = [fresh[i] if hit is None else hit for i, hit in enumerate(known)]
     timings.update(total=time.perf_counter() - t0, sites_valued=float(len(todo)))
-    return Valuation(options, parts, be.name, executor.chunk_size, timings)
+    return Valuation(options, parts, be.name, executor.chunk_size, timings, list(markets))
 
 
 STAT_COLUMNS = (
@@ -311,6 +326,20 @@ def keeps_pass_one(scenario: Portfolio, options: list[list[SiteOption]], todo: l
     return width * scenario.simulation.scenarios * 8 <= PASS_CACHE_BYTES
 
 
+def keeps_markets(scenario: Portfolio, options: list[list[SiteOption]], todo: list[int]) -> bool:
+    """Whether pass 1's shared paths are kept for the cash flows: pass 1's NPVs are kept
+    too, and the market's and power markets' (N, T) paths fit in MARKET_CACHE_BYTES."""
+    size = market_cache_bytes(
+        scenario.months, len(scenario.power_markets), scenario.simulation.scenarios
+    )
+    return keeps_pass_one(scenario, options, todo) and size <= MARKET_CACHE_BYTES
+
+
+def market_cache_bytes(months: int, power_markets: int, scenarios: int) -> int:
+    """Bytes of the shared (N, T) paths: the market's four, two per power market [B]."""
+    return 8 * (4 + 2 * power_markets) * months * scenarios
+
+
 def value_sites(
     scenario: Portfolio,
     options: list[list[SiteOption]],
@@ -320,10 +349,11 @@ def value_sites(
     bins: int,
     progress: Progress | None,
     timings: dict[str, float],
-) -> dict[int, SiteValues]:
-    """Value the sites ``todo`` in two passes over ``jobs`` (see the module docstring)."""
+) -> tuple[dict[int, SiteValues], tuple[KeptMarket, ...]]:
+    """Value the sites ``todo`` in two passes over ``jobs`` (see the module docstring);
+    also the shared paths the jobs kept (``ChunkJob.keep_markets``), in scenario order."""
     if not todo:
-        return {}
+        return {}, ()
     t0 = time.perf_counter()
     risk_n, alpha = scenario.simulation.risk_sample, scenario.objective.cvar_alpha
     submit = executor.submit
@@ -350,13 +380,15 @@ def value_sites(
         a.hist = Histograms.from_moments(a.moments, bins, alpha)
         ranges[i] = (a.hist.lo, a.hist.width)
     kept: dict[int, np.ndarray | None] = dict.fromkeys(acc)
+    markets: tuple[KeptMarket, ...] = ()
     if values is None:
         seconds = [submit(pass_two_job, job, ranges, bins) for job in jobs]
     elif executor.in_process:  # one piece: the plan's NPVs are read from it after the MILP
         whole = submit(joined_values, *values)
         seconds = [submit(pass_two, whole, ranges, bins)]
         jobs = [dataclasses.replace(jobs[0], hi=jobs[-1].hi)]
-        kept = {i: v.npv for i, v in whole.result().items()}
+        kept = {i: v.npv for i, v in whole.result().sites.items()}
+        markets = whole.result().markets
     else:
         seconds = [submit(pass_two, v, ranges, bins) for v in values]
     del values
@@ -366,7 +398,7 @@ def value_sites(
         acc[i].hist.sums += sums
     out = {i: a.values(alpha, kept[i]) for i, a in acc.items()}
     timings.update(pass1=t1 - t0, pass2=time.perf_counter() - t1)
-    return out
+    return out, markets
 
 
 def plan_npv_samples(

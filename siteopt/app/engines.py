@@ -26,10 +26,10 @@ functions that need it; without it ``--engine dask`` exits 2 with the pip comman
 from __future__ import annotations
 
 import atexit
-import os
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from siteopt.kernels.chunks import usable_cores
 from siteopt.model.errors import InputError
 
 if TYPE_CHECKING:
@@ -163,17 +163,11 @@ def start_local_cluster(n_workers: int | None = None, *, cuda: bool = False) -> 
         from distributed import LocalCluster
 
         return LocalCluster(
-            n_workers=n_workers or _usable_cores(),
+            n_workers=n_workers or usable_cores(),
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",
         )
-
-
-def _usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 def close_all() -> None:

@@ -25,7 +25,7 @@ from siteopt.kernels.backend import select_backend
 from siteopt.kernels.chunks import bytes_per_scenario
 from siteopt.kernels.reduce import BLOCK, DEFAULT_BINS
 from siteopt.kernels.sites import chunk_market
-from siteopt.kernels.valuation import PASS_CACHE_BYTES
+from siteopt.kernels.valuation import MARKET_CACHE_BYTES, PASS_CACHE_BYTES, market_cache_bytes
 from siteopt.model.errors import InputError
 from siteopt.model.load import site_option_count
 from siteopt.model.schema import Scenario
@@ -121,6 +121,7 @@ def estimate(scenario: Scenario, *, frontier_points: int = 0) -> MemoryEstimate:
     cut_rows = min(risk_n, 2 * MAX_ROUNDS) if cvar_in_milp else 0
     nonzeros = options * (len(scenario.years) + 4 + cut_rows)
     kept = options * n * 8
+    paths = market_cache_bytes(scenario.months, len(scenario.power_markets), n)
     parts = {
         "the risk sample": (options * risk_n * 8 * RISK_COPIES, "lower simulation.risk_sample"),
         "the per-option histograms": (
@@ -129,6 +130,10 @@ def estimate(scenario: Scenario, *, frontier_points: int = 0) -> MemoryEstimate:
         ),
         "the reduction blocks": (options * BLOCK * 8 * 2, FEWER_OPTIONS),
         "the NPVs kept between passes": (kept if kept <= PASS_CACHE_BYTES else 0, FEWER_SCENARIOS),
+        "the market paths kept for the cash flows": (
+            paths if kept <= PASS_CACHE_BYTES and paths <= MARKET_CACHE_BYTES else 0,
+            FEWER_SCENARIOS,
+        ),
         "the plan NPV samples": (
             n * 8 * (PLAN_SAMPLE_ARRAYS + frontier_points),
             FEWER_SCENARIOS + (" or --frontier" if frontier_points else ""),

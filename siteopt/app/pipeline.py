@@ -305,7 +305,10 @@ def finish(
         progress=progress,
         executor=_executor(settings),
     )
-    cashflows = expected_cashflows(valuation.portfolio, plans["plan"], xp=np)
+    # pass 1's shared paths, when it kept them: the cash flows read them, not draw them again
+    markets = valuation.kernel.take_markets() if valuation.kernel is not None else []
+    cashflows = expected_cashflows(valuation.portfolio, plans["plan"], xp=np, markets=markets)
+    del markets
     frame = plan_frame(valuation.portfolio, valuation.options.table, plans["plan"], list(rows))
     figures = portfolio_figures(
         scenario, valuation, rows, decision, frame, samples, baselines, settings

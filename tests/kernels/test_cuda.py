@@ -26,6 +26,7 @@ from siteopt.app.params import kernel_inputs
 from siteopt.app.valuation import value_options
 from siteopt.kernels import _cuda, gpubench, market, power, sites
 from siteopt.kernels.backend import FUSED_ENV, fused_enabled
+from siteopt.kernels.chunks import LocalChunks
 from siteopt.kernels.market import horizon_calendar
 from siteopt.kernels.sites import chunk_market, site_mining, site_options
 from siteopt.model.load import load_scenario
@@ -152,10 +153,15 @@ def test_site_kernel_handles_free_and_negative_power(on_host):
 
 @needs_compiler
 def test_whole_valuation_through_the_kernels_on_the_cpu(on_host, monkeypatch, scenario):
-    """value_options with every fused kernel in place equals the numpy reference."""
+    """value_options with every fused kernel in place equals the numpy reference.
+
+    One thread: the host emulation keeps CUDA's thread indices in globals, and on a device
+    the fused kernels run on CuPy, where LocalChunks values the sites on one thread."""
     want = value_options(scenario, backend="numpy", scenarios=N, chunk_size=128)
     monkeypatch.setattr(sites, "fused_enabled", lambda xp: True)  # the one dispatch point
-    got = value_options(scenario, backend="numpy", scenarios=N, chunk_size=128)
+    got = value_options(
+        scenario, backend="numpy", scenarios=N, chunk_size=128, executor=LocalChunks(threads=1)
+    )
     names = {name for name, _, _ in on_host.launches}
     assert names == set(_cuda.KERNEL_NAMES)
     a, b = got.options.table, want.options.table
