@@ -151,8 +151,9 @@ def _site_economics(scenario: Scenario, site: Site, hashprice: float) -> SiteEco
 
 
 def subsidy_btc_at(market: Market, month: str) -> float:
-    """Block subsidy [BTC] in ``month``: halved once per halving month at or before it."""
-    halvings = sum(1 for h in market.halving_months if year_month_index(h, month) >= 0)
+    """Block subsidy [BTC] in ``month``: halved once per halving month at or before it
+    (listed, or generated when ``halving_months`` is omitted)."""
+    halvings = sum(1 for h in market.halvings(month) if year_month_index(h, month) >= 0)
     return market.subsidy_btc / 2**halvings
 
 

@@ -3,7 +3,7 @@
 The kernels take small frozen structs (:mod:`siteopt.kernels.params`) whose fields carry
 the scenario keys' names and units; this copies each from the pydantic model by name, so
 a key added to both is carried without code here, and resolves the defaults that depend
-on other keys (the build years).
+on other keys (the build years, the generated halvings).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def kernel_inputs(scenario: Scenario) -> Portfolio:
     """The kernels' view of ``scenario`` (run settings as they stand in it)."""
     portfolio = _convert(Portfolio, scenario)
     build = BuildParams(tuple(scenario.decision_years), float(scenario.build.ai_step_mw))
-    return dataclasses.replace(portfolio, build=build)
+    market = dataclasses.replace(portfolio.market, halving_months=scenario.halvings)
+    return dataclasses.replace(portfolio, build=build, market=market)
 
 
 def _convert(cls: type, source: Any) -> Any:

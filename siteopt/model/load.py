@@ -517,7 +517,7 @@ def hashprice_log_bounds(s: Scenario) -> tuple[float, float]:
     hash_drift = m.hashrate_growth * years
     hash_swing = Z_EXTREME * m.hashrate_volatility * math.sqrt(years)
     fees_high = m.fee_share * math.exp(Z_EXTREME * m.fee_share_volatility)
-    reward_low = m.subsidy_btc / 2.0 ** len(m.halving_months)
+    reward_low = m.subsidy_btc / 2.0 ** len(s.halvings)
     reward_high = m.subsidy_btc * (1.0 + fees_high)
     base = math.log(144.0 * m.btc_price_usd / (m.hashrate_eh * 1000.0))
     low = base + math.log(reward_low) + min(btc_drift, 0.0) - btc_swing

@@ -29,13 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from siteopt.model.schema import Scenario, year_month_index
+from siteopt.model.schema import Scenario, generated_halvings, year_month_index
 from siteopt.model.source import PathKey, closest_line, under_any
 
 MIN_SCENARIOS = 1_000
-FIRST_GENERATED_HALVING_YEAR = 2028  # block 1,050,000; then every 210,000 blocks (~4 years)
-HALVING_MONTH = 4  # April, as in 2024 (block 840,000)
-HALVING_YEARS_APART = 4
 HALVING_MATCH_MONTHS = 12  # a listed halving this close to the expected one counts as it
 
 
@@ -199,22 +196,17 @@ def format_number(value: float) -> str:
 
 
 def expected_halvings(start: str, months: int) -> list[str]:
-    """Halving months inside the horizon: April 2028 and every four years after
-    (210,000 blocks at the 600 s target), as ``YYYY-MM``."""
-    out = []
-    year = FIRST_GENERATED_HALVING_YEAR
-    while True:
-        month = f"{year:04d}-{HALVING_MONTH:02d}"
-        offset = year_month_index(start, month)
-        if offset >= months:
-            return out
-        if offset >= 0:
-            out.append(month)
-        year += HALVING_YEARS_APART
+    """The generated halvings (``schema.generated_halvings``) inside the horizon."""
+    last = year_month_index("0000-01", start) + months - 1
+    through = f"{last // 12:04d}-{last % 12 + 1:02d}"
+    return [h for h in generated_halvings(through) if year_month_index(start, h) >= 0]
 
 
 def missing_halvings(s: Scenario) -> list[Finding]:
-    """Expected halvings inside the horizon with no listed halving within a year."""
+    """Generated halvings inside the horizon with no listed halving within a year (none
+    when the list is omitted: the halvings are generated then)."""
+    if s.market.halving_months is None:
+        return []
     listed = [year_month_index(s.start, m) for m in s.market.halving_months]
     out = []
     for month in expected_halvings(s.start, s.months):

@@ -80,6 +80,22 @@ def year_month_index(start: str, month: str) -> int:
     return (y - sy) * 12 + (m - sm)
 
 
+FIRST_GENERATED_HALVING = "2028-04"  # block 1,050,000: 210,000 blocks after April 2024's
+HALVING_MONTHS_APART = 48  # 210,000 blocks at the 600 s target: about four years
+
+
+def generated_halvings(through: str) -> tuple[str, ...]:
+    """Bitcoin halvings from April 2028 up to and including ``through``, four years apart
+    [YYYY-MM] (the subsidy before them, ``subsidy_btc``, is 3.125 BTC)."""
+    out = []
+    k = 0
+    while year_month_index(FIRST_GENERATED_HALVING, through) >= k * HALVING_MONTHS_APART:
+        year = int(FIRST_GENERATED_HALVING[:4]) + k * HALVING_MONTHS_APART // 12
+        out.append(f"{year:04d}{FIRST_GENERATED_HALVING[4:]}")
+        k += 1
+    return tuple(out)
+
+
 class Simulation(_Model):
     scenarios: int = Field(20_000, ge=1, le=10_000_000, description="Monte Carlo scenarios [count]")
     seed: int = Field(7, ge=0, le=2**63 - 1, description="random seed [integer]")
@@ -114,12 +130,21 @@ class Market(_Model):
     )
     hashrate_lag_months: int = Field(6, ge=0, le=60, description="lag of that response [months]")
     subsidy_btc: float = Field(
-        3.125, ge=1e-8, le=50, description="block subsidy at start [BTC]; at least 1 satoshi"
+        3.125,
+        ge=1e-8,
+        le=50,
+        description=(
+            "block subsidy before the halvings [BTC] (3.125 since April 2024); a halving at "
+            "or before the start applies from the first month; at least 1 satoshi"
+        ),
     )
-    halving_months: tuple[YearMonth, ...] = Field(
-        ("2028-04", "2032-04"),
+    halving_months: tuple[YearMonth, ...] | None = Field(
+        None,
         max_length=20,
-        description="months from which the subsidy halves [YYYY-MM]",
+        description=(
+            "months from which the subsidy halves [YYYY-MM]; omitted: generated for the "
+            "whole horizon (2028-04, 2032-04, 2036-04, ...; 210,000 blocks at 600 s apart)"
+        ),
     )
     fee_share: float = Field(
         0.01, ge=0, le=10, description="mean fees as a share of the subsidy [-]"
@@ -128,6 +153,13 @@ class Market(_Model):
         0.5, ge=0, le=5, description="lognormal sigma of the fee share [-]"
     )
     pool_fee: Share = Field(0.02, description="mining pool fee [share of revenue, 0-1]")
+
+    def halvings(self, through: str) -> tuple[str, ...]:
+        """The halving months in effect up to ``through`` [YYYY-MM]: ``halving_months`` as
+        written, or when omitted every halving from 2028-04 to ``through``."""
+        if self.halving_months is not None:
+            return self.halving_months
+        return generated_halvings(through)
 
 
 class PowerMarket(_Model):
@@ -341,6 +373,18 @@ class Scenario(_Model):
         """Calendar years the horizon touches."""
         last = year_month_index("0000-01", self.start) + self.months - 1
         return tuple(range(self.start_year, last // 12 + 1))
+
+    @property
+    def last_month(self) -> str:
+        """The horizon's last month [YYYY-MM]."""
+        index = year_month_index("0000-01", self.start) + self.months - 1
+        return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+    @property
+    def halvings(self) -> tuple[str, ...]:
+        """Halving months in effect: ``market.halving_months`` as written, or generated for
+        the whole horizon when omitted."""
+        return self.market.halvings(self.last_month)
 
     @property
     def decision_years(self) -> tuple[int, ...]:

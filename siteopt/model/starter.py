@@ -29,7 +29,7 @@ simulation:
 market:
   btc_price_usd: 90000              # BTC price at the start, USD
   hashrate_eh: 1200                 # network hashrate at the start, EH/s
-  halving_months: [2028-04, 2032-04, 2036-04]   # every halving inside the horizon
+  # halving_months omitted: every halving inside the horizon is generated (2028-04, ...)
 
 power_markets:
   ercot-west:                       # a name you choose; sites refer to it

@@ -103,7 +103,7 @@ def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
             "hashrate growth, volatility",
             f"{m.hashrate_growth:.0%}, {m.hashrate_volatility:.0%}/yr",
         ),  # fmt: skip
-        ("Market", "halvings", ", ".join(m.halving_months) or "none"),
+        ("Market", "halvings", _halvings(scenario)),
         ("Market", "fees", f"{m.fee_share:.1%} of subsidy"),
     ]
     for name, pm in scenario.power_markets.items():
@@ -156,6 +156,11 @@ def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
         ("Simulation", "scenarios, risk sample", f"{sim.scenarios:,}, {sim.risk_sample:,}"),
     ]
     return rows
+
+
+def _halvings(scenario: Scenario) -> str:
+    listed = ", ".join(scenario.halvings) or "none"
+    return listed if scenario.market.halving_months is not None else f"{listed} (generated)"
 
 
 def manifest(
