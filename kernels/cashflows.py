@@ -159,20 +159,31 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
 
 
 def _debt(draws, start, exit_, lost, fin, t_end, *, xp):
-    """Debt service per month and the balance owed at T, simulated month by month."""
+    """Debt service per month and the balance owed at T, simulated month by month.
+
+    Interest is capitalised until the first rent; from then, payments at the start of each
+    month: interest only (which keeps the balance) for ``fin.interest_only_months``, then
+    level payments that repay it by the end of the term.
+    """
     n = draws.shape[0]
     growth = 1.0 + fin.monthly_rate
+    io = fin.interest_only_months
     balance = xp.zeros(n)
     payment = xp.zeros(n)
+    interest = xp.zeros(n)
     service = xp.zeros((n, t_end))
-    due_factor = annuity_due(fin.monthly_rate, fin.term_months)
+    due_factor = annuity_due(fin.monthly_rate, fin.term_months - io)
     for t in range(t_end):
         balance = balance + draws[:, t]
         at_start = start[:, 0] == t
         payment = xp.where(at_start, balance / due_factor, payment)
         k = t - start[:, 0]
+        due = payment
+        if io:
+            interest = xp.where(at_start, balance * (fin.monthly_rate / growth), interest)
+            due = xp.where(k < io, interest, payment)
         paying = (k >= 0) & (k < fin.term_months) & ~(lost[:, 0] & (k >= exit_[:, 0]))
-        service[:, t] = xp.where(paying, payment, 0.0)
+        service[:, t] = xp.where(paying, due, 0.0)
         balance = (balance - service[:, t]) * growth
         balance = xp.where(lost[:, 0] & (k >= exit_[:, 0]), 0.0, balance)
     # the loop grew the balance one month past T-1: that is the balance owed at T

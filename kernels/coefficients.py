@@ -188,13 +188,19 @@ def _financing_pv(fin, ten, lead, overrun, cal, scenario, *, xp):
     draw_weight = float(np.sum(spend * growth ** (-np.arange(t_end, dtype=np.float64))))
     start_f = start.astype(xp.float64)
     balance_start = fin.debt_share * overrun * draw_weight * growth**start_f
-    payment = balance_start / annuity_due(r, fin.term_months)
+    io = fin.interest_only_months
+    payment = balance_start / annuity_due(r, fin.term_months - io)
+    interest = balance_start * (r / growth)  # paid at the start of a month: the balance holds
     scheduled = xp.minimum(k_end, fin.term_months)  # payments made before T
     paid = xp.where(lost, xp.minimum(scheduled, exit_), scheduled)
+    paid_io = xp.minimum(paid, io)  # of them, interest only
     dsum = prefix(xp.asarray(cal.discount[:-1]), xp=xp)
     df_start = (1.0 + scenario.discount_rate) ** (-start_f / 12.0)
-    service = payment * df_start * gather(dsum, paid, xp=xp)
-    left = payment * annuity_due(r, fin.term_months - scheduled)
+    service = payment * df_start * (gather(dsum, paid, xp=xp) - gather(dsum, paid_io, xp=xp))
+    service += interest * df_start * gather(dsum, paid_io, xp=xp)
+    left = xp.where(
+        scheduled <= io, balance_start, payment * annuity_due(r, fin.term_months - scheduled)
+    )
     not_started = start >= t_end
     left = xp.where(not_started, fin.debt_share * overrun * draw_weight * growth**t_end, left)
     left = xp.where(lost, 0.0, xp.maximum(left, 0.0))

@@ -21,13 +21,14 @@ of an option is a linear combination of these per-scenario coefficients.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from .params import ContractParams, Portfolio, SiteAIParams, SiteParams
+from .params import ContractParams, DebtParams, Portfolio, SiteAIParams, SiteParams
 from .prefix import gather
 from .rng import STREAM_DELAY, STREAM_EXIT, STREAM_OVERRUN, STREAM_RELET, entity_stream, uniforms4
 
@@ -143,25 +144,48 @@ def rent_schedule(contract: ContractParams, months: int) -> RentSchedule:
 
 @dataclass(frozen=True)
 class Financing:
-    """Per-USD-of-nominal-capex financing terms of one (site, contract)."""
+    """Per-USD-of-nominal-capex financing terms of one (site, contract).
+
+    The debt draws with capex, capitalises its interest until the first rent, then pays
+    interest only for ``interest_only_months`` and the rest as an annuity-due over the
+    remaining months of the term (a bullet is interest only until the term's last month,
+    then one payment of the balance). All payments are made at the start of their month.
+    """
 
     equity_share: float  # (1 - tenant share) * (1 - loan to cost)
     debt_share: float  # (1 - tenant share) * loan to cost
     monthly_rate: float
     term_months: int
     non_recourse: bool
+    interest_only_months: int = 0  # payments of interest only from the first rent
 
     @classmethod
     def of(cls, scenario: Portfolio, contract: ContractParams) -> Financing:
-        debt = scenario.financing.debt
+        debt = debt_terms(scenario, contract)
         funded = 1.0 - contract.tenant_funded_share
+        term = max(1, int(round(12 * debt.term_years)))
+        if debt.amortization == "bullet":
+            interest_only = term - 1
+        else:
+            interest_only = min(debt.interest_only_months, term - 1)
         return cls(
             funded * (1.0 - debt.loan_to_cost),
             funded * debt.loan_to_cost,
             (1.0 + debt.rate) ** (1.0 / 12.0) - 1.0,
-            max(1, int(round(12 * debt.term_years))),
+            term,
             debt.non_recourse,
+            interest_only,
         )
+
+
+def debt_terms(scenario: Portfolio, contract: ContractParams) -> DebtParams:
+    """The debt of the halls ``contract`` leases: the portfolio's (``financing.debt``) with
+    the keys the contract's own ``financing`` block sets."""
+    debt, own = scenario.financing.debt, contract.financing
+    if own is None:
+        return debt
+    given = {k: v for k, v in dataclasses.asdict(own).items() if v is not None}
+    return dataclasses.replace(debt, **given)
 
 
 def spend_months(cs: int, lead: int, months: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 __all__ = [
     "BuildParams",
     "ContractParams",
+    "ContractDebtParams",
     "DebtParams",
     "FinancingParams",
     "MarketParams",
@@ -124,6 +125,27 @@ class RampPhaseParams:
 
 
 @dataclass(frozen=True)
+class DebtParams:
+    loan_to_cost: float  # [share of equity-side capex]
+    rate: float  # [1/yr]
+    term_years: float  # [years from the first rent]
+    non_recourse: bool
+    interest_only_months: int = 0  # [months from the first rent]
+    amortization: str = "annuity"  # "annuity" or "bullet"
+
+
+@dataclass(frozen=True)
+class ContractDebtParams:
+    """A tenant's own debt terms; None takes the portfolio's (FinancingParams.debt)."""
+
+    loan_to_cost: float | None = None
+    rate: float | None = None
+    term_years: float | None = None
+    interest_only_months: int | None = None
+    amortization: str | None = None
+
+
+@dataclass(frozen=True)
 class ContractParams:
     name: str
     price_usd_kw_month: float  # starting rent [USD/kW IT-month]
@@ -140,14 +162,7 @@ class ContractParams:
     online_by: str | None  # [YYYY-MM]
     must_sign: bool
     ramp: tuple[RampPhaseParams, ...] = ()
-
-
-@dataclass(frozen=True)
-class DebtParams:
-    loan_to_cost: float  # [share of equity-side capex]
-    rate: float  # [1/yr]
-    term_years: float  # [years]
-    non_recourse: bool
+    financing: ContractDebtParams | None = None  # None: the portfolio's debt
 
 
 @dataclass(frozen=True)

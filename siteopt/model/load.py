@@ -254,6 +254,7 @@ def cross_field_problems(s: Scenario) -> list[tuple[PathKey, str]]:
         check_names,
         check_sites,
         check_contracts,
+        check_debt,
         check_dates,
         check_power_markets,
         check_objective,
@@ -326,6 +327,30 @@ def check_contracts(s: Scenario) -> list[tuple[PathKey, str]]:
                 out.append((("contracts", i, "eligible_sites", j), f"site '{site}' does not exist"))
         if c.ramp and sum(p.months for p in c.ramp) > 12 * c.term_years:
             out.append((("contracts", i, "ramp"), "ramp phases last longer than the term"))
+    return out
+
+
+def check_debt(s: Scenario) -> list[tuple[PathKey, str]]:
+    """Interest-only months that leave an annuity nothing to amortise, in financing.debt or
+    in a contract's own financing (its keys over financing.debt's)."""
+    out = []
+    debt = s.financing.debt
+    terms = [(("financing", "debt"), debt.model_dump())]
+    for i, c in enumerate(s.contracts):
+        if c.financing is not None:
+            own = {k: v for k, v in c.financing.model_dump().items() if v is not None}
+            terms.append((("contracts", i, "financing"), {**debt.model_dump(), **own}))
+    for where, t in terms:
+        months = max(1, round(12 * t["term_years"]))
+        if t["amortization"] == "annuity" and t["interest_only_months"] >= months:
+            out.append(
+                (
+                    (*where, "interest_only_months"),
+                    f"{t['interest_only_months']} interest-only months leave nothing to "
+                    f"amortise in a {t['term_years']:g}-year term ({months} months); shorten "
+                    "them, or set amortization: bullet",
+                )
+            )
     return out
 
 

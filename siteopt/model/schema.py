@@ -7,7 +7,7 @@ checks live in :mod:`siteopt.model.load` (they need the file's line numbers).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -260,6 +260,42 @@ class RampPhase(_Model):
     share: Share = Field(description="share of the contracted MW paying rent in this phase [0-1]")
 
 
+Amortization = Literal["annuity", "bullet"]
+AMORTIZATION_HELP = (
+    "annuity: level payments after the interest-only months; bullet: interest only, the "
+    "balance repaid in the term's last month"
+)
+
+
+class Debt(_Model):
+    loan_to_cost: float = Field(
+        0.8, ge=0, le=0.95, description="project debt share of equity-side capex [-]"
+    )
+    rate: float = Field(0.08, ge=0, le=1, description="annual interest rate [1/yr]")
+    term_years: float = Field(12.0, gt=0, le=40, description="term from the first rent [years]")
+    non_recourse: bool = Field(False, description="debt service stops when the tenant exits")
+    interest_only_months: int = Field(
+        0, ge=0, le=480, description="months of interest only from the first rent [months]"
+    )
+    amortization: Amortization = Field("annuity", description=AMORTIZATION_HELP)
+
+
+class ContractDebt(_Model):
+    """A tenant's own project debt; a key left out takes ``financing.debt``'s value."""
+
+    loan_to_cost: float | None = Field(
+        None, ge=0, le=0.95, description="project debt share of equity-side capex [-]"
+    )
+    rate: float | None = Field(None, ge=0, le=1, description="annual interest rate [1/yr]")
+    term_years: float | None = Field(
+        None, gt=0, le=40, description="term from the first rent [years]"
+    )
+    interest_only_months: int | None = Field(
+        None, ge=0, le=480, description="months of interest only from the first rent [months]"
+    )
+    amortization: Amortization | None = Field(None, description=AMORTIZATION_HELP)
+
+
 class Contract(_Model):
     name: Name
     price_usd_kw_month: float = Field(gt=0, le=10_000, description="rent [USD/kW IT-month]")
@@ -282,15 +318,9 @@ class Contract(_Model):
     ramp: tuple[RampPhase, ...] = Field(
         (), max_length=24, description="rent phases from first rent"
     )
-
-
-class Debt(_Model):
-    loan_to_cost: float = Field(
-        0.8, ge=0, le=0.95, description="project debt share of equity-side capex [-]"
+    financing: ContractDebt | None = Field(
+        None, description="this tenant's project debt; overrides financing.debt for its halls"
     )
-    rate: float = Field(0.08, ge=0, le=1, description="annual interest rate [1/yr]")
-    term_years: float = Field(12.0, gt=0, le=40, description="amortisation term [years]")
-    non_recourse: bool = Field(False, description="debt service stops when the tenant exits")
 
 
 class Financing(_Model):

@@ -158,26 +158,35 @@ def paper_npv(
             + max(0.0, it_mw - ai.retrofit_mw) * ai.build_capex_usd_mw
         )
         funded = capex * (1.0 - contract.tenant_funded_share)
-        ltc = s.financing.debt.loan_to_cost
+        # the tenant's own debt terms, where its contract gives them (docs/model.md, r2)
+        debt = s.financing.debt.model_dump()
+        if contract.financing is not None:
+            debt.update({k: v for k, v in contract.financing.model_dump().items() if v is not None})
+        ltc = debt["loan_to_cost"]
         lead = max(ai.lead_time_months, 1)
         spend_months = range(cs, min(T, cs + lead))
         draws = [0.0] * T
         for t in spend_months:
             equity[t] = funded * (1.0 - ltc) / lead
             draws[t] = funded * ltc / lead
-        # the debt: interest capitalised monthly until first rent, then an annuity-due
-        i = (1.0 + s.financing.debt.rate) ** (1.0 / 12.0) - 1.0
-        n = round(12 * s.financing.debt.term_years)
-        balance, payment = 0.0, 0.0
+        # the debt: interest capitalised monthly until first rent; then interest only for
+        # the interest-only months (a bullet: all but the last), then an annuity-due
+        i = (1.0 + debt["rate"]) ** (1.0 / 12.0) - 1.0
+        n = round(12 * debt["term_years"])
+        io = n - 1 if debt["amortization"] == "bullet" else debt["interest_only_months"]
+        balance, payment, interest = 0.0, 0.0, 0.0
         for t in range(T):
             balance += draws[t]
             if t == first_rent:
                 v = 1.0 / (1.0 + i)
-                # PV at the first payment of n payments, the first one now: (1 - v^n) / (1 - v)
-                payment = balance * ((1.0 - v) / (1.0 - v**n) if i > 0 else 1.0 / n)
+                # interest for the month, paid at its start, leaves the balance unchanged
+                interest = balance * (1.0 - v)
+                # PV at the first payment of m payments, the first one now: (1 - v^m) / (1 - v)
+                m = n - io
+                payment = balance * ((1.0 - v) / (1.0 - v**m) if i > 0 else 1.0 / m)
             if first_rent <= t < first_rent + n and not lost:
-                service[t] = payment
-                balance -= payment
+                service[t] = interest if t - first_rent < io else payment
+                balance -= service[t]
             balance *= 1.0 + i
         owed = 0.0 if lost else max(balance, 0.0)  # grown through month T-1: the balance at T
 
@@ -398,6 +407,62 @@ def test_debt_annuity_due_repays_the_capitalised_balance():
     pv_payments = sum(service[t] * (1 + i) ** (-(t - first)) for t in range(first, first + 18))
     assert pv_payments == pytest.approx(drawn_at_start, rel=1e-12)
     assert paper.terminal == pytest.approx(paper0.terminal, rel=1e-12)  # nothing left owed
+
+
+@pytest.mark.parametrize(
+    ("own", "term_years"),
+    [
+        ({"interest_only_months": 24, "term_years": 5.0}, 5.0),
+        ({"interest_only_months": 24, "term_years": 2.5, "amortization": "bullet"}, 2.5),
+        ({"interest_only_months": 6, "rate": 0.0, "term_years": 1.5}, 1.5),
+        ({"amortization": "bullet", "term_years": 20.0}, 20.0),  # owed at the horizon
+    ],
+    ids=["io-then-annuity", "bullet", "io-at-rate-0", "bullet-past-the-horizon"],
+)
+def test_a_tenant_s_own_debt_with_interest_only_months(own, term_years):
+    """docs/model.md r2, debt per tenant: the contract's block over financing.debt; interest only
+    from the first rent, then an annuity-due or one bullet payment."""
+    s = one_site_ai(
+        **AI_CASE,
+        **{
+            "financing.debt.loan_to_cost": 0.8,
+            "contracts.0.financing": {"loan_to_cost": 0.5, **own},
+        },
+    )
+    for year in (2027, 2028):
+        paper = paper_npv(s, 60.0, year, s.contracts[0])
+        assert expected_npv(s, f"ai60-{year}-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+def test_interest_only_then_bullet_by_hand():
+    """The payments themselves: interest B i/(1+i) at the start of each month keeps the
+    balance B; the bullet repays B in the term's last month, nothing is owed after."""
+    own = {"loan_to_cost": 0.5, "rate": 0.12, "term_years": 2.0, "amortization": "bullet"}
+    s = one_site_ai(**AI_CASE, **{"contracts.0.financing": own})
+    no_debt = one_site_ai(**AI_CASE, **{"financing.debt.loan_to_cost": 0.0})
+    paper = paper_npv(s, 60.0, 2027, s.contracts[0])
+    paper0 = paper_npv(no_debt, 60.0, 2027, no_debt.contracts[0])
+    ai = s.sites[0].ai
+    lead, i = ai.lead_time_months, 1.12 ** (1 / 12) - 1
+    capex = 20 * 2e6 + 40 * 9e6
+    balance = sum(0.5 * capex / lead * (1 + i) ** (lead - m) for m in range(lead))
+    service = [a - b for a, b in zip(paper0.cash, paper.cash, strict=True)]
+    first = lead
+    for k in range(23):
+        assert service[first + k] == pytest.approx(balance * i / (1 + i), rel=1e-12)
+    assert service[first + 23] == pytest.approx(balance, rel=1e-12)
+    assert service[first + 24] == pytest.approx(0.0, abs=1e-6)
+    assert paper.terminal == pytest.approx(paper0.terminal, rel=1e-12)  # nothing owed at T
+    assert expected_npv(s, "ai60-2027-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+def test_the_portfolio_debt_is_the_default_of_a_tenant_s_own():
+    """A contract block that sets only the loan-to-cost is financing.debt with that share."""
+    own = one_site_ai(**AI_CASE, **{"contracts.0.financing": {"loan_to_cost": 0.55}})
+    shared = one_site_ai(**AI_CASE, **{"financing.debt.loan_to_cost": 0.55})
+    for year in (2027, 2028):
+        label = f"ai60-{year}-lease"
+        assert expected_npv(own, label) == expected_npv(shared, label)
 
 
 # --------------------------------------------------------------------------- (d) annuity

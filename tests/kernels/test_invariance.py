@@ -187,6 +187,16 @@ VARIANTS = {
     "rent-never-starts": {"sites.0.ai.lead_time_months": 40},
     "long-debt-no-ltc": {"financing.debt.loan_to_cost": 0.0},
     "long-horizon": {"horizon_years": 15, "contracts.0.term_years": 12.0},
+    "tenant-debt-interest-only": {
+        "contracts.0.financing": {"loan_to_cost": 0.6, "rate": 0.09, "interest_only_months": 7},
+        "contracts.1.financing": {"term_years": 2.5, "amortization": "bullet"},
+    },
+    "tenant-debt-non-recourse-bullet": {
+        "financing.debt.non_recourse": True,
+        "contracts.0.annual_default_prob": 0.5,
+        "contracts.0.financing": {"interest_only_months": 30, "term_years": 5.0},
+        "contracts.1.financing": {"amortization": "bullet", "rate": 0.0},
+    },
 }
 
 
