@@ -24,7 +24,9 @@ from .hosting import (
     annuity_due,
     capex_usd,
     construction_start,
+    energisation,
     mining_left_mw,
+    mining_while_built_mw,
     site_draws,
     spend_months,
     tenancy,
@@ -75,13 +77,17 @@ def option_cashflows(
     if option.contract_index is None:
         terminal += multiple_m * site.mining.mw * xp.maximum((ms.margin * window).sum(axis=1), 0.0)
     else:
+        # all MW mine until construction starts, the retrofit MW stop then, the new-build
+        # MW at energisation; from then on what the conversion leaves
         cs = construction_start(scenario, option.build_year)
+        on = energisation(scenario, site, option.build_year)
         left = float(mining_left_mw(site, option.it_mw))
-        mining_mw = xp.where(t < cs, site.mining.mw, left) + mining_mw * 0.0
-        before = (ms.margin * (window & (t < cs))).sum(axis=1)
-        after = (ms.margin * (window & (t >= cs))).sum(axis=1)
-        terminal += multiple_m * (
-            site.mining.mw * xp.maximum(before, 0.0) + left * xp.maximum(after, 0.0)
+        built = float(mining_while_built_mw(site, option.it_mw))
+        mining_mw = xp.where(t < cs, site.mining.mw, xp.where(t < on, built, left))
+        mining_mw = mining_mw + xp.zeros((n, t_end))
+        terminal += multiple_m * sum(
+            mw * xp.maximum((ms.margin * (window & (t >= a) & (t < b))).sum(axis=1), 0.0)
+            for mw, a, b in ((site.mining.mw, 0, cs), (built, cs, on), (left, on, t_end))
         )
         ai_lines, returned_mw, ai_terminal = _hosting(scenario, option, ctx, power, ms, fl, xp=xp)
         lines.update(ai_lines)

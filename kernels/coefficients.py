@@ -64,21 +64,27 @@ def site_streams(
 
 
 def mining_coefficients(
-    streams: SiteStreams, cs: int, cal: Calendar, exit_multiple: float, *, xp: ModuleType
-) -> tuple[Any, Any]:
-    """PV per grid MW of mining before and from construction start ``cs``, with terminal value."""
+    streams: SiteStreams,
+    cuts: tuple[int, ...],
+    cal: Calendar,
+    exit_multiple: float,
+    *,
+    xp: ModuleType,
+) -> list[Any]:
+    """PV per grid MW of mining in each segment [0, c1), [c1, c2), ..., [ck, T) of the
+    horizon cut at the months ``cuts`` (ascending), each with its terminal value."""
     t_end = cal.months
     w0 = max(t_end - TERMINAL_WINDOW, 0)
     term = cal.discount[-1] * exit_multiple
-    split = max(cs, w0)
-    # Terminal value per MW segment, floored at 0: a buyer pays nothing for a loss-making fleet.
-    before_12 = streams.mining_raw[:, split] - streams.mining_raw[:, w0]
-    after_12 = streams.mining_raw[:, t_end] - streams.mining_raw[:, split]
-    before = streams.mining_pv[:, cs] + term * xp.maximum(before_12, 0.0)
-    after = (
-        streams.mining_pv[:, t_end] - streams.mining_pv[:, cs] + term * xp.maximum(after_12, 0.0)
-    )
-    return before, after
+    edges = [0, *(min(c, t_end) for c in cuts), t_end]
+    out = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        # Terminal value per MW segment, floored at 0: a buyer pays nothing for a loss-making
+        # fleet.
+        last_12 = streams.mining_raw[:, max(b, w0)] - streams.mining_raw[:, max(a, w0)]
+        pv = streams.mining_pv[:, b] - streams.mining_pv[:, a]
+        out.append(pv + term * xp.maximum(last_12, 0.0))
+    return out
 
 
 @dataclass(frozen=True)

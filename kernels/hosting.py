@@ -47,6 +47,23 @@ def mining_left_mw(site: SiteParams, it_mw: Any) -> Any:
     return np.clip(np.minimum(site.mining.mw, site.interconnect_mw - it_mw * pue), 0.0, None)
 
 
+def mining_while_built_mw(site: SiteParams, it_mw: Any) -> Any:
+    """Grid MW that mine from construction start to energisation [MW].
+
+    The retrofit MW stop when construction starts (their building is in use); the newly
+    built MW only when the AI load needs their power. Never below what the conversion
+    leaves for good (:func:`mining_left_mw`).
+    """
+    retrofit = np.minimum(it_mw, site.ai.retrofit_mw)
+    return np.maximum(mining_left_mw(site, it_mw), site.mining.mw - retrofit * site.ai.pue)
+
+
+def energisation(scenario: Portfolio, site: SiteParams, build_year: int) -> int:
+    """Calendar month the hall first draws its power: construction start plus the lead time
+    (rent may start later, after a random delay)."""
+    return construction_start(scenario, build_year) + site.ai.lead_time_months
+
+
 def _normal_from(u0: Any, u1: Any, xp: ModuleType) -> Any:
     return xp.sqrt(-2.0 * xp.log(u0)) * xp.cos(2.0 * np.pi * u1)
 

@@ -13,7 +13,15 @@ from ._cuda import market_paths as fused_market_paths
 from ._cuda import power_paths as fused_power_paths
 from .backend import fused_enabled
 from .coefficients import SiteStreams, ai_coefficients, mining_coefficients, site_streams
-from .hosting import Tenancy, capex_usd, construction_start, mining_left_mw, site_draws
+from .hosting import (
+    Tenancy,
+    capex_usd,
+    construction_start,
+    energisation,
+    mining_left_mw,
+    mining_while_built_mw,
+    site_draws,
+)
 from .market import Calendar, MarketPaths, horizon_calendar, market_paths
 from .mining import Fleet, MiningStreams, fleet, mining_streams, ppa_settlement
 from .params import Portfolio
@@ -196,7 +204,7 @@ def site_chunk(
     n = ctx.scenarios.shape[0]
     npv = xp.empty((n, len(options)))
     multiple = scenario.financing.exit_multiple_mining
-    before_all, after_all = mining_coefficients(streams, 0, cal, multiple, xp=xp)
+    before_all, after_all = mining_coefficients(streams, (0,), cal, multiple, xp=xp)
     for j, opt in enumerate(options):
         if opt.contract_index is None:
             npv[:, j] = streams.ppa_pv + site.mining.mw * (before_all + after_all)
@@ -204,9 +212,9 @@ def site_chunk(
     if groups:
         draws = site_draws(scenario, site_index, ctx.scenarios, xp=xp)
     for g in groups:
-        before, after = mining_coefficients(
-            streams, construction_start(scenario, g.build_year), cal, multiple, xp=xp
-        )
+        cs = construction_start(scenario, g.build_year)
+        cuts = (cs, energisation(scenario, site, g.build_year))
+        before, during, after = mining_coefficients(streams, cuts, cal, multiple, xp=xp)
         coef = ai_coefficients(
             scenario,
             site_index,
@@ -221,10 +229,12 @@ def site_chunk(
         )
         levels = xp.asarray(g.it_mw)[None, :]
         left = xp.asarray(mining_left_mw(site, g.it_mw))[None, :]
+        built = xp.asarray(mining_while_built_mw(site, g.it_mw))[None, :]
         capex = xp.asarray(capex_usd(site.ai, g.it_mw))[None, :]
         base = streams.ppa_pv + site.mining.mw * before
         npv[:, g.columns] = (
             base[:, None]
+            + built * during[:, None]
             + left * after[:, None]
             + levels * coef.per_mw[:, None]
             + capex * coef.per_capex[:, None]

@@ -16,7 +16,9 @@ from siteopt.kernels.hosting import (
     Financing,
     capex_usd,
     construction_start,
+    energisation,
     mining_left_mw,
+    mining_while_built_mw,
     spend_months,
 )
 from siteopt.kernels.market import horizon_calendar, month_label
@@ -130,7 +132,10 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
         cs = construction_start(scenario, opt.build_year)
         key = (opt.site_index, opt.build_year, opt.contract_index)
         returned = events.returned[key] / n_total
-        mining_mw[cs:] = mining_left_mw(site, opt.it_mw) + opt.it_mw * site.ai.pue * returned[cs:]
+        on = min(energisation(scenario, site, opt.build_year), months)
+        mining_mw[cs:on] = mining_while_built_mw(site, opt.it_mw)
+        mining_mw[on:] = mining_left_mw(site, opt.it_mw)
+        mining_mw[cs:] += opt.it_mw * site.ai.pue * returned[cs:]
         online = opt.it_mw * events.online[key] / n_total
         spend = spend_months(cs, site.ai.lead_time_months, months) * float(
             capex_usd(site.ai, opt.it_mw)

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from siteopt.app.params import kernel_inputs
 from siteopt.app.valuation import value_options
+from siteopt.kernels.hosting import mining_left_mw, mining_while_built_mw
 from siteopt.kernels.market import hashprice_usd_ph_day
 from siteopt.model.schema import Contract, Scenario
 
@@ -111,8 +113,8 @@ def paper_npv(
         refresh_mw.append(mine.asic_cost_usd_th * th_per_mw if (t > 0 and t % period == 0) else 0.0)
 
     # --- AI timing, capex and debt (sections 4-5)
-    cs = T
-    left = mine.mw
+    cs = on = T
+    left = built = mine.mw
     rent, ai_opex, ai_power_mwh, ai_fourcp = [0.0] * T, [0.0] * T, [0.0] * T, [0.0] * T
     equity, service, owed = [0.0] * T, [0.0] * T, 0.0
     returned_mw, asic_purchase, returned_from = 0.0, [0.0] * T, T
@@ -120,6 +122,10 @@ def paper_npv(
         ai = site.ai
         cs = max(0, (build_year - y0) * 12 - (m0 - 1))  # January of the build year
         left = max(0.0, min(mine.mw, site.interconnect_mw - it_mw * ai.pue))
+        # r2: the retrofit MW (their building) stop mining when construction starts, the
+        # new-build MW when the hall is energised, at the end of the lead time
+        on = cs + ai.lead_time_months
+        built = max(left, mine.mw - min(it_mw, ai.retrofit_mw) * ai.pue)
         first_rent = cs + ai.lead_time_months  # no delay
         term = round(12 * contract.term_years)
         ramp = []
@@ -193,7 +199,8 @@ def paper_npv(
     # --- site cash flows
     cash = []
     mining_mw = [
-        (mine.mw if t < cs else left) + (returned_mw if t >= returned_from else 0.0)
+        (mine.mw if t < cs else built if t < on else left)
+        + (returned_mw if t >= returned_from else 0.0)
         for t in range(T)
     ]
     ppa_price = ppa.ppa_price_usd_mwh or 0.0
@@ -220,14 +227,19 @@ def paper_npv(
     # --- terminal value (section 5): 12 months of margin / NOI, floored at 0, less debt
     window = range(T - 12, T)
     mining_before = sum(margin_mw[t] for t in window if t < cs)
-    mining_after = sum(margin_mw[t] for t in window if t >= cs)
+    mining_during = sum(margin_mw[t] for t in window if cs <= t < on)
+    mining_after = sum(margin_mw[t] for t in window if t >= on)
     mining_returned = sum(margin_mw[t] for t in window if t >= returned_from)
     ppa_12 = sum(ppa.ppa_mw * hours[t] * (level - ppa_price) for t in window)
     if ppa_in_terminal:
-        mining_12 = mine.mw * mining_before + left * mining_after + ppa_12
+        mining_12 = mine.mw * mining_before + built * mining_during + left * mining_after + ppa_12
         terminal_mining = max(mining_12, 0.0)
     else:
-        terminal_mining = mine.mw * max(mining_before, 0.0) + left * max(mining_after, 0.0)
+        terminal_mining = (
+            mine.mw * max(mining_before, 0.0)
+            + built * max(mining_during, 0.0)
+            + left * max(mining_after, 0.0)
+        )
     terminal_mining += returned_mw * max(mining_returned, 0.0)
     noi = sum(rent[t] - ai_opex[t] - ai_power_mwh[t] * level - ai_fourcp[t] for t in window)
     terminal = (
@@ -575,8 +587,10 @@ def test_non_recourse_exit_hands_the_hall_to_the_lender():
 def test_option_table_per_year_columns():
     """Start 2027-01, build 2028 (construction from month 12), lead 9: first rent 2028-10.
     EH/s per grid MW = 1e6 W / (J/TH x PUE) TH/s = 1 / (J/TH x PUE) EH/s.
-    Capex in 2028 only; 60 MW online 3 of 12 months of 2028; mining drops to the 45 MW
-    the conversion leaves (120 MW interconnect - 60 x 1.25) from January 2028."""
+    Capex in 2028 only; 60 MW online 3 of 12 months of 2028. Mining (r2): from January 2028
+    the 20 retrofit MW stop (100 - 20 x 1.25 = 75 MW mine on), at energisation in October
+    the 40 new-build MW too, down to the 45 MW the conversion leaves (120 MW interconnect
+    - 60 x 1.25): 2028 averages (9 x 75 + 3 x 45) / 12 = 67.5 MW."""
     s = one_site_ai(**{**AI_CASE, "financing.debt.loan_to_cost": 0.8})
     table = value_options(s, backend="numpy").options.table
     row = table[table["option"] == "ai60-2028-lease"].iloc[0]
@@ -591,8 +605,23 @@ def test_option_table_per_year_columns():
     mine = s.sites[0].mining
     eh_per_mw = lambda month: 1.0 / (mine.efficiency_j_th * 0.92 ** ((month // 24) * 2) * mine.pue)  # noqa: E731
     assert row["mining_eh_2027"] == pytest.approx(100 * eh_per_mw(0))
-    assert row["mining_eh_2028"] == pytest.approx(45 * eh_per_mw(12))
+    assert row["mining_eh_2028"] == pytest.approx(67.5 * eh_per_mw(12))
     assert row["mining_eh_2029"] == pytest.approx(45 * eh_per_mw(24))  # refreshed fleet
     hash_row = table[table["option"] == "hash"].iloc[0]
     assert hash_row["equity_capex_usd"] == 0 and hash_row["online_month"] == ""
     assert hash_row["mining_eh_2028"] == pytest.approx(100 * eh_per_mw(12))
+
+
+@pytest.mark.parametrize(
+    ("retrofit_mw", "built_mw"),
+    [(0.0, 100.0), (20.0, 75.0), (60.0, 45.0)],
+    ids=["new-build: all mine on", "mixed", "retrofit: stops at construction"],
+)
+def test_mining_while_the_hall_is_built(retrofit_mw, built_mw):
+    """r2: between construction start and energisation the retrofit MW (x AI PUE 1.25) stop,
+    the new-build MW mine on; never below the 45 MW a 60 MW conversion leaves for good."""
+
+    s = one_site_ai(**{**AI_CASE, "sites.0.ai.retrofit_mw": retrofit_mw})
+    site = kernel_inputs(s).sites[0]
+    assert mining_left_mw(site, 60.0) == pytest.approx(45.0)
+    assert mining_while_built_mw(site, 60.0) == pytest.approx(built_mw)
