@@ -226,7 +226,13 @@ class SiteAI(_Model):
         0.0, ge=0, le=100_000, description="IT MW that retrofit mining buildings [MW]"
     )
     retrofit_capex_usd_mw: float = Field(
-        2_500_000.0, ge=0, le=1e9, description="retrofit capex [USD/MW IT]"
+        7_500_000.0,
+        ge=0,
+        le=1e9,
+        description=(
+            "total capex of retrofitting a mining building [USD/MW IT]; a tenant that funds "
+            "the fit-out is tenant_funded_share"
+        ),
     )
     build_capex_usd_mw: float = Field(
         9_500_000.0, ge=0, le=1e9, description="new-build capex [USD/MW IT]"

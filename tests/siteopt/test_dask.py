@@ -68,7 +68,7 @@ def client(cluster):
 
 @pytest.fixture(scope="module")
 def scenarios():
-    """texas (471 options) and stranded-hydro (14), each with its local valuation."""
+    """texas (516 options) and stranded-hydro (14), each with its local valuation."""
     out = {}
     for name, path in (("texas", TEXAS), ("stranded-hydro", HYDRO)):
         scenario = with_simulation(load_scenario(path), N, None)
