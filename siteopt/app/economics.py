@@ -1,9 +1,14 @@
-"""Unit economics at the first month of the horizon: deterministic, no randomness.
+"""Unit economics at the first month of the horizon, and the market paths the valuation draws.
 
 The numbers a miner checks on the back of an envelope before trusting a Monte Carlo run:
 hashprice, and per site per MW per day what hashing earns and costs, and what hosting AI
-for the site's first eligible contract would earn. Means only: no curtailment, no price
-spikes, no 4CP charges, no tenant risk (those are the valuation's job, kernels/).
+for the site's first eligible contract would earn, each per MW of grid power and per MW of
+critical IT. Means only: no curtailment, no price spikes, no 4CP charges, no tenant risk
+(those are the valuation's job, kernels/).
+
+:func:`market_fan` is the one random part: the p10/p50/p90 and mean of BTC, network
+hashrate and hashprice by year over the scenario's own draws, because with a mean drift
+the median BTC path falls (docs/model.md) and nobody should learn that from a plan.
 
 >>> econ = unit_economics(load_scenario("scenarios/texas.yaml"))  # doctest: +SKIP
 >>> econ.hashprice_usd_ph_day                                       # doctest: +SKIP
@@ -13,16 +18,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from siteopt.kernels.market import hashprice_usd_ph_day
+import numpy as np
+
+from siteopt.app.params import kernel_inputs
+from siteopt.kernels.market import hashprice_usd_ph_day, horizon_calendar, market_paths
 from siteopt.model.schema import Contract, Market, Scenario, Site, SiteMining, year_month_index
 
 __all__ = [
     "AIEconomics",
     "Economics",
+    "MarketFan",
     "MiningEconomics",
     "SiteEconomics",
     "ai_unit_economics",
     "hashprice_usd_ph_day",
+    "market_fan",
     "mining_unit_economics",
     "power_price_usd_mwh",
     "subsidy_btc_at",
@@ -84,13 +94,30 @@ class AIEconomics:
 
 @dataclass(frozen=True)
 class SiteEconomics:
-    """One site: its blended power price, mining per MW, and AI per MW of IT (or None)."""
+    """One site: its blended power price, mining per MW, and AI per MW of IT (or None).
+
+    ``ai_pue`` [grid MW per IT MW] converts between the two: one MW of critical IT takes
+    ``ai_pue`` MW of the interconnect that mining would otherwise use.
+    """
 
     name: str
     mining_mw: float
     power_price_usd_mwh: float
     mining: MiningEconomics
     ai: AIEconomics | None
+    ai_pue: float | None = None
+
+    @property
+    def mining_margin_usd_it_mw_day(self) -> float | None:
+        """Mining margin of the grid MW that one MW of critical IT would take [USD/day]."""
+        return None if self.ai_pue is None else self.mining.margin_usd_mw_day * self.ai_pue
+
+    @property
+    def ai_margin_usd_grid_mw_day(self) -> float | None:
+        """Hosted-AI margin per MW of grid power (per MW of IT / AI PUE) [USD/MW-day]."""
+        if self.ai is None or not self.ai_pue:
+            return None
+        return self.ai.margin_usd_mw_day / self.ai_pue
 
 
 @dataclass(frozen=True)
@@ -147,6 +174,7 @@ def _site_economics(scenario: Scenario, site: Site, hashprice: float) -> SiteEco
         power_price_usd_mwh=price,
         mining=mining,
         ai=ai,
+        ai_pue=site.ai.pue if site.ai is not None else None,
     )
 
 
@@ -230,3 +258,61 @@ def ai_unit_economics(site: Site, contract: Contract, power_price: float) -> AIE
         opex_usd_mw_day=opex,
         margin_usd_mw_day=revenue - power - opex,
     )
+
+
+FAN_SCENARIOS = 5_000  # draws for the market fan: p10/p90 to about 1% of their value
+FAN_QUANTILES = (0.10, 0.50, 0.90)
+
+
+@dataclass(frozen=True)
+class MarketFan:
+    """BTC, network hashrate and hashprice by year: p10, p50, p90 and the mean over scenarios.
+
+    Each year's value is its last month inside the horizon (December, or the horizon's last
+    month). ``paths[name]`` maps ``"p10"``, ``"p50"``, ``"p90"``, ``"mean"`` to one value per
+    year; names are ``btc_usd`` [USD], ``hashrate_eh`` [EH/s], ``hashprice_usd_ph_day``
+    [USD per PH/s per day].
+    """
+
+    scenarios: int
+    seed: int
+    years: tuple[int, ...]
+    months: tuple[str, ...]
+    paths: dict[str, dict[str, tuple[float, ...]]]
+
+
+def market_fan(scenario: Scenario, scenarios: int | None = None) -> MarketFan:
+    """The market paths the valuation draws (the same generator, seed and first scenarios),
+    summarised by year.
+
+    Parameters
+    ----------
+    scenarios : int, optional
+        Draws [default: the scenario's count, at most FAN_SCENARIOS].
+    """
+    n = scenarios or min(scenario.simulation.scenarios, FAN_SCENARIOS)
+    portfolio = kernel_inputs(scenario)
+    paths = market_paths(portfolio, np.arange(n, dtype=np.int64), xp=np)
+    cal = horizon_calendar(portfolio)
+    last = [int(np.flatnonzero(cal.year == y)[-1]) for y in scenario.years]
+    series = {
+        "btc_usd": paths.btc_usd,
+        "hashrate_eh": paths.hashrate_eh,
+        "hashprice_usd_ph_day": paths.hashprice,
+    }
+    out = {}
+    for name, values in series.items():
+        at = values[:, last]
+        quantiles = np.quantile(at, FAN_QUANTILES, axis=0)
+        out[name] = {
+            **{
+                f"p{round(100 * q)}": tuple(map(float, row))
+                for q, row in zip(FAN_QUANTILES, quantiles, strict=True)
+            },
+            "mean": tuple(map(float, at.mean(axis=0))),
+        }
+    months = tuple(
+        f"{y:04d}-{int(cal.month_of_year[t]):02d}"
+        for y, t in zip(scenario.years, last, strict=True)
+    )
+    return MarketFan(n, scenario.simulation.seed, tuple(scenario.years), months, out)

@@ -34,7 +34,7 @@ import click
 
 from siteopt import __version__
 from siteopt.app.bench import bench_lines, bench_payload, run_bench
-from siteopt.app.economics import unit_economics
+from siteopt.app.economics import market_fan, unit_economics
 from siteopt.cli import commands
 from siteopt.cli.options import json_option, load_checked, scenario_file, set_option, strict_option
 from siteopt.cli.render import economics_payload, print_economics
@@ -227,14 +227,16 @@ def validate(file: Path, overrides: tuple[str, ...], strict: bool) -> None:
 @set_option
 @strict_option
 def economics(file: Path, as_json: bool, overrides: tuple[str, ...], strict: bool) -> None:
-    """Unit economics at the first month, no randomness: hashprice, and per site per MW per
-    day the mining revenue, power cost and margin, and the hosted-AI revenue and margin."""
+    """Unit economics at the first month: hashprice, and per site per MW per day the mining
+    revenue, power cost and margin, and the hosted-AI revenue and margin (each also per MW of
+    the other's unit); then the market paths by year (median, p10-p90, mean) over the
+    scenario's draws."""
     scenario, _, _ = load_checked(file, overrides, strict=strict)
-    econ = unit_economics(scenario)
+    econ, fan = unit_economics(scenario), market_fan(scenario)
     if as_json:
-        click.echo(json.dumps(economics_payload(econ), indent=2))
+        click.echo(json.dumps(economics_payload(econ, fan), indent=2))
     else:
-        print_economics(econ)
+        print_economics(econ, fan)
 
 
 @main.command()

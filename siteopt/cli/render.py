@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from siteopt.app.economics import AIEconomics, Economics, MiningEconomics
+from siteopt.app.economics import AIEconomics, Economics, MarketFan, MiningEconomics
 
 __all__ = [
     "economics_payload",
@@ -24,9 +24,9 @@ __all__ = [
 ]
 
 
-def economics_payload(econ: Economics) -> dict[str, Any]:
+def economics_payload(econ: Economics, fan: MarketFan | None = None) -> dict[str, Any]:
     """``economics --json``: docs/cli.md's keys, plus a few documented extras."""
-    return {
+    payload = {
         "scenario": econ.scenario,
         "month": econ.month,
         "hashprice_usd_ph_day": econ.hashprice_usd_ph_day,
@@ -39,12 +39,30 @@ def economics_payload(econ: Economics) -> dict[str, Any]:
                 "name": site.name,
                 "mining_mw": site.mining_mw,
                 "power_price_usd_mwh": site.power_price_usd_mwh,
-                "mining": _mining_payload(site.mining),
-                "ai": _ai_payload(site.ai),
+                "mining": {
+                    **_mining_payload(site.mining),
+                    "margin_usd_it_mw_day": site.mining_margin_usd_it_mw_day,
+                },
+                "ai": None
+                if site.ai is None
+                else {
+                    **_ai_payload(site.ai),
+                    "margin_usd_grid_mw_day": site.ai_margin_usd_grid_mw_day,
+                },
+                "ai_pue": site.ai_pue,
             }
             for site in econ.sites
         ],
     }
+    if fan is not None:
+        payload["market_paths"] = {
+            "scenarios": fan.scenarios,
+            "seed": fan.seed,
+            "years": list(fan.years),
+            "months": list(fan.months),
+            **{name: {k: list(v) for k, v in stats.items()} for name, stats in fan.paths.items()},
+        }
+    return payload
 
 
 def _mining_payload(m: MiningEconomics) -> dict[str, Any]:
@@ -70,8 +88,11 @@ def _ai_payload(ai: AIEconomics | None) -> dict[str, Any] | None:
     }
 
 
-def print_economics(econ: Economics, console: Console | None = None) -> None:
-    """Two tables: mining per MW of grid power, hosted AI per MW of critical IT."""
+def print_economics(
+    econ: Economics, fan: MarketFan | None = None, console: Console | None = None
+) -> None:
+    """Mining per MW of grid power, hosted AI per MW of critical IT (each also in the other's
+    unit), and the market paths by year."""
     console = console or Console(highlight=False)
     console.print(f"[bold]{econ.scenario}[/bold], first month {econ.month}")
     console.print(
@@ -122,6 +143,56 @@ def print_economics(econ: Economics, console: Console | None = None) -> None:
             _usd(a.margin_usd_mw_day),
         )
     console.print(ai)
+    console.print()
+    both = _table(
+        "Margins side by side, USD per day (1 MW of IT takes AI PUE MW of grid)",
+        ["AI PUE", "mining per\ngrid MW", "AI per\ngrid MW", "mining per\nIT MW", "AI per\nIT MW"],
+    )
+    for site in econ.sites:
+        if site.ai is None:
+            both.add_row(site.name, "-", _usd(site.mining.margin_usd_mw_day), "-", "-", "-")
+            continue
+        both.add_row(
+            site.name,
+            f"{site.ai_pue:.2f}",
+            _usd(site.mining.margin_usd_mw_day),
+            _usd(site.ai_margin_usd_grid_mw_day),
+            _usd(site.mining_margin_usd_it_mw_day),
+            _usd(site.ai.margin_usd_mw_day),
+        )
+    console.print(both)
+    if fan is not None:
+        console.print()
+        print_market_fan(fan, console)
+
+
+def print_market_fan(fan: MarketFan, console: Console) -> None:
+    """p50 [p10-p90] and mean of BTC, network hashrate and hashprice at each year's end."""
+    table = Table(
+        title=(
+            f"Market paths, {fan.scenarios:,} scenarios (seed {fan.seed}): "
+            "median \\[p10-p90] mean at each year's end"
+        ),
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for header in ("month", "BTC $k", "hashrate EH/s", "hashprice $/PH/s-day"):
+        table.add_column(header, no_wrap=True, justify="left" if header == "month" else "right")
+    formats = {"btc_usd": (1e-3, "{:,.0f}"), "hashrate_eh": (1.0, "{:,.0f}"),
+               "hashprice_usd_ph_day": (1.0, "{:,.1f}")}  # fmt: skip
+    for k, month in enumerate(fan.months):
+        cells = []
+        for name, (scale, fmt) in formats.items():
+            st = fan.paths[name]
+            q = [fmt.format(st[key][k] * scale) for key in ("p50", "p10", "p90", "mean")]
+            cells.append(f"{q[0]} [{q[1]}-{q[2]}] {q[3]}")
+        table.add_row(month, *cells)
+    console.print(table)
+    console.print(
+        "market.btc_drift is the mean return: with high volatility the median BTC path falls"
+    )
 
 
 def _table(title: str, headers: list[str]) -> Table:

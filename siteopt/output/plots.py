@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 __all__ = [
     "capex_png",
     "frontier_png",
+    "market_paths_png",
     "mw_text",
     "npv_distribution_png",
     "plan_sites_png",
@@ -416,4 +418,50 @@ def sweep_png(frame: pd.DataFrame, param: str, title: str) -> bytes:
         axes[-1].set_xticks(x, list(frame["value"]))
     axes[-1].set_xlabel(param)
     axes[0].set_title(title)
+    return _png(fig)
+
+
+MARKET_PANELS = (
+    ("btc_usd", "BTC price [USD]"),
+    ("hashrate_eh", "network hashrate [EH/s]"),
+    ("hashprice_usd_ph_day", "hashprice [USD per PH/s-day]"),
+)
+
+
+def _plain_number(value: float, _position: int) -> str:
+    """A log axis label as a plain number (``20,000``, ``3``): only 1, 2 and 5 x 10^k."""
+    lead = value / 10 ** np.floor(np.log10(value)) if value > 0 else 0.0
+    if not any(np.isclose(lead, d) for d in (1.0, 2.0, 5.0)):
+        return ""
+    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+
+def market_paths_png(months: list[str], paths: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """BTC, network hashrate and hashprice by year: the p10-p90 band, the median and the mean.
+
+    Parameters
+    ----------
+    months : list of str
+        Each year's last month in the horizon [YYYY-MM], the x axis.
+    paths : mapping
+        ``paths[name]["p10" | "p50" | "p90" | "mean"]``, one value per month, for the names
+        of MARKET_PANELS (``siteopt.app.economics.MarketFan.paths``).
+    """
+    fig = Figure(figsize=(WIDTH_IN, 3.2), layout="constrained")
+    x = np.arange(len(months))
+    for k, (name, label) in enumerate(MARKET_PANELS):
+        ax = fig.add_subplot(1, len(MARKET_PANELS), k + 1)
+        st = {q: np.asarray(v, dtype=float) for q, v in paths[name].items()}
+        ax.fill_between(x, st["p10"], st["p90"], color=AI_COLOR, alpha=0.18, label="p10-p90")
+        ax.plot(x, st["p50"], color=AI_COLOR, label="median")
+        ax.plot(x, st["mean"], color="#1d2330", linestyle="--", label="mean")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(_plain_number))
+        ax.yaxis.set_minor_formatter(FuncFormatter(_plain_number))
+        ax.set_title(label, fontsize=9)
+        step = max(1, len(months) // 4)
+        ax.set_xticks(x[::step], labels=[m[:4] for m in months[::step]], fontsize=8)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(alpha=0.3)
+    _legend(fig.axes[0], fontsize=8, loc="lower left")
     return _png(fig)

@@ -30,6 +30,7 @@ SECTIONS = (
     "distribution",
     "capex",
     "timeline",
+    "market",
     "frontier",
     "tornado",
     "assumptions",
@@ -56,6 +57,11 @@ class ReportData:
     frontier: pd.DataFrame | None = None  # risk_aversion, expected_npv_usd, cvar_usd, ...
     tornado: pd.DataFrame | None = None  # contract, term, low/high label, low/high npv
     tornado_base_npv_usd: float | None = None  # the tornado's centre line [USD]
+    # BTC, hashrate and hashprice by year: months [YYYY-MM], and per name p10/p50/p90/mean
+    # (siteopt.app.economics.MarketFan); None when not computed
+    market_months: tuple[str, ...] = ()
+    market_paths: dict | None = None
+    market_scenarios: int = 0
     violations: tuple[str, ...] = ()  # constraints the evaluated plan breaks, with amounts
     warnings: tuple[str, ...] = ()  # plausibility warnings: "path: message (line N)"
     notes: tuple[str, ...] = ()  # free-text lines under the headline
@@ -256,6 +262,22 @@ def _plan_section(data: ReportData, png: bytes) -> str:
     )
 
 
+def _market_section(data: ReportData, png: bytes | None) -> str:
+    if png is None or not data.market_paths:
+        return _section("market", "Market paths", "<p class=empty>Not computed for this run.</p>")
+    btc = data.market_paths["btc_usd"]
+    first, last = data.market_months[0], data.market_months[-1]
+    caption = (
+        f"<p class=caption>{data.market_scenarios:,} of the run's scenarios, at each year's "
+        f"end, log scale. The median BTC price goes from ${btc['p50'][0]:,.0f} ({first}) to "
+        f"${btc['p50'][-1]:,.0f} ({last}) while the mean goes from ${btc['mean'][0]:,.0f} to "
+        f"${btc['mean'][-1]:,.0f}: market.btc_drift is the mean return, so with a high "
+        "volatility the typical path falls. Halvings cut the hashprice.</p>"
+    )
+    alt = "BTC price, network hashrate and hashprice by year: p10-p90 band, median and mean"
+    return _section("market", "Market paths", _img("market_paths.png", png, alt) + caption)
+
+
 def _frontier_section(frontier: pd.DataFrame, png: bytes) -> str:
     f = frontier.sort_values("cvar_usd", kind="stable")
     rows = [
@@ -344,6 +366,10 @@ def _figures(data: ReportData) -> dict[str, bytes]:
     )
     if len(data.timeline):
         figs["timeline.png"] = plots.timeline_png(data.timeline)
+    if data.market_paths:
+        figs["market_paths.png"] = plots.market_paths_png(
+            list(data.market_months), data.market_paths
+        )
     if data.frontier is not None and len(data.frontier):
         figs["frontier.png"] = plots.frontier_png(data.frontier)
     if data.tornado is not None and len(data.tornado):
@@ -388,6 +414,7 @@ def _body(data: ReportData, figs: dict[str, bytes]) -> list[str]:
             ),
         ),
         _section("timeline", "AI MW and hashrate over time", timeline),
+        _market_section(data, figs.get("market_paths.png")),
     ]
     if "frontier.png" in figs and data.frontier is not None:
         out.append(_frontier_section(data.frontier, figs["frontier.png"]))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from siteopt.app.economics import market_fan
 from siteopt.app.pipeline import SolveOutcome
 from siteopt.app.tornado import contract_tornado
 from siteopt.kernels.backend import select_backend
@@ -49,6 +50,7 @@ def report_data(
 ) -> ReportData:
     """What report.html shows of one run; ``summary`` is its summary.json document."""
     s, scenario = summary, outcome.scenario
+    fan = market_fan(scenario)
     years = list(outcome.valuation.options.years)
     picked = outcome.valuation.options.table.loc[list(outcome.rows)]
     budget = outcome.problem.budget_usd_by_year
@@ -65,6 +67,9 @@ def report_data(
         assumptions=assumptions(scenario),
         manifest=manifest(outcome, summary, command, scenario_path),
         frontier=outcome.frontier,
+        market_months=fan.months,
+        market_paths=fan.paths,
+        market_scenarios=fan.scenarios,
         tornado=tornado,
         tornado_base_npv_usd=float(outcome.samples["plan"].mean()),
         violations=tuple(s.get("violations_detail") or s.get("violations", ())),

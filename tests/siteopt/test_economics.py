@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,15 @@ import pytest
 
 from siteopt.app.economics import (
     hashprice_usd_ph_day,
+    market_fan,
     mining_unit_economics,
     subsidy_btc_at,
     unit_economics,
 )
+from siteopt.model.load import load_scenario
 from siteopt.model.schema import Market, Scenario, SiteMining
 
-from .support import SCENARIOS, Run
+from .support import REPO, SCENARIOS, Run
 
 DAY_PER_MONTH = 365 / 12
 
@@ -235,3 +238,43 @@ def test_economics_table_names_every_site(run_cli: Callable[..., Run]) -> None:
     assert "hashprice $34.09" in result.stdout  # 144 x 3.15625 x 90,000 / 1,200,000
     for name in ("odessa-campus", "garden-city", "corsicana-north", "hyperscaler-a"):
         assert name in result.stdout
+
+
+def test_mining_and_ai_in_both_units():
+    """One MW of critical IT takes AI PUE MW of grid power: the per-MW figures convert by it."""
+    econ = unit_economics(load_scenario(REPO / "scenarios" / "texas.yaml"))
+    for site in econ.sites:
+        if site.ai is None:
+            assert site.mining_margin_usd_it_mw_day is None
+            continue
+        assert site.mining_margin_usd_it_mw_day == pytest.approx(
+            site.mining.margin_usd_mw_day * site.ai_pue
+        )
+        assert site.ai_margin_usd_grid_mw_day == pytest.approx(
+            site.ai.margin_usd_mw_day / site.ai_pue
+        )
+
+
+def test_market_fan_against_the_lognormal_closed_form():
+    """ln P moves by (mu - s^2/2)/12 a month plus noise, so at month t the median is
+    P0 exp((mu - s^2/2) t/12) and the mean P0 exp(mu t/12); 4 standard errors of the
+    5,000-draw estimates (the median's from the normal density, the mean's from the
+    lognormal variance)."""
+    scenario = load_scenario(REPO / "scenarios" / "texas.yaml")
+    fan = market_fan(scenario, scenarios=5_000)
+    m = scenario.market
+    assert fan.years[0] == 2027 and fan.months[0] == "2027-12"
+    t = 11  # December of the first year
+    s2 = m.btc_volatility**2 * t / 12
+    median = m.btc_price_usd * math.exp((m.btc_drift - m.btc_volatility**2 / 2) * t / 12)
+    mean = m.btc_price_usd * math.exp(m.btc_drift * t / 12)
+    se_log_median = math.sqrt(math.pi / 2) * math.sqrt(s2) / math.sqrt(5_000)
+    se_mean = mean * math.sqrt(math.expm1(s2)) / math.sqrt(5_000)
+    btc = fan.paths["btc_usd"]
+    assert abs(math.log(btc["p50"][0] / median)) < 4 * se_log_median
+    assert abs(btc["mean"][0] - mean) < 4 * se_mean
+    for name, st in fan.paths.items():
+        assert all(
+            lo <= mid <= hi for lo, mid, hi in zip(st["p10"], st["p50"], st["p90"], strict=True)
+        ), name
+    assert btc["p50"][-1] < btc["p50"][0] < btc["mean"][0] < btc["mean"][-1]  # the drift is a mean

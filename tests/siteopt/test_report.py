@@ -27,6 +27,7 @@ ALL_PNGS = (
     "npv_distribution.png",
     "capex.png",
     "timeline.png",
+    "market_paths.png",
     "frontier.png",
     "tornado.png",
 )
@@ -142,6 +143,28 @@ def sample_report_data(**overrides: Any) -> ReportData:
         frontier=frontier,
         tornado=tornado,
         tornado_base_npv_usd=850e6,
+        market_months=("2027-12", "2028-12", "2029-12"),
+        market_paths={
+            "btc_usd": {
+                "p10": [40e3, 30e3, 20e3],
+                "p50": [80e3, 70e3, 60e3],
+                "p90": [160e3, 190e3, 220e3],
+                "mean": [93e3, 98e3, 103e3],
+            },
+            "hashrate_eh": {
+                "p10": [1200, 1100, 800],
+                "p50": [1400, 1500, 1300],
+                "p90": [1650, 2100, 2200],
+                "mean": [1440, 1600, 1450],
+            },
+            "hashprice_usd_ph_day": {
+                "p10": [14, 5, 5],
+                "p50": [26, 10, 11],
+                "p90": [48, 23, 26],
+                "mean": [29, 13, 14],
+            },
+        },  # fmt: skip
+        market_scenarios=5_000,
         notes=("MILP stopped at the time limit; gap 1.2% <check>",),
     )
     return dataclasses.replace(data, **overrides)
@@ -164,6 +187,15 @@ def _section(html_text: str, sid: str) -> str:
     m = re.search(rf'<section id="{sid}">(.*?)</section>', html_text, re.S)
     assert m, f"section {sid} missing"
     return m.group(1)
+
+
+def test_the_market_paths_say_where_the_median_goes(
+    rendered: tuple[Path, str, list[Path]],
+) -> None:
+    _, page, _ = rendered
+    market = _section(page, "market")
+    assert "The median BTC price goes from $80,000 (2027-12) to $60,000 (2029-12)" in market
+    assert "the mean goes from $93,000 to $103,000" in market
 
 
 def test_usd_m_formats_millions_with_separators() -> None:
@@ -283,6 +315,7 @@ def test_all_hashing_plan_renders(tmp_path: Path) -> None:
         frontier=None,
         tornado=None,
         tornado_base_npv_usd=None,
+        market_paths=None,
     )
     assert NO_CONTRACT in page
     assert {p.name for p in paths} == {
