@@ -1,12 +1,15 @@
-"""How much each contract term moves the plan's expected NPV (the report's tornado).
+"""How much each contract term, and each exit multiple, moves the plan's expected NPV (the
+report's tornado).
 
 The plan is held fixed; one term of one signed contract is set to a low and a high
 value and only the sites on that contract are valued again, on the same draws (a
 contract's terms enter no random stream), so each bar is a difference of common
-random numbers, not of noise. The differences are averaged over the first
-MAX_SCENARIOS scenarios at most (the base NPV over all of them): on texas.yaml the
-largest bar moves by ~$35M of ~$740M between 5,000 and 20,000 scenarios, and 20,000
-would double the time of ``solve``.
+random numbers, not of noise. The exit multiples (``financing.exit_multiple_ai`` and
+``exit_multiple_mining``) capitalise the last year of every site, so for them every site
+of the plan is valued again (the row's ``contract`` is ``all sites``). The differences are
+averaged over the first MAX_SCENARIOS scenarios at most (the base NPV over all of them):
+on texas.yaml the largest bar moves by ~$35M of ~$740M between 5,000 and 20,000
+scenarios, and 20,000 would double the time of ``solve``.
 """
 
 from __future__ import annotations
@@ -68,6 +71,18 @@ TERMS = (
 """Low and high values: rent +-10 %, term +-5 years, escalator +-1 point, tenant-funded
 share +-10 points, tenant exit probability halved and doubled."""
 
+EXIT_TERMS = (
+    Term("exit_multiple_ai", lambda v: 0.75 * v, lambda v: 1.25 * v, lambda v: f"{v:g}x AI NOI"),
+    Term(
+        "exit_multiple_mining",
+        lambda v: 0.75 * v,
+        lambda v: 1.25 * v,
+        lambda v: f"{v:g}x mining margin",
+    ),
+)
+"""The terminal value's multiples, each -25 % and +25 %."""
+ALL_SITES = "all sites"
+
 
 def contract_tornado(
     scenario: Scenario,
@@ -83,22 +98,27 @@ def contract_tornado(
     signs no contract.
     """
     signed = sorted({o.contract_index for o in plan if o.contract_index is not None})
-    variants = []  # (contract index, term, side, scenario with the term moved)
+    variants = []  # (who, term, side, options valued again, scenario with the term moved)
     for c in signed:
         contract = scenario.contracts[c]
+        on = [o for o in plan if o.contract_index == c]
         for term in TERMS:
             base = float(getattr(contract, term.field))
             for side, move in (("low", term.low), ("high", term.high)):
-                variants.append((c, term, side, _with_term(scenario, c, term.field, move(base))))
+                moved = _with_term(scenario, c, term.field, move(base))
+                variants.append((contract.name, term, side, on, moved))
     if not variants:
         return pd.DataFrame(columns=COLUMNS)
+    for term in EXIT_TERMS:
+        base = float(getattr(scenario.financing, term.field))
+        for side, move in (("low", term.low), ("high", term.high)):
+            moved = _with_financing(scenario, term.field, move(base))
+            variants.append((ALL_SITES, term, side, list(plan), moved))
     delta = _mean_deltas(scenario, plan, variants, backend, progress)
     rows = {}
-    for (c, term, side, _), d in zip(variants, delta, strict=True):
-        contract = scenario.contracts[c]
-        base = float(getattr(contract, term.field))
-        value = term.low(base) if side == "low" else term.high(base)
-        row = rows.setdefault((c, term.field), {"contract": contract.name, "term": term.field})
+    for (who, term, side, _, moved), d in zip(variants, delta, strict=True):
+        value = _value_of(moved, who, term.field)
+        row = rows.setdefault((who, term.field), {"contract": who, "term": term.field})
         row[f"{side}_value"] = value
         row[f"{side}_label"] = term.label(value)
         row[f"{side}_npv_usd"] = base_npv_usd + d
@@ -119,6 +139,18 @@ COLUMNS = [
 ]
 
 
+def _value_of(scenario: Scenario, who: str, field: str) -> float:
+    """The moved term's value in a variant (a contract's, or the financing block's)."""
+    if who == ALL_SITES:
+        return float(getattr(scenario.financing, field))
+    return float(getattr(next(c for c in scenario.contracts if c.name == who), field))
+
+
+def _with_financing(scenario: Scenario, field: str, value: float) -> Scenario:
+    financing = scenario.financing.model_copy(update={field: value})
+    return scenario.model_copy(update={"financing": financing})
+
+
 def _with_term(scenario: Scenario, c: int, field: str, value: float) -> Scenario:
     contracts = list(scenario.contracts)
     moved: Contract = contracts[c].model_copy(update={field: value})
@@ -129,20 +161,20 @@ def _with_term(scenario: Scenario, c: int, field: str, value: float) -> Scenario
 def _mean_deltas(scenario, plan, variants, backend: Backend, progress) -> list[float]:
     """Mean over every scenario of (plan NPV with the variant - plan NPV as is) [USD]."""
     scenario = kernel_inputs(scenario)
-    variants = [(c, term, side, kernel_inputs(moved)) for c, term, side, moved in variants]
+    variants = [(on, kernel_inputs(moved)) for _, _, _, on, moved in variants]
     xp, n = backend.xp, min(scenario.simulation.scenarios, MAX_SCENARIOS)
-    on = {c: [o for o in plan if o.contract_index == c] for c, *_ in variants}
-    sites = sorted({o.site_index for opts in on.values() for o in opts})
+    valued = sorted({o for on, _ in variants for o in on}, key=plan.index)
+    sites = sorted({o.site_index for o in valued})
     size = ChunkSize(chunk_size_for(scenario, backend, None))
 
     def chunk_sums(lo: int, hi: int) -> np.ndarray:
         """Per variant, the sum over scenarios [lo, hi) of the plan's NPV change [USD]."""
         ctx = chunk_market(scenario, xp.arange(lo, hi, dtype=xp.int64), xp=xp, sites=sites)
-        base = {o: _npv(scenario, o, ctx, xp) for opts in on.values() for o in opts}
+        base = {o: _npv(scenario, o, ctx, xp) for o in valued}
         return np.array(
             [
-                float(backend.to_numpy(sum(_npv(moved, o, ctx, xp) - base[o] for o in on[c])).sum())
-                for c, _, _, moved in variants
+                float(backend.to_numpy(sum(_npv(moved, o, ctx, xp) - base[o] for o in on)).sum())
+                for on, moved in variants
             ]
         )
 

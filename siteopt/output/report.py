@@ -317,8 +317,13 @@ def _tornado_section(data: ReportData, png: bytes | None) -> str:
         rows,
         numeric=range(2, 6),
     )
-    alt = "Tornado chart: plan expected NPV with each contract term at its low and high value"
-    return _section("tornado", "Contract terms", _img("tornado.png", png, alt) + table)
+    alt = (
+        "Tornado chart: plan expected NPV with each contract term and exit multiple at its "
+        "low and high value"
+    )
+    return _section(
+        "tornado", "Contract terms and exit multiples", _img("tornado.png", png, alt) + table
+    )
 
 
 def _assumptions(rows: Sequence[tuple[str, str, str]]) -> str:
