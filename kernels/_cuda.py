@@ -134,8 +134,8 @@ __device__ void siteopt_site_row(
     const double* hashprice, const double* level, const double* avoided,
     const double* ph_per_mw, const double* hours, const double* refresh, const double* df,
     const double* mult, const double* cum_w, const double* cum_wm, int k,
-    int curtailable, double uptime, double pool_fee, double opex, double fourcp_month,
-    int pays_power, double pue_ai, double ppa_mw, double ppa_price,
+    int curtailable, double uptime, double pool_fee, double opex, double avoidable,
+    double fourcp_month, int pays_power, double pue_ai, double ppa_mw, double ppa_price,
     double* margin, double* ai_power,
     double* mining_pv, double* mining_raw, double* ai_power_pv, double* ai_power_raw,
     double* ppa_pv)
@@ -160,7 +160,14 @@ __device__ void siteopt_site_row(
         double hours_up = hours[t] * uptime;
         double revenue = hours_up * run * value;
         double energy = hours_up * lv * price_share;
-        double m = revenue - energy - opex - fourcp;
+        double opex_t = opex;
+        if (avoidable > 0.0 && revenue - energy < avoidable * opex) {
+            // idle the month: no revenue, no power bought, the avoidable opex saved
+            revenue = 0.0;
+            energy = 0.0;
+            opex_t = opex * (1.0 - avoidable);
+        }
+        double m = revenue - energy - opex_t - fourcp;
         double ai = pays_power ? pue_ai * (hours[t] * lv + fourcp_month) : 0.0;
         double settle = ppa_mw > 0.0 ? ppa_mw * hours[t] * (lv - ppa_price) : 0.0;
         margin[at] = m;
@@ -221,8 +228,8 @@ extern "C" __global__ void siteopt_site(
     const double* hashprice, const double* level, const double* avoided,
     const double* ph_per_mw, const double* hours, const double* refresh, const double* df,
     const double* mult, const double* cum_w, const double* cum_wm, int k,
-    int curtailable, double uptime, double pool_fee, double opex, double fourcp_month,
-    int pays_power, double pue_ai, double ppa_mw, double ppa_price,
+    int curtailable, double uptime, double pool_fee, double opex, double avoidable,
+    double fourcp_month, int pays_power, double pue_ai, double ppa_mw, double ppa_price,
     double* margin, double* ai_power,
     double* mining_pv, double* mining_raw, double* ai_power_pv, double* ai_power_raw,
     double* ppa_pv)
@@ -231,7 +238,7 @@ extern "C" __global__ void siteopt_site(
     if (i >= n) { return; }
     siteopt_site_row(months, (long long)n, hashprice + i, level + i, avoided + i,
                      ph_per_mw, hours, refresh, df, mult, cum_w, cum_wm, k,
-                     curtailable, uptime, pool_fee, opex, fourcp_month,
+                     curtailable, uptime, pool_fee, opex, avoidable, fourcp_month,
                      pays_power, pue_ai, ppa_mw, ppa_price,
                      margin + i, ai_power + i, mining_pv + i, mining_raw + i,
                      ai_power_pv + i, ai_power_raw + i, ppa_pv + i);
@@ -369,6 +376,7 @@ class SiteInputs:
     curve: DurationCurve
     fourcp_usd_mw_month: float
     pays_power: bool
+    idle_saving: float = 0.0  # share of opex an idle month saves (mining.idle_saving)
 
 
 def site_stream_arrays(
@@ -414,6 +422,7 @@ def site_stream_arrays(
                 np.float64(m.uptime),
                 np.float64(pool_fee),
                 np.float64(m.opex_usd_mw_month),
+                np.float64(inputs.idle_saving),
                 np.float64(inputs.fourcp_usd_mw_month),
                 np.int32(inputs.pays_power),
                 np.float64(pue_ai),

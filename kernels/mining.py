@@ -91,7 +91,13 @@ def mining_streams(
     *,
     xp: ModuleType,
 ) -> MiningStreams:
-    """Revenue, power, opex and 4CP of one grid MW of mining per month."""
+    """Revenue, power, opex and 4CP of one grid MW of mining per month.
+
+    A curtailable site runs the bins priced below the value of hashing; a month whose
+    margin over the power it buys is below the opex idling would save
+    (``opex_avoidable_share`` x opex) is idled whole: no revenue, no power bought (the PPA
+    settlement sells its energy back), the avoidable share of opex saved. No foresight.
+    """
     m = site.mining
     value = value_per_mwh(market.hashprice, xp.asarray(fleet_.ph_per_mw)[None, :], pool_fee)
     hours_up = xp.asarray(cal.hours)[None, :] * m.uptime
@@ -105,9 +111,23 @@ def mining_streams(
     revenue = hours_up * run * value
     energy = hours_up * power.level * price_share
     opex = xp.full_like(value, m.opex_usd_mw_month)
+    avoidable = idle_saving(site)
+    if avoidable > 0:
+        # a month that earns less over its power than the opex idling saves is idled
+        idle = revenue - energy < avoidable * m.opex_usd_mw_month
+        revenue = xp.where(idle, 0.0, revenue)
+        energy = xp.where(idle, 0.0, energy)
+        opex = xp.where(idle, m.opex_usd_mw_month * (1.0 - avoidable), opex)
+        run = xp.where(idle, 0.0, run)
     refresh = xp.broadcast_to(xp.asarray(fleet_.refresh_capex_usd_mw)[None, :], value.shape)
     margin = revenue - energy - opex - fourcp
     return MiningStreams(revenue, energy, opex, fourcp, refresh, margin, run)
+
+
+def idle_saving(site: SiteParams) -> float:
+    """Share of opex an idle month saves: the site's ``opex_avoidable_share``, or 0 for a
+    site that may not curtail (it runs every month) [-]."""
+    return site.mining.opex_avoidable_share if site.curtailable else 0.0
 
 
 def ppa_settlement(site: SiteParams, power: PowerPaths, cal: Calendar, *, xp: ModuleType) -> Any:

@@ -92,6 +92,7 @@ class SiteMiningParams:
     asic_cost_usd_th: float  # [USD/TH]
     asic_refresh_years: float  # [years]
     efficiency_gain_per_year: float  # [share/yr]
+    opex_avoidable_share: float = 0.0  # [share of opex saved in an idle month]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from .hosting import (
     site_draws,
 )
 from .market import Calendar, MarketPaths, horizon_calendar, market_paths
-from .mining import Fleet, MiningStreams, fleet, mining_streams, ppa_settlement
+from .mining import Fleet, MiningStreams, fleet, idle_saving, mining_streams, ppa_settlement
 from .params import Portfolio
 from .power import PowerPaths, power_paths
 
@@ -291,4 +291,5 @@ def fused_site_inputs(
         curve=site_power(scenario, site_index, ctx).curve,
         fourcp_usd_mw_month=pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0,
         pays_power=pays_power,
+        idle_saving=idle_saving(site),
     )

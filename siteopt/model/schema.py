@@ -217,6 +217,13 @@ class SiteMining(_Model):
         le=0.5,
         description="annual efficiency gain of refreshed fleets [share/yr]",
     )
+    opex_avoidable_share: Share = Field(
+        0.3,
+        description=(
+            "share of opex saved in a month a curtailable site idles [0-1]; it idles when "
+            "hashing earns less than that over the power it buys (est.)"
+        ),
+    )
 
 
 class SiteAI(_Model):

@@ -37,6 +37,7 @@ class Paper:
     terminal: float
     npv: float
     run_share: list[float]  # share of hours mining runs, per month
+    idle_months: tuple[int, ...] = ()  # months the site idles whole
 
 
 def _months_from(start: str, month: str) -> int:
@@ -88,7 +89,11 @@ def paper_npv(
     # curtailable load misses the 4CP peaks with probability fourcp_avoidance (0 or 1 here)
     fourcp_mining = fourcp_full * (1.0 - pm.fourcp_avoidance) if site.curtailable else fourcp_full
     level = pm.price_usd_mwh
-    revenue_mw, load_mw, margin_mw, refresh_mw = [], [], [], []
+    revenue_mw, load_mw, margin_mw, refresh_mw, opex_mw = [], [], [], [], []
+    # r2: a curtailable site idles a month whose margin over the power it buys is below the
+    # opex idling saves: no revenue, no load, that share of opex saved
+    avoidable = mine.opex_avoidable_share if site.curtailable else 0.0
+    idle_months = []
     for t in range(T):
         subsidy = m.subsidy_btc * 0.5 ** sum(1 for h in halvings if t >= h)
         btc = m.btc_price_usd * math.exp(m.btc_drift * t / 12.0)  # zero vol: drift only
@@ -105,10 +110,17 @@ def paper_npv(
             else 0.0
             for w, mult in curve
         ]
-        load_mw.append(loads)
-        revenue_mw.append(sum(loads) * value_mwh)
+        revenue = sum(loads) * value_mwh
         energy_at_market = sum(x * mult * level for x, (_, mult) in zip(loads, curve, strict=True))
-        margin_mw.append(revenue_mw[-1] - energy_at_market - mine.opex_usd_mw_month - fourcp_mining)
+        opex_t = mine.opex_usd_mw_month
+        if avoidable > 0 and revenue - energy_at_market < avoidable * opex_t:
+            loads, revenue, energy_at_market = [0.0] * len(loads), 0.0, 0.0
+            opex_t *= 1.0 - avoidable
+            idle_months.append(t)
+        load_mw.append(loads)
+        revenue_mw.append(revenue)
+        opex_mw.append(opex_t)
+        margin_mw.append(revenue - energy_at_market - opex_t - fourcp_mining)
         th_per_mw = 1e6 / (j_th * mine.pue)
         refresh_mw.append(mine.asic_cost_usd_th * th_per_mw if (t > 0 and t % period == 0) else 0.0)
 
@@ -211,7 +223,7 @@ def paper_npv(
         for k, (w, mult) in enumerate(curve):
             load = mining_mw[t] * load_mw[t][k] + ai_power_mwh[t] * w  # MWh in bin k
             energy += (load - ppa.ppa_mw * w * hours[t]) * mult * level
-        fixed = mining_mw[t] * (mine.opex_usd_mw_month + fourcp_mining + refresh_mw[t])
+        fixed = mining_mw[t] * (opex_mw[t] + fourcp_mining + refresh_mw[t])
         cash.append(
             mining_mw[t] * revenue_mw[t]
             - energy
@@ -249,7 +261,7 @@ def paper_npv(
     )
     npv = sum(df[t] * cash[t] for t in range(T)) + df[T] * terminal
     run_share = [sum(x) / (hours[t] * mine.uptime) for t, x in enumerate(load_mw)]
-    return Paper(cash, terminal, npv, run_share)
+    return Paper(cash, terminal, npv, run_share, tuple(idle_months))
 
 
 # --------------------------------------------------------------------------- (a) mining
@@ -625,3 +637,37 @@ def test_mining_while_the_hall_is_built(retrofit_mw, built_mw):
     site = kernel_inputs(s).sites[0]
     assert mining_left_mw(site, 60.0) == pytest.approx(45.0)
     assert mining_while_built_mw(site, 60.0) == pytest.approx(built_mw)
+
+
+@pytest.mark.parametrize("share", [0.3, 0.9])
+def test_an_idle_month(share):
+    """r2: a curtailable site idles a month whose margin over the power it buys is below the
+    opex idling saves; the halving in month 15 halves the hashprice, and with it the margin
+    that keeps the site running. Idling is an option: it never lowers the value."""
+    case = {
+        **MINING_CASE,
+        "sites.0.curtailable": True,
+        "power_markets.grid.price_usd_mwh": 45.0,
+        "power_markets.grid.duration_curve": TWO_BINS,
+        "sites.0.mining.opex_usd_mw_month": 40_000.0,
+    }
+    s = one_site(**case, **{"sites.0.mining.opex_avoidable_share": share})
+    paper = paper_npv(s)
+    assert 0 < len(paper.idle_months) < 48  # some months idle, not all
+    if share == 0.3:
+        assert min(paper.idle_months) >= 15  # only after the halving
+    else:  # saving 90% of opex also idles short months before it (February: 28 days)
+        assert min(paper.idle_months) < 15
+    assert all(paper.run_share[t] == 0.0 for t in paper.idle_months)
+    assert expected_npv(s) == pytest.approx(paper.npv, rel=REL)
+    always = one_site(**case, **{"sites.0.mining.opex_avoidable_share": 0.0})
+    assert paper_npv(always).idle_months == ()  # revision 1: it never idles
+    assert expected_npv(always) == pytest.approx(paper_npv(always).npv, rel=REL)
+    assert expected_npv(s) > expected_npv(always)
+
+
+def test_a_site_that_may_not_curtail_never_idles():
+    s = one_site(**MINING_CASE, **{"power_markets.grid.price_usd_mwh": 75.0})
+    assert not s.sites[0].curtailable and s.sites[0].mining.opex_avoidable_share > 0
+    assert paper_npv(s).idle_months == ()
+    assert expected_npv(s) == pytest.approx(paper_npv(s).npv, rel=REL)
