@@ -154,7 +154,8 @@ def evaluate_chunk(
     markets: list[KeptMarket] | None = None,
     threads: int = 1,
 ) -> dict[int, tuple[Any, dict]]:
-    """{site: (NPVs (hi - lo, site options) [USD], tenancy timelines)} on scenarios [lo, hi).
+    """{site: (NPVs (hi - lo, site options) [USD], tenancy timelines, levers (hi - lo,
+    2 x site options) [USD])} on scenarios [lo, hi); see ``sites.SiteChunk``.
 
     ``options[i]`` are site i's options, for each i in ``todo``, valued on ``threads``
     threads. The chunk's shared paths are appended to ``markets`` when it is given.
@@ -165,9 +166,9 @@ def evaluate_chunk(
     if markets is not None:
         markets.append(KeptMarket(lo, hi, ctx))
 
-    def value(i: int) -> tuple[Any, dict]:
+    def value(i: int) -> tuple[Any, dict, Any]:
         sc = site_chunk(scenario, i, options[i], ctx, xp=xp)
-        return sc.npv, {(i, *key): ev for key, ev in sc.events.items()}
+        return sc.npv, {(i, *key): ev for key, ev in sc.events.items()}, sc.levers
 
     return dict(zip(todo, ordered_map(value, todo, threads), strict=True))
 
@@ -212,11 +213,14 @@ class ChunkValues:
 
 @dataclass(frozen=True)
 class SiteChunkValues:
-    """One site's NPVs on a chunk (host memory) and its AI event totals there."""
+    """One site's NPVs on a chunk (host memory), its AI event totals and levers there."""
 
     npv: np.ndarray  # (hi - lo, options) [USD]
     online: dict[tuple, np.ndarray]
     returned: dict[tuple, np.ndarray]
+    # sums by reduction block of the levers (terminal-value PV, then leverage; 2 x options)
+    # [USD]: only their means are wanted, so the per-scenario values are not kept
+    lever_blocks: list[BlockMoments]
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,7 @@ class SitePassOne:
     risk_rows: np.ndarray  # (rows of the chunk inside the risk sample, options) [USD]
     online: dict[tuple, np.ndarray]
     returned: dict[tuple, np.ndarray]
+    lever_blocks: list[BlockMoments]  # sums of the levers by block (shift 0)
 
 
 def _sub_chunks(job: ChunkJob, be: Backend, evaluate: Callable[[int, int], T]):
@@ -239,6 +244,7 @@ def chunk_values(job: ChunkJob) -> ChunkValues:
     """NPVs and event totals of the job's sites on its chunk (a task)."""
     be = select_backend(job.backend)
     npv: dict[int, list[np.ndarray]] = {i: [] for i in job.todo}
+    levers: dict[int, list[np.ndarray]] = {i: [] for i in job.todo}
     totals = {i: EventTotals(job.scenario.months) for i in job.todo}
     markets: list[KeptMarket] | None = [] if job.keep_markets else None
 
@@ -249,11 +255,15 @@ def chunk_values(job: ChunkJob) -> ChunkValues:
         )  # fmt: skip
 
     for _, _, out in _sub_chunks(job, be, evaluate):
-        for i, (values, events) in out.items():
+        for i, (values, events, lever) in out.items():
             npv[i].append(be.to_numpy(values))
+            levers[i].append(be.to_numpy(lever))
             totals[i].add(events, be)
     sites = {
-        i: SiteChunkValues(_joined(npv[i]), totals[i].online, totals[i].returned) for i in job.todo
+        i: SiteChunkValues(
+            _joined(npv[i]), totals[i].online, totals[i].returned, _block_sums(levers[i])
+        )
+        for i in job.todo
     }
     return ChunkValues(sites, tuple(markets or ()))
 
@@ -265,6 +275,7 @@ def joined_values(*parts: ChunkValues) -> ChunkValues:
             _joined([p.sites[i].npv for p in parts]),
             EventTotals.merged([p.sites[i].online for p in parts]),
             EventTotals.merged([p.sites[i].returned for p in parts]),
+            [block for p in parts for block in p.sites[i].lever_blocks],
         )
         for i in parts[0].sites
     }
@@ -287,6 +298,7 @@ def pass_one(
             v.npv[: max(0, risk_n - lo)].copy(),
             v.online,
             v.returned,
+            v.lever_blocks,
         )
         for i, v in values.sites.items()
     }
@@ -327,7 +339,7 @@ def pass_two_job(
         )  # fmt: skip
 
     for _, _, out in _sub_chunks(job, be, evaluate):
-        for i, (values, _) in out.items():
+        for i, (values, _, _) in out.items():
             hists[i].add(values, xp=be.xp)
     for hist in hists.values():
         hist.flush()
@@ -352,6 +364,12 @@ def plan_values(job: ChunkJob, plans: dict[str, list[SiteOption]]) -> dict[str, 
         for name, values in out.items():
             parts[name].append(values)
     return {name: _joined(p) for name, p in parts.items()}
+
+
+def _block_sums(parts: list[np.ndarray]) -> list[BlockMoments]:
+    """Sums by reduction block of consecutive row chunks (no shift: means only)."""
+    rows = _joined(parts)
+    return block_moments(rows, np.zeros(rows.shape[1]))
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:

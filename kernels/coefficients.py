@@ -14,6 +14,7 @@ the tests hold the two equal.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -63,38 +64,45 @@ def site_streams(
     )
 
 
-def mining_coefficients(
+def mining_segments(
     streams: SiteStreams,
     cuts: tuple[int, ...],
     cal: Calendar,
     exit_multiple: float,
     *,
     xp: ModuleType,
-) -> list[Any]:
-    """PV per grid MW of mining in each segment [0, c1), [c1, c2), ..., [ck, T) of the
-    horizon cut at the months ``cuts`` (ascending), each with its terminal value."""
+) -> tuple[list[Any], list[Any]]:
+    """Per grid MW of mining, for each segment [0, c1), [c1, c2), ..., [ck, T) of the horizon
+    cut at the months ``cuts`` (ascending): the PV of its months' margin less refresh capex,
+    and the PV of its share of the terminal value. A segment's value is their sum."""
     t_end = cal.months
     w0 = max(t_end - TERMINAL_WINDOW, 0)
     term = cal.discount[-1] * exit_multiple
     edges = [0, *(min(c, t_end) for c in cuts), t_end]
-    out = []
+    pvs, terminals = [], []
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         # Terminal value per MW segment, floored at 0: a buyer pays nothing for a loss-making
         # fleet.
         last_12 = streams.mining_raw[:, max(b, w0)] - streams.mining_raw[:, max(a, w0)]
-        pv = streams.mining_pv[:, b] - streams.mining_pv[:, a]
-        out.append(pv + term * xp.maximum(last_12, 0.0))
-    return out
+        pvs.append(streams.mining_pv[:, b] - streams.mining_pv[:, a])
+        terminals.append(term * xp.maximum(last_12, 0.0))
+    return pvs, terminals
 
 
 @dataclass(frozen=True)
 class AICoefficients:
     """Per-scenario PV per IT MW (``per_mw``) and per USD of nominal capex (``per_capex``),
-    with the tenancy timeline they were read from."""
+    with the tenancy timeline they were read from.
+
+    ``terminal_per_mw`` and ``terminal_per_capex`` are the parts of them that come from the
+    terminal value (the hall's and returned mining's exit value; the debt owed at T).
+    """
 
     per_mw: Any
     per_capex: Any
     tenancy: Tenancy
+    terminal_per_mw: Any = 0.0
+    terminal_per_capex: Any = 0.0
 
 
 def ai_coefficients(
@@ -138,16 +146,69 @@ def ai_coefficients(
         pv = streams.ai_power_pv
         value -= gather(pv, a1, xp=xp) - gather(pv, a0, xp=xp)
         value -= xp.where(ai_after, gather(pv, a2 * 0 + t_end, xp=xp) - gather(pv, a2, xp=xp), 0.0)
-    value += xp.where(
-        to_mining, _returned_mining_pv(streams, fleet_, ai.pue, a2, cal, scenario, xp=xp), 0.0
+    returned, returned_tv = _returned_mining_pv(streams, fleet_, ai.pue, a2, cal, scenario, xp=xp)
+    value += xp.where(to_mining, returned, 0.0)
+    hall_tv = _terminal_ai(streams, ten, ai, pays_power, cal, scenario, xp=xp)
+    value += hall_tv
+    financing, owed = _financing_pv(
+        fin, ten, ai.lead_time_months, draws.overrun, cal, scenario, xp=xp
     )
-    value += _terminal_ai(streams, ten, ai, pays_power, cal, scenario, xp=xp)
-    per_capex = -_financing_pv(fin, ten, ai.lead_time_months, draws.overrun, cal, scenario, xp=xp)
-    return AICoefficients(value, per_capex, ten)
+    terminal = hall_tv + xp.where(to_mining, returned_tv, 0.0)
+    return AICoefficients(value, -financing, ten, terminal, -owed)
+
+
+def leverage_coefficients(
+    scenario: Portfolio,
+    site_index: int,
+    contract_index: int,
+    build_year: int,
+    draws: SiteDraws,
+    streams: SiteStreams,
+    fleet_: Fleet,
+    cal: Calendar,
+    scenarios: Any,
+    coef: AICoefficients,
+    *,
+    xp: ModuleType,
+) -> tuple[Any, Any]:
+    """What the project debt adds, per scenario: levered minus unlevered PV per IT MW and
+    per USD of nominal capex (``coef`` levered, the unlevered on the same draws).
+
+    Unlevered: no loan, no lender, the funded capex all equity. Only non-recourse debt
+    changes the hall's own cash flows (the walk-away), so only then is the hall valued
+    again; otherwise the difference is the financing alone.
+    """
+    contract = scenario.contracts[contract_index]
+    fin = Financing.of(scenario, contract)
+    if fin.debt_share == 0:
+        return 0.0, 0.0
+    if fin.non_recourse:
+        bare = ai_coefficients(
+            unlevered(scenario), site_index, contract_index, build_year, draws, streams,
+            fleet_, cal, scenarios, xp=xp,
+        )  # fmt: skip
+        return coef.per_mw - bare.per_mw, coef.per_capex - bare.per_capex
+    equity_only = dataclasses.replace(
+        fin, equity_share=fin.equity_share + fin.debt_share, debt_share=0.0
+    )
+    lead = scenario.sites[site_index].ai.lead_time_months
+    cost, _ = _financing_pv(equity_only, coef.tenancy, lead, draws.overrun, cal, scenario, xp=xp)
+    return 0.0, coef.per_capex + cost
+
+
+def unlevered(scenario: Portfolio) -> Portfolio:
+    """``scenario`` without project debt: no loan, no lender (and so no walk-away)."""
+    debt = dataclasses.replace(scenario.financing.debt, loan_to_cost=0.0, non_recourse=False)
+    return dataclasses.replace(
+        scenario,
+        financing=dataclasses.replace(scenario.financing, debt=debt),
+        contracts=tuple(dataclasses.replace(c, financing=None) for c in scenario.contracts),
+    )
 
 
 def _returned_mining_pv(streams, fleet_, pue_ai, a2, cal, scenario, *, xp):
-    """PV per IT MW of mining its pue x grid MW from month a2, ASICs bought at a2."""
+    """PV per IT MW of mining its pue x grid MW from month a2, ASICs bought at a2; and the
+    part of it that is terminal value."""
     t_end = cal.months
     w0 = max(t_end - TERMINAL_WINDOW, 0)
     term = cal.discount[-1] * scenario.financing.exit_multiple_mining
@@ -156,10 +217,11 @@ def _returned_mining_pv(streams, fleet_, pue_ai, a2, cal, scenario, *, xp):
     last = gather(streams.mining_raw, full, xp=xp) - gather(
         streams.mining_raw, xp.maximum(a2, w0), xp=xp
     )
-    pv += term * xp.maximum(last, 0.0)
+    tv = term * xp.maximum(last, 0.0)
+    pv += tv
     t = xp.minimum(a2, t_end - 1)
     purchase = xp.asarray(fleet_.asic_cost_usd_mw)[t] * xp.asarray(cal.discount)[t]
-    return pue_ai * (pv - purchase)
+    return pue_ai * (pv - purchase), pue_ai * tv
 
 
 def _terminal_ai(streams, ten, ai, pays_power, cal, scenario, *, xp):
@@ -185,7 +247,8 @@ def _terminal_ai(streams, ten, ai, pays_power, cal, scenario, *, xp):
 
 
 def _financing_pv(fin, ten, lead, overrun, cal, scenario, *, xp):
-    """PV per USD of nominal capex of equity capex, debt service and debt left at T."""
+    """PV per USD of nominal capex of equity capex, debt service and debt left at T; and
+    the PV of the debt left at T alone."""
     t_end, start, k_end, exit_, lost = cal.months, ten.start, ten.rent_months, ten.exit, ten.lost
     spend = spend_months(ten.construction, lead, t_end)
     equity = fin.equity_share * overrun * float(spend @ cal.discount[:-1])
@@ -210,4 +273,5 @@ def _financing_pv(fin, ten, lead, overrun, cal, scenario, *, xp):
     not_started = start >= t_end
     left = xp.where(not_started, fin.debt_share * overrun * draw_weight * growth**t_end, left)
     left = xp.where(lost, 0.0, xp.maximum(left, 0.0))
-    return equity + service + cal.discount[-1] * left
+    owed = cal.discount[-1] * left
+    return equity + service + owed, owed

@@ -12,7 +12,13 @@ from ._cuda import SiteInputs, site_stream_arrays
 from ._cuda import market_paths as fused_market_paths
 from ._cuda import power_paths as fused_power_paths
 from .backend import fused_enabled
-from .coefficients import SiteStreams, ai_coefficients, mining_coefficients, site_streams
+from .coefficients import (
+    SiteStreams,
+    ai_coefficients,
+    leverage_coefficients,
+    mining_segments,
+    site_streams,
+)
 from .hosting import (
     Tenancy,
     capex_usd,
@@ -161,6 +167,8 @@ class SiteChunk:
     npv: Any  # (N, O) [USD]
     events: dict[tuple[int, int], Tenancy]  # by (build year, contract)
     fleet: Fleet
+    # (N, 2 O) [USD]: each option's PV of terminal value, then what its project debt adds
+    levers: Any = None
 
 
 def ai_power_per_it_mw(
@@ -201,37 +209,34 @@ def site_chunk(
     groups = option_groups(options)
     pays_power = any(not scenario.contracts[g.contract_index].power_pass_through for g in groups)
     streams, fl = _site_streams(scenario, site_index, ctx, pays_power, xp=xp)
-    n = ctx.scenarios.shape[0]
-    npv = xp.empty((n, len(options)))
-    multiple = scenario.financing.exit_multiple_mining
-    before_all, after_all = mining_coefficients(streams, (0,), cal, multiple, xp=xp)
+    n, width = ctx.scenarios.shape[0], len(options)
+    npv = xp.empty((n, width))
+    # the levers: each option's PV of terminal value, and what its project debt adds
+    terminal, leverage = xp.zeros((n, width)), xp.zeros((n, width))
+    multiple, mw = scenario.financing.exit_multiple_mining, site.mining.mw
+    pvs, tvs = mining_segments(streams, (0,), cal, multiple, xp=xp)
+    before_all, after_all = (pv + tv for pv, tv in zip(pvs, tvs, strict=True))
     for j, opt in enumerate(options):
         if opt.contract_index is None:
-            npv[:, j] = streams.ppa_pv + site.mining.mw * (before_all + after_all)
+            npv[:, j] = streams.ppa_pv + mw * (before_all + after_all)
+            terminal[:, j] = mw * (tvs[0] + tvs[1])
     events = {}
     if groups:
         draws = site_draws(scenario, site_index, ctx.scenarios, xp=xp)
     for g in groups:
         cs = construction_start(scenario, g.build_year)
         cuts = (cs, energisation(scenario, site, g.build_year))
-        before, during, after = mining_coefficients(streams, cuts, cal, multiple, xp=xp)
-        coef = ai_coefficients(
-            scenario,
-            site_index,
-            g.contract_index,
-            g.build_year,
-            draws,
-            streams,
-            fl,
-            cal,
-            ctx.scenarios,
-            xp=xp,
-        )
+        pvs, tvs = mining_segments(streams, cuts, cal, multiple, xp=xp)
+        before, during, after = (pv + tv for pv, tv in zip(pvs, tvs, strict=True))
+        args = (scenario, site_index, g.contract_index, g.build_year, draws, streams, fl, cal,
+                ctx.scenarios)  # fmt: skip
+        coef = ai_coefficients(*args, xp=xp)
+        per_mw_debt, per_capex_debt = leverage_coefficients(*args, coef, xp=xp)
         levels = xp.asarray(g.it_mw)[None, :]
         left = xp.asarray(mining_left_mw(site, g.it_mw))[None, :]
         built = xp.asarray(mining_while_built_mw(site, g.it_mw))[None, :]
         capex = xp.asarray(capex_usd(site.ai, g.it_mw))[None, :]
-        base = streams.ppa_pv + site.mining.mw * before
+        base = streams.ppa_pv + mw * before
         npv[:, g.columns] = (
             base[:, None]
             + built * during[:, None]
@@ -239,8 +244,23 @@ def site_chunk(
             + levels * coef.per_mw[:, None]
             + capex * coef.per_capex[:, None]
         )
+        terminal[:, g.columns] = (
+            (mw * tvs[0])[:, None]
+            + built * tvs[1][:, None]
+            + left * tvs[2][:, None]
+            + levels * _column(coef.terminal_per_mw, xp)
+            + capex * _column(coef.terminal_per_capex, xp)
+        )
+        leverage[:, g.columns] = levels * _column(per_mw_debt, xp) + capex * _column(
+            per_capex_debt, xp
+        )
         events[(g.build_year, g.contract_index)] = coef.tenancy
-    return SiteChunk(npv, events, fl)
+    return SiteChunk(npv, events, fl, xp.concatenate([terminal, leverage], axis=1))
+
+
+def _column(values: Any, xp: ModuleType) -> Any:
+    """Per-scenario values as a column, or a constant as is."""
+    return values[:, None] if hasattr(values, "shape") and values.ndim == 1 else values
 
 
 def _site_streams(

@@ -195,6 +195,8 @@ STAT_COLUMNS = (
     "p50_npv_usd",
     "p95_npv_usd",
     "cvar_usd",
+    "expected_terminal_pv_usd",  # the part of E[NPV] that is the terminal value's PV
+    "leverage_usd",  # E[NPV] less the E[NPV] without project debt, on the same draws
 )
 
 
@@ -290,6 +292,7 @@ class SiteAccumulator:
 
     def __init__(self, shift: np.ndarray, months: int, risk_n: int) -> None:
         self.moments = Moments(shift=shift)
+        self.levers = Moments(shift=np.zeros(2 * shift.shape[0]))
         self.risk = np.empty((shift.shape[0], risk_n))
         self.events = EventTotals(months)
         self.hist: Histograms | None = None
@@ -298,6 +301,8 @@ class SiteAccumulator:
         """Fold a chunk's :class:`~siteopt.kernels.chunks.SitePassOne` starting at ``lo``."""
         for block in part.blocks:
             self.moments.fold(block)
+        for block in part.lever_blocks:
+            self.levers.fold(block)
         risk_n = self.risk.shape[1]
         take = min(risk_n - lo, part.risk_rows.shape[0])
         if take > 0:
@@ -307,6 +312,7 @@ class SiteAccumulator:
 
     def values(self, alpha: float, npv_usd: np.ndarray | None = None) -> SiteValues:
         m, h = self.moments, self.hist
+        levers, width = self.levers.mean, self.moments.shift.shape[0]
         stats = {
             "expected_npv_usd": m.mean,
             "std_npv_usd": m.std,
@@ -314,6 +320,8 @@ class SiteAccumulator:
             "p50_npv_usd": h.quantile(0.50),
             "p95_npv_usd": h.quantile(0.95),
             "cvar_usd": h.cvar(alpha),
+            "expected_terminal_pv_usd": levers[:width],
+            "leverage_usd": levers[width:],
         }
         return SiteValues(
             stats, self.risk, self.events.online, self.events.returned, h.width.copy(), npv_usd

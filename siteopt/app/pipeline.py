@@ -46,6 +46,8 @@ PLAN_COLUMNS = (
     "debt_usd",
     "expected_npv_usd",
     "cvar_usd",
+    "expected_terminal_pv_usd",
+    "leverage_usd",
 )
 PORTFOLIO_KEYS = (  # summary.json's portfolio figures, compared by whatif and sweep
     "expected_npv_usd",
@@ -114,6 +116,13 @@ class PortfolioFigures:
     cvar_in_model_usd: float | None
     cvar_risk_sample_usd: float | None
     risk_sample: int
+    expected_terminal_pv_usd: float = 0.0  # of expected_npv_usd, the terminal value's PV
+    leverage_usd: float = 0.0  # E[NPV] less the E[NPV] without project debt, same draws
+
+    @property
+    def terminal_value_share(self) -> float | None:
+        """The terminal value's share of the plan's E[NPV]; None when E[NPV] <= 0."""
+        return _share(self.expected_terminal_pv_usd, self.expected_npv_usd)
 
     def portfolio(self) -> dict[str, float]:
         """The figures whatif and sweep compare (PORTFOLIO_KEYS)."""
@@ -459,7 +468,13 @@ def portfolio_figures(
         cvar_in_model_usd=_maybe(result.cvar_in_model_usd if result else None),
         cvar_risk_sample_usd=_maybe(result.cvar_risk_sample_usd if result else None),
         risk_sample=int(valuation.options.risk_npv_usd.shape[1]),
+        expected_terminal_pv_usd=float(frame["expected_terminal_pv_usd"].sum()),
+        leverage_usd=float(frame["leverage_usd"].sum()),
     )
+
+
+def _share(part: float, whole: float) -> float | None:
+    return part / whole if whole > 0 else None
 
 
 def _site_entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -473,6 +488,10 @@ def _site_entry(row: dict[str, Any]) -> dict[str, Any]:
         "equity_capex_usd": float(row["equity_capex_usd"]),
         "expected_npv_usd": float(row["expected_npv_usd"]),
         "cvar_usd": float(row["cvar_usd"]),
+        "terminal_value_share": _share(
+            float(row["expected_terminal_pv_usd"]), float(row["expected_npv_usd"])
+        ),
+        "leverage_usd": float(row["leverage_usd"]),
     }
 
 

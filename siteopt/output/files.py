@@ -304,6 +304,8 @@ OPTIONS_COLUMNS = (
     "p50_npv_usd",
     "p95_npv_usd",
     "cvar_usd",
+    "expected_terminal_pv_usd",
+    "leverage_usd",
     "equity_capex_usd",
 )
 

@@ -35,6 +35,8 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
         "p5_npv_usd": fig.p5_npv_usd,
         "p50_npv_usd": fig.p50_npv_usd,
         "p95_npv_usd": fig.p95_npv_usd,
+        "terminal_value_share": fig.terminal_value_share,
+        "leverage_usd": fig.leverage_usd,
         "equity_capex_by_year_usd": dict(fig.equity_capex_by_year_usd),
         "ai_it_mw_total": fig.ai_it_mw_total,
         "mining_mw_total": fig.mining_mw_total,

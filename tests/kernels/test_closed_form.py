@@ -671,3 +671,27 @@ def test_a_site_that_may_not_curtail_never_idles():
     assert not s.sites[0].curtailable and s.sites[0].mining.opex_avoidable_share > 0
     assert paper_npv(s).idle_months == ()
     assert expected_npv(s) == pytest.approx(paper_npv(s).npv, rel=REL)
+
+
+@pytest.mark.parametrize("non_recourse", [False, True])
+def test_the_levers_by_hand(non_recourse):
+    """Per option: the terminal value's PV is df[T] x the paper's terminal value; the
+    leverage is the paper's NPV with the debt less its NPV without (no loan, no lender)."""
+    debt = {"financing.debt.loan_to_cost": 0.8, "financing.debt.non_recourse": non_recourse}
+    s = one_site_ai(**AI_CASE, **debt)
+    bare = one_site_ai(**AI_CASE, **{"financing.debt.loan_to_cost": 0.0})
+    table = value_options(s, backend="numpy").options.table.set_index("option")
+    T, r = 12 * s.horizon_years, s.discount_rate
+    for year in (2027, 2028):
+        label = f"ai60-{year}-lease"
+        paper = paper_npv(s, 60.0, year, s.contracts[0])
+        row = table.loc[label]
+        tv = (1.0 + r) ** (-T / 12.0) * paper.terminal
+        assert row["expected_terminal_pv_usd"] == pytest.approx(tv, rel=REL)
+        unlevered = paper_npv(bare, 60.0, year, bare.contracts[0]).npv
+        assert row["leverage_usd"] == pytest.approx(paper.npv - unlevered, rel=1e-6)
+    hashing = table.loc["hash"]
+    assert hashing["leverage_usd"] == 0.0
+    assert hashing["expected_terminal_pv_usd"] == pytest.approx(
+        (1.0 + r) ** (-T / 12.0) * paper_npv(s).terminal, rel=REL
+    )

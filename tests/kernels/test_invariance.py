@@ -46,6 +46,11 @@ def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
             scale = max(float(np.max(np.abs(ref))), 1.0)
             err = float(np.max(np.abs(fast.npv[:, j] - ref)))
             assert err <= RTOL * scale, f"{scenario.sites[i].name} {opt.label}: {err / scale:.3g}"
+            # the terminal value's PV, read from the coefficients, against the monthly path's
+            _, terminal = option_cashflows(kernel_inputs(scenario), opt, ctx, xp=np)
+            tv = ctx.cal.discount[-1] * terminal
+            err = float(np.max(np.abs(fast.levers[:, j] - tv)))
+            assert err <= RTOL * scale, f"{scenario.sites[i].name} {opt.label} terminal"
             seen["options"] += 1
         for ev in fast.events.values():
             seen["exits_to_mining"] += int(np.sum(ev.to_mining))

@@ -13,6 +13,8 @@ from siteopt.model.load import load_scenario
 
 SCENARIOS = sorted(Path(__file__).resolve().parents[2].joinpath("scenarios").glob("*.yaml"))
 SUMMARY_KEYS = {
+    "terminal_value_share",
+    "leverage_usd",
     "scenario",
     "status",
     "mip_gap",
@@ -35,6 +37,8 @@ SUMMARY_KEYS = {
     "timings_s",
 }
 SITE_KEYS = {
+    "terminal_value_share",
+    "leverage_usd",
     "name",
     "ai_it_mw",
     "mining_mw",
@@ -54,6 +58,8 @@ PLAN_COLUMNS = [
     "debt_usd",
     "expected_npv_usd",
     "cvar_usd",
+    "expected_terminal_pv_usd",
+    "leverage_usd",
 ]
 OPTIONS_COLUMNS = [
     "site",
@@ -67,6 +73,8 @@ OPTIONS_COLUMNS = [
     "p50_npv_usd",
     "p95_npv_usd",
     "cvar_usd",
+    "expected_terminal_pv_usd",
+    "leverage_usd",
     "equity_capex_usd",
 ]
 N = "400"
