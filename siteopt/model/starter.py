@@ -51,6 +51,7 @@ sites:
       efficiency_j_th: 20           # fleet average, J/TH
       opex_usd_mw_month: 9000       # fixed opex, USD per MW-month
       asic_cost_usd_th: 15          # ASIC price for refreshes, USD per TH
+      opex_avoidable_share: 0.3     # opex saved in a month the site idles (it idles when that pays)
     ai:
       max_it_mw: 60                 # critical-IT MW it can host (x pue within the interconnect)
       pue: 1.2
@@ -65,6 +66,8 @@ contracts:
     term_years: 15
     min_mw: 20                      # the tenant signs for at least this much IT
     max_mw: 60
+    # financing: {loan_to_cost: 0.5, rate: 0.0925, term_years: 5, amortization: bullet}
+    #                               # this tenant's own debt, over financing.debt below
 
 financing:
   capital_budget_usd: {2027: 150000000, 2028: 100000000}   # equity per calendar year, USD
