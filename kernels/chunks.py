@@ -153,12 +153,14 @@ def evaluate_chunk(
     *,
     markets: list[KeptMarket] | None = None,
     threads: int = 1,
-) -> dict[int, tuple[Any, dict]]:
+    levers: bool = False,
+) -> dict[int, tuple[Any, dict, Any]]:
     """{site: (NPVs (hi - lo, site options) [USD], tenancy timelines, levers (hi - lo,
     2 x site options) [USD])} on scenarios [lo, hi); see ``sites.SiteChunk``.
 
     ``options[i]`` are site i's options, for each i in ``todo``, valued on ``threads``
-    threads. The chunk's shared paths are appended to ``markets`` when it is given.
+    threads. The chunk's shared paths are appended to ``markets`` when it is given; the
+    levers are None unless ``levers``.
     """
     xp = be.xp
     idx = xp.arange(lo, hi, dtype=xp.int64)
@@ -167,7 +169,7 @@ def evaluate_chunk(
         markets.append(KeptMarket(lo, hi, ctx))
 
     def value(i: int) -> tuple[Any, dict, Any]:
-        sc = site_chunk(scenario, i, options[i], ctx, xp=xp)
+        sc = site_chunk(scenario, i, options[i], ctx, xp=xp, levers=levers)
         return sc.npv, {(i, *key): ev for key, ev in sc.events.items()}, sc.levers
 
     return dict(zip(todo, ordered_map(value, todo, threads), strict=True))
@@ -240,6 +242,19 @@ def _sub_chunks(job: ChunkJob, be: Backend, evaluate: Callable[[int, int], T]):
     return stream_chunks(n, job.sizes or ChunkSize(n), be, evaluate)
 
 
+def _evaluated(job: ChunkJob, be: Backend, **kwargs: Any):
+    """:func:`evaluate_chunk` of the job's sites over its sub-chunks (``kwargs``: its
+    ``markets`` and ``levers``)."""
+
+    def evaluate(lo: int, hi: int) -> dict:
+        return evaluate_chunk(
+            job.scenario, job.options, list(job.todo), be, job.lo + lo, job.lo + hi,
+            threads=job.threads, **kwargs,
+        )  # fmt: skip
+
+    return _sub_chunks(job, be, evaluate)
+
+
 def chunk_values(job: ChunkJob) -> ChunkValues:
     """NPVs and event totals of the job's sites on its chunk (a task)."""
     be = select_backend(job.backend)
@@ -247,14 +262,7 @@ def chunk_values(job: ChunkJob) -> ChunkValues:
     levers: dict[int, list[np.ndarray]] = {i: [] for i in job.todo}
     totals = {i: EventTotals(job.scenario.months) for i in job.todo}
     markets: list[KeptMarket] | None = [] if job.keep_markets else None
-
-    def evaluate(lo: int, hi: int) -> dict:
-        return evaluate_chunk(
-            job.scenario, job.options, list(job.todo), be, job.lo + lo, job.lo + hi,
-            markets=markets, threads=job.threads,
-        )  # fmt: skip
-
-    for _, _, out in _sub_chunks(job, be, evaluate):
+    for _, _, out in _evaluated(job, be, markets=markets, levers=True):
         for i, (values, events, lever) in out.items():
             npv[i].append(be.to_numpy(values))
             levers[i].append(be.to_numpy(lever))
@@ -331,14 +339,7 @@ def pass_two_job(
     """Per-bin counts and sums of a chunk computed here, binned on the job's backend (a task)."""
     be = select_backend(job.backend)
     hists = {i: Histograms(*ranges[i], bins) for i in job.todo}
-
-    def evaluate(lo: int, hi: int) -> dict:
-        return evaluate_chunk(
-            job.scenario, job.options, list(job.todo), be, job.lo + lo, job.lo + hi,
-            threads=job.threads,
-        )  # fmt: skip
-
-    for _, _, out in _sub_chunks(job, be, evaluate):
+    for _, _, out in _evaluated(job, be):
         for i, (values, _, _) in out.items():
             hists[i].add(values, xp=be.xp)
     for hist in hists.values():

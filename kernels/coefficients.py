@@ -101,8 +101,8 @@ class AICoefficients:
     per_mw: Any
     per_capex: Any
     tenancy: Tenancy
-    terminal_per_mw: Any = 0.0
-    terminal_per_capex: Any = 0.0
+    terminal_per_mw: Any
+    terminal_per_capex: Any
 
 
 def ai_coefficients(

@@ -203,8 +203,12 @@ def site_chunk(
     ctx: ChunkMarket,
     *,
     xp: ModuleType,
+    levers: bool = False,
 ) -> SiteChunk:
-    """NPV of each option of one site on the chunk's scenarios (the fast path)."""
+    """NPV of each option of one site on the chunk's scenarios (the fast path).
+
+    ``levers``: also each option's PV of terminal value and what its project debt adds
+    (``SiteChunk.levers``); only the valuation's first pass wants them."""
     site, cal = scenario.sites[site_index], ctx.cal
     groups = option_groups(options)
     pays_power = any(not scenario.contracts[g.contract_index].power_pass_through for g in groups)
@@ -212,14 +216,15 @@ def site_chunk(
     n, width = ctx.scenarios.shape[0], len(options)
     npv = xp.empty((n, width))
     # the levers: each option's PV of terminal value, and what its project debt adds
-    terminal, leverage = xp.zeros((n, width)), xp.zeros((n, width))
+    terminal, leverage = (xp.zeros((n, width)), xp.zeros((n, width))) if levers else (None, None)
     multiple, mw = scenario.financing.exit_multiple_mining, site.mining.mw
     pvs, tvs = mining_segments(streams, (0,), cal, multiple, xp=xp)
     before_all, after_all = (pv + tv for pv, tv in zip(pvs, tvs, strict=True))
     for j, opt in enumerate(options):
         if opt.contract_index is None:
             npv[:, j] = streams.ppa_pv + mw * (before_all + after_all)
-            terminal[:, j] = mw * (tvs[0] + tvs[1])
+            if levers:
+                terminal[:, j] = mw * (tvs[0] + tvs[1])
     events = {}
     if groups:
         draws = site_draws(scenario, site_index, ctx.scenarios, xp=xp)
@@ -231,7 +236,6 @@ def site_chunk(
         args = (scenario, site_index, g.contract_index, g.build_year, draws, streams, fl, cal,
                 ctx.scenarios)  # fmt: skip
         coef = ai_coefficients(*args, xp=xp)
-        per_mw_debt, per_capex_debt = leverage_coefficients(*args, coef, xp=xp)
         levels = xp.asarray(g.it_mw)[None, :]
         left = xp.asarray(mining_left_mw(site, g.it_mw))[None, :]
         built = xp.asarray(mining_while_built_mw(site, g.it_mw))[None, :]
@@ -244,18 +248,22 @@ def site_chunk(
             + levels * coef.per_mw[:, None]
             + capex * coef.per_capex[:, None]
         )
+        events[(g.build_year, g.contract_index)] = coef.tenancy
+        if not levers:
+            continue
         terminal[:, g.columns] = (
             (mw * tvs[0])[:, None]
             + built * tvs[1][:, None]
             + left * tvs[2][:, None]
-            + levels * _column(coef.terminal_per_mw, xp)
-            + capex * _column(coef.terminal_per_capex, xp)
+            + levels * coef.terminal_per_mw[:, None]
+            + capex * coef.terminal_per_capex[:, None]
         )
+        per_mw_debt, per_capex_debt = leverage_coefficients(*args, coef, xp=xp)
         leverage[:, g.columns] = levels * _column(per_mw_debt, xp) + capex * _column(
             per_capex_debt, xp
         )
-        events[(g.build_year, g.contract_index)] = coef.tenancy
-    return SiteChunk(npv, events, fl, xp.concatenate([terminal, leverage], axis=1))
+    both = xp.concatenate([terminal, leverage], axis=1) if levers else None
+    return SiteChunk(npv, events, fl, both)
 
 
 def _column(values: Any, xp: ModuleType) -> Any:

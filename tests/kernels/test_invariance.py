@@ -40,7 +40,7 @@ def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
     seen = {"exits_to_mining": 0, "lost_to_lender": 0, "options": 0}
     for i in range(len(scenario.sites)):
         opts = site_options(kernel_inputs(scenario), i)
-        fast = site_chunk(kernel_inputs(scenario), i, opts, ctx, xp=np)
+        fast = site_chunk(kernel_inputs(scenario), i, opts, ctx, xp=np, levers=True)
         for j, opt in enumerate(opts):
             ref = option_npv(kernel_inputs(scenario), opt, ctx, xp=np)
             scale = max(float(np.max(np.abs(ref))), 1.0)
