@@ -103,9 +103,8 @@ class Moments:
     def _reduce(self, npv: np.ndarray) -> None:
         if self.shift is None:
             self.shift = npv[0].copy()  # scenario 0 is always in the first chunk
-            o = npv.shape[1]
-            self.total, self.squares = np.zeros(o), np.zeros(o)
-            self.low, self.high = np.full(o, np.inf), np.full(o, -np.inf)
+        if self.total is None:
+            self._start(npv.shape[1])
         d = npv - self.shift
         self.count += npv.shape[0]
         self.total += d.sum(axis=0)
@@ -113,12 +112,15 @@ class Moments:
         np.minimum(self.low, npv.min(axis=0), out=self.low)
         np.maximum(self.high, npv.max(axis=0), out=self.high)
 
+    def _start(self, width: int) -> None:
+        """Empty accumulators for ``width`` options."""
+        self.total, self.squares = np.zeros(width), np.zeros(width)
+        self.low, self.high = np.full(width, np.inf), np.full(width, -np.inf)
+
     def fold(self, block: BlockMoments) -> None:
         """Add one block reduced elsewhere, as :meth:`_reduce` adds it (``shift`` set)."""
         if self.total is None:
-            o = block.total.shape[0]
-            self.total, self.squares = np.zeros(o), np.zeros(o)
-            self.low, self.high = np.full(o, np.inf), np.full(o, -np.inf)
+            self._start(block.total.shape[0])
         self.count += block.count
         with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports
             self.total += block.total
@@ -159,15 +161,8 @@ def block_moments(npv: np.ndarray, shift: np.ndarray) -> list[BlockMoments]:
     :meth:`Moments.fold` of the blocks in order repeats the streaming arithmetic exactly.
     """
     out = []
-    o = npv.shape[1]
     for b in range(0, npv.shape[0], BLOCK):
-        m = Moments(
-            shift=shift,
-            total=np.zeros(o),
-            squares=np.zeros(o),
-            low=np.full(o, np.inf),
-            high=np.full(o, -np.inf),
-        )
+        m = Moments(shift=shift)
         m.add(npv[b : b + BLOCK])
         m.flush()
         out.append(BlockMoments(m.count, m.total, m.squares, m.low, m.high))
