@@ -195,11 +195,9 @@ def format_number(value: float) -> str:
 # ----------------------------------------------------------------------- halvings
 
 
-def expected_halvings(start: str, months: int) -> list[str]:
+def expected_halvings(s: Scenario) -> list[str]:
     """The generated halvings (``schema.generated_halvings``) inside the horizon."""
-    last = year_month_index("0000-01", start) + months - 1
-    through = f"{last // 12:04d}-{last % 12 + 1:02d}"
-    return [h for h in generated_halvings(through) if year_month_index(start, h) >= 0]
+    return [h for h in generated_halvings(s.last_month) if year_month_index(s.start, h) >= 0]
 
 
 def missing_halvings(s: Scenario) -> list[Finding]:
@@ -209,7 +207,7 @@ def missing_halvings(s: Scenario) -> list[Finding]:
         return []
     listed = [year_month_index(s.start, m) for m in s.market.halving_months]
     out = []
-    for month in expected_halvings(s.start, s.months):
+    for month in expected_halvings(s):
         at = year_month_index(s.start, month)
         if not any(abs(at - m) <= HALVING_MATCH_MONTHS for m in listed):
             out.append(
