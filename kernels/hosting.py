@@ -21,14 +21,13 @@ of an option is a linear combination of these per-scenario coefficients.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from .params import ContractParams, DebtParams, Portfolio, SiteAIParams, SiteParams
+from .params import ContractParams, Portfolio, SiteAIParams, SiteParams
 from .prefix import gather
 from .rng import STREAM_DELAY, STREAM_EXIT, STREAM_OVERRUN, STREAM_RELET, entity_stream, uniforms4
 
@@ -178,7 +177,7 @@ class Financing:
 
     @classmethod
     def of(cls, scenario: Portfolio, contract: ContractParams) -> Financing:
-        debt = debt_terms(scenario, contract)
+        debt = contract.financing or scenario.financing.debt
         funded = 1.0 - contract.tenant_funded_share
         term = max(1, int(round(12 * debt.term_years)))
         if debt.amortization == "bullet":
@@ -193,16 +192,6 @@ class Financing:
             debt.non_recourse,
             interest_only,
         )
-
-
-def debt_terms(scenario: Portfolio, contract: ContractParams) -> DebtParams:
-    """The debt of the halls ``contract`` leases: the portfolio's (``financing.debt``) with
-    the keys the contract's own ``financing`` block sets."""
-    debt, own = scenario.financing.debt, contract.financing
-    if own is None:
-        return debt
-    given = {k: v for k, v in dataclasses.asdict(own).items() if v is not None}
-    return dataclasses.replace(debt, **given)
 
 
 def spend_months(cs: int, lead: int, months: int) -> np.ndarray:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 __all__ = [
     "BuildParams",
     "ContractParams",
-    "ContractDebtParams",
     "DebtParams",
     "FinancingParams",
     "MarketParams",
@@ -136,17 +135,6 @@ class DebtParams:
 
 
 @dataclass(frozen=True)
-class ContractDebtParams:
-    """A tenant's own debt terms; None takes the portfolio's (FinancingParams.debt)."""
-
-    loan_to_cost: float | None = None
-    rate: float | None = None
-    term_years: float | None = None
-    interest_only_months: int | None = None
-    amortization: str | None = None
-
-
-@dataclass(frozen=True)
 class ContractParams:
     name: str
     price_usd_kw_month: float  # starting rent [USD/kW IT-month]
@@ -163,7 +151,9 @@ class ContractParams:
     online_by: str | None  # [YYYY-MM]
     must_sign: bool
     ramp: tuple[RampPhaseParams, ...] = ()
-    financing: ContractDebtParams | None = None  # None: the portfolio's debt
+    # the debt of its halls when the contract has its own (resolved over the portfolio's by
+    # the adapter); None: the portfolio's (FinancingParams.debt)
+    financing: DebtParams | None = None
 
 
 @dataclass(frozen=True)

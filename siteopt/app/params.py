@@ -3,7 +3,8 @@
 The kernels take small frozen structs (:mod:`siteopt.kernels.params`) whose fields carry
 the scenario keys' names and units; this copies each from the pydantic model by name, so
 a key added to both is carried without code here, and resolves the defaults that depend
-on other keys (the build years, the generated halvings).
+on other keys (the build years, the generated halvings, a tenant's debt over the
+portfolio's).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from siteopt.model.schema import Scenario
 
 def kernel_inputs(scenario: Scenario) -> Portfolio:
     """The kernels' view of ``scenario`` (run settings as they stand in it)."""
-    portfolio = _convert(Portfolio, scenario)
+    # a contract's own debt block arrives resolved over financing.debt (Scenario.debt_of)
+    contracts = tuple(
+        c.model_copy(update={"financing": scenario.debt_of(c)}) if c.financing else c
+        for c in scenario.contracts
+    )
+    portfolio = _convert(Portfolio, scenario.model_copy(update={"contracts": contracts}))
     build = BuildParams(tuple(scenario.decision_years), float(scenario.build.ai_step_mw))
     market = dataclasses.replace(portfolio.market, halving_months=scenario.halvings)
     return dataclasses.replace(portfolio, build=build, market=market)

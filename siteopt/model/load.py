@@ -334,20 +334,20 @@ def check_debt(s: Scenario) -> list[tuple[PathKey, str]]:
     """Interest-only months that leave an annuity nothing to amortise, in financing.debt or
     in a contract's own financing (its keys over financing.debt's)."""
     out = []
-    debt = s.financing.debt
-    terms = [(("financing", "debt"), debt.model_dump())]
-    for i, c in enumerate(s.contracts):
-        if c.financing is not None:
-            own = {k: v for k, v in c.financing.model_dump().items() if v is not None}
-            terms.append((("contracts", i, "financing"), {**debt.model_dump(), **own}))
-    for where, t in terms:
-        months = max(1, round(12 * t["term_years"]))
-        if t["amortization"] == "annuity" and t["interest_only_months"] >= months:
+    terms = [(("financing", "debt"), s.financing.debt)]
+    terms += [
+        (("contracts", i, "financing"), s.debt_of(c))
+        for i, c in enumerate(s.contracts)
+        if c.financing is not None
+    ]
+    for where, debt in terms:
+        months = max(1, round(12 * debt.term_years))
+        if debt.amortization == "annuity" and debt.interest_only_months >= months:
             out.append(
                 (
                     (*where, "interest_only_months"),
-                    f"{t['interest_only_months']} interest-only months leave nothing to "
-                    f"amortise in a {t['term_years']:g}-year term ({months} months); shorten "
+                    f"{debt.interest_only_months} interest-only months leave nothing to "
+                    f"amortise in a {debt.term_years:g}-year term ({months} months); shorten "
                     "them, or set amortization: bullet",
                 )
             )

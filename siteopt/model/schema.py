@@ -434,6 +434,14 @@ class Scenario(_Model):
         """Build years in effect (the first three of the horizon when not given)."""
         return self.build.decision_years or self.years[:3]
 
+    def debt_of(self, contract: Contract) -> Debt:
+        """The debt of the halls ``contract`` leases: ``financing.debt`` with the keys the
+        contract's own ``financing`` block sets."""
+        if contract.financing is None:
+            return self.financing.debt
+        own = {k: v for k, v in contract.financing.model_dump().items() if v is not None}
+        return self.financing.debt.model_copy(update=own)
+
     def site(self, name: str) -> Site:
         return next(s for s in self.sites if s.name == name)
 
