@@ -126,21 +126,48 @@ __device__ __forceinline__ int siteopt_bins_below(const double* mult, int k, dou
     return lo;
 }
 
-// One site's streams for one scenario (mining.mining_streams, options.ai_power_per_it_mw,
-// mining.ppa_settlement, coefficients.site_streams). Per-month inputs have length T;
-// outputs are month-major with stride `ld`; prefix outputs have T + 1 entries.
+// A month's revenue less the power it buys per grid MW for a fleet of `ph` PH/s per MW,
+// or the opex an idle month saves where idling is better (mining._hashing_over_power).
+__device__ double siteopt_over_power(
+    double hp, double lv, double ph, double hours_up, double pool_fee,
+    const double* mult, const double* cum_w, const double* cum_wm, int k,
+    int curtailable, double avoidable, double opex)
+{
+    double value = hp / 24.0 * ph * (1.0 - pool_fee);
+    double run = 1.0, price_share = 1.0;
+    if (curtailable) {
+        int bin = lv > 0.0 ? siteopt_bins_below(mult, k, value / lv) : k;
+        run = cum_w[bin];
+        price_share = cum_wm[bin];
+    }
+    double x = hours_up * run * value - hours_up * lv * price_share;
+    if (avoidable > 0.0 && x < avoidable * opex) { x = avoidable * opex; }
+    return x;
+}
+
+// One site's streams for one scenario (mining.fleet_path, mining.mining_streams,
+// options.ai_power_per_it_mw, mining.ppa_settlement, coefficients.site_streams).
+// Per-month inputs have length T; outputs are month-major with stride `ld`; prefix
+// outputs have T + 1 entries. The fleet: `ph_gen[s]` PH/s per MW of the generation
+// bought in month s, `buy_gen[s]` its cost at the start's ASIC price; refresh_mode 0
+// always (every `period` months at buy_gen), 1 never, 2 when_it_pays (at a due date,
+// iff annuity x the margin gained >= buy_gen x (hashprice / hp0) ^ elasticity; else due
+// again in 12 months). With refresh_mode 2 the month the running fleet was bought goes
+// to `fleet_gen` (as a double).
 __device__ void siteopt_site_row(
     int months, long long ld,
     const double* hashprice, const double* level, const double* avoided,
-    const double* ph_per_mw, const double* hours, const double* refresh, const double* df,
+    const double* ph_gen, const double* buy_gen, const double* hours, const double* df,
     const double* mult, const double* cum_w, const double* cum_wm, int k,
     int curtailable, double uptime, double pool_fee, double opex, double avoidable,
     double fourcp_month, int pays_power, double pue_ai, double ppa_mw, double ppa_price,
+    int refresh_mode, int period, double annuity, double hp0, double elasticity,
     double* margin, double* ai_power,
     double* mining_pv, double* mining_raw, double* ai_power_pv, double* ai_power_raw,
-    double* ppa_pv)
+    double* ppa_pv, double* fleet_gen)
 {
     double p_pv = 0.0, p_raw = 0.0, a_pv = 0.0, a_raw = 0.0, ppa = 0.0;
+    int bought = 0, due = period;
     mining_pv[0] = 0.0;
     mining_raw[0] = 0.0;
     ai_power_pv[0] = 0.0;
@@ -148,7 +175,27 @@ __device__ void siteopt_site_row(
     for (int t = 0; t < months; ++t) {
         long long at = (long long)t * ld;
         double lv = level[at];
-        double value = hashprice[at] / 24.0 * ph_per_mw[t] * (1.0 - pool_fee);
+        double hp = hashprice[at];
+        double hours_up = hours[t] * uptime;
+        double refresh = 0.0;
+        if (refresh_mode == 0 && t > 0 && t % period == 0) {
+            bought = t;
+            refresh = buy_gen[t];
+        } else if (refresh_mode == 2 && t == due) {
+            double cost = buy_gen[t] * pow(hp / hp0, elasticity);
+            double gain = siteopt_over_power(hp, lv, ph_gen[t], hours_up, pool_fee, mult,
+                                             cum_w, cum_wm, k, curtailable, avoidable, opex)
+                        - siteopt_over_power(hp, lv, ph_gen[bought], hours_up, pool_fee, mult,
+                                             cum_w, cum_wm, k, curtailable, avoidable, opex);
+            if (annuity * gain >= cost) {
+                bought = t;
+                due = t + period;
+                refresh = cost;
+            } else {
+                due = t + 12;
+            }
+        }
+        double value = hp / 24.0 * ph_gen[bought] * (1.0 - pool_fee);
         double run = 1.0, price_share = 1.0, fourcp = fourcp_month;
         if (curtailable) {
             // A free or negative price runs every hour (numpy: x = inf).
@@ -157,7 +204,6 @@ __device__ void siteopt_site_row(
             price_share = cum_wm[bin];
             fourcp = fourcp_month * (1.0 - avoided[at]);
         }
-        double hours_up = hours[t] * uptime;
         double revenue = hours_up * run * value;
         double energy = hours_up * lv * price_share;
         double opex_t = opex;
@@ -172,7 +218,8 @@ __device__ void siteopt_site_row(
         double settle = ppa_mw > 0.0 ? ppa_mw * hours[t] * (lv - ppa_price) : 0.0;
         margin[at] = m;
         ai_power[at] = ai;
-        p_pv = p_pv + df[t] * (m - refresh[t]);
+        if (refresh_mode == 2) { fleet_gen[at] = (double)bought; }
+        p_pv = p_pv + df[t] * (m - refresh);
         p_raw = p_raw + m;
         a_pv = a_pv + df[t] * ai;
         a_raw = a_raw + ai;
@@ -226,22 +273,25 @@ extern "C" __global__ void siteopt_power(
 extern "C" __global__ void siteopt_site(
     int n, int months,
     const double* hashprice, const double* level, const double* avoided,
-    const double* ph_per_mw, const double* hours, const double* refresh, const double* df,
+    const double* ph_gen, const double* buy_gen, const double* hours, const double* df,
     const double* mult, const double* cum_w, const double* cum_wm, int k,
     int curtailable, double uptime, double pool_fee, double opex, double avoidable,
     double fourcp_month, int pays_power, double pue_ai, double ppa_mw, double ppa_price,
+    int refresh_mode, int period, double annuity, double hp0, double elasticity,
     double* margin, double* ai_power,
     double* mining_pv, double* mining_raw, double* ai_power_pv, double* ai_power_raw,
-    double* ppa_pv)
+    double* ppa_pv, double* fleet_gen)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) { return; }
     siteopt_site_row(months, (long long)n, hashprice + i, level + i, avoided + i,
-                     ph_per_mw, hours, refresh, df, mult, cum_w, cum_wm, k,
+                     ph_gen, buy_gen, hours, df, mult, cum_w, cum_wm, k,
                      curtailable, uptime, pool_fee, opex, avoidable, fourcp_month,
                      pays_power, pue_ai, ppa_mw, ppa_price,
+                     refresh_mode, period, annuity, hp0, elasticity,
                      margin + i, ai_power + i, mining_pv + i, mining_raw + i,
-                     ai_power_pv + i, ai_power_raw + i, ppa_pv + i);
+                     ai_power_pv + i, ai_power_raw + i, ppa_pv + i,
+                     refresh_mode == 2 ? fleet_gen + i : fleet_gen);
 }
 """
 
@@ -269,7 +319,8 @@ KERNEL_COSTS = {
     "siteopt_market": KernelCost(flops=4 * 20 + 2 * 20 + 4 * 20 + 22, bytes=5 * 8),
     # one pair (3 x 20 + 20), one exp (20), ~8 arithmetic; writes 2 arrays.
     "siteopt_power": KernelCost(flops=4 * 20 + 20 + 8, bytes=2 * 8),
-    # ~30 arithmetic, a ~5-step search; reads 3 arrays, writes 6.
+    # ~30 arithmetic, a ~5-step search; reads 3 arrays, writes 6 (7 with the refresh
+    # decision, which adds two searches and a pow at each due date, about once a year).
     "siteopt_site": KernelCost(flops=35, bytes=9 * 8),
 }
 
@@ -365,18 +416,26 @@ def power_paths(
     return PowerPaths(level.T, avoided.T, duration_curve(pm))
 
 
+REFRESH_MODES = {"always": 0, "never": 1, "when_it_pays": 2}  # the kernel's refresh_mode
+
+
 @dataclass(frozen=True)
 class SiteInputs:
     """Host-side facts of one site that :func:`site_stream_arrays` needs (numpy)."""
 
-    ph_per_mw: np.ndarray  # (T,) [PH/s per grid MW]
+    ph_gen: np.ndarray  # (T,) [PH/s per grid MW of the generation bought that month]
+    buy_gen: np.ndarray  # (T,) [USD per grid MW: that generation at the start's ASIC price]
     hours: np.ndarray  # (T,) [h]
-    refresh: np.ndarray  # (T,) [USD per grid MW]
     discount: np.ndarray  # (T,) [-]
     curve: DurationCurve
     fourcp_usd_mw_month: float
     pays_power: bool
     idle_saving: float = 0.0  # share of opex an idle month saves (mining.idle_saving)
+    refresh: str = "always"  # the site's refresh rule
+    period: int = 48  # [months between refresh dates]
+    annuity: float = 0.0  # mining.refresh_annuity [months]
+    start_hashprice: float = 1.0  # [USD/PH/day]
+    asic_price_elasticity: float = 0.0  # [-]
 
 
 def site_stream_arrays(
@@ -388,23 +447,28 @@ def site_stream_arrays(
     *,
     xp: ModuleType,
 ) -> dict[str, Any]:
-    """Fused twin of ``mining_streams`` + ``ai_power_per_it_mw`` + ``site_streams``.
+    """Fused twin of ``fleet_path`` + ``mining_streams`` + ``ai_power_per_it_mw`` +
+    ``site_streams``.
 
     Returns
     -------
     dict of arrays
         ``margin`` and ``ai_power`` (N, T), the prefix sums ``mining_pv``,
         ``mining_raw``, ``ai_power_pv``, ``ai_power_raw`` (N, T + 1) and ``ppa_pv`` (N,),
-        the fields of :class:`coefficients.SiteStreams`.
+        the fields of :class:`coefficients.SiteStreams`; and ``fleet_gen`` (N, T) int64,
+        the month the running fleet was bought, under ``refresh: when_it_pays`` only
+        (else None).
     """
     n, months = int(hashprice.shape[0]), int(hashprice.shape[1])
     vec = [xp.asarray(v, dtype=xp.float64) for v in (
-        inputs.ph_per_mw, inputs.hours, inputs.refresh, inputs.discount,
+        inputs.ph_gen, inputs.buy_gen, inputs.hours, inputs.discount,
         inputs.curve.multiples, inputs.curve.cum_weight, inputs.curve.cum_weighted_multiple,
     )]  # fmt: skip
     margin, ai_power = _month_major(xp, months, n), _month_major(xp, months, n)
     prefixes = [_month_major(xp, months + 1, n) for _ in range(4)]
     ppa_pv = xp.empty(n, dtype=xp.float64)
+    mode = REFRESH_MODES[inputs.refresh]
+    fleet_gen = _month_major(xp, months, n) if mode == 2 else xp.empty((1, 1), dtype=xp.float64)
     m, p = site.mining, site.power
     pue_ai = site.ai.pue if site.ai is not None else 1.0
     if n:
@@ -428,10 +492,16 @@ def site_stream_arrays(
                 np.float64(pue_ai),
                 np.float64(p.ppa_mw),
                 np.float64(p.ppa_price_usd_mwh),
+                np.int32(mode),
+                np.int32(inputs.period),
+                np.float64(inputs.annuity),
+                np.float64(inputs.start_hashprice),
+                np.float64(inputs.asic_price_elasticity),
                 margin,
                 ai_power,
                 *prefixes,
                 ppa_pv,
+                fleet_gen,
             ),  # fmt: skip
         )
     names = ("mining_pv", "mining_raw", "ai_power_pv", "ai_power_raw")
@@ -440,6 +510,7 @@ def site_stream_arrays(
         "ai_power": ai_power.T,
         **{name: a.T for name, a in zip(names, prefixes, strict=True)},
         "ppa_pv": ppa_pv,
+        "fleet_gen": fleet_gen.T.astype(xp.int64) if mode == 2 else None,
     }
 
 

@@ -20,6 +20,7 @@ from .backend import Backend
 from .chunks import ChunkSize, KeptMarket, ordered_map, stream_chunks, usable_cores
 from .coefficients import TERMINAL_WINDOW
 from .hosting import (
+    NEVER,
     Financing,
     annuity_due,
     capex_usd,
@@ -27,12 +28,13 @@ from .hosting import (
     energisation,
     mining_left_mw,
     mining_while_built_mw,
+    relet_capex_usd_mw,
     site_draws,
     spend_months,
     tenancy,
 )
 from .market import month_label
-from .mining import ppa_settlement
+from .mining import per_month, ppa_settlement
 from .params import Portfolio
 from .sites import (
     ChunkMarket,
@@ -53,6 +55,7 @@ LINE_ITEMS = (
     "ai_rent",
     "ai_opex",
     "ai_power",
+    "ai_relet_capex",
     "equity_capex",
     "debt_service",
 )
@@ -118,38 +121,53 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
         fl.asic_cost_usd_mw, ctx.scenarios, xp=xp,
     )  # fmt: skip
     cs, sched = ten.construction, ten.schedule
-    start, exit_ = ten.start[:, None], ten.exit[:, None]
-    c_end, m_start = ten.contract_months[:, None], ten.relet_after[:, None]
-    mrf, lost = ten.market_rent_factor[:, None], ten.lost[:, None]
-    to_mining, ai_after, a2 = ten.to_mining[:, None], ten.ai_after[:, None], ten.relet
+    start, mrf = ten.start[:, None], ten.market_rent_factor[:, None]
+    to_mining, ai_after = ten.to_mining[:, None], ten.ai_after[:, None]
     s = t - start
 
     s_idx = xp.clip(s, 0, t_end - 1)
-    contract_on = (s >= 0) & (s < c_end)
-    market_on = (s >= m_start) & ai_after
-    alive = (s >= 0) & ~(to_mining & (s >= m_start)) & ~(lost & (s >= exit_))
+    contract_on = (s >= 0) & (s < ten.contract_months[:, None])
+    market_on = xp.zeros((n, t_end), dtype=bool)
+    fitouts = xp.zeros((n, t_end))  # successors fitted out in the month (one may exit at once)
+    for lease in ten.leases:
+        market_on |= (s >= lease.start[:, None]) & (s < lease.end[:, None])
+        fitouts += lease.fitout[:, None] & (s == lease.start[:, None])
+    alive = (s >= 0) & (s < ten.hall_end[:, None])
     rent = L * (
         contract_on * xp.asarray(sched.contract_rent)[s_idx]
         + market_on * mrf * xp.asarray(sched.market_base)[s_idx]
     )
     opex = -L * ai.opex_usd_mw_month * alive
+    relet_capex = -L * relet_capex_usd_mw(contract, ai) * fitouts
     power_line = -L * ai_power * (contract_on | market_on)
-    returned = L * ai.pue * (to_mining & (t >= a2[:, None]))
-    purchase = (
-        -L * ai.pue * xp.asarray(fl.asic_cost_usd_mw)[None, :] * (to_mining & (t == a2[:, None]))
-    )
+    mining_from = ten.mining_from[:, None]
+    returned = L * ai.pue * (to_mining & (t >= mining_from))
+    purchase = -L * ai.pue * per_month(fl.asic_cost_usd_mw, xp) * (to_mining & (t == mining_from))
 
     capex = float(capex_usd(ai, L)) * draws.overrun[:, None]
     spend = xp.asarray(spend_months(cs, ai.lead_time_months, t_end))[None, :]
     equity = -capex * fin.equity_share * spend
-    service, owed = _debt(capex * fin.debt_share * spend, start, exit_, lost, fin, t_end, xp=xp)
+    lost_from = xp.where(ten.lost, ten.start + ten.lost_at, NEVER)[:, None]  # calendar month
+    service, owed = _debt(capex * fin.debt_share * spend, start, lost_from, fin, t_end, xp=xp)
 
+    # the hall at T as a buyer prices it: months without a tenant at market rent (and its
+    # power), less the rest of a vacancy past T and the successor's fit-out
     window = t >= t_end - TERMINAL_WINDOW
-    noi = ((rent + opex + power_line) * window).sum(axis=1)
+    vacant = alive & ~(contract_on | market_on)
+    stabilised = rent + L * vacant * mrf * xp.asarray(sched.market_base)[s_idx]
+    stabilised = stabilised + opex + power_line - L * ai_power * vacant
+    noi = (stabilised * window).sum(axis=1)
+    last = xp.clip(ten.rent_months - 1, 0, None)
+    lost_noi = ten.market_rent_factor * xp.asarray(sched.market_base)[last] - ai_power[:, -1]
+    to_let = L * (
+        ten.vacant_after * lost_noi + ten.vacant_at_end * relet_capex_usd_mw(contract, ai)
+    )
     multiple_m = scenario.financing.exit_multiple_mining
-    back = (ms.margin * window * (t >= a2[:, None])).sum(axis=1)
-    terminal = scenario.financing.exit_multiple_ai * xp.where(
-        ai_after[:, 0], xp.maximum(noi, 0.0), 0.0
+    back = (ms.margin * window * (t >= mining_from)).sum(axis=1)
+    terminal = xp.where(
+        ai_after[:, 0],
+        xp.maximum(scenario.financing.exit_multiple_ai * noi - to_let, 0.0),
+        0.0,
     )
     terminal += xp.where(to_mining[:, 0], multiple_m * L * ai.pue * xp.maximum(back, 0.0), 0.0)
     terminal -= owed
@@ -157,6 +175,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
         "ai_rent": rent,
         "ai_opex": opex,
         "ai_power": power_line,
+        "ai_relet_capex": relet_capex,
         "equity_capex": equity,
         "debt_service": -service,
         "asic_capex": purchase,
@@ -164,7 +183,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
     return lines, returned, terminal
 
 
-def _debt(draws, start, exit_, lost, fin, t_end, *, xp):
+def _debt(draws, start, lost_from, fin, t_end, *, xp):
     """Debt service per month and the balance owed at T, simulated month by month.
 
     Interest is capitalised until the first rent; from then, payments at the start of each
@@ -188,12 +207,13 @@ def _debt(draws, start, exit_, lost, fin, t_end, *, xp):
         if io:
             interest = xp.where(at_start, balance * (fin.monthly_rate / growth), interest)
             due = xp.where(k < io, interest, payment)
-        paying = (k >= 0) & (k < fin.term_months) & ~(lost[:, 0] & (k >= exit_[:, 0]))
+        gone = t >= lost_from[:, 0]  # the lenders hold the hall
+        paying = (k >= 0) & (k < fin.term_months) & ~gone
         service[:, t] = xp.where(paying, due, 0.0)
         balance = (balance - service[:, t]) * growth
-        balance = xp.where(lost[:, 0] & (k >= exit_[:, 0]), 0.0, balance)
+        balance = xp.where(gone, 0.0, balance)
     # the loop grew the balance one month past T-1: that is the balance owed at T
-    owed = xp.where(lost[:, 0], 0.0, xp.maximum(balance, 0.0))
+    owed = xp.where(lost_from[:, 0] < t_end, 0.0, xp.maximum(balance, 0.0))
     return service, owed
 
 

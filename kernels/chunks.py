@@ -154,9 +154,10 @@ def evaluate_chunk(
     markets: list[KeptMarket] | None = None,
     threads: int = 1,
     levers: bool = False,
-) -> dict[int, tuple[Any, dict, Any]]:
+) -> dict[int, tuple[Any, dict, Any, Any]]:
     """{site: (NPVs (hi - lo, site options) [USD], tenancy timelines, levers (hi - lo,
-    2 x site options) [USD])} on scenarios [lo, hi); see ``sites.SiteChunk``.
+    2 x site options) [USD], the running fleet's PH/s per MW)} on scenarios [lo, hi); see
+    ``sites.SiteChunk``.
 
     ``options[i]`` are site i's options, for each i in ``todo``, valued on ``threads``
     threads. The chunk's shared paths are appended to ``markets`` when it is given; the
@@ -168,9 +169,10 @@ def evaluate_chunk(
     if markets is not None:
         markets.append(KeptMarket(lo, hi, ctx))
 
-    def value(i: int) -> tuple[Any, dict, Any]:
+    def value(i: int) -> tuple[Any, dict, Any, Any]:
         sc = site_chunk(scenario, i, options[i], ctx, xp=xp, levers=levers)
-        return sc.npv, {(i, *key): ev for key, ev in sc.events.items()}, sc.levers
+        timelines = {(i, *key): ev for key, ev in sc.events.items()}
+        return sc.npv, timelines, sc.levers, sc.fleet.ph_per_mw
 
     return dict(zip(todo, ordered_map(value, todo, threads), strict=True))
 
@@ -218,8 +220,7 @@ class SiteChunkValues:
     """One site's NPVs on a chunk (host memory), its AI event totals and levers there."""
 
     npv: np.ndarray  # (hi - lo, options) [USD]
-    online: dict[tuple, np.ndarray]
-    returned: dict[tuple, np.ndarray]
+    events: EventTotals
     # sums by reduction block of the levers (terminal-value PV, then leverage; 2 x options)
     # [USD]: only their means are wanted, so the per-scenario values are not kept
     lever_blocks: list[BlockMoments]
@@ -231,8 +232,7 @@ class SitePassOne:
 
     blocks: list[BlockMoments]
     risk_rows: np.ndarray  # (rows of the chunk inside the risk sample, options) [USD]
-    online: dict[tuple, np.ndarray]
-    returned: dict[tuple, np.ndarray]
+    events: EventTotals
     lever_blocks: list[BlockMoments]  # sums of the levers by block (shift 0)
 
 
@@ -263,15 +263,13 @@ def chunk_values(job: ChunkJob) -> ChunkValues:
     totals = {i: EventTotals(job.scenario.months) for i in job.todo}
     markets: list[KeptMarket] | None = [] if job.keep_markets else None
     for _, _, out in _evaluated(job, be, markets=markets, levers=True):
-        for i, (values, events, lever) in out.items():
+        for i, (values, events, lever, ph_per_mw) in out.items():
             npv[i].append(be.to_numpy(values))
             levers[i].append(be.to_numpy(lever))
             totals[i].add(events, be)
+            totals[i].add_fleet((i,), ph_per_mw, be)
     sites = {
-        i: SiteChunkValues(
-            _joined(npv[i]), totals[i].online, totals[i].returned, _block_sums(levers[i])
-        )
-        for i in job.todo
+        i: SiteChunkValues(_joined(npv[i]), totals[i], _block_sums(levers[i])) for i in job.todo
     }
     return ChunkValues(sites, tuple(markets or ()))
 
@@ -281,8 +279,7 @@ def joined_values(*parts: ChunkValues) -> ChunkValues:
     sites = {
         i: SiteChunkValues(
             _joined([p.sites[i].npv for p in parts]),
-            EventTotals.merged([p.sites[i].online for p in parts]),
-            EventTotals.merged([p.sites[i].returned for p in parts]),
+            EventTotals.merged([p.sites[i].events for p in parts]),
             [block for p in parts for block in p.sites[i].lever_blocks],
         )
         for i in parts[0].sites
@@ -304,8 +301,7 @@ def pass_one(
         i: SitePassOne(
             block_moments(v.npv, shifts[i]),
             v.npv[: max(0, risk_n - lo)].copy(),
-            v.online,
-            v.returned,
+            v.events,
             v.lever_blocks,
         )
         for i, v in values.sites.items()
@@ -340,7 +336,7 @@ def pass_two_job(
     be = select_backend(job.backend)
     hists = {i: Histograms(*ranges[i], bins) for i in job.todo}
     for _, _, out in _evaluated(job, be):
-        for i, (values, _, _) in out.items():
+        for i, (values, _, _, _) in out.items():
             hists[i].add(values, xp=be.xp)
     for hist in hists.values():
         hist.flush()

@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from .hosting import Financing, SiteDraws, Tenancy, annuity_due, spend_months, tenancy
+from .hosting import (
+    Financing,
+    SiteDraws,
+    Tenancy,
+    relet_capex_usd_mw,
+    spend_months,
+    tenancy,
+)
 from .market import Calendar
 from .mining import Fleet, MiningStreams
 from .params import Portfolio
@@ -126,9 +133,7 @@ def ai_coefficients(
         streams.ai_power, fleet_.asic_cost_usd_mw, scenarios, xp=xp,
     )  # fmt: skip
     t_end, sched, k_end = cal.months, ten.schedule, ten.rent_months
-    c_end, m_start, mrf = ten.contract_months, ten.relet_after, ten.market_rent_factor
-    lost, to_mining, ai_after = ten.lost, ten.to_mining, ten.ai_after
-    a0, a1, a2 = ten.rent_start, ten.contract_end, ten.relet
+    mrf, to_mining = ten.market_rent_factor, ten.to_mining
     pays_power = not contract.power_pass_through
 
     df_start = (1.0 + scenario.discount_rate) ** (-ten.start.astype(xp.float64) / 12.0)
@@ -136,19 +141,24 @@ def ai_coefficients(
     dsum = prefix(d[:-1], xp=xp)
     rent_c = xp.asarray(prefix(cal.discount[:-1] * sched.contract_rent, xp=np))
     rent_m = xp.asarray(prefix(cal.discount[:-1] * sched.market_base, xp=np))
-    clip = lambda x: xp.clip(x, 0, k_end)  # noqa: E731
-    rent = gather(rent_c, clip(c_end), xp=xp) + xp.where(
-        ai_after, mrf * (gather(rent_m, k_end, xp=xp) - gather(rent_m, clip(m_start), xp=xp)), 0.0
-    )
-    opex_end = xp.where(lost, clip(ten.exit), xp.where(to_mining, clip(m_start), k_end))
-    value = df_start * (rent - ai.opex_usd_mw_month * gather(dsum, opex_end, xp=xp))
+    market = 0.0
+    fitouts = 0.0
+    for lease in ten.leases:
+        market = market + (gather(rent_m, lease.end, xp=xp) - gather(rent_m, lease.start, xp=xp))
+        fitouts = fitouts + xp.where(lease.fitout, gather(d, lease.start, xp=xp), 0.0)
+    rent = gather(rent_c, xp.clip(ten.contract_months, 0, k_end), xp=xp) + mrf * market
+    opex = ai.opex_usd_mw_month * gather(dsum, ten.hall_end, xp=xp)
+    value = df_start * (rent - opex - relet_capex_usd_mw(contract, ai) * fitouts)
     if pays_power:
         pv = streams.ai_power_pv
-        value -= gather(pv, a1, xp=xp) - gather(pv, a0, xp=xp)
-        value -= xp.where(ai_after, gather(pv, a2 * 0 + t_end, xp=xp) - gather(pv, a2, xp=xp), 0.0)
-    returned, returned_tv = _returned_mining_pv(streams, fleet_, ai.pue, a2, cal, scenario, xp=xp)
+        for a, b in ten.rented(t_end, xp):
+            value -= gather(pv, b, xp=xp) - gather(pv, a, xp=xp)
+    returned, returned_tv = _returned_mining_pv(
+        streams, fleet_, ai.pue, ten.mining_from, cal, scenario, xp=xp
+    )
     value += xp.where(to_mining, returned, 0.0)
-    hall_tv = _terminal_ai(streams, ten, ai, pays_power, cal, scenario, xp=xp)
+    fit = relet_capex_usd_mw(contract, ai)
+    hall_tv = _terminal_ai(streams, ten, ai, fit, pays_power, cal, scenario, xp=xp)
     value += hall_tv
     financing, owed = _financing_pv(
         fin, ten, ai.lead_time_months, draws.overrun, cal, scenario, xp=xp
@@ -220,58 +230,54 @@ def _returned_mining_pv(streams, fleet_, pue_ai, a2, cal, scenario, *, xp):
     tv = term * xp.maximum(last, 0.0)
     pv += tv
     t = xp.minimum(a2, t_end - 1)
-    purchase = xp.asarray(fleet_.asic_cost_usd_mw)[t] * xp.asarray(cal.discount)[t]
+    purchase = gather(xp.asarray(fleet_.asic_cost_usd_mw), t, xp=xp) * xp.asarray(cal.discount)[t]
     return pue_ai * (pv - purchase), pue_ai * tv
 
 
-def _terminal_ai(streams, ten, ai, pays_power, cal, scenario, *, xp):
-    """PV per IT MW of exit_multiple_ai x the hall's NOI in the last 12 months."""
-    sched, mrf, m_start = ten.schedule, ten.market_rent_factor, ten.relet_after
+def _terminal_ai(streams, ten, ai, fit_usd_mw, pays_power, cal, scenario, *, xp):
+    """PV per IT MW of the hall's value at T, as a buyer prices it: exit_multiple_ai x its
+    stabilised NOI of the last 12 months (months without a tenant counted at market rent),
+    less what letting it still costs (the rest of a vacancy running past T, the successor's
+    fit-out); never below 0, and 0 unless the hall is the equity's AI hall at T."""
+    sched, mrf = ten.schedule, ten.market_rent_factor
     w1 = ten.rent_months
     w0 = xp.clip(w1 - TERMINAL_WINDOW, 0, None)
     rent_c = xp.asarray(prefix(sched.contract_rent, xp=np))
     rent_m = xp.asarray(prefix(sched.market_base, xp=np))
-    rent = segment(rent_c, w0, w1, 0, ten.contract_months, xp=xp) + mrf * segment(
-        rent_m, w0, w1, m_start, w1, xp=xp
+    c_end = ten.contract_months
+    rent = segment(rent_c, w0, w1, 0, c_end, xp=xp) + mrf * segment(
+        rent_m, w0, w1, c_end, w1, xp=xp
     )
     noi = rent - ai.opex_usd_mw_month * (w1 - w0)
+    last = xp.clip(w1 - 1, 0, None)
+    lost_noi = mrf * xp.asarray(sched.market_base)[last]  # a month of the vacancy past T
     if pays_power:
         t_end = cal.months
         lo = max(t_end - TERMINAL_WINDOW, 0)
-        raw, a0, a1, a2 = streams.ai_power_raw, ten.rent_start, ten.contract_end, ten.relet
-        noi -= segment(raw, lo, t_end, a0, a1, xp=xp) + segment(
-            raw, lo, t_end, a2, a2 * 0 + t_end, xp=xp
-        )
-    factor = cal.discount[-1] * scenario.financing.exit_multiple_ai
-    return xp.where(ten.ai_after, factor * xp.maximum(noi, 0.0), 0.0)
+        noi -= segment(streams.ai_power_raw, lo, t_end, ten.rent_start, t_end + 0 * w1, xp=xp)
+        lost_noi = lost_noi - streams.ai_power[:, t_end - 1]
+    to_let = ten.vacant_after * lost_noi + xp.where(ten.vacant_at_end, fit_usd_mw, 0.0)
+    value = scenario.financing.exit_multiple_ai * noi - to_let
+    return xp.where(ten.ai_after, cal.discount[-1] * xp.maximum(value, 0.0), 0.0)
 
 
 def _financing_pv(fin, ten, lead, overrun, cal, scenario, *, xp):
     """PV per USD of nominal capex of equity capex, debt service and debt left at T; and
     the PV of the debt left at T alone."""
-    t_end, start, k_end, exit_, lost = cal.months, ten.start, ten.rent_months, ten.exit, ten.lost
+    t_end, start, k_end = cal.months, ten.start, ten.rent_months
     spend = spend_months(ten.construction, lead, t_end)
     equity = fin.equity_share * overrun * float(spend @ cal.discount[:-1])
-    r = fin.monthly_rate
-    growth = 1.0 + r
-    draw_weight = float(np.sum(spend * growth ** (-np.arange(t_end, dtype=np.float64))))
-    start_f = start.astype(xp.float64)
-    balance_start = fin.debt_share * overrun * draw_weight * growth**start_f
-    io = fin.interest_only_months
-    payment = balance_start / annuity_due(r, fin.term_months - io)
-    interest = balance_start * (r / growth)  # paid at the start of a month: the balance holds
+    balance = fin.balance_at_first_rent(ten.construction, lead, overrun, start, t_end, xp)
     scheduled = xp.minimum(k_end, fin.term_months)  # payments made before T
-    paid = xp.where(lost, xp.minimum(scheduled, exit_), scheduled)
-    paid_io = xp.minimum(paid, io)  # of them, interest only
+    paid = xp.where(ten.lost, xp.minimum(scheduled, ten.lost_at), scheduled)
     dsum = prefix(xp.asarray(cal.discount[:-1]), xp=xp)
-    df_start = (1.0 + scenario.discount_rate) ** (-start_f / 12.0)
-    service = payment * df_start * (gather(dsum, paid, xp=xp) - gather(dsum, paid_io, xp=xp))
-    service += interest * df_start * gather(dsum, paid_io, xp=xp)
-    left = xp.where(
-        scheduled <= io, balance_start, payment * annuity_due(r, fin.term_months - scheduled)
-    )
+    df_start = (1.0 + scenario.discount_rate) ** (-start.astype(xp.float64) / 12.0)
+    service = df_start * fin.service_pv(balance, xp.zeros_like(paid), paid, dsum, xp)
+    left = fin.balance_before(balance, scheduled, xp)
+    # a hall whose rent starts at or after T owes what was drawn, grown to T
     not_started = start >= t_end
-    left = xp.where(not_started, fin.debt_share * overrun * draw_weight * growth**t_end, left)
-    left = xp.where(lost, 0.0, xp.maximum(left, 0.0))
+    grown = fin.balance_at_first_rent(ten.construction, lead, overrun, start * 0 + t_end, t_end, xp)
+    left = xp.where(not_started, grown, left)
+    left = xp.where(ten.lost, 0.0, xp.maximum(left, 0.0))
     owed = cal.discount[-1] * left
     return equity + service + owed, owed

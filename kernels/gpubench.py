@@ -19,7 +19,6 @@ import numpy as np
 
 from . import _cuda
 from .market import horizon_calendar
-from .mining import fleet
 from .params import Portfolio
 from .sites import chunk_market, fused_site_inputs
 
@@ -145,8 +144,7 @@ def time_kernels(
     site = scenario.sites[0]
     market_index = list(scenario.power_markets).index(site.market)
     power = ctx.power[market_index]
-    fl = fleet(site, scenario.months)
-    inputs = fused_site_inputs(scenario, 0, ctx, fl, pays_power=site.ai is not None)
+    inputs = fused_site_inputs(scenario, 0, ctx, pays_power=site.ai is not None)
     runs = {
         "siteopt_market": lambda: _cuda.market_paths(scenario, idx, xp=cupy),
         "siteopt_power": lambda: _cuda.power_paths(scenario, market_index, cal, idx, xp=cupy),

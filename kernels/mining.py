@@ -26,30 +26,37 @@ TH_PER_PH = 1000.0
 
 @dataclass(frozen=True)
 class Fleet:
-    """Deterministic fleet facts per month (numpy, length T).
+    """The site's ASIC fleet per month: (T,) numpy arrays where it is the same in every
+    scenario, (N, T) backend arrays where the refresh is decided per scenario.
 
     Attributes
     ----------
-    ph_per_mw : ndarray [PH/s per grid MW]
+    ph_per_mw : array [PH/s per grid MW]
         1000 / (J/TH x PUE) of the fleet running that month.
-    refresh_capex_usd_mw : ndarray [USD per grid MW]
-        ASIC purchase in refresh months (every ``asic_refresh_years`` from the
-        start; the fleet at the start is taken as new), else 0.
-    asic_cost_usd_mw : ndarray [USD per grid MW]
+    refresh_capex_usd_mw : array [USD per grid MW]
+        ASIC purchase in the months the fleet is refreshed, else 0.
+    asic_cost_usd_mw : array [USD per grid MW]
         Cost of buying the current-generation fleet that month (used when converted
         MW return to mining).
+    generation : array (N, T) of int64, or None
+        Month the running fleet was bought, where it differs by scenario.
     """
 
-    ph_per_mw: np.ndarray
-    refresh_capex_usd_mw: np.ndarray
-    asic_cost_usd_mw: np.ndarray
+    ph_per_mw: Any
+    refresh_capex_usd_mw: Any
+    asic_cost_usd_mw: Any
+    # (N, T) int64: the month the running fleet was bought, where that differs by
+    # scenario (refresh: when_it_pays); None otherwise
+    generation: Any = None
 
 
 def fleet(site: SiteParams, months: int) -> Fleet:
-    """Efficiency steps at each refresh; refreshed fleets gain ``efficiency_gain_per_year``."""
+    """Revision 1's mechanical fleet (``refresh: always``): refreshed every
+    ``asic_refresh_years`` from the start at the constant ``asic_cost_usd_th``; refreshed
+    fleets gain ``efficiency_gain_per_year``; the fleet at the start is taken as new."""
     m = site.mining
     t = np.arange(months)
-    period = max(1, int(round(12 * m.asic_refresh_years)))
+    period = refresh_period(site)
     generation_start = (t // period) * period  # month the running fleet was bought
     efficiency = m.efficiency_j_th * (1.0 - m.efficiency_gain_per_year) ** (generation_start / 12.0)
     ph_per_mw = 1000.0 / (efficiency * m.pue)
@@ -57,6 +64,125 @@ def fleet(site: SiteParams, months: int) -> Fleet:
     asic_cost = m.asic_cost_usd_th * TH_PER_PH * 1000.0 / (current_eff * m.pue)
     refresh = np.where((t > 0) & (t % period == 0), m.asic_cost_usd_th * TH_PER_PH * ph_per_mw, 0.0)
     return Fleet(ph_per_mw, refresh, asic_cost)
+
+
+def fixed_ph_per_mw(site: SiteParams, months: int) -> np.ndarray | None:
+    """The running fleet's PH/s per grid MW when it is the same in every scenario
+    (``refresh: always`` or ``never``); None when the refresh is decided per scenario."""
+    if site.mining.refresh == "always":
+        return fleet(site, months).ph_per_mw
+    if site.mining.refresh == "never":
+        return np.full(months, generations(site, months)[0][0])
+    return None
+
+
+def refresh_period(site: SiteParams) -> int:
+    """Months between refresh dates [months]."""
+    return max(1, int(round(12 * site.mining.asic_refresh_years)))
+
+
+def generations(site: SiteParams, months: int) -> tuple[np.ndarray, np.ndarray]:
+    """PH/s per grid MW of the fleet bought in each month, and its cost at the start's ASIC
+    price [USD per grid MW] (numpy, length T)."""
+    m = site.mining
+    t = np.arange(months)
+    efficiency = m.efficiency_j_th * (1.0 - m.efficiency_gain_per_year) ** (t / 12.0)
+    ph = 1000.0 / (efficiency * m.pue)
+    return ph, m.asic_cost_usd_th * TH_PER_PH * ph
+
+
+def refresh_annuity(site: SiteParams, discount_rate: float) -> float:
+    """PV of 1 a month over one refresh period, the first now: what a monthly margin gain
+    is worth over a fleet's life [months]."""
+    v = (1.0 + discount_rate) ** (-1.0 / 12.0)
+    return float(np.sum(v ** np.arange(refresh_period(site), dtype=np.float64)))
+
+
+def fleet_path(
+    site: SiteParams,
+    hashprice: Any,
+    power: PowerPaths,
+    cal: Calendar,
+    pool_fee: float,
+    start_hashprice: float,
+    asic_price_elasticity: float,
+    discount_rate: float,
+    *,
+    xp: ModuleType,
+) -> Fleet:
+    """The site's fleet under its ``refresh`` rule (docs/model.md, Mining).
+
+    ``always`` is revision 1 (:func:`fleet`). Otherwise ASICs cost ``asic_cost_usd_th`` x
+    (hashprice / ``start_hashprice``) ^ ``asic_price_elasticity`` per TH/s. ``never`` keeps
+    the first fleet. ``when_it_pays`` refreshes at a refresh date iff the monthly margin the
+    new generation gains over the running fleet, at this month's hashprice and power level
+    (no foresight), times :func:`refresh_annuity` is at least the new fleet's cost; a fleet
+    not refreshed is looked at again 12 months later. Vectorised across scenarios, a loop
+    over months (the fused site kernel has the same loop per scenario).
+    """
+    m, months = site.mining, cal.months
+    if m.refresh == "always":
+        return fleet(site, months)
+    ph_gen, _ = generations(site, months)
+    asic_cost = asic_cost_path(site, hashprice, start_hashprice, asic_price_elasticity, xp=xp)
+    if m.refresh == "never":
+        return Fleet(fixed_ph_per_mw(site, months), np.zeros(months), asic_cost)
+    n, period = hashprice.shape[0], refresh_period(site)
+    annuity = refresh_annuity(site, discount_rate)
+    ph_table = xp.asarray(ph_gen)
+    bought = xp.zeros(n, dtype=xp.int64)  # month the running fleet was bought
+    due_at = xp.full(n, period, dtype=xp.int64)  # next refresh date
+    generation = xp.empty((n, months), dtype=xp.int64)
+    refresh = xp.zeros((n, months))
+    for t in range(months):
+        due = due_at == t
+        if t >= period and bool(xp.any(due)):
+            level = power.level[:, t]
+            args = (site, hashprice[:, t], level, power.curve, cal.hours[t], pool_fee)
+            gain = _hashing_over_power(*args, ph_gen[t], xp=xp) - _hashing_over_power(
+                *args, ph_table[bought], xp=xp
+            )
+            pays = due & (annuity * gain >= asic_cost[:, t])
+            refresh[:, t] = xp.where(pays, asic_cost[:, t], 0.0)
+            bought = xp.where(pays, t, bought)
+            due_at = xp.where(pays, t + period, xp.where(due, t + 12, due_at))
+        generation[:, t] = bought
+    return Fleet(ph_table[generation], refresh, asic_cost, generation)
+
+
+def asic_cost_path(
+    site: SiteParams,
+    hashprice: Any,
+    start_hashprice: float,
+    asic_price_elasticity: float,
+    *,
+    xp: ModuleType,
+) -> Any:
+    """Cost of buying the current generation per grid MW in each month: (T,) at the
+    constant price under ``refresh: always`` (revision 1), else (N, T) with the price per
+    TH/s following hashprice [USD per grid MW]."""
+    if site.mining.refresh == "always":
+        return fleet(site, hashprice.shape[1]).asic_cost_usd_mw
+    _, buy_gen = generations(site, hashprice.shape[1])
+    factor = (hashprice / start_hashprice) ** asic_price_elasticity
+    return xp.asarray(buy_gen)[None, :] * factor
+
+
+def _hashing_over_power(site, hashprice, level, curve, hours, pool_fee, ph_per_mw, *, xp):
+    """A month's revenue less the power it buys per grid MW, for a fleet of ``ph_per_mw``,
+    or the opex an idle month saves where idling is better (mining_streams' rule) [USD]."""
+    m = site.mining
+    value = value_per_mwh(hashprice, ph_per_mw, pool_fee)
+    hours_up = hours * m.uptime
+    if site.curtailable:
+        run, price_share = curtailment(value, level, curve, xp=xp)
+    else:
+        run, price_share = 1.0, 1.0
+    over_power = hours_up * run * value - hours_up * level * price_share
+    avoidable = idle_saving(site)
+    if avoidable > 0:
+        over_power = xp.maximum(over_power, avoidable * m.opex_usd_mw_month)
+    return over_power
 
 
 @dataclass(frozen=True)
@@ -99,7 +225,7 @@ def mining_streams(
     settlement sells its energy back), the avoidable share of opex saved. No foresight.
     """
     m = site.mining
-    value = value_per_mwh(market.hashprice, xp.asarray(fleet_.ph_per_mw)[None, :], pool_fee)
+    value = value_per_mwh(market.hashprice, per_month(fleet_.ph_per_mw, xp), pool_fee)
     hours_up = xp.asarray(cal.hours)[None, :] * m.uptime
     if site.curtailable:
         run, price_share = curtailment(value, power.level, power.curve, xp=xp)
@@ -119,9 +245,15 @@ def mining_streams(
         energy = xp.where(idle, 0.0, energy)
         opex = xp.where(idle, m.opex_usd_mw_month * (1.0 - avoidable), opex)
         run = xp.where(idle, 0.0, run)
-    refresh = xp.broadcast_to(xp.asarray(fleet_.refresh_capex_usd_mw)[None, :], value.shape)
+    refresh = xp.broadcast_to(per_month(fleet_.refresh_capex_usd_mw, xp), value.shape)
     margin = revenue - energy - opex - fourcp
     return MiningStreams(revenue, energy, opex, fourcp, refresh, margin, run)
+
+
+def per_month(values: Any, xp: ModuleType) -> Any:
+    """A fleet array as (N, T) or (1, T), to broadcast against (N, T) streams."""
+    values = xp.asarray(values)
+    return values[None, :] if values.ndim == 1 else values
 
 
 def idle_saving(site: SiteParams) -> float:
@@ -138,6 +270,6 @@ def ppa_settlement(site: SiteParams, power: PowerPaths, cal: Calendar, *, xp: Mo
     return p.ppa_mw * xp.asarray(cal.hours)[None, :] * (power.level - p.ppa_price_usd_mwh)
 
 
-def hashrate_eh_per_mw(fleet_: Fleet) -> np.ndarray:
-    """Installed EH/s per grid MW per month."""
-    return fleet_.ph_per_mw / 1000.0
+def hashrate_eh_per_mw(ph_per_mw: np.ndarray) -> np.ndarray:
+    """Installed EH/s per grid MW of a fleet of ``ph_per_mw`` PH/s per grid MW."""
+    return ph_per_mw / 1000.0

@@ -60,6 +60,7 @@ class MarketParams:
     fee_share: float  # [-]
     fee_share_volatility: float  # [-]
     pool_fee: float  # [share of revenue]
+    asic_price_elasticity: float = 0.0  # ASIC $/TH ~ (hashprice / start)^this [-]
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class SiteMiningParams:
     asic_refresh_years: float  # [years]
     efficiency_gain_per_year: float  # [share/yr]
     opex_avoidable_share: float = 0.0  # [share of opex saved in an idle month]
+    refresh: str = "always"  # "when_it_pays", "always" (revision 1) or "never"
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,10 @@ class ContractParams:
     power_pass_through: bool
     annual_default_prob: float  # [probability/yr]
     relet_months: int  # [months]
+    renewal_prob: float  # [probability at the end of a term]
+    relet_capex_usd_mw: float | None  # [USD/MW IT]; None: 5% of the site's build capex
+    relet_term_years: float  # [years]
+    successor_default_prob: float  # [probability/yr]
     market_rent_volatility: float  # [-]
     eligible_sites: tuple[str, ...] | None  # None: every site
     online_by: str | None  # [YYYY-MM]

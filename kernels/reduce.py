@@ -260,42 +260,67 @@ class Histograms:
         return (before_s + part) / np.maximum(k, 1e-300)
 
 
-class EventTotals:
-    """Sums over scenarios of per-month AI state, per (site, build year, contract).
+FLEET_TICKS = float(2**24)  # fixed-point ticks per PH/s in EventTotals.fleet
 
-    ``online[key]`` [scenario-months]: scenarios whose hall is online (contract or market
-    rent) in each month; ``returned[key]``: scenarios whose hall's MW mine again. Whole
-    numbers, so totals add exactly in any order.
+
+class EventTotals:
+    """Sums over scenarios of per-month AI state and of the fleet.
+
+    ``online[key]`` [scenario-months], per (site, build year, contract): scenarios whose
+    hall is online (contract or market rent) in each month; ``returned[key]``: scenarios
+    whose hall's MW mine again. Whole numbers, so totals add exactly in any order.
+    ``fleet[(site,)]`` (T,) [2^-24 PH/s per grid MW]: the running fleet summed over the
+    scenarios, for a site whose refresh is decided per scenario (else absent: its fleet is
+    the same in every scenario); :meth:`mean_fleet` reads it.
     """
 
     def __init__(self, months: int) -> None:
         self.months = months
         self.online: dict[tuple, np.ndarray] = {}
         self.returned: dict[tuple, np.ndarray] = {}
+        self.fleet: dict[tuple, np.ndarray] = {}
 
     def add(self, timelines: dict, be: Backend) -> None:
         """Count the tenancy timelines (``kernels.hosting.Tenancy`` by key) of a chunk."""
         xp, t = be.xp, self.months
         for key, ev in timelines.items():
-            bump = xp.bincount(ev.rent_start, minlength=t + 1) - xp.bincount(
-                ev.contract_end, minlength=t + 1
+            bump = 0
+            for a, b in ev.rented(t, xp):
+                bump = bump + xp.bincount(a, minlength=t + 1) - xp.bincount(b, minlength=t + 1)
+            back = xp.bincount(
+                ev.mining_from, weights=ev.to_mining.astype(xp.float64), minlength=t + 1
             )
-            bump = bump + xp.bincount(
-                ev.relet, weights=ev.ai_after.astype(xp.float64), minlength=t + 1
-            )
-            back = xp.bincount(ev.relet, weights=ev.to_mining.astype(xp.float64), minlength=t + 1)
             online = be.to_numpy(xp.cumsum(bump)[:t]).astype(np.float64)
             returned = be.to_numpy(xp.cumsum(back)[:t]).astype(np.float64)
             self.online[key] = self.online.get(key, 0.0) + online
             self.returned[key] = self.returned.get(key, 0.0) + returned
 
+    def add_fleet(self, key: tuple, ph_per_mw: Any, be: Backend) -> None:
+        """Add a chunk's running fleet (``mining.Fleet.ph_per_mw``) where it differs by
+        scenario ((N, T); a (T,) fleet is the same in every scenario and is not kept).
+
+        Each value is rounded to a whole number of 2^-24 PH/s before summing, so the
+        totals are integers that add exactly in any order (chunks, engines), at a rounding
+        of ~1e-9 of a fleet's PH/s."""
+        if getattr(ph_per_mw, "ndim", 1) != 2:
+            return
+        xp = be.xp
+        ticks = xp.rint(ph_per_mw * FLEET_TICKS).astype(xp.int64).sum(axis=0)
+        self.fleet[key] = self.fleet.get(key, 0) + be.to_numpy(ticks)
+
+    def mean_fleet(self, key: tuple, scenarios: int) -> np.ndarray:
+        """Mean running fleet per month over ``scenarios`` [PH/s per grid MW]."""
+        return self.fleet[key] / FLEET_TICKS / scenarios
+
     @staticmethod
-    def merged(parts: list[dict[tuple, np.ndarray]]) -> dict[tuple, np.ndarray]:
-        """Per-key sums of several chunks' ``online`` (or ``returned``) totals."""
-        out: dict[tuple, np.ndarray] = {}
+    def merged(parts: list[EventTotals]) -> EventTotals:
+        """The totals of several chunks (or sites), added key by key in order."""
+        out = EventTotals(parts[0].months if parts else 0)
         for part in parts:
-            for key, values in part.items():
-                out[key] = out.get(key, 0.0) + values
+            for mine, theirs in ((out.online, part.online), (out.returned, part.returned),
+                                 (out.fleet, part.fleet)):  # fmt: skip
+                for key, values in theirs.items():
+                    mine[key] = mine.get(key, 0.0) + values
         return out
 
 

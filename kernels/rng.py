@@ -30,7 +30,8 @@ A stream id is built from a *kind* below 64 (6 bits):
 * ``16..31`` power markets: market ``m`` (``0 <= m < 16``) draws from
   ``power_stream(m) = STREAM_POWER_BASE + m``.
 * ``32..63`` per-entity events: :data:`STREAM_OVERRUN`, :data:`STREAM_DELAY`,
-  :data:`STREAM_EXIT`, :data:`STREAM_RELET`.
+  :data:`STREAM_EXIT`, :data:`STREAM_RELET`, :data:`STREAM_RENEWAL`
+  (drawn at "month" k for the k-th end of a tenancy).
 
 A global draw uses the kind itself as the stream (values ``< 64``). A draw that
 belongs to one site (or other entity) uses
@@ -60,6 +61,7 @@ __all__ = [
     "STREAM_OVERRUN",
     "STREAM_POWER_BASE",
     "STREAM_RELET",
+    "STREAM_RENEWAL",
     "entity_stream",
     "normal",
     "normal_pair",
@@ -95,6 +97,7 @@ STREAM_OVERRUN = 32
 STREAM_DELAY = 33
 STREAM_EXIT = 34
 STREAM_RELET = 35
+STREAM_RENEWAL = 36
 
 _UINT32_MAX = 0xFFFFFFFF
 _UINT64_MAX = 0xFFFFFFFFFFFFFFFF

@@ -28,8 +28,20 @@ from .hosting import (
     mining_while_built_mw,
     site_draws,
 )
-from .market import Calendar, MarketPaths, horizon_calendar, market_paths
-from .mining import Fleet, MiningStreams, fleet, idle_saving, mining_streams, ppa_settlement
+from .market import Calendar, MarketPaths, horizon_calendar, market_paths, start_hashprice
+from .mining import (
+    Fleet,
+    MiningStreams,
+    asic_cost_path,
+    fixed_ph_per_mw,
+    fleet_path,
+    generations,
+    idle_saving,
+    mining_streams,
+    ppa_settlement,
+    refresh_annuity,
+    refresh_period,
+)
 from .params import Portfolio
 from .power import PowerPaths, power_paths
 
@@ -188,12 +200,23 @@ def site_mining(
     site = scenario.sites[site_index]
     power = site_power(scenario, site_index, ctx)
     pm = scenario.power_markets[site.market]
-    fl = fleet(site, ctx.cal.months)
+    fl = site_fleet(scenario, site_index, ctx, power, xp=xp)
     mining = mining_streams(
         site, fl, ctx.market, power, ctx.cal, pm.transmission_4cp_usd_kw_year,
         scenario.market.pool_fee, xp=xp,
     )  # fmt: skip
     return power, fl, mining
+
+
+def site_fleet(
+    scenario: Portfolio, site_index: int, ctx: ChunkMarket, power: PowerPaths, *, xp: ModuleType
+) -> Fleet:
+    """The site's fleet on the chunk under its refresh rule (:func:`mining.fleet_path`)."""
+    m = scenario.market
+    return fleet_path(
+        scenario.sites[site_index], ctx.market.hashprice, power, ctx.cal, m.pool_fee,
+        start_hashprice(scenario), m.asic_price_elasticity, scenario.discount_rate, xp=xp,
+    )  # fmt: skip
 
 
 def site_chunk(
@@ -281,13 +304,23 @@ def _site_streams(
     """
     site, cal = scenario.sites[site_index], ctx.cal
     if fused_enabled(xp):
-        fl = fleet(site, cal.months)
-        inputs = fused_site_inputs(scenario, site_index, ctx, fl, pays_power)
+        inputs = fused_site_inputs(scenario, site_index, ctx, pays_power)
         power = site_power(scenario, site_index, ctx)
         arrays = site_stream_arrays(
             site, scenario.market.pool_fee, inputs, ctx.market.hashprice, power, xp=xp
         )
-        return SiteStreams(**arrays), fl
+        generation = arrays.pop("fleet_gen")
+        m = scenario.market
+        asic = asic_cost_path(
+            site, ctx.market.hashprice, start_hashprice(scenario), m.asic_price_elasticity, xp=xp
+        )
+        # the fleet as the fast path reads it: the running PH/s and the ASIC price (the
+        # refresh capex is already inside mining_pv)
+        if generation is None:
+            ph = fixed_ph_per_mw(site, cal.months)
+        else:
+            ph = xp.asarray(inputs.ph_gen)[generation]
+        return SiteStreams(**arrays), Fleet(ph, None, asic, generation)
     power, fl, mining = site_mining(scenario, site_index, ctx, xp=xp)
     ai_power = (
         ai_power_per_it_mw(scenario, site_index, power, cal, xp=xp)
@@ -305,19 +338,24 @@ def site_power(scenario: Portfolio, site_index: int, ctx: ChunkMarket) -> PowerP
 
 
 def fused_site_inputs(
-    scenario: Portfolio, site_index: int, ctx: ChunkMarket, fl: Fleet, pays_power: bool
+    scenario: Portfolio, site_index: int, ctx: ChunkMarket, pays_power: bool
 ) -> SiteInputs:
-    """The host-side facts the fused site kernel reads (kernels/_cuda.py); ``fl`` is the
-    site's :func:`fleet`."""
+    """The host-side facts the fused site kernel reads (kernels/_cuda.py)."""
     site, cal = scenario.sites[site_index], ctx.cal
     pm = scenario.power_markets[site.market]
+    ph_gen, buy_gen = generations(site, cal.months)
     return SiteInputs(
-        ph_per_mw=fl.ph_per_mw,
+        ph_gen=ph_gen,
+        buy_gen=buy_gen,
         hours=cal.hours,
-        refresh=fl.refresh_capex_usd_mw,
         discount=cal.discount[:-1],
         curve=site_power(scenario, site_index, ctx).curve,
         fourcp_usd_mw_month=pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0,
         pays_power=pays_power,
         idle_saving=idle_saving(site),
+        refresh=site.mining.refresh,
+        period=refresh_period(site),
+        annuity=refresh_annuity(site, scenario.discount_rate),
+        start_hashprice=start_hashprice(scenario),
+        asic_price_elasticity=scenario.market.asic_price_elasticity,
     )

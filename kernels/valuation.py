@@ -122,11 +122,9 @@ class Valuation:
 
     def events(self, months: int) -> EventTotals:
         """The AI event totals of every site."""
-        events = EventTotals(months)
-        for part in self.parts:
-            events.online.update(part.online)
-            events.returned.update(part.returned)
-        return events
+        if not self.parts:
+            return EventTotals(months)
+        return EventTotals.merged([part.events for part in self.parts])
 
 
 def value_options(
@@ -206,8 +204,7 @@ class SiteValues:
 
     stats: dict[str, np.ndarray]  # STAT_COLUMNS, one value per option [USD]
     risk: np.ndarray  # (options, risk_sample) NPVs of the first scenarios [USD]
-    online: dict[tuple, np.ndarray]  # EventTotals entries of the site
-    returned: dict[tuple, np.ndarray]
+    events: EventTotals  # the site's AI event and fleet totals
     quantile_error_usd: np.ndarray
     # (scenarios, options) NPVs of every scenario [USD], kept from pass 1 when they fit in
     # PASS_CACHE_BYTES; the chosen plan's per-scenario NPVs are then read, not recomputed
@@ -307,8 +304,7 @@ class SiteAccumulator:
         take = min(risk_n - lo, part.risk_rows.shape[0])
         if take > 0:
             self.risk[:, lo : lo + take] = part.risk_rows[:take].T
-        self.events.online = EventTotals.merged([self.events.online, part.online])
-        self.events.returned = EventTotals.merged([self.events.returned, part.returned])
+        self.events = EventTotals.merged([self.events, part.events])
 
     def values(self, alpha: float, npv_usd: np.ndarray | None = None) -> SiteValues:
         m, h = self.moments, self.hist
@@ -323,9 +319,7 @@ class SiteAccumulator:
             "expected_terminal_pv_usd": levers[:width],
             "leverage_usd": levers[width:],
         }
-        return SiteValues(
-            stats, self.risk, self.events.online, self.events.returned, h.width.copy(), npv_usd
-        )
+        return SiteValues(stats, self.risk, self.events, h.width.copy(), npv_usd)
 
 
 def keeps_pass_one(scenario: Portfolio, options: list[list[SiteOption]], todo: list[int]) -> bool:

@@ -107,6 +107,9 @@ class Simulation(_Model):
     )
 
 
+Refresh = Literal["when_it_pays", "always", "never"]
+
+
 class Market(_Model):
     btc_price_usd: float = Field(90_000.0, ge=1, le=1e8, description="BTC price at start [USD]")
     btc_drift: float = Field(
@@ -153,6 +156,12 @@ class Market(_Model):
         0.5, ge=0, le=5, description="lognormal sigma of the fee share [-]"
     )
     pool_fee: Share = Field(0.02, description="mining pool fee [share of revenue, 0-1]")
+    asic_price_elasticity: float = Field(
+        0.8,
+        ge=0,
+        le=5,
+        description="ASIC $/TH follows (hashprice / start hashprice) ^ this (est.) [-]",
+    )
 
     def halvings(self, through: str) -> tuple[str, ...]:
         """The halving months in effect up to ``through`` [YYYY-MM]: ``halving_months`` as
@@ -224,6 +233,14 @@ class SiteMining(_Model):
             "hashing earns less than that over the power it buys (est.)"
         ),
     )
+    refresh: Refresh = Field(
+        "when_it_pays",
+        description=(
+            "ASIC refresh at each refresh date: when_it_pays (if the margin gained over "
+            "asic_refresh_years pays for the fleet, else look again in 12 months), always "
+            "(revision 1: on schedule at the constant asic_cost_usd_th) or never"
+        ),
+    )
 
 
 class SiteAI(_Model):
@@ -286,7 +303,9 @@ class Debt(_Model):
     )
     rate: float = Field(0.08, ge=0, le=1, description="annual interest rate [1/yr]")
     term_years: float = Field(12.0, gt=0, le=40, description="term from the first rent [years]")
-    non_recourse: bool = Field(False, description="debt service stops when the tenant exits")
+    non_recourse: bool = Field(
+        False, description="the equity may hand a hall to the lenders when its tenant leaves"
+    )
     interest_only_months: int = Field(
         0, ge=0, le=480, description="months of interest only from the first rent [months]"
     )
@@ -319,7 +338,25 @@ class Contract(_Model):
     tenant_funded_share: Share = Field(0.0, description="share of capex the tenant funds [0-1]")
     power_pass_through: bool = Field(True, description="tenant pays the AI power")
     annual_default_prob: Share = Field(0.01, description="annual tenant exit probability [0-1]")
-    relet_months: int = Field(12, ge=0, le=240, description="empty months after an exit [months]")
+    relet_months: int = Field(
+        12, ge=0, le=240, description="empty months before a successor tenant [months]"
+    )
+    renewal_prob: Share = Field(
+        0.75, description="chance a tenant renews at the end of its term, at market rent [0-1]"
+    )
+    relet_capex_usd_mw: float | None = Field(
+        None,
+        ge=0,
+        le=1e9,
+        description="fit-out for a successor tenant; default 5% of the site's build capex "
+        "[USD/MW IT]",
+    )
+    relet_term_years: float = Field(
+        5.0, gt=0, le=50, description="term of every renewal and successor tenancy [years]"
+    )
+    successor_default_prob: Share = Field(
+        0.04, description="annual exit probability of a successor tenant [0-1]"
+    )
     market_rent_volatility: float = Field(
         0.2, ge=0, le=3, description="lognormal sigma of market rent [-]"
     )

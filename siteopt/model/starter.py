@@ -52,6 +52,7 @@ sites:
       opex_usd_mw_month: 9000       # fixed opex, USD per MW-month
       asic_cost_usd_th: 15          # ASIC price for refreshes, USD per TH
       opex_avoidable_share: 0.3     # opex saved in a month the site idles (it idles when that pays)
+      refresh: when_it_pays         # refresh ASICs when the margin gained pays (or always, never)
     ai:
       max_it_mw: 60                 # critical-IT MW it can host (x pue within the interconnect)
       pue: 1.2
@@ -66,6 +67,9 @@ contracts:
     term_years: 15
     min_mw: 20                      # the tenant signs for at least this much IT
     max_mw: 60
+    renewal_prob: 0.75              # chance the tenant renews at its term's end, at market rent
+    relet_term_years: 5             # term of each renewal and successor tenant
+    successor_default_prob: 0.04    # annual exit probability of successor tenants
     # financing: {loan_to_cost: 0.5, rate: 0.0925, term_years: 5, amortization: bullet}
     #                               # this tenant's own debt, over financing.debt below
 

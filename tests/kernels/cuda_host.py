@@ -28,7 +28,7 @@ HOST_PRELUDE = r"""
 #define __device__
 #define __forceinline__ inline
 #define __global__
-using std::cos; using std::exp; using std::log; using std::sin; using std::sqrt;
+using std::cos; using std::exp; using std::log; using std::pow; using std::sin; using std::sqrt;
 struct siteopt_dim3 { unsigned int x, y, z; };
 static siteopt_dim3 blockIdx, threadIdx, blockDim, gridDim;
 extern "C" void siteopt_set_thread(unsigned int grid, unsigned int block,

@@ -46,6 +46,11 @@ CONTRACT = {
     "annual_default_prob": 0.0,
     "relet_months": 12,
     "market_rent_volatility": 0.0,
+    # deterministic tenancies after the first: the tenant renews, successors never exit,
+    # re-letting is free; tests that exercise these set them
+    "renewal_prob": 1.0,
+    "successor_default_prob": 0.0,
+    "relet_capex_usd_mw": 0.0,
 }
 
 
@@ -100,6 +105,9 @@ def zero_volatility_dict() -> dict[str, Any]:
                     "asic_cost_usd_th": 15.0,
                     "asic_refresh_years": 2.0,
                     "efficiency_gain_per_year": 0.08,
+                    # revision 1's mechanical refresh, which the paper model computes;
+                    # the refresh decision has tests of its own
+                    "refresh": "always",
                 },
             }
         ],
@@ -167,6 +175,7 @@ def random_one_site_ai(**overrides: Any) -> Scenario:
         "power_markets.grid.spike_price_usd_mwh",
         "sites.0.ai.capex_overrun_volatility",
         "sites.0.ai.delay_mean_months",
+        "sites.0.mining.refresh",
     ):
         set_path(d, dotted, DELETE)
     d["power_markets"]["grid"].update(
@@ -192,6 +201,9 @@ def random_one_site_ai(**overrides: Any) -> Scenario:
             "ramp": [{"months": 4, "share": 0.5}],
         }
     )
+    for contract in d["contracts"]:  # the renewal process at its defaults
+        for key in ("renewal_prob", "successor_default_prob", "relet_capex_usd_mw"):
+            del contract[key]
     d["financing"]["debt"].update({"loan_to_cost": 0.7, "term_years": 3.0})
     d["build"]["decision_years"] = [2027, 2028, 2029]
     d["simulation"] = {"scenarios": 200, "seed": 17, "risk_sample": 64}

@@ -38,6 +38,7 @@ class Paper:
     npv: float
     run_share: list[float]  # share of hours mining runs, per month
     idle_months: tuple[int, ...] = ()  # months the site idles whole
+    refreshed: tuple[int, ...] = ()  # months the fleet is refreshed
 
 
 def _months_from(start: str, month: str) -> int:
@@ -53,6 +54,8 @@ def paper_npv(
     *,
     ppa_in_terminal: bool = False,
     relet_to_mining: bool = False,
+    renewals: tuple[bool, ...] | None = None,
+    walks: bool = False,
 ) -> Paper:
     """NPV of one deterministic site option, from docs/model.md sections 1-5.
 
@@ -62,11 +65,17 @@ def paper_npv(
 
     Tenant exits are deterministic only at ``annual_default_prob`` 0 (never) or 1 (at
     the first rent month). After that exit the hall stands empty ``relet_months``, then
-    re-lets at market rent or, with ``relet_to_mining`` (the caller picks a case where
-    the better choice is obvious), its grid MW (IT x AI PUE) mine again on ASICs bought
-    that month at the current generation's price. With non-recourse debt the lender
-    takes the hall at the exit: debt service stops, nothing is owed, the hall earns
-    nothing more.
+    a successor pays market rent (r2: after the re-let capex) or, with ``relet_to_mining``
+    (the caller picks a case where the better choice is obvious), its grid MW (IT x AI
+    PUE) mine again on ASICs bought that month at the current generation's price.
+
+    r2's renewal process, deterministically: successors never exit; at the end of each
+    term the tenant renews (no gap) or not as ``renewals`` says in order (default: as
+    ``renewal_prob``, which must then be 0 or 1); a successor follows a vacancy of
+    ``relet_months`` and pays ``relet_capex_usd_mw`` per IT MW in its first month. Every
+    renewal and successor lasts ``relet_term_years``. With ``walks`` the equity hands the
+    hall to the lender at the first exit or non-renewal: debt service stops, nothing is
+    owed, the hall earns nothing more.
     """
     m, site = s.market, s.sites[0]
     pm = s.power_markets[site.market]
@@ -94,15 +103,21 @@ def paper_npv(
     # opex idling saves: no revenue, no load, that share of opex saved
     avoidable = mine.opex_avoidable_share if site.curtailable else 0.0
     idle_months = []
+    hashprices = []
     for t in range(T):
         subsidy = m.subsidy_btc * 0.5 ** sum(1 for h in halvings if t >= h)
         btc = m.btc_price_usd * math.exp(m.btc_drift * t / 12.0)  # zero vol: drift only
         network_eh = m.hashrate_eh * math.exp(m.hashrate_growth * t / 12.0)
-        hashprice = 144.0 * subsidy * (1.0 + m.fee_share) * btc / (network_eh * 1000.0)
-        bought = (t // period) * period  # month the running fleet was bought
+        hashprices.append(144.0 * subsidy * (1.0 + m.fee_share) * btc / (network_eh * 1000.0))
+
+    def ph_of(bought: int) -> float:
+        """PH/s per grid MW of the fleet bought in month ``bought``."""
         j_th = mine.efficiency_j_th * (1.0 - mine.efficiency_gain_per_year) ** (bought / 12.0)
-        ph_per_mw = 1000.0 / (j_th * mine.pue)
-        value_mwh = hashprice / 24.0 * ph_per_mw * (1.0 - m.pool_fee)
+        return 1000.0 / (j_th * mine.pue)
+
+    def month(t: int, ph: float) -> tuple[list[float], float, float, float, bool]:
+        """Loads per bin, revenue, energy and opex of a grid MW of this fleet; idled?"""
+        value_mwh = hashprices[t] / 24.0 * ph * (1.0 - m.pool_fee)
         # per bin: load in MWh per grid MW (0 where curtailed: value not above the price)
         loads = [
             w * hours[t] * mine.uptime
@@ -114,15 +129,41 @@ def paper_npv(
         energy_at_market = sum(x * mult * level for x, (_, mult) in zip(loads, curve, strict=True))
         opex_t = mine.opex_usd_mw_month
         if avoidable > 0 and revenue - energy_at_market < avoidable * opex_t:
-            loads, revenue, energy_at_market = [0.0] * len(loads), 0.0, 0.0
-            opex_t *= 1.0 - avoidable
+            return [0.0] * len(loads), 0.0, 0.0, opex_t * (1.0 - avoidable), True
+        return loads, revenue, energy_at_market, opex_t, False
+
+    # r2: the ASIC price follows hashprice (except revision 1's mechanical refresh), and
+    # `when_it_pays` refreshes at a due date iff the margin the new fleet gains this month,
+    # over one refresh period's annuity, pays for it; else it looks again in 12 months
+    fixed_price = mine.refresh == "always"
+    asic_factor = [
+        1.0 if fixed_price else (hp / hashprices[0]) ** m.asic_price_elasticity for hp in hashprices
+    ]
+    v = (1.0 + r) ** (-1.0 / 12.0)
+    annuity = sum(v**i for i in range(period))
+    bought, due = 0, period
+    refreshed = []
+    for t in range(T):
+        cost = mine.asic_cost_usd_th * asic_factor[t] * 1000.0 * ph_of(t)  # USD/TH x TH/MW
+        if mine.refresh == "always" and t > 0 and t % period == 0:
+            bought = t
+            refreshed.append(t)
+        elif mine.refresh == "when_it_pays" and t == due:
+            new, cur = month(t, ph_of(t)), month(t, ph_of(bought))
+            gain = (new[1] - new[2] - new[3]) - (cur[1] - cur[2] - cur[3])  # margin gained
+            if annuity * gain >= cost:
+                bought, due = t, t + period
+                refreshed.append(t)
+            else:
+                due = t + 12
+        loads, revenue, energy_at_market, opex_t, idle = month(t, ph_of(bought))
+        if idle:
             idle_months.append(t)
         load_mw.append(loads)
         revenue_mw.append(revenue)
         opex_mw.append(opex_t)
         margin_mw.append(revenue - energy_at_market - opex_t - fourcp_mining)
-        th_per_mw = 1e6 / (j_th * mine.pue)
-        refresh_mw.append(mine.asic_cost_usd_th * th_per_mw if (t > 0 and t % period == 0) else 0.0)
+        refresh_mw.append(cost if refreshed and refreshed[-1] == t else 0.0)
 
     # --- AI timing, capex and debt (sections 4-5)
     cs = on = T
@@ -130,6 +171,8 @@ def paper_npv(
     rent, ai_opex, ai_power_mwh, ai_fourcp = [0.0] * T, [0.0] * T, [0.0] * T, [0.0] * T
     equity, service, owed = [0.0] * T, [0.0] * T, 0.0
     returned_mw, asic_purchase, returned_from = 0.0, [0.0] * T, T
+    fitout = [0.0] * T
+    stabilised_noi, to_let = [0.0] * T, 0.0
     if contract is not None:
         ai = site.ai
         cs = max(0, (build_year - y0) * 12 - (m0 - 1))  # January of the build year
@@ -144,32 +187,90 @@ def paper_npv(
         for phase in contract.ramp:
             ramp += [phase.share] * phase.months
         assert contract.annual_default_prob in (0.0, 1.0), "deterministic exits only"
+        assert contract.successor_default_prob == 0.0, "successors never exit here"
+        if renewals is None:
+            assert contract.renewal_prob in (0.0, 1.0), "deterministic renewals only"
+            renewals = (contract.renewal_prob == 1.0,) * T
         exits = contract.annual_default_prob == 1.0  # at relative month 0
-        lost = exits and s.financing.debt.non_recourse and first_rent < T
-        relet_at = contract.relet_months if exits else term  # market rent from here
+        K = T - first_rent  # relative months inside the horizon
+        R = round(12 * contract.relet_term_years)
+        state = ["contract" if k < term and not exits else "empty" for k in range(max(K, 0))]
+        fitouts = set()
+        renewing = iter(renewals)
+        end, expired = (0, False) if exits else (term, True)  # the tenancy running now
+        hall_end, lost_from = K, T  # relative month the hall stops; calendar month of a walk
+        vacant_after, vacant_at_end = 0, False
+        while end < K:
+            renews = expired and next(renewing)
+            nxt = end if renews else end + contract.relet_months
+            if not renews and walks:
+                hall_end, lost_from = end, first_rent + end
+                break
+            if not renews and relet_to_mining:
+                hall_end = min(nxt, K)
+                if nxt < K:
+                    returned_from = first_rent + nxt
+                break
+            if not renews and nxt < K:
+                fitouts.add(nxt)
+            if not renews and nxt >= K:  # still empty at T: a buyer must let it
+                vacant_after, vacant_at_end = nxt - K, True
+            for k in range(nxt, min(nxt + R, K)):
+                state[k] = "market"
+            end, expired = nxt + R, True
+        lost = lost_from < T
+        relet_capex = (
+            contract.relet_capex_usd_mw
+            if contract.relet_capex_usd_mw is not None
+            else 0.05 * ai.build_capex_usd_mw
+        )
         for t in range(first_rent, T):
             k = t - first_rent
             escalated = (
                 it_mw * 1000.0 * contract.price_usd_kw_month * (1 + contract.escalator) ** (k // 12)
             )
-            if lost or (relet_to_mining and k >= relet_at):
+            if k >= hall_end:
                 continue  # the hall is the lender's, or its MW mine again
             ai_opex[t] = it_mw * ai.opex_usd_mw_month  # the hall costs opex, empty or not
-            if exits and k < relet_at:
-                continue  # empty: no rent, no power
+            if k in fitouts:
+                fitout[t] = it_mw * relet_capex  # the successor's fit-out
             # contract rent (ramped) inside the term, then market rent (factor 1 at zero vol)
-            rent[t] = escalated * (ramp[k] if k < len(ramp) and not exits and k < term else 1.0)
+            share = ramp[k] if k < len(ramp) and state[k] == "contract" else 1.0
+            power_mwh = 0.0 if contract.power_pass_through else it_mw * ai.pue * hours[t]
+            power_usd = power_mwh * level + (power_mwh > 0) * it_mw * ai.pue * fourcp_full
+            # the buyer's NOI at T counts a month without a tenant as let at market rent
+            stabilised_noi[t] = escalated * share - ai_opex[t] - power_usd
+            if state[k] == "empty":
+                continue  # empty: no rent, no power
+            rent[t] = escalated * share
             if not contract.power_pass_through:  # AI runs through every bin, pays 4CP
-                ai_power_mwh[t] = it_mw * ai.pue * hours[t]
+                ai_power_mwh[t] = power_mwh
                 ai_fourcp[t] = it_mw * ai.pue * fourcp_full
-        if relet_to_mining and first_rent + relet_at < T:
-            returned_from = first_rent + relet_at
+        if vacant_at_end:  # the rest of the vacancy at the last month's NOI, and a fit-out
+            last = T - 1
+            escalated = (
+                it_mw
+                * 1000.0
+                * contract.price_usd_kw_month
+                * (1 + contract.escalator) ** ((K - 1) // 12)
+            )
+            power_last = (
+                0.0
+                if contract.power_pass_through
+                else it_mw * ai.pue * (hours[last] * level + fourcp_full)
+            )
+            to_let = vacant_after * (escalated - power_last) + it_mw * relet_capex
+        if returned_from < T:
             returned_mw = it_mw * ai.pue
             j_th_now = mine.efficiency_j_th * (1.0 - mine.efficiency_gain_per_year) ** (
                 returned_from / 12.0
             )
             asic_purchase[returned_from] = (
-                returned_mw * mine.asic_cost_usd_th * 1e6 / (j_th_now * mine.pue)
+                returned_mw
+                * mine.asic_cost_usd_th
+                * asic_factor[returned_from]
+                * 1e6
+                / (j_th_now * mine.pue)
             )
         capex = (
             min(it_mw, ai.retrofit_mw) * ai.retrofit_capex_usd_mw
@@ -202,7 +303,7 @@ def paper_npv(
                 # PV at the first payment of m payments, the first one now: (1 - v^m) / (1 - v)
                 m = n - io
                 payment = balance * ((1.0 - v) / (1.0 - v**m) if i > 0 else 1.0 / m)
-            if first_rent <= t < first_rent + n and not lost:
+            if first_rent <= t < min(first_rent + n, lost_from):
                 service[t] = interest if t - first_rent < io else payment
                 balance -= service[t]
             balance *= 1.0 + i
@@ -234,6 +335,7 @@ def paper_npv(
             - equity[t]
             - service[t]
             - asic_purchase[t]
+            - fitout[t]
         )
 
     # --- terminal value (section 5): 12 months of margin / NOI, floored at 0, less debt
@@ -253,15 +355,15 @@ def paper_npv(
             + left * max(mining_after, 0.0)
         )
     terminal_mining += returned_mw * max(mining_returned, 0.0)
-    noi = sum(rent[t] - ai_opex[t] - ai_power_mwh[t] * level - ai_fourcp[t] for t in window)
+    noi = sum(stabilised_noi[t] for t in window)
     terminal = (
         s.financing.exit_multiple_mining * terminal_mining
-        + s.financing.exit_multiple_ai * max(noi, 0.0)
+        + max(s.financing.exit_multiple_ai * noi - to_let, 0.0)
         - owed
     )
     npv = sum(df[t] * cash[t] for t in range(T)) + df[T] * terminal
     run_share = [sum(x) / (hours[t] * mine.uptime) for t, x in enumerate(load_mw)]
-    return Paper(cash, terminal, npv, run_share, tuple(idle_months))
+    return Paper(cash, terminal, npv, run_share, tuple(idle_months), tuple(refreshed))
 
 
 # --------------------------------------------------------------------------- (a) mining
@@ -376,6 +478,48 @@ def test_hosted_ai_paying_power_through_spikes_on_a_curtailable_site():
     for level in (20.0, 60.0):
         paper = paper_npv(s, level, 2028, s.contracts[0])
         assert expected_npv(s, f"ai{level:g}-2028-lease") == pytest.approx(paper.npv, rel=REL)
+
+
+RENEWAL_CASE = {
+    **AI_CASE,
+    "contracts.0.term_years": 1.5,  # first rent in month 9 of 48: the term ends at month 27
+    "contracts.0.relet_months": 5,
+    "contracts.0.relet_term_years": 1.0,
+    "contracts.0.relet_capex_usd_mw": 400_000.0,
+}
+
+
+def test_without_renewals_every_term_end_costs_a_vacancy_and_a_fit_out():
+    """renewal_prob 0: at the term's end (relative month 18) the hall stands empty 5
+    months, a successor pays 40 MW x $0.4M in month 23 and market rent for 12 months, then
+    the hall stands empty again past the horizon (relative month 39)."""
+    s = one_site_ai(**RENEWAL_CASE, **{"contracts.0.renewal_prob": 0.0})
+    renewing = one_site_ai(**RENEWAL_CASE)
+    paper = paper_npv(s, 40.0, 2027, s.contracts[0])
+    assert expected_npv(s, "ai40-2027-lease") == pytest.approx(paper.npv, rel=REL)
+    vacancies_and_fit_out = paper_npv(renewing, 40.0, 2027, renewing.contracts[0]).npv - paper.npv
+    assert vacancies_and_fit_out > 40 * 400_000.0 * 0.8  # the fit-out alone, discounted
+
+
+def test_renewal_process_matches_its_closed_form_expectation():
+    """With no exits, the expected NPV is the sum over the renew-or-not outcomes at each
+    term end (at most three in this horizon) of their probability times the paper NPV of
+    that deterministic timeline. The Monte Carlo mean is within four standard errors of
+    it, the standard error also from the closed form."""
+    p, n = 0.6, 20_000
+    s = one_site_ai(
+        **RENEWAL_CASE,
+        **{"contracts.0.renewal_prob": p, "simulation.scenarios": n, "simulation.risk_sample": 64},
+    )
+    outcomes = []
+    for bits in range(8):
+        renewals = tuple(bool(bits >> i & 1) for i in range(3))
+        weight = math.prod(p if r else 1.0 - p for r in renewals)
+        outcomes.append((weight, paper_npv(s, 40.0, 2027, s.contracts[0], renewals=renewals).npv))
+    mean = sum(w * x for w, x in outcomes)
+    sd = math.sqrt(sum(w * (x - mean) ** 2 for w, x in outcomes))
+    assert sd > 1e6  # the outcomes differ
+    assert expected_npv(s, "ai40-2027-lease") == pytest.approx(mean, abs=4.0 * sd / math.sqrt(n))
 
 
 def test_hosted_ai_after_the_term_relets_at_market_rent():
@@ -578,19 +722,36 @@ def test_tenant_exit_returns_the_mw_to_mining_when_mining_pays_more():
     assert expected_npv(s, "ai40-2027-lease") == pytest.approx(paper.npv, rel=REL)
 
 
-def test_non_recourse_exit_hands_the_hall_to_the_lender():
-    """The kernels' convention (coefficients.py 'lost', not in docs/model.md): with non-recourse
-    debt an exit ends debt service and the equity's claim on the hall alike."""
+@pytest.mark.parametrize(
+    "relet_months, walks", [(12, False), (200, True)], ids=["keeps-a-hall-that-re-lets", "walks"]
+)
+def test_non_recourse_equity_takes_the_better_of_keeping_and_walking(relet_months, walks):
+    """r2: at the exit the equity compares keeping the hall (re-let after the vacancy, debt
+    still serviced) with handing it to the lender, and takes the better. Re-let within a
+    year the hall is worth far more than its debt; empty past the horizon it is worth
+    only its opex, so the equity walks."""
     s = one_site_ai(
         **AI_CASE,
         **{
             "contracts.0.annual_default_prob": 1.0,
+            "contracts.0.relet_months": relet_months,
             "financing.debt.loan_to_cost": 0.8,
             "financing.debt.non_recourse": True,
         },
     )
-    paper = paper_npv(s, 60.0, 2028, s.contracts[0])
-    assert expected_npv(s, "ai60-2028-lease") == pytest.approx(paper.npv, rel=REL)
+    keep = paper_npv(s, 60.0, 2028, s.contracts[0], walks=False).npv
+    walk = paper_npv(s, 60.0, 2028, s.contracts[0], walks=True).npv
+    assert (walk > keep) == walks
+    assert expected_npv(s, "ai60-2028-lease") == pytest.approx(max(keep, walk), rel=REL)
+    recourse = one_site_ai(
+        **AI_CASE,
+        **{
+            "contracts.0.annual_default_prob": 1.0,
+            "contracts.0.relet_months": relet_months,
+            "financing.debt.loan_to_cost": 0.8,
+        },
+    )
+    assert expected_npv(recourse, "ai60-2028-lease") == pytest.approx(keep, rel=REL)
 
 
 # --------------------------------------------------------------------------- table columns
@@ -671,6 +832,101 @@ def test_a_site_that_may_not_curtail_never_idles():
     assert not s.sites[0].curtailable and s.sites[0].mining.opex_avoidable_share > 0
     assert paper_npv(s).idle_months == ()
     assert expected_npv(s) == pytest.approx(paper_npv(s).npv, rel=REL)
+
+
+REFRESH_CASE = {
+    **MINING_CASE,  # refresh every 2 years: the one due date in 3 years is month 24
+    "horizon_years": 3,
+    "sites.0.mining.refresh": "when_it_pays",
+    "market.asic_price_elasticity": 0.8,
+    "sites.0.mining.efficiency_gain_per_year": 0.2,
+}
+
+
+def _refresh_threshold_usd_th(s: Scenario) -> float:
+    """The ASIC price at which refreshing in month 24 exactly pays, by hand: a site that
+    runs every hour gains hours x uptime x hashprice / 24 x (1 - pool fee) x the PH/s the
+    new fleet adds, a month, over 24 months' annuity; the fleet costs 1000 x its PH/s in
+    TH/s at the price x (hashprice / start hashprice)^0.8. The power cancels."""
+    m, mine = s.market, s.sites[0].mining
+    r, t = s.discount_rate, 24
+    halved = m.subsidy_btc * 0.5  # the halving of month 15 has passed
+
+    def hashprice(month: int, subsidy: float) -> float:
+        btc = m.btc_price_usd * math.exp(m.btc_drift * month / 12.0)
+        network = m.hashrate_eh * math.exp(m.hashrate_growth * month / 12.0)
+        return 144.0 * subsidy * (1.0 + m.fee_share) * btc / (network * 1000.0)
+
+    def ph(bought: int) -> float:
+        j_th = mine.efficiency_j_th * (1.0 - mine.efficiency_gain_per_year) ** (bought / 12.0)
+        return 1000.0 / (j_th * mine.pue)
+
+    hp = hashprice(t, halved)
+    hours = 31 * 24.0  # January 2029
+    gain = hours * mine.uptime * hp / 24.0 * (1.0 - m.pool_fee) * (ph(t) - ph(0))
+    annuity = sum((1.0 + r) ** (-i / 12.0) for i in range(24))
+    factor = (hp / hashprice(0, m.subsidy_btc)) ** m.asic_price_elasticity
+    return annuity * gain / (1000.0 * ph(t) * factor)
+
+
+@pytest.mark.parametrize("side", [-1, 1], ids=["just-below-refreshes", "just-above-skips"])
+def test_the_refresh_threshold(side):
+    """r2: `when_it_pays` refreshes iff the margin gained over the fleet's life pays for
+    it. One part in a million below the price found by hand it refreshes in month 24;
+    as far above it skips (and the next look, month 36, is past the horizon)."""
+    probe = one_site(**REFRESH_CASE)
+    price = _refresh_threshold_usd_th(probe) * (1.0 + side * 1e-6)
+    s = one_site(**REFRESH_CASE, **{"sites.0.mining.asic_cost_usd_th": price})
+    assert not s.sites[0].curtailable  # runs every hour: the power cancels in the gain
+    paper = paper_npv(s)
+    assert paper.refreshed == ((24,) if side < 0 else ())
+    assert expected_npv(s) == pytest.approx(paper.npv, rel=REL)
+    fleet_2029 = value_options(s, backend="numpy").options.table["mining_eh_2029"].iloc[0]
+    never = one_site(**{**REFRESH_CASE, "sites.0.mining.refresh": "never"})
+    first = value_options(never, backend="numpy").options.table["mining_eh_2029"].iloc[0]
+    assert (fleet_2029 > first * 1.1) == (side < 0)  # the table's EH/s see the new fleet
+
+
+def test_refresh_when_it_pays_skips_then_looks_again_a_year_later():
+    """Over 8 years with halvings in months 15 and 63: at $6/TH the refresh due in month 24
+    does not pay, the look 12 months later does (month 36), and the next is due a refresh
+    period on (month 72). The kernel equals the paper for all three rules, and the decision
+    is worth more than either fixed rule."""
+    case = {
+        **MINING_CASE,
+        "horizon_years": 8,
+        "market.halving_months": ["2028-04", "2032-04"],
+        "sites.0.mining.efficiency_gain_per_year": 0.15,
+        "sites.0.mining.asic_cost_usd_th": 6.0,
+    }
+    npv = {}
+    for rule in ("always", "never", "when_it_pays"):
+        s = one_site(**case, **{"sites.0.mining.refresh": rule})
+        paper = paper_npv(s)
+        assert expected_npv(s) == pytest.approx(paper.npv, rel=REL), rule
+        npv[rule] = paper
+    assert npv["always"].refreshed == (24, 48, 72)
+    assert npv["never"].refreshed == ()
+    assert npv["when_it_pays"].refreshed == (36, 72)
+    assert npv["when_it_pays"].npv > max(npv["always"].npv, npv["never"].npv)
+
+
+def test_revision_1_mining_is_refresh_always_without_idling():
+    """`refresh: always` and `opex_avoidable_share: 0` reproduce revision 1's mining: the
+    mechanical refresh at the constant price, whatever the ASIC price elasticity, every
+    month run: equal to the paper's revision-1 arithmetic and blind to the elasticity."""
+    case = {
+        **MINING_CASE,
+        "horizon_years": 6,
+        "sites.0.mining.refresh": "always",
+        "sites.0.mining.opex_avoidable_share": 0.0,
+    }
+    s = one_site(**case)
+    paper = paper_npv(s)
+    assert paper.refreshed == (24, 48) and paper.idle_months == ()
+    assert expected_npv(s) == pytest.approx(paper.npv, rel=REL)
+    elastic = one_site(**case, **{"market.asic_price_elasticity": 2.0})
+    assert expected_npv(elastic) == expected_npv(s)
 
 
 @pytest.mark.parametrize("non_recourse", [False, True])

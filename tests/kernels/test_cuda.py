@@ -33,7 +33,7 @@ from siteopt.model.load import load_scenario
 
 from .conftest import CUPY_OK, CUPY_REASON
 from .cuda_host import HostKernels, compiler_available
-from .helpers import SCENARIO_FILES
+from .helpers import SCENARIO_FILES, random_one_site_ai
 
 RTOL = 1e-9
 N = 300
@@ -117,12 +117,49 @@ def test_site_kernel_matches_numpy(on_host, scenario, pays_power):
         pays = pays_power and site.ai is not None  # a site without AI pays no AI power
         pw, fl, mining = site_mining(k, i, ctx, xp=np)
         want = _xp_streams(k, i, ctx, pays)
-        inputs = sites.fused_site_inputs(k, i, ctx, fl, pays)
+        inputs = sites.fused_site_inputs(k, i, ctx, pays)
         got = _cuda.site_stream_arrays(
             site, k.market.pool_fee, inputs, ctx.market.hashprice, pw, xp=np
         )
+        generation = got.pop("fleet_gen")
+        if site.mining.refresh == "when_it_pays":  # the refresh decided per scenario
+            np.testing.assert_array_equal(generation, fl.generation)
         for name, array in got.items():
             close(array, getattr(want, name))
+
+
+@needs_compiler
+@pytest.mark.parametrize("rule", ["when_it_pays", "always", "never"])
+def test_site_kernel_decides_the_refresh_as_numpy_does(on_host, rule):
+    """The refresh rule in the kernel's per-scenario month loop: the same generations,
+    streams and ASIC prices as mining.fleet_path, with refreshes taken in some scenarios
+    and skipped in others at the same due date (when_it_pays)."""
+    s = random_one_site_ai(
+        horizon_years=8,
+        **{
+            "sites.0.mining.refresh": rule,
+            "sites.0.mining.asic_refresh_years": 1.0,
+            "sites.0.mining.efficiency_gain_per_year": 0.3,
+            "sites.0.mining.asic_cost_usd_th": 4.0,
+        },
+    )
+    k = kernel_inputs(s)
+    ctx = chunk_market(k, np.arange(N, dtype=np.int64), xp=np)
+    pw, fl, _ = site_mining(k, 0, ctx, xp=np)
+    want = _xp_streams(k, 0, ctx, True)
+    got = _cuda.site_stream_arrays(
+        k.sites[0], k.market.pool_fee, sites.fused_site_inputs(k, 0, ctx, True),
+        ctx.market.hashprice, pw, xp=np,
+    )  # fmt: skip
+    generation = got.pop("fleet_gen")
+    for name, array in got.items():
+        close(array, getattr(want, name))
+    if rule == "when_it_pays":
+        np.testing.assert_array_equal(generation, fl.generation)
+        refreshed = (fl.generation[:, 1:] != fl.generation[:, :-1]).sum(axis=1)
+        assert 0 < refreshed.min() < refreshed.max()  # decisions differ by scenario
+    else:
+        assert generation is None
 
 
 def _xp_streams(scenario, i, ctx, pays_power):
@@ -143,10 +180,11 @@ def test_site_kernel_handles_free_and_negative_power(on_host):
     pw = power.PowerPaths(level, pw.fourcp_avoided, pw.curve)
     ctx = sites.ChunkMarket(ctx.scenarios, ctx.cal, ctx.market, [pw] * len(ctx.power))
     want = _xp_streams(sc, i, ctx, True)
-    inputs = sites.fused_site_inputs(sc, i, ctx, fl, True)
+    inputs = sites.fused_site_inputs(sc, i, ctx, True)
     got = _cuda.site_stream_arrays(
         sc.sites[i], sc.market.pool_fee, inputs, ctx.market.hashprice, pw, xp=np
     )
+    got.pop("fleet_gen")
     for name, array in got.items():
         close(array, getattr(want, name))
 

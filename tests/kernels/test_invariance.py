@@ -37,7 +37,7 @@ def _idx(n: int, lo: int = 0) -> np.ndarray:
 def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
     """site_chunk == option_npv for every option of every site; returns event counts."""
     ctx = chunk_market(kernel_inputs(scenario), _idx(n), xp=np)
-    seen = {"exits_to_mining": 0, "lost_to_lender": 0, "options": 0}
+    seen = {"exits_to_mining": 0, "lost_to_lender": 0, "options": 0, "fitouts": 0, "leases": 0}
     for i in range(len(scenario.sites)):
         opts = site_options(kernel_inputs(scenario), i)
         fast = site_chunk(kernel_inputs(scenario), i, opts, ctx, xp=np, levers=True)
@@ -54,6 +54,9 @@ def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
             seen["options"] += 1
         for ev in fast.events.values():
             seen["exits_to_mining"] += int(np.sum(ev.to_mining))
+            seen["lost_to_lender"] += int(np.sum(ev.lost))
+            seen["leases"] += sum(int(np.sum(x.end > x.start)) for x in ev.leases)
+            seen["fitouts"] += sum(int(np.sum(x.fitout)) for x in ev.leases)
     return seen
 
 
@@ -196,6 +199,31 @@ VARIANTS = {
         "contracts.0.financing": {"loan_to_cost": 0.6, "rate": 0.09, "interest_only_months": 7},
         "contracts.1.financing": {"term_years": 2.5, "amortization": "bullet"},
     },
+    "refresh-always": {"sites.0.mining.refresh": "always"},
+    "refresh-never": {"sites.0.mining.refresh": "never", "market.asic_price_elasticity": 1.5},
+    "refresh-fixed-asic-price": {
+        "market.asic_price_elasticity": 0.0,
+        "sites.0.mining.asic_refresh_years": 1.0,
+        "sites.0.mining.efficiency_gain_per_year": 0.3,
+    },
+    "successors-only-risky-and-short": {
+        "contracts.0.renewal_prob": 0.0,
+        "contracts.0.successor_default_prob": 0.5,
+        "contracts.0.relet_term_years": 0.75,
+        "contracts.0.relet_capex_usd_mw": 2_500_000.0,
+        "contracts.1.renewal_prob": 0.5,
+        "contracts.1.relet_term_years": 1.0,
+        "contracts.1.relet_months": 2,
+    },
+    "non-recourse-renewals-miner-pays-power": {
+        "financing.debt.non_recourse": True,
+        "financing.debt.loan_to_cost": 0.9,
+        "contracts.0.power_pass_through": False,
+        "contracts.0.renewal_prob": 0.3,
+        "contracts.0.successor_default_prob": 0.3,
+        "contracts.0.relet_months": 20,
+        "contracts.1.relet_months": 30,
+    },
     "tenant-debt-non-recourse-bullet": {
         "financing.debt.non_recourse": True,
         "contracts.0.annual_default_prob": 0.5,
@@ -211,33 +239,63 @@ def test_fast_path_equals_month_by_month_on_variants(variant):
     seen = _assert_paths_equal(scenario, n=200)
     if variant == "mining-beats-ai-at-relet":
         assert seen["exits_to_mining"] > 0  # the return-to-mining branch was exercised
+    if variant == "successors-only-risky-and-short":
+        assert seen["fitouts"] > 0 and seen["leases"] > seen["fitouts"]  # renewals too
+    if variant.startswith("non-recourse"):
+        assert seen["lost_to_lender"] > 0  # the walk-away was taken somewhere
 
 
-def test_non_recourse_changes_only_scenarios_with_an_exit():
-    """Non-recourse debt matters only where the tenant exits inside the horizon. There,
-    debt service stops at the exit and nothing is owed at T; the kernels also hand the
-    hall to the lender (no re-let, no AI terminal value: coefficients.py 'lost'), an
-    undocumented convention that can make non-recourse worth less than recourse."""
-    over = {"contracts.0.annual_default_prob": 0.5, "financing.debt.loan_to_cost": 0.8}
+def test_non_recourse_is_an_option_the_equity_takes_only_at_a_tenant_s_leaving():
+    """r2: non-recourse debt changes a scenario only where the equity hands the hall to the
+    lenders, at an exit or a non-renewal inside the horizon. From then the hall pays no
+    debt service and earns no rent. On the same draws the option is worth at least
+    nothing: the expected NPV is not lower (within the standard error of the difference)."""
+    over = {
+        "contracts.0.annual_default_prob": 0.5,
+        "contracts.0.relet_months": 30,
+        "financing.debt.loan_to_cost": 0.8,
+    }
     recourse = random_one_site_ai(**over)
     non_recourse = random_one_site_ai(**over, **{"financing.debt.non_recourse": True})
     opts = site_options(kernel_inputs(recourse), 0)
     j = [o.label for o in opts].index("ai60-2027-lease")
-    ctx = chunk_market(kernel_inputs(recourse), _idx(200), xp=np)
+    ctx = chunk_market(kernel_inputs(recourse), _idx(400), xp=np)
     a = site_chunk(kernel_inputs(recourse), 0, opts, ctx, xp=np)
     b = site_chunk(kernel_inputs(non_recourse), 0, opts, ctx, xp=np)
-    ev = a.events[(2027, 0)]
-    exited_in_horizon = ev.contract_end < np.minimum(
-        ev.rent_start + 24, recourse.months
-    )  # term 2 years
-    assert 0 < exited_in_horizon.sum() < 200
-    np.testing.assert_array_equal(a.npv[~exited_in_horizon, j], b.npv[~exited_in_horizon, j])
-    assert np.all(a.npv[exited_in_horizon, j] != b.npv[exited_in_horizon, j])
+    ev = b.events[(2027, 0)]
+    assert not a.events[(2027, 0)].lost.any()
+    assert 0 < ev.lost.sum() < 400
+    np.testing.assert_array_equal(a.npv[~ev.lost, j], b.npv[~ev.lost, j])
+    gain = b.npv[:, j] - a.npv[:, j]
+    assert gain.mean() >= -2.0 * gain.std(ddof=1) / np.sqrt(gain.size)
     lines, _ = option_cashflows(kernel_inputs(non_recourse), opts[j], ctx, xp=np)
     t = np.arange(recourse.months)[None, :]
-    after_exit = exited_in_horizon[:, None] & (t >= ev.contract_end[:, None])
-    assert np.all(lines["debt_service"][after_exit] == 0.0)
-    assert np.all(lines["ai_rent"][after_exit] == 0.0)
+    after = ev.lost[:, None] & (t >= (ev.start + ev.lost_at)[:, None])
+    assert after.any()
+    assert np.all(lines["debt_service"][after] == 0.0)
+    assert np.all(lines["ai_rent"][after] == 0.0)
+
+
+@pytest.mark.parametrize("default", [0.02, 0.04], ids=["sounder-than-successors", "as-sound"])
+def test_a_longer_lease_never_lowers_expected_value(default):
+    """r2's property of the renewal process: for a tenant whose default hazard is at most
+    the successors' (0.04), at a rent equal to the market's on average, each longer term
+    has an expected NPV at least the shorter one's on the same draws (within two standard
+    errors of the paired difference). Revision 1 failed it: tenant risk ended with the term."""
+    n, terms = 2_000, (1.0, 3.0, 6.0, 10.0)
+    npv = {}
+    for term in terms:
+        s = random_one_site_ai(
+            horizon_years=10,
+            **{"contracts.0.term_years": term, "contracts.0.annual_default_prob": default},
+        )
+        k = kernel_inputs(s)
+        opts = site_options(k, 0)
+        j = [o.label for o in opts].index("ai60-2027-lease")
+        npv[term] = site_chunk(k, 0, opts, chunk_market(k, _idx(n), xp=np), xp=np).npv[:, j]
+    for short, long in zip(terms[:-1], terms[1:], strict=True):
+        gain = npv[long] - npv[short]
+        assert gain.mean() >= -2.0 * gain.std(ddof=1) / np.sqrt(n), (short, long)
 
 
 # --------------------------------------------------------------------------- expectations

@@ -157,7 +157,7 @@ def test_reference_is_float64_throughout(texas):
     sc = site_chunk(kernel_inputs(texas), 1, site_options(kernel_inputs(texas), 1), ctx, xp=np)
     assert sc.npv.dtype == np.float64
     assert all(
-        ev.contract_end.dtype == np.int64 and ev.relet.dtype == np.int64
+        ev.contract_end.dtype == np.int64 and ev.mining_from.dtype == np.int64
         for ev in sc.events.values()
     )
     with pytest.raises(TypeError, match="integer"):

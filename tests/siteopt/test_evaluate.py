@@ -59,7 +59,7 @@ def test_a_plan_that_breaks_the_budget_is_valued_and_named(run_cli, tmp_path):
     plan = _plan(
         tmp_path,
         [
-            "odessa-campus,200,2027,hyperscaler-tf",
+            "odessa-campus,200,2027,hyperscaler-a",
             "pecos-1,200,2027,hyperscaler-a",
             "big-spring,140,2027,hyperscaler-a",
         ],

@@ -1,0 +1,269 @@
+"""The public AI-hosting deals rebuilt in siteopt, for docs/calibration.md.
+
+    python benchmarks/calibration.py [--scenarios 4000] [--markdown]
+    python benchmarks/calibration.py --plan out/texas-portfolio [--markdown]
+
+Each deal becomes a one-site scenario: a powered pad with no mining, 100 MW of critical
+IT built from January 2027 on the deal's terms (starting rent, escalator, term, capex and
+the share the tenant funds, the NOI margin), a tenant of the deal's credit, no project debt
+(unlevered), and siteopt's defaults for everything after the term (renewals, successors,
+re-let capex). The horizon runs to the end of the lease; the hall is then sold at the
+default exit multiple (12x NOI, an ~8.3% cap rate). siteopt computes the expected monthly
+cash flows (kernels/cashflows.py, the month-by-month reference), from which this script
+reads:
+
+- NOI per MW-year: rent less AI opex (and power, if the miner paid it) in the first full
+  year after first rent, and on average over the lease term, per MW of IT;
+- unlevered yield on cost: the term-average NOI (as the public yields are computed, from
+  term-average rents) over the landlord's capex per MW, and over the total capex, which
+  differs where the tenant funds part of the fit-out;
+- unlevered IRR: of the expected yearly cash flows, capex to the sale;
+- value per MW: the PV at 12% of the NOI and the sale, per MW of IT, before capex (what a
+  MW of contracted IT is worth), and net of the landlord's capex (the E[NPV] per MW).
+
+The public figures beside them are in docs/sources.md ("Hosting AI deals").
+
+``--plan OUT`` reads a solve's plan.csv and cashflows.csv instead and gives the same
+NOI and yields for each AI site of the plan (over its first full year and its remaining
+months in the horizon).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from siteopt.app.params import kernel_inputs
+from siteopt.kernels.cashflows import expected_cashflows
+from siteopt.kernels.sites import site_options
+from siteopt.model.schema import Scenario
+
+
+@dataclass(frozen=True)
+class Deal:
+    """A public lease as siteopt inputs, with the public yield it is compared with."""
+
+    name: str
+    start_rent: float  # [USD/kW-month], the starting rent (docs/sources.md)
+    term_average: float  # [USD/kW-month], the public term-average rent
+    term_years: int
+    capex_usd_mw: float  # total capex per MW of IT [USD]
+    tenant_funded_share: float
+    annual_default_prob: float
+    opex_usd_mw_month: float
+    public_yield: str  # the public unlevered yield on cost, where one can be derived
+
+
+DEALS = (
+    Deal(
+        "Cipher - AWS", 82.0, 102.0, 15, 9_500_000.0, 0.0, 0.01, 20_000.0,
+        "~10% (15% if gross MW)",
+    ),
+    Deal(
+        "Core Scientific - CoreWeave", 102.0, 121.0, 12, 7_500_000.0, 0.8, 0.008, 20_000.0,
+        "tenant co-funds the fit-out",
+    ),
+    Deal("TeraWulf - Fluidstack", 135.0, 154.0, 10, 9_000_000.0, 0.0, 0.01, 20_000.0, "~16-20%"),
+    Deal("Applied Digital PF2", 112.0, 139.0, 15, 9_500_000.0, 0.0, 0.01, 20_000.0, ""),
+    # triple-net: the tenant pays nearly all operating costs (NOI margin ~97%)
+    Deal("Hut 8 - Fluidstack/Anthropic", 128.0, 159.0, 15, 9_500_000.0, 0.0, 0.01, 4_000.0, ""),
+)  # fmt: skip
+
+IT_MW = 100.0
+LEAD_MONTHS = 12
+START_YEAR = 2027
+DISCOUNT = 0.12
+
+
+def deal_scenario(deal: Deal, scenarios: int) -> Scenario:
+    """The one-site scenario of ``deal``: a powered pad leasing 100 MW of IT."""
+    horizon = deal.term_years + 1  # a year of build, then the whole term
+    data = {
+        "name": "calibration",
+        "start": f"{START_YEAR}-01",
+        "horizon_years": horizon,
+        "discount_rate": DISCOUNT,
+        "simulation": {"scenarios": scenarios, "seed": 3, "risk_sample": 64},
+        "power_markets": {"grid": {"price_usd_mwh": 35.0}},
+        "sites": [
+            {
+                "name": "pad",
+                "market": "grid",
+                "interconnect_mw": IT_MW * 1.2,
+                "power": {"ppa_mw": 0},
+                "mining": {"mw": 0, "efficiency_j_th": 17.5},
+                "ai": {
+                    "max_it_mw": IT_MW,
+                    "pue": 1.2,
+                    "build_capex_usd_mw": deal.capex_usd_mw,
+                    "capex_overrun_volatility": 0.0,
+                    "lead_time_months": LEAD_MONTHS,
+                    "delay_mean_months": 0.0,
+                    "opex_usd_mw_month": deal.opex_usd_mw_month,
+                },
+            }
+        ],
+        "contracts": [
+            {
+                "name": "deal",
+                "price_usd_kw_month": deal.start_rent,
+                "escalator": 0.03,
+                "term_years": deal.term_years,
+                "tenant_funded_share": deal.tenant_funded_share,
+                "annual_default_prob": deal.annual_default_prob,
+            }
+        ],
+        "financing": {"debt": {"loan_to_cost": 0.0}},
+        "build": {"decision_years": [START_YEAR], "ai_step_mw": IT_MW},
+    }
+    return Scenario.model_validate(copy.deepcopy(data))
+
+
+def irr(flows: np.ndarray) -> float:
+    """The yearly rate at which ``flows`` (year 0 first) have zero PV (bisection)."""
+    lo, hi = -0.99, 10.0
+    pv = lambda r: float(np.sum(flows / (1.0 + r) ** np.arange(len(flows))))  # noqa: E731
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if pv(mid) > 0 else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def deal_metrics(deal: Deal, scenarios: int) -> dict[str, float]:
+    """siteopt's figures for one deal (see the module docstring)."""
+    s = deal_scenario(deal, scenarios)
+    k = kernel_inputs(s)
+    option = next(o for o in site_options(k, 0) if o.contract_index is not None)
+    frame = expected_cashflows(k, [option])
+    lines = frame.pivot_table(index="month", columns="line_item", values="usd", sort=False)
+    months = len(lines)
+    noi = (lines["ai_rent"] + lines["ai_opex"] + lines["ai_power"]).to_numpy()
+    first_year = noi[LEAD_MONTHS + 12 : LEAD_MONTHS + 24].sum() / IT_MW  # first full year
+    average = noi[LEAD_MONTHS:].sum() / IT_MW / deal.term_years  # over the lease
+    capex_total = deal.capex_usd_mw
+    capex_landlord = capex_total * (1.0 - deal.tenant_funded_share)
+    cash = lines.drop(columns=["terminal_value"]).sum(axis=1).to_numpy()
+    terminal = float(lines["terminal_value"].to_numpy()[-1])
+    yearly = cash.reshape(months // 12, 12).sum(axis=1)
+    flows = np.concatenate([yearly, [0.0]])
+    flows[-1] += terminal  # the sale at the horizon, a year after the last year's flows
+    df = (1.0 + DISCOUNT) ** (-np.arange(months + 1) / 12.0)
+    relet = lines["ai_relet_capex"].to_numpy()
+    value = float(np.sum(df[:-1] * (noi + relet)) + df[-1] * terminal) / IT_MW
+    npv = float(np.sum(df[:-1] * cash) + df[-1] * terminal) / IT_MW
+    return {
+        "noi_usd_mw_year": first_year,
+        "average_noi_usd_mw_year": average,
+        "yield_on_landlord_cost": average / capex_landlord,
+        "yield_on_total_cost": average / capex_total,
+        "unlevered_irr": irr(flows),
+        "value_usd_mw": value,
+        "npv_usd_mw": npv,
+    }
+
+
+def markdown(rows: list[tuple[Deal, dict[str, float]]]) -> str:
+    head = (
+        "| deal | starting / term-average rent | term | capex per MW (landlord) "
+        "| NOI per MW-year, first year / term average | yield on landlord cost (on total) "
+        "| public yield | unlevered IRR | value per MW | E[NPV] per MW |\n"
+        "| --- | --- | ---: | --- | --- | --- | --- | ---: | ---: | ---: |\n"
+    )
+    body = ""
+    for deal, m in rows:
+        landlord = deal.capex_usd_mw * (1.0 - deal.tenant_funded_share)
+        body += (
+            f"| {deal.name} | ${deal.start_rent:.0f} / ${deal.term_average:.0f} "
+            f"| {deal.term_years} yr | ${deal.capex_usd_mw / 1e6:.1f}M (${landlord / 1e6:.1f}M) "
+            f"| ${m['noi_usd_mw_year'] / 1e6:.2f}M / ${m['average_noi_usd_mw_year'] / 1e6:.2f}M "
+            f"| {m['yield_on_landlord_cost']:.1%} ({m['yield_on_total_cost']:.1%}) "
+            f"| {deal.public_yield or '-'} | {m['unlevered_irr']:.1%} "
+            f"| ${m['value_usd_mw'] / 1e6:.1f}M | ${m['npv_usd_mw'] / 1e6:.1f}M |\n"
+        )
+    return head + body
+
+
+def plan_yields(out: Path, scenario_file: Path) -> pd.DataFrame:
+    """NOI and yields on cost of each AI site of a solve's plan (``out``: its folder)."""
+    from siteopt.model.load import load_scenario
+
+    scenario = load_scenario(scenario_file)
+    plan = pd.read_csv(out / "plan.csv")
+    flows = pd.read_csv(out / "cashflows.csv")
+    rows = []
+    for _, row in plan[plan["ai_it_mw"] > 0].iterrows():
+        site = next(s for s in scenario.sites if s.name == row["site"])
+        contract = next(c for c in scenario.contracts if c.name == row["contract"])
+        mine = flows[flows["site"] == row["site"]]
+        noi = (
+            mine[mine["line_item"].isin(["ai_rent", "ai_opex", "ai_power"])]
+            .groupby("month", sort=True)["usd"]
+            .sum()
+            .to_numpy()
+        )
+        first = int(row["build_year"] - scenario.start_year) * 12 + site.ai.lead_time_months
+        mw = float(row["ai_it_mw"])
+        landlord = float(row["equity_capex_usd"] + row["debt_usd"]) / mw
+        total = landlord / (1.0 - contract.tenant_funded_share)
+        first_year = noi[first + 12 : first + 24].sum() / mw
+        rest = noi[first:]
+        average = rest.sum() / mw / (len(rest) / 12.0)
+        rows.append(
+            {
+                "site": row["site"],
+                "contract": row["contract"],
+                "ai_it_mw": mw,
+                "landlord_capex_usd_mw": landlord,
+                "total_capex_usd_mw": total,
+                "noi_first_year_usd_mw": first_year,
+                "noi_average_usd_mw_year": average,
+                "yield_on_landlord_cost": average / landlord,
+                "yield_on_total_cost": average / total,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plan_markdown(table: pd.DataFrame) -> str:
+    out = (
+        "| site | contract | AI IT MW | capex per MW, total (landlord) "
+        "| NOI per MW-year, first year / average | yield on landlord cost (on total) |\n"
+        "| --- | --- | ---: | --- | --- | --- |\n"
+    )
+    for r in table.to_dict("records"):
+        first, average = r["noi_first_year_usd_mw"] / 1e6, r["noi_average_usd_mw_year"] / 1e6
+        out += (
+            f"| {r['site']} | {r['contract']} | {r['ai_it_mw']:.0f} "
+            f"| ${r['total_capex_usd_mw'] / 1e6:.2f}M (${r['landlord_capex_usd_mw'] / 1e6:.2f}M) "
+            f"| ${first:.2f}M / ${average:.2f}M "
+            f"| {r['yield_on_landlord_cost']:.1%} ({r['yield_on_total_cost']:.1%}) |\n"
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", type=int, default=4000)
+    parser.add_argument("--markdown", action="store_true", help="print the docs table")
+    parser.add_argument("--plan", type=Path, help="a solve's output folder instead")
+    parser.add_argument("--scenario", type=Path, default=Path("scenarios/texas.yaml"))
+    args = parser.parse_args()
+    if args.plan:
+        table = plan_yields(args.plan, args.scenario)
+        print(plan_markdown(table) if args.markdown else table.to_string(index=False))
+        return
+    rows = [(deal, deal_metrics(deal, args.scenarios)) for deal in DEALS]
+    if args.markdown:
+        print(markdown(rows), end="")
+        return
+    for deal, m in rows:
+        print(deal.name, {k: round(v, 4) for k, v in m.items()})
+
+
+if __name__ == "__main__":
+    main()
