@@ -58,6 +58,11 @@ class MiningEconomics:
         Revenue less power and opex.
     breakeven_power_usd_mwh : float or None [USD/MWh]
         Power price at which the margin is zero; None when uptime is 0.
+    btc_mw_day : float [BTC/MW-day]
+        BTC earned (revenue / BTC price).
+    cash_cost_usd_btc : float or None [USD/BTC]
+        Power and opex per BTC earned, the listed miners' "cash cost"; None when the
+        fleet earns nothing.
     """
 
     ph_per_mw: float
@@ -66,6 +71,8 @@ class MiningEconomics:
     opex_usd_mw_day: float
     margin_usd_mw_day: float
     breakeven_power_usd_mwh: float | None
+    btc_mw_day: float = 0.0
+    cash_cost_usd_btc: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,17 @@ class Economics:
     hashprice_usd_ph_day: float
     sites: tuple[SiteEconomics, ...]
 
+    @property
+    def cash_cost_usd_btc(self) -> float | None:
+        """The portfolio's power and opex per BTC its mining MW earn [USD/BTC]; None when
+        it mines nothing."""
+        btc = sum(s.mining_mw * s.mining.btc_mw_day for s in self.sites)
+        cost = sum(
+            s.mining_mw * (s.mining.power_cost_usd_mw_day + s.mining.opex_usd_mw_day)
+            for s in self.sites
+        )
+        return cost / btc if btc > 0 else None
+
 
 def unit_economics(scenario: Scenario) -> Economics:
     """Hashprice and per-site unit economics at ``scenario.start``.
@@ -165,7 +183,9 @@ def unit_economics(scenario: Scenario) -> Economics:
 
 def _site_economics(scenario: Scenario, site: Site, hashprice: float) -> SiteEconomics:
     price = power_price_usd_mwh(scenario, site)
-    mining = mining_unit_economics(site.mining, hashprice, scenario.market.pool_fee, price)
+    mining = mining_unit_economics(
+        site.mining, hashprice, scenario.market.pool_fee, price, scenario.market.btc_price_usd
+    )
     contracts = scenario.contracts_for(site)
     ai = ai_unit_economics(site, contracts[0], price) if contracts else None
     return SiteEconomics(
@@ -207,7 +227,11 @@ def power_price_usd_mwh(scenario: Scenario, site: Site) -> float:
 
 
 def mining_unit_economics(
-    mining: SiteMining, hashprice: float, pool_fee: float, power_price: float
+    mining: SiteMining,
+    hashprice: float,
+    pool_fee: float,
+    power_price: float,
+    btc_price: float | None = None,
 ) -> MiningEconomics:
     """Mining per MW of grid power per day.
 
@@ -218,6 +242,8 @@ def mining_unit_economics(
     hashprice : float [USD per PH/s per day]
     pool_fee : float [0-1]
     power_price : float [USD/MWh]
+    btc_price : float, optional [USD/BTC]
+        For the BTC earned and the cash cost per BTC (0 and None without it).
     """
     ph_per_mw = 1000.0 / (mining.efficiency_j_th * mining.pue)  # 1 MW / (J/TH) = 1000 PH/s
     revenue = hashprice * ph_per_mw * mining.uptime * (1.0 - pool_fee)
@@ -231,6 +257,8 @@ def mining_unit_economics(
         opex_usd_mw_day=opex,
         margin_usd_mw_day=revenue - power - opex,
         breakeven_power_usd_mwh=breakeven,
+        btc_mw_day=revenue / btc_price if btc_price else 0.0,
+        cash_cost_usd_btc=(power + opex) * btc_price / revenue if btc_price and revenue else None,
     )
 
 

@@ -34,6 +34,7 @@ def economics_payload(econ: Economics, fan: MarketFan | None = None) -> dict[str
         "hashrate_eh": econ.hashrate_eh,
         "subsidy_btc": econ.subsidy_btc,
         "fees_btc": econ.fees_btc,
+        "cash_cost_usd_btc": econ.cash_cost_usd_btc,
         "sites": [
             {
                 "name": site.name,
@@ -73,6 +74,8 @@ def _mining_payload(m: MiningEconomics) -> dict[str, Any]:
         "opex_usd_mw_day": m.opex_usd_mw_day,
         "margin_usd_mw_day": m.margin_usd_mw_day,
         "breakeven_power_usd_mwh": m.breakeven_power_usd_mwh,
+        "btc_mw_day": m.btc_mw_day,
+        "cash_cost_usd_btc": m.cash_cost_usd_btc,
     }
 
 
@@ -111,6 +114,7 @@ def print_economics(
             "opex",
             "margin",
             "b/even\n$/MWh",
+            "cash\n$/BTC",
         ],
     )
     for site in econ.sites:
@@ -124,8 +128,13 @@ def print_economics(
             *(_usd(v) for v in (m.revenue_usd_mw_day, m.power_cost_usd_mw_day, m.opex_usd_mw_day)),
             _usd(m.margin_usd_mw_day),
             "-" if breakeven is None else f"{breakeven:,.0f}",
+            "-" if m.cash_cost_usd_btc is None else f"{m.cash_cost_usd_btc / 1000:,.1f}k",
         )
     console.print(mining)
+    if econ.cash_cost_usd_btc is not None:
+        console.print(
+            f"cash cost (power and opex) per BTC mined, portfolio: ${econ.cash_cost_usd_btc:,.0f}"
+        )
     console.print()
     ai = _table(
         "Hosted AI, USD per MW of critical IT per day",

@@ -72,6 +72,9 @@ def test_neutral_case_by_hand() -> None:
     assert m.opex_usd_mw_day == pytest.approx(300.0)  # 9,125 x 12 / 365
     assert m.margin_usd_mw_day == pytest.approx(990.0)  # 2250 - 960 - 300
     assert m.breakeven_power_usd_mwh == pytest.approx(81.25)  # (2250 - 300) / 24
+    assert m.btc_mw_day == pytest.approx(0.0225)  # $2,250 at $100,000
+    assert m.cash_cost_usd_btc == pytest.approx(56_000.0)  # (960 + 300) / 0.0225
+    assert econ.cash_cost_usd_btc == pytest.approx(56_000.0)  # one site
     ai = site.ai
     assert ai is not None and ai.contract == "c"
     assert ai.revenue_usd_mw_day == pytest.approx(100 * 1000 * 12 / 365)  # 3,287.67
