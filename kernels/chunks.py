@@ -25,7 +25,15 @@ import numpy as np
 
 from .backend import Backend, select_backend
 from .params import Portfolio
-from .reduce import BLOCK, BlockMoments, EventTotals, Histograms, block_moments
+from .reduce import (
+    BLOCK,
+    BlockMoments,
+    BlockTotals,
+    EventTotals,
+    Histograms,
+    block_moments,
+    block_totals,
+)
 from .sites import ChunkMarket, SiteOption, chunk_market, site_chunk, site_options
 
 CPU_MEMORY_BUDGET_BYTES = 1 << 30
@@ -223,7 +231,7 @@ class SiteChunkValues:
     events: EventTotals
     # sums by reduction block of the levers (terminal-value PV, then leverage; 2 x options)
     # [USD]: only their means are wanted, so the per-scenario values are not kept
-    lever_blocks: list[BlockMoments]
+    lever_blocks: list[BlockTotals]
 
 
 @dataclass(frozen=True)
@@ -233,7 +241,7 @@ class SitePassOne:
     blocks: list[BlockMoments]
     risk_rows: np.ndarray  # (rows of the chunk inside the risk sample, options) [USD]
     events: EventTotals
-    lever_blocks: list[BlockMoments]  # sums of the levers by block (shift 0)
+    lever_blocks: list[BlockTotals]  # sums of the levers by block
 
 
 def _sub_chunks(job: ChunkJob, be: Backend, evaluate: Callable[[int, int], T]):
@@ -363,10 +371,9 @@ def plan_values(job: ChunkJob, plans: dict[str, list[SiteOption]]) -> dict[str, 
     return {name: _joined(p) for name, p in parts.items()}
 
 
-def _block_sums(parts: list[np.ndarray]) -> list[BlockMoments]:
-    """Sums by reduction block of consecutive row chunks (no shift: means only)."""
-    rows = _joined(parts)
-    return block_moments(rows, np.zeros(rows.shape[1]))
+def _block_sums(parts: list[np.ndarray]) -> list[BlockTotals]:
+    """Sums by reduction block of consecutive row chunks (means only)."""
+    return block_totals(_joined(parts))
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:

@@ -22,7 +22,8 @@ of an option is a linear combination of these per-scenario coefficients.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -89,6 +90,15 @@ class SiteDraws:
 
     delay_months: Any
     overrun: Any
+    # the tenancy draws of the site's contracts, made once per chunk and shared by the
+    # build years (:meth:`memo`); they depend on the site, contract and scenario only
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """``make()`` the first time ``key`` is asked for on these scenarios, then kept."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
 
 def site_draws(
@@ -422,13 +432,19 @@ def tenancy(
     start = cs + ai.lead_time_months + draws.delay_months
     k_end = xp.clip(t_end - start, 0, t_end)
     sched = rent_schedule(contract, t_end)
-    mrf = market_rent_factor(scenario, contract_index, scenarios, xp=xp)
+    mrf = draws.memo(
+        ("market rent", contract_index),
+        lambda: market_rent_factor(scenario, contract_index, scenarios, xp=xp),
+    )
     relet = Relet(contract, ai, site, sched, mrf, margin, ai_power, asic_cost_usd_mw, start, xp)
     keep = _KeepValue(
         scenario, contract, ai, fin, sched, mrf, ai_power, cs, start, k_end, draws, xp
     )
 
-    first_exit = exit_months(scenario, site_index, contract_index, scenarios, xp=xp)
+    first_exit = draws.memo(
+        ("exit", contract_index),
+        lambda: exit_months(scenario, site_index, contract_index, scenarios, xp=xp),
+    )
     exited = first_exit < sched.term_months
     end = xp.where(exited, first_exit, sched.term_months)  # of the tenancy running now
     c_end = end
@@ -446,7 +462,10 @@ def tenancy(
     for k in range(t_end + 1):  # a tenancy lasts at least a month unless all exit at once
         if not bool(xp.any(active)):
             break
-        u_renew, u_exit, _, _ = uniforms4(scenario.simulation.seed, scenarios, k, stream, xp=xp)
+        u_renew, u_exit, _, _ = draws.memo(
+            ("renewal", contract_index, k),
+            lambda k=k: uniforms4(scenario.simulation.seed, scenarios, k, stream, xp=xp),
+        )
         renews = active & ~exited & (u_renew < contract.renewal_prob)
         leaves = active & ~renews  # an exit or a non-renewal
         if fin.non_recourse and fin.debt_share > 0:

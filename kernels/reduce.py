@@ -169,6 +169,40 @@ def block_moments(npv: np.ndarray, shift: np.ndarray) -> list[BlockMoments]:
     return out
 
 
+@dataclass(frozen=True)
+class BlockTotals:
+    """Sums over one reduction block of quantities only whose means are wanted."""
+
+    count: int
+    total: np.ndarray
+
+
+def block_totals(rows: np.ndarray) -> list[BlockTotals]:
+    """Column sums of each block of BLOCK rows of ``rows``, in order: the means-only twin
+    of :func:`block_moments` (no squares, extremes or shift)."""
+    return [
+        BlockTotals(min(BLOCK, rows.shape[0] - b), rows[b : b + BLOCK].sum(axis=0))
+        for b in range(0, rows.shape[0], BLOCK)
+    ]
+
+
+class MeanTotals:
+    """Means folded from :class:`BlockTotals` in block order (the same sums, in the same
+    order, on every executor)."""
+
+    def __init__(self, width: int) -> None:
+        self.count = 0
+        self.total = np.zeros(width)
+
+    def fold(self, block: BlockTotals) -> None:
+        self.count += block.count
+        self.total = self.total + block.total
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.total / max(self.count, 1)
+
+
 @dataclass
 class Histograms:
     """Pass-2 accumulators: per option ``bins`` bins plus underflow (0) and overflow (-1)."""

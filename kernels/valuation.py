@@ -53,7 +53,7 @@ from .chunks import (
     shift_rows,
 )
 from .params import Portfolio
-from .reduce import DEFAULT_BINS, EventTotals, Histograms, Moments
+from .reduce import DEFAULT_BINS, EventTotals, Histograms, MeanTotals, Moments
 from .sites import SiteOption, site_options
 
 PASS_CACHE_BYTES = 256 << 20  # pass 2 reuses pass 1's NPVs when all of them fit here
@@ -289,7 +289,7 @@ class SiteAccumulator:
 
     def __init__(self, shift: np.ndarray, months: int, risk_n: int) -> None:
         self.moments = Moments(shift=shift)
-        self.levers = Moments(shift=np.zeros(2 * shift.shape[0]))
+        self.levers = MeanTotals(2 * shift.shape[0])
         self.risk = np.empty((shift.shape[0], risk_n))
         self.events = EventTotals(months)
         self.hist: Histograms | None = None
