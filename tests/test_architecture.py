@@ -1,10 +1,11 @@
 """The house: imports run one way, no module imports another in a cycle, one copy of each.
 
 Read from the source with ``ast`` (imports inside functions and under TYPE_CHECKING count
-too). Layers, lowest first: ``siteopt.model``; ``siteopt.kernels`` and
-``siteopt.optimizer``; ``siteopt.app``; ``siteopt.output``; ``siteopt.cli``. A module may
-import its own layer and those below; ``kernels``, ``optimizer`` and ``model`` nothing of
-siteopt outside their own package.
+too). Layers, lowest first: ``siteopt.version``; ``siteopt.model``; ``siteopt.kernels`` and
+``siteopt.optimizer``; ``siteopt.app``; ``siteopt.output``; ``siteopt.api`` (the Python
+API); ``siteopt.cli``; the package's ``__init__`` (which hands out the API) and
+``__main__``. A module may import its own layer and those below; ``kernels``,
+``optimizer`` and ``model`` nothing of siteopt outside their own package.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = {
+    "siteopt.version": -1,
     "siteopt.model": 0,
     "siteopt.kernels": 1,
     "siteopt.optimizer": 1,
     "siteopt.app": 2,
     "siteopt.output": 3,
-    "siteopt.cli": 4,
+    "siteopt.api": 4,
+    "siteopt.cli": 5,
 }
 ISOLATED = ("siteopt.kernels", "siteopt.optimizer", "siteopt.model")
 
@@ -73,8 +76,8 @@ def _layer(name: str) -> tuple[str, int]:
         if name == prefix or name.startswith(prefix + "."):
             return prefix, level
     if name == "siteopt":
-        return "siteopt", -1  # siteopt/__init__.py: the version, imports nothing
-    return "siteopt", 5  # siteopt/__main__.py: an entry point above the CLI
+        return "siteopt", 6  # siteopt/__init__.py: the version and, on first use, the API
+    return "siteopt", 7  # siteopt/__main__.py: an entry point above the CLI
 
 
 def test_imports_run_one_way():

@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,31 @@ def read_plan(path: Path) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["line", *REQUIRED_COLUMNS])
 
 
-def plan_rows(path: Path, plan: pd.DataFrame, valuation: ValuationResult) -> tuple[int, ...]:
+def plan_records(frame: pd.DataFrame, label: str = "plan") -> pd.DataFrame:
+    """A plan given as a DataFrame, in :func:`read_plan`'s form (row k is "line" k + 2, as
+    in a CSV with a header); missing columns raise InputError."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{label}: the plan lacks column(s) {', '.join(missing)} "
+            f"(needs {', '.join(REQUIRED_COLUMNS)}; has {', '.join(map(str, frame.columns))})"
+        )
+
+    def text(value: Any) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value).strip()
+
+    records = [
+        [line, *(text(row[c]) for c in REQUIRED_COLUMNS)]
+        for line, (_, row) in enumerate(frame.iterrows(), start=2)
+    ]
+    return pd.DataFrame(records, columns=["line", *REQUIRED_COLUMNS])
+
+
+def plan_rows(path: Path | str, plan: pd.DataFrame, valuation: ValuationResult) -> tuple[int, ...]:
     """The option-table row of each site: the listed option, keep hashing if unlisted."""
     table = valuation.options.table
     site_names = valuation.options.sites
@@ -144,13 +169,18 @@ def _number(where: str, column: str, text: str, default):
 
 def evaluate(
     scenario: Scenario,
-    plan_path: Path,
+    plan_path: Path | pd.DataFrame,
     settings: SolveSettings,
     progress: Progress | None = None,
     cache: ValuationCache | None = None,
 ) -> SolveOutcome:
-    """Value the plan in ``plan_path`` as solve values its own, and check its constraints."""
-    plan = read_plan(plan_path)  # a bad file fails before any valuation
+    """Value the plan in ``plan_path`` (a CSV file, or a DataFrame with its columns) as
+    solve values its own, and check its constraints."""
+    if isinstance(plan_path, pd.DataFrame):
+        plan = plan_records(plan_path)
+        plan_path = "plan"  # how its rows are named in messages
+    else:
+        plan = read_plan(plan_path)  # a bad file fails before any valuation
     t0 = time.perf_counter()
     backend, valuation = value(scenario, settings, progress, cache)
     rows = plan_rows(plan_path, plan, valuation)

@@ -33,7 +33,6 @@ from siteopt.output.files import (
     to_json,
     write_csv,
     write_json,
-    write_outputs,
 )
 from siteopt.output.summary import summary_of
 
@@ -79,7 +78,7 @@ SWEEP_FILES = ("sweep.png", "plans.csv", "sweep.csv", "sweep.json")
 @no_report_option
 def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) -> None:
     """The main job: value every site option by Monte Carlo, then pick the build plan (MILP)."""
-    from siteopt.app import pipeline
+    from siteopt import api
     from siteopt.cli.render import print_solve
 
     scenario, source = _load(file, overrides, run, AFTER_RUN_WARNINGS)
@@ -95,14 +94,15 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
         progress_reporter(run.quiet or as_json) as progress,
     ):
         settings = run.settings(source)  # with --engine dask, starts the cluster: checks first
-        outcome = pipeline.solve(scenario, settings, progress, frontier=frontier or 0)
-        summary = summary_of(outcome)
-        written = stage.final(_write(outcome, summary, "solve", file, stage.path, no_report))
+        result = api.solve(
+            scenario, run_settings=settings, progress=progress, frontier=frontier or 0
+        )
+        written = stage.final(_write(result, "solve", file, stage.path, no_report))
     if as_json:
-        click.echo(to_json(summary))
+        click.echo(to_json(result.summary))
     else:
-        print_solve(outcome, summary, written, verbose=run.verbose)
-    _sampling_warning(outcome)
+        print_solve(result.outcome, result.summary, written, verbose=run.verbose)
+    _sampling_warning(result.outcome)
 
 
 @click.command()
@@ -120,7 +120,7 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
 @no_report_option
 def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, no_report) -> None:
     """Value a plan the user fixed (same outputs as solve, no MILP); name what it breaks."""
-    from siteopt.app.evaluate import evaluate as evaluate_plan
+    from siteopt import api
     from siteopt.cli.render import print_solve
 
     scenario, source = _load(file, overrides, run, AFTER_RUN_WARNINGS)
@@ -131,15 +131,14 @@ def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, n
         progress_reporter(run.quiet or as_json) as progress,
     ):
         settings = run.settings(source)
-        outcome = evaluate_plan(scenario, plan_path, settings, progress)
-        summary = summary_of(outcome)
-        written = stage.final(_write(outcome, summary, "evaluate", file, stage.path, no_report))
+        result = api.evaluate(scenario, plan_path, run_settings=settings, progress=progress)
+        written = stage.final(_write(result, "evaluate", file, stage.path, no_report))
     if as_json:
-        click.echo(to_json(summary))
+        click.echo(to_json(result.summary))
     else:
-        print_solve(outcome, summary, written, verbose=run.verbose)
-    _sampling_warning(outcome)
-    details = outcome.decision.violation_details
+        print_solve(result.outcome, result.summary, written, verbose=run.verbose)
+    _sampling_warning(result.outcome)
+    details = result.outcome.decision.violation_details
     if details:
         n = len(details)
         raise InfeasibleError(
@@ -179,16 +178,9 @@ def _check_memory(scenario, *, frontier: int = 0) -> None:
     check_memory(scenario, frontier_points=frontier)
 
 
-def _write(outcome, summary, command: str, file: Path, out: Path, no_report: bool) -> list[Path]:
-    """The report first, the pipeline's files after, summary.json last."""
-    written = [] if no_report else _report(outcome, summary, command, file, out)
-    return write_outputs(outcome, summary, out) + written
-
-
-def _report(outcome, summary, command: str, file: Path, out: Path) -> list[Path]:
-    from siteopt.output.report_data import write_run_report
-
-    return write_run_report(outcome, summary, command, file, out)
+def _write(result, command: str, file: Path, out: Path, no_report: bool) -> list[Path]:
+    """The report first, the pipeline's files after, summary.json last (``Run.write``)."""
+    return result.write(out, report=not no_report, command=command, scenario_path=file)
 
 
 @click.command()
@@ -200,8 +192,8 @@ def _report(outcome, summary, command: str, file: Path, out: Path) -> list[Path]
 def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
     """Solve the base scenario and the one changed by --set on the same random draws;
     print what changed (per-site MW, build year, contract; NPV, CVaR and capex deltas)."""
+    from siteopt import api
     from siteopt.app.whatif import payload
-    from siteopt.app.whatif import whatif as run_whatif
     from siteopt.cli.render import print_whatif
 
     scenario, source, printed = load_checked(
@@ -223,9 +215,10 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
         progress_reporter(run.quiet or as_json) as progress,
     ):
         settings = run.settings(source)
-        result = run_whatif(scenario, overrides, settings, progress)
+        result = api.whatif(scenario, overrides, run_settings=settings, progress=progress)
         for side, outcome in (("base", result.base), ("changed", result.changed)):
-            _write(outcome, summary_of(outcome), "whatif", file, stage.path / side, no_report)
+            side_run = api.Run(outcome, summary_of(outcome))
+            _write(side_run, "whatif", file, stage.path / side, no_report)
         document = payload(result)
         write_csv(result.sites, stage.path / "diff.csv")
         write_json(document, stage.path / "whatif.json")
@@ -254,6 +247,7 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
 def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_json) -> None:
     """Solve once per value of one parameter, same random draws; a table and a plot of
     NPV, CVaR and AI MW against the parameter."""
+    from siteopt import api
     from siteopt.app import sweep as sweeps
     from siteopt.cli.render import print_sweep
     from siteopt.output.files import write_atomic
@@ -266,7 +260,7 @@ def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_j
     with staged_output_dir(out, SWEEP_FILES) as stage:
         with progress_reporter(run.quiet or as_json) as progress:
             settings = run.settings(source)
-            result = sweeps.sweep(scenario, param, points, settings, progress)
+            result = api.sweep(scenario, param, points, run_settings=settings, progress=progress)
         payload = sweeps.payload(result)
         written = stage.final(
             [

@@ -32,7 +32,6 @@ from typing import Any
 
 import click
 
-from siteopt import __version__
 from siteopt.app.bench import bench_lines, bench_payload, run_bench
 from siteopt.app.economics import market_fan, unit_economics
 from siteopt.cli import commands
@@ -41,6 +40,7 @@ from siteopt.cli.render import economics_payload, print_economics
 from siteopt.kernels.backend import BackendError
 from siteopt.model.errors import SiteoptError
 from siteopt.output.files import to_json
+from siteopt.version import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEBUG_ENV = "SITEOPT_DEBUG"

@@ -310,10 +310,8 @@ OPTIONS_COLUMNS = (
 )
 
 
-def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path) -> list[Path]:
-    """summary.json, plan.csv, options.csv, cashflows.csv (frontier.csv with a frontier),
-    each written atomically; summary.json last, so its presence means the rest is there."""
-    out = prepare_out_dir(out_dir)
+def options_frame(outcome: SolveOutcome) -> pd.DataFrame:
+    """options.csv: OPTIONS_COLUMNS, the capex by year, then the MILP's per-year columns."""
     table = outcome.valuation.options.table
     capex_cols = [capex_column(y) for y in outcome.valuation.options.years]
     extra = [
@@ -321,10 +319,16 @@ def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path)
         for c in table.columns
         if c not in OPTIONS_COLUMNS and c not in capex_cols and c in BASE_COLUMNS
     ]
-    options = table[[*OPTIONS_COLUMNS, *capex_cols, *extra]]
+    return table[[*OPTIONS_COLUMNS, *capex_cols, *extra]]
+
+
+def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path) -> list[Path]:
+    """summary.json, plan.csv, options.csv, cashflows.csv (frontier.csv with a frontier),
+    each written atomically; summary.json last, so its presence means the rest is there."""
+    out = prepare_out_dir(out_dir)
     written = [
         write_csv(outcome.plan_frame, out / "plan.csv"),
-        write_csv(options, out / "options.csv"),
+        write_csv(options_frame(outcome), out / "options.csv"),
         write_csv(outcome.cashflows, out / "cashflows.csv"),
     ]
     if outcome.frontier is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from siteopt import __version__
+from siteopt.version import __version__
 
 if TYPE_CHECKING:
     from siteopt.app.pipeline import SolveOutcome

@@ -1,0 +1,127 @@
+"""The Python API (siteopt/api.py, docs/api.md): the functions the CLI calls, the same numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import siteopt
+from siteopt.model.errors import InfeasibleError
+from siteopt.model.load import ScenarioError
+
+REPO = Path(__file__).resolve().parents[2]
+TEXAS = REPO / "scenarios" / "texas.yaml"
+N = 300
+
+
+@pytest.fixture(scope="module")
+def texas():
+    return siteopt.load(TEXAS)
+
+
+@pytest.fixture(scope="module")
+def texas_run(texas):
+    return siteopt.solve(texas, scenarios=N, seed=7, backend="numpy")
+
+
+def test_the_api_is_reached_from_the_package():
+    for name in ("load", "override", "solve", "evaluate", "whatif", "sweep", "settings", "Run"):
+        assert callable(getattr(siteopt, name))
+    with pytest.raises(AttributeError, match="no attribute 'sovle'"):
+        siteopt.sovle  # noqa: B018
+
+
+def test_api_and_cli_give_identical_numbers(run_cli, tmp_path, texas_run):
+    out = tmp_path / "cli"
+    run = run_cli(
+        "solve", str(TEXAS), "--scenarios", str(N), "--seed", "7", "--backend", "numpy",
+        "--json", "--no-report", "--out", str(out),
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    cli = json.loads(run.stdout)
+    api = texas_run.summary
+    for key in ("expected_npv_usd", "cvar_usd", "p50_npv_usd", "ai_it_mw_total", "status"):
+        assert cli[key] == api[key], key
+    assert [s["expected_npv_usd"] for s in cli["sites"]] == [
+        s["expected_npv_usd"] for s in api["sites"]
+    ]
+    written = texas_run.write(tmp_path / "api", report=False)
+    assert {p.name for p in written} == {"plan.csv", "options.csv", "cashflows.csv", "summary.json"}
+    for name in ("plan.csv", "options.csv", "cashflows.csv"):
+        assert (tmp_path / "api" / name).read_bytes() == (out / name).read_bytes(), name
+    cli_plan = pd.read_csv(out / "plan.csv")
+    assert list(texas_run.plan.columns) == list(cli_plan.columns)
+    assert list(texas_run.plan["ai_it_mw"]) == list(cli_plan["ai_it_mw"])
+    assert len(texas_run.options) == len(pd.read_csv(out / "options.csv"))
+    assert set(texas_run.cashflows.columns) == {"site", "month", "line_item", "usd"}
+
+
+def test_override_returns_a_validated_copy(texas):
+    cheaper = siteopt.override(texas, {"contracts.hyperscaler-a.price_usd_kw_month": 100})
+    same = siteopt.override(texas, ["contracts.hyperscaler-a.price_usd_kw_month=100"])
+    assert cheaper == same
+    price = {c.name: c.price_usd_kw_month for c in cheaper.contracts}
+    assert price["hyperscaler-a"] == 100
+    assert {c.name: c.price_usd_kw_month for c in texas.contracts}["hyperscaler-a"] == 112
+    listed = siteopt.override(texas, {"build.decision_years": [2027, 2028]})
+    assert listed.build.decision_years == (2027, 2028)
+    with pytest.raises(ScenarioError, match="price_usd_kw_month"):
+        siteopt.override(texas, {"contracts.hyperscaler-a.price_usd_kw_month": -5})
+    with pytest.raises(ScenarioError, match="no-such-contract"):
+        siteopt.override(texas, {"contracts.no-such-contract.price_usd_kw_month": 100})
+
+
+def test_load_applies_changes_before_validation():
+    s = siteopt.load(TEXAS, {"simulation.scenarios": 1234})
+    assert s.simulation.scenarios == 1234
+
+
+def test_evaluate_takes_a_dataframe_or_a_file(tmp_path, texas, texas_run):
+    plan = texas_run.plan[texas_run.plan["site"] != "pecos-1"]
+    from_frame = siteopt.evaluate(texas, plan, scenarios=N, seed=7, backend="numpy")
+    path = tmp_path / "plan.csv"
+    plan.to_csv(path, index=False)
+    from_file = siteopt.evaluate(texas, path, scenarios=N, seed=7, backend="numpy")
+    assert from_frame.summary["expected_npv_usd"] == from_file.summary["expected_npv_usd"]
+    assert from_frame.plan.set_index("site").loc["pecos-1", "ai_it_mw"] == 0
+    with pytest.raises(Exception, match="lacks column"):
+        siteopt.evaluate(texas, plan.drop(columns=["contract"]), scenarios=N, backend="numpy")
+
+
+def test_whatif_and_sweep_through_the_api(texas):
+    change = {"contracts.hyperscaler-a.price_usd_kw_month": 100}
+    result = siteopt.whatif(texas, change, scenarios=N, seed=7, backend="numpy")
+    assert result.totals["expected_npv_usd"]["delta"] < 0  # a lower rent cannot help
+    points = siteopt.sweep(
+        texas, "contracts.hyperscaler-a.price_usd_kw_month", [100, 112], scenarios=N,
+        seed=7, backend="numpy",
+    )  # fmt: skip
+    frame = points.frame()
+    assert list(frame["value"].astype(float)) == [100.0, 112.0]
+    assert frame["expected_npv_usd"].iloc[1] == pytest.approx(
+        result.totals["expected_npv_usd"]["base"]
+    )
+
+
+def test_an_infeasible_solve_raises_with_the_reasons(texas):
+    no_money = {f"financing.capital_budget_usd.{y}": 0 for y in (2027, 2028, 2029)}
+    tight = siteopt.override(texas, {"contracts.hyperscaler-a.must_sign": True, **no_money})
+    with pytest.raises(InfeasibleError):
+        siteopt.solve(tight, scenarios=N, backend="numpy")
+
+
+def test_the_docs_example_runs(monkeypatch, capsys):
+    """docs/api.md's code blocks, run in order in one namespace from the repository root."""
+    text = (REPO / "docs" / "api.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    monkeypatch.chdir(REPO)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/api.md", "exec"), namespace)  # noqa: S102
+    printed = capsys.readouterr().out
+    assert "plan E[NPV] $" in printed and "at $100 per kW-month" in printed
