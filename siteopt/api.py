@@ -155,6 +155,7 @@ def solve(
     scenarios: int | None = None,
     seed: int | None = None,
     frontier: int = 0,
+    explain: bool = True,
     progress: Progress | None = None,
     run_settings: SolveSettings | None = None,
     **how: Any,
@@ -162,15 +163,17 @@ def solve(
     """Value every option by Monte Carlo and pick the build plan (``siteopt solve``).
 
     ``scenarios``/``seed`` replace the file's; ``frontier`` > 1 also traces E[NPV] against
-    CVaR; ``how`` are :func:`settings` keywords (``backend``, ``engine``, ``solver``,
-    ``time_limit_s``, ...), or pass ``run_settings`` built once. Raises InfeasibleError
-    when no plan meets the constraints (with the reasons).
+    CVaR; ``explain`` also solves the MILP again per budget year for what $10M more would
+    buy (summary ``capital_value``); ``how`` are :func:`settings` keywords (``backend``,
+    ``engine``, ``solver``, ``time_limit_s``, ...), or pass ``run_settings`` built once.
+    Raises InfeasibleError when no plan meets the constraints (with the reasons).
     """
     from siteopt.app import pipeline
     from siteopt.output.summary import summary_of
 
     scenario = with_simulation(scenario, scenarios, seed)
-    outcome = pipeline.solve(scenario, run_settings or settings(**how), progress, frontier=frontier)
+    how_ = run_settings or settings(**how)
+    outcome = pipeline.solve(scenario, how_, progress, frontier=frontier, explain=explain)
     return Run(outcome, summary_of(outcome))
 
 

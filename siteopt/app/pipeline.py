@@ -17,6 +17,14 @@ import pandas as pd
 
 from siteopt.app.checks import scenario_warnings
 from siteopt.app.engines import chunk_executor
+from siteopt.app.explain import (
+    CapitalValue,
+    ConstraintSlack,
+    SiteWhy,
+    capital_values,
+    constraint_slacks,
+    site_reasons,
+)
 from siteopt.app.plan import plan_problem
 from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_options
 from siteopt.kernels.backend import Backend, select_backend
@@ -48,6 +56,8 @@ PLAN_COLUMNS = (
     "cvar_usd",
     "expected_terminal_pv_usd",
     "leverage_usd",
+    "why_code",
+    "why",
 )
 PORTFOLIO_KEYS = (  # summary.json's portfolio figures, compared by whatif and sweep
     "expected_npv_usd",
@@ -151,6 +161,9 @@ class SolveOutcome:
     frontier_records: tuple[dict[str, Any], ...] = ()  # summary.json's "frontier"
     evaluated: bool = False  # a user's plan valued (siteopt evaluate), no MILP
     timings_s: dict[str, float] = field(default_factory=dict)
+    why: tuple[SiteWhy, ...] = ()  # a reason per site (siteopt.app.explain)
+    constraints: tuple[ConstraintSlack, ...] = ()  # each constraint's value and slack
+    capital: tuple[CapitalValue, ...] = ()  # what CAPITAL_STEP_USD more per year buys
 
     @property
     def chosen(self) -> list[SiteOption]:
@@ -191,6 +204,7 @@ def solve(
     cache: ValuationCache | None = None,
     start: Sequence[SiteOption] | None = None,
     frontier: int = 0,
+    explain: bool = False,
 ) -> SolveOutcome:
     """Value every option, solve the MILP, and value the chosen plan on every scenario.
 
@@ -203,6 +217,9 @@ def solve(
         scenario's constraints).
     frontier : int
         When >= 2, also solve that many risk weights and return the E[NPV]-CVaR frontier.
+    explain : bool
+        Also what more capital buys: the MILP again with CAPITAL_STEP_USD more in each
+        budget year (siteopt.app.explain), warm-started from the plan.
 
     Raises
     ------
@@ -232,10 +249,30 @@ def solve(
     )
     rows = tuple(int(result.chosen[site]) for site in result.chosen)
     outcome = finish(scenario, backend, valuation, problem, rows, decision, settings, progress)
+    if explain:
+        outcome = with_capital_values(outcome, settings)
     if frontier:
         outcome = with_frontier(outcome, backend, settings, frontier, progress)
     timings = {"valuation": t1 - t0, "milp": t2 - t1, "total": time.perf_counter() - t0}
     return replace(outcome, timings_s=timings)
+
+
+def with_capital_values(outcome: SolveOutcome, settings: SolveSettings) -> SolveOutcome:
+    """``outcome`` with what CAPITAL_STEP_USD more in each budget year buys, and the
+    budgets' binding flags from it."""
+    options, problem, rows = outcome.valuation.options, outcome.problem, outcome.rows
+    start = np.asarray(rows, dtype=np.int64)
+    capital = capital_values(
+        options,
+        problem,
+        rows,
+        lambda changed: _solve_milp(outcome.valuation, changed, settings, start_rows=start),
+    )
+    return replace(
+        outcome,
+        capital=capital,
+        constraints=constraint_slacks(options, problem, rows, capital),
+    )
 
 
 def _solve_milp(valuation, problem, settings, start_rows=None) -> PlanResult:
@@ -318,9 +355,11 @@ def finish(
     markets = valuation.kernel.take_markets() if valuation.kernel is not None else []
     cashflows = expected_cashflows(valuation.portfolio, plans["plan"], xp=np, markets=markets)
     del markets
-    frame = plan_frame(valuation.portfolio, valuation.options.table, plans["plan"], list(rows))
+    without_ai = frozenset(site.name for site in scenario.sites if site.ai is None)
+    why = site_reasons(valuation.options, problem, rows, without_ai)
+    frame = plan_frame(valuation.portfolio, valuation.options.table, plans["plan"], list(rows), why)
     figures = portfolio_figures(
-        scenario, valuation, rows, decision, frame, samples, baselines, settings
+        scenario, valuation, rows, decision, frame, samples, baselines, settings, why
     )
     return SolveOutcome(
         scenario,
@@ -336,6 +375,8 @@ def finish(
         backend.describe(verbose=True),
         settings.engine,
         settings.time_limit_s,
+        why=why,
+        constraints=constraint_slacks(valuation.options, problem, rows),
     )
 
 
@@ -413,7 +454,11 @@ def with_frontier(
 
 
 def plan_frame(
-    portfolio: Portfolio, table: pd.DataFrame, chosen: list[SiteOption], rows: list[int]
+    portfolio: Portfolio,
+    table: pd.DataFrame,
+    chosen: list[SiteOption],
+    rows: list[int],
+    why: Sequence[SiteWhy],
 ) -> pd.DataFrame:
     """plan.csv: one row per site, columns as docs/cli.md."""
     picked = table.loc[rows].reset_index(drop=True)
@@ -425,6 +470,8 @@ def plan_frame(
         for o in chosen
     ]
     picked["mining_mw"] = mining
+    picked["why_code"] = [w.code for w in why]
+    picked["why"] = [w.text for w in why]
     return picked[list(PLAN_COLUMNS)]
 
 
@@ -437,6 +484,7 @@ def portfolio_figures(
     samples: dict[str, np.ndarray],
     baselines: dict[str, Any],
     settings: SolveSettings,
+    why: Sequence[SiteWhy],
 ) -> PortfolioFigures:
     """The plan's statistics over every scenario, its sites, the baselines and warnings."""
     alpha = scenario.objective.cvar_alpha
@@ -456,7 +504,10 @@ def portfolio_figures(
         equity_capex_by_year_usd={str(y): usd for y, usd in capex.items() if usd != 0},
         ai_it_mw_total=float(frame["ai_it_mw"].sum()),
         mining_mw_total=float(frame["mining_mw"].sum()),
-        sites=tuple(_site_entry(row) for row in frame.to_dict("records")),
+        sites=tuple(
+            _site_entry(row) | {"why": w.payload()}
+            for row, w in zip(frame.to_dict("records"), why, strict=True)
+        ),
         baselines={
             "all_mining": _baseline(samples["all_mining"], alpha),
             "max_ai": {

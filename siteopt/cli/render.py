@@ -299,6 +299,11 @@ def print_solve(
         ", ".join(f"{y}: {_musd(v)}" for y, v in s["equity_capex_by_year_usd"].items()) or "none"
     )
     console.print(f"equity capex by year, USD millions: {capex}")
+    if s.get("capital_value"):
+        gains = ", ".join(
+            f"{v['year']}: +{_musd(v['expected_npv_gain_usd'])}" for v in s["capital_value"]
+        )
+        console.print(f"E[NPV] gained with $10M more equity in one year, USD millions: {gains}")
     if outcome.frontier is not None:
         _print_frontier(console, outcome.frontier, alpha)
     for note in s.get("notes", []):

@@ -27,6 +27,8 @@ __all__ = ["ReportData", "usd_m", "write_report"]
 SECTIONS = (
     "headline",
     "plan",
+    "why",
+    "capital",
     "distribution",
     "capex",
     "timeline",
@@ -262,6 +264,81 @@ def _plan_section(data: ReportData, png: bytes) -> str:
     )
 
 
+def _why_section(data: ReportData) -> str:
+    """A reason for every site, and the constraints with their slack."""
+    reasons = [
+        [
+            str(site["name"]),
+            "keep hashing"
+            if not site["contract"]
+            else f"{mw_text(site['ai_it_mw'])} MW for {site['contract']}",
+            str((site.get("why") or {}).get("text", "")),
+        ]
+        for site in data.summary["sites"]
+    ]
+    body = [_table(["site", "decision", "why"], reasons)]
+    constraints = data.summary.get("constraints") or []
+    if constraints:
+        rows = [
+            [
+                str(c["name"]),
+                _amount(c["value"], c["unit"]),
+                _amount(c["limit"], c["unit"]),
+                _amount(c["slack"], c["unit"]),
+                "binds" if c["binding"] else "",
+            ]
+            for c in constraints
+        ]
+        body.append(
+            "<p class=caption>Each constraint of the plan. A budget year binds when more of it "
+            "would buy E[NPV] (below); a contract or floor when no slack is left.</p>"
+        )
+        body.append(_table(["constraint", "plan", "limit", "slack", ""], rows, numeric={1, 2, 3}))
+    return _section("why", "Why this plan", "\n".join(body))
+
+
+def _capital_section(data: ReportData) -> str:
+    """What $10M more in each budget year buys: the MILP solved again on the same draws."""
+    values = data.summary.get("capital_value") or []
+    if not values:
+        return _section(
+            "capital",
+            "What more capital buys",
+            "<p class=empty>Not computed for this run (a solve computes it; a fixed plan, "
+            "what-if or sweep does not).</p>",
+        )
+    rows = [
+        [
+            str(v["year"]),
+            usd_m(v["extra_usd"], signed=True),
+            usd_m(v["expected_npv_gain_usd"], signed=True),
+            "; ".join(v["changes"]) or "the plan stays the same",
+        ]
+        for v in values
+    ]
+    caption = (
+        "<p class=caption>The build plan solved again on the same draws with more equity in "
+        "one budget year (with carry-over, every later year gains it too); the E[NPV] "
+        "gained and the sites whose option changes.</p>"
+    )
+    return _section(
+        "capital",
+        "What more capital buys",
+        _table(
+            ["budget year", "more equity", "E[NPV] gained", "plan changes"], rows, numeric={1, 2}
+        )
+        + caption,  # fmt: skip
+    )
+
+
+def _amount(value: float, unit: str) -> str:
+    if unit == "USD":
+        return usd_m(value)
+    if unit == "MW":
+        return f"{mw_text(value)} MW"
+    return f"{value:,.2f} {unit}"
+
+
 def _market_section(data: ReportData, png: bytes | None) -> str:
     if png is None or not data.market_paths:
         return _section("market", "Market paths", "<p class=empty>Not computed for this run.</p>")
@@ -400,6 +477,8 @@ def _body(data: ReportData, figs: dict[str, bytes]) -> list[str]:
     out = [
         _headline(data),
         _plan_section(data, figs["plan_sites.png"]),
+        _why_section(data),
+        _capital_section(data),
         _section(
             "distribution",
             "NPV distribution",

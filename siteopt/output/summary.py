@@ -7,6 +7,7 @@ and frontier); nothing here computes a statistic, and nothing patches the dict a
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from siteopt.version import __version__
@@ -42,6 +43,10 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
         "mining_mw_total": fig.mining_mw_total,
         "sites": [dict(site) for site in fig.sites],
         "baselines": {name: dict(b) for name, b in fig.baselines.items()},
+        "constraints": [dataclasses.asdict(c) for c in outcome.constraints],
+        "capital_value": [
+            {**dataclasses.asdict(c), "changes": list(c.changes)} for c in outcome.capital
+        ],
         "timings_s": {k: round(v, 3) for k, v in outcome.timings_s.items()},
         "violations": list(decision.violations),
         "violations_detail": list(decision.violation_details),

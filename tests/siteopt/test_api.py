@@ -125,3 +125,23 @@ def test_the_docs_example_runs(monkeypatch, capsys):
         exec(compile(block, "docs/api.md", "exec"), namespace)  # noqa: S102
     printed = capsys.readouterr().out
     assert "plan E[NPV] $" in printed and "at $100 per kW-month" in printed
+
+
+def test_every_texas_site_has_a_reason_and_capital_has_a_value(texas_run):
+    from siteopt.app.explain import WHY_CODES
+
+    summary, plan = texas_run.summary, texas_run.plan
+    for site, row in zip(summary["sites"], plan.to_dict("records"), strict=True):
+        why = site["why"]
+        assert why["code"] in WHY_CODES and why["text"]
+        assert (row["why_code"], row["why"]) == (why["code"], why["text"])
+        if why["code"] == "converted" and why["margin_usd"] is not None:
+            assert why["margin_usd"] >= 0  # risk neutral: no single swap beats the optimum
+    garden = next(s for s in summary["sites"] if s["name"] == "garden-city")
+    assert garden["why"]["code"] == "no_ai_option"
+    names = [c["name"] for c in summary["constraints"]]
+    assert "budget_2027" in names and "contract_max_hyperscaler-tf" in names
+    assert [c["year"] for c in summary["capital_value"]] == [2027, 2028, 2029]
+    for c in summary["capital_value"]:
+        assert c["expected_npv_gain_usd"] >= 0
+        assert (c["expected_npv_gain_usd"] > 0) == bool(c["changes"])

@@ -254,7 +254,9 @@ def _assert_finite_tree(value: Any, where: str = "") -> None:
 
 
 # Columns of the output CSVs that hold text, or that are blank for keep-hashing rows.
-TEXT_COLUMNS = {"site", "option", "contract", "online_month", "month", "line_item", "status"}
+TEXT_COLUMNS = {
+    "site", "option", "contract", "online_month", "month", "line_item", "status", "why_code", "why",
+}  # fmt: skip
 BLANK_ALLOWED = {"build_year"}
 
 

@@ -34,9 +34,12 @@ SUMMARY_KEYS = {
     "mining_mw_total",
     "sites",
     "baselines",
+    "constraints",
+    "capital_value",
     "timings_s",
 }
 SITE_KEYS = {
+    "why",
     "terminal_value_share",
     "leverage_usd",
     "name",
@@ -60,6 +63,8 @@ PLAN_COLUMNS = [
     "cvar_usd",
     "expected_terminal_pv_usd",
     "leverage_usd",
+    "why_code",
+    "why",
 ]
 OPTIONS_COLUMNS = [
     "site",
