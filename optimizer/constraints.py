@@ -89,6 +89,15 @@ def one_option_per_site(prob, data: PlanData, x: list) -> None:
         _add(prob, f"one_option_{data.site_names[site]}", expr, pulp.LpConstraintEQ, 1.0)
 
 
+def exclude_plans(prob, data: PlanData, x: list, problem: PlanProblem) -> None:
+    """``sum_s x[plan_s] <= sites - 1`` for each excluded plan: ``exclude_<k>`` (a no-good
+    cut: at least one site takes another option)."""
+    for k, plan in enumerate(problem.exclude):
+        rows = np.asarray(plan, dtype=np.int64)
+        expr = linear(x, rows, np.ones(len(rows)))
+        _add(prob, f"exclude_{k}", expr, pulp.LpConstraintLE, len(rows) - 1.0)
+
+
 def budget_limits(data: PlanData, problem: PlanProblem) -> dict[int, tuple[np.ndarray, float]]:
     """Equity capex coefficients and budget of each constrained year [MUSD].
 

@@ -268,6 +268,7 @@ def build_model(
     constraints.budget(prob, data, x, problem, slacks)
     constraints.contracts(prob, data, x, u, problem, slacks)
     constraints.hashrate_floor(prob, data, x, problem, slacks)
+    constraints.exclude_plans(prob, data, x, problem)
     model = PlanModel(
         prob=prob,
         data=data,

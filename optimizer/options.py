@@ -155,6 +155,9 @@ class PlanProblem:
         Weight of CVaR in the objective (0: risk neutral).
     cvar_floor_usd : float or None [USD]
         Portfolio CVaR must be at least this.
+    exclude : tuple of tuple of int
+        Plans (one table row per site) the solution must differ from in at least one site:
+        the runner-up plan is the optimum with the optimum excluded.
     """
 
     budget_usd_by_year: dict[int, float]
@@ -164,3 +167,4 @@ class PlanProblem:
     cvar_alpha: float = 0.95
     risk_aversion: float = 0.0
     cvar_floor_usd: float | None = None
+    exclude: tuple[tuple[int, ...], ...] = ()

@@ -164,6 +164,7 @@ class SolveOutcome:
     why: tuple[SiteWhy, ...] = ()  # a reason per site (siteopt.app.explain)
     constraints: tuple[ConstraintSlack, ...] = ()  # each constraint's value and slack
     capital: tuple[CapitalValue, ...] = ()  # what CAPITAL_STEP_USD more per year buys
+    runner_up: RunnerUp | None = None  # the best other plan (solve with explain)
 
     @property
     def chosen(self) -> list[SiteOption]:
@@ -250,29 +251,77 @@ def solve(
     rows = tuple(int(result.chosen[site]) for site in result.chosen)
     outcome = finish(scenario, backend, valuation, problem, rows, decision, settings, progress)
     if explain:
-        outcome = with_capital_values(outcome, settings)
+        outcome = with_explanation(outcome, backend, settings)
     if frontier:
         outcome = with_frontier(outcome, backend, settings, frontier, progress)
     timings = {"valuation": t1 - t0, "milp": t2 - t1, "total": time.perf_counter() - t0}
     return replace(outcome, timings_s=timings)
 
 
-def with_capital_values(outcome: SolveOutcome, settings: SolveSettings) -> SolveOutcome:
-    """``outcome`` with what CAPITAL_STEP_USD more in each budget year buys, and the
-    budgets' binding flags from it."""
-    options, problem, rows = outcome.valuation.options, outcome.problem, outcome.rows
+def with_explanation(
+    outcome: SolveOutcome, backend: Backend, settings: SolveSettings
+) -> SolveOutcome:
+    """``outcome`` with what CAPITAL_STEP_USD more in each budget year buys (and the
+    budgets' binding flags from it) and the runner-up plan: the MILP's optimum with this
+    plan excluded, its E[NPV] and the margin's standard error on the same draws. A note
+    says when the plan beats it by less than two standard errors."""
+    valuation, problem, rows = outcome.valuation, outcome.problem, outcome.rows
     start = np.asarray(rows, dtype=np.int64)
     capital = capital_values(
-        options,
+        valuation.options,
         problem,
         rows,
-        lambda changed: _solve_milp(outcome.valuation, changed, settings, start_rows=start),
+        lambda changed: _solve_milp(valuation, changed, settings, start_rows=start),
     )
+    runner = _runner_up(outcome, backend, settings)
+    notes = outcome.decision.notes
+    if runner is not None and runner.margin_se_usd and runner.margin_usd < 2 * runner.margin_se_usd:
+        notes += (
+            f"the plan beats the runner-up plan by ${runner.margin_usd / 1e6:,.1f}M, less than "
+            f"two standard errors of that margin (${runner.margin_se_usd / 1e6:,.1f}M): these "
+            "scenarios do not tell the two apart; run more to separate them",
+        )
     return replace(
         outcome,
         capital=capital,
-        constraints=constraint_slacks(options, problem, rows, capital),
+        constraints=constraint_slacks(valuation.options, problem, rows, capital),
+        runner_up=runner,
+        decision=replace(outcome.decision, notes=notes),
     )
+
+
+@dataclass(frozen=True)
+class RunnerUp:
+    """The best plan other than the chosen one (the MILP with the chosen one excluded)."""
+
+    expected_npv_usd: float
+    margin_usd: float  # the plan's E[NPV] over it, same draws
+    margin_se_usd: float | None  # the margin's standard error
+    changes: tuple[str, ...]  # "site: option" where it differs
+
+
+def _runner_up(outcome: SolveOutcome, backend: Backend, settings: SolveSettings) -> RunnerUp | None:
+    valuation, rows = outcome.valuation, outcome.rows
+    excluded = replace(outcome.problem, exclude=(tuple(int(r) for r in rows),))
+    result = _solve_milp(valuation, excluded, settings)
+    if result.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+        return None
+    flat = [o for opts in valuation.site_options for o in opts]
+    other = [int(result.chosen[site]) for site in result.chosen]
+    samples = plan_npv_samples(
+        outcome.scenario,
+        {"runner_up": [flat[r] for r in other]},
+        valuation,
+        backend=backend,
+        executor=_executor(settings),
+    )["runner_up"]
+    margin = outcome.samples["plan"] - samples
+    changes = tuple(
+        f"{valuation.options.sites[i]}: {flat[b].label}"
+        for i, (a, b) in enumerate(zip(rows, other, strict=True))
+        if a != b
+    )
+    return RunnerUp(float(samples.mean()), float(margin.mean()), _standard_error(margin), changes)
 
 
 def _solve_milp(valuation, problem, settings, start_rows=None) -> PlanResult:
@@ -343,6 +392,11 @@ def finish(
     }
     plans = {"plan": [flat[i] for i in rows]}
     plans.update({name: [flat[i] for i in b.rows] for name, b in baselines.items()})
+    # each converted site alone and hashing, on the same draws: its gain's standard error
+    converted = {i: o for i, o in enumerate(plans["plan"]) if o.contract_index is not None}
+    for i, option in converted.items():
+        plans[f"site {i}"] = [option]
+        plans[f"hash {i}"] = [valuation.site_options[i][0]]
     samples = plan_npv_samples(
         scenario,
         plans,
@@ -351,6 +405,10 @@ def finish(
         progress=progress,
         executor=_executor(settings),
     )
+    over_hashing = {}
+    for i in converted:
+        gain = samples.pop(f"site {i}") - samples.pop(f"hash {i}")
+        over_hashing[i] = (float(gain.mean()), _standard_error(gain))
     # pass 1's shared paths, when it kept them: the cash flows read them, not draw them again
     markets = valuation.kernel.take_markets() if valuation.kernel is not None else []
     cashflows = expected_cashflows(valuation.portfolio, plans["plan"], xp=np, markets=markets)
@@ -359,7 +417,7 @@ def finish(
     why = site_reasons(valuation.options, problem, rows, without_ai)
     frame = plan_frame(valuation.portfolio, valuation.options.table, plans["plan"], list(rows), why)
     figures = portfolio_figures(
-        scenario, valuation, rows, decision, frame, samples, baselines, settings, why
+        scenario, valuation, rows, decision, frame, samples, baselines, settings, why, over_hashing
     )
     return SolveOutcome(
         scenario,
@@ -485,11 +543,14 @@ def portfolio_figures(
     baselines: dict[str, Any],
     settings: SolveSettings,
     why: Sequence[SiteWhy],
+    over_hashing: dict[int, tuple[float, float | None]],
 ) -> PortfolioFigures:
-    """The plan's statistics over every scenario, its sites, the baselines and warnings."""
+    """The plan's statistics over every scenario, its sites, the baselines and warnings;
+    ``over_hashing``: per converted site, its E[NPV] over hashing and that difference's
+    standard error on the same draws."""
     alpha = scenario.objective.cvar_alpha
     plan = samples["plan"]
-    se = float(plan.std(ddof=1) / np.sqrt(plan.size)) if plan.size > 1 else None
+    se = _standard_error(plan)
     picked = valuation.options.table.loc[list(rows)]
     capex = {y: float(picked[capex_column(y)].sum()) for y in valuation.options.years}
     result = decision.result
@@ -505,8 +566,13 @@ def portfolio_figures(
         ai_it_mw_total=float(frame["ai_it_mw"].sum()),
         mining_mw_total=float(frame["mining_mw"].sum()),
         sites=tuple(
-            _site_entry(row) | {"why": w.payload()}
-            for row, w in zip(frame.to_dict("records"), why, strict=True)
+            _site_entry(row)
+            | {
+                "npv_over_hashing_usd": over_hashing.get(i, (0.0, 0.0))[0],
+                "npv_over_hashing_se_usd": over_hashing.get(i, (0.0, 0.0))[1],
+                "why": w.payload(),
+            }
+            for i, (row, w) in enumerate(zip(frame.to_dict("records"), why, strict=True))
         ),
         baselines={
             "all_mining": _baseline(samples["all_mining"], alpha),
@@ -522,6 +588,11 @@ def portfolio_figures(
         expected_terminal_pv_usd=float(frame["expected_terminal_pv_usd"].sum()),
         leverage_usd=float(frame["leverage_usd"].sum()),
     )
+
+
+def _standard_error(samples: np.ndarray) -> float | None:
+    """Standard error of the mean of ``samples``; None with fewer than two."""
+    return float(samples.std(ddof=1) / np.sqrt(samples.size)) if samples.size > 1 else None
 
 
 def _share(part: float, whole: float) -> float | None:

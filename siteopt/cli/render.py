@@ -304,6 +304,17 @@ def print_solve(
             f"{v['year']}: +{_musd(v['expected_npv_gain_usd'])}" for v in s["capital_value"]
         )
         console.print(f"E[NPV] gained with $10M more equity in one year, USD millions: {gains}")
+    runner = s.get("runner_up")
+    if runner:
+        se = runner["margin_se_usd"]
+        error = f" (standard error {_musd(se)})" if se else ""
+        console.print(
+            escape(
+                f"runner-up plan, USD millions: E[NPV] {_musd(runner['expected_npv_usd'])}, "
+                f"{_musd(runner['margin_usd'])} below this plan{error}; it differs at "
+                f"{', '.join(runner['changes'])}"
+            )
+        )
     if outcome.frontier is not None:
         _print_frontier(console, outcome.frontier, alpha)
     for note in s.get("notes", []):

@@ -277,6 +277,15 @@ def _why_section(data: ReportData) -> str:
         for site in data.summary["sites"]
     ]
     body = [_table(["site", "decision", "why"], reasons)]
+    runner = data.summary.get("runner_up")
+    if runner:
+        se = runner["margin_se_usd"]
+        sampling = f" (standard error {usd_m(se)} on the same draws)" if se else ""
+        body.append(
+            f"<p>The runner-up plan, the best other plan the MILP finds, is worth "
+            f"{_e(usd_m(runner['expected_npv_usd']))}: {_e(usd_m(runner['margin_usd']))} less"
+            f"{_e(sampling)}. It differs at {_e('; '.join(runner['changes']))}.</p>"
+        )
     constraints = data.summary.get("constraints") or []
     if constraints:
         rows = [

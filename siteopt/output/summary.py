@@ -47,6 +47,9 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
         "capital_value": [
             {**dataclasses.asdict(c), "changes": list(c.changes)} for c in outcome.capital
         ],
+        "runner_up": None
+        if outcome.runner_up is None
+        else {**dataclasses.asdict(outcome.runner_up), "changes": list(outcome.runner_up.changes)},
         "timings_s": {k: round(v, 3) for k, v in outcome.timings_s.items()},
         "violations": list(decision.violations),
         "violations_detail": list(decision.violation_details),

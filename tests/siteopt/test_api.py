@@ -145,3 +145,40 @@ def test_every_texas_site_has_a_reason_and_capital_has_a_value(texas_run):
     for c in summary["capital_value"]:
         assert c["expected_npv_gain_usd"] >= 0
         assert (c["expected_npv_gain_usd"] > 0) == bool(c["changes"])
+
+
+def test_sampling_error_of_each_site_and_of_the_runner_up(texas_run):
+    summary = texas_run.summary
+    options = texas_run.options.set_index(["site", "option"])["expected_npv_usd"]
+    for site in summary["sites"]:
+        if not site["contract"]:
+            assert site["npv_over_hashing_usd"] == 0.0
+            continue
+        label = next(
+            o
+            for (s, o) in options.index
+            if s == site["name"]
+            and o.startswith(f"ai{site['ai_it_mw']:g}-{site['build_year']}-")
+            and o.endswith(site["contract"])
+        )
+        gain = options[(site["name"], label)] - options[(site["name"], "hash")]
+        assert site["npv_over_hashing_usd"] == pytest.approx(gain, rel=1e-9)
+        assert 0 < site["npv_over_hashing_se_usd"] < abs(gain)
+    runner = summary["runner_up"]
+    assert runner["changes"] and runner["margin_usd"] >= 0
+    assert runner["expected_npv_usd"] == pytest.approx(
+        summary["expected_npv_usd"] - runner["margin_usd"], rel=1e-9
+    )
+
+
+def test_a_runner_up_within_two_standard_errors_is_noted(run_cli, tmp_path):
+    """texas at 300 scenarios, seed 3: the runner-up plan (20 MW moved between two
+    hyperscaler-tf halls) is $0.3M behind with a standard error of $0.9M."""
+    run = run_cli(
+        "solve", str(TEXAS), "--scenarios", "300", "--seed", "3", "--backend", "numpy",
+        "--json", "--no-report", "--out", str(tmp_path),
+    )  # fmt: skip
+    summary = json.loads(run.stdout)
+    runner = summary["runner_up"]
+    assert runner["margin_usd"] < 2 * runner["margin_se_usd"]
+    assert any("less than two standard errors" in note for note in summary["notes"])

@@ -36,10 +36,13 @@ SUMMARY_KEYS = {
     "baselines",
     "constraints",
     "capital_value",
+    "runner_up",
     "timings_s",
 }
 SITE_KEYS = {
     "why",
+    "npv_over_hashing_usd",
+    "npv_over_hashing_se_usd",
     "terminal_value_share",
     "leverage_usd",
     "name",
