@@ -1,12 +1,15 @@
-"""How much each contract term, and each exit multiple, moves the plan's expected NPV (the
-report's tornado).
+"""How much each contract term, each exit multiple, and each market, cost and finance
+assumption moves the plan's expected NPV (the report's tornado).
 
 The plan is held fixed; one term of one signed contract is set to a low and a high
 value and only the sites on that contract are valued again, on the same draws (a
 contract's terms enter no random stream), so each bar is a difference of common
 random numbers, not of noise. The exit multiples (``financing.exit_multiple_ai`` and
-``exit_multiple_mining``) capitalise the last year of every site, so for them every site
-of the plan is valued again (the row's ``contract`` is ``all sites``). The differences are
+``exit_multiple_mining``) capitalise the last year of every site, and the market, cost
+and finance assumptions (MARKET_TERMS) reach every site too, so for them every site of
+the plan is valued again (the row's ``contract`` is ``all sites``). The plan stays the
+one chosen at the base assumptions: a bar is what the plan is worth if the assumption is
+wrong, not what a re-optimised plan would be worth. The differences are
 averaged over the first MAX_SCENARIOS scenarios at most (the base NPV over all of them):
 on texas.yaml the largest bar moves by ~$35M of ~$740M between 5,000 and 20,000
 scenarios, and 20,000 would double the time of ``solve``.
@@ -84,6 +87,100 @@ EXIT_TERMS = (
 ALL_SITES = "all sites"
 
 
+@dataclass(frozen=True)
+class MarketTerm:
+    """A market, cost or finance assumption the tornado moves for every site: ``get`` reads
+    it (a factor of 1 for a scaling of several keys), ``put`` writes it; ``redraw``: the
+    market paths or the calendar change, so the variant draws them again (same seed, so the
+    same random numbers)."""
+
+    field: str
+    get: Callable[[Scenario], float]
+    put: Callable[[Scenario, float], Scenario]
+    low: Callable[[float], float]
+    high: Callable[[float], float]
+    label: Callable[[float], str]
+    redraw: bool
+
+
+def _market(field: str) -> tuple[Callable, Callable]:
+    def get(s: Scenario) -> float:
+        return float(getattr(s.market, field))
+
+    def put(s: Scenario, value: float) -> Scenario:
+        return s.model_copy(update={"market": s.market.model_copy(update={field: value})})
+
+    return get, put
+
+
+def _power_scaled(s: Scenario, factor: float) -> Scenario:
+    markets = {
+        name: m.model_copy(update={"price_usd_mwh": m.price_usd_mwh * factor})
+        for name, m in s.power_markets.items()
+    }
+    return s.model_copy(update={"power_markets": markets})
+
+
+def _ai_scaled(*fields: str) -> Callable[[Scenario, float], Scenario]:
+    def put(s: Scenario, factor: float) -> Scenario:
+        sites = tuple(
+            site
+            if site.ai is None
+            else site.model_copy(
+                update={
+                    "ai": site.ai.model_copy(
+                        update={f: getattr(site.ai, f) * factor for f in fields}
+                    )
+                }
+            )
+            for site in s.sites
+        )
+        return s.model_copy(update={"sites": sites})
+
+    return put
+
+
+def _one(_: Scenario) -> float:
+    return 1.0
+
+
+MARKET_TERMS = (
+    MarketTerm(
+        "btc_price_usd", *_market("btc_price_usd"), lambda v: 0.5 * v, lambda v: 1.5 * v,
+        lambda v: f"BTC ${v:,.0f}", True,
+    ),
+    MarketTerm(
+        "btc_drift", *_market("btc_drift"), lambda v: v - 0.15, lambda v: v + 0.15,
+        lambda v: f"BTC drift {v:+.0%}/yr", True,
+    ),
+    MarketTerm(
+        "hashrate_growth", *_market("hashrate_growth"), lambda v: max(-1.0, v - 0.1),
+        lambda v: min(3.0, v + 0.1), lambda v: f"hashrate {v:+.0%}/yr", True,
+    ),
+    MarketTerm(
+        "power_price", _one, _power_scaled, lambda v: 0.75 * v, lambda v: 1.25 * v,
+        lambda v: f"power x{v:g}", True,
+    ),
+    MarketTerm(
+        "ai_capex", _one, _ai_scaled("build_capex_usd_mw", "retrofit_capex_usd_mw"),
+        lambda v: 0.85 * v, lambda v: 1.15 * v, lambda v: f"AI capex x{v:g}", False,
+    ),
+    MarketTerm(
+        "capex_overrun_volatility", _one, _ai_scaled("capex_overrun_volatility"),
+        lambda v: 0.5 * v, lambda v: 2.0 * v, lambda v: f"overrun sigma x{v:g}", False,
+    ),
+    MarketTerm(
+        "discount_rate", lambda s: float(s.discount_rate),
+        lambda s, v: s.model_copy(update={"discount_rate": v}), lambda v: max(0.0, v - 0.02),
+        lambda v: v + 0.02, lambda v: f"discount {v:.0%}", True,
+    ),
+)  # fmt: skip
+"""Market, cost and finance assumptions, each moved for every site of the plan: BTC price
+halved and +50%, BTC drift and hashrate growth -/+ 15 and 10 points, every power market's
+price x0.75 and x1.25, AI capex x0.85 and x1.15, the overrun's sigma halved and doubled, the
+discount rate -/+ 2 points."""
+
+
 def contract_tornado(
     scenario: Scenario,
     plan: list[SiteOption],
@@ -98,29 +195,39 @@ def contract_tornado(
     signs no contract.
     """
     signed = sorted({o.contract_index for o in plan if o.contract_index is not None})
-    variants = []  # (who, term, side, options valued again, scenario with the term moved)
+    variants = []  # (who, term, label, side, value, options valued again, moved, redraw)
     for c in signed:
         contract = scenario.contracts[c]
         on = [o for o in plan if o.contract_index == c]
         for term in TERMS:
             base = float(getattr(contract, term.field))
             for side, move in (("low", term.low), ("high", term.high)):
-                moved = _with_term(scenario, c, term.field, move(base))
-                variants.append((contract.name, term, side, on, moved))
+                value = move(base)
+                moved = _with_term(scenario, c, term.field, value)
+                variants.append((contract.name, term.field, term.label, side, value, on, moved,
+                                 False))  # fmt: skip
     if not variants:
         return pd.DataFrame(columns=COLUMNS)
     for term in EXIT_TERMS:
         base = float(getattr(scenario.financing, term.field))
         for side, move in (("low", term.low), ("high", term.high)):
-            moved = _with_financing(scenario, term.field, move(base))
-            variants.append((ALL_SITES, term, side, list(plan), moved))
+            value = move(base)
+            moved = _with_financing(scenario, term.field, value)
+            variants.append((ALL_SITES, term.field, term.label, side, value, list(plan), moved,
+                             False))  # fmt: skip
+    for lever in MARKET_TERMS:
+        base = lever.get(scenario)
+        for side, move in (("low", lever.low), ("high", lever.high)):
+            value = move(base)
+            moved = lever.put(scenario, value)
+            variants.append((ALL_SITES, lever.field, lever.label, side, value, list(plan), moved,
+                             lever.redraw))  # fmt: skip
     delta = _mean_deltas(scenario, plan, variants, backend, progress)
     rows = {}
-    for (who, term, side, _, moved), d in zip(variants, delta, strict=True):
-        value = _value_of(moved, who, term.field)
-        row = rows.setdefault((who, term.field), {"contract": who, "term": term.field})
+    for (who, field, label, side, value, _, _, _), d in zip(variants, delta, strict=True):
+        row = rows.setdefault((who, field), {"contract": who, "term": field})
         row[f"{side}_value"] = value
-        row[f"{side}_label"] = term.label(value)
+        row[f"{side}_label"] = label(value)
         row[f"{side}_npv_usd"] = base_npv_usd + d
     frame = pd.DataFrame(list(rows.values()), columns=COLUMNS)
     swing = (frame["high_npv_usd"] - frame["low_npv_usd"]).abs()
@@ -139,13 +246,6 @@ COLUMNS = [
 ]
 
 
-def _value_of(scenario: Scenario, who: str, field: str) -> float:
-    """The moved term's value in a variant (a contract's, or the financing block's)."""
-    if who == ALL_SITES:
-        return float(getattr(scenario.financing, field))
-    return float(getattr(next(c for c in scenario.contracts if c.name == who), field))
-
-
 def _with_financing(scenario: Scenario, field: str, value: float) -> Scenario:
     financing = scenario.financing.model_copy(update={field: value})
     return scenario.model_copy(update={"financing": financing})
@@ -159,24 +259,27 @@ def _with_term(scenario: Scenario, c: int, field: str, value: float) -> Scenario
 
 
 def _mean_deltas(scenario, plan, variants, backend: Backend, progress) -> list[float]:
-    """Mean over every scenario of (plan NPV with the variant - plan NPV as is) [USD]."""
+    """Mean over every scenario of (plan NPV with the variant - plan NPV as is) [USD]. A
+    variant that moves the market, the power prices or the discount rate draws its paths
+    and calendar again (the same seed: the same random numbers)."""
     scenario = kernel_inputs(scenario)
-    variants = [(on, kernel_inputs(moved)) for _, _, _, on, moved in variants]
+    moved = [(v[5], kernel_inputs(v[6]), v[7]) for v in variants]
     xp, n = backend.xp, min(scenario.simulation.scenarios, MAX_SCENARIOS)
-    valued = sorted({o for on, _ in variants for o in on}, key=plan.index)
+    valued = sorted({o for on, _, _ in moved for o in on}, key=plan.index)
     sites = sorted({o.site_index for o in valued})
     size = ChunkSize(chunk_size_for(scenario, backend, None))
 
     def chunk_sums(lo: int, hi: int) -> np.ndarray:
         """Per variant, the sum over scenarios [lo, hi) of the plan's NPV change [USD]."""
-        ctx = chunk_market(scenario, xp.arange(lo, hi, dtype=xp.int64), xp=xp, sites=sites)
+        idx = xp.arange(lo, hi, dtype=xp.int64)
+        ctx = chunk_market(scenario, idx, xp=xp, sites=sites)
         base = {o: _npv(scenario, o, ctx, xp) for o in valued}
-        return np.array(
-            [
-                float(backend.to_numpy(sum(_npv(moved, o, ctx, xp) - base[o] for o in on)).sum())
-                for on, moved in variants
-            ]
-        )
+        sums = []
+        for on, variant, redraw in moved:
+            here = chunk_market(variant, idx, xp=xp, sites=sites) if redraw else ctx
+            change = sum(_npv(variant, o, here, xp) - base[o] for o in on)
+            sums.append(float(backend.to_numpy(change).sum()))
+        return np.array(sums)
 
     totals = np.zeros(len(variants))
     for _, hi, sums in stream_chunks(n, size, backend, chunk_sums):

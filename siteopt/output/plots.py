@@ -363,8 +363,8 @@ def tornado_png(tornado: pd.DataFrame, base_npv_usd: float) -> bytes:
     fig, ax = _figure(1.6 + 0.55 * n)
     y = np.arange(n)
     low, high = t["low_d"].to_numpy(), t["high_d"].to_numpy()
-    ax.barh(y - 0.18, low, height=0.36, color="#c0392b", label="term at low value")
-    ax.barh(y + 0.18, high, height=0.36, color="#1b7a3d", label="term at high value")
+    ax.barh(y - 0.18, low, height=0.36, color="#c0392b", label="at the low value")
+    ax.barh(y + 0.18, high, height=0.36, color="#1b7a3d", label="at the high value")
     for yi, d, text in zip(
         np.r_[y - 0.18, y + 0.18],
         np.r_[low, high],
@@ -386,7 +386,7 @@ def tornado_png(tornado: pd.DataFrame, base_npv_usd: float) -> bytes:
     reach = max(float(np.abs(np.r_[low, high]).max()), 1e-3)
     ax.set_xlim(-1.8 * reach, 1.8 * reach)  # room for the value labels
     ax.set_xlabel(_plain(f"change in plan E[NPV] from base {usd_m(base_npv_usd)} [$M]"))
-    ax.set_title("Contract terms: sensitivity of the plan's expected NPV")
+    ax.set_title("Sensitivity of the plan's expected NPV")
     ax.grid(axis="x", alpha=0.3)
     _legend(fig, fontsize=8, loc="outside lower center", ncols=2)
     return _png(fig)

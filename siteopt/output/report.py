@@ -386,7 +386,7 @@ def _frontier_section(frontier: pd.DataFrame, png: bytes) -> str:
 def _tornado_section(data: ReportData, png: bytes | None) -> str:
     t = data.tornado
     if png is None or t is None:
-        return _section("tornado", "Contract terms", f"<p class=empty>{_e(NO_CONTRACT)}</p>")
+        return _section("tornado", "Sensitivities", f"<p class=empty>{_e(NO_CONTRACT)}</p>")
     rows = [
         [
             str(r.contract),
@@ -404,11 +404,20 @@ def _tornado_section(data: ReportData, png: bytes | None) -> str:
         numeric=range(2, 6),
     )
     alt = (
-        "Tornado chart: plan expected NPV with each contract term and exit multiple at its "
-        "low and high value"
+        "Tornado chart: plan expected NPV with each contract term, exit multiple and market, "
+        "cost and finance assumption at its low and high value"
+    )
+    caption = (
+        "<p class=caption>The plan held fixed and valued again on the same draws with one "
+        "assumption moved: each signed contract's terms, the exit multiples, BTC (price "
+        "halved or +50%, drift), hashrate growth, power prices, AI capex and its overrun, "
+        "and the discount rate. A bar is what this plan is worth if the assumption is wrong, "
+        "not what a plan re-optimised for it would be worth.</p>"
     )
     return _section(
-        "tornado", "Contract terms and exit multiples", _img("tornado.png", png, alt) + table
+        "tornado",
+        "Sensitivities: contract terms, market, costs",
+        _img("tornado.png", png, alt) + caption + table,
     )
 
 
