@@ -227,15 +227,20 @@ def site_chunk(
     *,
     xp: ModuleType,
     levers: bool = False,
+    streams: tuple[SiteStreams, Fleet] | None = None,
 ) -> SiteChunk:
     """NPV of each option of one site on the chunk's scenarios (the fast path).
 
     ``levers``: also each option's PV of terminal value and what its project debt adds
-    (``SiteChunk.levers``); only the valuation's first pass wants them."""
+    (``SiteChunk.levers``); only the valuation's first pass wants them. ``streams``: the
+    site's :func:`site_streams_of` on this chunk, when the caller has them already (they
+    depend on the site's mining, the market paths and whether an option pays AI power, not
+    on contract terms or AI capex)."""
     site, cal = scenario.sites[site_index], ctx.cal
     groups = option_groups(options)
-    pays_power = any(not scenario.contracts[g.contract_index].power_pass_through for g in groups)
-    streams, fl = _site_streams(scenario, site_index, ctx, pays_power, xp=xp)
+    if streams is None:
+        streams = site_streams_of(scenario, site_index, options, ctx, xp=xp)
+    streams, fl = streams
     n, width = ctx.scenarios.shape[0], len(options)
     npv = xp.empty((n, width))
     # the levers: each option's PV of terminal value, and what its project debt adds
@@ -287,6 +292,23 @@ def site_chunk(
         )
     both = xp.concatenate([terminal, leverage], axis=1) if levers else None
     return SiteChunk(npv, events, fl, both)
+
+
+def site_streams_of(
+    scenario: Portfolio,
+    site_index: int,
+    options: list[SiteOption],
+    ctx: ChunkMarket,
+    *,
+    xp: ModuleType,
+) -> tuple[SiteStreams, Fleet]:
+    """The site's streams and fleet on the chunk for ``options`` (AI power is computed when
+    one of their contracts leaves it with the miner)."""
+    pays_power = any(
+        o.contract_index is not None and not scenario.contracts[o.contract_index].power_pass_through
+        for o in options
+    )
+    return _site_streams(scenario, site_index, ctx, pays_power, xp=xp)
 
 
 def _column(values: Any, xp: ModuleType) -> Any:
