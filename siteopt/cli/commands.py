@@ -59,8 +59,8 @@ RUN_FILES = (
     "report.html",
     *PLOT_FILES,
 )
-WHATIF_FILES = ("base", "changed", "diff.csv", "whatif.json")
-SWEEP_FILES = ("sweep.png", "plans.csv", "sweep.csv", "sweep.json")
+WHATIF_FILES = ("base", "changed", "diff.csv", "whatif.json", "whatif.html")
+SWEEP_FILES = ("sweep.png", "plans.csv", "sweep.csv", "sweep.json", "sweep.html")
 
 
 @click.command()
@@ -221,6 +221,10 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
             _write(side_run, "whatif", file, stage.path / side, no_report)
         document = payload(result)
         write_csv(result.sites, stage.path / "diff.csv")
+        if not no_report:
+            from siteopt.output.compare import write_whatif_html
+
+            write_whatif_html(document, stage.path)
         write_json(document, stage.path / "whatif.json")
     if as_json:
         click.echo(to_json(document))
@@ -250,6 +254,7 @@ def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_j
     from siteopt import api
     from siteopt.app import sweep as sweeps
     from siteopt.cli.render import print_sweep
+    from siteopt.output.compare import write_sweep_html
     from siteopt.output.files import write_atomic
     from siteopt.output.plots import sweep_png
 
@@ -262,16 +267,14 @@ def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_j
             settings = run.settings(source)
             result = api.sweep(scenario, param, points, run_settings=settings, progress=progress)
         payload = sweeps.payload(result)
+        frame, plans = result.frame(), result.plans()
+        png = sweep_png(frame, result.param, f"{result.scenario}: sweep of {result.param}")
         written = stage.final(
             [
-                write_atomic(
-                    stage.path / "sweep.png",
-                    sweep_png(
-                        result.frame(), result.param, f"{result.scenario}: sweep of {result.param}"
-                    ),
-                ),
-                write_csv(result.plans(), stage.path / "plans.csv"),
-                write_csv(result.frame(), stage.path / "sweep.csv"),
+                write_atomic(stage.path / "sweep.png", png),
+                write_csv(plans, stage.path / "plans.csv"),
+                write_csv(frame, stage.path / "sweep.csv"),
+                write_sweep_html(result.scenario, result.param, frame, plans, png, stage.path),
                 write_json(payload, stage.path / "sweep.json"),
             ]
         )

@@ -557,7 +557,11 @@ table.manifest code { white-space: pre-wrap; word-break: break-all; }
 
 def render_html(data: ReportData, figs: dict[str, bytes]) -> str:
     """The page as text, given the PNG bytes by file name (from ``_figures``)."""
-    title = f"siteopt {data.command}: {data.scenario}"
+    return page(f"siteopt {data.command}: {data.scenario}", _body(data, figs))
+
+
+def page(title: str, sections: Sequence[str]) -> str:
+    """A self-contained HTML page in the report's style around ``sections``."""
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -571,7 +575,7 @@ def render_html(data: ReportData, figs: dict[str, bytes]) -> str:
             "<body>",
             f"<header><h1>{_e(title)}</h1></header>",
             "<main>",
-            *_body(data, figs),
+            *sections,
             "</main>",
             "</body>",
             "</html>",

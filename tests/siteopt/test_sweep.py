@@ -98,6 +98,11 @@ def test_sweep_cli_writes_table_plot_and_plans(run_cli, tmp_path):
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     payload = json.loads((tmp_path / "sweep.json").read_text())
     assert payload["param"] == PARAM and payload["values"] == ["130", "170"]
+    html = (tmp_path / "sweep.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and 'data-file="sweep.png"' in html
+    for value, npv in zip(table["value"], table["expected_npv_usd"], strict=True):
+        assert f"<td>{value}</td>" in html and f"${npv / 1e6:,.1f}M" in html
+    assert html.count("<tr>") == 2 + len(plans) + 2  # points, plans, two header rows
     assert payload["reuse"]["site_valuations"] < payload["reuse"]["site_valuations_without_reuse"]
 
 

@@ -88,6 +88,36 @@ def test_whatif_cli_writes_both_plans_and_the_diff(run_cli, tmp_path):
     payload = json.loads((tmp_path / "whatif.json").read_text())
     assert payload["changes"] == ["contracts.hyperscaler-a.price_usd_kw_month=120"]
     assert set(TOTAL_KEYS) <= payload["totals"].keys()
+    assert not (tmp_path / "whatif.html").exists()  # --no-report
+
+
+def test_whatif_html_compares_the_two_plans(tmp_path):
+    from siteopt.output.compare import whatif_html
+
+    document = {
+        "scenario": "x<y",
+        "changes": ["contracts.a.price_usd_kw_month=120"],
+        "scenarios": 300, "seed": 7, "backend": "numpy",
+        "status": {"base": "optimal", "changed": "optimal"},
+        "totals": {
+            "expected_npv_usd": {"base": 2e9, "changed": 2.1e9, "delta": 1e8},
+            "ai_it_mw_total": {"base": 100.0, "changed": 140.0, "delta": 40.0},
+            "equity_capex_2027_usd": {"base": 5e7, "changed": 7e7, "delta": 2e7},
+        },
+        "sites": [
+            {"site": "s1", "changed": True, "base_ai_it_mw": 0.0, "base_contract": None,
+             "base_build_year": None, "changed_ai_it_mw": 40.0, "changed_contract": "a",
+             "changed_build_year": 2028.0, "delta_expected_npv_usd": 1e8, "delta_cvar_usd": -5e6},
+        ],
+        "sites_changed": 1, "sites_revalued": 1,
+    }  # fmt: skip
+    html = whatif_html(document)
+    assert "<title>siteopt whatif: x&lt;y</title>" in html
+    assert "<td>E[NPV]</td><td class=num>$2,000.0M</td><td class=num>$2,100.0M</td>" in html
+    assert "<td class=num>+$100.0M</td>" in html and "<td class=num>+40</td>" in html
+    assert "<td>equity capex 2027</td>" in html
+    assert "<td>keep hashing</td><td>40 MW for a from 2028</td>" in html
+    assert "<a href='changed/report.html'>changed</a>" in html
 
 
 def test_whatif_json_without_a_change(run_cli, tmp_path):
