@@ -1,8 +1,12 @@
-"""Breakeven rent: the lowest contract price at which converting a site beats hashing.
+"""Breakeven rent: the lowest contract price at which converting a site for a contract
+beats the site's best alternative, keeping it hashing or its best option on another
+contract.
 
-Differences between runs come only from the inputs: the generator is keyed by
-(seed, scenario, month, stream) and a contract's price enters no draw, so every
-price tried below sees the same BTC paths, power prices, delays, overruns and exits.
+Only the options that meet the contract's minimum on their own are candidates; when none
+does, every option on the contract is, and the result says that the site alone cannot
+sign it. Differences between runs come only from the inputs: the generator is keyed by
+(seed, scenario, month, stream) and a contract's price enters no draw, so every price
+tried below sees the same BTC paths, power prices, delays, overruns and exits.
 """
 
 from __future__ import annotations
@@ -36,7 +40,15 @@ class Breakeven:
         Breakeven in the sense of expected NPV and of CVaR; None when no rent up to
         the ceiling makes converting better (e.g. capacity or contract limits).
     best_option_at_breakeven : str
-        The option that first beats hashing in expected NPV.
+        The option that first beats the alternative in expected NPV.
+    alternative : str
+        The site's best option off this contract by expected NPV: ``hash`` (keep hashing)
+        or an option on another contract, at that contract's price.
+    min_mw : float [MW]
+        The contract's minimum.
+    alone_meets_minimum : bool
+        Some option of the site meets the minimum on its own (only those were candidates);
+        if not, every option on the contract was, and other sites must sign the rest.
     """
 
     site: str
@@ -46,6 +58,9 @@ class Breakeven:
     best_option_at_breakeven: str
     scenarios: int
     seed: int
+    alternative: str = "hash"
+    min_mw: float = 0.0
+    alone_meets_minimum: bool = True
 
 
 class _SiteValuer:
@@ -55,7 +70,14 @@ class _SiteValuer:
         scenario = kernel_inputs(scenario)
         self.scenario, self.site, self.contract, self.be = scenario, site, contract, backend
         opts = site_options(scenario, site)
-        self.options = [o for o in opts if o.contract_index in (None, contract)]
+        on = [o for o in opts if o.contract_index == contract]
+        min_mw = scenario.contracts[contract].min_mw
+        signable = [o for o in on if o.it_mw >= min_mw - 1e-9]
+        self.alone_meets_minimum = bool(signable) or not on
+        # keep hashing first, then the candidates on the contract
+        self.options = [opts[0], *(signable or on)]
+        # keep hashing and the options on the site's other contracts, at their own prices
+        self.alternatives = [opts[0], *(o for o in opts[1:] if o.contract_index != contract)]
         size = ChunkSize(chunk_size_for(scenario, backend, None))
         xp = backend.xp
 
@@ -64,6 +86,17 @@ class _SiteValuer:
 
         n = scenario.simulation.scenarios
         self.chunks = [ctx for _, _, ctx in stream_chunks(n, size, backend, draw)]
+
+    @functools.cached_property
+    def alternative_npv(self) -> np.ndarray:
+        """(N, alternatives) NPVs of keeping hashing and of the other contracts' options [USD]."""
+        parts = [
+            self.be.to_numpy(
+                site_chunk(self.scenario, self.site, self.alternatives, c, xp=self.be.xp).npv
+            )
+            for c in self.chunks
+        ]
+        return np.concatenate(parts, axis=0)
 
     def npv(self, price: float) -> np.ndarray:
         """(N, options) NPVs with the contract at ``price`` [USD]."""
@@ -109,14 +142,18 @@ def breakeven(
             f"site {site_name} offers no option on contract {contract_name} (AI limit or max_mw)"
         )
     alpha = scenario.objective.cvar_alpha
+    others = valuer.alternative_npv
+    best_mean = float(others.mean(axis=0).max())
+    best_cvar = float(np.max(portfolio_cvar(others, alpha, axis=0)))
+    alternative = valuer.alternatives[int(np.argmax(others.mean(axis=0)))].label
 
     def mean_gap(price: float) -> float:
         v = valuer.npv(price)
-        return float(v[:, 1:].mean(axis=0).max() - v[:, 0].mean())
+        return float(v[:, 1:].mean(axis=0).max() - best_mean)
 
     def cvar_gap(price: float) -> float:
         v = valuer.npv(price)
-        return float(portfolio_cvar(v[:, 1:], alpha, axis=0).max() - portfolio_cvar(v[:, 0], alpha))
+        return float(portfolio_cvar(v[:, 1:], alpha, axis=0).max() - best_cvar)
 
     by_mean = _bisect(mean_gap, progress, "breakeven (expected NPV)")
     by_cvar = _bisect(cvar_gap, progress, "breakeven (CVaR)")
@@ -132,6 +169,9 @@ def breakeven(
         best,
         scenario.simulation.scenarios,
         scenario.simulation.seed,
+        alternative,
+        float(scenario.contracts[contract].min_mw),
+        valuer.alone_meets_minimum,
     )
 
 

@@ -443,9 +443,22 @@ def print_breakeven(result: Any, path: Any) -> None:
         )
     )
     best = f" ({result.best_option_at_breakeven})" if result.best_option_at_breakeven else ""
+    rival = (
+        "keeping it hashing"
+        if result.alternative == "hash"
+        else f"its best option off this contract, {result.alternative}"
+    )
+    console.print(escape(f"  against {rival}:"))
     console.print(
-        escape(f"  converting beats hashing in expected NPV from {price(result.by_expected_npv)}")
+        escape(f"  converting wins in expected NPV from {price(result.by_expected_npv)}")
         + escape(best)
     )
-    console.print(escape(f"  converting beats hashing in CVaR from {price(result.by_cvar)}"))
+    console.print(escape(f"  converting wins in CVaR from {price(result.by_cvar)}"))
+    if not result.alone_meets_minimum:
+        console.print(
+            escape(
+                f"  note: no option of {result.site} alone reaches the contract's minimum of "
+                f"{result.min_mw:g} MW; the prices assume other sites sign the rest"
+            )
+        )
     console.print(escape(f"wrote {path}"))

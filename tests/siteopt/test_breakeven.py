@@ -25,8 +25,9 @@ def _gap(path: Path, site: str, contract: str, price: float, n: int) -> float:
     s = with_simulation(load_scenario(path), n, None)
     i = [x.name for x in s.sites].index(site)
     c = [x.name for x in s.contracts].index(contract)
-    v = _SiteValuer(s, i, c, select_backend("numpy")).npv(price)
-    return float(v[:, 1:].mean(axis=0).max() - v[:, 0].mean())
+    valuer = _SiteValuer(s, i, c, select_backend("numpy"))
+    v = valuer.npv(price)
+    return float(v[:, 1:].mean(axis=0).max() - valuer.alternative_npv.mean(axis=0).max())
 
 
 @pytest.mark.parametrize(
@@ -113,3 +114,27 @@ def test_breakeven_is_where_the_solver_flips_on_one_site(write_scenario):
         )
         ai_mw[side] = summary_of(solve(changed, settings))["ai_it_mw_total"]
     assert ai_mw["above"] > 0 and ai_mw["below"] == 0
+
+
+def test_breakeven_is_against_the_best_alternative_and_respects_the_minimum():
+    """midland-2 (80 MW of AI at most) on hyperscaler-a (100 MW minimum): its rival is its
+    best neocloud-b option, not hashing, and no option alone signs the contract, which the
+    result says. pecos-1 on hyperscaler-a: only options of 100 MW or more are candidates."""
+    s = load_scenario(TEXAS)
+    b = breakeven(s, "midland-2", "hyperscaler-a", backend="numpy", scenarios=300)
+    assert b.alternative.endswith("-neocloud-b")
+    assert b.min_mw == 100 and not b.alone_meets_minimum
+    assert _gap(TEXAS, "midland-2", "hyperscaler-a", b.by_expected_npv + 0.05, 300) >= 0
+    against_hashing = _hash_gap(TEXAS, "midland-2", "hyperscaler-a", b.by_expected_npv, 300)
+    assert against_hashing > 0  # hashing was beaten long before: the rival raised the price
+    p = breakeven(s, "pecos-1", "hyperscaler-a", backend="numpy", scenarios=300)
+    assert p.alone_meets_minimum
+    assert int(p.best_option_at_breakeven.split("-")[0][2:]) >= 100
+
+
+def _hash_gap(path: Path, site: str, contract: str, price: float, n: int) -> float:
+    s = with_simulation(load_scenario(path), n, None)
+    i = [x.name for x in s.sites].index(site)
+    c = [x.name for x in s.contracts].index(contract)
+    v = _SiteValuer(s, i, c, select_backend("numpy")).npv(price)
+    return float(v[:, 1:].mean(axis=0).max() - v[:, 0].mean())
