@@ -23,15 +23,16 @@ reads:
 
 The public figures beside them are in docs/sources.md ("Hosting AI deals").
 
-``--plan OUT`` reads a solve's plan.csv and cashflows.csv instead and gives the same
-NOI and yields for each AI site of the plan (over its first full year and its remaining
-months in the horizon).
+``--plan OUT`` reads a solve's summary.json instead: the NOI and yields on cost siteopt
+gives for each AI site of the plan (``sites[].yield_on_cost``: the first full year, and the
+average from first rent to the horizon).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,42 +189,26 @@ def markdown(rows: list[tuple[Deal, dict[str, float]]]) -> str:
     return head + body
 
 
-def plan_yields(out: Path, scenario_file: Path) -> pd.DataFrame:
-    """NOI and yields on cost of each AI site of a solve's plan (``out``: its folder)."""
-    from siteopt.model.load import load_scenario
-
-    scenario = load_scenario(scenario_file)
-    plan = pd.read_csv(out / "plan.csv")
-    flows = pd.read_csv(out / "cashflows.csv")
+def plan_yields(out: Path) -> pd.DataFrame:
+    """NOI and yields on cost of each AI site of a solve's plan (``out``: its folder), as its
+    summary.json gives them (siteopt.app.finance.yield_on_cost)."""
+    summary = json.loads((out / "summary.json").read_text())
     rows = []
-    for _, row in plan[plan["ai_it_mw"] > 0].iterrows():
-        site = next(s for s in scenario.sites if s.name == row["site"])
-        contract = next(c for c in scenario.contracts if c.name == row["contract"])
-        mine = flows[flows["site"] == row["site"]]
-        noi = (
-            mine[mine["line_item"].isin(["ai_rent", "ai_opex", "ai_power"])]
-            .groupby("month", sort=True)["usd"]
-            .sum()
-            .to_numpy()
-        )
-        first = int(row["build_year"] - scenario.start_year) * 12 + site.ai.lead_time_months
-        mw = float(row["ai_it_mw"])
-        landlord = float(row["equity_capex_usd"] + row["debt_usd"]) / mw
-        total = landlord / (1.0 - contract.tenant_funded_share)
-        first_year = noi[first + 12 : first + 24].sum() / mw
-        rest = noi[first:]
-        average = rest.sum() / mw / (len(rest) / 12.0)
+    for site in summary["sites"]:
+        y = site["yield_on_cost"]
+        if y is None:
+            continue
         rows.append(
             {
-                "site": row["site"],
-                "contract": row["contract"],
-                "ai_it_mw": mw,
-                "landlord_capex_usd_mw": landlord,
-                "total_capex_usd_mw": total,
-                "noi_first_year_usd_mw": first_year,
-                "noi_average_usd_mw_year": average,
-                "yield_on_landlord_cost": average / landlord,
-                "yield_on_total_cost": average / total,
+                "site": site["name"],
+                "contract": site["contract"],
+                "ai_it_mw": site["ai_it_mw"],
+                "landlord_capex_usd_mw": y["noi_average_usd_mw_year"] / y["on_landlord_cost"],
+                "total_capex_usd_mw": y["noi_average_usd_mw_year"] / y["on_total_cost"],
+                "noi_first_year_usd_mw": y["noi_first_year_usd_mw"],
+                "noi_average_usd_mw_year": y["noi_average_usd_mw_year"],
+                "yield_on_landlord_cost": y["on_landlord_cost"],
+                "yield_on_total_cost": y["on_total_cost"],
             }
         )
     return pd.DataFrame(rows)
@@ -251,10 +236,9 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=4000)
     parser.add_argument("--markdown", action="store_true", help="print the docs table")
     parser.add_argument("--plan", type=Path, help="a solve's output folder instead")
-    parser.add_argument("--scenario", type=Path, default=Path("scenarios/texas.yaml"))
     args = parser.parse_args()
     if args.plan:
-        table = plan_yields(args.plan, args.scenario)
+        table = plan_yields(args.plan)
         print(plan_markdown(table) if args.markdown else table.to_string(index=False))
         return
     rows = [(deal, deal_metrics(deal, args.scenarios)) for deal in DEALS]

@@ -16,6 +16,7 @@ the median BTC path falls (docs/model.md) and nobody should learn that from a pl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -256,10 +257,17 @@ def mining_unit_economics(
         power_cost_usd_mw_day=power,
         opex_usd_mw_day=opex,
         margin_usd_mw_day=revenue - power - opex,
-        breakeven_power_usd_mwh=breakeven,
+        breakeven_power_usd_mwh=_finite(breakeven),
         btc_mw_day=revenue / btc_price if btc_price else 0.0,
-        cash_cost_usd_btc=(power + opex) * btc_price / revenue if btc_price and revenue else None,
+        cash_cost_usd_btc=_finite((power + opex) * btc_price / revenue)
+        if btc_price and revenue
+        else None,
     )
+
+
+def _finite(value: float | None) -> float | None:
+    """``value``, or None where a vanishing uptime or revenue sends it past a float's range."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def ai_unit_economics(site: Site, contract: Contract, power_price: float) -> AIEconomics:

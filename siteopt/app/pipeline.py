@@ -25,11 +25,12 @@ from siteopt.app.explain import (
     constraint_slacks,
     site_reasons,
 )
+from siteopt.app.finance import yield_on_cost
 from siteopt.app.plan import plan_problem
 from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_options
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import expected_cashflows
-from siteopt.kernels.hosting import mining_left_mw
+from siteopt.kernels.hosting import construction_start, mining_left_mw
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.valuation import ValuationCache
@@ -419,6 +420,13 @@ def finish(
     figures = portfolio_figures(
         scenario, valuation, rows, decision, frame, samples, baselines, settings, why, over_hashing
     )
+    yields = _yields(valuation.portfolio, plans["plan"], frame, cashflows)
+    figures = replace(
+        figures,
+        sites=tuple(
+            site | {"yield_on_cost": y} for site, y in zip(figures.sites, yields, strict=True)
+        ),
+    )
     return SolveOutcome(
         scenario,
         valuation,
@@ -588,6 +596,30 @@ def portfolio_figures(
         expected_terminal_pv_usd=float(frame["expected_terminal_pv_usd"].sum()),
         leverage_usd=float(frame["leverage_usd"].sum()),
     )
+
+
+def _yields(
+    portfolio: Portfolio, chosen: list[SiteOption], frame: pd.DataFrame, cashflows: pd.DataFrame
+) -> list[dict[str, Any] | None]:
+    """Each converted site's NOI and yield on cost (siteopt.app.finance); None when hashing."""
+    out: list[dict[str, Any] | None] = []
+    for option, row in zip(chosen, frame.to_dict("records"), strict=True):
+        if option.contract_index is None:
+            out.append(None)
+            continue
+        site = portfolio.sites[option.site_index]
+        first_rent = construction_start(portfolio, option.build_year) + site.ai.lead_time_months
+        out.append(
+            yield_on_cost(
+                cashflows,
+                site.name,
+                option.it_mw,
+                first_rent,
+                float(row["equity_capex_usd"] + row["debt_usd"]),
+                portfolio.contracts[option.contract_index].tenant_funded_share,
+            )
+        )
+    return out
 
 
 def _standard_error(samples: np.ndarray) -> float | None:

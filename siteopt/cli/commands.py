@@ -55,6 +55,7 @@ RUN_FILES = (
     "plan.csv",
     "options.csv",
     "cashflows.csv",
+    "annual.csv",
     "frontier.csv",
     "report.html",
     *PLOT_FILES,

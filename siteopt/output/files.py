@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from siteopt.app.finance import annual_cashflows
 from siteopt.model.errors import InputError
 from siteopt.model.starter import STARTER_NAME, STARTER_YAML
 from siteopt.optimizer.options import BASE_COLUMNS, capex_column
@@ -323,13 +324,15 @@ def options_frame(outcome: SolveOutcome) -> pd.DataFrame:
 
 
 def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path) -> list[Path]:
-    """summary.json, plan.csv, options.csv, cashflows.csv (frontier.csv with a frontier),
+    """summary.json, plan.csv, options.csv, cashflows.csv, annual.csv (frontier.csv with a
+    frontier),
     each written atomically; summary.json last, so its presence means the rest is there."""
     out = prepare_out_dir(out_dir)
     written = [
         write_csv(outcome.plan_frame, out / "plan.csv"),
         write_csv(options_frame(outcome), out / "options.csv"),
         write_csv(outcome.cashflows, out / "cashflows.csv"),
+        write_csv(annual_cashflows(outcome.cashflows), out / "annual.csv"),
     ]
     if outcome.frontier is not None:
         written.append(write_csv(outcome.frontier, out / "frontier.csv"))

@@ -50,7 +50,13 @@ def test_api_and_cli_give_identical_numbers(run_cli, tmp_path, texas_run):
         s["expected_npv_usd"] for s in api["sites"]
     ]
     written = texas_run.write(tmp_path / "api", report=False)
-    assert {p.name for p in written} == {"plan.csv", "options.csv", "cashflows.csv", "summary.json"}
+    assert {p.name for p in written} == {
+        "plan.csv",
+        "options.csv",
+        "cashflows.csv",
+        "annual.csv",
+        "summary.json",
+    }
     for name in ("plan.csv", "options.csv", "cashflows.csv"):
         assert (tmp_path / "api" / name).read_bytes() == (out / name).read_bytes(), name
     cli_plan = pd.read_csv(out / "plan.csv")
@@ -182,3 +188,37 @@ def test_a_runner_up_within_two_standard_errors_is_noted(run_cli, tmp_path):
     runner = summary["runner_up"]
     assert runner["margin_usd"] < 2 * runner["margin_se_usd"]
     assert any("less than two standard errors" in note for note in summary["notes"])
+
+
+def test_annual_cash_flows_add_up_to_the_monthly_ones(texas_run, tmp_path):
+    from siteopt.app.finance import PORTFOLIO, annual_cashflows
+
+    annual = annual_cashflows(texas_run.cashflows)
+    monthly = texas_run.cashflows
+    sites = annual[annual["site"] != PORTFOLIO]
+    for line in ("mining_revenue", "ai_rent", "equity_capex", "terminal_value"):
+        assert sites[line].sum() == pytest.approx(
+            monthly.loc[monthly["line_item"] == line, "usd"].sum()
+        )
+    portfolio = annual[annual["site"] == PORTFOLIO].set_index("year")
+    assert list(portfolio.index) == sorted(set(monthly["month"].str[:4].astype(int)))
+    assert portfolio["net"].sum() == pytest.approx(monthly["usd"].sum())
+    written = texas_run.write(tmp_path, report=False)
+    assert tmp_path / "annual.csv" in written
+
+
+def test_every_ai_hall_of_texas_yields_10_to_20_percent_on_its_total_cost(texas_run):
+    """docs/calibration.md's claim, kept: each converted site's average NOI over its hall's
+    total capex lies in the public 10-20% band; the tenant-funded halls earn far more on the
+    landlord's own 20% share."""
+    halls = [s for s in texas_run.summary["sites"] if s["contract"]]
+    assert halls
+    for site in halls:
+        y = site["yield_on_cost"]
+        assert 0.10 <= y["on_total_cost"] <= 0.20, site["name"]
+        if site["contract"] == "hyperscaler-tf":
+            assert y["on_landlord_cost"] == pytest.approx(y["on_total_cost"] / 0.2)
+        else:
+            assert y["on_landlord_cost"] == pytest.approx(y["on_total_cost"])
+    hashing = [s for s in texas_run.summary["sites"] if not s["contract"]]
+    assert all(s["yield_on_cost"] is None for s in hashing)
