@@ -138,7 +138,8 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
         + market_on * mrf * xp.asarray(sched.market_base)[s_idx]
     )
     opex = -L * ai.opex_usd_mw_month * alive
-    relet_capex = -L * relet_capex_usd_mw(contract, ai) * fitouts
+    fit = relet_capex_usd_mw(contract, ai)
+    relet_capex = -L * fit * fitouts
     power_line = -L * ai_power * (contract_on | market_on)
     mining_from = ten.mining_from[:, None]
     returned = L * ai.pue * (to_mining & (t >= mining_from))
@@ -159,9 +160,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
     noi = (stabilised * window).sum(axis=1)
     last = xp.clip(ten.rent_months - 1, 0, None)
     lost_noi = ten.market_rent_factor * xp.asarray(sched.market_base)[last] - ai_power[:, -1]
-    to_let = L * (
-        ten.vacant_after * lost_noi + ten.vacant_at_end * relet_capex_usd_mw(contract, ai)
-    )
+    to_let = L * (ten.vacant_after * lost_noi + ten.vacant_at_end * fit)
     multiple_m = scenario.financing.exit_multiple_mining
     back = (ms.margin * window * (t >= mining_from)).sum(axis=1)
     terminal = xp.where(

@@ -148,7 +148,8 @@ def ai_coefficients(
         fitouts = fitouts + xp.where(lease.fitout, gather(d, lease.start, xp=xp), 0.0)
     rent = gather(rent_c, xp.clip(ten.contract_months, 0, k_end), xp=xp) + mrf * market
     opex = ai.opex_usd_mw_month * gather(dsum, ten.hall_end, xp=xp)
-    value = df_start * (rent - opex - relet_capex_usd_mw(contract, ai) * fitouts)
+    fit = relet_capex_usd_mw(contract, ai)
+    value = df_start * (rent - opex - fit * fitouts)
     if pays_power:
         pv = streams.ai_power_pv
         for a, b in ten.rented(t_end, xp):
@@ -157,7 +158,6 @@ def ai_coefficients(
         streams, fleet_, ai.pue, ten.mining_from, cal, scenario, xp=xp
     )
     value += xp.where(to_mining, returned, 0.0)
-    fit = relet_capex_usd_mw(contract, ai)
     hall_tv = _terminal_ai(streams, ten, ai, fit, pays_power, cal, scenario, xp=xp)
     value += hall_tv
     financing, owed = _financing_pv(

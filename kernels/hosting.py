@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .params import ContractParams, Portfolio, SiteAIParams, SiteParams
-from .prefix import gather
+from .prefix import gather, prefix
 from .rng import (
     STREAM_DELAY,
     STREAM_EXIT,
@@ -437,8 +437,11 @@ def tenancy(
         lambda: market_rent_factor(scenario, contract_index, scenarios, xp=xp),
     )
     relet = Relet(contract, ai, site, sched, mrf, margin, ai_power, asic_cost_usd_mw, start, xp)
-    keep = _KeepValue(
-        scenario, contract, ai, fin, sched, mrf, ai_power, cs, start, k_end, draws, xp
+    walk_away = fin.non_recourse and fin.debt_share > 0  # the equity holds that option
+    keep = (
+        _KeepValue(scenario, contract, ai, fin, sched, mrf, ai_power, cs, start, k_end, draws, xp)
+        if walk_away
+        else None
     )
 
     first_exit = draws.memo(
@@ -468,7 +471,7 @@ def tenancy(
         )
         renews = active & ~exited & (u_renew < contract.renewal_prob)
         leaves = active & ~renews  # an exit or a non-renewal
-        if fin.non_recourse and fin.debt_share > 0:
+        if keep is not None:
             walk = leaves & keep.walks(end)
             lost, lost_at = lost | walk, xp.where(walk, end, lost_at)
             leaves, active = leaves & ~walk, active & ~walk
@@ -566,15 +569,11 @@ class _KeepValue:
         t_end = ai_power.shape[1]
         d = (1.0 + scenario.discount_rate) ** (-np.arange(t_end + 1) / 12.0)
         self.d = xp.asarray(d)
-        self.dsum = xp.asarray(np.concatenate([[0.0], np.cumsum(d[:-1])]))
-        self.rent_pv = xp.asarray(np.concatenate([[0.0], np.cumsum(d[:-1] * sched.market_base)]))
-        self.rent_raw = xp.asarray(np.concatenate([[0.0], np.cumsum(sched.market_base)]))
+        self.dsum = xp.asarray(prefix(d[:-1], xp=np))
+        self.rent_pv = xp.asarray(prefix(d[:-1] * sched.market_base, xp=np))
+        self.rent_raw = xp.asarray(prefix(sched.market_base, xp=np))
         self.start = start
-        self.power = None
-        if not contract.power_pass_through:
-            self.power = xp.concatenate(
-                [xp.zeros((ai_power.shape[0], 1)), xp.cumsum(ai_power, axis=1)], axis=1
-            )
+        self.power = None if contract.power_pass_through else prefix(ai_power, xp=xp)
         capex_mw = float(capex_usd(ai, ai.max_it_mw)) / max(ai.max_it_mw, 1e-12)
         self.balance = capex_mw * fin.balance_at_first_rent(
             cs, ai.lead_time_months, draws.overrun, start, t_end, xp
