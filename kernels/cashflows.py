@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -59,12 +59,24 @@ LINE_ITEMS = (
     "equity_capex",
     "debt_service",
 )
+# Memo lines: the project debt behind equity_capex and debt_service, for the unlevered view
+# (siteopt.app.finance). Not cash to the equity: they are never in the NPV or cashflows.csv.
+MEMO_ITEMS = ("debt_draw", "debt_owed_at_end")
+
+
+class OptionCashflows(NamedTuple):
+    """One option's cash flows on a chunk of scenarios."""
+
+    lines: dict[str, Any]  # LINE_ITEMS, each (N, T) [USD/month]
+    terminal: Any  # (N,) [USD at month T], net of the debt owed then
+    debt_draw: Any  # (N, T) [USD/month] drawn from the lenders (0 without AI)
+    debt_owed: Any  # (N,) [USD at month T] netted out of ``terminal``
 
 
 def option_cashflows(
     scenario: Portfolio, option: SiteOption, ctx: ChunkMarket, *, xp: ModuleType
-) -> tuple[dict[str, Any], Any]:
-    """Line items (N, T) [USD/month] and the terminal value (N,) [USD at month T]."""
+) -> OptionCashflows:
+    """Line items, terminal value and the project debt behind them (OptionCashflows)."""
     i = option.site_index
     site, cal = scenario.sites[i], ctx.cal
     power, fl, ms = site_mining(scenario, i, ctx, xp=xp)
@@ -75,6 +87,7 @@ def option_cashflows(
     lines["ppa_settlement"] = ppa_settlement(site, power, cal, xp=xp)
     mining_mw = xp.full((n, t_end), site.mining.mw)
     terminal = xp.zeros(n)
+    debt_draw, debt_owed = zeros, xp.zeros(n)
     window = t >= t_end - TERMINAL_WINDOW
     multiple_m = scenario.financing.exit_multiple_mining
     if option.contract_index is None:
@@ -92,7 +105,9 @@ def option_cashflows(
             mw * xp.maximum((ms.margin * (window & (t >= a) & (t < b))).sum(axis=1), 0.0)
             for mw, a, b in ((site.mining.mw, 0, cs), (built, cs, on), (left, on, t_end))
         )
-        ai_lines, returned_mw, ai_terminal = _hosting(scenario, option, ctx, power, ms, fl, xp=xp)
+        ai_lines, returned_mw, ai_terminal, (debt_draw, debt_owed) = _hosting(
+            scenario, option, ctx, power, ms, fl, xp=xp
+        )
         lines.update(ai_lines)
         mining_mw = mining_mw + returned_mw
         terminal += ai_terminal
@@ -101,11 +116,12 @@ def option_cashflows(
     lines["mining_opex"] = -mining_mw * ms.opex
     lines["mining_4cp"] = -mining_mw * ms.fourcp
     lines["asic_capex"] = lines["asic_capex"] - mining_mw * ms.refresh
-    return lines, terminal
+    return OptionCashflows(lines, terminal, debt_draw, debt_owed)
 
 
 def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
-    """AI line items, MW returned to mining, and the AI terminal value net of debt."""
+    """AI line items, MW returned to mining, the AI terminal value net of debt, and the debt
+    (drawn by month, owed at T)."""
     i, c_index, L = option.site_index, option.contract_index, option.it_mw
     site, contract, cal = scenario.sites[i], scenario.contracts[c_index], ctx.cal
     ai, fin = site.ai, Financing.of(scenario, contract)
@@ -149,7 +165,8 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
     spend = xp.asarray(spend_months(cs, ai.lead_time_months, t_end))[None, :]
     equity = -capex * fin.equity_share * spend
     lost_from = xp.where(ten.lost, ten.start + ten.lost_at, NEVER)[:, None]  # calendar month
-    service, owed = _debt(capex * fin.debt_share * spend, start, lost_from, fin, t_end, xp=xp)
+    debt_draw = capex * fin.debt_share * spend
+    service, owed = _debt(debt_draw, start, lost_from, fin, t_end, xp=xp)
 
     # the hall at T as a buyer prices it: months without a tenant at market rent (and its
     # power), less the rest of a vacancy past T and the successor's fit-out
@@ -179,7 +196,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp):
         "debt_service": -service,
         "asic_capex": purchase,
     }
-    return lines, returned, terminal
+    return lines, returned, terminal, (debt_draw, owed)
 
 
 def _debt(draws, start, lost_from, fin, t_end, *, xp):
@@ -218,7 +235,7 @@ def _debt(draws, start, lost_from, fin, t_end, *, xp):
 
 def option_npv(scenario: Portfolio, option: SiteOption, ctx: ChunkMarket, *, xp: ModuleType) -> Any:
     """NPV per scenario from the line items [USD]."""
-    lines, terminal = option_cashflows(scenario, option, ctx, xp=xp)
+    lines, terminal, _, _ = option_cashflows(scenario, option, ctx, xp=xp)
     df = xp.asarray(ctx.cal.discount)
     total = sum(lines.values())
     return (total * df[None, :-1]).sum(axis=1) + df[-1] * terminal
@@ -232,12 +249,16 @@ def expected_cashflows(
     chunk_size: int = 2_000,
     markets: Sequence[KeptMarket] = (),
     threads: int | None = None,
+    memo: bool = False,
 ) -> pd.DataFrame:
     """Mean monthly cash flows of the chosen options by site and line item [USD].
 
     Columns: ``site, month, line_item, usd``; the terminal value is a line item
-    in the last month. The month-by-month reference path, on chunks of ``chunk_size``
-    scenarios: larger chunks are slower here (the line items of a chunk are large).
+    in the last month. With ``memo``, also the MEMO_ITEMS (the debt owed at T in the last
+    month), which the caller must keep apart from the cash to the equity.
+
+    The month-by-month reference path, on chunks of ``chunk_size`` scenarios: larger chunks
+    are slower here (the line items of a chunk are large).
 
     ``markets``: the valuation's shared paths of the same scenarios (``xp`` arrays, in
     scenario order); the chunks read their rows instead of drawing them again, with the
@@ -266,9 +287,12 @@ def expected_cashflows(
         """Per option: each line item summed over the chunk's scenarios, and the terminal value."""
         ctx, out = draw(lo, hi), []
         for opt in options:
-            lines, terminal = option_cashflows(scenario, opt, ctx, xp=xp)
-            by_line = {name: _host(values.sum(axis=0)) for name, values in lines.items()}
-            out.append((by_line, float(_host(terminal.sum()))))
+            flows = option_cashflows(scenario, opt, ctx, xp=xp)
+            by_line = {name: _host(values.sum(axis=0)) for name, values in flows.lines.items()}
+            if memo:
+                by_line["debt_draw"] = _host(flows.debt_draw.sum(axis=0))
+                by_line["debt_owed_at_end"] = float(_host(flows.debt_owed.sum()))
+            out.append((by_line, float(_host(flows.terminal.sum()))))
         return out
 
     if be.name == "numpy":
@@ -283,17 +307,18 @@ def expected_cashflows(
             for name, values in by_line.items():
                 acc[name] = acc.get(name, 0.0) + values
             acc["terminal_value"] = acc.get("terminal_value", 0.0) + terminal
-    return _frame(scenario, options, sums, n_total)
+    names = (*LINE_ITEMS, "terminal_value", *(MEMO_ITEMS if memo else ()))
+    return _frame(scenario, options, sums, n_total, names)
 
 
-def _frame(scenario, options, sums, n_total) -> pd.DataFrame:
+def _frame(scenario, options, sums, n_total, names) -> pd.DataFrame:
     months = [month_label(scenario, t) for t in range(scenario.months)]
     frames = []
     for k, opt in enumerate(options):
         site = scenario.sites[opt.site_index].name
-        for name in (*LINE_ITEMS, "terminal_value"):
+        for name in names:
             values = np.zeros(scenario.months)
-            if name == "terminal_value":
+            if name in ("terminal_value", "debt_owed_at_end"):
                 values[-1] = sums[k][name]
             else:
                 values += np.broadcast_to(sums[k][name], values.shape)
@@ -302,6 +327,8 @@ def _frame(scenario, options, sums, n_total) -> pd.DataFrame:
                     {"site": site, "month": months, "line_item": name, "usd": values / n_total}
                 )
             )
+    if not frames:
+        return pd.DataFrame({"site": [], "month": [], "line_item": [], "usd": []})
     return pd.concat(frames, ignore_index=True)
 
 

@@ -1,5 +1,6 @@
-"""Finance views of the plan's expected cash flows: the annual table, and each hall's NOI
-and yield on cost (docs/cli.md: annual.csv, summary.json ``sites[].yield_on_cost``).
+"""Finance views of the plan's expected cash flows: the annual table, each hall's NOI and
+yield on cost, and the returns of each conversion over hashing (docs/cli.md: annual.csv,
+summary.json ``sites[].yield_on_cost``, ``sites[].returns`` and ``returns``).
 
 Both read cashflows.csv's frame (the month-by-month reference, expected over every
 scenario), so they add up to what it says.
@@ -7,6 +8,7 @@ scenario), so they add up to what it says.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,3 +71,141 @@ def _ratio(part: float, whole: float) -> float | None:
     with np.errstate(over="ignore"):
         value = np.float64(part) / np.float64(whole)
     return float(value) if np.isfinite(value) else None
+
+
+# ------------------------------------------------ returns of a conversion over hashing
+
+
+@dataclass(frozen=True)
+class Increment:
+    """A conversion's expected cash flows less the same site kept hashing, on the same
+    draws [USD], so the mining it gives up counts against it. Index t < T is month t;
+    index T (the last) holds the terminal values."""
+
+    months: tuple[str, ...]  # the T month labels (YYYY-MM)
+    equity: np.ndarray  # (T + 1,) to the equity; the terminal value is net of the debt owed
+    unlevered: np.ndarray  # (T + 1,) the same without the project debt
+    noi: np.ndarray  # (T,) the hall's net operating income (rent less its opex and power)
+    debt_service: np.ndarray  # (T,) paid to the lenders, >= 0
+
+    def __add__(self, other: Increment) -> Increment:
+        return Increment(
+            self.months,
+            self.equity + other.equity,
+            self.unlevered + other.unlevered,
+            self.noi + other.noi,
+            self.debt_service + other.debt_service,
+        )
+
+
+def increment(converted: pd.DataFrame, hashing: pd.DataFrame, site: str) -> Increment:
+    """``site``'s Increment from the expected cash flows of its planned conversion (with the
+    memo lines: ``expected_cashflows(..., memo=True)``) and of keeping it hashing."""
+    conv, hash_ = _by_line(converted, site), _by_line(hashing, site)
+    cash = [c for c in LINE_ITEMS if c in conv.columns]
+    equity = np.append(
+        conv[cash].sum(axis=1).to_numpy() - hash_[cash].sum(axis=1).to_numpy(),
+        conv["terminal_value"].sum() - hash_["terminal_value"].sum(),
+    )
+    service = -conv["debt_service"].to_numpy()
+    unlevered = equity.copy()
+    unlevered[:-1] += service - conv["debt_draw"].to_numpy()
+    unlevered[-1] += conv["debt_owed_at_end"].sum()
+    noi = conv[list(NOI_LINES)].sum(axis=1).to_numpy()
+    return Increment(tuple(conv.index), equity, unlevered, noi, service)
+
+
+def _by_line(cashflows: pd.DataFrame, site: str) -> pd.DataFrame:
+    """One site's cash flows: a row per month (in order), a column per line item."""
+    mine = cashflows[cashflows["site"] == site]
+    if mine.empty:
+        raise ValueError(f"no cash flows for site {site!r}")
+    return mine.pivot(index="month", columns="line_item", values="usd").sort_index()
+
+
+def returns(inc: Increment) -> dict[str, Any]:
+    """The finance metrics of an Increment (docs/cli.md, summary.json ``returns``):
+
+    - ``equity_irr``, ``unlevered_irr``: annual rates, None where the flows have no unique
+      rate (no outlay, never repaid, or several sign changes that give several rates);
+    - ``equity_multiple``: what the equity gets back over what it puts in (the sums of the
+      positive and of the negative monthly flows, the terminal value included);
+    - ``payback_year``: the calendar year from which the cumulative equity flow, without the
+      terminal value, stays at or above zero; ``payback_years`` from the first outlay;
+      None where it is not repaid by the horizon;
+    - ``min_dscr``: the lowest NOI over debt service in a calendar year with debt service,
+      and ``min_dscr_year``; None without debt.
+    """
+    payback = _payback(inc.equity[:-1])
+    years = np.array([int(m[:4]) for m in inc.months])
+    dscr = _min_dscr(years, inc.noi, inc.debt_service)
+    return {
+        "equity_irr": irr(inc.equity),
+        "unlevered_irr": irr(inc.unlevered),
+        "equity_multiple": _multiple(inc.equity),
+        "payback_year": None if payback is None else int(years[payback[1]]),
+        "payback_years": None if payback is None else (payback[1] - payback[0] + 1) / 12.0,
+        "min_dscr": None if dscr is None else dscr[0],
+        "min_dscr_year": None if dscr is None else dscr[1],
+    }
+
+
+def irr(flows: np.ndarray, *, per_year: int = 12) -> float | None:
+    """The annual rate r with sum_t flows[t] (1 + r)^(-t / per_year) = 0, for flows at
+    period t = 0, 1, ...; None unless exactly one such rate lies in (-99%, +10,000%).
+
+    The present value is evaluated on a grid of ln(1 + r) and the one bracket where it
+    changes sign is bisected to machine precision.
+    """
+    flows = np.asarray(flows, dtype=np.float64)
+    t = np.arange(flows.size) / per_year
+    grid = np.linspace(np.log(0.01), np.log(101.0), 2_001)
+
+    def pv(x: np.ndarray) -> np.ndarray:
+        return (flows[None, :] * np.exp(-np.multiply.outer(x, t))).sum(axis=1)
+
+    sign = np.sign(pv(grid))
+    nonzero = np.flatnonzero(sign)
+    changes = np.flatnonzero(sign[nonzero][1:] != sign[nonzero][:-1])
+    if changes.size != 1:
+        return None
+    lo, hi = grid[nonzero[changes[0]]], grid[nonzero[changes[0] + 1]]
+    f_lo = pv(np.array([lo]))[0]
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        f_mid = pv(np.array([mid]))[0]
+        if f_mid == 0.0:
+            lo = hi = mid
+            break
+        if np.sign(f_mid) == np.sign(f_lo):
+            lo, f_lo = mid, f_mid
+        else:
+            hi = mid
+    return float(np.expm1(0.5 * (lo + hi)))
+
+
+def _multiple(flows: np.ndarray) -> float | None:
+    paid_in = -flows[flows < 0].sum()
+    return float(flows[flows > 0].sum() / paid_in) if paid_in > 0 else None
+
+
+def _payback(flows: np.ndarray) -> tuple[int, int] | None:
+    """(first month with an outlay, first month from which the cumulative flow stays >= 0),
+    or None without an outlay or when the cumulative flow ends below zero."""
+    outlays = np.flatnonzero(flows < 0)
+    cumulative = np.cumsum(flows)
+    if outlays.size == 0 or cumulative[-1] < 0:
+        return None
+    below = np.flatnonzero(cumulative < 0)
+    return int(outlays[0]), int(below[-1] + 1) if below.size else int(outlays[0])
+
+
+def _min_dscr(years: np.ndarray, noi: np.ndarray, service: np.ndarray) -> tuple[float, int] | None:
+    """The lowest yearly NOI / debt service over the years with debt service, and its year."""
+    yearly = pd.DataFrame({"year": years, "noi": noi, "service": service}).groupby("year").sum()
+    owed = yearly[yearly["service"] > 1e-6 * max(float(yearly["service"].max()), 1.0)]
+    if owed.empty:
+        return None
+    ratio = owed["noi"] / owed["service"]
+    year = int(ratio.idxmin())
+    return float(ratio[year]), year

@@ -7,9 +7,11 @@ the same keys, and a plan evaluated is valued exactly as the same plan solved.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import reduce
 from typing import Any
 
 import numpy as np
@@ -25,11 +27,11 @@ from siteopt.app.explain import (
     constraint_slacks,
     site_reasons,
 )
-from siteopt.app.finance import yield_on_cost
+from siteopt.app.finance import increment, returns, yield_on_cost
 from siteopt.app.plan import plan_problem
 from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_options
 from siteopt.kernels.backend import Backend, select_backend
-from siteopt.kernels.cashflows import expected_cashflows
+from siteopt.kernels.cashflows import MEMO_ITEMS, expected_cashflows
 from siteopt.kernels.hosting import construction_start, mining_left_mw
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.sites import SiteOption
@@ -129,6 +131,7 @@ class PortfolioFigures:
     risk_sample: int
     expected_terminal_pv_usd: float = 0.0  # of expected_npv_usd, the terminal value's PV
     leverage_usd: float = 0.0  # E[NPV] less the E[NPV] without project debt, same draws
+    returns: dict[str, Any] | None = None  # the conversions over hashing (finance.returns)
 
     @property
     def terminal_value_share(self) -> float | None:
@@ -412,8 +415,19 @@ def finish(
         over_hashing[i] = (float(gain.mean()), _standard_error(gain))
     # pass 1's shared paths, when it kept them: the cash flows read them, not draw them again
     markets = valuation.kernel.take_markets() if valuation.kernel is not None else []
-    cashflows = expected_cashflows(valuation.portfolio, plans["plan"], xp=np, markets=markets)
+    cashflows = expected_cashflows(
+        valuation.portfolio, plans["plan"], xp=np, markets=markets, memo=True
+    )
+    hashing = (
+        expected_cashflows(
+            valuation.portfolio, [valuation.site_options[i][0] for i in converted], markets=markets
+        )
+        if converted
+        else None
+    )
     del markets
+    increments = {i: increment(cashflows, hashing, scenario.sites[i].name) for i in converted}
+    cashflows = cashflows[~cashflows["line_item"].isin(MEMO_ITEMS)].reset_index(drop=True)
     without_ai = frozenset(site.name for site in scenario.sites if site.ai is None)
     why = site_reasons(valuation.options, problem, rows, without_ai)
     frame = plan_frame(valuation.portfolio, valuation.options.table, plans["plan"], list(rows), why)
@@ -424,8 +438,11 @@ def finish(
     figures = replace(
         figures,
         sites=tuple(
-            site | {"yield_on_cost": y} for site, y in zip(figures.sites, yields, strict=True)
+            site
+            | {"yield_on_cost": y, "returns": returns(increments[i]) if i in increments else None}
+            for i, (site, y) in enumerate(zip(figures.sites, yields, strict=True))
         ),
+        returns=returns(reduce(operator.add, increments.values())) if increments else None,
     )
     return SolveOutcome(
         scenario,

@@ -29,6 +29,7 @@ from siteopt.app.finance import annual_cashflows
 from siteopt.model.errors import InputError
 from siteopt.model.starter import STARTER_NAME, STARTER_YAML
 from siteopt.optimizer.options import BASE_COLUMNS, capex_column
+from siteopt.output.workbook import scenario_inputs, workbook_bytes
 
 if TYPE_CHECKING:
     from siteopt.app.pipeline import SolveOutcome
@@ -324,15 +325,21 @@ def options_frame(outcome: SolveOutcome) -> pd.DataFrame:
 
 
 def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path) -> list[Path]:
-    """summary.json, plan.csv, options.csv, cashflows.csv, annual.csv (frontier.csv with a
-    frontier),
-    each written atomically; summary.json last, so its presence means the rest is there."""
+    """summary.json, plan.csv, options.csv, cashflows.csv, annual.csv, plan.xlsx (frontier.csv
+    with a frontier), each written atomically; summary.json last, so its presence means the
+    rest is there."""
     out = prepare_out_dir(out_dir)
+    options, annual = options_frame(outcome), annual_cashflows(outcome.cashflows)
+    inputs = scenario_inputs(outcome.scenario.model_dump(mode="json"))
     written = [
         write_csv(outcome.plan_frame, out / "plan.csv"),
-        write_csv(options_frame(outcome), out / "options.csv"),
+        write_csv(options, out / "options.csv"),
         write_csv(outcome.cashflows, out / "cashflows.csv"),
-        write_csv(annual_cashflows(outcome.cashflows), out / "annual.csv"),
+        write_csv(annual, out / "annual.csv"),
+        write_atomic(
+            out / "plan.xlsx",
+            workbook_bytes(outcome.plan_frame, options, annual, inputs, summary),
+        ),
     ]
     if outcome.frontier is not None:
         written.append(write_csv(outcome.frontier, out / "frontier.csv"))

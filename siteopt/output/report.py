@@ -29,6 +29,7 @@ SECTIONS = (
     "plan",
     "why",
     "capital",
+    "returns",
     "distribution",
     "capex",
     "timeline",
@@ -340,6 +341,65 @@ def _capital_section(data: ReportData) -> str:
     )
 
 
+def _returns_section(data: ReportData) -> str:
+    """Each conversion's returns over hashing, and the plan's (summary.json ``returns``)."""
+    title = "Returns over hashing"
+    converted = [site for site in data.summary["sites"] if site.get("returns")]
+    if not converted:
+        return _section(
+            "returns", title, "<p class=empty>No site converts: nothing to compare.</p>"
+        )
+
+    def rate(value: float | None) -> str:
+        return "" if value is None else f"{value * 100:.1f}%"
+
+    def row(name: str, decision: str, r: dict, yields: dict | None) -> list[str]:
+        dscr = r["min_dscr"]
+        return [
+            name,
+            decision,
+            rate(r["equity_irr"]),
+            rate(r["unlevered_irr"]),
+            "" if r["equity_multiple"] is None else f"{r['equity_multiple']:.1f}x",
+            ""
+            if r["payback_year"] is None
+            else f"{r['payback_year']} ({r['payback_years']:.1f} y)",
+            "" if dscr is None else f"{dscr:.2f} ({r['min_dscr_year']})",
+            rate((yields or {}).get("on_total_cost")),
+        ]
+
+    rows = [
+        row(
+            str(s["name"]),
+            f"{mw_text(s['ai_it_mw'])} MW {s['contract']} {s['build_year']}",
+            s["returns"],
+            s.get("yield_on_cost"),
+        )
+        for s in converted
+    ]
+    if data.summary.get("returns"):
+        rows.append(row("plan", "every conversion", data.summary["returns"], None))
+    headers = [
+        "site",
+        "conversion",
+        "equity IRR",
+        "unlevered IRR",
+        "equity multiple",
+        "payback",
+        "min DSCR",
+        "yield on cost",
+    ]
+    caption = (
+        "<p class=caption>On expected cash flows: each conversion less the same site kept "
+        "hashing on the same draws, so the mining it gives up counts against it. Payback: "
+        "the year from which the cumulative equity flow stays positive without the terminal "
+        "value. Min DSCR: the lowest year's hall NOI over its debt service. Yield on cost: "
+        "average NOI over the hall's total capex. annual.csv has the cash flows by year; "
+        "plan.xlsx has them as a workbook.</p>"
+    )
+    return _section("returns", title, _table(headers, rows, numeric={2, 3, 4, 5, 6, 7}) + caption)
+
+
 def _amount(value: float, unit: str) -> str:
     if unit == "USD":
         return usd_m(value)
@@ -497,6 +557,7 @@ def _body(data: ReportData, figs: dict[str, bytes]) -> list[str]:
         _plan_section(data, figs["plan_sites.png"]),
         _why_section(data),
         _capital_section(data),
+        _returns_section(data),
         _section(
             "distribution",
             "NPV distribution",

@@ -41,6 +41,7 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
         "equity_capex_by_year_usd": dict(fig.equity_capex_by_year_usd),
         "ai_it_mw_total": fig.ai_it_mw_total,
         "mining_mw_total": fig.mining_mw_total,
+        "returns": fig.returns,  # the conversions over hashing; null when none converts
         "sites": [dict(site) for site in fig.sites],
         "baselines": {name: dict(b) for name, b in fig.baselines.items()},
         "constraints": [dataclasses.asdict(c) for c in outcome.constraints],

@@ -47,7 +47,7 @@ def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
             err = float(np.max(np.abs(fast.npv[:, j] - ref)))
             assert err <= RTOL * scale, f"{scenario.sites[i].name} {opt.label}: {err / scale:.3g}"
             # the terminal value's PV, read from the coefficients, against the monthly path's
-            _, terminal = option_cashflows(kernel_inputs(scenario), opt, ctx, xp=np)
+            terminal = option_cashflows(kernel_inputs(scenario), opt, ctx, xp=np).terminal
             tv = ctx.cal.discount[-1] * terminal
             err = float(np.max(np.abs(fast.levers[:, j] - tv)))
             assert err <= RTOL * scale, f"{scenario.sites[i].name} {opt.label} terminal"
@@ -268,7 +268,7 @@ def test_non_recourse_is_an_option_the_equity_takes_only_at_a_tenant_s_leaving()
     np.testing.assert_array_equal(a.npv[~ev.lost, j], b.npv[~ev.lost, j])
     gain = b.npv[:, j] - a.npv[:, j]
     assert gain.mean() >= -2.0 * gain.std(ddof=1) / np.sqrt(gain.size)
-    lines, _ = option_cashflows(kernel_inputs(non_recourse), opts[j], ctx, xp=np)
+    lines = option_cashflows(kernel_inputs(non_recourse), opts[j], ctx, xp=np).lines
     t = np.arange(recourse.months)[None, :]
     after = ev.lost[:, None] & (t >= (ev.start + ev.lost_at)[:, None])
     assert after.any()

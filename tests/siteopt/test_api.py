@@ -55,6 +55,7 @@ def test_api_and_cli_give_identical_numbers(run_cli, tmp_path, texas_run):
         "options.csv",
         "cashflows.csv",
         "annual.csv",
+        "plan.xlsx",
         "summary.json",
     }
     for name in ("plan.csv", "options.csv", "cashflows.csv"):

@@ -353,3 +353,25 @@ def test_writing_twice_is_byte_identical(
     again = write_report(sample_report_data(), tmp_path)  # over the files already there
     assert [(p.name, p.read_bytes()) for p in again] == first
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(name for name, _ in first)
+
+
+def test_the_returns_section_lists_each_conversion_and_the_plan(tmp_path: Path) -> None:
+    base = sample_report_data()
+    ret = {
+        "equity_irr": 0.234, "unlevered_irr": 0.121, "equity_multiple": 3.456,
+        "payback_year": 2031, "payback_years": 4.25, "min_dscr": 1.234, "min_dscr_year": 2029,
+    }  # fmt: skip
+    site = {
+        "name": "odessa", "ai_it_mw": 120.0, "contract": "hyperscaler-a", "build_year": 2027,
+        "returns": ret, "yield_on_cost": {"on_total_cost": 0.145},
+    }  # fmt: skip
+    hashing = {"name": "a&b<c>", "ai_it_mw": 0.0, "contract": None, "returns": None}
+    summary = {**base.summary, "sites": [site, hashing], "returns": {**ret, "min_dscr": None}}
+    page, _ = _render(tmp_path, summary=summary)
+    returns = _section(page, "returns")
+    assert "120 MW hyperscaler-a 2027" in returns
+    for text in ("23.4%", "12.1%", "3.5x", "2031 (4.2 y)", "1.23 (2029)", "14.5%"):
+        assert text in returns, text
+    assert "every conversion" in returns and "a&amp;b" not in returns
+    empty = _section(_render(tmp_path / "none")[0], "returns")
+    assert "No site converts" in empty
