@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from siteopt.app.sweep import Sweep
     from siteopt.app.whatif import WhatIf
 
-__all__ = ["Run", "evaluate", "load", "override", "settings", "solve", "sweep", "whatif"]
+__all__ = ["Run", "cases", "evaluate", "load", "override", "settings", "solve", "sweep", "whatif"]
 
 Progress = Callable[[str, int, int], None]
 Changes = Mapping[str, Any] | Iterable[str]
@@ -226,6 +226,8 @@ def sweep(
     param: str,
     values: Sequence[Any],
     *,
+    param2: str | None = None,
+    values2: Sequence[Any] | None = None,
     scenarios: int | None = None,
     seed: int | None = None,
     progress: Progress | None = None,
@@ -233,12 +235,39 @@ def sweep(
     **how: Any,
 ) -> Sweep:
     """Solve the scenario with ``param`` at each of ``values``, on the same draws
-    (``siteopt sweep``); ``.frame()`` is sweep.csv, ``.plans()`` plans.csv."""
+    (``siteopt sweep``); with ``param2``, at every pair of a ``values`` and a ``values2``
+    value (a two-way sweep). ``.frame()`` is sweep.csv, ``.plans()`` plans.csv."""
     from siteopt.app.sweep import sweep as run_sweep
 
     scenario = with_simulation(scenario, scenarios, seed)
-    points = [v if isinstance(v, str) else json.dumps(v) for v in values]
-    return run_sweep(scenario, param, points, run_settings or settings(**how), progress)
+    second = None if values2 is None else [_text(v) for v in values2]
+    how_ = run_settings or settings(**how)
+    return run_sweep(scenario, param, [_text(v) for v in values], how_, progress, param2, second)
+
+
+def cases(
+    scenario: Scenario,
+    *,
+    names: Sequence[str] | None = None,
+    scenarios: int | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+    run_settings: SolveSettings | None = None,
+    **how: Any,
+) -> Sweep:
+    """Solve the scenario as written (case ``base``) and each case of its ``cases:`` block
+    (or ``names``), side by side on the same draws (``siteopt cases``); ``.frame()`` is
+    cases.csv, ``.plans()`` plans.csv."""
+    from siteopt.app.sweep import cases as run_cases
+
+    scenario = with_simulation(scenario, scenarios, seed)
+    chosen = None if names is None else list(names)
+    return run_cases(scenario, run_settings or settings(**how), progress, chosen)
+
+
+def _text(value: Any) -> str:
+    """A point as --set takes it: strings as given, anything else as JSON (which YAML reads)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _is_frame(value: Any) -> bool:

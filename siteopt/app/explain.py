@@ -11,9 +11,9 @@ A site's reason is read from the option table with the rest of the plan held fix
   break the budget (``budget``: the MW, the year and the amount short), a contract's
   minimum or date (``contract``), or a floor (``floor``).
 
-What more capital buys is the MILP solved again on the same draws with $10M more in one
-budget year, warm-started from the plan (not an LP dual of the MILP, which would say
-nothing about a step of whole options).
+What more capital buys is the MILP solved again on the same draws with $10M (and $50M)
+more in one budget year, warm-started from the plan (not an LP dual of the MILP, which
+would say nothing about a step of whole options).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from siteopt.optimizer.options import OptionTable, PlanProblem
 from siteopt.optimizer.results import portfolio_cvar, violation_details
 
 CAPITAL_STEP_USD = 10_000_000.0  # "what another $10M would buy", per budget year
+CAPITAL_STEPS_USD = (CAPITAL_STEP_USD, 50_000_000.0)  # ... and "$50M more"
 WHY_CODES = ("converted", "no_ai_option", "uneconomic", "budget", "contract", "floor", "plan")
 
 
@@ -67,7 +68,7 @@ class ConstraintSlack:
 
 @dataclass(frozen=True)
 class CapitalValue:
-    """E[NPV] gained with CAPITAL_STEP_USD more in one budget year."""
+    """E[NPV] gained with ``extra_usd`` (one of CAPITAL_STEPS_USD) more in one budget year."""
 
     year: int
     extra_usd: float
@@ -181,7 +182,7 @@ def constraint_slacks(
     binds when more of it buys E[NPV] (``capital``), another constraint when its slack is 0."""
     data = plan_data(options, problem)
     plan = np.asarray(rows, dtype=np.int64)
-    gains = {c.year: c.expected_npv_gain_usd for c in capital}
+    gains = {c.year: c.expected_npv_gain_usd for c in capital if c.extra_usd == CAPITAL_STEP_USD}
     out = []
     for year, (coefs, available) in budget_limits(data, problem).items():
         spent = float(coefs[plan].sum()) * MONEY_UNIT_USD
@@ -240,16 +241,17 @@ def capital_values(
     rows: tuple[int, ...],
     solve: Any,
 ) -> tuple[CapitalValue, ...]:
-    """For each budget year, E[NPV] gained with CAPITAL_STEP_USD more in it: the MILP solved
-    again on the same draws (``solve(problem)`` -> PlanResult, warm-started by the caller
-    from ``rows``); 0 where the plan stays the same."""
+    """For each budget year and each of CAPITAL_STEPS_USD, E[NPV] gained with that much more
+    in it: the MILP solved again on the same draws (``solve(problem)`` -> PlanResult,
+    warm-started by the caller from ``rows``); 0 where the plan stays the same."""
     data = plan_data(options, problem)
     label = options.table["option"].to_numpy(dtype=object)
     base = float(data.expected_npv[np.asarray(rows)].sum()) * MONEY_UNIT_USD
     out = []
-    for year in sorted(int(y) for y in problem.budget_usd_by_year):
+    years = sorted(int(y) for y in problem.budget_usd_by_year)
+    for year, step in ((y, step) for y in years for step in CAPITAL_STEPS_USD):
         budgets = dict(problem.budget_usd_by_year)
-        budgets[year] = float(budgets[year]) + CAPITAL_STEP_USD
+        budgets[year] = float(budgets[year]) + step
         result = solve(dataclasses.replace(problem, budget_usd_by_year=budgets))
         if result.expected_npv_usd is None:
             continue
@@ -258,5 +260,5 @@ def capital_values(
         changes = tuple(
             f"{s}: {label[n]}" for s, n, o in zip(data.sites, new, rows, strict=True) if n != o
         )
-        out.append(CapitalValue(year, CAPITAL_STEP_USD, gain if changes else 0.0, changes))
+        out.append(CapitalValue(year, step, gain if changes else 0.0, changes))
     return tuple(out)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -47,6 +48,7 @@ PLOT_FILES = (
     "npv_distribution.png",
     "capex.png",
     "timeline.png",
+    "market_paths.png",
     "frontier.png",
     "tornado.png",
 )
@@ -56,12 +58,14 @@ RUN_FILES = (
     "options.csv",
     "cashflows.csv",
     "annual.csv",
+    "plan.xlsx",
     "frontier.csv",
     "report.html",
     *PLOT_FILES,
 )
 WHATIF_FILES = ("base", "changed", "diff.csv", "whatif.json", "whatif.html")
 SWEEP_FILES = ("sweep.png", "plans.csv", "sweep.csv", "sweep.json", "sweep.html")
+CASES_FILES = ("cases.png", "plans.csv", "cases.csv", "cases.json", "cases.html")
 
 
 @click.command()
@@ -233,50 +237,146 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
         print_whatif(result, out)
 
 
+POINTS_ORDER = "siteopt.sweep.points_order"
+
+
+def _points_order(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Record which of --values and --range came first: click processes options in the
+    order the command line first gives them, so this runs in that order."""
+    if value:
+        ctx.meta.setdefault(POINTS_ORDER, []).append(param.name)
+    return value
+
+
 @click.command()
 @scenario_file
 @click.option(
-    "--param", required=True, metavar="PATH", help="Scenario value to sweep (a --set path)."
+    "--param",
+    "params",
+    required=True,
+    multiple=True,
+    metavar="PATH",
+    help="Scenario value to sweep (a --set path); a second --param (or --param2) sweeps two.",
 )
-@click.option("--values", "values", metavar="V1,V2,...", default=None, help="The points.")
+@click.option(
+    "--values",
+    "values",
+    metavar="V1,V2,...",
+    multiple=True,
+    callback=_points_order,
+    help="The points.",
+)
 @click.option(
     "--range",
-    "span",
+    "spans",
     metavar="START:STOP:STEP",
-    default=None,
+    multiple=True,
+    callback=_points_order,
     help="Evenly spaced points, STOP included when on the grid.",
+)
+@click.option("--param2", metavar="PATH", default=None, help="A second value: a two-way grid.")
+@click.option("--values2", metavar="V1,V2,...", default=None, help="The second value's points.")
+@click.option(
+    "--range2", "span2", metavar="START:STOP:STEP", default=None, help="The same, evenly spaced."
 )
 @run_options
 @set_option
 @json_option
-def sweep(file: Path, param: str, values, span, run: RunOptions, overrides, as_json) -> None:
-    """Solve once per value of one parameter, same random draws; a table and a plot of
-    NPV, CVaR and AI MW against the parameter."""
+def sweep(
+    file: Path, params, values, spans, param2, values2, span2, run: RunOptions, overrides, as_json
+) -> None:
+    """Solve once per value of one parameter (or per pair of two), same random draws; a
+    table and a plot of NPV, CVaR and AI MW against the parameter (a heat map for two)."""
     from siteopt import api
     from siteopt.app import sweep as sweeps
     from siteopt.cli.render import print_sweep
     from siteopt.output.compare import write_sweep_html
     from siteopt.output.files import write_atomic
-    from siteopt.output.plots import sweep_png
+    from siteopt.output.plots import sweep_heatmap_png, sweep_png
 
-    points = sweeps.parse_points(values, span)
+    order = click.get_current_context().meta.get(POINTS_ORDER, [])
+    first = {"values": "values", "spans": "range"}.get(order[0]) if order else None
+    axes = sweeps.parse_axes(params, values, spans, param2, values2, span2, first)
     scenario, source = _load(file, overrides, run)
     _check_memory(scenario)
     out = run.out(Path("out") / scenario.name / "sweep")
     with staged_output_dir(out, SWEEP_FILES) as stage:
         with progress_reporter(run.quiet or as_json) as progress:
             settings = run.settings(source)
-            result = api.sweep(scenario, param, points, run_settings=settings, progress=progress)
+            (param, points), *second = axes
+            result = api.sweep(
+                scenario,
+                param,
+                points,
+                param2=second[0][0] if second else None,
+                values2=second[0][1] if second else None,
+                run_settings=settings,
+                progress=progress,
+            )
         payload = sweeps.payload(result)
         frame, plans = result.frame(), result.plans()
-        png = sweep_png(frame, result.param, f"{result.scenario}: sweep of {result.param}")
+        title = f"{result.scenario}: sweep of {result.param}"
+        if result.param2:
+            png = sweep_heatmap_png(
+                frame, result.param, result.param2, f"{title} and {result.param2}"
+            )
+        else:
+            png = sweep_png(frame, result.param, title)
         written = stage.final(
             [
                 write_atomic(stage.path / "sweep.png", png),
                 write_csv(plans, stage.path / "plans.csv"),
                 write_csv(frame, stage.path / "sweep.csv"),
-                write_sweep_html(result.scenario, result.param, frame, plans, png, stage.path),
+                write_sweep_html(result, frame, plans, png, stage.path),
                 write_json(payload, stage.path / "sweep.json"),
+            ]
+        )
+    if as_json:
+        click.echo(to_json(payload))
+    else:
+        print_sweep(result, payload, written)
+
+
+@click.command()
+@scenario_file
+@click.option(
+    "--only",
+    metavar="NAME,NAME,...",
+    default=None,
+    help="Solve these cases only (the base case always), in this order.",
+)
+@run_options
+@set_option
+@json_option
+def cases(file: Path, only: str | None, run: RunOptions, overrides, as_json) -> None:
+    """Solve the scenario as written (base) and each case of its cases: block side by side,
+    same random draws; a table, a chart and each case's plan."""
+    from siteopt import api
+    from siteopt.app import sweep as sweeps
+    from siteopt.cli.render import print_sweep
+    from siteopt.output.compare import write_sweep_html
+    from siteopt.output.files import write_atomic
+    from siteopt.output.plots import cases_png
+
+    names = None if only is None else [n.strip() for n in only.split(",") if n.strip()]
+    scenario, source = _load(file, overrides, run)
+    _check_memory(scenario)
+    out = run.out(Path("out") / scenario.name / "cases")
+    with staged_output_dir(out, CASES_FILES) as stage:
+        with progress_reporter(run.quiet or as_json) as progress:
+            result = api.cases(
+                scenario, names=names, run_settings=run.settings(source), progress=progress
+            )
+        payload = sweeps.payload(result)
+        frame, plans = result.frame(), result.plans()
+        png = cases_png(frame, f"{result.scenario}: cases on the same draws")
+        written = stage.final(
+            [
+                write_atomic(stage.path / "cases.png", png),
+                write_csv(plans, stage.path / "plans.csv"),
+                write_csv(frame, stage.path / "cases.csv"),
+                write_sweep_html(result, frame, plans, png, stage.path),
+                write_json(payload, stage.path / "cases.json"),
             ]
         )
     if as_json:
@@ -330,4 +430,4 @@ def breakeven(
         print_breakeven(result, path)
 
 
-ALL = (solve, evaluate, whatif, sweep, breakeven)
+ALL = (solve, evaluate, whatif, sweep, cases, breakeven)

@@ -300,10 +300,16 @@ def print_solve(
     )
     console.print(f"equity capex by year, USD millions: {capex}")
     if s.get("capital_value"):
-        gains = ", ".join(
-            f"{v['year']}: +{_musd(v['expected_npv_gain_usd'])}" for v in s["capital_value"]
-        )
-        console.print(f"E[NPV] gained with $10M more equity in one year, USD millions: {gains}")
+        by_step: dict[float, list[str]] = {}
+        for v in s["capital_value"]:
+            by_step.setdefault(v["extra_usd"], []).append(
+                f"{v['year']}: +{_musd(v['expected_npv_gain_usd'])}"
+            )
+        for step, gains in by_step.items():
+            console.print(
+                f"E[NPV] gained with ${step / 1e6:,.0f}M more equity in one year, "
+                f"USD millions: {', '.join(gains)}"
+            )
     runner = s.get("runner_up")
     if runner:
         se = runner["margin_se_usd"]
@@ -395,24 +401,34 @@ def _signed(value: float) -> str:
 
 
 def print_sweep(result: Any, payload: dict[str, Any], written: list[Any]) -> None:
-    """One row per point, then what was reused between points."""
+    """One row per point (per case), then what was reused between points."""
     console = Console(highlight=False, width=None if Console().is_terminal else 110)
+    cases = result.param == "case"
+    what = (
+        f"{len(result.points)} cases"
+        if cases
+        else f"sweep of {result.param}"
+        + (f" and {result.param2}" if result.param2 else "")
+        + f" over {len(result.points)} points"
+    )
     console.print(
         escape(
-            f"{result.scenario}: sweep of {result.param} over {len(result.points)} points, "
-            f"{payload['scenarios']:,} scenarios, seed {payload['seed']}, same draws at every point"
+            f"{result.scenario}: {what}, {payload['scenarios']:,} scenarios, seed "
+            f"{payload['seed']}, same draws at every point"
             if payload["scenarios"]
-            else f"{result.scenario}: sweep of {result.param}: no point has a feasible plan"
+            else f"{result.scenario}: {what}: none has a feasible plan"
         )
     )
+    heads = (
+        ["case"] if cases else [p.rsplit(".", 1)[-1] for p in (result.param, result.param2) if p]
+    )
     table = _plain_table(
-        "USD millions",
-        [result.param.rsplit(".", 1)[-1], "status", "E[NPV]", "CVaR", "AI IT MW", "capex", "s"],
+        "USD millions", [*heads, "status", "E[NPV]", "CVaR", "AI IT MW", "capex", "s"]
     )
     for row in result.frame().to_dict("records"):
         ok = row["status"] != "infeasible"
         table.add_row(
-            str(row["value"]),
+            *(str(row[k]) for k in result.keys),
             row["status"],
             _musd(row["expected_npv_usd"]) if ok else "-",
             _musd(row["cvar_usd"]) if ok else "-",
@@ -421,6 +437,9 @@ def print_sweep(result: Any, payload: dict[str, Any], written: list[Any]) -> Non
             f"{row['seconds']:.1f}",
         )
     console.print(table)
+    if cases:
+        for point in result.points[1:]:
+            console.print(escape(f"{point.value}: " + "; ".join(point.changes)))
     reuse = payload["reuse"]
     valued, needed = reuse["site_valuations"], reuse["site_valuations_without_reuse"]
     console.print(

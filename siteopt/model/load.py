@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from siteopt.model.source import (
 
 __all__ = [
     "Problem",
+    "case_scenario",
     "Scenario",
     "ScenarioError",
     "load_scenario",
@@ -45,6 +47,7 @@ class Problem:
     line: int | None
     path: str
     message: str
+    key: str = ""  # a case's problem: the change behind it (siteopt.model.load.case_scenario)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
@@ -109,7 +112,58 @@ def validate_data(source: SourceMap, filename: str) -> Scenario:
     cross = [_problem(source, filename, loc, msg) for loc, msg in cross_field_problems(scenario)]
     if cross:
         raise ScenarioError(_by_line(cross))
+    cases = []
+    for name in scenario.cases:
+        try:
+            case_scenario(scenario, name)
+        except ScenarioError as exc:
+            cases += [
+                Problem(filename, source.line_of(("cases", name, p.key)), p.path, p.message)
+                for p in exc.problems
+            ]
+    if cases:
+        raise ScenarioError(cases)
     return scenario
+
+
+def case_scenario(scenario: Scenario, name: str) -> Scenario:
+    """The scenario with case ``name``'s changes applied, validated, without cases of its own.
+
+    Raises
+    ------
+    ScenarioError
+        A change the scenario refuses; each problem's path is ``cases.NAME.PATH``, and its
+        ``key`` the case's PATH.
+    """
+    data = scenario.model_dump(mode="json")
+    data["cases"] = {}
+    source = SourceMap(data)
+    problems = []
+    changes = scenario.cases[name]
+    for path, value in changes.items():
+        problem = apply_override(source, f"{path}={json.dumps(value)}", scenario.name)
+        if problem:
+            problems.append(_in_case(problem, name, path))
+    if problems:
+        raise ScenarioError(problems)
+    try:
+        return validate_data(source, scenario.name)
+    except ScenarioError as exc:
+        raise ScenarioError([_in_case(p, name, None, changes) for p in exc.problems]) from None
+
+
+def _in_case(
+    problem: Problem, name: str, path: str | None, changes: dict[str, Any] | None = None
+) -> Problem:
+    """A problem of case ``name``, at ``cases.NAME.PATH`` (PATH: the change behind it)."""
+    shown = problem.path.removeprefix("--set ")
+    if path is None:  # found on validation: the change at that path, or one above it
+        path = next(
+            (p for p in changes or {} if shown == p or shown.startswith((p + ".", p + "["))),
+            None,
+        )
+    where = f"cases.{name}.{path}" if path == shown else f"cases.{name}: {shown}"
+    return Problem(problem.file, None, where, problem.message, key=path or "")
 
 
 def _problem(source: SourceMap, filename: str, loc: PathKey, message: str) -> Problem:

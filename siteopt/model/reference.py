@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from siteopt.model.schema import Scenario
+from siteopt.model.schema import CaseValue, Scenario
 
 __all__ = ["schema_markdown", "scenario_yaml", "schema_rows"]
 
@@ -138,6 +138,8 @@ def _section_type(container: str | None, info: FieldInfo) -> str:
 
 
 def _type_name(annotation: Any) -> str:
+    if annotation == CaseValue:
+        return "value as --set takes it"
     origin = get_origin(annotation)
     args = get_args(annotation)
     if origin is typing.Annotated:

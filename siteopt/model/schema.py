@@ -32,6 +32,10 @@ Name = Annotated[
     ),
 ]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
+# a case's change: what --set takes (a scalar or a list); validated when the case is applied
+CaseValue = bool | int | float | str | list[Any] | None
+CASE_FIXED = ("name", "simulation", "cases")  # what a case may not change
+MAX_CASES = 50
 
 
 class _Model(BaseModel):
@@ -438,6 +442,30 @@ class Scenario(_Model):
     objective: Objective = Field(
         default_factory=Objective, description="risk settings and floors of the build plan"
     )
+    cases: dict[Name, dict[str, CaseValue]] = Field(
+        default_factory=dict,
+        max_length=MAX_CASES,
+        description="named sets of changes, `PATH: VALUE` as `--set` takes them (e.g. "
+        "`bear: {market.btc_price_usd: 45000}`), solved side by side with the scenario as "
+        "written (`base`) on the same draws by `siteopt cases`",
+    )
+
+    @field_validator("cases")
+    @classmethod
+    def _case_paths(cls, cases: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, changes in cases.items():
+            if name == "base":
+                raise ValueError("'base' is the scenario as written; give the case another name")
+            if not changes:
+                raise ValueError(f"case {name!r} changes nothing")
+            for path in changes:
+                head = path.split(".", 1)[0]
+                if head in CASE_FIXED:
+                    raise ValueError(
+                        f"case {name!r}: {path}: a case cannot change {head} "
+                        "(every case runs on the scenario's draws)"
+                    )
+        return cases
 
     @property
     def months(self) -> int:

@@ -2,7 +2,8 @@
 
 whatif.html shows the changes, the portfolio totals before and after, and every site's
 decision and value in both plans, with links to the two full reports (base/ and changed/).
-sweep.html shows the sweep's plot, one row per point, and each point's plan.
+sweep.html shows the sweep's plot (a heat map for a two-way sweep), one row per point, and
+each point's plan; cases.html the same for the scenario's named cases, with their changes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from siteopt.app.sweep import CASE, Sweep
 from siteopt.output.files import prepare_out_dir, write_atomic
 from siteopt.output.plots import mw_text, usd_m
 from siteopt.output.report import _e, _img, _section, _table, page
@@ -111,13 +113,17 @@ def _decision(row: dict[str, Any], side: str) -> str:
     return f"{mw_text(row[f'{side}_ai_it_mw'])} MW for {contract}{when}"
 
 
-def sweep_html(
-    scenario: str, param: str, frame: pd.DataFrame, plans: pd.DataFrame, png: bytes
-) -> str:
-    """sweep.html: the plot, one row per point (sweep.csv) and each point's plan."""
+def sweep_html(result: Sweep, frame: pd.DataFrame, plans: pd.DataFrame, png: bytes) -> str:
+    """sweep.html (cases.html): the plot, one row per point (sweep.csv) and each point's
+    plan; for cases, what each case changes."""
+    keys = result.keys
+    heads = _key_heads(result)
+    is_cases = result.param == CASE
+    changes = {p.value: "; ".join(p.changes) or "the scenario as written" for p in result.points}
     points = [
         [
-            str(r["value"]),
+            *(str(r[k]) for k in keys),
+            *([changes.get(str(r[CASE]), "")] if is_cases else []),
             str(r["status"]),
             _money_or_mw("usd", r["expected_npv_usd"]),
             _money_or_mw("usd", r["cvar_usd"]),
@@ -126,9 +132,10 @@ def sweep_html(
         ]
         for r in frame.to_dict("records")
     ]
+    first = len(keys) + (1 if is_cases else 0) + 1
     plan_rows = [
         [
-            str(r["value"]),
+            *(str(r[k]) for k in keys),
             str(r["site"]),
             "keep hashing"
             if not r.get("contract") or pd.isna(r.get("contract"))
@@ -137,30 +144,58 @@ def sweep_html(
         ]
         for r in plans.to_dict("records")
     ]
+    if is_cases:
+        title, alt = "The cases side by side", "Plan E[NPV], CVaR and AI MW of each case"
+        caption = (
+            "Each case solved on the same draws as the base case, the plan re-optimised: "
+            "the differences are the cases', not sampling noise."
+        )
+    elif result.param2:
+        title = f"The plan against {result.param} and {result.param2}"
+        alt = f"Heat maps of the plan's E[NPV] and AI MW over {result.param} and {result.param2}"
+        caption = (
+            "Every pair of values solved on the same draws; a hatched cell has no feasible plan."
+        )
+    else:
+        title, alt = (
+            f"The plan against {result.param}",
+            f"Plan E[NPV], CVaR and AI MW against {result.param}",
+        )
+        caption = (
+            "Every point solved on the same draws, so differences between points are the "
+            "parameter's, not sampling noise."
+        )
+    status = ["status", "E[NPV]", "CVaR", "AI IT [MW]", "equity capex"]
     sections = [
         _section(
             "sweep",
-            f"The plan against {param}",
-            _img("sweep.png", png, f"Plan E[NPV], CVaR and AI MW against {param}")
-            + "<p class=caption>Every point solved on the same draws, so differences between "
-            "points are the parameter's, not sampling noise.</p>",
+            title,
+            _img(f"{'cases' if is_cases else 'sweep'}.png", png, alt)
+            + f"<p class=caption>{_e(caption)}</p>",
         ),
         _section(
             "points",
-            "Every point",
+            "Every case" if is_cases else "Every point",
             _table(
-                [param, "status", "E[NPV]", "CVaR", "AI IT [MW]", "equity capex"],
+                [*heads, *(["changes"] if is_cases else []), *status],
                 points,
-                numeric={2, 3, 4, 5},
+                numeric=set(range(first, first + 4)),
             ),
         ),
         _section(
             "plans",
-            "The plan at each point",
-            _table([param, "site", "decision", "E[NPV]"], plan_rows, numeric={3}),
+            "The plan of each case" if is_cases else "The plan at each point",
+            _table([*heads, "site", "decision", "E[NPV]"], plan_rows, numeric={len(keys) + 2}),
         ),
     ]
-    return page(f"siteopt sweep: {scenario}", sections)
+    command = "cases" if is_cases else "sweep"
+    return page(f"siteopt {command}: {result.scenario}", sections)
+
+
+def _key_heads(result: Sweep) -> list[str]:
+    if result.param == CASE:
+        return [CASE]
+    return [result.param, *([result.param2] if result.param2 else [])]
 
 
 def write_whatif_html(document: dict[str, Any], out_dir: Path) -> Path:
@@ -169,7 +204,9 @@ def write_whatif_html(document: dict[str, Any], out_dir: Path) -> Path:
 
 
 def write_sweep_html(
-    scenario: str, param: str, frame: pd.DataFrame, plans: pd.DataFrame, png: bytes, out_dir: Path
+    result: Sweep, frame: pd.DataFrame, plans: pd.DataFrame, png: bytes, out_dir: Path
 ) -> Path:
+    """sweep.html, or cases.html for a run of cases."""
     out = prepare_out_dir(Path(out_dir))
-    return write_atomic(out / "sweep.html", sweep_html(scenario, param, frame, plans, png))
+    name = "cases.html" if result.param == CASE else "sweep.html"
+    return write_atomic(out / name, sweep_html(result, frame, plans, png))

@@ -20,11 +20,14 @@ from matplotlib.ticker import FuncFormatter
 
 __all__ = [
     "capex_png",
+    "cases_png",
     "frontier_png",
     "market_paths_png",
     "mw_text",
     "npv_distribution_png",
     "plan_sites_png",
+    "sweep_heatmap_png",
+    "sweep_png",
     "timeline_png",
     "tornado_png",
     "usd_m",
@@ -418,6 +421,72 @@ def sweep_png(frame: pd.DataFrame, param: str, title: str) -> bytes:
         axes[-1].set_xticks(x, list(frame["value"]))
     axes[-1].set_xlabel(param)
     axes[0].set_title(title)
+    return _png(fig)
+
+
+def sweep_heatmap_png(frame: pd.DataFrame, param: str, param2: str, title: str) -> bytes:
+    """A two-way sweep's heat maps: the plan's E[NPV] ($M) and its AI MW, ``param`` down
+    and ``param2`` across (a two-way sweep's ``sweep.csv`` rows), each cell labelled;
+    infeasible cells hatched."""
+    rows = list(dict.fromkeys(frame["value"]))
+    columns = list(dict.fromkeys(frame["value2"]))
+    fig = Figure(figsize=(WIDTH_IN, min(11.0, 2.0 + 1.6 * len(rows))), layout="constrained")
+    axes = fig.subplots(2, 1)
+    panels = (("expected_npv_usd", "plan E[NPV], $M", USD_M, "{:,.0f}"),
+              ("ai_it_mw_total", "AI IT MW", 1.0, "{:,.0f}"))  # fmt: skip
+    ok = frame["status"] != "infeasible"
+    for ax, (column, label, scale, fmt) in zip(axes, panels, strict=True):
+        grid = np.full((len(rows), len(columns)), np.nan)
+        for r in frame[ok].to_dict("records"):
+            grid[rows.index(r["value"]), columns.index(r["value2"])] = float(r[column]) / scale
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="auto")
+        fig.colorbar(image, ax=ax, label=_plain(label))
+        finite = grid[np.isfinite(grid)]
+        middle = float(np.median(finite)) if finite.size else 0.0
+        for i in range(len(rows)):
+            for j in range(len(columns)):
+                if np.isfinite(grid[i, j]):
+                    ax.text(j, i, fmt.format(grid[i, j]), ha="center", va="center", fontsize=8,
+                            color="black" if grid[i, j] >= middle else "white")  # fmt: skip
+                else:
+                    ax.add_patch(_hatched_cell(i, j))
+        ax.set_xticks(range(len(columns)), [_plain(c) for c in columns])
+        ax.set_yticks(range(len(rows)), [_plain(v) for v in rows])
+        ax.set_xlabel(_plain(param2))
+        ax.set_ylabel(_plain(param))
+        ax.set_title(_plain(label), fontsize=10)
+    fig.suptitle(_plain(title), fontsize=11)
+    return _png(fig)
+
+
+def _hatched_cell(i: int, j: int) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", edgecolor="tab:red")
+
+
+def cases_png(frame: pd.DataFrame, title: str) -> bytes:
+    """The named cases side by side (``cases.csv`` rows): the plan's E[NPV] and CVaR ($M)
+    and its AI MW, one bar per case; an infeasible case has no bar and says so."""
+    names = [str(c) for c in frame["case"]]
+    y = np.arange(len(names))
+    fig = Figure(figsize=(WIDTH_IN, 1.4 + 0.45 * len(names)), layout="constrained")
+    axes = fig.subplots(1, 3, sharey=True)
+    panels = (("expected_npv_usd", "E[NPV], $M", USD_M, "tab:green"),
+              ("cvar_usd", "CVaR, $M", USD_M, "tab:red"),
+              ("ai_it_mw_total", "AI IT MW", 1.0, AI_COLOR))  # fmt: skip
+    ok = (frame["status"] != "infeasible").to_numpy()
+    for ax, (column, label, scale, color) in zip(axes, panels, strict=True):
+        values = np.where(ok, pd.to_numeric(frame[column], errors="coerce") / scale, 0.0)
+        ax.barh(y, values, color=color, alpha=0.8)
+        for k in np.flatnonzero(~ok):
+            ax.text(0, y[k], " infeasible", va="center", color="tab:red", fontsize=8)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(_plain(label), fontsize=10)
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(y, [_plain(n) for n in names])
+    axes[0].invert_yaxis()
+    fig.suptitle(_plain(title), fontsize=11)
     return _png(fig)
 
 

@@ -14,6 +14,7 @@ import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ SECTIONS = (
     "market",
     "frontier",
     "tornado",
+    "cases",
     "assumptions",
     "manifest",
 )
@@ -68,6 +70,9 @@ class ReportData:
     violations: tuple[str, ...] = ()  # constraints the evaluated plan breaks, with amounts
     warnings: tuple[str, ...] = ()  # plausibility warnings: "path: message (line N)"
     notes: tuple[str, ...] = ()  # free-text lines under the headline
+    # solve with a cases: block: each case re-optimised on the same draws, base first
+    # (siteopt.output.report_data.case_rows); empty when none
+    cases: tuple[dict[str, Any], ...] = ()
 
 
 def _pct(fraction: float) -> str:
@@ -341,6 +346,42 @@ def _capital_section(data: ReportData) -> str:
     )
 
 
+def _cases_section(data: ReportData) -> str:
+    """The scenario's named cases beside the base plan, each re-optimised on the same draws."""
+    title = "Cases, each plan re-optimised"
+    if not data.cases:
+        return _section(
+            "cases",
+            title,
+            "<p class=empty>The scenario has no cases: block (a solve shows its cases here; "
+            "docs/scenario.md, <code>cases</code>).</p>",
+        )
+    base = data.cases[0].get("expected_npv_usd")
+    rows = []
+    for c in data.cases:
+        ok = c["status"] != "infeasible"
+        npv = c.get("expected_npv_usd")
+        rows.append(
+            [
+                str(c["case"]),
+                "; ".join(c["changes"]) or "the scenario as written",
+                usd_m(npv) if ok else "infeasible",
+                usd_m(npv - base, signed=True) if ok and base is not None else "",
+                usd_m(c["cvar_usd"]) if ok else "",
+                mw_text(c["ai_it_mw_total"]) if ok else "",
+                ("; ".join(c["plan_changes"]) or "the same plan") if ok else "",
+            ]
+        )
+    caption = (
+        "<p class=caption>Each case is the scenario with the changes shown, solved again on "
+        "the same draws: the build plan is re-optimised for it (the tornado above holds the "
+        "plan fixed). <code>siteopt cases</code> writes the same as cases.csv with each "
+        "case's plan.</p>"
+    )
+    headers = ["case", "changes", "E[NPV]", "vs base", "CVaR", "AI IT [MW]", "plan changes"]
+    return _section("cases", title, _table(headers, rows, numeric={2, 3, 4, 5}) + caption)
+
+
 def _returns_section(data: ReportData) -> str:
     """Each conversion's returns over hashing, and the plan's (summary.json ``returns``)."""
     title = "Returns over hashing"
@@ -583,6 +624,7 @@ def _body(data: ReportData, figs: dict[str, bytes]) -> list[str]:
         out.append(_frontier_section(data.frontier, figs["frontier.png"]))
     out += [
         _tornado_section(data, figs.get("tornado.png")),
+        _cases_section(data),
         _assumptions(data.assumptions),
         _manifest(data.manifest),
     ]

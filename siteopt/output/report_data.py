@@ -7,17 +7,20 @@ table, the scenario's key inputs) and computes the contract-terms tornado.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from siteopt.app.economics import market_fan
-from siteopt.app.pipeline import SolveOutcome
+from siteopt.app.pipeline import SolveOutcome, SolveSettings
+from siteopt.app.sweep import cases, plan_changes
 from siteopt.app.tornado import contract_tornado
 from siteopt.kernels.backend import select_backend
 from siteopt.model.schema import Scenario
@@ -30,7 +33,8 @@ PACKAGES = ("numpy", "pandas", "pulp", "highspy", "pydantic", "matplotlib", "cup
 def write_run_report(
     outcome: SolveOutcome, summary: dict, command: str, scenario_path: Path, out_dir: Path
 ) -> list[Path]:
-    """report.html and its PNGs for one run (the tornado is computed here)."""
+    """report.html and its PNGs for one run (the tornado, and for a solve the scenario's
+    cases, are computed here)."""
     plan = outcome.chosen
     tornado = contract_tornado(
         outcome.scenario,
@@ -38,7 +42,37 @@ def write_run_report(
         float(outcome.samples["plan"].mean()),
         select_backend(outcome.valuation.backend),
     )
-    return write_report(report_data(outcome, summary, command, scenario_path, tornado), out_dir)
+    data = report_data(outcome, summary, command, scenario_path, tornado)
+    if command == "solve" and outcome.scenario.cases:
+        data = dataclasses.replace(data, cases=case_rows(outcome))
+    return write_report(data, out_dir)
+
+
+def case_rows(outcome: SolveOutcome) -> tuple[dict[str, Any], ...]:
+    """The scenario's cases solved beside ``outcome`` (its base) on the same draws, a row
+    each: ``case``, ``changes``, ``status`` and, when feasible, the plan's totals and
+    ``plan_changes`` against the base plan."""
+    settings = SolveSettings(
+        backend=outcome.valuation.backend,
+        solver=outcome.decision.solver,
+        time_limit_s=outcome.time_limit_s,
+    )
+    result = cases(outcome.scenario, settings, base=outcome)
+    rows = []
+    for point in result.points:
+        row: dict[str, Any] = {
+            "case": point.value,
+            "changes": list(point.changes),
+            "status": "infeasible" if point.outcome is None else point.outcome.decision.status,
+        }
+        if point.outcome is not None:
+            row |= point.outcome.figures.portfolio()
+            row["equity_capex_usd"] = float(
+                sum(point.outcome.figures.equity_capex_by_year_usd.values())
+            )
+            row["plan_changes"] = plan_changes(outcome, point.outcome)
+        rows.append(row)
+    return tuple(rows)
 
 
 def report_data(

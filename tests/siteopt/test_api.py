@@ -125,13 +125,14 @@ def test_the_docs_example_runs(monkeypatch, capsys):
     """docs/api.md's code blocks, run in order in one namespace from the repository root."""
     text = (REPO / "docs" / "api.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     monkeypatch.chdir(REPO)
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, "docs/api.md", "exec"), namespace)  # noqa: S102
     printed = capsys.readouterr().out
     assert "plan E[NPV] $" in printed and "at $100 per kW-month" in printed
+    assert "bear" in printed and "120000" in printed
 
 
 def test_every_texas_site_has_a_reason_and_capital_has_a_value(texas_run):
@@ -148,10 +149,16 @@ def test_every_texas_site_has_a_reason_and_capital_has_a_value(texas_run):
     assert garden["why"]["code"] == "no_ai_option"
     names = [c["name"] for c in summary["constraints"]]
     assert "budget_2027" in names and "contract_max_hyperscaler-tf" in names
-    assert [c["year"] for c in summary["capital_value"]] == [2027, 2028, 2029]
+    steps = [(c["year"], c["extra_usd"]) for c in summary["capital_value"]]
+    assert steps == [(y, m * 1e6) for y in (2027, 2028, 2029) for m in (10, 50)]
     for c in summary["capital_value"]:
         assert c["expected_npv_gain_usd"] >= 0
         assert (c["expected_npv_gain_usd"] > 0) == bool(c["changes"])
+    # $50M more in a year buys at least what $10M more does
+    gains = [c["expected_npv_gain_usd"] for c in summary["capital_value"]]
+    assert all(
+        big >= small * (1 - 1e-4) for small, big in zip(gains[::2], gains[1::2], strict=True)
+    )
 
 
 def test_sampling_error_of_each_site_and_of_the_runner_up(texas_run):

@@ -93,10 +93,11 @@ def test_what_more_capital_buys_and_the_slacks():
     result = solve_plan(table, problem, gap_rel=1e-9)
     rows = tuple(int(result.chosen[s]) for s in ("a", "b", "c", "d"))
     capital = capital_values(table, problem, rows, _solve(table, problem))
-    assert len(capital) == 1
-    assert capital[0].year == 2027 and capital[0].extra_usd == CAPITAL_STEP_USD
+    assert [(c.year, c.extra_usd) for c in capital] == [(2027, CAPITAL_STEP_USD), (2027, 50 * M)]
     assert capital[0].expected_npv_gain_usd == pytest.approx(40 * M)  # b converts too
     assert capital[0].changes == ("b: ai20-2027-lease",)
+    # $50M buys at least what $10M does (the plan with $10M more still fits)
+    assert capital[1].expected_npv_gain_usd >= capital[0].expected_npv_gain_usd
     slacks = {c.name: c for c in constraint_slacks(table, problem, rows, capital)}
     budget = slacks["budget_2027"]
     assert (budget.value, budget.limit, budget.slack) == pytest.approx((10 * M, 10 * M, 0.0))

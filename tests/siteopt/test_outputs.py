@@ -25,11 +25,14 @@ from siteopt.output.files import DIR_MODE, STAGING_TAG, staged_output_dir, write
 
 from .support import MINIMAL
 
+MINI_CASES = "cases:\n  low:\n    market.btc_price_usd: 60000\n"  # for siteopt cases
+
 COMMAND_ARGS = {
     "solve": ["--no-report"],
     "evaluate": ["--plan", "{plan}", "--no-report"],
     "whatif": ["--set", "market.btc_price_usd=80000", "--no-report"],
     "sweep": ["--param", "market.btc_price_usd", "--values", "80000,90000"],
+    "cases": [],
     "breakeven": ["--site", "alpha", "--contract", "tenant-a"],
 }
 WORK = {  # what each command runs once its checks are done
@@ -37,6 +40,7 @@ WORK = {  # what each command runs once its checks are done
     "evaluate": (siteopt.app.evaluate, "evaluate"),
     "whatif": (siteopt.app.whatif, "whatif"),
     "sweep": (siteopt.app.sweep, "sweep"),
+    "cases": (siteopt.app.sweep, "cases"),
     "breakeven": (siteopt.app.breakeven, "breakeven"),
 }
 
@@ -55,7 +59,7 @@ def staging_left(root: Path) -> list[Path]:
 @pytest.fixture
 def mini(tmp_path: Path) -> Path:
     path = tmp_path / "mini.yaml"
-    path.write_text(MINIMAL, encoding="utf-8")
+    path.write_text(MINIMAL + MINI_CASES, encoding="utf-8")
     return path
 
 

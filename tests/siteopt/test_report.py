@@ -375,3 +375,22 @@ def test_the_returns_section_lists_each_conversion_and_the_plan(tmp_path: Path) 
     assert "every conversion" in returns and "a&amp;b" not in returns
     empty = _section(_render(tmp_path / "none")[0], "returns")
     assert "No site converts" in empty
+
+
+def test_the_cases_section_shows_each_case_against_the_base(tmp_path: Path) -> None:
+    cases = (
+        {"case": "base", "changes": [], "status": "optimal", "expected_npv_usd": 100e6,
+         "cvar_usd": 50e6, "ai_it_mw_total": 120.0, "plan_changes": []},
+        {"case": "bear", "changes": ["market.btc_price_usd=45000"], "status": "optimal",
+         "expected_npv_usd": 60e6, "cvar_usd": 20e6, "ai_it_mw_total": 80.0,
+         "plan_changes": ["odessa: ai80-2027-hyperscaler-a"]},
+        {"case": "<odd>", "changes": ["x=1"], "status": "infeasible"},
+    )  # fmt: skip
+    page, _ = _render(tmp_path, cases=cases)
+    section = _section(page, "cases")
+    assert "the scenario as written" in section and "the same plan" in section
+    assert "market.btc_price_usd=45000" in section and "-$40.0M" in section
+    assert "odessa: ai80-2027-hyperscaler-a" in section
+    assert "&lt;odd&gt;" in section and "infeasible" in section
+    empty = _section(_render(tmp_path / "none")[0], "cases")
+    assert "no cases: block" in empty

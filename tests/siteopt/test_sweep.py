@@ -10,6 +10,7 @@ import pytest
 from siteopt.app import pipeline
 from siteopt.app.pipeline import SolveSettings
 from siteopt.app.sweep import MAX_POINTS, parse_points, sweep
+from siteopt.app.sweep import payload as payload_of
 from siteopt.model.errors import InputError
 from siteopt.model.load import apply_overrides, load_scenario, with_simulation
 from siteopt.output.summary import summary_of
@@ -135,3 +136,100 @@ def test_a_sweep_of_the_scenario_count_values_each_point_at_its_count():
     result = sweep(hydro, "simulation.scenarios", ["1000", "2000"], SETTINGS)
     assert [p.outcome.valuation.scenarios for p in result.points] == [1000, 2000]
     assert [p.outcome.samples["plan"].size for p in result.points] == [1000, 2000]
+
+
+# ------------------------------------------------------------------ two-way sweeps
+
+BTC = "market.btc_price_usd"
+
+
+def test_a_two_way_sweep_solves_every_pair_as_its_own_scenario(texas):
+    result = sweep(texas, PARAM, ["120", "180"], SETTINGS, param2=BTC, points2=["60000", "120000"])
+    assert [(p.value, p.value2) for p in result.points] == [
+        ("120", "60000"), ("120", "120000"), ("180", "60000"), ("180", "120000"),
+    ]  # fmt: skip
+    for point in (result.points[0], result.points[3]):
+        changes = [f"{PARAM}={point.value}", f"{BTC}={point.value2}"]
+        alone = pipeline.solve(apply_overrides(texas, changes), SETTINGS)
+        assert point.outcome.rows == alone.rows
+        assert (
+            summary_of(point.outcome)["expected_npv_usd"] == summary_of(alone)["expected_npv_usd"]
+        )
+    frame = result.frame()
+    assert list(frame.columns[:3]) == ["value", "value2", "status"]
+    npv = frame.set_index(["value", "value2"])["expected_npv_usd"]
+    # on the same draws: a higher BTC price and a higher rent each raise the plan's value
+    assert npv["120", "120000"] > npv["120", "60000"] and npv["180", "60000"] > npv["120", "60000"]
+    assert set(result.plans()["value2"]) == {"60000", "120000"}
+    payload = payload_of(result)
+    assert payload["param2"] == BTC and payload["values2"] == ["60000", "120000"]
+    assert payload["values"] == ["120", "180"]
+
+
+def test_the_grid_is_solved_in_snake_order():
+    from siteopt.app.sweep import _serpentine
+
+    assert _serpentine(3, 2) == [0, 1, 3, 2, 4, 5]
+    assert _serpentine(1, 3) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("args", "axes"),
+    [
+        ((["a"], ["1,2"], []), [("a", ["1", "2"])]),
+        ((["a", "b"], ["1,2", "3"], []), [("a", ["1", "2"]), ("b", ["3"])]),
+        ((["a", "b"], [], ["0:1:1", "5:6:1"]), [("a", ["0", "1"]), ("b", ["5", "6"])]),
+        ((["a"], ["1"], [], "b", None, "0:2:1"), [("a", ["1"]), ("b", ["0", "1", "2"])]),
+        ((["a", "b"], ["1"], ["0:1:1"], None, None, None, "range"),
+         [("a", ["0", "1"]), ("b", ["1"])]),
+        ((["a", "b"], ["1"], ["0:1:1"], None, None, None, "values"),
+         [("a", ["1"]), ("b", ["0", "1"])]),
+    ],
+)  # fmt: skip
+def test_the_axes_of_a_sweep_from_the_command_line(args, axes):
+    from siteopt.app.sweep import parse_axes
+
+    assert parse_axes(*args) == axes
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ((["a", "b", "c"], ["1", "2", "3"], []), "one or two parameters"),
+        ((["a"], ["1"], [], None, "2"), "give --param2"),
+        ((["a"], ["1", "2"], []), "one --param takes one"),
+        ((["a", "b"], ["1"], []), "give each of the two parameters its points"),
+        ((["a", "b"], ["1"], ["0:1:1"]), "say which is the second parameter's"),
+        ((["a"], ["1", "2"], [], "b", "3"), "give the first --param one"),
+    ],
+)
+def test_bad_sweep_axes_are_input_errors(args, needle):
+    from siteopt.app.sweep import parse_axes
+
+    with pytest.raises(InputError, match=needle):
+        parse_axes(*args)
+
+
+def test_a_two_way_grid_over_the_limit_or_on_one_path_is_refused(texas):
+    many = [str(v) for v in range(15)]
+    with pytest.raises(InputError, match=f"at most {MAX_POINTS} points, got 15 x 15 = 225"):
+        sweep(texas, PARAM, many, SETTINGS, param2=BTC, points2=many)
+    with pytest.raises(InputError, match="the same path as --param"):
+        sweep(texas, PARAM, ["1"], SETTINGS, param2=PARAM, points2=["2"])
+
+
+def test_two_way_sweep_cli_writes_a_heat_map(run_cli, tmp_path):
+    run = run_cli(
+        "sweep", str(TEXAS), "--param", PARAM, "--range", "130:170:40",
+        "--param", BTC, "--values", "60000,120000", "--scenarios", "150",
+        "--out", str(tmp_path), "--quiet",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    table = pd.read_csv(tmp_path / "sweep.csv")
+    assert list(zip(table["value"], table["value2"], strict=True)) == [
+        (130, 60000), (130, 120000), (170, 60000), (170, 120000),
+    ]  # fmt: skip
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (tmp_path / "sweep.html").read_text()
+    assert f"The plan against {PARAM} and {BTC}" in html
+    assert f"<th>{PARAM}</th><th>{BTC}</th>" in html
