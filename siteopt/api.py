@@ -133,10 +133,13 @@ class Run:
         report: bool = True,
         command: str = "solve",
         scenario_path: str | Path | None = None,
+        progress: Progress | None = None,
     ) -> list[Path]:
         """Write the run's files into ``out_dir`` (created if missing) as the CLI does:
-        report.html and its plots first (unless ``report`` is False), then plan.csv,
-        options.csv, cashflows.csv, and summary.json last. Returns the paths written."""
+        report.html and its plots first (unless ``report`` is False; a solve's report also
+        solves the scenario's cases, reporting to ``progress``), then plan.csv,
+        options.csv, cashflows.csv, annual.csv, plan.xlsx, and summary.json last. Returns
+        the paths written."""
         from siteopt.output.files import prepare_out_dir, write_outputs
 
         out = prepare_out_dir(Path(out_dir))
@@ -145,7 +148,9 @@ class Run:
             from siteopt.output.report_data import write_run_report
 
             source = Path(scenario_path) if scenario_path else Path(self.summary["scenario"])
-            written = write_run_report(self.outcome, self.summary, command, source, out)
+            written = write_run_report(
+                self.outcome, self.summary, command, source, out, progress=progress
+            )
         return write_outputs(self.outcome, self.summary, out) + written
 
 

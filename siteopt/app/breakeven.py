@@ -1,6 +1,7 @@
 """Breakeven rent: the lowest contract price at which converting a site for a contract
 beats the site's best alternative, keeping it hashing or its best option on another
-contract.
+contract; and the lowest price at which the build plan (the MILP over every site, with the
+budgets and the contracts' terms) signs the site for the contract.
 
 Only the options that meet the contract's minimum on their own are candidates; when none
 does, every option on the contract is, and the result says that the site alone cannot
@@ -18,16 +19,19 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from siteopt.app.params import kernel_inputs
+from siteopt.app.pipeline import SolveSettings
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.chunks import ChunkSize, chunk_size_for, stream_chunks
 from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk, site_options
-from siteopt.model.errors import InputError
-from siteopt.model.load import with_simulation
+from siteopt.model.errors import InfeasibleError, InputError
+from siteopt.model.load import apply_overrides, with_simulation
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.results import portfolio_cvar
 
 PRICE_CEILING_USD_KW_MONTH = 10_000.0
 TOLERANCE_USD_KW_MONTH = 0.01
+# each step of the plan search is a whole plan (valuation of the contract's sites + MILP)
+PLAN_TOLERANCE_USD_KW_MONTH = 0.10
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,10 @@ class Breakeven:
     alternative: str = "hash"
     min_mw: float = 0.0
     alone_meets_minimum: bool = True
+    in_plan: float | None = None  # lowest price at which the plan signs the site [USD/kW-month]
+    in_plan_option: str = ""  # the site's option in that plan
+    in_plan_at_price: bool | None = None  # the plan at the scenario's own price signs it
+    plan_searched: bool = False  # in_plan was searched (False: skipped)
 
 
 class _SiteValuer:
@@ -121,8 +129,10 @@ def breakeven(
     progress: Callable[[str, int, int], None] | None = None,
     engine: str = "local",
     scheduler: str | None = None,
+    plan: SolveSettings | None = None,
 ) -> Breakeven:
-    """Bisect the contract price until converting the site just beats hashing.
+    """Bisect the contract price until converting the site just beats its alternative;
+    with ``plan`` (the MILP's settings), also until the build plan signs it (in_plan).
 
     With ``engine="dask"`` the whole bisection runs as one task on the cluster at
     ``scheduler`` (siteopt.app.engines), with the same result and no progress bars: its
@@ -132,7 +142,10 @@ def breakeven(
     if engine == "dask":
         from siteopt.app.distributed import run_on_cluster
 
-        task = functools.partial(breakeven, backend=backend, scenarios=scenarios, seed=seed)
+        local = None if plan is None else replace(plan, engine="local", scheduler=None)
+        task = functools.partial(
+            breakeven, backend=backend, scenarios=scenarios, seed=seed, plan=local
+        )
         return run_on_cluster(scheduler, backend, task, scenario, site_name, contract_name)
     scenario = with_simulation(scenario, scenarios, seed)
     site, contract = _indices(scenario, site_name, contract_name)
@@ -161,6 +174,9 @@ def breakeven(
     if by_mean is not None:
         v = valuer.npv(by_mean)
         best = valuer.options[1 + int(np.argmax(v[:, 1:].mean(axis=0)))].label
+    in_plan, in_plan_option, at_price = None, "", None
+    if plan is not None:
+        in_plan, in_plan_option, at_price = plan_rent(scenario, site, contract, plan, progress)
     return Breakeven(
         site_name,
         contract_name,
@@ -172,7 +188,68 @@ def breakeven(
         alternative,
         float(scenario.contracts[contract].min_mw),
         valuer.alone_meets_minimum,
+        in_plan,
+        in_plan_option,
+        at_price,
+        plan is not None,
     )
+
+
+def plan_rent(
+    scenario: Scenario,
+    site: int,
+    contract: int,
+    settings: SolveSettings,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[float | None, str, bool]:
+    """The lowest price at which the build plan signs ``site`` for ``contract``, the site's
+    option in that plan, and whether the plan at the scenario's own price signs it.
+
+    Bisection on whole plans, to PLAN_TOLERANCE_USD_KW_MONTH: at each price the sites the
+    contract reaches are valued again on the same draws (the others once, from a cache)
+    and the MILP is solved. The MILP stops within its gap tolerance, so near the switch two
+    prices a few cents apart may differ by a plan within that gap of the optimum; where
+    signing is not monotone in the price, the bisection finds one price where it switches.
+    None when no price up to PRICE_CEILING_USD_KW_MONTH makes the plan sign the site.
+    """
+    from siteopt.app import pipeline
+    from siteopt.kernels.valuation import ValuationCache
+
+    cache = ValuationCache()
+    name = scenario.sites[site].name
+    terms = scenario.contracts[contract]
+    chosen: dict[float, str] = {}
+    stage = "breakeven (build plan)"
+
+    def signs(price: float) -> bool:
+        path = f"contracts.{terms.name}.price_usd_kw_month={price:.6f}"
+        try:
+            valuation, result = pipeline.plan_only(
+                apply_overrides(scenario, [path]), settings, cache
+            )
+        except InfeasibleError:
+            return False
+        row = valuation.options.table.loc[int(result.chosen[name])]
+        chosen[price] = str(row["option"])
+        return row["contract"] == terms.name
+
+    own = float(terms.price_usd_kw_month)
+    at_price = signs(own)
+    if at_price:
+        lo, hi = 0.0, own
+    else:
+        lo, hi = own, max(2.0 * own, 1.0)
+        while not signs(hi):
+            lo, hi = hi, 2.0 * hi
+            if hi > PRICE_CEILING_USD_KW_MONTH:
+                return None, "", False
+    steps = max(0, int(np.ceil(np.log2((hi - lo) / PLAN_TOLERANCE_USD_KW_MONTH))))
+    for k in range(steps):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if signs(mid) else (mid, hi)
+        if progress is not None:
+            progress(stage, k + 1, steps)
+    return hi, chosen[hi], at_price
 
 
 def _bisect(gap: Callable[[float], float], progress, stage: str) -> float | None:

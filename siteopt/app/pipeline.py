@@ -262,6 +262,25 @@ def solve(
     return replace(outcome, timings_s=timings)
 
 
+def plan_only(
+    scenario: Scenario, settings: SolveSettings, cache: ValuationCache | None = None
+) -> tuple[ValuationResult, PlanResult]:
+    """The valuation and the MILP's plan, without the rest of a solve (the plan valued on
+    every scenario, the cash flows, the figures): what a search over whole plans needs.
+
+    Raises
+    ------
+    InfeasibleError
+        No plan satisfies the constraints.
+    """
+    _, valuation = value(scenario, settings, None, cache)
+    problem = plan_problem(scenario)
+    result = _solve_milp(valuation, problem, settings)
+    if result.status == SolveStatus.INFEASIBLE:
+        raise InfeasibleError(_infeasible_message(result, settings), result.diagnosis)
+    return valuation, result
+
+
 def with_explanation(
     outcome: SolveOutcome, backend: Backend, settings: SolveSettings
 ) -> SolveOutcome:

@@ -102,7 +102,7 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
         result = api.solve(
             scenario, run_settings=settings, progress=progress, frontier=frontier or 0
         )
-        written = stage.final(_write(result, "solve", file, stage.path, no_report))
+        written = stage.final(_write(result, "solve", file, stage.path, no_report, progress))
     if as_json:
         click.echo(to_json(result.summary))
     else:
@@ -183,9 +183,13 @@ def _check_memory(scenario, *, frontier: int = 0) -> None:
     check_memory(scenario, frontier_points=frontier)
 
 
-def _write(result, command: str, file: Path, out: Path, no_report: bool) -> list[Path]:
+def _write(
+    result, command: str, file: Path, out: Path, no_report: bool, progress=None
+) -> list[Path]:
     """The report first, the pipeline's files after, summary.json last (``Run.write``)."""
-    return result.write(out, report=not no_report, command=command, scenario_path=file)
+    return result.write(
+        out, report=not no_report, command=command, scenario_path=file, progress=progress
+    )
 
 
 @click.command()
@@ -389,16 +393,28 @@ def cases(file: Path, only: str | None, run: RunOptions, overrides, as_json) -> 
 @scenario_file
 @click.option("--site", "site_name", required=True, help="Site to convert.")
 @click.option("--contract", "contract_name", required=True, help="Contract it would sign.")
+@click.option(
+    "--site-only",
+    is_flag=True,
+    help="Skip the price at which the build plan signs the site (whole solves).",
+)
 @run_options
 @set_option
 @json_option
 def breakeven(
-    file: Path, site_name: str, contract_name: str, run: RunOptions, overrides, as_json
+    file: Path,
+    site_name: str,
+    contract_name: str,
+    site_only: bool,
+    run: RunOptions,
+    overrides,
+    as_json,
 ) -> None:
     """Lowest contract price ($/kW-month) at which converting a site beats keeping it hashing.
 
-    Bisection on the valuation with the draws fixed; --solver, --time-limit and
-    --mip-gap are accepted for scripts that pass the same flags everywhere, and unused.
+    Bisection on the site's valuation with the draws fixed; then on whole build plans
+    (the MILP with --solver, --time-limit and --mip-gap) for the lowest price at which the
+    plan signs the site, unless --site-only.
     """
     from siteopt.app.breakeven import breakeven as find_breakeven
     from siteopt.app.limits import check_breakeven_memory
@@ -420,6 +436,7 @@ def breakeven(
             progress=progress,
             engine=settings.engine,
             scheduler=settings.scheduler,
+            plan=None if site_only else settings,
         )
         payload = dataclasses.asdict(result)
         name = f"breakeven-{site_name}-{contract_name}.json"

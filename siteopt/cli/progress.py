@@ -21,6 +21,9 @@ STAGE_LABELS = {
     "milp": "solving the build plan (MILP)",
     "plan": "valuing the plan and baselines",
     "whatif": "solving base and changed (Dask cluster)",
+    "sweep": "solving every point",
+    "cases": "solving the scenario's cases",
+    "breakeven (build plan)": "breakeven: solving whole plans",
 }
 
 Callback = Callable[[str, int, int], None]

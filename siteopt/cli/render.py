@@ -473,6 +473,20 @@ def print_breakeven(result: Any, path: Any) -> None:
         + escape(best)
     )
     console.print(escape(f"  converting wins in CVaR from {price(result.by_cvar)}"))
+    if result.plan_searched:
+        where = (
+            "it signs it at the scenario's price"
+            if result.in_plan_at_price
+            else "it does not at the scenario's price"
+        )
+        option = f" ({result.in_plan_option})" if result.in_plan_option else ""
+        text = (
+            f"signs it from {price(result.in_plan)}{option}; {where}"
+            if result.in_plan is not None
+            else "signs it at no price up to $10,000 per kW-month (a higher rent raises "
+            "every site this contract reaches)"
+        )
+        console.print(escape(f"  the build plan, every site and constraint considered, {text}"))
     if not result.alone_meets_minimum:
         console.print(
             escape(

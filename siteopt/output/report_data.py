@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from siteopt.app.economics import market_fan
-from siteopt.app.pipeline import SolveOutcome, SolveSettings
+from siteopt.app.pipeline import Progress, SolveOutcome, SolveSettings
 from siteopt.app.sweep import cases, plan_changes
 from siteopt.app.tornado import contract_tornado
 from siteopt.kernels.backend import select_backend
@@ -31,7 +31,12 @@ PACKAGES = ("numpy", "pandas", "pulp", "highspy", "pydantic", "matplotlib", "cup
 
 
 def write_run_report(
-    outcome: SolveOutcome, summary: dict, command: str, scenario_path: Path, out_dir: Path
+    outcome: SolveOutcome,
+    summary: dict,
+    command: str,
+    scenario_path: Path,
+    out_dir: Path,
+    progress: Progress | None = None,
 ) -> list[Path]:
     """report.html and its PNGs for one run (the tornado, and for a solve the scenario's
     cases, are computed here)."""
@@ -44,11 +49,13 @@ def write_run_report(
     )
     data = report_data(outcome, summary, command, scenario_path, tornado)
     if command == "solve" and outcome.scenario.cases:
-        data = dataclasses.replace(data, cases=case_rows(outcome))
+        data = dataclasses.replace(data, cases=case_rows(outcome, progress))
     return write_report(data, out_dir)
 
 
-def case_rows(outcome: SolveOutcome) -> tuple[dict[str, Any], ...]:
+def case_rows(
+    outcome: SolveOutcome, progress: Progress | None = None
+) -> tuple[dict[str, Any], ...]:
     """The scenario's cases solved beside ``outcome`` (its base) on the same draws, a row
     each: ``case``, ``changes``, ``status`` and, when feasible, the plan's totals and
     ``plan_changes`` against the base plan."""
@@ -57,7 +64,7 @@ def case_rows(outcome: SolveOutcome) -> tuple[dict[str, Any], ...]:
         solver=outcome.decision.solver,
         time_limit_s=outcome.time_limit_s,
     )
-    result = cases(outcome.scenario, settings, base=outcome)
+    result = cases(outcome.scenario, settings, progress, base=outcome)
     rows = []
     for point in result.points:
         row: dict[str, Any] = {

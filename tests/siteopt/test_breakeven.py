@@ -69,6 +69,7 @@ def test_breakeven_cli_json_and_bad_names(run_cli):
         "--scenarios",
         "200",
         "--json",
+        "--site-only",
     )
     assert run.exit_code == 0, run.stderr
     assert {"by_expected_npv", "by_cvar", "site", "contract"} <= json.loads(run.stdout).keys()
@@ -138,3 +139,51 @@ def _hash_gap(path: Path, site: str, contract: str, price: float, n: int) -> flo
     c = [x.name for x in s.contracts].index(contract)
     v = _SiteValuer(s, i, c, select_backend("numpy")).npv(price)
     return float(v[:, 1:].mean(axis=0).max() - v[:, 0].mean())
+
+
+def test_on_one_site_the_plan_signs_at_the_site_breakeven(write_scenario):
+    """Without other sites or binding constraints the build plan signs the site exactly
+    when converting beats hashing in E[NPV]: the two searches agree to their tolerance."""
+    from siteopt.app.breakeven import PLAN_TOLERANCE_USD_KW_MONTH
+    from siteopt.app.pipeline import SolveSettings
+
+    scenario = load_scenario(write_scenario(ONE_SITE))
+    settings = SolveSettings(backend="numpy", gap_rel=1e-9)
+    b = breakeven(scenario, "alpha", "tenant-a", backend="numpy", scenarios=300, plan=settings)
+    assert b.plan_searched and b.in_plan is not None
+    assert abs(b.in_plan - b.by_expected_npv) <= PLAN_TOLERANCE_USD_KW_MONTH + 0.02
+    assert b.in_plan_option.endswith("-tenant-a")
+    assert b.in_plan_at_price == (b.in_plan <= scenario.contracts[0].price_usd_kw_month)
+
+
+def test_the_plan_rent_is_where_the_whole_plan_signs_the_site():
+    """abilene-legacy on hyperscaler-a: the plan signs it at the rent found and not just
+    below; the site alone would need more (its rival, hyperscaler-tf, has no room left in
+    the plan), which only the whole plan shows."""
+    from siteopt.app.breakeven import PLAN_TOLERANCE_USD_KW_MONTH
+    from siteopt.app.pipeline import SolveSettings, plan_only
+    from siteopt.model.load import apply_overrides
+
+    texas = with_simulation(load_scenario(TEXAS), 300, None)
+    settings = SolveSettings(backend="numpy")
+    b = breakeven(texas, "abilene-legacy", "hyperscaler-a", backend="numpy", plan=settings)
+    assert b.in_plan is not None and b.in_plan < b.by_expected_npv
+
+    def contract_at(price: float) -> str:
+        changed = apply_overrides(texas, [f"contracts.hyperscaler-a.price_usd_kw_month={price}"])
+        valuation, result = plan_only(changed, settings)
+        return valuation.options.table.loc[result.chosen["abilene-legacy"], "contract"]
+
+    assert contract_at(b.in_plan) == "hyperscaler-a"
+    assert contract_at(b.in_plan - PLAN_TOLERANCE_USD_KW_MONTH - 0.01) != "hyperscaler-a"
+
+
+def test_breakeven_cli_reports_the_plan_rent_unless_site_only(run_cli, tmp_path):
+    args = ["breakeven", str(TEXAS), "--site", "denton-north", "--contract", "hyperscaler-a"]
+    common = ["--scenarios", "200", "--json", "--out", str(tmp_path)]
+    searched = json.loads(run_cli(*args, *common).stdout)
+    assert searched["plan_searched"] and searched["in_plan_at_price"] is not None
+    assert searched["in_plan"] is None or searched["in_plan"] > 0
+    skipped = json.loads(run_cli(*args, *common, "--site-only").stdout)
+    assert not skipped["plan_searched"] and skipped["in_plan"] is None
+    assert skipped["by_expected_npv"] == searched["by_expected_npv"]
