@@ -149,12 +149,33 @@ def _run_highs(model: PlanModel, solver: IncrementalHiGHS, time_limit_s, start) 
     )
 
 
-def _cbc_bound(log: str) -> float:
-    found = re.search(r"^(?:Upper|Lower) bound:\s*(\S+)", log, re.MULTILINE)
-    try:
-        return float(found.group(1)) if found else math.nan
-    except ValueError:
-        return math.nan
+def cbc_bound(log: str, objective: float, *, stopped: bool) -> float:
+    """The dual bound CBC proved, read from its log, in the model's (maximisation) sense;
+    nan when the log gives none.
+
+    PuLP hands CBC the negated objective, so CBC's log speaks of a minimisation: its
+    "best possible" is minus our bound. In order:
+
+    - ``Exiting as integer gap of G``: CBC stopped on the gap; the bound is objective + G;
+    - ``Search completed`` (not stopped): the tree was exhausted, so the incumbent is
+      proven optimal and the bound is the objective (a gap of 0, not the gap allowed);
+    - otherwise the last ``best possible`` of a progress line (minimisation sense), or
+      the summary's ``Upper bound:`` line (the model's sense).
+    """
+    gap = re.search(r"Exiting as integer gap of (\S+)", log)
+    if gap and not math.isnan(objective):
+        try:
+            return objective + abs(float(gap.group(1)))
+        except ValueError:
+            pass
+    if not stopped and "Search completed" in log and not math.isnan(objective):
+        return objective
+    possible = re.findall(r"best possible (-?[0-9.]+(?:[eE][-+]?[0-9]+)?)", log)
+    if possible:
+        return -float(possible[-1])
+    # the summary speaks in the model's own sense
+    found = re.search(r"^(?:Upper|Lower) bound:\s*(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)", log, re.M)
+    return float(found.group(1)) if found else math.nan
 
 
 def _run_cbc(model: PlanModel, settings: SolverSettings, time_limit_s) -> MasterSolve:
@@ -174,15 +195,15 @@ def _run_cbc(model: PlanModel, settings: SolverSettings, time_limit_s) -> Master
             log = handle.read()
     stopped = "Stopped on" in log or "stopped" in log.split("Result -")[-1][:80].lower()
     has_solution = model.prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
-    objective = pulp.value(model.prob.objective) if has_solution else math.nan
-    bound = _cbc_bound(log)
-    if has_solution and not stopped and math.isnan(bound):
-        bound = objective + abs(objective) * settings.gap_rel
+    objective = float(pulp.value(model.prob.objective)) if has_solution else math.nan
+    bound = cbc_bound(log, objective, stopped=stopped) if has_solution else math.nan
+    if has_solution and bound < objective:  # a bound below the incumbent: rounding
+        bound = objective
     return MasterSolve(
         has_solution=has_solution,
         infeasible=model.prob.status == pulp.LpStatusInfeasible and not stopped,
         hit_limit=stopped,
-        objective=float(objective),
+        objective=objective,
         bound=bound,
     )
 
@@ -348,19 +369,19 @@ class _Runner:
         return _run_cbc(self.model, self.settings, time_limit_s)
 
 
-LP_PHASE_SHARE = 0.3
-"""At most this share of the time limit goes to cutting the LP relaxation."""
-
-
 def _lp_phase(model: PlanModel, runner: _Runner, deadline: float) -> int:
     """Kelley's cutting planes on the LP relaxation: add the cut (or tail rows) of each
     fractional LP optimum until the relaxation's CVaR is exact. Cuts are valid for
     fractional x too (CVaR of ``NPV x`` is concave in x), and they shape the CVaR near
-    the MIP optimum, so the MIP rounds that follow need few further cuts. Rounds run."""
+    the MIP optimum, so the MIP rounds that follow need few further cuts. Rounds run.
+
+    The phase ends when the CVaR is exact (or after MAX_ROUNDS), never on a share of the
+    clock, so the cuts the MIP starts from do not depend on the time limit; the deadline
+    only stops it."""
     cvar = model.cvar
     if runner.highs is None or cvar is None or cvar.method == "full":
         return 0
-    stop = time.perf_counter() + LP_PHASE_SHARE * (deadline - time.perf_counter())
+    stop = deadline
     columns = None
     for rounds in range(1, MAX_ROUNDS + 1):
         remaining = stop - time.perf_counter()

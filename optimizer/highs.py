@@ -120,6 +120,11 @@ def highs_available() -> bool:
     return highspy is not None
 
 
+HEURISTIC_MAX_NODES = 5_000
+"""Branch-and-bound nodes of the start heuristic's leftover MIP (a handful of fractional
+sites): a deterministic work limit, so the start never depends on the clock."""
+
+
 class IncrementalHiGHS(pulp.HiGHS):
     """``pulp.HiGHS`` that loads in bulk, re-solves incrementally and takes a MIP start.
 
@@ -144,7 +149,7 @@ class IncrementalHiGHS(pulp.HiGHS):
         )
         self.start: dict[pulp.LpVariable, float] = {}
         self.choice_groups: list[list[pulp.LpVariable]] = []
-        self.heuristic_share = 0.25
+        self.heuristic = True  # the fix-and-solve start when no start is given
         self.report: HighsReport | None = None
         self._loaded: tuple[int, int, int] | None = None  # (id(lp), n_cols, n_rows)
         self._relaxed = None  # LP relaxation copy, its row count, id(lp)
@@ -277,6 +282,8 @@ class IncrementalHiGHS(pulp.HiGHS):
         sub = self._sub_highs(lp, left)
         sub.changeColsBounds(len(fixed), fixed, np.ones(len(fixed)), np.ones(len(fixed)))
         sub.setOptionValue("mip_rel_gap", float(self.gapRel or DEFAULT_MIP_GAP))
+        # a work limit, not a share of the clock: the same start however long the run
+        sub.setOptionValue("mip_max_nodes", HEURISTIC_MAX_NODES)
         _run(sub, self.threads)
         if sub.getInfo().primal_solution_status != 2:
             return None
@@ -326,9 +333,9 @@ class IncrementalHiGHS(pulp.HiGHS):
             value = np.array(list(self.start.values()), dtype=np.float64)
             lp.solverModel.setSolution(len(index), index, value)
             return None
-        if not self.choice_groups or self.heuristic_share <= 0:
+        if not self.choice_groups or not self.heuristic:
             return None
-        values = self._fix_and_solve(lp, self.timeLimit * self.heuristic_share)
+        values = self._fix_and_solve(lp, self.timeLimit)
         if values is not None:
             n = len(values)
             lp.solverModel.setSolution(n, np.arange(n, dtype=np.int32), values)
@@ -357,12 +364,15 @@ class IncrementalHiGHS(pulp.HiGHS):
 
     def actualSolve(self, lp, **kwargs):
         """Load (or extend) the model, set the start, run, read the report."""
+        began = time.perf_counter()
         self._load(lp)
         self._lp_bound = self._heuristic_objective = None
         heuristic = self._set_start(lp)
         if heuristic is not None and self._closes_gap(lp):
             self._report_heuristic(lp, heuristic)
         else:
+            left = self.timeLimit - (time.perf_counter() - began)
+            lp.solverModel.setOptionValue("time_limit", float(max(left, 1e-3)))
             _run(lp.solverModel, self.threads)
             self._read(lp)
         status = self.report.model_status

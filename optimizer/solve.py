@@ -129,6 +129,7 @@ def solve_plan(
     msg: bool = False,
     cvar_method: str = "cuts",
     start_rows: np.ndarray | None = None,
+    presolve: bool = False,
 ) -> PlanResult:
     """Choose one option per site: maximise expected NPV (+ risk_aversion * CVaR).
 
@@ -169,6 +170,7 @@ def solve_plan(
         gap_rel=float(gap_rel),
         threads=threads,
         msg=msg,
+        presolve=presolve,
     )
     began = time.perf_counter()
     data = plan_data(table, problem)

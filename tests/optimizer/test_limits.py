@@ -83,3 +83,23 @@ def test_thread_counts_can_change_between_solves():
     problem = random_problem(table, 3, contracts=(), risk_aversion=0.5)
     objectives = {solve_plan(table, problem, threads=t).objective_usd for t in (2, 1, None, 3)}
     assert len(objectives) == 1
+
+
+@pytest.mark.parametrize("risk", ["aversion", "floor"])
+def test_the_time_limit_only_ends_the_search(big_table, risk):
+    """Nothing inside the search is a share of the clock (the LP cut phase ends when its
+    CVaR is exact, the start heuristic on a node limit): a run that finishes makes the
+    same rounds and returns the same plan under any limit, and every time."""
+    problem = random_problem(big_table, 21, contracts=())
+    if risk == "floor":
+        neutral = solve_plan(big_table, problem, time_limit_s=60)
+        problem = dataclasses.replace(problem, cvar_floor_usd=neutral.cvar_risk_sample_usd + 1e8)
+    else:
+        problem = dataclasses.replace(problem, risk_aversion=1.0)
+    runs = [solve_plan(big_table, problem, time_limit_s=s) for s in (60.0, 600.0, 60.0)]
+    assert all(r.status == SolveStatus.OPTIMAL and not r.timed_out for r in runs)
+    first = runs[0]
+    for other in runs[1:]:
+        assert other.chosen == first.chosen
+        assert other.objective_usd == first.objective_usd
+        assert (other.rounds, other.lp_rounds) == (first.rounds, first.lp_rounds)
