@@ -161,13 +161,17 @@ def solve(
     seed: int | None = None,
     frontier: int = 0,
     explain: bool = True,
+    alternatives: int = 0,
+    within: float = 0.01,
     progress: Progress | None = None,
     run_settings: SolveSettings | None = None,
     **how: Any,
 ) -> Run:
     """Value every option by Monte Carlo and pick the build plan (``siteopt solve``).
 
-    ``scenarios``/``seed`` replace the file's; ``frontier`` > 1 also traces E[NPV] against
+    ``scenarios``/``seed`` replace the file's; ``alternatives`` > 0 also finds that many
+    near-optimal plans within ``within`` of the plan's E[NPV] (summary ``alternatives``);
+    ``frontier`` > 1 also traces E[NPV] against
     CVaR; ``explain`` also solves the MILP again per budget year for what $10M more would
     buy (summary ``capital_value``); ``how`` are :func:`settings` keywords (``backend``,
     ``engine``, ``solver``, ``time_limit_s``, ...), or pass ``run_settings`` built once.
@@ -178,7 +182,15 @@ def solve(
 
     scenario = with_simulation(scenario, scenarios, seed)
     how_ = run_settings or settings(**how)
-    outcome = pipeline.solve(scenario, how_, progress, frontier=frontier, explain=explain)
+    outcome = pipeline.solve(
+        scenario,
+        how_,
+        progress,
+        frontier=frontier,
+        explain=explain,
+        alternatives=alternatives,
+        within=within,
+    )
     return Run(outcome, summary_of(outcome))
 
 

@@ -39,6 +39,7 @@ from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InfeasibleError, InputError
 from siteopt.model.plausibility import ScenarioWarning, SourceLines
 from siteopt.model.schema import Scenario
+from siteopt.optimizer.alternatives import alternatives as near_optimal
 from siteopt.optimizer.data import plan_data
 from siteopt.optimizer.defaults import DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT_S
 from siteopt.optimizer.options import PlanProblem, capex_column
@@ -72,6 +73,8 @@ PORTFOLIO_KEYS = (  # summary.json's portfolio figures, compared by whatif and s
     "mining_mw_total",
 )
 MAX_FRONTIER_POINTS = 50
+MAX_ALTERNATIVES = 20
+DEFAULT_WITHIN = 0.01  # --within: alternatives' E[NPV] within 1% of the plan's
 FRONTIER_GAP = 0.005  # relative MIP gap of a frontier point
 FRONTIER_MIN_POINT_S = 5.0
 MAX_RISK_WEIGHT = 1000.0  # the frontier's last point: CVaR first, E[NPV] a tie-breaker
@@ -169,6 +172,7 @@ class SolveOutcome:
     constraints: tuple[ConstraintSlack, ...] = ()  # each constraint's value and slack
     capital: tuple[CapitalValue, ...] = ()  # what CAPITAL_STEP_USD more per year buys
     runner_up: RunnerUp | None = None  # the best other plan (solve with explain)
+    alternatives: tuple[AlternativePlan, ...] = ()  # near-optimal plans (--alternatives)
 
     @property
     def chosen(self) -> list[SiteOption]:
@@ -210,6 +214,8 @@ def solve(
     start: Sequence[SiteOption] | None = None,
     frontier: int = 0,
     explain: bool = False,
+    alternatives: int = 0,
+    within: float = DEFAULT_WITHIN,
 ) -> SolveOutcome:
     """Value every option, solve the MILP, and value the chosen plan on every scenario.
 
@@ -225,6 +231,9 @@ def solve(
     explain : bool
         Also what more capital buys: the MILP again with CAPITAL_STEP_USD more in each
         budget year (siteopt.app.explain), warm-started from the plan.
+    alternatives, within : int, float
+        Also that many near-optimal plans, each with E[NPV] within ``within`` (a share)
+        of the plan's, as different from it and from each other as possible.
 
     Raises
     ------
@@ -258,6 +267,8 @@ def solve(
         outcome = with_explanation(outcome, backend, settings)
     if frontier:
         outcome = with_frontier(outcome, backend, settings, frontier, progress)
+    if alternatives:
+        outcome = with_alternatives(outcome, backend, settings, alternatives, within, progress)
     timings = {"valuation": t1 - t0, "milp": t2 - t1, "total": time.perf_counter() - t0}
     return replace(outcome, timings_s=timings)
 
@@ -311,6 +322,68 @@ def with_explanation(
         runner_up=runner,
         decision=replace(outcome.decision, notes=notes),
     )
+
+
+@dataclass(frozen=True)
+class AlternativePlan:
+    """A near-optimal plan (optimizer.alternatives), valued on every scenario."""
+
+    rows: tuple[int, ...]  # option-table row per site
+    expected_npv_usd: float
+    cvar_usd: float
+    distance: int  # sites whose option differs from the plan's
+    changes: tuple[str, ...]  # "site: option" where it differs from the plan
+
+
+def with_alternatives(
+    outcome: SolveOutcome,
+    backend: Backend,
+    settings: SolveSettings,
+    count: int,
+    within: float,
+    progress: Progress | None = None,
+) -> SolveOutcome:
+    """``outcome`` with up to ``count`` near-optimal plans (optimizer.alternatives), each
+    valued on every scenario (the plan's draws) for its E[NPV] and CVaR."""
+    if not 1 <= count <= MAX_ALTERNATIVES:
+        raise InputError(f"--alternatives must be between 1 and {MAX_ALTERNATIVES}, got {count}")
+    if not 0.0 <= within < 1.0:
+        raise InputError(f"--within must be a share in [0, 1), e.g. 0.01 for 1%, got {within}")
+    valuation, rows = outcome.valuation, outcome.rows
+    if progress is not None:
+        progress("alternatives", 0, count)
+    found = near_optimal(
+        valuation.options,
+        outcome.problem,
+        rows,
+        count,
+        within,
+        solver=settings.solver,
+        time_limit_s=settings.time_limit_s,
+        gap_rel=settings.gap_rel,
+    )
+    flat = [o for opts in valuation.site_options for o in opts]
+    samples = plan_npv_samples(
+        outcome.scenario,
+        {f"alt {k}": [flat[r] for r in alt.rows] for k, alt in enumerate(found)},
+        valuation,
+        backend=backend,
+        executor=_executor(settings),
+    )
+    alpha = outcome.scenario.objective.cvar_alpha
+    plans = []
+    for k, alt in enumerate(found):
+        npv = samples[f"alt {k}"]
+        changes = tuple(
+            f"{valuation.options.sites[i]}: {flat[b].label}"
+            for i, (a, b) in enumerate(zip(rows, alt.rows, strict=True))
+            if a != b
+        )
+        cvar = float(portfolio_cvar(npv, alpha))
+        plans.append(AlternativePlan(alt.rows, float(npv.mean()), cvar, alt.distance, changes))
+        if progress is not None:
+            progress("alternatives", k + 1, count)
+    return replace(outcome, alternatives=tuple(plans))
 
 
 @dataclass(frozen=True)

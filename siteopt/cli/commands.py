@@ -60,6 +60,7 @@ RUN_FILES = (
     "annual.csv",
     "plan.xlsx",
     "frontier.csv",
+    "alternatives.csv",
     "report.html",
     *PLOT_FILES,
 )
@@ -80,8 +81,25 @@ CASES_FILES = ("cases.png", "plans.csv", "cases.csv", "cases.json", "cases.html"
     metavar="N",
     help="Also trace expected NPV against CVaR by solving N risk weights (2-50).",
 )
+@click.option(
+    "--alternatives",
+    type=click.IntRange(1, 20),
+    default=None,
+    metavar="N",
+    help="Also find N near-optimal plans, as different from the plan as possible (1-20).",
+)
+@click.option(
+    "--within",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=0.01,
+    show_default=True,
+    metavar="REL",
+    help="The alternatives' E[NPV] within this share of the plan's (0.01 = 1%).",
+)
 @no_report_option
-def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) -> None:
+def solve(
+    file: Path, run: RunOptions, overrides, as_json, frontier, alternatives, within, no_report
+) -> None:
     """The main job: value every site option by Monte Carlo, then pick the build plan (MILP)."""
     from siteopt import api
     from siteopt.cli.render import print_solve
@@ -100,7 +118,12 @@ def solve(file: Path, run: RunOptions, overrides, as_json, frontier, no_report) 
     ):
         settings = run.settings(source)  # with --engine dask, starts the cluster: checks first
         result = api.solve(
-            scenario, run_settings=settings, progress=progress, frontier=frontier or 0
+            scenario,
+            run_settings=settings,
+            progress=progress,
+            frontier=frontier or 0,
+            alternatives=alternatives or 0,
+            within=within,
         )
         written = stage.final(_write(result, "solve", file, stage.path, no_report, progress))
     if as_json:

@@ -23,6 +23,7 @@ STAGE_LABELS = {
     "whatif": "solving base and changed (Dask cluster)",
     "sweep": "solving every point",
     "cases": "solving the scenario's cases",
+    "alternatives": "finding near-optimal alternatives",
     "breakeven (build plan)": "breakeven: solving whole plans",
 }
 

@@ -321,6 +321,14 @@ def print_solve(
                 f"{', '.join(runner['changes'])}"
             )
         )
+    for alt in (s.get("alternatives") or [])[1:]:
+        console.print(
+            escape(
+                f"alternative {alt['alternative']}, USD millions: E[NPV] "
+                f"{_musd(alt['expected_npv_usd'])}, CVaR {_musd(alt['cvar_usd'])}; "
+                f"{alt['distance']} sites differ: {', '.join(alt['changes'])}"
+            )
+        )
     if outcome.frontier is not None:
         _print_frontier(console, outcome.frontier, alpha)
     for note in s.get("notes", []):

@@ -324,10 +324,35 @@ def options_frame(outcome: SolveOutcome) -> pd.DataFrame:
     return table[[*OPTIONS_COLUMNS, *capex_cols, *extra]]
 
 
+ALTERNATIVE_COLUMNS = (
+    "alternative",
+    "site",
+    "ai_it_mw",
+    "build_year",
+    "contract",
+    "expected_npv_usd",
+    "cvar_usd",
+)
+
+
+def alternatives_frame(outcome: SolveOutcome) -> pd.DataFrame:
+    """alternatives.csv: one row per (alternative, site), alternative 0 the plan; each
+    site's option with its own E[NPV] and CVaR (options.csv's)."""
+    table = outcome.valuation.options.table
+    plans = [outcome.rows, *(a.rows for a in outcome.alternatives)]
+    frames = [
+        table.loc[list(rows), list(ALTERNATIVE_COLUMNS[1:])].assign(alternative=k)
+        for k, rows in enumerate(plans)
+    ]
+    frame = pd.concat(frames, ignore_index=True)
+    frame["build_year"] = frame["build_year"].astype("Int64")
+    return frame[list(ALTERNATIVE_COLUMNS)]
+
+
 def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path) -> list[Path]:
-    """summary.json, plan.csv, options.csv, cashflows.csv, annual.csv, plan.xlsx (frontier.csv
-    with a frontier), each written atomically; summary.json last, so its presence means the
-    rest is there."""
+    """summary.json, plan.csv, options.csv, cashflows.csv, annual.csv, plan.xlsx
+    (frontier.csv with a frontier, alternatives.csv with alternatives), each written
+    atomically; summary.json last, so its presence means the rest is there."""
     out = prepare_out_dir(out_dir)
     options, annual = options_frame(outcome), annual_cashflows(outcome.cashflows)
     inputs = scenario_inputs(outcome.scenario.model_dump(mode="json"))
@@ -343,6 +368,8 @@ def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path)
     ]
     if outcome.frontier is not None:
         written.append(write_csv(outcome.frontier, out / "frontier.csv"))
+    if outcome.alternatives:
+        written.append(write_csv(alternatives_frame(outcome), out / "alternatives.csv"))
     written.append(write_json(summary, out / "summary.json"))
     return written
 

@@ -36,6 +36,7 @@ SECTIONS = (
     "timeline",
     "market",
     "frontier",
+    "alternatives",
     "tornado",
     "cases",
     "assumptions",
@@ -346,6 +347,65 @@ def _capital_section(data: ReportData) -> str:
     )
 
 
+def _alternatives_section(data: ReportData) -> str:
+    """The plan beside its near-optimal alternatives (summary.json ``alternatives``)."""
+    title = "Near-optimal alternatives"
+    alts = data.summary.get("alternatives") or []
+    if not alts:
+        return _section(
+            "alternatives",
+            title,
+            "<p class=empty>Not asked for: <code>siteopt solve --alternatives N</code> finds "
+            "N plans within 1% (<code>--within</code>) of this plan's E[NPV], each as "
+            "different from it as the constraints allow.</p>",
+        )
+    base = alts[0]["expected_npv_usd"]
+    summary_rows = [
+        [
+            "the plan" if a["alternative"] == 0 else str(a["alternative"]),
+            usd_m(a["expected_npv_usd"]),
+            usd_m(a["expected_npv_usd"] - base, signed=True) if a["alternative"] else "",
+            usd_m(a["cvar_usd"]),
+            str(a["distance"]),
+        ]
+        for a in alts
+    ]
+    heads = ["alternative", "E[NPV]", "vs the plan", "CVaR", "sites that differ"]
+    # site by site: the plan's decision, then each alternative's where it differs
+    sites = [str(s["name"]) for s in data.summary["sites"]]
+    plan = {
+        str(s["name"]): "keep hashing"
+        if not s["contract"]
+        else f"{mw_text(s['ai_it_mw'])} MW {s['contract']} {s['build_year']}"
+        for s in data.summary["sites"]
+    }
+    changed = [dict(c.split(": ", 1) for c in a["changes"]) for a in alts[1:]]
+    grid = [[site, plan[site], *(_option_text(c.get(site, "")) for c in changed)] for site in sites]
+    caption = (
+        "<p class=caption>Each alternative maximises the number of sites whose option "
+        "differs from the plan and from the alternatives before it, under every constraint, "
+        "with its E[NPV] within the share asked of the plan's; valued on the same draws. "
+        "A blank cell: as in the plan. alternatives.csv has every site of each.</p>"
+    )
+    return _section(
+        "alternatives",
+        title,
+        _table(heads, summary_rows, numeric={1, 2, 3, 4})
+        + _table(["site", "the plan", *(f"alternative {k}" for k in range(1, len(alts)))], grid)
+        + caption,
+    )
+
+
+def _option_text(label: str) -> str:
+    """``ai80-2028-hyperscaler-a`` as ``80 MW hyperscaler-a 2028``; ``hash`` as keep hashing."""
+    if not label:
+        return ""
+    if label == "hash":
+        return "keep hashing"
+    size, year, contract = label.split("-", 2)
+    return f"{size.removeprefix('ai')} MW {contract} {year}"
+
+
 def _cases_section(data: ReportData) -> str:
     """The scenario's named cases beside the base plan, each re-optimised on the same draws."""
     title = "Cases, each plan re-optimised"
@@ -623,6 +683,7 @@ def _body(data: ReportData, figs: dict[str, bytes]) -> list[str]:
     if "frontier.png" in figs and data.frontier is not None:
         out.append(_frontier_section(data.frontier, figs["frontier.png"]))
     out += [
+        _alternatives_section(data),
         _tornado_section(data, figs.get("tornado.png")),
         _cases_section(data),
         _assumptions(data.assumptions),

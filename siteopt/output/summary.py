@@ -48,6 +48,7 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
         "capital_value": [
             {**dataclasses.asdict(c), "changes": list(c.changes)} for c in outcome.capital
         ],
+        "alternatives": alternatives_of(outcome),
         "runner_up": None
         if outcome.runner_up is None
         else {**dataclasses.asdict(outcome.runner_up), "changes": list(outcome.runner_up.changes)},
@@ -67,3 +68,28 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
     if outcome.evaluated:
         summary["evaluated"] = True
     return summary
+
+
+def alternatives_of(outcome: SolveOutcome) -> list[dict[str, Any]]:
+    """summary.json's ``alternatives``: the plan (alternative 0), then each near-optimal
+    plan; empty without ``--alternatives``."""
+    if not outcome.alternatives:
+        return []
+    fig = outcome.figures
+    first = {
+        "alternative": 0,
+        "expected_npv_usd": fig.expected_npv_usd,
+        "cvar_usd": fig.cvar_usd,
+        "distance": 0,
+        "changes": [],
+    }
+    return [first] + [
+        {
+            "alternative": k,
+            "expected_npv_usd": a.expected_npv_usd,
+            "cvar_usd": a.cvar_usd,
+            "distance": a.distance,
+            "changes": list(a.changes),
+        }
+        for k, a in enumerate(outcome.alternatives, start=1)
+    ]

@@ -235,3 +235,35 @@ def test_frontier_traces_expected_npv_against_cvar(run_cli, tmp_path):
 def test_frontier_out_of_range_is_exit_2(run_cli, tmp_path):
     run = run_cli("solve", str(SCENARIOS[0]), "--frontier", "1", "--out", str(tmp_path))
     assert run.exit_code == 2 and "--frontier" in run.stderr
+
+
+def test_near_optimal_alternatives_on_texas(run_cli, tmp_path):
+    texas = next(p for p in SCENARIOS if p.stem == "texas")
+    run = run_cli(
+        "solve", str(texas), "--scenarios", N, "--alternatives", "2", "--within", "0.02",
+        "--out", str(tmp_path), "--quiet",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    alts = summary["alternatives"]
+    assert [a["alternative"] for a in alts] == [0, 1, 2]
+    assert alts[0]["expected_npv_usd"] == summary["expected_npv_usd"]
+    assert alts[0]["cvar_usd"] == summary["cvar_usd"] and alts[0]["distance"] == 0
+    for alt in alts[1:]:
+        assert alt["expected_npv_usd"] >= 0.98 * summary["expected_npv_usd"] - 1.0
+        assert alt["distance"] == len(alt["changes"]) > 0
+    table = pd.read_csv(tmp_path / "alternatives.csv")
+    assert list(table.columns) == [
+        "alternative", "site", "ai_it_mw", "build_year", "contract", "expected_npv_usd",
+        "cvar_usd",
+    ]  # fmt: skip
+    plan = pd.read_csv(tmp_path / "plan.csv")
+    first = table[table["alternative"] == 0].reset_index(drop=True)
+    assert list(first["site"]) == list(plan["site"])
+    assert list(first["ai_it_mw"]) == list(plan["ai_it_mw"])
+    for alt in alts[1:]:
+        rows = table[table["alternative"] == alt["alternative"]]
+        assert rows["expected_npv_usd"].sum() == pytest.approx(alt["expected_npv_usd"], rel=1e-9)
+    html = (tmp_path / "report.html").read_text()
+    assert '<section id="alternatives">' in html and "alternative 2" in html
+    assert "alternative 1, USD millions" in run.stdout
