@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,55 +62,15 @@ def _solve(table, problem, method, presolve, limit):
     return time.perf_counter() - began, r
 
 
-def scip_reference(table, problem, limit: float) -> tuple[float, float] | None:
-    """The plain Rockafellar-Uryasev model in OR-Tools' SCIP: (seconds, objective [USD]);
-    None without OR-Tools. Budgets, contracts (minimum, maximum, signing) and the floor
-    as in docs/model.md; the hashrate floor is not in texas."""
-    try:
-        from ortools.linear_solver import pywraplp
-    except ImportError:
-        return None
-    from siteopt.optimizer.data import MONEY_UNIT_USD, plan_data
-
-    data = plan_data(table, problem)
-    frame = table.table
-    solver = pywraplp.Solver.CreateSolver("SCIP")
-    solver.SetTimeLimit(int(limit * 1000))
-    solver.SetSolverSpecificParametersAsString("limits/gap = 1e-4\n")
-    n = data.n_options
-    x = [solver.BoolVar(f"x{i}") for i in range(n)]
-    for rows in data.site_rows:
-        solver.Add(sum(x[int(i)] for i in rows) == 1)
-    years = sorted(problem.budget_usd_by_year)
-    spent, budget = 0, 0.0
-    for year in years:
-        capex = frame[f"capex_{year}_usd"].to_numpy() / MONEY_UNIT_USD
-        spent = spent + sum(float(c) * x[i] for i, c in enumerate(capex) if c)
-        this = problem.budget_usd_by_year[year] / MONEY_UNIT_USD
-        budget = budget + this if problem.carry_over else this
-        solver.Add(spent <= budget)
-    for terms in problem.contracts:
-        mine = np.flatnonzero(frame["contract"].to_numpy() == terms.name)
-        u = solver.BoolVar(f"u_{terms.name}")
-        mw = sum(float(frame["ai_it_mw"].iat[i]) * x[int(i)] for i in mine)
-        solver.Add(mw <= terms.max_mw * u)
-        solver.Add(mw >= terms.min_mw * u)
-        if terms.must_sign:
-            solver.Add(u == 1)
-    k = data.risk_npv.shape[1]
-    eta = solver.NumVar(-solver.infinity(), solver.infinity(), "eta")
-    z = [solver.NumVar(0, solver.infinity(), f"z{j}") for j in range(k)]
-    for j in range(k):
-        col = data.risk_npv[:, j]
-        solver.Add(z[j] >= eta - sum(float(c) * x[i] for i, c in enumerate(col) if c))
-    cvar = eta - sum(z) / ((1.0 - problem.cvar_alpha) * k)
-    objective = sum(float(v) * x[i] for i, v in enumerate(data.expected_npv) if v)
-    if problem.cvar_floor_usd is not None:
-        solver.Add(cvar >= problem.cvar_floor_usd / MONEY_UNIT_USD)
-    solver.Maximize(objective + problem.risk_aversion * cvar)
-    began = time.perf_counter()
-    solver.Solve()
-    return time.perf_counter() - began, solver.Objective().Value() * MONEY_UNIT_USD
+def scip_reference(table, problem, limit: float):
+    """tests/optimizer/scip.py's R-U model in SCIP, loaded by path (tests/ is not a
+    package): (seconds, objective [USD], rows), or None without OR-Tools."""
+    spec = importlib.util.spec_from_file_location(
+        "siteopt_scip_reference", ROOT / "tests" / "optimizer" / "scip.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.scip_reference(table, problem, limit)
 
 
 def main() -> None:
