@@ -125,6 +125,11 @@ HEURISTIC_MAX_NODES = 5_000
 sites): a deterministic work limit, so the start never depends on the clock."""
 
 
+MIN_MASTER_S = 0.02
+"""Less time than this left after the start heuristic: report its plan and LP bound rather
+than start a MIP run that could not prove a bound."""
+
+
 class IncrementalHiGHS(pulp.HiGHS):
     """``pulp.HiGHS`` that loads in bulk, re-solves incrementally and takes a MIP start.
 
@@ -350,10 +355,10 @@ class IncrementalHiGHS(pulp.HiGHS):
         gap = max(bound - objective, 0.0) / max(abs(objective), 1e-9)
         return gap <= (self.gapRel if self.gapRel is not None else DEFAULT_MIP_GAP)
 
-    def _report_heuristic(self, lp, values: np.ndarray) -> None:
+    def _report_heuristic(self, lp, values: np.ndarray, status: str = "Optimal") -> None:
         objective, bound = self._heuristic_objective, self._lp_bound
         self.report = HighsReport(
-            model_status="Optimal",
+            model_status=status,
             has_solution=True,
             objective=objective,
             bound=max(bound, objective),
@@ -368,10 +373,13 @@ class IncrementalHiGHS(pulp.HiGHS):
         self._load(lp)
         self._lp_bound = self._heuristic_objective = None
         heuristic = self._set_start(lp)
+        left = self.timeLimit - (time.perf_counter() - began)
         if heuristic is not None and self._closes_gap(lp):
             self._report_heuristic(lp, heuristic)
+        elif heuristic is not None and left <= MIN_MASTER_S and self._lp_bound is not None:
+            # the limit ran out in the heuristic: its plan, with the LP bound for the gap
+            self._report_heuristic(lp, heuristic, status="TimeLimit")
         else:
-            left = self.timeLimit - (time.perf_counter() - began)
             lp.solverModel.setOptionValue("time_limit", float(max(left, 1e-3)))
             _run(lp.solverModel, self.threads)
             self._read(lp)

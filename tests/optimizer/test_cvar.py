@@ -131,3 +131,20 @@ def test_full_model_eta_and_tail_variables_give_the_cvar():
     assert from_variables == pytest.approx(
         portfolio_cvar(table.risk_npv_usd[rows].sum(axis=0), 0.9), rel=1e-7
     )
+
+
+def test_the_cvar_method_is_chosen_by_problem_and_size():
+    """R-U tail rows for a CVaR in the objective of a small model, cuts for a floor alone
+    and for large models (the measurements in benchmarks/RESULTS.md)."""
+    import dataclasses
+
+    from siteopt.optimizer.options import PlanProblem
+    from siteopt.optimizer.solve import LAZY_MAX_CELLS, choose_cvar_method
+
+    neutral = PlanProblem(budget_usd_by_year={2027: 1.0})
+    weighted = dataclasses.replace(neutral, risk_aversion=0.5)
+    floored = dataclasses.replace(neutral, cvar_floor_usd=1.0)
+    assert choose_cvar_method(weighted, 426, 256) == "lazy"
+    assert choose_cvar_method(weighted, LAZY_MAX_CELLS // 256 + 1, 256) == "cuts"
+    assert choose_cvar_method(floored, 426, 256) == "cuts"
+    assert choose_cvar_method(neutral, 426, 256) == "cuts"
