@@ -148,3 +148,16 @@ def test_the_cvar_method_is_chosen_by_problem_and_size():
     assert choose_cvar_method(weighted, LAZY_MAX_CELLS // 256 + 1, 256) == "cuts"
     assert choose_cvar_method(floored, 426, 256) == "cuts"
     assert choose_cvar_method(neutral, 426, 256) == "cuts"
+
+
+def test_presolve_is_chosen_by_problem():
+    import dataclasses
+
+    from siteopt.optimizer.options import PlanProblem
+    from siteopt.optimizer.solve import choose_presolve
+
+    neutral = PlanProblem(budget_usd_by_year={2027: 1.0})
+    assert not choose_presolve(neutral)
+    assert choose_presolve(dataclasses.replace(neutral, cvar_floor_usd=1.0))
+    both = dataclasses.replace(neutral, cvar_floor_usd=1.0, risk_aversion=0.5)
+    assert not choose_presolve(both)
