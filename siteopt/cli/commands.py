@@ -316,9 +316,6 @@ def sweep(
     table and a plot of NPV, CVaR and AI MW against the parameter (a heat map for two)."""
     from siteopt import api
     from siteopt.app import sweep as sweeps
-    from siteopt.cli.render import print_sweep
-    from siteopt.output.compare import write_sweep_html
-    from siteopt.output.files import write_atomic
     from siteopt.output.plots import sweep_heatmap_png, sweep_png
 
     order = click.get_current_context().meta.get(POINTS_ORDER, [])
@@ -340,8 +337,7 @@ def sweep(
                 run_settings=settings,
                 progress=progress,
             )
-        payload = sweeps.payload(result)
-        frame, plans = result.frame(), result.plans()
+        frame = result.frame()
         title = f"{result.scenario}: sweep of {result.param}"
         if result.param2:
             png = sweep_heatmap_png(
@@ -349,19 +345,8 @@ def sweep(
             )
         else:
             png = sweep_png(frame, result.param, title)
-        written = stage.final(
-            [
-                write_atomic(stage.path / "sweep.png", png),
-                write_csv(plans, stage.path / "plans.csv"),
-                write_csv(frame, stage.path / "sweep.csv"),
-                write_sweep_html(result, frame, plans, png, stage.path),
-                write_json(payload, stage.path / "sweep.json"),
-            ]
-        )
-    if as_json:
-        click.echo(to_json(payload))
-    else:
-        print_sweep(result, payload, written)
+        payload, written = _write_points(stage, result, png, "sweep")
+    _print_points(result, payload, written, as_json)
 
 
 @click.command()
@@ -379,10 +364,6 @@ def cases(file: Path, only: str | None, run: RunOptions, overrides, as_json) -> 
     """Solve the scenario as written (base) and each case of its cases: block side by side,
     same random draws; a table, a chart and each case's plan."""
     from siteopt import api
-    from siteopt.app import sweep as sweeps
-    from siteopt.cli.render import print_sweep
-    from siteopt.output.compare import write_sweep_html
-    from siteopt.output.files import write_atomic
     from siteopt.output.plots import cases_png
 
     names = None if only is None else [n.strip() for n in only.split(",") if n.strip()]
@@ -394,18 +375,35 @@ def cases(file: Path, only: str | None, run: RunOptions, overrides, as_json) -> 
             result = api.cases(
                 scenario, names=names, run_settings=run.settings(source), progress=progress
             )
-        payload = sweeps.payload(result)
-        frame, plans = result.frame(), result.plans()
-        png = cases_png(frame, f"{result.scenario}: cases on the same draws")
-        written = stage.final(
-            [
-                write_atomic(stage.path / "cases.png", png),
-                write_csv(plans, stage.path / "plans.csv"),
-                write_csv(frame, stage.path / "cases.csv"),
-                write_sweep_html(result, frame, plans, png, stage.path),
-                write_json(payload, stage.path / "cases.json"),
-            ]
-        )
+        png = cases_png(result.frame(), f"{result.scenario}: cases on the same draws")
+        payload, written = _write_points(stage, result, png, "cases")
+    _print_points(result, payload, written, as_json)
+
+
+def _write_points(stage, result, png: bytes, stem: str) -> tuple[dict, list[Path]]:
+    """A sweep's or a run of cases' files: STEM.png, plans.csv, STEM.csv, STEM.html and
+    STEM.json (the payload, returned with the paths written)."""
+    from siteopt.app.sweep import payload as payload_of
+    from siteopt.output.compare import write_sweep_html
+    from siteopt.output.files import write_atomic
+
+    payload = payload_of(result)
+    frame, plans = result.frame(), result.plans()
+    written = stage.final(
+        [
+            write_atomic(stage.path / f"{stem}.png", png),
+            write_csv(plans, stage.path / "plans.csv"),
+            write_csv(frame, stage.path / f"{stem}.csv"),
+            write_sweep_html(result, frame, plans, png, stage.path),
+            write_json(payload, stage.path / f"{stem}.json"),
+        ]
+    )
+    return payload, written
+
+
+def _print_points(result, payload: dict, written: list[Path], as_json: bool) -> None:
+    from siteopt.cli.render import print_sweep
+
     if as_json:
         click.echo(to_json(payload))
     else:
