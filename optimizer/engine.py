@@ -381,10 +381,9 @@ def _lp_phase(model: PlanModel, runner: _Runner, deadline: float) -> int:
     cvar = model.cvar
     if runner.highs is None or cvar is None or cvar.method == "full":
         return 0
-    stop = deadline
     columns = None
     for rounds in range(1, MAX_ROUNDS + 1):
-        remaining = stop - time.perf_counter()
+        remaining = deadline - time.perf_counter()
         if remaining <= 0.0:
             return rounds - 1
         values = runner.highs.relaxation(model.prob, remaining)

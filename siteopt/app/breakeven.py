@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from siteopt.app.params import kernel_inputs
-from siteopt.app.pipeline import SolveSettings
+from siteopt.app.pipeline import SolveSettings, plan_only
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.chunks import ChunkSize, chunk_size_for, stream_chunks
 from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk, site_options
+from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InfeasibleError, InputError
 from siteopt.model.load import apply_overrides, with_simulation
 from siteopt.model.schema import Scenario
@@ -212,9 +213,6 @@ def plan_rent(
     signing is not monotone in the price, the bisection finds one price where it switches.
     None when no price up to PRICE_CEILING_USD_KW_MONTH makes the plan sign the site.
     """
-    from siteopt.app import pipeline
-    from siteopt.kernels.valuation import ValuationCache
-
     cache = ValuationCache()
     name = scenario.sites[site].name
     terms = scenario.contracts[contract]
@@ -224,9 +222,7 @@ def plan_rent(
     def signs(price: float) -> bool:
         path = f"contracts.{terms.name}.price_usd_kw_month={price:.6f}"
         try:
-            valuation, result = pipeline.plan_only(
-                apply_overrides(scenario, [path]), settings, cache
-            )
+            valuation, result = plan_only(apply_overrides(scenario, [path]), settings, cache)
         except InfeasibleError:
             return False
         row = valuation.options.table.loc[int(result.chosen[name])]

@@ -373,11 +373,7 @@ def with_alternatives(
     plans = []
     for k, alt in enumerate(found):
         npv = samples[f"alt {k}"]
-        changes = tuple(
-            f"{valuation.options.sites[i]}: {flat[b].label}"
-            for i, (a, b) in enumerate(zip(rows, alt.rows, strict=True))
-            if a != b
-        )
+        changes = _changes(valuation, rows, alt.rows)
         cvar = float(portfolio_cvar(npv, alpha))
         plans.append(AlternativePlan(alt.rows, float(npv.mean()), cvar, alt.distance, changes))
         if progress is not None:
@@ -411,12 +407,21 @@ def _runner_up(outcome: SolveOutcome, backend: Backend, settings: SolveSettings)
         executor=_executor(settings),
     )["runner_up"]
     margin = outcome.samples["plan"] - samples
-    changes = tuple(
+    changes = _changes(valuation, rows, other)
+    return RunnerUp(float(samples.mean()), float(margin.mean()), _standard_error(margin), changes)
+
+
+def _changes(
+    valuation: ValuationResult, rows: Sequence[int], other: Sequence[int]
+) -> tuple[str, ...]:
+    """``site: option`` of each site whose option in the plan ``other`` differs from
+    ``rows`` (both option-table rows, one per site)."""
+    flat = [o for opts in valuation.site_options for o in opts]
+    return tuple(
         f"{valuation.options.sites[i]}: {flat[b].label}"
         for i, (a, b) in enumerate(zip(rows, other, strict=True))
         if a != b
     )
-    return RunnerUp(float(samples.mean()), float(margin.mean()), _standard_error(margin), changes)
 
 
 def _solve_milp(valuation, problem, settings, start_rows=None) -> PlanResult:

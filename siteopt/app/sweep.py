@@ -101,10 +101,12 @@ class Sweep:
         return dict(zip(self.keys, (p.value, p.value2), strict=False))
 
     def _row(self, p: SweepPoint) -> dict[str, Any]:
-        return {**self._key(p), **_point_row(p)}
+        return {**self._key(p), **point_row(p)}
 
 
-def _point_row(p: SweepPoint) -> dict[str, Any]:
+def point_row(p: SweepPoint) -> dict[str, Any]:
+    """A point's status, the plan's totals (PORTFOLIO_KEYS, equity capex) and what was
+    reused: sweep.csv's columns after the keys."""
     row: dict[str, Any] = {
         "sites_valued": p.sites_valued,
         "warm_start": p.warm_start,

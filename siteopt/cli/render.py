@@ -410,8 +410,10 @@ def _signed(value: float) -> str:
 
 def print_sweep(result: Any, payload: dict[str, Any], written: list[Any]) -> None:
     """One row per point (per case), then what was reused between points."""
+    from siteopt.app.sweep import CASE
+
     console = Console(highlight=False, width=None if Console().is_terminal else 110)
-    cases = result.param == "case"
+    cases = result.param == CASE
     what = (
         f"{len(result.points)} cases"
         if cases
@@ -428,7 +430,7 @@ def print_sweep(result: Any, payload: dict[str, Any], written: list[Any]) -> Non
         )
     )
     heads = (
-        ["case"] if cases else [p.rsplit(".", 1)[-1] for p in (result.param, result.param2) if p]
+        result.keys if cases else [p.rsplit(".", 1)[-1] for p in (result.param, result.param2) if p]
     )
     table = _plain_table(
         "USD millions", [*heads, "status", "E[NPV]", "CVaR", "AI IT MW", "capex", "s"]

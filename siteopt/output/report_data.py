@@ -20,7 +20,7 @@ import pandas as pd
 
 from siteopt.app.economics import market_fan
 from siteopt.app.pipeline import Progress, SolveOutcome, SolveSettings
-from siteopt.app.sweep import cases, plan_changes
+from siteopt.app.sweep import cases, plan_changes, point_row
 from siteopt.app.tornado import contract_tornado
 from siteopt.kernels.backend import select_backend
 from siteopt.model.schema import Scenario
@@ -57,8 +57,8 @@ def case_rows(
     outcome: SolveOutcome, progress: Progress | None = None
 ) -> tuple[dict[str, Any], ...]:
     """The scenario's cases solved beside ``outcome`` (its base) on the same draws, a row
-    each: ``case``, ``changes``, ``status`` and, when feasible, the plan's totals and
-    ``plan_changes`` against the base plan."""
+    each: ``case``, ``changes``, cases.csv's columns (siteopt.app.sweep.point_row) and,
+    when feasible, ``plan_changes`` against the base plan."""
     settings = SolveSettings(
         backend=outcome.valuation.backend,
         solver=outcome.decision.solver,
@@ -67,16 +67,9 @@ def case_rows(
     result = cases(outcome.scenario, settings, progress, base=outcome)
     rows = []
     for point in result.points:
-        row: dict[str, Any] = {
-            "case": point.value,
-            "changes": list(point.changes),
-            "status": "infeasible" if point.outcome is None else point.outcome.decision.status,
-        }
+        row: dict[str, Any] = {"case": point.value, "changes": list(point.changes)}
+        row |= point_row(point)
         if point.outcome is not None:
-            row |= point.outcome.figures.portfolio()
-            row["equity_capex_usd"] = float(
-                sum(point.outcome.figures.equity_capex_by_year_usd.values())
-            )
             row["plan_changes"] = plan_changes(outcome, point.outcome)
         rows.append(row)
     return tuple(rows)
