@@ -27,10 +27,12 @@ from .backend import Backend, select_backend
 from .params import Portfolio
 from .reduce import (
     BLOCK,
+    BlockGroups,
     BlockMoments,
     BlockTotals,
     EventTotals,
     Histograms,
+    block_group_totals,
     block_moments,
     block_totals,
 )
@@ -242,6 +244,7 @@ class SitePassOne:
     risk_rows: np.ndarray  # (rows of the chunk inside the risk sample, options) [USD]
     events: EventTotals
     lever_blocks: list[BlockTotals]  # sums of the levers by block
+    group_blocks: list[BlockGroups]  # sums by block and scenario group (empty: no groups)
 
 
 def _sub_chunks(job: ChunkJob, be: Backend, evaluate: Callable[[int, int], T]):
@@ -302,23 +305,36 @@ def shift_rows(job: ChunkJob) -> dict[int, np.ndarray]:
 
 
 def pass_one(
-    values: ChunkValues, shifts: dict[int, np.ndarray], lo: int, risk_n: int
+    values: ChunkValues,
+    shifts: dict[int, np.ndarray],
+    lo: int,
+    risk_n: int,
+    labels: np.ndarray | None = None,
+    groups: int = 0,
 ) -> dict[int, SitePassOne]:
-    """Per-block moments, risk-sample rows and event totals of a chunk starting at ``lo``."""
+    """Per-block moments, risk-sample rows and event totals of a chunk starting at ``lo``;
+    with ``labels`` (the chunk's scenarios' groups), also the sums by block and group."""
     return {
         i: SitePassOne(
             block_moments(v.npv, shifts[i]),
             v.npv[: max(0, risk_n - lo)].copy(),
             v.events,
             v.lever_blocks,
+            [] if labels is None else block_group_totals(v.npv, labels, groups),
         )
         for i, v in values.sites.items()
     }
 
 
-def pass_one_job(job: ChunkJob, shifts: dict[int, np.ndarray], risk_n: int) -> dict:
+def pass_one_job(
+    job: ChunkJob,
+    shifts: dict[int, np.ndarray],
+    risk_n: int,
+    labels: np.ndarray | None = None,
+    groups: int = 0,
+) -> dict:
     """:func:`pass_one` of a chunk computed here (a task; pass 2 will recompute it)."""
-    return pass_one(chunk_values(job), shifts, job.lo, risk_n)
+    return pass_one(chunk_values(job), shifts, job.lo, risk_n, labels, groups)
 
 
 HistogramParts = dict[int, tuple[np.ndarray, np.ndarray]]  # site: (counts, sums)

@@ -203,6 +203,79 @@ class MeanTotals:
         return self.total / max(self.count, 1)
 
 
+@dataclass(frozen=True)
+class Grouping:
+    """Groups of the scenarios whose conditional means a valuation also returns.
+
+    Attributes
+    ----------
+    labels : ndarray of int (N,)
+        The group of each scenario, 0..groups-1.
+    groups : int
+    key : str
+        What identifies the partition (part of a cached site's key).
+    """
+
+    labels: np.ndarray
+    groups: int
+    key: str
+
+
+@dataclass(frozen=True)
+class BlockGroups:
+    """Sums over one reduction block by group: the grouped twin of :class:`BlockTotals`."""
+
+    count: np.ndarray  # (groups,) scenarios of each group in the block
+    total: np.ndarray  # (groups, options) sum of the values of each group [USD]
+
+
+def block_group_totals(rows: np.ndarray, labels: np.ndarray, groups: int) -> list[BlockGroups]:
+    """Column sums of each block of BLOCK rows of ``rows`` by the group ``labels`` of
+    its rows (0..groups-1), in order.
+
+    Each block is one ``bincount`` over the row-major cells, which adds the cells in row
+    order: the same sums in the same order wherever the block is reduced.
+    """
+    width = rows.shape[1]
+    out = []
+    for b in range(0, rows.shape[0], BLOCK):
+        part, lab = rows[b : b + BLOCK], np.asarray(labels[b : b + BLOCK], dtype=np.int64)
+        flat = (lab[:, None] * width + np.arange(width)[None, :]).ravel()
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.bincount(flat, weights=part.ravel(), minlength=groups * width)
+        out.append(BlockGroups(np.bincount(lab, minlength=groups), total.reshape(groups, width)))
+    return out
+
+
+class GroupTotals:
+    """Conditional means by group, folded from :class:`BlockGroups` in block order."""
+
+    def __init__(self, groups: int, width: int) -> None:
+        self.count = np.zeros(groups, dtype=np.int64)
+        self.total = np.zeros((groups, width))
+
+    def fold(self, block: BlockGroups) -> None:
+        self.count = self.count + block.count
+        with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports
+            self.total = self.total + block.total
+
+    @property
+    def mean(self) -> np.ndarray:
+        """(groups, options) mean of each group; NaN for a group without scenarios."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count[:, None] > 0, self.total / self.count[:, None], np.nan)
+
+
+def group_means(values: np.ndarray, labels: np.ndarray, groups: int) -> np.ndarray:
+    """(groups, columns) means of the rows of ``values`` (N, columns) by group: the one
+    grouped reduction, blocked as the valuation streams it (any twin's per-scenario NPVs
+    grouped here give the valuation's numbers)."""
+    acc = GroupTotals(groups, values.shape[1])
+    for block in block_group_totals(values, labels, groups):
+        acc.fold(block)
+    return acc.mean
+
+
 @dataclass
 class Histograms:
     """Pass-2 accumulators: per option ``bins`` bins plus underflow (0) and overflow (-1)."""

@@ -53,7 +53,15 @@ from .chunks import (
     shift_rows,
 )
 from .params import Portfolio
-from .reduce import DEFAULT_BINS, EventTotals, Histograms, MeanTotals, Moments
+from .reduce import (
+    DEFAULT_BINS,
+    EventTotals,
+    Grouping,
+    GroupTotals,
+    Histograms,
+    MeanTotals,
+    Moments,
+)
 from .sites import SiteOption, site_options
 
 PASS_CACHE_BYTES = 256 << 20  # pass 2 reuses pass 1's NPVs when all of them fit here
@@ -102,6 +110,14 @@ class Valuation:
         return np.vstack([p.risk for p in self.parts])
 
     @property
+    def group_npv_usd(self) -> np.ndarray | None:
+        """(groups, options) mean NPV of every option in each scenario group [USD]; None
+        when the valuation had no grouping."""
+        if not self.parts or any(p.group_npv_usd is None for p in self.parts):
+            return None
+        return np.hstack([p.group_npv_usd for p in self.parts])
+
+    @property
     def quantile_error_usd(self) -> np.ndarray:
         """Per option bound on the error of quantiles and CVaR (one histogram bin) [USD]."""
         return np.concatenate([p.quantile_error_usd for p in self.parts])
@@ -137,6 +153,7 @@ def value_options(
     progress: Progress | None = None,
     cache: ValuationCache | None = None,
     executor: ChunkExecutor | None = None,
+    grouping: Grouping | None = None,
 ) -> Valuation:
     """Monte Carlo NPV statistics of every site option.
 
@@ -163,6 +180,9 @@ def value_options(
         Where the chunks run (e.g. :class:`~siteopt.kernels.dask_chunks.DaskChunks`);
         by default in this process (:class:`~siteopt.kernels.chunks.LocalChunks`). The
         results agree to the floating-point order of the histogram sums.
+    grouping : Grouping, optional
+        Also every option's mean NPV in each group of scenarios (``Valuation.group_npv_usd``),
+        reduced in the same first pass: the market states of a staged plan.
     """
     t0 = time.perf_counter()
     be = backend if isinstance(backend, Backend) else select_backend(backend)
@@ -171,14 +191,16 @@ def value_options(
     if cache is None:
         keys, known = [], [None] * len(options)
     else:
-        keys = [site_key(scenario, i, be.name, bins) for i in range(len(options))]
+        keys = [site_key(scenario, i, be.name, bins, grouping) for i in range(len(options))]
         known = cache.get(keys)
     todo = [i for i, hit in enumerate(known) if hit is None]
     jobs = executor.jobs(scenario, {i: options[i] for i in todo}, todo, be, chunk_size)
     timings = {"pass1": 0.0, "pass2": 0.0}
     if executor.in_process and be.name == "numpy" and keeps_markets(scenario, options, todo):
         jobs = [dataclasses.replace(job, keep_markets=True) for job in jobs]
-    fresh, markets = value_sites(scenario, options, todo, jobs, executor, bins, progress, timings)
+    fresh, markets = value_sites(
+        scenario, options, todo, jobs, executor, bins, progress, timings, grouping
+    )
     if cache is not None:
         cache.put({keys[i]: fresh[i] for i in todo})
     parts = [fresh[i] if hit is None else hit for i, hit in enumerate(known)]
@@ -206,6 +228,8 @@ class SiteValues:
     risk: np.ndarray  # (options, risk_sample) NPVs of the first scenarios [USD]
     events: EventTotals  # the site's AI event and fleet totals
     quantile_error_usd: np.ndarray
+    # (groups, options) conditional mean NPVs by scenario group [USD] (valued with a grouping)
+    group_npv_usd: np.ndarray | None = None
     # (scenarios, options) NPVs of every scenario [USD], kept from pass 1 when they fit in
     # PASS_CACHE_BYTES; the chosen plan's per-scenario NPVs are then read, not recomputed
     npv_usd: np.ndarray | None = None
@@ -243,7 +267,9 @@ class ValuationCache:
 _PLAN_ONLY_CONTRACT_FIELDS = ("min_mw", "online_by", "must_sign", "eligible_sites")
 
 
-def site_key(scenario: Portfolio, site_index: int, backend: str, bins: int) -> str:
+def site_key(
+    scenario: Portfolio, site_index: int, backend: str, bins: int, grouping: Grouping | None = None
+) -> str:
     """Everything the valuation of one site reads, as a canonical JSON string.
 
     Budgets, carry-over, contract minimums and dates, and the objective's weights and
@@ -274,6 +300,7 @@ def site_key(scenario: Portfolio, site_index: int, backend: str, bins: int) -> s
         "financing": _plain(scenario.financing),
         "build": _plain(scenario.build),
         "cvar_alpha": scenario.objective.cvar_alpha,
+        "grouping": None if grouping is None else grouping.key,
     }
     return json.dumps(key, sort_keys=True)
 
@@ -287,8 +314,9 @@ def _plain(params: Any, exclude: Sequence[str] = ()) -> dict[str, Any]:
 class SiteAccumulator:
     """Both passes' accumulators for one site's options, fed by the chunk tasks' parts."""
 
-    def __init__(self, shift: np.ndarray, months: int, risk_n: int) -> None:
+    def __init__(self, shift: np.ndarray, months: int, risk_n: int, groups: int = 0) -> None:
         self.moments = Moments(shift=shift)
+        self.groups = GroupTotals(groups, shift.shape[0]) if groups else None
         self.levers = MeanTotals(2 * shift.shape[0])
         self.risk = np.empty((shift.shape[0], risk_n))
         self.events = EventTotals(months)
@@ -300,6 +328,8 @@ class SiteAccumulator:
             self.moments.fold(block)
         for block in part.lever_blocks:
             self.levers.fold(block)
+        for block in part.group_blocks:
+            self.groups.fold(block)
         risk_n = self.risk.shape[1]
         take = min(risk_n - lo, part.risk_rows.shape[0])
         if take > 0:
@@ -319,7 +349,8 @@ class SiteAccumulator:
             "expected_terminal_pv_usd": levers[:width],
             "leverage_usd": levers[width:],
         }
-        return SiteValues(stats, self.risk, self.events, h.width.copy(), npv_usd)
+        grouped = None if self.groups is None else self.groups.mean
+        return SiteValues(stats, self.risk, self.events, h.width.copy(), grouped, npv_usd)
 
 
 def keeps_pass_one(scenario: Portfolio, options: list[list[SiteOption]], todo: list[int]) -> bool:
@@ -351,6 +382,7 @@ def value_sites(
     bins: int,
     progress: Progress | None,
     timings: dict[str, float],
+    grouping: Grouping | None = None,
 ) -> tuple[dict[int, SiteValues], tuple[KeptMarket, ...]]:
     """Value the sites ``todo`` in two passes over ``jobs`` (see the module docstring);
     also the shared paths the jobs kept (``ChunkJob.keep_markets``), in scenario order."""
@@ -360,16 +392,23 @@ def value_sites(
     risk_n, alpha = scenario.simulation.risk_sample, scenario.objective.cvar_alpha
     submit = executor.submit
     shifts = submit(shift_rows, jobs[0])
+    groups = 0 if grouping is None else grouping.groups
+
+    def labels(job: ChunkJob) -> np.ndarray | None:
+        return None if grouping is None else grouping.labels[job.lo : job.hi]
+
     if keeps_pass_one(scenario, options, todo):
         values = [submit(chunk_values, job) for job in jobs]
         firsts = [
-            submit(pass_one, v, shifts, j.lo, risk_n) for v, j in zip(values, jobs, strict=True)
+            submit(pass_one, v, shifts, j.lo, risk_n, labels(j), groups)
+            for v, j in zip(values, jobs, strict=True)
         ]
     else:
         values = None
-        firsts = [submit(pass_one_job, job, shifts, risk_n) for job in jobs]
+        firsts = [submit(pass_one_job, job, shifts, risk_n, labels(job), groups) for job in jobs]
     acc = {
-        i: SiteAccumulator(shift, scenario.months, risk_n) for i, shift in shifts.result().items()
+        i: SiteAccumulator(shift, scenario.months, risk_n, groups)
+        for i, shift in shifts.result().items()
     }
     for k, part in executor.in_order(firsts, jobs, "valuation", progress):
         for i, p in part.items():

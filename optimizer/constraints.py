@@ -82,11 +82,12 @@ def _add(prob, name, expr, sense, rhs, group=None, slacks=NO_SLACK) -> pulp.LpCo
     return constraint
 
 
-def one_option_per_site(prob, data: PlanData, x: list) -> None:
-    """``sum_o x[s,o] = 1`` for every site ``s``: ``one_option_<site>``."""
+def one_option_per_site(prob, data: PlanData, x: list, tag: str = "") -> None:
+    """``sum_o x[s,o] = 1`` for every site ``s``: ``one_option_<site>``; ``tag`` ends every
+    name (a staged plan states each group once per market state)."""
     for site, rows in zip(data.sites, data.site_rows, strict=True):
         expr = linear(x, rows, np.ones(len(rows)))
-        _add(prob, f"one_option_{data.site_names[site]}", expr, pulp.LpConstraintEQ, 1.0)
+        _add(prob, f"one_option_{data.site_names[site]}{tag}", expr, pulp.LpConstraintEQ, 1.0)
 
 
 def exclude_plans(prob, data: PlanData, x: list, problem: PlanProblem) -> None:
@@ -122,14 +123,14 @@ def budget_limits(data: PlanData, problem: PlanProblem) -> dict[int, tuple[np.nd
     return limits
 
 
-def budget(prob, data: PlanData, x: list, problem: PlanProblem, slacks=NO_SLACK) -> None:
+def budget(prob, data: PlanData, x: list, problem: PlanProblem, slacks=NO_SLACK, tag="") -> None:
     """Capital budget rows ``budget_<year>`` [MUSD]."""
     rows = np.arange(data.n_options)
     for year, (coefs, available) in budget_limits(data, problem).items():
         group = ConstraintGroup("budget", str(year))
         _add(
             prob,
-            f"budget_{year}",
+            f"budget_{year}{tag}",
             linear(x, rows, coefs),
             pulp.LpConstraintLE,
             available,
@@ -138,28 +139,38 @@ def budget(prob, data: PlanData, x: list, problem: PlanProblem, slacks=NO_SLACK)
         )
 
 
-def contracts(prob, data: PlanData, x: list, u: dict, problem: PlanProblem, slacks=NO_SLACK):
+def contracts(
+    prob, data: PlanData, x: list, u: dict, problem: PlanProblem, slacks=NO_SLACK, tag=""
+):
     """Contract rows: ``min_mw u <= MW on c <= max_mw u``, online_by and must_sign [MW]."""
     for terms in problem.contracts:
         name, signed = data.contract_names[terms.name], u[terms.name]
         rows = data.contract_rows(terms.name)
         group = ConstraintGroup("contract_min", terms.name)
         expr = linear(x, rows, data.ai_it_mw[rows], [(signed, -terms.min_mw)])
-        _add(prob, f"contract_min_{name}", expr, pulp.LpConstraintGE, 0.0, group, slacks)
+        _add(prob, f"contract_min_{name}{tag}", expr, pulp.LpConstraintGE, 0.0, group, slacks)
         # An unbounded maximum becomes the most the eligible options could ever host.
         max_mw = min(terms.max_mw, float(data.ai_it_mw[rows].sum()))
         expr = linear(x, rows, data.ai_it_mw[rows], [(signed, -max_mw)])
-        _add(prob, f"contract_max_{name}", expr, pulp.LpConstraintLE, 0.0)
+        _add(prob, f"contract_max_{name}{tag}", expr, pulp.LpConstraintLE, 0.0)
         if terms.online_by:
             early = data.contract_rows(terms.name, terms.online_by)
             group = ConstraintGroup("contract_online_by", terms.name)
             expr = linear(x, early, data.ai_it_mw[early], [(signed, -terms.min_mw)])
-            _add(prob, f"contract_online_by_{name}", expr, pulp.LpConstraintGE, 0.0, group, slacks)
+            _add(
+                prob,
+                f"contract_online_by_{name}{tag}",
+                expr,
+                pulp.LpConstraintGE,
+                0.0,
+                group,
+                slacks,
+            )
         if terms.must_sign:
             group = ConstraintGroup("must_sign", terms.name)
             _add(
                 prob,
-                f"must_sign_{name}",
+                f"must_sign_{name}{tag}",
                 pulp.LpAffineExpression([(signed, 1.0)]),
                 pulp.LpConstraintGE,
                 1.0,
@@ -168,7 +179,9 @@ def contracts(prob, data: PlanData, x: list, u: dict, problem: PlanProblem, slac
             )
 
 
-def hashrate_floor(prob, data: PlanData, x: list, problem: PlanProblem, slacks=NO_SLACK) -> None:
+def hashrate_floor(
+    prob, data: PlanData, x: list, problem: PlanProblem, slacks=NO_SLACK, tag=""
+) -> None:
     """``sum mining_eh_<year> x >= min_hashrate_eh`` in every horizon year [EH/s]."""
     if problem.min_hashrate_eh is None:
         return
@@ -177,7 +190,7 @@ def hashrate_floor(prob, data: PlanData, x: list, problem: PlanProblem, slacks=N
         group = ConstraintGroup("hashrate_floor", "")  # one slack for every year
         _add(
             prob,
-            f"hashrate_floor_{year}",
+            f"hashrate_floor_{year}{tag}",
             linear(x, rows, data.mining_eh[year]),
             pulp.LpConstraintGE,
             problem.min_hashrate_eh,

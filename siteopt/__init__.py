@@ -2,15 +2,26 @@
 
 The Python API (docs/api.md) is :mod:`siteopt.api`; its functions are also here, imported
 on first use so that ``import siteopt`` stays light: ``siteopt.load``, ``siteopt.override``,
-``siteopt.solve``, ``siteopt.evaluate``, ``siteopt.whatif``, ``siteopt.sweep``,
-``siteopt.cases``, ``siteopt.settings`` and ``siteopt.Run``.
+``siteopt.solve``, ``siteopt.evaluate``, ``siteopt.evaluate_policy``, ``siteopt.whatif``,
+``siteopt.sweep``, ``siteopt.cases``, ``siteopt.settings`` and ``siteopt.Run``.
 """
 
 from typing import Any
 
 from siteopt.version import __version__
 
-_API = ("Run", "cases", "evaluate", "load", "override", "settings", "solve", "sweep", "whatif")
+_API = (
+    "Run",
+    "cases",
+    "evaluate",
+    "evaluate_policy",
+    "load",
+    "override",
+    "settings",
+    "solve",
+    "sweep",
+    "whatif",
+)
 __all__ = ["__version__", *_API]
 
 

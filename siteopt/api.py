@@ -163,6 +163,7 @@ def solve(
     explain: bool = True,
     alternatives: int = 0,
     within: float = 0.01,
+    staged: int = 0,
     progress: Progress | None = None,
     run_settings: SolveSettings | None = None,
     **how: Any,
@@ -173,7 +174,9 @@ def solve(
     near-optimal plans within ``within`` of the plan's E[NPV] (summary ``alternatives``);
     ``frontier`` > 1 also traces E[NPV] against
     CVaR; ``explain`` also solves the MILP again per budget year for what $10M more would
-    buy (summary ``capital_value``); ``how`` are :func:`settings` keywords (``backend``,
+    buy (summary ``capital_value``); ``staged`` >= 1 also decides the later decision years
+    per market state, with up to that many states per state and year (summary ``staged``,
+    policy.csv); ``how`` are :func:`settings` keywords (``backend``,
     ``engine``, ``solver``, ``time_limit_s``, ...), or pass ``run_settings`` built once.
     Raises InfeasibleError when no plan meets the constraints (with the reasons).
     """
@@ -190,6 +193,7 @@ def solve(
         explain=explain,
         alternatives=alternatives,
         within=within,
+        staged=staged,
     )
     return Run(outcome, summary_of(outcome))
 
@@ -217,6 +221,26 @@ def evaluate(
     source = plan if _is_frame(plan) else Path(plan)
     outcome = evaluate_plan(scenario, source, run_settings or settings(**how), progress)
     return Run(outcome, summary_of(outcome))
+
+
+def evaluate_policy(
+    scenario: Scenario,
+    policy: str | Path,
+    *,
+    scenarios: int | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+    run_settings: SolveSettings | None = None,
+    **how: Any,
+):
+    """Value a staged policy (a ``solve --staged`` policy.csv) on this scenario's draws
+    (``siteopt evaluate --policy``): ``.summary`` has its E[NPV], CVaR and quantiles, the
+    share of the draws in each state, and ``violations_detail`` what any state's plan breaks.
+    """
+    from siteopt.app.policy import evaluate_policy as run_policy
+
+    scenario = with_simulation(scenario, scenarios, seed)
+    return run_policy(scenario, Path(policy), run_settings or settings(**how), progress)
 
 
 def whatif(

@@ -32,36 +32,38 @@ REQUIRED_COLUMNS = ("site", "ai_it_mw", "build_year", "contract")
 MAX_PLAN_BYTES = 10 << 20
 
 
-def read_plan(path: Path) -> pd.DataFrame:
-    """The plan CSV as strings, one row per listed site; bad files raise InputError."""
+def read_plan(
+    path: Path, required: tuple[str, ...] = REQUIRED_COLUMNS, flag: str = "--plan"
+) -> pd.DataFrame:
+    """The ``required`` columns of a CSV (``--plan``'s, or ``--policy``'s) as strings, with
+    the file's line of each row; bad files raise InputError."""
+    noun = flag.lstrip("-")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{path}: --plan file not found") from None
+        raise InputError(f"{path}: {flag} file not found") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read the plan: {exc.strerror or exc}") from None
+        raise InputError(f"{path}: cannot read the {noun}: {exc.strerror or exc}") from None
     if len(raw) > MAX_PLAN_BYTES:
-        raise InputError(f"{path}: the plan is larger than {MAX_PLAN_BYTES >> 20} MiB")
+        raise InputError(f"{path}: the {noun} is larger than {MAX_PLAN_BYTES >> 20} MiB")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError(f"{path}: the plan is not UTF-8 text") from None
+        raise InputError(f"{path}: the {noun} is not UTF-8 text") from None
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
         raise InputError(f"{path}: not a CSV file: {exc}") from None
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise InputError(
-            f"{path}: the plan is empty (expected columns {', '.join(REQUIRED_COLUMNS)})"
-        )
+        raise InputError(f"{path}: the {noun} is empty (expected columns {', '.join(required)})")
     header = [cell.strip() for cell in rows[0]]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
         raise InputError(
-            f"{path}: the plan lacks column(s) {', '.join(missing)} "
-            f"(needs {', '.join(REQUIRED_COLUMNS)}; has {', '.join(header)})"
+            f"{path}: the {noun} lacks column(s) {', '.join(missing)} "
+            f"(needs {', '.join(required)}; has {', '.join(header)})"
         )
-    take = [header.index(c) for c in REQUIRED_COLUMNS]
+    take = [header.index(c) for c in required]
     records = []
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
@@ -69,7 +71,7 @@ def read_plan(path: Path) -> pd.DataFrame:
         if len(row) != len(header):
             raise InputError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}")
         records.append([line, *(row[i].strip() for i in take)])
-    return pd.DataFrame(records, columns=["line", *REQUIRED_COLUMNS])
+    return pd.DataFrame(records, columns=["line", *required])
 
 
 def plan_records(frame: pd.DataFrame, label: str = "plan") -> pd.DataFrame:

@@ -29,11 +29,13 @@ from siteopt.app.explain import (
 )
 from siteopt.app.finance import increment, returns, yield_on_cost
 from siteopt.app.plan import plan_problem
+from siteopt.app.staged import StagedOutcome, StagedStates, StaticPlan, staged_policy, staged_states
 from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_options
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import MEMO_ITEMS, expected_cashflows
 from siteopt.kernels.hosting import construction_start, mining_left_mw
 from siteopt.kernels.params import Portfolio
+from siteopt.kernels.reduce import Grouping
 from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InfeasibleError, InputError
@@ -42,6 +44,7 @@ from siteopt.model.schema import Scenario
 from siteopt.optimizer.alternatives import alternatives as near_optimal
 from siteopt.optimizer.data import plan_data
 from siteopt.optimizer.defaults import DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT_S
+from siteopt.optimizer.engine import SolverSettings, check_solver
 from siteopt.optimizer.options import PlanProblem, capex_column
 from siteopt.optimizer.results import PlanResult, all_mining, max_ai, portfolio_cvar, violations
 from siteopt.optimizer.solve import SolveStatus, solve_plan
@@ -172,6 +175,7 @@ class SolveOutcome:
     capital: tuple[CapitalValue, ...] = ()  # what CAPITAL_STEP_USD more per year buys
     runner_up: RunnerUp | None = None  # the best other plan (solve with explain)
     alternatives: tuple[AlternativePlan, ...] = ()  # near-optimal plans (--alternatives)
+    staged: StagedOutcome | None = None  # the wait-and-see policy (--staged)
 
     @property
     def chosen(self) -> list[SiteOption]:
@@ -188,13 +192,20 @@ def value(
     settings: SolveSettings,
     progress: Progress | None = None,
     cache: ValuationCache | None = None,
+    grouping: Grouping | None = None,
 ) -> tuple[Backend, ValuationResult]:
     """The valuation stage: the backend, and every option's NPV statistics (on the
-    cluster with ``--engine dask``); the scenario carries its run settings."""
+    cluster with ``--engine dask``); the scenario carries its run settings. With a
+    ``grouping``, also every option's mean NPV in each group of scenarios."""
     backend = select_backend(settings.backend)
     executor = _executor(settings)
     valuation = value_options(
-        scenario, backend=backend, progress=progress, cache=cache, executor=executor
+        scenario,
+        backend=backend,
+        progress=progress,
+        cache=cache,
+        executor=executor,
+        grouping=grouping,
     )
     return backend, valuation
 
@@ -215,6 +226,7 @@ def solve(
     explain: bool = False,
     alternatives: int = 0,
     within: float = DEFAULT_WITHIN,
+    staged: int = 0,
 ) -> SolveOutcome:
     """Value every option, solve the MILP, and value the chosen plan on every scenario.
 
@@ -233,6 +245,9 @@ def solve(
     alternatives, within : int, float
         Also that many near-optimal plans, each with E[NPV] within ``within`` (a share)
         of the plan's, as different from it and from each other as possible.
+    staged : int
+        When >= 1, also the wait-and-see policy with up to that many market states per
+        state at each later decision year (siteopt.app.staged), and its value of waiting.
 
     Raises
     ------
@@ -240,7 +255,9 @@ def solve(
         No plan satisfies the constraints; the conflicts are named.
     """
     t0 = time.perf_counter()
-    backend, valuation = value(scenario, settings, progress, cache)
+    states = staged_states(scenario, staged) if staged else None
+    grouping = states.grouping if states is not None else None
+    backend, valuation = value(scenario, settings, progress, cache, grouping)
     t1 = time.perf_counter()
     problem = plan_problem(scenario)
     if progress is not None:
@@ -268,8 +285,42 @@ def solve(
         outcome = with_frontier(outcome, backend, settings, frontier, progress)
     if alternatives:
         outcome = with_alternatives(outcome, backend, settings, alternatives, within, progress)
-    timings = {"valuation": t1 - t0, "milp": t2 - t1, "total": time.perf_counter() - t0}
+    t3 = time.perf_counter()
+    if states is not None:
+        outcome = with_staged(outcome, backend, settings, states, progress)
+    timings = {"valuation": t1 - t0, "milp": t2 - t1}
+    if states is not None:
+        timings["staged"] = time.perf_counter() - t3
+    timings["total"] = time.perf_counter() - t0
     return replace(outcome, timings_s=timings)
+
+
+def with_staged(
+    outcome: SolveOutcome,
+    backend: Backend,
+    settings: SolveSettings,
+    staged: StagedStates,
+    progress: Progress | None = None,
+) -> SolveOutcome:
+    """``outcome`` (valued with ``staged``'s grouping) with the staged policy and its value
+    of waiting (siteopt.app.staged), on the run's solver settings and engine."""
+    solver = SolverSettings(
+        name=check_solver(settings.solver),
+        time_limit_s=settings.time_limit_s,
+        gap_rel=settings.gap_rel,
+    )
+    policy = staged_policy(
+        outcome.scenario,
+        outcome.valuation,
+        outcome.problem,
+        StaticPlan(outcome.rows, outcome.samples["plan"]),
+        staged,
+        backend,
+        solver,
+        progress,
+        _executor(settings),
+    )
+    return replace(outcome, staged=policy)
 
 
 def plan_only(

@@ -61,6 +61,7 @@ RUN_FILES = (
     "plan.xlsx",
     "frontier.csv",
     "alternatives.csv",
+    "policy.csv",
     "report.html",
     *PLOT_FILES,
 )
@@ -96,15 +97,41 @@ CASES_FILES = ("cases.png", "plans.csv", "cases.csv", "cases.json", "cases.html"
     metavar="REL",
     help="The alternatives' E[NPV] within this share of the plan's (0.01 = 1%).",
 )
+@click.option(
+    "--staged",
+    is_flag=True,
+    help="Also decide each later decision year per market state (wait and see): writes "
+    "policy.csv and the value of waiting, in sample and on fresh draws.",
+)
+@click.option(
+    "--clusters",
+    type=click.IntRange(1, 16),
+    default=None,
+    metavar="K",
+    help="With --staged: market states each state splits into at each later decision "
+    "year, by hashprice (1-16; default 4).",
+)
 @no_report_option
 def solve(
-    file: Path, run: RunOptions, overrides, as_json, frontier, alternatives, within, no_report
+    file: Path,
+    run: RunOptions,
+    overrides,
+    as_json,
+    frontier,
+    alternatives,
+    within,
+    staged,
+    clusters,
+    no_report,
 ) -> None:
     """The main job: value every site option by Monte Carlo, then pick the build plan (MILP)."""
     from siteopt import api
+    from siteopt.app.staged import DEFAULT_CLUSTERS
     from siteopt.cli.render import print_solve
 
     scenario, source = _load(file, overrides, run, AFTER_RUN_WARNINGS)
+    if clusters is not None and not staged:
+        raise InputError("--clusters sets the market states of --staged; add --staged")
     if frontier and scenario.simulation.risk_sample == 0:
         raise InputError(
             "--frontier traces expected NPV against the CVaR of the risk sample, and "
@@ -124,6 +151,7 @@ def solve(
             frontier=frontier or 0,
             alternatives=alternatives or 0,
             within=within,
+            staged=(clusters or DEFAULT_CLUSTERS) if staged else 0,
         )
         written = stage.final(_write(result, "solve", file, stage.path, no_report, progress))
     if as_json:
@@ -133,27 +161,44 @@ def solve(
     _sampling_warning(result.outcome)
 
 
+def _csv_file(flag: str, dest: str, help_text: str):
+    """An optional CSV file option of evaluate."""
+    return click.option(
+        flag, dest, default=None, type=click.Path(path_type=Path, dir_okay=False), help=help_text
+    )
+
+
 @click.command()
 @scenario_file
-@click.option(
+@_csv_file(
     "--plan",
     "plan_path",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="CSV with columns site, ai_it_mw, build_year, contract (a solve's plan.csv works).",
+    "CSV with columns site, ai_it_mw, build_year, contract (a solve's plan.csv works).",
+)
+@_csv_file(
+    "--policy",
+    "policy_path",
+    "A staged policy instead of a plan: the policy.csv of solve --staged.",
 )
 @run_options
 @set_option
 @json_option
 @no_report_option
-def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, no_report) -> None:
-    """Value a plan the user fixed (same outputs as solve, no MILP); name what it breaks."""
+def evaluate(
+    file: Path, plan_path: Path, policy_path: Path, run: RunOptions, overrides, as_json, no_report
+) -> None:
+    """Value a plan (or a staged policy) the user fixed, with no MILP; name what it breaks."""
     from siteopt import api
     from siteopt.cli.render import print_solve
 
+    if (plan_path is None) == (policy_path is None):
+        raise InputError("evaluate needs one of --plan PLAN.csv or --policy POLICY.csv")
     scenario, source = _load(file, overrides, run, AFTER_RUN_WARNINGS)
     _check_memory(scenario)
     out = run.out(Path("out") / scenario.name / "evaluate")
+    if policy_path is not None:
+        _evaluate_policy(scenario, source, policy_path, run, out, as_json)
+        return
     with (
         staged_output_dir(out, RUN_FILES) as stage,
         progress_reporter(run.quiet or as_json) as progress,
@@ -166,11 +211,40 @@ def evaluate(file: Path, plan_path: Path, run: RunOptions, overrides, as_json, n
     else:
         print_solve(result.outcome, result.summary, written, verbose=run.verbose)
     _sampling_warning(result.outcome)
-    details = result.outcome.decision.violation_details
+    _raise_broken(result.outcome.decision.violation_details, "plan", out)
+
+
+def _evaluate_policy(scenario, source, path: Path, run: RunOptions, out: Path, as_json) -> None:
+    """``evaluate --policy``: summary.json and policy.csv (with this run's state shares)."""
+    from siteopt import api
+    from siteopt.cli.render import print_policy
+    from siteopt.output.files import write_csv, write_json
+
+    with (
+        staged_output_dir(out, RUN_FILES) as stage,
+        progress_reporter(run.quiet or as_json) as progress,
+    ):
+        settings = run.settings(source)
+        result = api.evaluate_policy(scenario, path, run_settings=settings, progress=progress)
+        written = stage.final(
+            [
+                write_csv(result.policy, stage.path / "policy.csv"),
+                write_json(result.summary, stage.path / "summary.json"),
+            ]
+        )
+    if as_json:
+        click.echo(to_json(result.summary))
+    else:
+        print_policy(result.summary, written)
+    _raise_broken(result.violations, "policy", out)
+
+
+def _raise_broken(details, what: str, out: Path) -> None:
+    """Exit 3 naming each constraint the evaluated plan or policy breaks."""
     if details:
         n = len(details)
         raise InfeasibleError(
-            f"this plan breaks {n} constraint{'s' if n != 1 else ''} (outputs written to {out})",
+            f"this {what} breaks {n} constraint{'s' if n != 1 else ''} (outputs written to {out})",
             details,
         )
 

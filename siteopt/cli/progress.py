@@ -24,6 +24,8 @@ STAGE_LABELS = {
     "sweep": "solving every point",
     "cases": "solving the scenario's cases",
     "alternatives": "finding near-optimal alternatives",
+    "staged": "deciding later years per market state (staged MILP)",
+    "fresh": "valuing the staged policy on fresh draws",
     "breakeven (build plan)": "breakeven: solving whole plans",
 }
 

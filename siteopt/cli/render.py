@@ -227,6 +227,56 @@ def _musd(value: float) -> str:
     return f"{value / 1e6:,.1f}"
 
 
+def _print_staged(console: Console, staged: dict[str, Any]) -> None:
+    """``solve --staged``: what is signed now, the policy in words, the value of waiting."""
+    by_year = ", ".join(f"{n} in {y}" for y, n in staged["states_by_year"].items())
+    console.print(
+        f"staged plan: up to {staged['clusters']} market states per state and later year, "
+        f"by hashprice ({by_year or 'no later decision year'})"
+    )
+    now = [f for f in staged["first_stage"] if f["contract"]]
+    signed = ", ".join(f"{f['site']} {f['ai_it_mw']:g} MW for {f['contract']}" for f in now)
+    console.print(escape(f"signed now: {signed or 'nothing; every site keeps hashing for now'}"))
+    for line in staged["policy_words"]:
+        console.print(escape(f"  then {line}"))
+    if not staged["states_by_year"]:
+        console.print("  one decision year only (build.decision_years): nothing to wait for")
+    elif not staged["policy_words"]:
+        console.print("  then nothing is converted in any later state")
+    w = staged["value_of_waiting"]
+    console.print(
+        "value of waiting, USD millions (staged minus static, same draws): "
+        f"E[NPV] {_signed(w['in_sample']['expected_npv_usd'])} in sample, "
+        f"{_signed(w['out_of_sample']['expected_npv_usd'])} on fresh draws "
+        f"(seed {staged['fresh_seed']}); CVaR {_signed(w['in_sample']['cvar_usd'])} / "
+        f"{_signed(w['out_of_sample']['cvar_usd'])}"
+    )
+    milp = staged["milp"]
+    if milp["status"] != "optimal":
+        gap = "unknown" if milp["mip_gap"] is None else f"{100 * milp['mip_gap']:.2f}%"
+        console.print(
+            f"note: the staged MILP stopped at the time limit ({milp['solve_s']:.0f} s); the "
+            f"policy is the best found, gap {gap} (--time-limit)"
+        )
+    differs, states = staged["states_differing_from_static"], len(staged["states"]) - 1
+    if states == 0:
+        return
+    if differs == 0:
+        console.print(
+            f"the policy builds what the static plan builds in all {states} later states: "
+            "no market state seen then changes the decision (policy.csv)"
+        )
+    else:
+        console.print(
+            f"the policy departs from the static plan in {differs} of {states} "
+            "later states (policy.csv)"
+        )
+
+
+def _signed(value: float) -> str:
+    return f"{value / 1e6:+,.1f}"
+
+
 def _plain_table(title: str, headers: list[str]) -> Table:
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
     for k, header in enumerate(headers):
@@ -237,6 +287,30 @@ def _plain_table(title: str, headers: list[str]) -> Table:
 
 
 MAX_AI_LABEL = "AI by NPV per capex $ (greedy)"
+
+
+def print_policy(summary: dict, written: list[Any], console: Console | None = None) -> None:
+    """``evaluate --policy``: the policy's figures on this run's draws, each state's share,
+    then where the files went."""
+    console = console or Console(highlight=False, width=None if Console().is_terminal else 110)
+    s = summary
+    console.print(
+        escape(
+            f"{s['scenario']}: policy {s['evaluated_policy']} evaluated on {s['scenarios']:,} "
+            f"scenarios (seed {s['seed']}), no MILP"
+        )
+    )
+    console.print(
+        f"E[NPV] {_musd(s['expected_npv_usd'])}, CVaR{round(100 * s['cvar_alpha'])} "
+        f"{_musd(s['cvar_usd'])}, p5 {_musd(s['p5_npv_usd'])}, p50 {_musd(s['p50_npv_usd'])}, "
+        f"p95 {_musd(s['p95_npv_usd'])} (USD millions)"
+    )
+    shares = ", ".join(f"{x['state']} {100 * x['share']:.0f}%" for x in s["states"][1:])
+    if shares:
+        console.print(f"share of the draws in each state: {shares}")
+    for broken in s["violations_detail"]:
+        console.print(escape(f"this policy breaks {broken}"), style="bold red")
+    console.print(escape("wrote " + ", ".join(str(p) for p in written)))
 
 
 def print_solve(
@@ -329,6 +403,8 @@ def print_solve(
                 f"{alt['distance']} sites differ: {', '.join(alt['changes'])}"
             )
         )
+    if s.get("staged"):
+        _print_staged(console, s["staged"])
     if outcome.frontier is not None:
         _print_frontier(console, outcome.frontier, alpha)
     for note in s.get("notes", []):
@@ -336,8 +412,10 @@ def print_solve(
     for broken in s.get("violations_detail") or s.get("violations", []):
         console.print(escape(f"this plan breaks {broken}"), style="bold red")
     t = s["timings_s"]
+    staged_s = f", staged {t['staged']:.1f} s" if "staged" in t else ""
     console.print(
-        f"time: valuation {t['valuation']:.1f} s, MILP {t['milp']:.1f} s, total {t['total']:.1f} s"
+        f"time: valuation {t['valuation']:.1f} s, MILP {t['milp']:.1f} s{staged_s}, "
+        f"total {t['total']:.1f} s"
     )
     console.print(escape("wrote " + ", ".join(str(p) for p in written)))
 

@@ -351,7 +351,8 @@ def alternatives_frame(outcome: SolveOutcome) -> pd.DataFrame:
 
 def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path) -> list[Path]:
     """summary.json, plan.csv, options.csv, cashflows.csv, annual.csv, plan.xlsx
-    (frontier.csv with a frontier, alternatives.csv with alternatives), each written
+    (frontier.csv with a frontier, alternatives.csv with alternatives, policy.csv with
+    --staged), each written
     atomically; summary.json last, so its presence means the rest is there."""
     out = prepare_out_dir(out_dir)
     options, annual = options_frame(outcome), annual_cashflows(outcome.cashflows)
@@ -370,6 +371,8 @@ def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path)
         written.append(write_csv(outcome.frontier, out / "frontier.csv"))
     if outcome.alternatives:
         written.append(write_csv(alternatives_frame(outcome), out / "alternatives.csv"))
+    if outcome.staged is not None:
+        written.append(write_csv(outcome.staged.policy, out / "policy.csv"))
     written.append(write_json(summary, out / "summary.json"))
     return written
 

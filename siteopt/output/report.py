@@ -37,6 +37,7 @@ SECTIONS = (
     "market",
     "frontier",
     "alternatives",
+    "staged",
     "tornado",
     "cases",
     "assumptions",
@@ -396,6 +397,99 @@ def _alternatives_section(data: ReportData) -> str:
     )
 
 
+def _staged_section(data: ReportData) -> str:
+    """The wait-and-see policy (summary.json ``staged``): what is signed now, what each
+    later market state builds, in words, and the value of waiting in and out of sample."""
+    title = "Waiting: the staged plan"
+    st = data.summary.get("staged")
+    if not st:
+        return _section(
+            "staged",
+            title,
+            "<p class=empty>Not asked for: <code>siteopt solve --staged</code> decides each "
+            "later decision year's conversions after seeing that year's market (hashprice), "
+            "and says what keeping those decisions open is worth.</p>",
+        )
+    now = [f for f in st["first_stage"] if f["contract"]]
+    signed = "; ".join(f"{f['site']}: {mw_text(f['ai_it_mw'])} MW for {f['contract']}" for f in now)
+    words = st["policy_words"] or ["nothing is converted in any later state"]
+    value_rows = []
+    for key, label in (("in_sample", "in sample"), ("out_of_sample", "fresh draws")):
+        values = st[key]
+        value_rows.append(
+            [
+                label,
+                usd_m(values["staged"]["expected_npv_usd"]),
+                usd_m(values["static"]["expected_npv_usd"]),
+                usd_m(st["value_of_waiting"][key]["expected_npv_usd"], signed=True),
+                usd_m(values["staged"]["cvar_usd"]),
+                usd_m(values["static"]["cvar_usd"]),
+                usd_m(st["value_of_waiting"][key]["cvar_usd"], signed=True),
+            ]
+        )
+    heads = [
+        "draws",
+        "staged E[NPV]",
+        "static E[NPV]",
+        "waiting",
+        "staged CVaR",
+        "static CVaR",
+        "waiting",
+    ]
+    states = [
+        [
+            x["state"],
+            str(x["decision_year"]),
+            x["rule"],
+            _pct(x["probability"]),
+            f"${x['hashprice_p50_usd_ph_day']:,.2f}",
+            f"${x['btc_p50_usd']:,.0f}",
+        ]
+        for x in st["states"][1:]
+    ]
+    differs = st["states_differing_from_static"]
+    verdict = (
+        "The scenario has one decision year (build.decision_years), so nothing is decided "
+        "later: the staged plan is the static plan."
+        if not states
+        else f"In every one of the {len(states)} later states the policy builds what the static "
+        "plan builds: no market state seen by then changes the decision, so waiting is worth "
+        "nothing here beyond sampling noise. That is a finding, not a fault: it says the "
+        "static plan's later builds are robust to what the market does before them."
+        if differs == 0
+        else f"The policy departs from the static plan in {differs} of the {len(states)} "
+        "later states; the value of waiting is what those departures are worth."
+    )
+    body = (
+        "<p><b>Signed now:</b> "
+        + _e(signed or "nothing; every site keeps hashing for now")
+        + "</p><p>Then, as the market turns out:</p>"
+    )
+    body += "<ul>" + "".join(f"<li>{_e(w)}</li>" for w in words) + "</ul>"
+    body += _table(heads, value_rows, numeric={1, 2, 3, 4, 5, 6})
+    milp = st["milp"]
+    if milp["status"] != "optimal":
+        gap = "unknown" if milp["mip_gap"] is None else f"{100 * milp['mip_gap']:.2f}%"
+        body += (
+            f"<p class=warning>The staged MILP stopped at the time limit: the policy is the best "
+            f"found, within {_e(gap)} of the best possible.</p>"
+        )
+    body += (
+        f"<p>{_e(verdict)}</p><p class=caption>States: every state splits into up to "
+        f"{st['clusters']} equally likely hashprice bins at each later decision year, seen "
+        "in the December before (hashprice carries what the BTC price and the network "
+        "hashrate say about later mining; power prices are drawn month by month and tell "
+        "nothing about later years). In sample: the draws the states and the policy were "
+        f"chosen on, which overstate what flexibility is worth; fresh draws: seed "
+        f"{st['fresh_seed']}, each scenario put in its state by the same bins. "
+        "policy.csv has every site's action in every state.</p>"
+    )
+    body += _table(
+        ["state", "year", "seen as", "share", "hashprice p50", "BTC p50"], states, numeric={3, 4, 5}
+    )
+    return _section("staged", title, body)
+
+
 def _option_text(label: str) -> str:
     """``ai80-2028-hyperscaler-a`` as ``80 MW hyperscaler-a 2028``; ``hash`` as keep hashing."""
     if not label:
@@ -684,6 +778,7 @@ def _body(data: ReportData, figs: dict[str, bytes]) -> list[str]:
         out.append(_frontier_section(data.frontier, figs["frontier.png"]))
     out += [
         _alternatives_section(data),
+        _staged_section(data),
         _tornado_section(data, figs.get("tornado.png")),
         _cases_section(data),
         _assumptions(data.assumptions),

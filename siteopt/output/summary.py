@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from siteopt.app.staged import staged_summary
 from siteopt.version import __version__
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
     }
     if outcome.frontier is not None:
         summary["frontier"] = [dict(r) for r in outcome.frontier_records]
+    if outcome.staged is not None:
+        summary["staged"] = staged_summary(outcome.staged)
     if outcome.evaluated:
         summary["evaluated"] = True
     return summary

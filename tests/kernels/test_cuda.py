@@ -23,13 +23,14 @@ import numpy as np
 import pytest
 
 from siteopt.app.params import kernel_inputs
+from siteopt.app.staged import staged_states
 from siteopt.app.valuation import value_options
 from siteopt.kernels import _cuda, gpubench, market, power, sites
 from siteopt.kernels.backend import FUSED_ENV, fused_enabled
 from siteopt.kernels.chunks import LocalChunks
 from siteopt.kernels.market import horizon_calendar
 from siteopt.kernels.sites import chunk_market, site_mining, site_options
-from siteopt.model.load import load_scenario
+from siteopt.model.load import load_scenario, with_simulation
 
 from .conftest import CUPY_OK, CUPY_REASON
 from .cuda_host import HostKernels, compiler_available
@@ -210,6 +211,27 @@ def test_whole_valuation_through_the_kernels_on_the_cpu(on_host, monkeypatch, sc
     width = np.maximum(got.quantile_error_usd, want.quantile_error_usd) * (1 + 1e-9)
     for col in ("p5_npv_usd", "p50_npv_usd", "p95_npv_usd", "cvar_usd"):
         assert np.all(np.abs(a[col] - b[col]).to_numpy() <= width + 1e-6), col
+
+
+@needs_compiler
+def test_grouped_means_through_the_kernels_on_the_cpu(on_host, monkeypatch):
+    """The market states' conditional means (solve --staged) from the fused kernels equal
+    the numpy reference's: the kernels give the NPVs, one host reduction groups them."""
+    scenario = load_scenario(SCENARIO_FILES["texas"])
+    grouping = staged_states(with_simulation(scenario, N, None), 3).grouping
+    want = value_options(scenario, backend="numpy", scenarios=N, grouping=grouping)
+    monkeypatch.setattr(sites, "fused_enabled", lambda xp: True)
+    got = value_options(
+        scenario,
+        backend="numpy",
+        scenarios=N,
+        grouping=grouping,
+        executor=LocalChunks(threads=1),
+    )
+    assert {name for name, _, _ in on_host.launches} == set(_cuda.KERNEL_NAMES)
+    a, b = got.kernel.group_npv_usd, want.kernel.group_npv_usd
+    assert a.shape == (9, len(got.options.table))
+    close(a, b)
 
 
 def test_fused_path_is_off_on_numpy_and_by_environment(monkeypatch):

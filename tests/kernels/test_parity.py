@@ -162,3 +162,17 @@ def test_reference_is_float64_throughout(texas):
     )
     with pytest.raises(TypeError, match="integer"):
         market_paths(kernel_inputs(texas), idx.astype(np.float64), xp=np)
+
+
+def test_grouped_means_parity(xp, texas):
+    """The conditional means by market state (solve --staged): the states come from the
+    reference market on the host, so every backend groups the same scenarios."""
+    from siteopt.app.staged import staged_states
+    from siteopt.model.load import with_simulation
+
+    grouping = staged_states(with_simulation(texas, N, None), 2).grouping
+    backend = "numpy" if xp is np else "cupy"
+    got = value_options(texas, backend=backend, scenarios=N, grouping=grouping)
+    want = value_options(texas, backend="numpy", scenarios=N, grouping=grouping)
+    assert got.backend == backend
+    close(got.kernel.group_npv_usd, want.kernel.group_npv_usd)

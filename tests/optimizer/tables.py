@@ -17,6 +17,7 @@ from siteopt.optimizer.options import (
     capex_column,
     mining_eh_column,
 )
+from siteopt.optimizer.staged import StageTree
 
 EH_PER_MW = 0.045  # [EH/s per MW of grid power]: 1000 / (20 J/TH * 1.1 PUE) PH/s, in EH/s
 PUE_AI = 1.3
@@ -241,3 +242,42 @@ def table_from_rows(
     if risk.shape[1]:
         frame["expected_npv_usd"] = np.where(given, npv, risk.mean(axis=1))
     return OptionTable(table=frame, risk_npv_usd=risk, years=tuple(years), cvar_alpha=cvar_alpha)
+
+
+def chain_tree(table: OptionTable, stage_years, k: int = 1, rng=None) -> StageTree:
+    """A tree of ``k`` states per state at each later year, equally likely. With k = 1 its
+    group means are the table's means; otherwise the table's means are perturbed per
+    group by zero-mean noise (so the P-weighted group means still equal the table's)."""
+    parent, stage = [-1], [0]
+    frontier = [0]
+    for j in range(1, len(stage_years)):
+        nxt = []
+        for p in frontier:
+            for _ in range(k):
+                parent.append(p)
+                stage.append(j)
+                nxt.append(len(parent) - 1)
+        frontier = nxt
+    parent, stage = np.array(parent), np.array(stage)
+    leaves = np.array(frontier)
+    prob = np.ones(len(parent))
+    for v in range(1, len(parent)):
+        prob[v] = prob[parent[v]] / k
+    mean = table.table["expected_npv_usd"].to_numpy()
+    groups = len(leaves)
+    if groups == 1 or rng is None:
+        group = np.tile(mean, (groups, 1))
+    else:
+        noise = rng.normal(0.0, 0.6, (groups, len(mean))) * np.abs(mean)[None, :]
+        noise -= noise.mean(axis=0, keepdims=True)
+        group = mean[None, :] + noise
+    k_risk = table.risk_npv_usd.shape[1]
+    return StageTree(
+        parent=parent,
+        stage=stage,
+        probability=prob,
+        leaves=leaves,
+        stage_years=tuple(stage_years),
+        group_npv_usd=group,
+        risk_group=np.arange(k_risk) % groups,
+    )

@@ -131,6 +131,27 @@ def test_one_two_pass_reduction_for_both_engines(scenarios, client, monkeypatch)
 
 
 @needs_dask
+def test_grouped_means_on_dask_equal_local(scenarios, client):
+    """The market states' conditional means (solve --staged) reduce by the same blocks in
+    the same order on the workers: bit-identical to the local run."""
+    from siteopt.app.staged import staged_states
+    from siteopt.kernels.dask_chunks import DaskChunks
+
+    scenario, _ = scenarios["texas"]
+    grouping = staged_states(scenario, 3).grouping
+    local = value_options(scenario, backend="numpy", chunk_size=BLOCK, grouping=grouping)
+    dask = value_options(
+        scenario,
+        backend="numpy",
+        chunk_size=BLOCK,
+        grouping=grouping,
+        executor=DaskChunks(client),
+    )
+    assert local.kernel.group_npv_usd.shape == (9, len(local.options.table))
+    np.testing.assert_array_equal(dask.kernel.group_npv_usd, local.kernel.group_npv_usd)
+
+
+@needs_dask
 def test_the_summation_tree_is_the_local_one(client):
     """DaskChunks adds on the workers in the order LocalChunks adds here."""
     from siteopt.kernels.chunks import ChunkJob, LocalChunks

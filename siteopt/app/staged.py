@@ -1,0 +1,511 @@
+"""Plans that wait and see (``solve --staged``): the first decision year's builds signed
+now, each later decision year's builds decided per market state, and what that
+flexibility is worth against the static plan on the same draws.
+
+The states are a tree of hashprice bins at each later decision year
+(siteopt.kernels.states); the valuation reduces every option's NPV by state in its first
+pass; the staged MILP (siteopt.optimizer.staged) picks a policy. The policy is then valued
+on every scenario (in sample: the draws it was chosen on) and on fresh draws (a different
+seed, each scenario put in its state by the same bins), because states chosen and
+optimised on the same scenarios overstate what flexibility is worth.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from siteopt.app.params import kernel_inputs
+from siteopt.app.valuation import ValuationResult, plan_npv_samples
+from siteopt.kernels.backend import Backend
+from siteopt.kernels.market import month_label
+from siteopt.kernels.params import Portfolio
+from siteopt.kernels.reduce import Grouping
+from siteopt.kernels.sites import SiteOption
+from siteopt.kernels.states import MarketStates, StateTree, market_states, stage_label, state_tree
+from siteopt.model.errors import InputError
+from siteopt.model.load import with_simulation
+from siteopt.model.schema import Scenario
+from siteopt.optimizer.engine import SolverSettings
+from siteopt.optimizer.options import KEEP_HASHING, PlanProblem
+from siteopt.optimizer.results import portfolio_cvar
+from siteopt.optimizer.staged import StagedPlan, StageTree, solve_staged
+
+Progress = Callable[[str, int, int], None]
+
+DEFAULT_CLUSTERS = 4
+MAX_CLUSTERS = 16
+FRESH_SEED_STEP = 1  # the out-of-sample draws use seed + FRESH_SEED_STEP
+POLICY_COLUMNS = (
+    "site",
+    "decision_year",
+    "state",
+    "seen_month",
+    "rule",
+    "probability",
+    "hashprice_low_usd_ph_day",
+    "hashprice_high_usd_ph_day",
+    "hashprice_p50_usd_ph_day",
+    "btc_p50_usd",
+    "hashrate_p50_eh",
+    "power_p50_usd_mwh",
+    "action",
+    "ai_it_mw",
+    "contract",
+    "option",
+)
+
+
+@dataclass(frozen=True)
+class StagedStates:
+    """The market-state tree of a run and the grouping the valuation reduces by."""
+
+    clusters: int
+    tree: StateTree
+    grouping: Grouping
+
+
+def staged_states(scenario: Scenario, clusters: int) -> StagedStates:
+    """The state tree of ``scenario``'s draws (its seed and scenario count).
+
+    Raises
+    ------
+    InputError
+        ``clusters`` outside 1..MAX_CLUSTERS.
+    """
+    if not 1 <= clusters <= MAX_CLUSTERS:
+        raise InputError(f"--clusters must be 1-{MAX_CLUSTERS}; got {clusters}")
+    portfolio = kernel_inputs(scenario)
+    tree = state_tree(portfolio, market_states(portfolio), clusters)
+    return StagedStates(clusters, tree, Grouping(tree.leaf, len(tree.leaves), tree.key()))
+
+
+@dataclass(frozen=True)
+class StaticPlan:
+    """The static plan of the same solve: its table row per site and its portfolio NPV
+    on every scenario [USD]."""
+
+    rows: tuple[int, ...]
+    samples: np.ndarray
+
+
+@dataclass(frozen=True)
+class PolicyValue:
+    """A policy (or the static plan) valued on one set of draws [USD]."""
+
+    expected_npv_usd: float
+    expected_npv_se_usd: float | None
+    cvar_usd: float
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {
+            "expected_npv_usd": self.expected_npv_usd,
+            "expected_npv_se_usd": self.expected_npv_se_usd,
+            "cvar_usd": self.cvar_usd,
+        }
+
+
+@dataclass(frozen=True)
+class StagedOutcome:
+    """What ``solve --staged`` adds to a solve.
+
+    Attributes
+    ----------
+    policy : DataFrame
+        policy.csv: POLICY_COLUMNS, one row per site and decision state.
+    first_stage : tuple of dict
+        Per site, what the board signs now: ``site``, ``action``, ``ai_it_mw``,
+        ``contract``, ``option``.
+    in_sample, out_of_sample : dict of str to PolicyValue
+        ``staged`` and ``static`` on the draws the policy was chosen on, and on fresh
+        draws (seed ``fresh_seed``).
+    differs : int
+        States (nodes after now) where the policy builds something the static plan does
+        not, or not what it builds.
+    """
+
+    clusters: int
+    tree: StateTree
+    plan: StagedPlan
+    policy: pd.DataFrame
+    first_stage: tuple[dict[str, Any], ...]
+    in_sample: dict[str, PolicyValue]
+    out_of_sample: dict[str, PolicyValue]
+    fresh_seed: int
+    differs: int
+    portfolio: Portfolio | None = field(default=None, repr=False)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def value_of_waiting(self, sample: str) -> dict[str, float]:
+        """Staged minus static, E[NPV] and CVaR, on ``in_sample`` or ``out_of_sample`` [USD]."""
+        values = getattr(self, sample)
+        return {
+            key: values["staged"].as_dict()[key] - values["static"].as_dict()[key]
+            for key in ("expected_npv_usd", "cvar_usd")
+        }
+
+
+def stage_tree(tree: StateTree, valuation: ValuationResult, portfolio: Portfolio) -> StageTree:
+    """The optimizer's view of ``tree`` with the valuation's conditional means."""
+    grouped = valuation.kernel.group_npv_usd if valuation.kernel is not None else None
+    if grouped is None:
+        raise ValueError("the valuation was run without the market states (staged_states)")
+    risk_n = valuation.options.risk_npv_usd.shape[1]
+    return StageTree(
+        parent=tree.parent,
+        stage=tree.stage,
+        probability=tree.probability,
+        leaves=tree.leaves,
+        stage_years=tuple(sorted(portfolio.decision_years)),
+        group_npv_usd=grouped,
+        risk_group=tree.leaf[:risk_n],
+    )
+
+
+def staged_policy(
+    scenario: Scenario,
+    valuation: ValuationResult,
+    problem: PlanProblem,
+    static: StaticPlan,
+    staged: StagedStates,
+    backend: Backend,
+    solver: SolverSettings,
+    progress: Progress | None = None,
+    executor: Any = None,
+) -> StagedOutcome:
+    """The staged policy of a solve whose valuation reduced by ``staged``'s grouping,
+    valued in sample and on fresh draws beside the ``static`` plan; ``executor``: where the
+    chunks of those valuations run (None: here)."""
+    t0 = time.perf_counter()
+    portfolio, tree = valuation.portfolio, staged.tree
+    if progress is not None:
+        progress("staged", 0, 1)
+    plan = solve_staged(
+        valuation.options,
+        problem,
+        stage_tree(tree, valuation, portfolio),
+        replace(solver, presolve=True),  # the per-state budget rows repeat: presolve merges
+        np.asarray(static.rows, dtype=np.int64),
+    )
+    if progress is not None:
+        progress("staged", 1, 1)
+    if plan.status == "infeasible" or plan.leaf_rows.size == 0:
+        raise RuntimeError(
+            f"the staged MILP found no policy ({plan.status}) although the static plan is one"
+        )
+    t1 = time.perf_counter()
+    flat = [o for opts in valuation.site_options for o in opts]
+    leaf_plans = {f"state {g}": [flat[i] for i in rows] for g, rows in enumerate(plan.leaf_rows)}
+    static_plan = [flat[i] for i in static.rows]
+    alpha = scenario.objective.cvar_alpha
+    inside = plan_npv_samples(scenario, leaf_plans, valuation, backend=backend, executor=executor)
+    in_sample = {
+        "staged": valued_samples(picked_by_state(inside, tree.leaf), alpha),
+        "static": valued_samples(static.samples, alpha),
+    }
+    fresh_seed = scenario.simulation.seed + FRESH_SEED_STEP
+    fresh = with_simulation(scenario, None, fresh_seed)
+    fresh_portfolio = kernel_inputs(fresh)
+    groups = tree.assign(market_states(fresh_portfolio))
+    fresh_progress = None if progress is None else (lambda _, d, t: progress("fresh", d, t))
+    outside = plan_npv_samples(
+        fresh,
+        {**leaf_plans, "static": static_plan},
+        backend=backend,
+        progress=fresh_progress,
+        executor=executor,
+    )
+    static_out = outside.pop("static")
+    out_of_sample = {
+        "staged": valued_samples(picked_by_state(outside, groups), alpha),
+        "static": valued_samples(static_out, alpha),
+    }
+    t2 = time.perf_counter()
+    first, policy, differs = _policy(portfolio, tree, plan, flat, static.rows)
+    return StagedOutcome(
+        clusters=staged.clusters,
+        tree=tree,
+        plan=plan,
+        policy=policy,
+        first_stage=first,
+        in_sample=in_sample,
+        out_of_sample=out_of_sample,
+        fresh_seed=fresh_seed,
+        differs=differs,
+        portfolio=portfolio,
+        timings_s={"milp": t1 - t0, "revalue": t2 - t1},
+    )
+
+
+def picked_by_state(samples: dict[str, np.ndarray], groups: np.ndarray) -> np.ndarray:
+    """Per scenario, the NPV of its state's plan (``samples["state g"]``)."""
+    out = np.empty(groups.shape[0])
+    for g in np.unique(groups).tolist():
+        rows = groups == g
+        out[rows] = samples[f"state {g}"][rows]
+    return out
+
+
+def valued_samples(samples: np.ndarray, alpha: float) -> PolicyValue:
+    """E[NPV], its standard error and the CVaR of per-scenario portfolio NPVs [USD]."""
+    se = float(samples.std(ddof=1) / np.sqrt(samples.size)) if samples.size > 1 else None
+    return PolicyValue(float(samples.mean()), se, float(portfolio_cvar(samples, alpha)))
+
+
+def state_names(tree: StateTree) -> list[str]:
+    """A name per node: ``now`` for the root, then the letters of its bins down the path
+    (A is the lowest hashprice), e.g. ``B`` at the first later year, ``B.D`` at the next."""
+    names = ["now"]
+    for v in range(1, tree.nodes):
+        siblings = tree.children(int(tree.parent[v])).tolist()
+        letter = chr(ord("A") + siblings.index(v))
+        parent = int(tree.parent[v])
+        names.append(letter if parent == 0 else f"{names[parent]}.{letter}")
+    return names
+
+
+def _action(option: SiteOption | None, scenario: Portfolio) -> tuple[str, float, str, str]:
+    """(action, AI MW, contract, option label) of building ``option`` (None: nothing)."""
+    if option is None or option.contract_index is None:
+        return "keep hashing", 0.0, "", KEEP_HASHING
+    contract = scenario.contracts[option.contract_index].name
+    return (
+        f"convert {option.it_mw:g} MW for {contract}",
+        float(option.it_mw),
+        contract,
+        option.label,
+    )
+
+
+def _policy(
+    portfolio: Portfolio,
+    tree: StateTree,
+    plan: StagedPlan,
+    flat: list[SiteOption],
+    static_rows: tuple[int, ...],
+) -> tuple[tuple[dict[str, Any], ...], pd.DataFrame, int]:
+    """What is signed now, policy.csv's rows, and how many states differ from static."""
+    names = state_names(tree)
+    sites = [s.name for s in portfolio.sites]
+    years = tuple(sorted(portfolio.decision_years))
+    first = []
+    for s, site in enumerate(sites):
+        row = plan.builds.get(0, {}).get(s)
+        action, mw, contract, label = _action(None if row is None else flat[row], portfolio)
+        if row is None and len(years) > 1:
+            action = f"{action} now; decide again in {years[1]}"
+        first.append(
+            {
+                "site": site,
+                "action": action,
+                "ai_it_mw": mw,
+                "contract": contract or None,
+                "option": label,
+            }
+        )
+    records, differs = [], 0
+    for s, entry in enumerate(first):  # the root: what is signed now
+        records.append(
+            {
+                "site": entry["site"],
+                "decision_year": years[0],
+                "state": names[0],
+                "seen_month": month_label(portfolio, 0),
+                "rule": "now",
+                "probability": 1.0,
+                "hashprice_low_usd_ph_day": None,
+                "hashprice_high_usd_ph_day": None,
+                "hashprice_p50_usd_ph_day": None,
+                "btc_p50_usd": None,
+                "hashrate_p50_eh": None,
+                "power_p50_usd_mwh": None,
+                "action": _action(
+                    None if s not in plan.builds.get(0, {}) else flat[plan.builds[0][s]],
+                    portfolio,
+                )[0],
+                "ai_it_mw": entry["ai_it_mw"],
+                "contract": entry["contract"] or "",
+                "option": entry["option"],
+            }
+        )
+    static = {int(flat[i].site_index): i for i in static_rows}
+    for v in range(1, tree.nodes):
+        stage = int(tree.stage[v])
+        path = tree.path(v)
+        rule = " and ".join(
+            f"{tree.describe(u)} in {stage_label(portfolio, tree, int(tree.stage[u]))}"
+            for u in path
+        )
+        built_on_path = {}
+        for u in [0, *path[:-1]]:
+            for s, i in plan.builds.get(u, {}).items():
+                built_on_path[s] = (u, i)
+        here = plan.builds.get(v, {})
+        static_here = {
+            s: i
+            for s, i in static.items()
+            if flat[i].build_year == years[stage] and flat[i].contract_index is not None
+        }
+        if {s: i for s, i in here.items()} != static_here:
+            differs += 1
+        for s, site in enumerate(sites):
+            if s in built_on_path:
+                u, i = built_on_path[s]
+                when = years[int(tree.stage[u])]
+                action, mw, contract, label = "built earlier", 0.0, "", ""
+                action = f"converted in {when} ({flat[i].it_mw:g} MW)"
+            else:
+                row = here.get(s)
+                action, mw, contract, label = _action(None if row is None else flat[row], portfolio)
+            d = tree.described
+            records.append(
+                {
+                    "site": site,
+                    "decision_year": years[stage],
+                    "state": names[v],
+                    "seen_month": stage_label(portfolio, tree, stage),
+                    "rule": f"if {rule}",
+                    "probability": float(tree.probability[v]),
+                    "hashprice_low_usd_ph_day": _finite(tree.low[v]),
+                    "hashprice_high_usd_ph_day": _finite(tree.high[v]),
+                    "hashprice_p50_usd_ph_day": float(d["hashprice"][v, 1]),
+                    "btc_p50_usd": float(d["btc_usd"][v, 1]),
+                    "hashrate_p50_eh": float(d["hashrate_eh"][v, 1]),
+                    "power_p50_usd_mwh": float(d["power_usd_mwh"][v, 1]),
+                    "action": action,
+                    "ai_it_mw": mw,
+                    "contract": contract,
+                    "option": label,
+                }
+            )
+    frame = pd.DataFrame(records, columns=list(POLICY_COLUMNS))
+    return tuple(first), frame, differs
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def bin_words(low: float, high: float) -> str:
+    """A hashprice bin [low, high) in words [USD/PH/day]."""
+    if np.isinf(low) and np.isinf(high):
+        return "any hashprice"
+    if np.isinf(low):
+        return f"hashprice < ${high:,.2f}"
+    if np.isinf(high):
+        return f"hashprice >= ${low:,.2f}"
+    return f"hashprice ${low:,.2f}-${high:,.2f}"
+
+
+def policy_lines(staged: StagedOutcome, portfolio: Portfolio) -> list[str]:
+    """The policy in plain words: per later decision year and site, what it builds in
+    which states (neighbouring states with the same action merged into one range), e.g.
+    ``2029, odessa-campus: convert 60 MW for hyperscaler-a if hashprice < $9.40 in
+    2028-12 (after hashprice < $18.79 in 2027-12); otherwise keep hashing``."""
+    tree, policy = staged.tree, staged.policy
+    names = state_names(tree)
+    action = {(r.site, r.state): r.action for r in policy.itertuples(index=False)}
+    lines = []
+    for j, year in enumerate(tree.years, start=1):
+        month = stage_label(portfolio, tree, j)
+        nodes = np.flatnonzero(tree.stage == j).tolist()
+        for site in dict.fromkeys(policy["site"]):
+            acts = {v: action[(site, names[v])] for v in nodes}
+            builds = {a for a in acts.values() if a.startswith("convert ")}
+            if not builds:
+                continue
+            open_ = [v for v in nodes if not acts[v].startswith("converted")]
+            if all(acts[v] == acts[open_[0]] for v in open_):
+                where = (
+                    "in every state"
+                    if len(open_) == len(nodes)
+                    else ("in every state where it still hashes")
+                )
+                lines.append(f"{year}, {site}: {acts[open_[0]]} {where}")
+                continue
+            for build in sorted(builds):
+                parts = []
+                for parent in sorted({int(tree.parent[v]) for v in nodes}):
+                    kids = [int(v) for v in tree.children(parent)]
+                    run: list[int] = []
+                    for v in [*kids, -1]:
+                        if v >= 0 and acts[v] == build:
+                            run.append(v)
+                            continue
+                        if run:
+                            words = f"{bin_words(tree.low[run[0]], tree.high[run[-1]])} in {month}"
+                            if parent > 0:
+                                earlier = " and ".join(
+                                    f"{tree.describe(u)} in "
+                                    f"{stage_label(portfolio, tree, int(tree.stage[u]))}"
+                                    for u in tree.path(parent)
+                                )
+                                words += f" (after {earlier})"
+                            parts.append(words)
+                        run = []
+                lines.append(f"{year}, {site}: {build} if {'; or '.join(parts)}")
+            others = {a for a in acts.values() if not a.startswith("convert ")}
+            if "keep hashing" in others:
+                lines.append(f"{year}, {site}: otherwise keep hashing")
+    return lines
+
+
+def staged_summary(staged: StagedOutcome) -> dict[str, Any]:
+    """summary.json's ``staged``."""
+    tree, plan = staged.tree, staged.plan
+    names = state_names(tree)
+    return {
+        "clusters": staged.clusters,
+        "states_by_year": {
+            str(y): int(np.sum(tree.stage == j + 1)) for j, y in enumerate(tree.years)
+        },
+        "state_variable": "hashprice_usd_ph_day",
+        "first_stage": [dict(f) for f in staged.first_stage],
+        "in_sample": {k: v.as_dict() for k, v in staged.in_sample.items()},
+        "out_of_sample": {k: v.as_dict() for k, v in staged.out_of_sample.items()},
+        "fresh_seed": staged.fresh_seed,
+        "value_of_waiting": {
+            "in_sample": staged.value_of_waiting("in_sample"),
+            "out_of_sample": staged.value_of_waiting("out_of_sample"),
+        },
+        "states_differing_from_static": staged.differs,
+        "policy_words": policy_lines(staged, staged_portfolio(staged)),
+        "states": [
+            {
+                "state": names[v],
+                "decision_year": None if v == 0 else tree.years[int(tree.stage[v]) - 1],
+                "probability": float(tree.probability[v]),
+                "rule": None
+                if v == 0
+                else staged.policy.loc[staged.policy["state"] == names[v], "rule"].iloc[0],
+                "hashprice_p50_usd_ph_day": _finite(tree.described["hashprice"][v, 1]),
+                "btc_p50_usd": _finite(tree.described["btc_usd"][v, 1]),
+            }
+            for v in range(tree.nodes)
+        ],
+        "milp": {
+            "status": plan.status,
+            "mip_gap": plan.mip_gap,
+            "variables": plan.variables,
+            "rows": plan.rows,
+            "rounds": plan.rounds,
+            "solve_s": round(plan.solve_s, 3),
+        },
+        "timings_s": {k: round(v, 3) for k, v in staged.timings_s.items()},
+    }
+
+
+def staged_portfolio(staged: StagedOutcome) -> Portfolio:
+    if staged.portfolio is None:
+        raise ValueError("the staged outcome lacks its scenario")
+    return staged.portfolio
+
+
+def states_of(scenario: Scenario) -> MarketStates:
+    """The market states of ``scenario``'s draws (what ``evaluate --policy`` reads)."""
+    return market_states(kernel_inputs(scenario))
