@@ -459,6 +459,7 @@ def staged_summary(staged: StagedOutcome) -> dict[str, Any]:
     """summary.json's ``staged``."""
     tree, plan = staged.tree, staged.plan
     names = state_names(tree)
+    first_year = min(staged_portfolio(staged).decision_years)
     return {
         "clusters": staged.clusters,
         "states_by_year": {
@@ -478,7 +479,7 @@ def staged_summary(staged: StagedOutcome) -> dict[str, Any]:
         "states": [
             {
                 "state": names[v],
-                "decision_year": None if v == 0 else tree.years[int(tree.stage[v]) - 1],
+                "decision_year": first_year if v == 0 else tree.years[int(tree.stage[v]) - 1],
                 "probability": float(tree.probability[v]),
                 "rule": None
                 if v == 0

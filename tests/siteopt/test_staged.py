@@ -146,6 +146,10 @@ def test_solve_staged_writes_policy_csv(run_cli, tmp_path):
     assert policy.groupby(["site", "state"]).size().max() == 1
     assert set(policy["state"]) == {"now", "A", "B", "C"}
     assert summary["staged"]["states_by_year"] == {"2028": 3}
+    states = summary["staged"]["states"]
+    assert [x["state"] for x in states] == ["now", "A", "B", "C"]
+    assert [x["decision_year"] for x in states] == [2027, 2028, 2028, 2028]
+    assert sum(x["probability"] for x in states[1:]) == pytest.approx(1.0)
     assert "signed now" in r.stdout and "value of waiting" in r.stdout
 
 
