@@ -263,9 +263,12 @@ def _quantile_edges(values: np.ndarray, k: int) -> list[float]:
     if k <= 1 or len(values) == 0:
         return []
     ordered = np.sort(values)
+    above = ordered[ordered > ordered[0]]
+    if above.size == 0:
+        return []  # every value the same: one bin
     cut = [ordered[min(len(ordered) - 1, (len(ordered) * i) // k)] for i in range(1, k)]
-    edges = sorted({float(c) for c in cut if c > ordered[0]})
-    return edges
+    # a cut inside the ties at the minimum moves to the next value, so they still split off
+    return sorted({float(c if c > ordered[0] else above[0]) for c in cut})
 
 
 def _described(states: MarketStates, parent, stage, leaf_node) -> dict[str, np.ndarray]:

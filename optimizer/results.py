@@ -240,19 +240,27 @@ def violation_details(
                         f"{problem.min_hashrate_eh:,.2f} EH/s",
                     )
                 )
-    if problem.cvar_floor_usd is not None:
-        cvar = portfolio_cvar(data.risk_npv[rows].sum(axis=0), problem.cvar_alpha)
-        if cvar * MONEY_UNIT_USD < problem.cvar_floor_usd - 1e-6 * max(
-            1.0, abs(problem.cvar_floor_usd)
-        ):
-            out.append(
-                (
-                    "cvar_floor",
-                    f"CVaR{problem.cvar_alpha * 100:g} ${cvar:,.1f}M on the risk sample, "
-                    f"floor ${problem.cvar_floor_usd / MONEY_UNIT_USD:,.1f}M",
-                )
-            )
+    broken = cvar_floor_broken(data.risk_npv[rows].sum(axis=0), problem)
+    if broken is not None:
+        out.append(broken)
     return tuple(out)
+
+
+def cvar_floor_broken(risk_npv: np.ndarray, problem: PlanProblem) -> tuple[str, str] | None:
+    """``("cvar_floor", amounts)`` when the portfolio NPVs of the risk sample (K,) [MUSD]
+    have a CVaR below the problem's floor; None when they meet it or there is none."""
+    if problem.cvar_floor_usd is None:
+        return None
+    cvar = portfolio_cvar(risk_npv, problem.cvar_alpha)
+    if cvar * MONEY_UNIT_USD >= problem.cvar_floor_usd - 1e-6 * max(
+        1.0, abs(problem.cvar_floor_usd)
+    ):
+        return None
+    return (
+        "cvar_floor",
+        f"CVaR{problem.cvar_alpha * 100:g} ${cvar:,.1f}M on the risk sample, "
+        f"floor ${problem.cvar_floor_usd / MONEY_UNIT_USD:,.1f}M",
+    )
 
 
 RATIO_DIGITS = 10  # significant digits at which two NPV-per-capex ratios are equal

@@ -345,15 +345,32 @@ def solve_staged(
             options={} if settings.presolve else {"presolve": "off"},
         )
     holder = _Holder(model.prob)
-    start = _start(model, problem, start_rows)
+    floor = None if problem.cvar_floor_usd is None else problem.cvar_floor_usd / MONEY_UNIT_USD
+
+    def exact(leaf_rows: np.ndarray) -> tuple[float, float | None, bool]:
+        """A policy's true objective and CVaR [MUSD], and whether it meets the floor."""
+        cvar = None
+        if model.eta is not None:
+            npv = risk_npv_of(data, tree, leaf_rows)
+            cvar = float(tail_weights(npv, alpha) @ npv)
+        ok = floor is None or cvar >= floor - 1e-7 * max(1.0, abs(cvar))
+        value = policy_value(data, tree, leaf_rows, stages)
+        return value + problem.risk_aversion * (cvar or 0.0), cvar, ok
+
+    best = None  # (objective, builds, leaf rows, cvar) of the best policy that meets the floor
+    if start_rows is not None:  # the static plan in every state: always a policy
+        rows = np.tile(np.asarray(start_rows, dtype=np.int64), (len(tree.leaves), 1))
+        objective, cvar, ok = exact(rows)
+        if ok:
+            best = (objective, _builds_of(tree, stages, rows, data.hash_row), rows, cvar)
     deadline = began + settings.time_limit_s
-    rounds, timed_out, best = 0, False, None
-    master = None
+    rounds, timed_out, master = 0, False, None
     while rounds < MAX_ROUNDS:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             timed_out = True
             break
+        start = {} if best is None else _start(model, problem, tree, best[2])
         if highs is not None:
             master = _run_highs(holder, highs, remaining, start)
         else:
@@ -363,28 +380,21 @@ def solve_staged(
             timed_out = master.hit_limit
             break
         builds, leaf_rows = _read(model, tree)
-        cvar = None
-        if model.eta is not None:
-            npv = risk_npv_of(data, tree, leaf_rows)
-            weights = tail_weights(npv, alpha)
-            cvar = float(weights @ npv)
-            in_model = float(pulp.value(model.cvar_expr))
-            floor_ok = problem.cvar_floor_usd is None or cvar >= (
-                problem.cvar_floor_usd / MONEY_UNIT_USD - 1e-7 * max(1.0, abs(cvar))
-            )
-            exact = in_model - cvar <= 1e-9 * max(1.0, abs(cvar))
-            if floor_ok:
-                best = (builds, leaf_rows, cvar)
-            if master.hit_limit:
-                timed_out = True
-                break
-            if exact or not _add_tail_rows(model, tree, np.flatnonzero(weights)):
-                break
-            start = {}
-            continue
-        best = (builds, leaf_rows, cvar)
-        timed_out = master.hit_limit
-        break
+        objective, cvar, ok = exact(leaf_rows)
+        if ok and (best is None or objective > best[0] + 1e-9 * max(1.0, abs(objective))):
+            best = (objective, builds, leaf_rows, cvar)
+        if master.hit_limit:
+            timed_out = True
+            break
+        if model.eta is None:
+            break
+        in_model = float(pulp.value(model.cvar_expr))
+        if in_model - cvar <= 1e-9 * max(1.0, abs(cvar)):
+            break  # the model's CVaR of this policy is exact: it is the optimum
+        if not _add_tail_rows(
+            model, tree, np.flatnonzero(tail_weights(risk_npv_of(data, tree, leaf_rows), alpha))
+        ):
+            break
     solve_s = time.perf_counter() - began
     variables, rows = len(model.prob.variables()), len(model.prob._constraints)
     if best is None:
@@ -400,16 +410,14 @@ def solve_staged(
             rows,
             rounds,
         )
-    builds, leaf_rows, cvar = best
-    value = policy_value(data, tree, leaf_rows, stages)
+    objective, builds, leaf_rows, cvar = best
     gap = None
     if master is not None and math.isfinite(master.bound):
-        objective = value + (problem.risk_aversion * cvar if cvar is not None else 0.0)
         gap = max(master.bound - objective, 0.0) / max(abs(objective), 1e-6)
     return StagedPlan(
         builds=builds,
         leaf_rows=leaf_rows,
-        expected_npv_usd=value * MONEY_UNIT_USD,
+        expected_npv_usd=policy_value(data, tree, leaf_rows, stages) * MONEY_UNIT_USD,
         cvar_usd=None if cvar is None else cvar * MONEY_UNIT_USD,
         status="time_limit" if timed_out else "optimal",
         mip_gap=gap,
@@ -420,6 +428,25 @@ def solve_staged(
     )
 
 
+def _builds_of(
+    tree: StageTree, stages: np.ndarray, leaf_rows: np.ndarray, hash_row: np.ndarray
+) -> dict[int, dict[int, int]]:
+    """Per node, what each site builds there, read from the leaves' plans (any leaf below a
+    node gives the same: the plans are non-anticipative)."""
+    under = tree.leaves_under()
+    builds: dict[int, dict[int, int]] = {}
+    for v in range(tree.nodes):
+        rows = leaf_rows[under[v][0]]
+        here = {
+            s: int(i)
+            for s, i in enumerate(rows.tolist())
+            if i != hash_row[s] and stages[i] == tree.stage[v]
+        }
+        if here:
+            builds[v] = here
+    return builds
+
+
 @dataclass
 class _Holder:
     """What the engine's solver runs read of a model: its PuLP problem."""
@@ -427,14 +454,14 @@ class _Holder:
     prob: pulp.LpProblem
 
 
-def _start(model: _Model, problem: PlanProblem, start_rows) -> dict:
-    """A MIP start: the static plan ``start_rows`` taken in every state."""
-    if start_rows is None:
-        return {}
-    data, rows = model.data, np.asarray(start_rows, dtype=np.int64)
-    chosen = set(rows.tolist())
-    start = {var: float(i in chosen) for ys in model.y.values() for i, var in ys.items()}
-    for x, u in zip(model.x_leaf, model.u_leaf, strict=True):
+def _start(model: _Model, problem: PlanProblem, tree: StageTree, leaf_rows: np.ndarray) -> dict:
+    """A complete MIP start from a policy's leaf plans: y, w and u."""
+    data, under = model.data, tree.leaves_under()
+    start = {}
+    for v, ys in model.y.items():
+        chosen = set(leaf_rows[under[v][0]].tolist())
+        start.update({var: float(i in chosen) for i, var in ys.items()})
+    for rows, x, u in zip(leaf_rows, model.x_leaf, model.u_leaf, strict=True):
         for s, i in enumerate(rows.tolist()):
             start[x[data.hash_row[s]]] = float(i == data.hash_row[s])
         for terms in problem.contracts:

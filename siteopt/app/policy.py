@@ -13,7 +13,7 @@ checked against every constraint of the MILP.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from siteopt.model.errors import InputError
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.data import plan_data
 from siteopt.optimizer.options import KEEP_HASHING
-from siteopt.optimizer.results import violation_details
+from siteopt.optimizer.results import cvar_floor_broken, violation_details
 
 POLICY_REQUIRED = (
     "site",
@@ -259,12 +259,20 @@ def evaluate_policy(
     broken: list[str] = []
     share = np.zeros(tree.nodes)
     count = np.bincount(groups, minlength=len(parsed.leaf_plans)) / max(len(groups), 1)
+    per_path = replace(problem, cvar_floor_usd=None)  # the floor is the policy's, below
+    risk_n = data.risk_npv.shape[1]
+    risk_npv = np.zeros(risk_n)  # the policy's: each risk scenario on its state's plan
     for g, leaf in enumerate(tree.leaves.tolist()):
         for v in [0, *tree.path(leaf)]:
             share[v] += count[g]
         rows = np.array([row_of[o] for o in parsed.leaf_plans[g]])
-        for name, what in violation_details(data, problem, rows):
+        for name, what in violation_details(data, per_path, rows):
             broken.append(f"in state {parsed.names[leaf]}: {name}: {what}")
+        mine = groups[:risk_n] == g
+        risk_npv[mine] = data.risk_npv[rows][:, mine].sum(axis=0)
+    floor = cvar_floor_broken(risk_npv, problem)
+    if floor is not None:
+        broken.append(f"{floor[0]}: {floor[1]} (each risk scenario on its state's plan)")
     out = frame.drop(columns=["line"]).copy()
     out["probability"] = [share[parsed.names.index(n)] for n in frame["state"]]
     summary = {

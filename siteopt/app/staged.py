@@ -40,6 +40,7 @@ Progress = Callable[[str, int, int], None]
 
 DEFAULT_CLUSTERS = 4
 MAX_CLUSTERS = 16
+MAX_STATES = 256  # states at the last decision year (each a copy of the constraint groups)
 FRESH_SEED_STEP = 1  # the out-of-sample draws use seed + FRESH_SEED_STEP
 POLICY_COLUMNS = (
     "site",
@@ -80,6 +81,14 @@ def staged_states(scenario: Scenario, clusters: int) -> StagedStates:
     """
     if not 1 <= clusters <= MAX_CLUSTERS:
         raise InputError(f"--clusters must be 1-{MAX_CLUSTERS}; got {clusters}")
+    later = len(scenario.decision_years) - 1
+    if clusters**later > MAX_STATES:
+        raise InputError(
+            f"--clusters {clusters} with {later} later decision years gives up to "
+            f"{clusters**later:,} market states in {max(scenario.decision_years)} (at most "
+            f"{MAX_STATES}); use fewer clusters, e.g. --clusters "
+            f"{int(MAX_STATES ** (1 / later) + 1e-9)}"
+        )
     portfolio = kernel_inputs(scenario)
     tree = state_tree(portfolio, market_states(portfolio), clusters)
     return StagedStates(clusters, tree, Grouping(tree.leaf, len(tree.leaves), tree.key()))

@@ -428,6 +428,8 @@ def check_dates(s: Scenario) -> list[tuple[PathKey, str]]:
                     f"decision year {year} is outside the horizon {span}",
                 )
             )
+        elif year in s.build.decision_years[:j]:
+            out.append((("build", "decision_years", j), f"decision year {year} is listed twice"))
     for i, c in enumerate(s.contracts):
         if c.online_by is not None and not 0 <= year_month_index(s.start, c.online_by) < s.months:
             out.append(

@@ -144,3 +144,11 @@ def test_group_means_of_an_empty_group_are_nan():
     assert np.isnan(got[1]).all()
     np.testing.assert_array_equal(got[2], [4.0, 5.0])
     assert Grouping(np.zeros(3, dtype=np.int64), 1, "k").groups == 1
+
+
+def test_ties_at_the_minimum_still_split_off():
+    from siteopt.kernels.states import _quantile_edges
+
+    assert _quantile_edges(np.array([1.0, 1.0, 1.0, 1.0, 2.0]), 4) == [2.0]
+    assert _quantile_edges(np.array([3.0, 3.0, 3.0]), 4) == []
+    assert _quantile_edges(np.arange(8.0), 4) == [2.0, 4.0, 6.0]

@@ -157,3 +157,23 @@ def test_a_cvar_floor_holds_in_the_policy_as_in_the_static_plan(seed):
     )
     assert two.status == "optimal" and two.cvar_usd >= floor - 1e-6 * abs(floor)
     assert two.expected_npv_usd >= static.expected_npv_usd * (1 - 1e-9)
+
+
+def test_a_time_limit_before_any_solution_keeps_the_static_plan(monkeypatch):
+    """The static plan is a policy: when the solver is stopped before it returns one, the
+    staged result is the static plan in every state, marked as stopped, never a crash."""
+    from siteopt.optimizer import staged as staged_module
+    from siteopt.optimizer.engine import MasterSolve
+
+    years = (2027, 2028)
+    table = make_table(n_sites=3, n_levels=2, build_years=years, seed=3)
+    problem = random_problem(table, 3, contracts=())
+    static = solve_plan(table, problem)
+    rows = np.array([int(static.chosen[s]) for s in static.chosen])
+    stopped = MasterSolve(False, False, True, float("nan"), float("nan"))
+    monkeypatch.setattr(staged_module, "_run_highs", lambda *a: stopped)
+    tree = chain_tree(table, years, k=2, rng=np.random.default_rng(3))
+    result = solve_staged(table, problem, tree, SETTINGS, rows)
+    assert result.status == "time_limit"
+    assert result.leaf_rows.tolist() == [rows.tolist()] * 2
+    assert result.expected_npv_usd == pytest.approx(static.expected_npv_usd, rel=1e-9)

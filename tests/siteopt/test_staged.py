@@ -263,3 +263,41 @@ def test_one_decision_year_leaves_nothing_to_wait_for(run_cli, tmp_path):
     assert "nothing to wait for" in r.stdout
     policy = pd.read_csv(out / "policy.csv", keep_default_na=False)
     assert set(policy["state"]) == {"now"} and len(policy) == len(summary["sites"])
+
+
+def test_the_cvar_floor_is_the_policys_not_each_paths(tmp_path):
+    """A policy that meets the CVaR floor as the staged MILP states it (each risk scenario
+    on its state's plan) passes evaluate --policy, although one state's plan alone, taken
+    in every scenario, would not; a floor above the policy's CVaR is named once."""
+    overrides = {
+        "build.decision_years": [2027, 2028],
+        "simulation.scenarios": 2000,
+        "contracts.0.price_usd_kw_month": 90.0,
+        "contracts.1.price_usd_kw_month": 108.0,
+        "financing.capital_budget_usd": {2027: 1e9, 2028: 1e9},
+        "objective.cvar_floor_usd": -150e6,
+    }
+    scenario = random_one_site_ai(**overrides)
+    run = api.solve(scenario, staged=4, explain=False)
+    staged = run.outcome.staged
+    assert staged.plan.cvar_usd >= -150e6
+    path = tmp_path / "policy.csv"
+    staged.policy.to_csv(path, index=False)
+    assert api.evaluate_policy(scenario, path).violations == ()
+    higher = scenario.model_copy(
+        update={
+            "objective": scenario.objective.model_copy(
+                update={"cvar_floor_usd": staged.plan.cvar_usd + 1e6}
+            )
+        }
+    )
+    broken = api.evaluate_policy(higher, path).violations
+    assert len(broken) == 1 and broken[0].startswith("cvar_floor:")
+
+
+def test_too_many_states_are_refused(run_cli):
+    years = "build.decision_years=[2027, 2028, 2029, 2030, 2031]"
+    r = run_cli("solve", str(HYDRO), "--staged", "--clusters", "5", "--set", years)
+    assert r.exit_code == 2, r.output
+    assert "gives up to 625 market states in 2031" in r.stderr
+    assert "use fewer clusters, e.g. --clusters 4" in r.stderr
