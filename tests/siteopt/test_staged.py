@@ -24,19 +24,20 @@ from .support import REPO
 HYDRO = REPO / "scenarios" / "stranded-hydro.yaml"
 
 
+# One site, decisions in 2027 and 2028, rents where converting is about as good as hashing:
+# converting next year pays in some market states and not in others.
+MARGINAL = {
+    "build.decision_years": [2027, 2028],
+    "simulation.scenarios": 2000,
+    "contracts.0.price_usd_kw_month": 90.0,
+    "contracts.1.price_usd_kw_month": 108.0,
+    "financing.capital_budget_usd": {2027: 1e9, 2028: 1e9},
+}
+
+
 @pytest.fixture(scope="module")
 def marginal():
-    """One site, decisions in 2027 and 2028, rents where converting is about as good as
-    hashing: converting next year pays in some market states and not in others."""
-    scenario = random_one_site_ai(
-        **{
-            "build.decision_years": [2027, 2028],
-            "simulation.scenarios": 2000,
-            "contracts.0.price_usd_kw_month": 90.0,
-            "contracts.1.price_usd_kw_month": 108.0,
-            "financing.capital_budget_usd": {2027: 1e9, 2028: 1e9},
-        }
-    )
+    scenario = random_one_site_ai(**MARGINAL)
     return scenario, api.solve(scenario, staged=2, explain=False)
 
 
@@ -269,15 +270,7 @@ def test_the_cvar_floor_is_the_policys_not_each_paths(tmp_path):
     """A policy that meets the CVaR floor as the staged MILP states it (each risk scenario
     on its state's plan) passes evaluate --policy, although one state's plan alone, taken
     in every scenario, would not; a floor above the policy's CVaR is named once."""
-    overrides = {
-        "build.decision_years": [2027, 2028],
-        "simulation.scenarios": 2000,
-        "contracts.0.price_usd_kw_month": 90.0,
-        "contracts.1.price_usd_kw_month": 108.0,
-        "financing.capital_budget_usd": {2027: 1e9, 2028: 1e9},
-        "objective.cvar_floor_usd": -150e6,
-    }
-    scenario = random_one_site_ai(**overrides)
+    scenario = random_one_site_ai(**MARGINAL, **{"objective.cvar_floor_usd": -150e6})
     run = api.solve(scenario, staged=4, explain=False)
     staged = run.outcome.staged
     assert staged.plan.cvar_usd >= -150e6
