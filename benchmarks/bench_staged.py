@@ -35,7 +35,7 @@ def _scenario_case(path: str, scenarios: int, k: int):
     scenario = with_simulation(load_scenario(path), scenarios, None)
     states = staged_states(scenario, k)
     valuation = value_options(scenario, backend="numpy", grouping=states.grouping)
-    tree = stage_tree(states.tree, valuation, valuation.portfolio)
+    tree = stage_tree(states.tree, valuation)
     return valuation.options, plan_problem(scenario), tree
 
 

@@ -191,19 +191,21 @@ class StateTree:
 
     def describe(self, node: int) -> str:
         """The node's bin in words, e.g. ``hashprice $31.20-$38.90``."""
-        lo, hi = self.low[node], self.high[node]
-        if np.isinf(lo) and np.isinf(hi):
-            bin_ = "any hashprice"
-        elif np.isinf(lo):
-            bin_ = f"hashprice < ${hi:,.2f}"
-        elif np.isinf(hi):
-            bin_ = f"hashprice >= ${lo:,.2f}"
-        else:
-            bin_ = f"hashprice ${lo:,.2f}-${hi:,.2f}"
-        return bin_
+        return bin_words(self.low[node], self.high[node])
 
 
-def state_tree(scenario: Portfolio, states: MarketStates, clusters: int) -> StateTree:
+def bin_words(low: float, high: float) -> str:
+    """A hashprice bin [low, high) in words [USD/PH/day]."""
+    if np.isinf(low) and np.isinf(high):
+        return "any hashprice"
+    if np.isinf(low):
+        return f"hashprice < ${high:,.2f}"
+    if np.isinf(high):
+        return f"hashprice >= ${low:,.2f}"
+    return f"hashprice ${low:,.2f}-${high:,.2f}"
+
+
+def state_tree(states: MarketStates, clusters: int) -> StateTree:
     """Split every state into up to ``clusters`` states at each later decision year, by
     quantile bins of the hashprice among the state's own scenarios (ties kept together,
     so a bin may hold more than its share and the count may fall short of ``clusters``).

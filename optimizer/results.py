@@ -37,6 +37,11 @@ class SolveStatus(StrEnum):
     NOT_SOLVED = "not_solved"
 
 
+def standard_error(samples: np.ndarray) -> float | None:
+    """Standard error of the mean of ``samples``; None with fewer than two."""
+    return float(samples.std(ddof=1) / np.sqrt(samples.size)) if samples.size > 1 else None
+
+
 def portfolio_cvar(npv_samples: np.ndarray, alpha: float, axis: int = -1) -> np.ndarray | float:
     """Exact CVaR of discrete, equally likely NPV samples: the mean of the worst ``1 - alpha``
     share, the boundary scenario taking a fractional weight. siteopt's one exact CVaR.

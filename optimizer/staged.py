@@ -144,6 +144,8 @@ class _Model:
     tail: dict[int, pulp.LpVariable]
     cvar_expr: pulp.LpAffineExpression | None
     in_model: set[int]
+    stages: np.ndarray  # option_stages of the table
+    coefficients: tuple  # _coefficients: per node (rows, coefficients), keep per group
 
 
 def option_stages(table: OptionTable, stage_years: tuple[int, ...]) -> np.ndarray:
@@ -240,7 +242,8 @@ def build_staged(
         u_leaf.append(u)
     if cvar_expr is not None and problem.cvar_floor_usd is not None:
         constraints.cvar_floor(prob, cvar_expr, problem)
-    return _Model(prob, data, y, x_leaf, u_leaf, eta, tail, cvar_expr, set())
+    coefficients = (by_node, keep_coef)
+    return _Model(prob, data, y, x_leaf, u_leaf, eta, tail, cvar_expr, set(), stages, coefficients)
 
 
 def _site_of(data: PlanData) -> np.ndarray:
@@ -260,7 +263,8 @@ def _add_tail_rows(model: _Model, tree: StageTree, scenarios) -> int:
     return len(new)
 
 
-def _read(model: _Model, tree: StageTree) -> tuple[dict[int, dict[int, int]], np.ndarray]:
+def _read(model: _Model, tree: StageTree) -> np.ndarray:
+    """The solved model's policy as the plan of each leaf (table row per site)."""
     data = model.data
     site_of = _site_of(data)
     builds: dict[int, dict[int, int]] = {}
@@ -273,14 +277,12 @@ def _read(model: _Model, tree: StageTree) -> tuple[dict[int, dict[int, int]], np
         for v in tree.path(leaf):
             for s, i in builds.get(v, {}).items():
                 leaf_rows[g, s] = i
-    return builds, leaf_rows
+    return leaf_rows
 
 
-def policy_value(
-    data: PlanData, tree: StageTree, leaf_rows: np.ndarray, stages: np.ndarray
-) -> float:
-    """The policy's expected NPV [MUSD], as the objective counts it."""
-    by_node, keep = _coefficients(data, tree, stages)
+def policy_value(model: _Model, tree: StageTree, leaf_rows: np.ndarray) -> float:
+    """The policy's expected NPV [MUSD], as the model's objective counts it."""
+    (by_node, keep), stages, data = model.coefficients, model.stages, model.data
     coef = {
         (v, int(i)): c for v, (rows, cs) in by_node.items() for i, c in zip(rows, cs, strict=True)
     }
@@ -327,7 +329,6 @@ def solve_staged(
     began = time.perf_counter()
     data = plan_data(table, problem)
     model = build_staged(table, problem, tree, data)
-    stages = option_stages(table, tree.stage_years)
     alpha = problem.cvar_alpha
     if model.eta is not None:
         all_mining = data.risk_npv[data.hash_row].sum(axis=0)
@@ -347,22 +348,24 @@ def solve_staged(
     holder = _Holder(model.prob)
     floor = None if problem.cvar_floor_usd is None else problem.cvar_floor_usd / MONEY_UNIT_USD
 
-    def exact(leaf_rows: np.ndarray) -> tuple[float, float | None, bool]:
-        """A policy's true objective and CVaR [MUSD], and whether it meets the floor."""
-        cvar = None
+    def exact(leaf_rows: np.ndarray) -> tuple[float, float | None, bool, np.ndarray | None]:
+        """A policy's true objective and CVaR [MUSD], whether it meets the floor, and the
+        tail weights of its risk-sample NPVs (None without a CVaR)."""
+        cvar = weights = None
         if model.eta is not None:
             npv = risk_npv_of(data, tree, leaf_rows)
-            cvar = float(tail_weights(npv, alpha) @ npv)
+            weights = tail_weights(npv, alpha)
+            cvar = float(weights @ npv)
         ok = floor is None or cvar >= floor - 1e-7 * max(1.0, abs(cvar))
-        value = policy_value(data, tree, leaf_rows, stages)
-        return value + problem.risk_aversion * (cvar or 0.0), cvar, ok
+        value = policy_value(model, tree, leaf_rows)
+        return value + problem.risk_aversion * (cvar or 0.0), cvar, ok, weights
 
-    best = None  # (objective, builds, leaf rows, cvar) of the best policy that meets the floor
+    best = None  # (objective, leaf rows, cvar) of the best policy that meets the floor
     if start_rows is not None:  # the static plan in every state: always a policy
         rows = np.tile(np.asarray(start_rows, dtype=np.int64), (len(tree.leaves), 1))
-        objective, cvar, ok = exact(rows)
+        objective, cvar, ok, _ = exact(rows)
         if ok:
-            best = (objective, _builds_of(tree, stages, rows, data.hash_row), rows, cvar)
+            best = (objective, rows, cvar)
     deadline = began + settings.time_limit_s
     rounds, timed_out, master = 0, False, None
     while rounds < MAX_ROUNDS:
@@ -370,7 +373,7 @@ def solve_staged(
         if remaining <= 0:
             timed_out = True
             break
-        start = {} if best is None else _start(model, problem, tree, best[2])
+        start = {} if best is None else _start(model, problem, tree, best[1])
         if highs is not None:
             master = _run_highs(holder, highs, remaining, start)
         else:
@@ -379,10 +382,10 @@ def solve_staged(
         if not master.has_solution:
             timed_out = master.hit_limit
             break
-        builds, leaf_rows = _read(model, tree)
-        objective, cvar, ok = exact(leaf_rows)
+        leaf_rows = _read(model, tree)
+        objective, cvar, ok, weights = exact(leaf_rows)
         if ok and (best is None or objective > best[0] + 1e-9 * max(1.0, abs(objective))):
-            best = (objective, builds, leaf_rows, cvar)
+            best = (objective, leaf_rows, cvar)
         if master.hit_limit:
             timed_out = True
             break
@@ -391,9 +394,7 @@ def solve_staged(
         in_model = float(pulp.value(model.cvar_expr))
         if in_model - cvar <= 1e-9 * max(1.0, abs(cvar)):
             break  # the model's CVaR of this policy is exact: it is the optimum
-        if not _add_tail_rows(
-            model, tree, np.flatnonzero(tail_weights(risk_npv_of(data, tree, leaf_rows), alpha))
-        ):
+        if not _add_tail_rows(model, tree, np.flatnonzero(weights)):
             break
     solve_s = time.perf_counter() - began
     variables, rows = len(model.prob.variables()), len(model.prob._constraints)
@@ -410,14 +411,14 @@ def solve_staged(
             rows,
             rounds,
         )
-    objective, builds, leaf_rows, cvar = best
+    objective, leaf_rows, cvar = best
     gap = None
     if master is not None and math.isfinite(master.bound):
         gap = max(master.bound - objective, 0.0) / max(abs(objective), 1e-6)
     return StagedPlan(
-        builds=builds,
+        builds=_builds_of(tree, model.stages, leaf_rows, data.hash_row),
         leaf_rows=leaf_rows,
-        expected_npv_usd=policy_value(data, tree, leaf_rows, stages) * MONEY_UNIT_USD,
+        expected_npv_usd=policy_value(model, tree, leaf_rows) * MONEY_UNIT_USD,
         cvar_usd=None if cvar is None else cvar * MONEY_UNIT_USD,
         status="time_limit" if timed_out else "optimal",
         mip_gap=gap,

@@ -46,7 +46,14 @@ from siteopt.optimizer.data import plan_data
 from siteopt.optimizer.defaults import DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT_S
 from siteopt.optimizer.engine import SolverSettings, check_solver
 from siteopt.optimizer.options import PlanProblem, capex_column
-from siteopt.optimizer.results import PlanResult, all_mining, max_ai, portfolio_cvar, violations
+from siteopt.optimizer.results import (
+    PlanResult,
+    all_mining,
+    max_ai,
+    portfolio_cvar,
+    standard_error,
+    violations,
+)
 from siteopt.optimizer.solve import SolveStatus, solve_plan
 
 Progress = Callable[[str, int, int], None]
@@ -459,7 +466,7 @@ def _runner_up(outcome: SolveOutcome, backend: Backend, settings: SolveSettings)
     )["runner_up"]
     margin = outcome.samples["plan"] - samples
     changes = _changes(valuation, rows, other)
-    return RunnerUp(float(samples.mean()), float(margin.mean()), _standard_error(margin), changes)
+    return RunnerUp(float(samples.mean()), float(margin.mean()), standard_error(margin), changes)
 
 
 def _changes(
@@ -559,7 +566,7 @@ def finish(
     over_hashing = {}
     for i in converted:
         gain = samples.pop(f"site {i}") - samples.pop(f"hash {i}")
-        over_hashing[i] = (float(gain.mean()), _standard_error(gain))
+        over_hashing[i] = (float(gain.mean()), standard_error(gain))
     # pass 1's shared paths, when it kept them: the cash flows read them, not draw them again
     markets = valuation.kernel.take_markets() if valuation.kernel is not None else []
     cashflows = expected_cashflows(
@@ -720,7 +727,7 @@ def portfolio_figures(
     standard error on the same draws."""
     alpha = scenario.objective.cvar_alpha
     plan = samples["plan"]
-    se = _standard_error(plan)
+    se = standard_error(plan)
     picked = valuation.options.table.loc[list(rows)]
     capex = {y: float(picked[capex_column(y)].sum()) for y in valuation.options.years}
     result = decision.result
@@ -782,11 +789,6 @@ def _yields(
             )
         )
     return out
-
-
-def _standard_error(samples: np.ndarray) -> float | None:
-    """Standard error of the mean of ``samples``; None with fewer than two."""
-    return float(samples.std(ddof=1) / np.sqrt(samples.size)) if samples.size > 1 else None
 
 
 def _share(part: float, whole: float) -> float | None:

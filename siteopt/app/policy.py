@@ -242,11 +242,7 @@ def evaluate_policy(
         str(path),
     )
     tree = parsed.tree
-    groups = (
-        tree.assign(market_states(portfolio))
-        if tree.years
-        else np.zeros(scenario.simulation.scenarios, dtype=np.int64)
-    )
+    groups = tree.assign(market_states(portfolio))
     plans = {f"state {g}": plan for g, plan in enumerate(parsed.leaf_plans)}
     samples = plan_npv_samples(scenario, plans, valuation, backend=backend)
     picked = picked_by_state(samples, groups)

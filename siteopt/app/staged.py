@@ -27,13 +27,19 @@ from siteopt.kernels.market import month_label
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.reduce import Grouping
 from siteopt.kernels.sites import SiteOption
-from siteopt.kernels.states import MarketStates, StateTree, market_states, stage_label, state_tree
+from siteopt.kernels.states import (
+    StateTree,
+    bin_words,
+    market_states,
+    stage_label,
+    state_tree,
+)
 from siteopt.model.errors import InputError
 from siteopt.model.load import with_simulation
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.engine import SolverSettings
 from siteopt.optimizer.options import KEEP_HASHING, PlanProblem
-from siteopt.optimizer.results import portfolio_cvar
+from siteopt.optimizer.results import portfolio_cvar, standard_error
 from siteopt.optimizer.staged import StagedPlan, StageTree, solve_staged
 
 Progress = Callable[[str, int, int], None]
@@ -90,7 +96,7 @@ def staged_states(scenario: Scenario, clusters: int) -> StagedStates:
             f"{int(MAX_STATES ** (1 / later) + 1e-9)}"
         )
     portfolio = kernel_inputs(scenario)
-    tree = state_tree(portfolio, market_states(portfolio), clusters)
+    tree = state_tree(market_states(portfolio), clusters)
     return StagedStates(clusters, tree, Grouping(tree.leaf, len(tree.leaves), tree.key()))
 
 
@@ -147,7 +153,7 @@ class StagedOutcome:
     out_of_sample: dict[str, PolicyValue]
     fresh_seed: int
     differs: int
-    portfolio: Portfolio | None = field(default=None, repr=False)
+    portfolio: Portfolio = field(repr=False)
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def value_of_waiting(self, sample: str) -> dict[str, float]:
@@ -159,7 +165,7 @@ class StagedOutcome:
         }
 
 
-def stage_tree(tree: StateTree, valuation: ValuationResult, portfolio: Portfolio) -> StageTree:
+def stage_tree(tree: StateTree, valuation: ValuationResult) -> StageTree:
     """The optimizer's view of ``tree`` with the valuation's conditional means."""
     grouped = valuation.kernel.group_npv_usd if valuation.kernel is not None else None
     if grouped is None:
@@ -170,7 +176,7 @@ def stage_tree(tree: StateTree, valuation: ValuationResult, portfolio: Portfolio
         stage=tree.stage,
         probability=tree.probability,
         leaves=tree.leaves,
-        stage_years=tuple(sorted(portfolio.decision_years)),
+        stage_years=tuple(sorted(valuation.portfolio.decision_years)),
         group_npv_usd=grouped,
         risk_group=tree.leaf[:risk_n],
     )
@@ -197,7 +203,7 @@ def staged_policy(
     plan = solve_staged(
         valuation.options,
         problem,
-        stage_tree(tree, valuation, portfolio),
+        stage_tree(tree, valuation),
         replace(solver, presolve=True),  # the per-state budget rows repeat: presolve merges
         np.asarray(static.rows, dtype=np.int64),
     )
@@ -262,8 +268,9 @@ def picked_by_state(samples: dict[str, np.ndarray], groups: np.ndarray) -> np.nd
 
 def valued_samples(samples: np.ndarray, alpha: float) -> PolicyValue:
     """E[NPV], its standard error and the CVaR of per-scenario portfolio NPVs [USD]."""
-    se = float(samples.std(ddof=1) / np.sqrt(samples.size)) if samples.size > 1 else None
-    return PolicyValue(float(samples.mean()), se, float(portfolio_cvar(samples, alpha)))
+    return PolicyValue(
+        float(samples.mean()), standard_error(samples), float(portfolio_cvar(samples, alpha))
+    )
 
 
 def state_names(tree: StateTree) -> list[str]:
@@ -360,14 +367,18 @@ def _policy(
             for s, i in static.items()
             if flat[i].build_year == years[stage] and flat[i].contract_index is not None
         }
-        if {s: i for s, i in here.items()} != static_here:
+        if here != static_here:
             differs += 1
         for s, site in enumerate(sites):
             if s in built_on_path:
                 u, i = built_on_path[s]
                 when = years[int(tree.stage[u])]
-                action, mw, contract, label = "built earlier", 0.0, "", ""
-                action = f"converted in {when} ({flat[i].it_mw:g} MW)"
+                action, mw, contract, label = (
+                    f"converted in {when} ({flat[i].it_mw:g} MW)",
+                    0.0,
+                    "",
+                    "",
+                )
             else:
                 row = here.get(s)
                 action, mw, contract, label = _action(None if row is None else flat[row], portfolio)
@@ -398,17 +409,6 @@ def _policy(
 
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
-
-
-def bin_words(low: float, high: float) -> str:
-    """A hashprice bin [low, high) in words [USD/PH/day]."""
-    if np.isinf(low) and np.isinf(high):
-        return "any hashprice"
-    if np.isinf(low):
-        return f"hashprice < ${high:,.2f}"
-    if np.isinf(high):
-        return f"hashprice >= ${low:,.2f}"
-    return f"hashprice ${low:,.2f}-${high:,.2f}"
 
 
 def policy_lines(staged: StagedOutcome, portfolio: Portfolio) -> list[str]:
@@ -468,7 +468,7 @@ def staged_summary(staged: StagedOutcome) -> dict[str, Any]:
     """summary.json's ``staged``."""
     tree, plan = staged.tree, staged.plan
     names = state_names(tree)
-    first_year = min(staged_portfolio(staged).decision_years)
+    first_year = min(staged.portfolio.decision_years)
     return {
         "clusters": staged.clusters,
         "states_by_year": {
@@ -484,7 +484,7 @@ def staged_summary(staged: StagedOutcome) -> dict[str, Any]:
             "out_of_sample": staged.value_of_waiting("out_of_sample"),
         },
         "states_differing_from_static": staged.differs,
-        "policy_words": policy_lines(staged, staged_portfolio(staged)),
+        "policy_words": policy_lines(staged, staged.portfolio),
         "states": [
             {
                 "state": names[v],
@@ -508,14 +508,3 @@ def staged_summary(staged: StagedOutcome) -> dict[str, Any]:
         },
         "timings_s": {k: round(v, 3) for k, v in staged.timings_s.items()},
     }
-
-
-def staged_portfolio(staged: StagedOutcome) -> Portfolio:
-    if staged.portfolio is None:
-        raise ValueError("the staged outcome lacks its scenario")
-    return staged.portfolio
-
-
-def states_of(scenario: Scenario) -> MarketStates:
-    """The market states of ``scenario``'s draws (what ``evaluate --policy`` reads)."""
-    return market_states(kernel_inputs(scenario))

@@ -273,10 +273,6 @@ def _print_staged(console: Console, staged: dict[str, Any]) -> None:
         )
 
 
-def _signed(value: float) -> str:
-    return f"{value / 1e6:+,.1f}"
-
-
 def _plain_table(title: str, headers: list[str]) -> Table:
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
     for k, header in enumerate(headers):

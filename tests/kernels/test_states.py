@@ -52,7 +52,7 @@ def test_states_are_the_reference_market_of_the_december_before(texas):
 def test_bins_split_each_state_evenly_inside_its_parent(texas, k):
     portfolio = kernel_inputs(texas)
     states = market_states(portfolio)
-    tree = state_tree(portfolio, states, k)
+    tree = state_tree(states, k)
     assert tree.nodes == 1 + k + k * k and len(tree.leaves) == k * k
     for j in (1, 2):
         nodes = np.flatnonzero(tree.stage == j)
@@ -74,7 +74,7 @@ def test_a_state_depends_only_on_what_was_seen_by_then(texas):
     """Changing the market after a year leaves every state at that year as it was."""
     portfolio = kernel_inputs(texas)
     states = market_states(portfolio)
-    tree = state_tree(portfolio, states, 3)
+    tree = state_tree(states, 3)
     later = np.random.default_rng(0).permutation(states.hashprice[:, 1])
     shuffled = type(states)(
         states.years,
@@ -93,7 +93,7 @@ def test_one_decision_year_has_one_state(hydro):
         update={"build": hydro.build.model_copy(update={"decision_years": [2027]})}
     )
     portfolio = kernel_inputs(one)
-    tree = state_tree(portfolio, market_states(portfolio), 4)
+    tree = state_tree(market_states(portfolio), 4)
     assert tree.nodes == 1 and tree.leaves.tolist() == [0] and set(tree.leaf) == {0}
 
 
