@@ -146,28 +146,36 @@ __device__ double siteopt_over_power(
 }
 
 // One site's streams for one scenario (mining.fleet_path, mining.mining_streams,
-// options.ai_power_per_it_mw, mining.ppa_settlement, coefficients.site_streams).
-// Per-month inputs have length T; outputs are month-major with stride `ld`; prefix
-// outputs have T + 1 entries. The fleet: `ph_gen[s]` PH/s per MW of the generation
-// bought in month s, `buy_gen[s]` its cost at the start's ASIC price; refresh_mode 0
-// always (every `period` months at buy_gen), 1 never, 2 when_it_pays (at a due date,
-// iff annuity x the margin gained >= buy_gen x (hashprice / hp0) ^ elasticity; else due
-// again in 12 months). With refresh_mode 2 the month the running fleet was bought goes
-// to `fleet_gen` (as a double).
+// mining.fleet_property_tax, options.ai_power_per_it_mw, mining.ppa_settlement,
+// coefficients.site_streams). Per-month inputs have length T; outputs are month-major
+// with stride `ld`; prefix outputs have T + 1 entries. The fleet: `ph_gen[s]` PH/s per
+// MW of the generation bought in month s, `buy_gen[s]` its cost at the start's ASIC
+// price; refresh_mode 0 always (every `period` months at buy_gen), 1 never, 2
+// when_it_pays (at a due date, iff annuity x the margin gained >= buy_gen x (hashprice /
+// hp0) ^ elasticity; else due again in 12 months). With refresh_mode 2 the month the
+// running fleet was bought goes to `fleet_gen` (as a double). Opex and SG&A are at
+// today's prices times `prices[t]`; the running fleet pays property tax on its cost less
+// straight-line depreciation over `asic_life` months at `ptax_month` a month, cut by
+// `abate_share` in the first `abate_months` of a fleet bought after the start. The PV
+// sums weigh a taxable flow by `taxed[t]` and a USD of ASICs by `capex_w[t]`.
 __device__ void siteopt_site_row(
     int months, long long ld,
     const double* hashprice, const double* level, const double* avoided,
-    const double* ph_gen, const double* buy_gen, const double* hours, const double* df,
+    const double* ph_gen, const double* buy_gen, const double* hours, const double* taxed,
+    const double* capex_w, const double* prices,
     const double* mult, const double* cum_w, const double* cum_wm, int k,
-    int curtailable, double uptime, double pool_fee, double opex, double avoidable,
-    double fourcp_month, int pays_power, double pue_ai, double ppa_mw, double ppa_price,
-    int refresh_mode, int period, double annuity, double hp0, double elasticity,
+    int curtailable, double uptime, double pool_fee, double opex, double sga,
+    double avoidable, double fourcp_month, int pays_power, double pue_ai, double ppa_mw,
+    double ppa_price, int refresh_mode, int period, double annuity, double hp0,
+    double elasticity, double ptax_month, double asic_life, double abate_months,
+    double abate_share,
     double* margin, double* ai_power,
     double* mining_pv, double* mining_raw, double* ai_power_pv, double* ai_power_raw,
     double* ppa_pv, double* fleet_gen)
 {
     double p_pv = 0.0, p_raw = 0.0, a_pv = 0.0, a_raw = 0.0, ppa = 0.0;
     int bought = 0, due = period;
+    double fleet_cost = buy_gen[0];  // what the running fleet cost per grid MW
     mining_pv[0] = 0.0;
     mining_raw[0] = 0.0;
     ai_power_pv[0] = 0.0;
@@ -177,20 +185,23 @@ __device__ void siteopt_site_row(
         double lv = level[at];
         double hp = hashprice[at];
         double hours_up = hours[t] * uptime;
+        double opex_t = opex * prices[t];
         double refresh = 0.0;
         if (refresh_mode == 0 && t > 0 && t % period == 0) {
             bought = t;
             refresh = buy_gen[t];
+            fleet_cost = refresh;
         } else if (refresh_mode == 2 && t == due) {
             double cost = buy_gen[t] * pow(hp / hp0, elasticity);
             double gain = siteopt_over_power(hp, lv, ph_gen[t], hours_up, pool_fee, mult,
-                                             cum_w, cum_wm, k, curtailable, avoidable, opex)
+                                             cum_w, cum_wm, k, curtailable, avoidable, opex_t)
                         - siteopt_over_power(hp, lv, ph_gen[bought], hours_up, pool_fee, mult,
-                                             cum_w, cum_wm, k, curtailable, avoidable, opex);
+                                             cum_w, cum_wm, k, curtailable, avoidable, opex_t);
             if (annuity * gain >= cost) {
                 bought = t;
                 due = t + period;
                 refresh = cost;
+                fleet_cost = cost;
             } else {
                 due = t + 12;
             }
@@ -206,24 +217,30 @@ __device__ void siteopt_site_row(
         }
         double revenue = hours_up * run * value;
         double energy = hours_up * lv * price_share;
-        double opex_t = opex;
-        if (avoidable > 0.0 && revenue - energy < avoidable * opex) {
+        double opex_line = opex_t;
+        if (avoidable > 0.0 && revenue - energy < avoidable * opex_t) {
             // idle the month: no revenue, no power bought, the avoidable opex saved
             revenue = 0.0;
             energy = 0.0;
-            opex_t = opex * (1.0 - avoidable);
+            opex_line = opex_t * (1.0 - avoidable);
         }
-        double m = revenue - energy - opex_t - fourcp;
+        opex_line = opex_line + sga * prices[t];
+        double age = (double)(t - bought);
+        double assessed = 1.0 - age / asic_life;
+        assessed = assessed < 0.0 ? 0.0 : (assessed > 1.0 ? 1.0 : assessed);
+        double cut = (bought > 0 && age < abate_months) ? abate_share : 0.0;
+        double ptax = fleet_cost * assessed * (ptax_month * (1.0 - cut));
+        double m = revenue - energy - opex_line - fourcp - ptax;
         double ai = pays_power ? pue_ai * (hours[t] * lv + fourcp_month) : 0.0;
         double settle = ppa_mw > 0.0 ? ppa_mw * hours[t] * (lv - ppa_price) : 0.0;
         margin[at] = m;
         ai_power[at] = ai;
         if (refresh_mode == 2) { fleet_gen[at] = (double)bought; }
-        p_pv = p_pv + df[t] * (m - refresh);
+        p_pv = p_pv + (taxed[t] * m - capex_w[t] * refresh);
         p_raw = p_raw + m;
-        a_pv = a_pv + df[t] * ai;
+        a_pv = a_pv + taxed[t] * ai;
         a_raw = a_raw + ai;
-        ppa = ppa + df[t] * settle;
+        ppa = ppa + taxed[t] * settle;
         long long next = (long long)(t + 1) * ld;
         mining_pv[next] = p_pv;
         mining_raw[next] = p_raw;
@@ -273,11 +290,14 @@ extern "C" __global__ void siteopt_power(
 extern "C" __global__ void siteopt_site(
     int n, int months,
     const double* hashprice, const double* level, const double* avoided,
-    const double* ph_gen, const double* buy_gen, const double* hours, const double* df,
+    const double* ph_gen, const double* buy_gen, const double* hours, const double* taxed,
+    const double* capex_w, const double* prices,
     const double* mult, const double* cum_w, const double* cum_wm, int k,
-    int curtailable, double uptime, double pool_fee, double opex, double avoidable,
-    double fourcp_month, int pays_power, double pue_ai, double ppa_mw, double ppa_price,
-    int refresh_mode, int period, double annuity, double hp0, double elasticity,
+    int curtailable, double uptime, double pool_fee, double opex, double sga,
+    double avoidable, double fourcp_month, int pays_power, double pue_ai, double ppa_mw,
+    double ppa_price, int refresh_mode, int period, double annuity, double hp0,
+    double elasticity, double ptax_month, double asic_life, double abate_months,
+    double abate_share,
     double* margin, double* ai_power,
     double* mining_pv, double* mining_raw, double* ai_power_pv, double* ai_power_raw,
     double* ppa_pv, double* fleet_gen)
@@ -285,10 +305,11 @@ extern "C" __global__ void siteopt_site(
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) { return; }
     siteopt_site_row(months, (long long)n, hashprice + i, level + i, avoided + i,
-                     ph_gen, buy_gen, hours, df, mult, cum_w, cum_wm, k,
-                     curtailable, uptime, pool_fee, opex, avoidable, fourcp_month,
+                     ph_gen, buy_gen, hours, taxed, capex_w, prices, mult, cum_w, cum_wm, k,
+                     curtailable, uptime, pool_fee, opex, sga, avoidable, fourcp_month,
                      pays_power, pue_ai, ppa_mw, ppa_price,
                      refresh_mode, period, annuity, hp0, elasticity,
+                     ptax_month, asic_life, abate_months, abate_share,
                      margin + i, ai_power + i, mining_pv + i, mining_raw + i,
                      ai_power_pv + i, ai_power_raw + i, ppa_pv + i,
                      refresh_mode == 2 ? fleet_gen + i : fleet_gen);
@@ -319,9 +340,10 @@ KERNEL_COSTS = {
     "siteopt_market": KernelCost(flops=4 * 20 + 2 * 20 + 4 * 20 + 22, bytes=5 * 8),
     # one pair (3 x 20 + 20), one exp (20), ~8 arithmetic; writes 2 arrays.
     "siteopt_power": KernelCost(flops=4 * 20 + 20 + 8, bytes=2 * 8),
-    # ~30 arithmetic, a ~5-step search; reads 3 arrays, writes 6 (7 with the refresh
-    # decision, which adds two searches and a pow at each due date, about once a year).
-    "siteopt_site": KernelCost(flops=35, bytes=9 * 8),
+    # ~40 arithmetic with the property tax, a ~5-step search; reads 3 arrays, writes 6 (7
+    # with the refresh decision, which adds two searches and a pow at each due date, about
+    # once a year).
+    "siteopt_site": KernelCost(flops=45, bytes=9 * 8),
 }
 
 
@@ -426,7 +448,9 @@ class SiteInputs:
     ph_gen: np.ndarray  # (T,) [PH/s per grid MW of the generation bought that month]
     buy_gen: np.ndarray  # (T,) [USD per grid MW: that generation at the start's ASIC price]
     hours: np.ndarray  # (T,) [h]
-    discount: np.ndarray  # (T,) [-]
+    taxed: np.ndarray  # (T,) a taxable USD's weight: discount after tax [-]
+    capex_weight: np.ndarray  # (T,) a USD of ASICs' weight, net of its deductions [-]
+    prices: np.ndarray  # (T,) cost index: opex and SG&A at today's prices times this [-]
     curve: DurationCurve
     fourcp_usd_mw_month: float
     pays_power: bool
@@ -436,6 +460,10 @@ class SiteInputs:
     annuity: float = 0.0  # mining.refresh_annuity [months]
     start_hashprice: float = 1.0  # [USD/PH/day]
     asic_price_elasticity: float = 0.0  # [-]
+    property_tax_month: float = 0.0  # property_rate / 12 [1/month]
+    asic_life_months: float = 60.0  # assessed value falls to 0 over it [months]
+    abatement_months: float = 0.0  # [months from a purchase after the start]
+    abatement_share: float = 0.0  # [-]
 
 
 def site_stream_arrays(
@@ -461,8 +489,9 @@ def site_stream_arrays(
     """
     n, months = int(hashprice.shape[0]), int(hashprice.shape[1])
     vec = [xp.asarray(v, dtype=xp.float64) for v in (
-        inputs.ph_gen, inputs.buy_gen, inputs.hours, inputs.discount,
-        inputs.curve.multiples, inputs.curve.cum_weight, inputs.curve.cum_weighted_multiple,
+        inputs.ph_gen, inputs.buy_gen, inputs.hours, inputs.taxed, inputs.capex_weight,
+        inputs.prices, inputs.curve.multiples, inputs.curve.cum_weight,
+        inputs.curve.cum_weighted_multiple,
     )]  # fmt: skip
     margin, ai_power = _month_major(xp, months, n), _month_major(xp, months, n)
     prefixes = [_month_major(xp, months + 1, n) for _ in range(4)]
@@ -486,6 +515,7 @@ def site_stream_arrays(
                 np.float64(m.uptime),
                 np.float64(pool_fee),
                 np.float64(m.opex_usd_mw_month),
+                np.float64(m.sga_usd_mw_month),
                 np.float64(inputs.idle_saving),
                 np.float64(inputs.fourcp_usd_mw_month),
                 np.int32(inputs.pays_power),
@@ -497,6 +527,10 @@ def site_stream_arrays(
                 np.float64(inputs.annuity),
                 np.float64(inputs.start_hashprice),
                 np.float64(inputs.asic_price_elasticity),
+                np.float64(inputs.property_tax_month),
+                np.float64(inputs.asic_life_months),
+                np.float64(inputs.abatement_months),
+                np.float64(inputs.abatement_share),
                 margin,
                 ai_power,
                 *prefixes,

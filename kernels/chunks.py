@@ -231,8 +231,8 @@ class SiteChunkValues:
 
     npv: np.ndarray  # (hi - lo, options) [USD]
     events: EventTotals
-    # sums by reduction block of the levers (terminal-value PV, then leverage; 2 x options)
-    # [USD]: only their means are wanted, so the per-scenario values are not kept
+    # sums by reduction block of the levers (sites.LEVERS, a block of options each) [USD]:
+    # only their means are wanted, so the per-scenario values are not kept
     lever_blocks: list[BlockTotals]
 
 

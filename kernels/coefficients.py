@@ -5,11 +5,17 @@ For a site, a build year b and a contract c, the NPV of converting L MW of IT is
     NPV_n(L) = ppa_n + mining_mw * before_n(b) + left(L) * after_n(b)
                + L * ai_n(b, c) + capex(L) * per_capex_n(b, c)
 
-where left(L) is the mining MW the conversion leaves and capex(L) the nominal
-retrofit-then-build capex. Each coefficient is a handful of gathers on prefix sums
-over months (discounted and undiscounted), so an option costs O(1) per scenario
-however long the horizon. :mod:`.cashflows` computes the same NPVs month by month;
-the tests hold the two equal.
+where left(L) is the mining MW the conversion leaves and capex(L) the capex at today's
+prices of the retrofit-then-build MW. Each coefficient is a handful of gathers on prefix
+sums over months (discounted and undiscounted), so an option costs O(1) per scenario
+however long the horizon. :mod:`.cashflows` computes the same NPVs month by month; the
+tests hold the two equal.
+
+The NPV is an adjusted present value (docs/model.md, Adjusted present value): the
+unlevered cash flows after income tax at ``discount_rate``, the project debt's flows at
+its market rate, and the tax its interest saves at the same rate. With losses offset at
+once, a taxable flow is worth ``1 - rate`` of itself and a capex the cost less the PV of
+its deductions (:mod:`.tax`).
 """
 
 from __future__ import annotations
@@ -21,30 +27,45 @@ from typing import Any
 
 import numpy as np
 
+from .debt import (
+    Loan,
+    construction_interest_pv,
+    interest_pv,
+    loan_tables,
+    refinancing_pv,
+    service_pv,
+)
+from .exit_value import exit_terms, hall_exit_value
 from .hosting import (
-    Financing,
     SiteDraws,
     Tenancy,
+    build_cost_index,
+    energisation,
+    full_build_capex_usd_mw,
+    loan_per_capex,
     relet_capex_usd_mw,
     spend_months,
+    takes_improvements,
     tenancy,
 )
 from .market import Calendar
 from .mining import Fleet, MiningStreams
 from .params import Portfolio
 from .prefix import gather, prefix, segment
+from .tax import hall_deductions, hall_property_share, tax_weights
 
-TERMINAL_WINDOW = 12  # months of NOI capitalised in the terminal value
+TERMINAL_WINDOW = 12  # months of mining margin capitalised in the terminal value
 
 
 @dataclass(frozen=True)
 class SiteStreams:
     """A site's calendar prefix sums for one chunk (backend arrays, shape (N, T + 1)).
 
-    ``mining_pv`` discounts margin less refresh capex per grid MW; ``mining_raw`` is the
-    undiscounted operating margin; ``ai_power_pv``/``ai_power_raw`` the grid power of
-    one IT MW (zero when no contract of the site pays AI power); ``ppa_pv`` (N,) the
-    PV of the PPA settlement.
+    ``mining_pv`` discounts margin after income tax less refresh capex net of its
+    deductions, per grid MW; ``mining_raw`` is the undiscounted operating margin;
+    ``ai_power_pv`` (after tax) / ``ai_power_raw`` the grid power of one IT MW (zero when no
+    contract of the site pays AI power); ``ppa_pv`` (N,) the PV of the PPA settlement after
+    tax.
     """
 
     mining_pv: Any
@@ -56,18 +77,32 @@ class SiteStreams:
     ppa_pv: Any
 
 
+def stream_weights(scenario: Portfolio, cal: Calendar) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of a site stream's months (numpy, length T): a taxable flow's (its discount
+    factor after income tax) and a USD of ASIC capex's (its discount factor less the PV of
+    its deductions)."""
+    tw = tax_weights(scenario)
+    return tw.after_tax * cal.discount[:-1], tw.capex("asic", cal.discount)
+
+
 def site_streams(
-    mining: MiningStreams, ai_power: Any, ppa: Any, cal: Calendar, *, xp: ModuleType
+    mining: MiningStreams,
+    ai_power: Any,
+    ppa: Any,
+    weights: tuple[np.ndarray, np.ndarray],
+    *,
+    xp: ModuleType,
 ) -> SiteStreams:
-    df = xp.asarray(cal.discount[:-1])[None, :]
+    """The prefix sums of a site's streams, weighted by :func:`stream_weights`."""
+    taxed, capex = (xp.asarray(w)[None, :] for w in weights)
     return SiteStreams(
-        mining_pv=prefix(df * (mining.margin - mining.refresh), xp=xp),
+        mining_pv=prefix(taxed * mining.margin - capex * mining.refresh, xp=xp),
         mining_raw=prefix(mining.margin, xp=xp),
         margin=mining.margin,
         ai_power=ai_power,
-        ai_power_pv=prefix(df * ai_power, xp=xp),
+        ai_power_pv=prefix(taxed * ai_power, xp=xp),
         ai_power_raw=prefix(ai_power, xp=xp),
-        ppa_pv=(df * ppa).sum(axis=1),
+        ppa_pv=(taxed * ppa).sum(axis=1),
     )
 
 
@@ -76,15 +111,17 @@ def mining_segments(
     cuts: tuple[int, ...],
     cal: Calendar,
     exit_multiple: float,
+    after_tax: float,
     *,
     xp: ModuleType,
 ) -> tuple[list[Any], list[Any]]:
     """Per grid MW of mining, for each segment [0, c1), [c1, c2), ..., [ck, T) of the horizon
     cut at the months ``cuts`` (ascending): the PV of its months' margin less refresh capex,
-    and the PV of its share of the terminal value. A segment's value is their sum."""
+    and the PV of its share of the terminal value, both after income tax. A segment's value
+    is their sum."""
     t_end = cal.months
     w0 = max(t_end - TERMINAL_WINDOW, 0)
-    term = cal.discount[-1] * exit_multiple
+    term = cal.discount[-1] * exit_multiple * after_tax
     edges = [0, *(min(c, t_end) for c in cuts), t_end]
     pvs, terminals = [], []
     for a, b in zip(edges[:-1], edges[1:], strict=True):
@@ -98,11 +135,15 @@ def mining_segments(
 
 @dataclass(frozen=True)
 class AICoefficients:
-    """Per-scenario PV per IT MW (``per_mw``) and per USD of nominal capex (``per_capex``),
-    with the tenancy timeline they were read from.
+    """Per-scenario PV per IT MW (``per_mw``) and per USD of capex at today's prices
+    (``per_capex``), with the tenancy timeline they were read from.
 
     ``terminal_per_mw`` and ``terminal_per_capex`` are the parts of them that come from the
-    terminal value (the hall's and returned mining's exit value; the debt owed at T).
+    terminal value (the hall's and returned mining's exit value after tax; the debt owed at
+    T); ``debt_per_capex`` is what the project debt adds when the hall's own flows do not
+    depend on it (its flows at the market rate and the tax its interest saves),
+    ``shield_per_capex`` and ``subsidy_per_capex`` those two parts of it;
+    ``refinanced`` the share of a bullet refinanced when it falls due (None without).
     """
 
     per_mw: Any
@@ -110,6 +151,10 @@ class AICoefficients:
     tenancy: Tenancy
     terminal_per_mw: Any
     terminal_per_capex: Any
+    debt_per_capex: Any
+    shield_per_capex: Any
+    subsidy_per_capex: Any
+    refinanced: Any = None
 
 
 def ai_coefficients(
@@ -127,44 +172,39 @@ def ai_coefficients(
 ) -> AICoefficients:
     """Coefficients of converting IT MW at a site in ``build_year`` for one contract."""
     site, contract = scenario.sites[site_index], scenario.contracts[contract_index]
-    ai, fin = site.ai, Financing.of(scenario, contract)
+    tw = tax_weights(scenario)
     ten = tenancy(
         scenario, site_index, contract_index, build_year, draws, streams.margin,
         streams.ai_power, fleet_.asic_cost_usd_mw, scenarios, xp=xp,
     )  # fmt: skip
-    t_end, sched, k_end = cal.months, ten.schedule, ten.rent_months
-    mrf, to_mining = ten.market_rent_factor, ten.to_mining
-    pays_power = not contract.power_pass_through
-
-    df_start = (1.0 + scenario.discount_rate) ** (-ten.start.astype(xp.float64) / 12.0)
-    d = xp.asarray(cal.discount)  # D_s == df[s] for s <= T
-    dsum = prefix(d[:-1], xp=xp)
-    rent_c = xp.asarray(prefix(cal.discount[:-1] * sched.contract_rent, xp=np))
-    rent_m = xp.asarray(prefix(cal.discount[:-1] * sched.market_base, xp=np))
-    market = 0.0
-    fitouts = 0.0
-    for lease in ten.leases:
-        market = market + (gather(rent_m, lease.end, xp=xp) - gather(rent_m, lease.start, xp=xp))
-        fitouts = fitouts + xp.where(lease.fitout, gather(d, lease.start, xp=xp), 0.0)
-    rent = gather(rent_c, xp.clip(ten.contract_months, 0, k_end), xp=xp) + mrf * market
-    opex = ai.opex_usd_mw_month * gather(dsum, ten.hall_end, xp=xp)
-    fit = relet_capex_usd_mw(contract, ai)
-    value = df_start * (rent - opex - fit * fitouts)
-    if pays_power:
-        pv = streams.ai_power_pv
-        for a, b in ten.rented(t_end, xp):
-            value -= gather(pv, b, xp=xp) - gather(pv, a, xp=xp)
+    hall = _HallFlows(scenario, site_index, contract_index, build_year, ten, draws.overrun, cal,
+                      tw, xp)  # fmt: skip
+    per_mw = hall.operating(streams) - hall.fitouts() - hall.refits()
     returned, returned_tv = _returned_mining_pv(
-        streams, fleet_, ai.pue, ten.mining_from, cal, scenario, xp=xp
+        streams, fleet_, site.ai.pue, ten.mining_from, cal, scenario, tw, xp=xp
     )
-    value += xp.where(to_mining, returned, 0.0)
-    hall_tv = _terminal_ai(streams, ten, ai, fit, pays_power, cal, scenario, xp=xp)
-    value += hall_tv
-    financing, owed = _financing_pv(
-        fin, ten, ai.lead_time_months, draws.overrun, cal, scenario, xp=xp
+    per_mw = per_mw + xp.where(ten.to_mining, returned, 0.0)
+    terms = exit_terms(scenario, site_index, contract_index, build_year, hall.extra_months)
+    power = _power_level(streams, cal, contract.power_pass_through, xp)
+    hall_tv = cal.discount[-1] * tw.after_tax * hall_exit_value(scenario, terms, ten, power, xp=xp)
+    per_mw = per_mw + hall_tv
+    unfinished = cal.discount[-1] * tw.after_tax * hall.unfinished()
+    per_capex = hall.capex() - hall.refunds() - hall.property_tax() - unfinished
+    debt = _DebtFlows(scenario, site_index, contract_index, build_year, ten, draws, cal, tw, xp)
+    refinanced = debt.refinanced_share(streams) if debt.loan.refinance else None
+    loan = debt.per_capex(refinanced)
+    terminal = hall_tv + xp.where(ten.to_mining, returned_tv, 0.0)
+    return AICoefficients(
+        per_mw=per_mw,
+        per_capex=per_capex + loan.value + loan.shield,
+        tenancy=ten,
+        terminal_per_mw=terminal,
+        terminal_per_capex=-loan.owed - unfinished,
+        debt_per_capex=loan.value + loan.shield,
+        shield_per_capex=loan.shield,
+        subsidy_per_capex=loan.subsidy,
+        refinanced=refinanced,
     )
-    terminal = hall_tv + xp.where(to_mining, returned_tv, 0.0)
-    return AICoefficients(value, -financing, ten, terminal, -owed)
 
 
 def leverage_coefficients(
@@ -182,28 +222,22 @@ def leverage_coefficients(
     xp: ModuleType,
 ) -> tuple[Any, Any]:
     """What the project debt adds, per scenario: levered minus unlevered PV per IT MW and
-    per USD of nominal capex (``coef`` levered, the unlevered on the same draws).
+    per USD of capex (``coef`` levered, the unlevered on the same draws).
 
-    Unlevered: no loan, no lender, the funded capex all equity. Only non-recourse debt
+    Unlevered: no loan, no lender, the landlord's capex all equity. Only non-recourse debt
     changes the hall's own cash flows (the walk-away), so only then is the hall valued
-    again; otherwise the difference is the financing alone.
+    again; otherwise the difference is the debt's own flows and tax shield.
     """
-    contract = scenario.contracts[contract_index]
-    fin = Financing.of(scenario, contract)
-    if fin.debt_share == 0:
+    loan = Loan.of(scenario, scenario.contracts[contract_index])
+    if not loan.borrows:
         return 0.0, 0.0
-    if fin.non_recourse:
+    if loan.non_recourse:
         bare = ai_coefficients(
             unlevered(scenario), site_index, contract_index, build_year, draws, streams,
             fleet_, cal, scenarios, xp=xp,
         )  # fmt: skip
         return coef.per_mw - bare.per_mw, coef.per_capex - bare.per_capex
-    equity_only = dataclasses.replace(
-        fin, equity_share=fin.equity_share + fin.debt_share, debt_share=0.0
-    )
-    lead = scenario.sites[site_index].ai.lead_time_months
-    cost, _ = _financing_pv(equity_only, coef.tenancy, lead, draws.overrun, cal, scenario, xp=xp)
-    return 0.0, coef.per_capex + cost
+    return 0.0, coef.debt_per_capex
 
 
 def unlevered(scenario: Portfolio) -> Portfolio:
@@ -216,12 +250,270 @@ def unlevered(scenario: Portfolio) -> Portfolio:
     )
 
 
-def _returned_mining_pv(streams, fleet_, pue_ai, a2, cal, scenario, *, xp):
-    """PV per IT MW of mining its pue x grid MW from month a2, ASICs bought at a2; and the
-    part of it that is terminal value."""
+class _HallFlows:
+    """The hall's own flows of one (site, build year, contract), unlevered, after tax."""
+
+    def __init__(
+        self, scenario, site_index, contract_index, build_year, ten, overrun, cal, tw, xp
+    ):  # fmt: skip
+        self.scenario, self.ten, self.cal, self.tw, self.xp = scenario, ten, cal, tw, xp
+        self.overrun = overrun
+        self.site = scenario.sites[site_index]
+        self.contract = scenario.contracts[contract_index]
+        self.build_year = build_year
+        self.ai = self.site.ai
+        d = cal.discount
+        self.d = xp.asarray(d)
+        # a USD of equipment capex paid in month t at that month's prices, net of deductions
+        self.equipment = xp.asarray(cal.cost[:-1] * tw.capex("equipment", d))
+        self.rent_start = xp.minimum(ten.start, cal.months)
+        self.extra_months = len(ten.schedule.contract_rent) - cal.months
+
+    def operating(self, streams: SiteStreams) -> Any:
+        """Rent less opex, SG&A and grid power, after tax, per IT MW."""
+        xp, ten, cal, sched = self.xp, self.ten, self.cal, self.ten.schedule
+        k_end, months = ten.rent_months, cal.months
+        df_start = (1.0 + self.scenario.discount_rate) ** (-ten.start.astype(xp.float64) / 12.0)
+        rel = cal.discount[:-1]  # D_s == df[s]: relative months discount like calendar ones
+        rent_c = xp.asarray(prefix(rel * sched.contract_rent[:months], xp=np))
+        own = xp.asarray(prefix(rel * sched.market_base[:months], xp=np))
+        successor = xp.asarray(prefix(rel * sched.successor_base[:months], xp=np))
+        market = 0.0
+        for lease in ten.leases:
+            table_end = xp.where(lease.own, gather(own, lease.end, xp=xp),
+                                 gather(successor, lease.end, xp=xp))  # fmt: skip
+            table_start = xp.where(lease.own, gather(own, lease.start, xp=xp),
+                                   gather(successor, lease.start, xp=xp))  # fmt: skip
+            market = market + (table_end - table_start)
+        rent = gather(rent_c, xp.clip(ten.contract_months, 0, k_end), xp=xp)
+        rent = df_start * (rent + ten.market_rent_factor * market)
+        costs = xp.asarray(prefix(cal.discount[:-1] * cal.cost[:-1], xp=np))
+        upkeep = self.ai.opex_usd_mw_month + self.ai.sga_usd_mw_month
+        spent = gather(costs, self.rent_start + ten.hall_end, xp=xp) - gather(
+            costs, self.rent_start, xp=xp
+        )
+        value = self.tw.after_tax * (rent - upkeep * spent)
+        if not self.contract.power_pass_through:
+            pv = streams.ai_power_pv
+            for a, b in ten.rented(months, xp):
+                value = value - (gather(pv, b, xp=xp) - gather(pv, a, xp=xp))
+        return value
+
+    def fitouts(self) -> Any:
+        """The re-let capex of the successors, net of its deductions, per IT MW."""
+        xp, ten = self.xp, self.ten
+        total = 0.0
+        for lease in ten.leases:
+            at = xp.minimum(ten.start + lease.start, self.cal.months - 1)
+            total = total + xp.where(lease.fitout, gather(self.equipment, at, xp=xp), 0.0)
+        return relet_capex_usd_mw(self.contract, self.ai) * total
+
+    def refunds(self) -> Any:
+        """The first tenant's share of the hall funded again for the first successor after
+        it took it, net of its deductions, per USD of capex at today's prices."""
+        xp, ten = self.xp, self.ten
+        if not takes_improvements(self.contract):
+            return 0.0
+        total = 0.0
+        for lease in ten.leases:
+            at = xp.minimum(ten.start + lease.start, self.cal.months - 1)
+            total = total + xp.where(lease.refund, gather(self.equipment, at, xp=xp), 0.0)
+        return self.contract.tenant_funded_share * total
+
+    def refits(self) -> Any:
+        """The refits due inside the horizon while the hall is the equity's, net of their
+        deductions, per IT MW: the landlord's share of one while the first tenant holds a
+        hall whose funded share it takes."""
+        xp, ten, b = self.xp, self.ten, self.scenario.build
+        if b.refit_years <= 0 or b.refit_capex_usd_mw <= 0:
+            return 0.0
+        on = energisation(self.scenario, self.site, self.build_year)
+        step = max(1, round(12 * b.refit_years))
+        total = 0.0
+        takes = takes_improvements(self.contract)
+        for due in range(on + step, self.cal.months, step):
+            alive = (ten.start <= due) & (due < ten.start + ten.hall_end)
+            share = 1.0
+            if takes:
+                held = due - ten.start < ten.original_end
+                share = xp.where(held, 1.0 - self.contract.tenant_funded_share, 1.0)
+            total = total + xp.where(alive, share * float(self.equipment[due]), 0.0)
+        return b.refit_capex_usd_mw * total
+
+    def capex(self) -> Any:
+        """The landlord's capex at the prices of the build year, with the overrun, less the
+        PV of its deductions from energisation, per USD of capex at today's prices."""
+        cal, ai = self.cal, self.ai
+        cs = self.ten.construction
+        spend = spend_months(cs, ai.lead_time_months, cal.months)
+        on = energisation(self.scenario, self.site, self.build_year)
+        net = float(spend @ cal.discount[:-1]) - self.tw.rate * hall_deductions(
+            self.scenario.tax, self.tw, min(on, cal.months)
+        ) * float(spend.sum())
+        price = build_cost_index(self.scenario, self.build_year)
+        landlord = 1.0 - self.contract.tenant_funded_share
+        return -landlord * price * self.overrun * net
+
+    def unfinished(self) -> Any:
+        """The landlord's capex still to spend after T (a hall being built then: a buyer
+        pays the lease's value less it), at the prices of the build year with the overrun,
+        per USD of capex at today's prices."""
+        spend = spend_months(self.ten.construction, self.ai.lead_time_months, self.cal.months)
+        price = build_cost_index(self.scenario, self.build_year)
+        landlord = 1.0 - self.contract.tenant_funded_share
+        return landlord * price * self.overrun * max(1.0 - float(spend.sum()), 0.0)
+
+    def property_tax(self) -> Any:
+        """The hall's property tax from energisation while it is the equity's, after tax,
+        per USD of capex at today's prices."""
+        xp, cal, tax = self.xp, self.cal, self.scenario.tax
+        if tax.property_rate <= 0:
+            return 0.0
+        on = energisation(self.scenario, self.site, self.build_year)
+        age = np.arange(cal.months) - on
+        monthly = hall_property_share(tax, age) * (age >= 0)
+        table = xp.asarray(prefix(cal.discount[:-1] * monthly, xp=np))
+        until = xp.clip(self.rent_start + self.ten.hall_end, 0, cal.months)
+        paid = gather(table, until, xp=xp) - float(table[min(on, cal.months)])
+        price = build_cost_index(self.scenario, self.build_year)
+        landlord = 1.0 - self.contract.tenant_funded_share
+        return self.tw.after_tax * landlord * price * self.overrun * xp.maximum(paid, 0.0)
+
+
+@dataclass(frozen=True)
+class LoanValue:
+    """What the project debt adds per USD of capex at today's prices, per scenario:
+    ``value`` its flows at the market rate (draws, service, refinancing, the balance owed
+    at T), ``shield`` the tax its interest saves, ``subsidy`` the part of ``value`` that
+    the loan's rate being below the market's is worth, ``owed`` the PV of the balance owed
+    at T (inside ``value``)."""
+
+    value: Any
+    shield: Any
+    subsidy: Any
+    owed: Any
+
+
+class _DebtFlows:
+    """The project debt of one (site, build year, contract) in closed form (kernels.debt)."""
+
+    def __init__(self, scenario, site_index, contract_index, build_year, ten, draws, cal, tw,
+                 xp):  # fmt: skip
+        self.scenario, self.ten, self.cal, self.tw, self.xp = scenario, ten, cal, tw, xp
+        self.site = scenario.sites[site_index]
+        self.contract = scenario.contracts[contract_index]
+        self.loan = Loan.of(scenario, self.contract)
+        self.drawn = loan_per_capex(
+            scenario, self.site, self.contract, build_year, draws.overrun, xp=xp
+        )
+        self.spend = spend_months(ten.construction, self.site.ai.lead_time_months, cal.months)
+
+    def per_capex(self, refinanced: Any) -> LoanValue:
+        """The LoanValue; ``refinanced``: :meth:`refinanced_share` (None without)."""
+        xp, loan = self.xp, self.loan
+        if not loan.borrows:
+            zero = xp.zeros(self.ten.start.shape)
+            return LoanValue(zero, zero, zero, zero)
+        value, interest, owed = self._flows(loan.market_rate, refinanced)
+        shield = self.tw.rate * interest
+        subsidy = 0.0
+        if loan.market_rate != loan.rate:
+            subsidy = value - self._flows(loan.rate, refinanced)[0]
+        return LoanValue(
+            self.drawn * value, self.drawn * shield, self.drawn * subsidy, self.drawn * owed
+        )
+
+    def _flows(self, rate: float, refinanced: Any) -> tuple[Any, Any, Any]:
+        """Per USD drawn, discounted at ``rate``: the loan's flows (draws less service and
+        the balance owed at T), its interest, and the PV of that balance."""
+        xp, loan, ten, months = self.xp, self.loan, self.ten, self.cal.months
+        tab = loan_tables(loan, months + 1, xp, rate)
+        d = (1.0 + rate) ** (-np.arange(months + 1) / 12.0)
+        start, k_end = ten.start, ten.rent_months
+        d_start = (1.0 + rate) ** (-start.astype(xp.float64) / 12.0)
+        balance = loan.growth(self.spend, start, xp)
+        scheduled = xp.minimum(k_end, loan.term_months)  # payments made before T
+        paid = xp.where(ten.lost, xp.minimum(scheduled, ten.lost_at), scheduled)
+        zero = xp.zeros_like(paid)
+        service = d_start * service_pv(loan, balance, zero, paid, tab, xp)
+        interest = d_start * interest_pv(loan, balance, zero, paid, tab, xp)
+        interest = interest + construction_interest_pv(loan, self.spend, start, months, rate, xp)
+        left = loan.balance_before(balance, scheduled, xp)
+        left = xp.where(k_end < loan.term_months, left, 0.0)
+        refinancing = 0.0
+        if refinanced is not None:
+            live = ~ten.lost
+            net, refi_interest, refi_owed = refinancing_pv(
+                loan, refinanced * balance, k_end, tab, xp
+            )
+            refinancing = xp.where(live, d_start * net, 0.0)
+            interest = interest + xp.where(live, d_start * refi_interest, 0.0)
+            left = left + xp.where(live, refi_owed, 0.0)
+        # a hall whose rent starts at or after T owes what was drawn, grown to T
+        not_started = start >= months
+        left = xp.where(not_started, loan.growth(self.spend, start * 0 + months, xp), left)
+        left = xp.where(ten.lost, 0.0, xp.maximum(left, 0.0))
+        owed = d[-1] * left
+        draws = float(self.spend @ d[:-1])
+        return draws - service + refinancing - owed, interest, owed
+
+    def refinanced_share(self, streams: SiteStreams) -> Any:
+        """Share of a bullet refinanced when it falls due: what the hall's NOI of the 12
+        months before carries at ``refinance_dscr``, over the balance then, per IT MW of the
+        site's whole build; at most 1."""
+        xp, loan, ten, cal = self.xp, self.loan, self.ten, self.cal
+        due = loan.due_month
+        lo = max(due - 12, 0)
+        noi = window_noi(self.scenario, self.contract, self.site.ai, ten, streams, cal, lo, due,
+                         xp)  # fmt: skip
+        capacity = loan.refinancing_capacity(noi / max(due - lo, 1), xp)
+        per_mw = self.drawn * full_build_capex_usd_mw(self.site.ai)
+        balance = per_mw * loan.growth(self.spend, ten.start, xp)
+        safe = xp.where(balance > 0, balance, 1.0)
+        return xp.where(balance > 0, xp.minimum(capacity / safe, 1.0), 0.0)
+
+
+def window_noi(scenario, contract, ai, ten, streams, cal, lo, hi, xp) -> Any:
+    """The hall's NOI per IT MW over relative months [lo, hi), pre-tax, undiscounted: its
+    rent less opex, SG&A and (where the landlord pays it) grid power [USD/MW]."""
+    sched, months = ten.schedule, cal.months
+    k_end = ten.rent_months
+    lo_k, hi_k = xp.minimum(lo, k_end), xp.minimum(hi, k_end)
+    raw_c = xp.asarray(prefix(sched.contract_rent[:months], xp=np))
+    raw_own = xp.asarray(prefix(sched.market_base[:months], xp=np))
+    raw_succ = xp.asarray(prefix(sched.successor_base[:months], xp=np))
+    rent = segment(raw_c, lo_k, hi_k, 0, ten.contract_months, xp=xp)
+    market = 0.0
+    for lease in ten.leases:
+        own = segment(raw_own, lo_k, hi_k, lease.start, lease.end, xp=xp)
+        succ = segment(raw_succ, lo_k, hi_k, lease.start, lease.end, xp=xp)
+        market = market + xp.where(lease.own, own, succ)
+    rent = rent + ten.market_rent_factor * market
+    costs = xp.asarray(prefix(cal.cost[:-1], xp=np))
+    first = xp.minimum(ten.start, months)
+    alive = segment(costs, first + lo_k, first + hi_k, first, first + ten.hall_end, xp=xp)
+    noi = rent - (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * alive
+    if not contract.power_pass_through:
+        for a, b in ten.rented(months, xp):
+            noi = noi - segment(streams.ai_power_raw, first + lo_k, first + hi_k, a, b, xp=xp)
+    return noi
+
+
+def _power_level(streams: SiteStreams, cal: Calendar, pass_through: bool, xp: ModuleType) -> Any:
+    """An IT MW's grid power a month at its last 12 months' level (0 with pass-through)."""
+    if pass_through:
+        return 0.0
+    t_end = cal.months
+    lo = max(t_end - TERMINAL_WINDOW, 0)
+    return (streams.ai_power_raw[:, t_end] - streams.ai_power_raw[:, lo]) / max(t_end - lo, 1)
+
+
+def _returned_mining_pv(streams, fleet_, pue_ai, a2, cal, scenario, tw, *, xp):
+    """PV per IT MW of mining its pue x grid MW from month a2, ASICs bought at a2, after
+    tax; and the part of it that is terminal value."""
     t_end = cal.months
     w0 = max(t_end - TERMINAL_WINDOW, 0)
-    term = cal.discount[-1] * scenario.financing.exit_multiple_mining
+    term = cal.discount[-1] * scenario.financing.exit_multiple_mining * tw.after_tax
     full = xp.full_like(a2, t_end)
     pv = gather(streams.mining_pv, full, xp=xp) - gather(streams.mining_pv, a2, xp=xp)
     last = gather(streams.mining_raw, full, xp=xp) - gather(
@@ -230,54 +522,6 @@ def _returned_mining_pv(streams, fleet_, pue_ai, a2, cal, scenario, *, xp):
     tv = term * xp.maximum(last, 0.0)
     pv += tv
     t = xp.minimum(a2, t_end - 1)
-    purchase = gather(xp.asarray(fleet_.asic_cost_usd_mw), t, xp=xp) * xp.asarray(cal.discount)[t]
+    weight = xp.asarray(tw.capex("asic", cal.discount))[t]
+    purchase = gather(xp.asarray(fleet_.asic_cost_usd_mw), t, xp=xp) * weight
     return pue_ai * (pv - purchase), pue_ai * tv
-
-
-def _terminal_ai(streams, ten, ai, fit_usd_mw, pays_power, cal, scenario, *, xp):
-    """PV per IT MW of the hall's value at T, as a buyer prices it: exit_multiple_ai x its
-    stabilised NOI of the last 12 months (months without a tenant counted at market rent),
-    less what letting it still costs (the rest of a vacancy running past T, the successor's
-    fit-out); never below 0, and 0 unless the hall is the equity's AI hall at T."""
-    sched, mrf = ten.schedule, ten.market_rent_factor
-    w1 = ten.rent_months
-    w0 = xp.clip(w1 - TERMINAL_WINDOW, 0, None)
-    rent_c = xp.asarray(prefix(sched.contract_rent, xp=np))
-    rent_m = xp.asarray(prefix(sched.market_base, xp=np))
-    c_end = ten.contract_months
-    rent = segment(rent_c, w0, w1, 0, c_end, xp=xp) + mrf * segment(
-        rent_m, w0, w1, c_end, w1, xp=xp
-    )
-    noi = rent - ai.opex_usd_mw_month * (w1 - w0)
-    last = xp.clip(w1 - 1, 0, None)
-    lost_noi = mrf * xp.asarray(sched.market_base)[last]  # a month of the vacancy past T
-    if pays_power:
-        t_end = cal.months
-        lo = max(t_end - TERMINAL_WINDOW, 0)
-        noi -= segment(streams.ai_power_raw, lo, t_end, ten.rent_start, t_end + 0 * w1, xp=xp)
-        lost_noi = lost_noi - streams.ai_power[:, t_end - 1]
-    to_let = ten.vacant_after * lost_noi + xp.where(ten.vacant_at_end, fit_usd_mw, 0.0)
-    value = scenario.financing.exit_multiple_ai * noi - to_let
-    return xp.where(ten.ai_after, cal.discount[-1] * xp.maximum(value, 0.0), 0.0)
-
-
-def _financing_pv(fin, ten, lead, overrun, cal, scenario, *, xp):
-    """PV per USD of nominal capex of equity capex, debt service and debt left at T; and
-    the PV of the debt left at T alone."""
-    t_end, start, k_end = cal.months, ten.start, ten.rent_months
-    spend = spend_months(ten.construction, lead, t_end)
-    equity = fin.equity_share * overrun * float(spend @ cal.discount[:-1])
-    balance = fin.balance_at_first_rent(ten.construction, lead, overrun, start, t_end, xp)
-    scheduled = xp.minimum(k_end, fin.term_months)  # payments made before T
-    paid = xp.where(ten.lost, xp.minimum(scheduled, ten.lost_at), scheduled)
-    dsum = prefix(xp.asarray(cal.discount[:-1]), xp=xp)
-    df_start = (1.0 + scenario.discount_rate) ** (-start.astype(xp.float64) / 12.0)
-    service = df_start * fin.service_pv(balance, xp.zeros_like(paid), paid, dsum, xp)
-    left = fin.balance_before(balance, scheduled, xp)
-    # a hall whose rent starts at or after T owes what was drawn, grown to T
-    not_started = start >= t_end
-    grown = fin.balance_at_first_rent(ten.construction, lead, overrun, start * 0 + t_end, t_end, xp)
-    left = xp.where(not_started, grown, left)
-    left = xp.where(ten.lost, 0.0, xp.maximum(left, 0.0))
-    owed = cal.discount[-1] * left
-    return equity + service + owed, owed

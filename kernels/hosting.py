@@ -1,4 +1,4 @@
-"""Hosted AI on a site (docs/model.md) and its financing (§5).
+"""Hosted AI on a site (docs/model.md, Hosted AI) and the size of its project debt.
 
 Timing, in months of the horizon: construction starts in January of the build
 year (``cs``); capex is spent evenly over ``lead_time_months`` from then; rent starts
@@ -9,15 +9,18 @@ The tenancy is a renewal process to the horizon (:func:`tenancy`): the first ten
 pays contract rent until it exits (geometric, from ``annual_default_prob``) or its term
 ends; renewals and successors pay the scenario's market rent for ``relet_term_years``
 each, with vacancies, re-let capex and further exits between them, and at a re-let the
-operator may return the hall's grid MW to mining instead. With ``non_recourse`` debt
-the equity may hand the hall to the lenders at an exit or non-renewal: debt service
-stops, nothing is owed at T, and the equity loses the hall's later income and terminal
-value. MW returned to mining buy the ASIC generation of that month
-(:attr:`Fleet.asic_cost_usd_mw`) but are then counted at the site's running-fleet
-efficiency, a simplification that slightly understates them.
+operator may return the hall's grid MW to mining instead. The first tenant renews at its
+own escalated price times the market factor; a successor pays the successor price (the
+rent of a hall the landlord fits out) times the factor, and where the first tenant funded
+part of the hall and takes it when it leaves, the landlord funds that share again for the
+first successor. With ``non_recourse`` debt the equity may hand the hall to the lenders
+at an exit or non-renewal: debt service stops, nothing is owed at T, and the equity loses
+the hall's later income and terminal value. MW returned to mining buy the ASIC generation
+of that month (:attr:`Fleet.asic_cost_usd_mw`) but are then counted at the site's
+running-fleet efficiency, a simplification that slightly understates them.
 
-Everything here is per MW of critical IT or per USD of nominal capex, so the NPV
-of an option is a linear combination of these per-scenario coefficients.
+Everything here is per MW of critical IT or per USD of capex at today's prices, so the
+NPV of an option is a linear combination of these per-scenario coefficients.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .debt import Loan
 from .params import ContractParams, Portfolio, SiteAIParams, SiteParams
 from .prefix import gather, prefix
 from .rng import (
@@ -45,9 +49,29 @@ NEVER = 10**6  # an exit month that never comes [month]
 
 
 def capex_usd(ai: SiteAIParams, it_mw: Any) -> Any:
-    """Nominal capex of ``it_mw`` of IT: retrofit MW first, then new build [USD]."""
+    """Capex of ``it_mw`` of IT at today's prices: retrofit MW first, then new build [USD]."""
     retrofit = np.minimum(it_mw, ai.retrofit_mw)
     return retrofit * ai.retrofit_capex_usd_mw + (it_mw - retrofit) * ai.build_capex_usd_mw
+
+
+def build_cost_index(scenario: Portfolio, build_year: int) -> float:
+    """What a USD of capex at today's prices costs when construction starts in
+    ``build_year``: ``cost_inflation`` compounded to its January [-]."""
+    months = construction_start(scenario, build_year)
+    return float((1.0 + scenario.market.cost_inflation) ** (months / 12.0))
+
+
+def nominal_capex_usd(scenario: Portfolio, site: SiteParams, it_mw: Any, build_year: int) -> Any:
+    """Capex of ``it_mw`` of IT built from ``build_year``, in the money of then [USD]."""
+    return capex_usd(site.ai, it_mw) * build_cost_index(scenario, build_year)
+
+
+def full_build_capex_usd_mw(ai: SiteAIParams) -> float:
+    """Capex per IT MW of the site's whole AI build at today's prices (its retrofit and
+    new-build mix) [USD/MW]: what per-MW rules of a hall (the walk-away, the refinancing
+    and the debt a target coverage allows) read where the option's own mix would make
+    them non-linear."""
+    return float(capex_usd(ai, ai.max_it_mw)) / max(ai.max_it_mw, 1e-12)
 
 
 def mining_left_mw(site: SiteParams, it_mw: Any) -> Any:
@@ -155,108 +179,114 @@ def market_rent_factor(
 
 @dataclass(frozen=True)
 class RentSchedule:
-    """Deterministic rent of one contract per IT MW by relative month (numpy).
+    """Deterministic rent of one contract per IT MW by relative month (numpy), for the
+    horizon and the longest lease a buyer at T can see beyond it.
 
     Attributes
     ----------
     contract_rent : ndarray (M,) [USD/MW-month]
         Escalated price times the ramp share.
     market_base : ndarray (M,) [USD/MW-month]
-        Escalated price (times the scenario's market factor when re-let).
+        Escalated price: the first tenant's renewals pay it times the market factor.
+    successor_base : ndarray (M,) [USD/MW-month]
+        Escalated successor price: successors (and their renewals) pay it times the factor.
     term_months : int
     """
 
     contract_rent: np.ndarray
     market_base: np.ndarray
+    successor_base: np.ndarray
     term_months: int
 
 
+def schedule_months(contract: ContractParams, months: int) -> int:
+    """Relative months a RentSchedule covers: the horizon, then the longest lease that can
+    run past it, its vacancy, and a year to capitalise."""
+    longest = int(np.ceil(12 * max(contract.term_years, contract.relet_term_years)))
+    return months + longest + contract.relet_months + 13
+
+
 def rent_schedule(contract: ContractParams, months: int) -> RentSchedule:
-    """Rent per MW of IT for ``months`` relative months from first rent."""
-    s = np.arange(months)
-    base = 1000.0 * contract.price_usd_kw_month * (1.0 + contract.escalator) ** (s // 12)
-    ramp = np.ones(months)
+    """Rent per MW of IT by relative month from first rent (:func:`schedule_months` of
+    them for a horizon of ``months``)."""
+    length = schedule_months(contract, months)
+    s = np.arange(length)
+    growth = (1.0 + contract.escalator) ** (s // 12)
+    base = 1000.0 * contract.price_usd_kw_month * growth
+    successor = contract.successor_price_usd_kw_month
+    ramp = np.ones(length)
     edge = 0
     for phase in contract.ramp:
         ramp[edge : edge + phase.months] = phase.share
         edge += phase.months
-    return RentSchedule(base * ramp, base, int(round(12 * contract.term_years)))
+    return RentSchedule(
+        base * ramp,
+        base,
+        base if successor is None else 1000.0 * successor * growth,
+        int(round(12 * contract.term_years)),
+    )
 
 
-@dataclass(frozen=True)
-class Financing:
-    """Per-USD-of-nominal-capex financing terms of one (site, contract).
+def ramp_months(contract: ContractParams) -> int:
+    """Months from first rent until the whole hall pays rent [months]."""
+    return sum(phase.months for phase in contract.ramp)
 
-    The debt draws with capex, capitalises its interest until the first rent, then pays
-    interest only for ``interest_only_months`` and the rest as an annuity-due over the
-    remaining months of the term (a bullet is interest only until the term's last month,
-    then one payment of the balance). All payments are made at the start of their month.
+
+def stabilised_noi_usd_mw_month(
+    scenario: Portfolio, site: SiteParams, contract: ContractParams, build_year: int
+) -> float:
+    """The contract's NOI per IT MW in the month its rent stabilises, planned (no delay,
+    power at the market's mean price): what a lender sizes the debt on [USD/MW-month]."""
+    ai = site.ai
+    stable = ramp_months(contract)
+    at = construction_start(scenario, build_year) + ai.lead_time_months + stable
+    rent = 1000.0 * contract.price_usd_kw_month * (1.0 + contract.escalator) ** (stable // 12)
+    cost = (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * (
+        1.0 + scenario.market.cost_inflation
+    ) ** (at / 12.0)
+    if not contract.power_pass_through:
+        pm = scenario.power_markets[site.market]
+        cost += ai.pue * (pm.price_usd_mwh * 730.0 + pm.transmission_4cp_usd_kw_year * 1000.0 / 12)
+    return rent - cost
+
+
+def loan_per_capex(
+    scenario: Portfolio,
+    site: SiteParams,
+    contract: ContractParams,
+    build_year: int,
+    overrun: Any,
+    *,
+    xp: ModuleType = np,
+) -> Any:
+    """Project debt drawn per USD of the option's capex at today's prices [-].
+
+    ``loan_to_cost`` of the landlord's capex as spent (inflated to the build year, times
+    the overrun); with ``target_dscr``, at most what the stabilised contract NOI carries
+    at that coverage, per IT MW of the site's whole build (planned: balance at the planned
+    first rent). ``overrun`` 1 gives the planned loan.
     """
+    loan = Loan.of(scenario, contract)
+    share = loan.landlord_share * loan.loan_to_cost * build_cost_index(scenario, build_year)
+    drawn = share * overrun
+    if loan.target_dscr is None or not loan.borrows:
+        return drawn
+    noi = stabilised_noi_usd_mw_month(scenario, site, contract, build_year)
+    cs = construction_start(scenario, build_year)
+    spend = spend_months(cs, site.ai.lead_time_months, max(scenario.months, cs + 1))
+    planned_start = cs + site.ai.lead_time_months
+    growth = float(loan.growth(spend, planned_start, np)) / max(float(spend.sum()), 1e-300)
+    cap_usd_mw = loan.sized_balance(noi) / growth
+    return xp.minimum(drawn, cap_usd_mw / full_build_capex_usd_mw(site.ai))
 
-    equity_share: float  # (1 - tenant share) * (1 - loan to cost)
-    debt_share: float  # (1 - tenant share) * loan to cost
-    monthly_rate: float
-    term_months: int
-    non_recourse: bool
-    interest_only_months: int = 0  # payments of interest only from the first rent
 
-    @classmethod
-    def of(cls, scenario: Portfolio, contract: ContractParams) -> Financing:
-        debt = contract.financing or scenario.financing.debt
-        funded = 1.0 - contract.tenant_funded_share
-        term = max(1, int(round(12 * debt.term_years)))
-        if debt.amortization == "bullet":
-            interest_only = term - 1
-        else:
-            interest_only = min(debt.interest_only_months, term - 1)
-        return cls(
-            funded * (1.0 - debt.loan_to_cost),
-            funded * debt.loan_to_cost,
-            (1.0 + debt.rate) ** (1.0 / 12.0) - 1.0,
-            term,
-            debt.non_recourse,
-            interest_only,
-        )
-
-    def balance_at_first_rent(
-        self, construction: int, lead: int, overrun: Any, start: Any, months: int, xp: ModuleType
-    ) -> Any:
-        """Debt per USD of nominal capex just before the first payment: drawn with the
-        capex, its interest capitalised until the first rent (``start``, calendar)."""
-        spend = spend_months(construction, lead, months)
-        growth = 1.0 + self.monthly_rate
-        draw_weight = float(np.sum(spend * growth ** (-np.arange(months, dtype=np.float64))))
-        return self.debt_share * overrun * draw_weight * growth ** start.astype(xp.float64)
-
-    def payments(self, balance: Any) -> tuple[Any, Any]:
-        """The level payment and the interest-only payment on ``balance`` at the first rent."""
-        r = self.monthly_rate
-        payment = balance / annuity_due(r, self.term_months - self.interest_only_months)
-        return payment, balance * (r / (1.0 + r))  # paid at a month's start: the balance holds
-
-    def service_pv(self, balance: Any, a: Any, b: Any, dsum: Any, xp: ModuleType) -> Any:
-        """PV at the first rent of the payments due in relative months [a, b) (within the
-        term); ``dsum`` is the prefix sum of the discount factors by relative month."""
-        io, term = self.interest_only_months, self.term_months
-        payment, interest = self.payments(balance)
-        a, b = xp.minimum(a, term), xp.minimum(xp.maximum(a, b), term)
-        pv = interest * (dsum[xp.minimum(b, io)] - dsum[xp.minimum(a, io)])
-        return pv + payment * (dsum[b] - dsum[xp.minimum(xp.maximum(a, io), b)])
-
-    def balance_before(self, balance: Any, k: Any, xp: ModuleType) -> Any:
-        """Balance owed just before relative month ``k``'s payment (0 from the term on)."""
-        k = xp.minimum(k, self.term_months)
-        payment, _ = self.payments(balance)
-        rest = payment * annuity_due(self.monthly_rate, self.term_months - k)
-        return xp.where(k <= self.interest_only_months, balance, rest)
-
-    def debt_left_pv(
-        self, balance: Any, e: Any, k_end: Any, dsum: Any, d: Any, xp: ModuleType
-    ) -> Any:
-        """PV at the first rent of the service due from relative month ``e`` to the horizon
-        (``k_end``) and of the balance then owed."""
-        owed = xp.where(k_end < self.term_months, self.balance_before(balance, k_end, xp), 0.0)
-        return self.service_pv(balance, e, k_end, dsum, xp) + d[k_end] * xp.maximum(owed, 0.0)
+def equity_per_capex(
+    scenario: Portfolio, site: SiteParams, contract: ContractParams, build_year: int
+) -> float:
+    """Planned equity capex per USD of the option's capex at today's prices: the landlord's
+    share at the prices of the build year, less the planned loan (no overrun) [-]."""
+    landlord = (1.0 - contract.tenant_funded_share) * build_cost_index(scenario, build_year)
+    return landlord - float(loan_per_capex(scenario, site, contract, build_year, 1.0))
 
 
 def spend_months(cs: int, lead: int, months: int) -> np.ndarray:
@@ -270,18 +300,6 @@ def spend_months(cs: int, lead: int, months: int) -> np.ndarray:
     return share
 
 
-def annuity_due(rate: float, n: Any) -> Any:
-    """Value at the first payment of ``n`` monthly payments of 1, the first paid at once.
-
-    sum_{i < n} (1 + rate)^-i. Debt amortises from the first rent month: payment
-    A = balance / annuity_due(rate, term), and the balance owed just before payment k
-    is A * annuity_due(rate, term - k).
-    """
-    if rate == 0:
-        return n * 1.0
-    return (1.0 - (1.0 + rate) ** (-n * 1.0)) * (1.0 + rate) / rate
-
-
 def construction_start(scenario: Portfolio, build_year: int) -> int:
     """Calendar month index of January of ``build_year`` (0 if before the start)."""
     return max(0, (build_year - scenario.start_year) * 12 - (int(scenario.start[5:]) - 1))
@@ -291,14 +309,23 @@ def construction_start(scenario: Portfolio, build_year: int) -> int:
 class Lease:
     """One tenancy after the first: market rent over relative months [start, end).
 
-    Both are clipped to the horizon (``start == end == rent_months`` when there is none);
-    ``fitout`` marks a successor tenant, whose hall paid the re-let capex at ``start``
-    (a renewal pays none).
+    Both are clipped to the horizon (``start == end == rent_months`` when there is none).
+    ``fitout`` marks a successor tenant, whose hall paid the re-let capex at ``start`` (a
+    renewal pays none); ``own`` a renewal of the first tenant (its rent follows the
+    contract's own price, a successor's the successor price); ``refund`` the first
+    successor after a first tenant that took the share of the hall it funded: the landlord
+    funds that share again at ``start``.
     """
 
     start: Any
     end: Any
     fitout: Any
+    own: Any
+    refund: Any
+
+
+# what runs at the horizon (Tenancy.tail_kind)
+TAIL_CONTRACT, TAIL_OWN, TAIL_SUCCESSOR, TAIL_VACANT = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -330,7 +357,7 @@ class Tenancy:
     vacant_after : array of int64
         Months that wait still runs after T (0 when none).
     market_rent_factor : array [-]
-        Market rent as a multiple of the contract price (mean 1).
+        Market rent as a multiple of the escalated price (mean 1).
     lost : array of bool
         The equity handed the hall to the lenders (non-recourse debt) at ``lost_at``.
     lost_at : array of int64
@@ -345,6 +372,19 @@ class Tenancy:
         ``start`` and ``start + contract_months`` as calendar months clipped to T.
     mining_from : array of int64
         Calendar month the hall's MW mine again (T when they do not).
+    original_end : array of int64
+        Relative month the first tenant (with its renewals) leaves (``NEVER`` while it
+        holds the hall at T).
+    tail_kind : array of int64
+        What runs at T: TAIL_CONTRACT (the first contract), TAIL_OWN (a renewal of the
+        first tenant), TAIL_SUCCESSOR (a successor's lease) or TAIL_VACANT.
+    tail_end : array of int64
+        Relative month the lease running at T ends by its terms (a buyer at T sees the
+        term, not the exit the scenario draws later); for TAIL_VACANT the month the
+        successor would start.
+    refund_at_end : array of bool
+        TAIL_VACANT where the successor to come needs the first tenant's share funded
+        again.
     """
 
     schedule: RentSchedule
@@ -364,6 +404,10 @@ class Tenancy:
     rent_start: Any
     contract_end: Any
     mining_from: Any
+    original_end: Any
+    tail_kind: Any
+    tail_end: Any
+    refund_at_end: Any
 
     def rented(self, months: int, xp: ModuleType) -> list[tuple[Any, Any]]:
         """Calendar spans [a, b) clipped to ``months`` in which the hall earns rent: the
@@ -383,10 +427,33 @@ RELET_CAPEX_SHARE = 0.05  # re-let capex per IT MW as a share of the build capex
 
 
 def relet_capex_usd_mw(contract: ContractParams, ai: SiteAIParams) -> float:
-    """Fit-out a successor tenant needs, per MW of IT [USD/MW]."""
+    """Fit-out a successor tenant needs, per MW of IT, at today's prices [USD/MW]."""
     if contract.relet_capex_usd_mw is not None:
         return contract.relet_capex_usd_mw
     return RELET_CAPEX_SHARE * ai.build_capex_usd_mw
+
+
+def takes_improvements(contract: ContractParams) -> bool:
+    """The first tenant funded part of the hall and takes it when it leaves."""
+    return contract.tenant_funded_share > 0 and not contract.improvements_revert
+
+
+def refund_usd_mw(contract: ContractParams, ai: SiteAIParams) -> float:
+    """What the landlord funds again per IT MW, at today's prices, for the first successor
+    after a tenant that took its share of the hall (0 when it stays) [USD/MW]: that share
+    of the site's whole build (:func:`full_build_capex_usd_mw`)."""
+    if not takes_improvements(contract):
+        return 0.0
+    return contract.tenant_funded_share * full_build_capex_usd_mw(ai)
+
+
+def refit_reserve_usd_mw_month(scenario: Portfolio) -> float:
+    """The refit spread over its cycle, at today's prices: what a buyer sets aside for it
+    [USD/MW IT-month] (0 without refits)."""
+    b = scenario.build
+    if b.refit_years <= 0:
+        return 0.0
+    return b.refit_capex_usd_mw / (12.0 * b.refit_years)
 
 
 def tenancy(
@@ -404,15 +471,16 @@ def tenancy(
 ) -> Tenancy:
     """The tenancy timeline of converting a site in ``build_year`` for a contract.
 
-    A renewal process to the horizon (docs/model.md section 4): the first tenant pays
+    A renewal process to the horizon (docs/model.md, Tenancy): the first tenant pays
     contract rent until it exits or its term ends. At the end of a term the tenant renews
     with ``renewal_prob`` at market rent; otherwise, and after any exit, the hall stands
-    empty ``relet_months`` and a successor pays market rent after the re-let capex, or the
+    empty ``relet_months`` and a successor pays market rent after the re-let capex (and,
+    the first one after a tenant that took its funded share, that share again), or the
     hall's MW mine again where mining earns more that month. Every renewal and successor
     lasts ``relet_term_years``; a successor exits at ``successor_default_prob`` a year, a
     renewing tenant at its own rate. With non-recourse debt, at each exit or non-renewal
-    the equity hands the hall to the lenders when keeping it is worth less than the debt
-    it would still service (:func:`_keep_value`).
+    while the loan runs the equity hands the hall to the lenders when keeping it is worth
+    less than the loan it would still owe (:class:`_KeepValue`).
 
     Parameters
     ----------
@@ -427,7 +495,7 @@ def tenancy(
     """
     site, contract = scenario.sites[site_index], scenario.contracts[contract_index]
     ai, t_end = site.ai, margin.shape[1]
-    fin = Financing.of(scenario, contract)
+    loan = Loan.of(scenario, contract)
     cs = construction_start(scenario, build_year)
     start = cs + ai.lead_time_months + draws.delay_months
     k_end = xp.clip(t_end - start, 0, t_end)
@@ -436,13 +504,28 @@ def tenancy(
         ("market rent", contract_index),
         lambda: market_rent_factor(scenario, contract_index, scenarios, xp=xp),
     )
-    relet = Relet(contract, ai, site, sched, mrf, margin, ai_power, asic_cost_usd_mw, start, xp)
-    walk_away = fin.non_recourse and fin.debt_share > 0  # the equity holds that option
+    relet = Relet(scenario, contract, ai, site, sched, mrf, margin, ai_power, asic_cost_usd_mw,
+                  start, xp)  # fmt: skip
+    walk_away = loan.non_recourse and loan.borrows  # the equity holds that option
     keep = (
-        _KeepValue(scenario, contract, ai, fin, sched, mrf, ai_power, cs, start, k_end, draws, xp)
+        _KeepValue(
+            scenario,
+            site,
+            contract,
+            build_year,
+            loan,
+            sched,
+            mrf,
+            ai_power,
+            start,
+            k_end,
+            draws,
+            xp,
+        )  # fmt: skip
         if walk_away
         else None
     )
+    takes = takes_improvements(contract)
 
     first_exit = draws.memo(
         ("exit", contract_index),
@@ -456,8 +539,12 @@ def tenancy(
     never = xp.full(k_end.shape, NEVER, dtype=xp.int64)
     vacant_at_end = xp.zeros(k_end.shape, dtype=bool)  # a successor is still to come at T
     vacant_after = xp.zeros(k_end.shape, dtype=xp.int64)  # months a vacancy runs past T
+    refund_at_end = xp.zeros(k_end.shape, dtype=bool)
     lost, lost_at = xp.zeros(k_end.shape, dtype=bool), never
     to_mining, mining_at = xp.zeros(k_end.shape, dtype=bool), never
+    original_end = never
+    tail_kind = xp.full(k_end.shape, TAIL_CONTRACT, dtype=xp.int64)
+    tail_end = xp.full(k_end.shape, sched.term_months, dtype=xp.int64)
     entity = site_index * max(1, len(scenario.contracts)) + contract_index
     stream = entity_stream(STREAM_RENEWAL, entity)
     relet_term = max(1, int(round(12 * contract.relet_term_years)))
@@ -471,14 +558,18 @@ def tenancy(
         )
         renews = active & ~exited & (u_renew < contract.renewal_prob)
         leaves = active & ~renews  # an exit or a non-renewal
+        first_out = leaves & original  # the first tenant leaves now
+        original_end = xp.where(first_out, end, original_end)
+        refund = first_out & takes  # the successor needs the tenant's share again
         if keep is not None:
-            walk = leaves & keep.walks(end)
+            walk = leaves & keep.walks(end, refund)
             lost, lost_at = lost | walk, xp.where(walk, end, lost_at)
             leaves, active = leaves & ~walk, active & ~walk
         nxt = xp.where(renews, end, end + contract.relet_months)
-        back = leaves & (nxt < k_end) & relet.mining_beats_ai(nxt)
+        back = leaves & (nxt < k_end) & relet.mining_beats_ai(nxt, refund)
         to_mining, mining_at = to_mining | back, xp.where(back, nxt, mining_at)
         active = active & ~back
+        own = original & renews
         original = original & renews
         hazard_exit = xp.where(
             original,
@@ -489,10 +580,16 @@ def tenancy(
         end = nxt + xp.where(exited, hazard_exit, relet_term)
         a = xp.where(active, xp.minimum(nxt, k_end), k_end)
         b = xp.where(active, xp.minimum(end, k_end), k_end)
-        leases.append(Lease(a, b, active & leaves & (nxt < k_end)))
+        fitout = active & leaves & (nxt < k_end)
+        leases.append(Lease(a, b, fitout, active & own, fitout & refund))
         pending = active & leaves & (nxt >= k_end)
         vacant_at_end = vacant_at_end | pending
         vacant_after = xp.where(pending, nxt - k_end, vacant_after)
+        refund_at_end = xp.where(pending, refund, refund_at_end)
+        started = active & (nxt < k_end)
+        tail_end = xp.where(started, nxt + relet_term, xp.where(pending, nxt, tail_end))
+        kind = xp.where(own, TAIL_OWN, TAIL_SUCCESSOR)
+        tail_kind = xp.where(started, kind, xp.where(pending, TAIL_VACANT, tail_kind))
         active = active & (end < k_end)
     hall_end = xp.where(lost, lost_at, xp.where(to_mining, mining_at, k_end))
     return Tenancy(
@@ -513,6 +610,10 @@ def tenancy(
         rent_start=xp.minimum(start, t_end),
         contract_end=xp.minimum(start + c_end, t_end),
         mining_from=xp.where(to_mining, xp.minimum(start + mining_at, t_end), t_end),
+        original_end=original_end,
+        tail_kind=tail_kind,
+        tail_end=tail_end,
+        refund_at_end=refund_at_end,
     )
 
 
@@ -520,6 +621,7 @@ def tenancy(
 class Relet:
     """The choice at a re-let: a successor tenant, or the hall's grid MW mine again."""
 
+    scenario: Portfolio
     contract: ContractParams
     ai: SiteAIParams
     site: SiteParams
@@ -531,15 +633,19 @@ class Relet:
     start: Any
     xp: ModuleType
 
-    def mining_beats_ai(self, s: Any) -> Any:
+    def mining_beats_ai(self, s: Any, refund: Any) -> Any:
         """At relative month ``s``, does a grid MW mining earn more this month than the hall
-        re-let? The ASICs and the re-let capex count spread over their lives."""
-        xp, ai = self.xp, self.ai
+        re-let? The ASICs and the re-let capex (with the first tenant's share funded again
+        where ``refund``) count spread over their lives; costs at that month's prices."""
+        xp, ai, c = self.xp, self.ai, self.contract
         t = xp.clip(self.start + s, 0, self.margin.shape[1] - 1)
-        s = xp.clip(s, 0, len(self.sched.market_base) - 1)
-        fitout = relet_capex_usd_mw(self.contract, ai) / (12.0 * self.contract.relet_term_years)
-        ai_noi = self.mrf * xp.asarray(self.sched.market_base)[s] - ai.opex_usd_mw_month - fitout
-        if not self.contract.power_pass_through:
+        s = xp.clip(s, 0, len(self.sched.successor_base) - 1)
+        prices = (1.0 + self.scenario.market.cost_inflation) ** (t / 12.0)
+        fit = relet_capex_usd_mw(c, ai) + xp.where(refund, refund_usd_mw(c, ai), 0.0)
+        fitout = fit * prices / (12.0 * c.relet_term_years)
+        opex = (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * prices
+        ai_noi = self.mrf * xp.asarray(self.sched.successor_base)[s] - opex - fitout
+        if not c.power_pass_through:
             ai_noi = ai_noi - gather(self.ai_power, t, xp=xp)
         refresh_months = 12.0 * self.site.mining.asic_refresh_years
         asic = gather(xp.asarray(self.asic_cost_usd_mw), t, xp=xp) / refresh_months
@@ -550,36 +656,47 @@ class Relet:
 class _KeepValue:
     """The equity's walk-away test under non-recourse debt, per IT MW, on what is known.
 
-    At relative month ``e`` (an exit or a non-renewal), keeping the hall is worth its
-    re-let at this scenario's market rent from ``e + relet_months`` (no further exits),
-    less opex from ``e``, the re-let capex, the grid power at its last 12 months' level
-    where the miner pays it, plus its terminal value; handing it over is worth the debt
-    service still due from ``e`` and the balance owed at T, per IT MW of the site's full
-    build (its retrofit and new-build mix). All discounted to the first rent.
+    At relative month ``e`` (an exit or a non-renewal) while the loan runs, keeping the
+    hall is worth, after income tax, its re-let at this scenario's successor rent from
+    ``e + relet_months`` (no further exits), less its costs from ``e`` and the re-let
+    capex, the grid power at its last 12 months' level where the miner pays it, plus its
+    stabilised market value at T; handing it over saves the loan's balance then, per IT MW
+    of the site's whole build. All discounted to the first rent at the unlevered rate. A
+    refinancing is the sponsor's: after the term there is nothing to hand over.
     """
 
     def __init__(
-        self, scenario, contract, ai, fin, sched, mrf, ai_power, cs, start, k_end, draws, xp
-    ):
-        self.xp, self.fin, self.k_end, self.mrf = xp, fin, k_end, mrf
+        self, scenario, site, contract, build_year, loan, sched, mrf, ai_power, start, k_end,
+        draws, xp,
+    ):  # fmt: skip
+        ai = site.ai
+        self.xp, self.loan, self.k_end, self.mrf, self.start = xp, loan, k_end, mrf, start
         self.v = contract.relet_months
-        self.opex = ai.opex_usd_mw_month
         self.fit = relet_capex_usd_mw(contract, ai)
+        self.refund = refund_usd_mw(contract, ai)
         self.multiple = scenario.financing.exit_multiple_ai
+        self.after_tax = 1.0 - scenario.tax.income_rate
         t_end = ai_power.shape[1]
+        g = 1.0 + scenario.market.cost_inflation
+        self.prices = g ** (start.astype(xp.float64) / 12.0)  # at the first rent
+        self.g_month = g ** (1.0 / 12.0)
+        self.cost = ai.opex_usd_mw_month + ai.sga_usd_mw_month
+        self.reserve = refit_reserve_usd_mw_month(scenario)
         d = (1.0 + scenario.discount_rate) ** (-np.arange(t_end + 1) / 12.0)
+        grown = d * self.g_month ** np.arange(t_end + 1)
         self.d = xp.asarray(d)
         self.dsum = xp.asarray(prefix(d[:-1], xp=np))
-        self.rent_pv = xp.asarray(prefix(d[:-1] * sched.market_base, xp=np))
-        self.rent_raw = xp.asarray(prefix(sched.market_base, xp=np))
-        self.start = start
+        self.cost_pv = xp.asarray(prefix(grown[:-1], xp=np))
+        self.rent_pv = xp.asarray(prefix(d[:-1] * sched.successor_base[:t_end], xp=np))
+        self.base = xp.asarray(sched.successor_base)
         self.power = None if contract.power_pass_through else prefix(ai_power, xp=xp)
-        capex_mw = float(capex_usd(ai, ai.max_it_mw)) / max(ai.max_it_mw, 1e-12)
-        self.balance = capex_mw * fin.balance_at_first_rent(
-            cs, ai.lead_time_months, draws.overrun, start, t_end, xp
-        )
+        cs = construction_start(scenario, build_year)
+        spend = spend_months(cs, ai.lead_time_months, t_end)
+        per_capex = loan_per_capex(scenario, site, contract, build_year, draws.overrun, xp=xp)
+        drawn_per_mw = per_capex * full_build_capex_usd_mw(ai)
+        self.balance = drawn_per_mw * loan.growth(spend, start, xp)
 
-    def walks(self, e: Any) -> Any:
+    def walks(self, e: Any, refund: Any) -> Any:
         """Does the equity hand the hall over at relative month ``e``? (Read only where a
         tenancy ends inside the horizon.)"""
         xp, k_end = self.xp, self.k_end
@@ -592,18 +709,18 @@ class _KeepValue:
             lo = xp.maximum(t - 12, 0)
             level = (gather(self.power, t, xp=xp) - gather(self.power, lo, xp=xp)) / (t - lo)
             rent = rent - level * (self.dsum[k_end] - self.dsum[on])
-        opex = self.opex * (self.dsum[k_end] - self.dsum[xp.minimum(e, k_end)])
-        fitout = xp.where(on < k_end, self.fit * self.d[on], 0.0)
-        # the hall at T as a buyer prices it (coefficients._terminal_ai): let at market rent,
-        # less the rest of a vacancy past T and its fit-out
-        w0 = xp.maximum(k_end - 12, 0)
-        last = xp.maximum(k_end - 1, 0)
-        rate = self.mrf * (self.rent_raw[last + 1] - self.rent_raw[last]) - level
-        noi = self.mrf * (self.rent_raw[k_end] - self.rent_raw[w0])
-        noi = noi - (self.opex + level) * (k_end - w0)
+        costs = self.cost * self.prices * (self.cost_pv[k_end] - self.cost_pv[e])
+        fit = self.fit + xp.where(refund, self.refund, 0.0)
+        prices_on = self.prices * self.g_month ** on.astype(xp.float64)
+        fitout = xp.where(on < k_end, fit * prices_on * self.d[on], 0.0)
+        # the hall at T, let at market: the multiple on its stabilised NOI less the reserve
+        prices_t = self.prices * self.g_month ** k_end.astype(xp.float64)
+        noi = self.mrf * self.base[k_end] - (self.cost + self.reserve) * prices_t - level
         wait = xp.maximum(e + self.v - k_end, 0)
-        to_let = xp.where(e + self.v >= k_end, wait * rate + self.fit, 0.0)
-        terminal = self.d[k_end] * xp.maximum(self.multiple * noi - to_let, 0.0)
-        hall = rent - opex - fitout + terminal
-        debt = self.fin.debt_left_pv(self.balance, e, k_end, self.dsum, self.d, xp)
-        return (debt > 0) & (hall < debt)
+        to_let = xp.where(e + self.v >= k_end, wait * noi + fit * prices_t, 0.0)
+        terminal = self.d[k_end] * xp.maximum(12.0 * self.multiple * noi - to_let, 0.0)
+        hall = self.after_tax * (rent - costs - fitout + terminal)
+        debt = xp.where(
+            e < self.loan.term_months, self.loan.balance_before(self.balance, e, xp), 0.0
+        )
+        return (debt > 0) & (hall < debt * self.d[e])

@@ -35,7 +35,9 @@ class Calendar:
     year : ndarray of int
         Calendar year of each month.
     discount : ndarray, length T + 1 [-]
-        (1 + r)^(-t/12); the last entry discounts the terminal value.
+        (1 + r)^(-t/12) at the unlevered rate; the last entry discounts the terminal value.
+    cost : ndarray, length T + 1 [-]
+        (1 + cost_inflation)^(t/12): what a cost of today's prices costs in month t.
     """
 
     hours: np.ndarray
@@ -43,6 +45,7 @@ class Calendar:
     month_of_year: np.ndarray
     year: np.ndarray
     discount: np.ndarray
+    cost: np.ndarray
 
     @property
     def months(self) -> int:
@@ -65,7 +68,8 @@ def horizon_calendar(scenario: Portfolio) -> Calendar:
     )
     t = np.arange(scenario.months + 1, dtype=np.float64)
     discount = (1.0 + scenario.discount_rate) ** (-t / 12.0)
-    return Calendar(days * 24.0, days.astype(np.float64), month, year, discount)
+    cost = (1.0 + scenario.market.cost_inflation) ** (t / 12.0)
+    return Calendar(days * 24.0, days.astype(np.float64), month, year, discount, cost)
 
 
 def subsidy_schedule(scenario: Portfolio) -> np.ndarray:

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from .market import Calendar, MarketPaths
-from .params import SiteParams
+from .params import SiteParams, TaxParams
 from .power import PowerPaths, curtailment
+from .tax import assessed_share, property_rate_at
 
 TH_PER_PH = 1000.0
 
@@ -121,6 +122,7 @@ def fleet_path(
     over months (the fused site kernel has the same loop per scenario).
     """
     m, months = site.mining, cal.months
+    opex = m.opex_usd_mw_month * cal.cost
     if m.refresh == "always":
         return fleet(site, months)
     ph_gen, _ = generations(site, months)
@@ -138,7 +140,7 @@ def fleet_path(
         due = due_at == t
         if t >= period and bool(xp.any(due)):
             level = power.level[:, t]
-            args = (site, hashprice[:, t], level, power.curve, cal.hours[t], pool_fee)
+            args = (site, hashprice[:, t], level, power.curve, cal.hours[t], pool_fee, opex[t])
             gain = _hashing_over_power(*args, ph_gen[t], xp=xp) - _hashing_over_power(
                 *args, ph_table[bought], xp=xp
             )
@@ -168,9 +170,10 @@ def asic_cost_path(
     return xp.asarray(buy_gen)[None, :] * factor
 
 
-def _hashing_over_power(site, hashprice, level, curve, hours, pool_fee, ph_per_mw, *, xp):
+def _hashing_over_power(site, hashprice, level, curve, hours, pool_fee, opex, ph_per_mw, *, xp):
     """A month's revenue less the power it buys per grid MW, for a fleet of ``ph_per_mw``,
-    or the opex an idle month saves where idling is better (mining_streams' rule) [USD]."""
+    or the opex (``opex`` that month) an idle month saves where idling is better
+    (mining_streams' rule) [USD]."""
     m = site.mining
     value = value_per_mwh(hashprice, ph_per_mw, pool_fee)
     hours_up = hours * m.uptime
@@ -181,15 +184,48 @@ def _hashing_over_power(site, hashprice, level, curve, hours, pool_fee, ph_per_m
     over_power = hours_up * run * value - hours_up * level * price_share
     avoidable = idle_saving(site)
     if avoidable > 0:
-        over_power = xp.maximum(over_power, avoidable * m.opex_usd_mw_month)
+        over_power = xp.maximum(over_power, avoidable * opex)
     return over_power
+
+
+def running_fleet(
+    site: SiteParams, fleet_: Fleet, months: int, *, xp: ModuleType
+) -> tuple[Any, Any]:
+    """The month the running fleet was bought and what it cost per grid MW, by month ((T,)
+    where the same in every scenario, else (N, T)). The fleet at the start was bought at the
+    start's price (``asic_cost_usd_th``), at month 0."""
+    m = site.mining
+    t = np.arange(months)
+    _, buy_gen = generations(site, months)
+    if m.refresh == "always":
+        bought = (t // refresh_period(site)) * refresh_period(site)
+        return bought, buy_gen[bought]
+    if m.refresh == "never" or fleet_.generation is None:
+        return np.zeros(months, dtype=np.int64), np.full(months, buy_gen[0])
+    bought = fleet_.generation
+    paid = xp.take_along_axis(xp.asarray(fleet_.asic_cost_usd_mw), bought, axis=1)
+    return bought, xp.where(bought > 0, paid, buy_gen[0])
+
+
+def fleet_property_tax(
+    site: SiteParams, fleet_: Fleet, tax: TaxParams, months: int, *, xp: ModuleType
+) -> Any:
+    """Property tax of the running fleet per grid MW and month: its cost less straight-line
+    depreciation over ``asic_life_years``, at ``property_rate`` (abated in the first
+    ``property_abatement_years`` of a fleet bought after the start) [USD/MW]."""
+    bought, cost = running_fleet(site, fleet_, months, xp=xp)
+    bought = xp.asarray(bought)
+    age = xp.arange(months) - bought  # (T,) or (N, T), as the fleet is
+    share = assessed_share(age, tax.asic_life_years, xp=xp)
+    return xp.asarray(cost) * share * property_rate_at(tax, age, bought > 0, xp=xp)
 
 
 @dataclass(frozen=True)
 class MiningStreams:
     """Cash flows per grid MW of mining, per scenario and month (backend arrays) [USD/MW].
 
-    ``margin`` = revenue - power - opex - fourcp (operating; refresh capex apart).
+    ``margin`` = revenue - power - opex - fourcp - property_tax (operating; refresh capex
+    apart). ``opex`` holds SG&A too.
     """
 
     revenue: Any
@@ -199,6 +235,7 @@ class MiningStreams:
     refresh: Any
     margin: Any
     run_share: Any
+    property_tax: Any = 0.0
 
 
 def value_per_mwh(hashprice: Any, ph_per_mw: Any, pool_fee: float) -> Any:
@@ -216,13 +253,16 @@ def mining_streams(
     pool_fee: float,
     *,
     xp: ModuleType,
+    tax: TaxParams | None = None,
 ) -> MiningStreams:
-    """Revenue, power, opex and 4CP of one grid MW of mining per month.
+    """Revenue, power, opex (with SG&A), 4CP and property tax of one grid MW of mining per
+    month; opex and SG&A at each month's prices (``Calendar.cost``).
 
     A curtailable site runs the bins priced below the value of hashing; a month whose
     margin over the power it buys is below the opex idling would save
     (``opex_avoidable_share`` x opex) is idled whole: no revenue, no power bought (the PPA
     settlement sells its energy back), the avoidable share of opex saved. No foresight.
+    SG&A and the fleet's property tax (``tax``; none without it) are paid every month.
     """
     m = site.mining
     value = value_per_mwh(market.hashprice, per_month(fleet_.ph_per_mw, xp), pool_fee)
@@ -236,18 +276,24 @@ def mining_streams(
         fourcp = xp.full_like(value, transmission_4cp_usd_kw_year * 1000.0 / 12.0)
     revenue = hours_up * run * value
     energy = hours_up * power.level * price_share
-    opex = xp.full_like(value, m.opex_usd_mw_month)
+    prices = xp.asarray(cal.cost[:-1])[None, :]
+    opex_t = m.opex_usd_mw_month * prices
+    opex = xp.broadcast_to(opex_t, value.shape)
     avoidable = idle_saving(site)
     if avoidable > 0:
         # a month that earns less over its power than the opex idling saves is idled
-        idle = revenue - energy < avoidable * m.opex_usd_mw_month
+        idle = revenue - energy < avoidable * opex_t
         revenue = xp.where(idle, 0.0, revenue)
         energy = xp.where(idle, 0.0, energy)
-        opex = xp.where(idle, m.opex_usd_mw_month * (1.0 - avoidable), opex)
+        opex = xp.where(idle, opex_t * (1.0 - avoidable), opex)
         run = xp.where(idle, 0.0, run)
+    opex = opex + m.sga_usd_mw_month * prices
     refresh = xp.broadcast_to(per_month(fleet_.refresh_capex_usd_mw, xp), value.shape)
-    margin = revenue - energy - opex - fourcp
-    return MiningStreams(revenue, energy, opex, fourcp, refresh, margin, run)
+    ptax = xp.zeros_like(value)
+    if tax is not None and tax.property_rate > 0:
+        ptax = ptax + per_month(fleet_property_tax(site, fleet_, tax, cal.months, xp=xp), xp)
+    margin = revenue - energy - opex - fourcp - ptax
+    return MiningStreams(revenue, energy, opex, fourcp, refresh, margin, run, ptax)
 
 
 def per_month(values: Any, xp: ModuleType) -> Any:

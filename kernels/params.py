@@ -26,6 +26,7 @@ __all__ = [
     "SiteMiningParams",
     "SiteParams",
     "SitePowerParams",
+    "TaxParams",
     "month_index",
 ]
 
@@ -61,6 +62,7 @@ class MarketParams:
     fee_share_volatility: float  # [-]
     pool_fee: float  # [share of revenue]
     asic_price_elasticity: float = 0.0  # ASIC $/TH ~ (hashprice / start)^this [-]
+    cost_inflation: float = 0.0  # opex and later capex grow at this a year [1/yr]
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class SiteMiningParams:
     efficiency_gain_per_year: float  # [share/yr]
     opex_avoidable_share: float = 0.0  # [share of opex saved in an idle month]
     refresh: str = "always"  # "when_it_pays", "always" (revision 1) or "never"
+    sga_usd_mw_month: float = 0.0  # overhead per grid MW, never saved by idling [USD/MW-month]
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class SiteAIParams:
     lead_time_months: int  # [months]
     delay_mean_months: float  # [months]
     opex_usd_mw_month: float  # [USD/MW IT-month]
+    sga_usd_mw_month: float = 0.0  # overhead per IT MW [USD/MW IT-month]
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,12 @@ class DebtParams:
     non_recourse: bool
     interest_only_months: int = 0  # [months from the first rent]
     amortization: str = "annuity"  # "annuity" or "bullet"
+    market_rate: float | None = None  # the loan's flows are discounted at it; None: rate [1/yr]
+    target_dscr: float | None = None  # the loan is at most stabilised NOI / this can carry [x]
+    refinance: bool = False  # a bullet is refinanced at maturity (else the equity repays it)
+    refinance_dscr: float = 1.3  # the refinancing is sized to the trailing NOI / this [x]
+    refinance_rate: float | None = None  # the rate then; None: rate [1/yr]
+    refinance_term_years: float = 10.0  # the refinancing amortises over this [years]
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,9 @@ class ContractParams:
     online_by: str | None  # [YYYY-MM]
     must_sign: bool
     ramp: tuple[RampPhaseParams, ...] = ()
+    lease_discount_rate: float | None = None  # a buyer at T discounts the lease at it [1/yr]
+    improvements_revert: bool = False  # the tenant-funded share stays with the hall
+    successor_price_usd_kw_month: float | None = None  # successors' starting rent; None: price
     # the debt of its halls when the contract has its own (resolved over the portfolio's by
     # the adapter); None: the portfolio's (FinancingParams.debt)
     financing: DebtParams | None = None
@@ -167,14 +180,39 @@ class FinancingParams:
     """The financing terms the valuation reads (budgets are the MILP's alone)."""
 
     debt: DebtParams
-    exit_multiple_ai: float  # [x AI NOI]
+    exit_multiple_ai: float  # [x stabilised market NOI of a hall at its re-let]
     exit_multiple_mining: float  # [x mining margin]
+
+
+@dataclass(frozen=True)
+class TaxParams:
+    """Income and property taxes (docs/model.md, Taxes). ``rate`` 0 and ``state_rate`` 0
+    leave no income tax; ``property_rate`` 0 no property tax."""
+
+    rate: float = 0.0  # federal corporate income tax [share of taxable income]
+    state_rate: float = 0.0  # state income tax, deductible federally [share]
+    losses: str = "offset"  # "offset" (the group uses them at once) or "carry_forward"
+    bonus_depreciation: float = 1.0  # share of eligible capex expensed when in service [-]
+    asic_life_years: float = 5.0  # MACRS class of ASICs [years]
+    ai_equipment_share: float = 0.5  # of the landlord's hall capex, the rest is building [-]
+    ai_equipment_life_years: float = 5.0  # MACRS class of the hall's equipment [years]
+    building_life_years: float = 39.0  # straight line, no bonus [years]
+    property_rate: float = 0.0  # property tax on assessed value [1/yr]
+    property_abatement_years: float = 0.0  # from an asset's purchase [years]
+    property_abatement_share: float = 0.0  # of the property tax abated then [-]
+
+    @property
+    def income_rate(self) -> float:
+        """Federal and state together, the state tax deducted federally [-]."""
+        return self.rate + self.state_rate * (1.0 - self.rate)
 
 
 @dataclass(frozen=True)
 class BuildParams:
     decision_years: tuple[int, ...]  # years construction may start (defaults resolved)
     ai_step_mw: float  # [MW]
+    refit_capex_usd_mw: float = 0.0  # mid-life refit of a hall's equipment [USD/MW IT]
+    refit_years: float = 0.0  # between refits, from energisation; 0: none [years]
 
 
 @dataclass(frozen=True)
@@ -190,7 +228,7 @@ class Portfolio:
     name: str
     start: str  # first month [YYYY-MM]
     horizon_years: int  # [years]
-    discount_rate: float  # annual, equity [1/yr]
+    discount_rate: float  # annual, unlevered cost of capital [1/yr]
     simulation: SimulationParams
     market: MarketParams
     power_markets: dict[str, PowerMarketParams]
@@ -199,6 +237,7 @@ class Portfolio:
     financing: FinancingParams
     build: BuildParams
     objective: ObjectiveParams
+    tax: TaxParams = TaxParams()
 
     @property
     def months(self) -> int:

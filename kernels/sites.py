@@ -18,7 +18,10 @@ from .coefficients import (
     leverage_coefficients,
     mining_segments,
     site_streams,
+    stream_weights,
+    unlevered,
 )
+from .debt import Loan
 from .hosting import (
     Tenancy,
     capex_usd,
@@ -27,6 +30,13 @@ from .hosting import (
     mining_left_mw,
     mining_while_built_mw,
     site_draws,
+)
+from .losses import (
+    YearTables,
+    carried_correction,
+    group_income,
+    mining_income,
+    ppa_income,
 )
 from .market import Calendar, MarketPaths, horizon_calendar, market_paths, start_hashprice
 from .mining import (
@@ -172,6 +182,12 @@ def market_rows(parts: list[tuple[int, ChunkMarket]], lo: int, hi: int, *, xp: M
     return ChunkMarket(rows(lambda c: c.scenarios), first.cal, market, power)
 
 
+# what SiteChunk.levers holds per option, in this order: the PV of the terminal value; what
+# the project debt adds (E[NPV] less the E[NPV] without it); the part of that which is the
+# tax its interest saves; and the part which is its rate below the market's
+LEVERS = ("terminal", "leverage", "tax_shield", "rate_subsidy")
+
+
 @dataclass(frozen=True)
 class SiteChunk:
     """NPVs of every option of a site on one chunk, with what the expectations need."""
@@ -179,7 +195,7 @@ class SiteChunk:
     npv: Any  # (N, O) [USD]
     events: dict[tuple[int, int], Tenancy]  # by (build year, contract)
     fleet: Fleet
-    # (N, 2 O) [USD]: each option's PV of terminal value, then what its project debt adds
+    # (N, len(LEVERS) O) [USD]: each LEVERS figure of every option, a block of O per lever
     levers: Any = None
 
 
@@ -203,7 +219,7 @@ def site_mining(
     fl = site_fleet(scenario, site_index, ctx, power, xp=xp)
     mining = mining_streams(
         site, fl, ctx.market, power, ctx.cal, pm.transmission_4cp_usd_kw_year,
-        scenario.market.pool_fee, xp=xp,
+        scenario.market.pool_fee, xp=xp, tax=scenario.tax,
     )  # fmt: skip
     return power, fl, mining
 
@@ -243,14 +259,25 @@ def site_chunk(
     streams, fl = streams
     n, width = ctx.scenarios.shape[0], len(options)
     npv = xp.empty((n, width))
-    # the levers: each option's PV of terminal value, and what its project debt adds
-    terminal, leverage = (xp.zeros((n, width)), xp.zeros((n, width))) if levers else (None, None)
+    # the levers (LEVERS), a block of ``width`` columns each
+    lever = xp.zeros((n, len(LEVERS) * width)) if levers else None
+    terminal, leverage, shield, subsidy = (
+        (lever[:, k * width : (k + 1) * width] for k in range(len(LEVERS)))
+        if levers
+        else (None,) * 4
+    )
     multiple, mw = scenario.financing.exit_multiple_mining, site.mining.mw
-    pvs, tvs = mining_segments(streams, (0,), cal, multiple, xp=xp)
+    after_tax = 1.0 - scenario.tax.income_rate
+    pvs, tvs = mining_segments(streams, (0,), cal, multiple, after_tax, xp=xp)
     before_all, after_all = (pv + tv for pv, tv in zip(pvs, tvs, strict=True))
+    carry = (
+        _CarriedLosses(scenario, site_index, ctx, streams, fl, xp) if _carries(scenario) else None
+    )
     for j, opt in enumerate(options):
         if opt.contract_index is None:
             npv[:, j] = streams.ppa_pv + mw * (before_all + after_all)
+            if carry is not None:
+                npv[:, j] += carry.hashing()
             if levers:
                 terminal[:, j] = mw * (tvs[0] + tvs[1])
     events = {}
@@ -259,7 +286,7 @@ def site_chunk(
     for g in groups:
         cs = construction_start(scenario, g.build_year)
         cuts = (cs, energisation(scenario, site, g.build_year))
-        pvs, tvs = mining_segments(streams, cuts, cal, multiple, xp=xp)
+        pvs, tvs = mining_segments(streams, cuts, cal, multiple, after_tax, xp=xp)
         before, during, after = (pv + tv for pv, tv in zip(pvs, tvs, strict=True))
         args = (scenario, site_index, g.contract_index, g.build_year, draws, streams, fl, cal,
                 ctx.scenarios)  # fmt: skip
@@ -277,6 +304,9 @@ def site_chunk(
             + capex * coef.per_capex[:, None]
         )
         events[(g.build_year, g.contract_index)] = coef.tenancy
+        if carry is not None:
+            total, saving = carry.group(g, coef, draws, (levels, built, left, capex))
+            npv[:, g.columns] += total
         if not levers:
             continue
         terminal[:, g.columns] = (
@@ -290,8 +320,89 @@ def site_chunk(
         leverage[:, g.columns] = levels * _column(per_mw_debt, xp) + capex * _column(
             per_capex_debt, xp
         )
-    both = xp.concatenate([terminal, leverage], axis=1) if levers else None
-    return SiteChunk(npv, events, fl, both)
+        shield[:, g.columns] = capex * _column(coef.shield_per_capex, xp)
+        subsidy[:, g.columns] = capex * _column(coef.subsidy_per_capex, xp)
+        if carry is not None:
+            shield[:, g.columns] += saving
+            sizes = (levels, built, left, capex)
+            leverage[:, g.columns] += carry.leverage(g, coef, draws, args, sizes, total, saving)
+    return SiteChunk(npv, events, fl, lever)
+
+
+def _carries(scenario: Portfolio) -> bool:
+    """Losses are carried forward (and there is a tax for them to change)."""
+    return scenario.tax.losses == "carry_forward" and scenario.tax.income_rate > 0
+
+
+class _CarriedLosses:
+    """What carrying losses forward changes in a site's option values (kernels.losses)."""
+
+    def __init__(self, scenario, site_index, ctx, streams, fl, xp):
+        self.scenario, self.site_index, self.ctx = scenario, site_index, ctx
+        self.streams, self.fl, self.xp = streams, fl, xp
+        self.site = scenario.sites[site_index]
+        self.years = YearTables.of(scenario)
+        cal = ctx.cal
+        self.rate = scenario.tax.income_rate
+        self.unlevered_last = xp.asarray(cal.discount[self.years.last_months])
+        power = site_power(scenario, site_index, ctx)
+        self.ppa = ppa_income(ppa_settlement(self.site, power, cal, xp=xp), self.years, xp)
+        multiple = scenario.financing.exit_multiple_mining
+        whole = mining_income(streams, fl, (0,), cal, multiple, self.years, xp)
+        self.hashing_income = self.ppa + self.site.mining.mw * (whole[0] + whole[1])
+
+    def hashing(self) -> Any:
+        return carried_correction(
+            self.hashing_income, None, self.rate, self.unlevered_last, None, self.xp
+        )[0]
+
+    def _income(self, g, coef, draws, sizes, scenario):
+        """(taxable income without interest, interest): (N, L, Y) each, or None."""
+        xp, cal, site = self.xp, self.ctx.cal, self.site
+        levels, built, left, capex = (a[..., None] for a in sizes)
+        cuts = (
+            construction_start(scenario, g.build_year),
+            energisation(scenario, site, g.build_year),
+        )
+        multiple = scenario.financing.exit_multiple_mining
+        segments = mining_income(self.streams, self.fl, cuts, cal, multiple, self.years, xp)
+        group = group_income(scenario, self.site_index, g.contract_index, g.build_year, draws,
+                             self.streams, self.fl, cal, coef, self.years, xp=xp)  # fmt: skip
+        income = (
+            (self.ppa + site.mining.mw * segments[0])[:, None, :]
+            + built * segments[1][:, None, :]
+            + left * segments[2][:, None, :]
+            + levels * group.per_mw[:, None, :]
+            + capex * group.per_capex[:, None, :]
+        )
+        interest = capex * group.interest_per_capex[:, None, :]
+        rate = group.market_rate
+        market_last = xp.asarray((1.0 + rate) ** (-self.years.last_months / 12.0))
+        return income, interest, market_last
+
+    def group(self, g, coef, draws, sizes) -> tuple[Any, Any]:
+        """(the change in each option's NPV, the part of it that is the interest's saving)."""
+        income, interest, market_last = self._income(g, coef, draws, sizes, self.scenario)
+        return carried_correction(
+            income, interest, self.rate, self.unlevered_last, market_last, self.xp
+        )
+
+    def leverage(self, g, coef, draws, args, sizes, total, saving) -> Any:
+        """What carrying changes in the leverage: the interest's saving, or, where the debt
+        is non-recourse (the hall's own flows depend on it), the change less the change of
+        the option without debt."""
+        loan = Loan.of(self.scenario, self.scenario.contracts[g.contract_index])
+        if not loan.borrows:
+            return 0.0
+        if not loan.non_recourse:
+            return saving
+        bare_scenario = unlevered(self.scenario)
+        bare = ai_coefficients(bare_scenario, *args[1:], xp=self.xp)
+        income, _, _ = self._income(g, bare, draws, sizes, bare_scenario)
+        bare_total, _ = carried_correction(
+            income, None, self.rate, self.unlevered_last, None, self.xp
+        )
+        return total - bare_total
 
 
 def site_streams_of(
@@ -340,9 +451,14 @@ def _site_streams(
         # refresh capex is already inside mining_pv)
         if generation is None:
             ph = fixed_ph_per_mw(site, cal.months)
+            refresh = fleet_path(site, ctx.market.hashprice, power, cal, m.pool_fee,
+                                 start_hashprice(scenario), m.asic_price_elasticity,
+                                 scenario.discount_rate, xp=xp).refresh_capex_usd_mw  # fmt: skip
         else:
             ph = xp.asarray(inputs.ph_gen)[generation]
-        return SiteStreams(**arrays), Fleet(ph, None, asic, generation)
+            month = xp.arange(cal.months)[None, :]
+            refresh = xp.where((generation == month) & (month > 0), asic, 0.0)
+        return SiteStreams(**arrays), Fleet(ph, refresh, asic, generation)
     power, fl, mining = site_mining(scenario, site_index, ctx, xp=xp)
     ai_power = (
         ai_power_per_it_mw(scenario, site_index, power, cal, xp=xp)
@@ -350,7 +466,7 @@ def _site_streams(
         else xp.zeros_like(power.level)
     )
     ppa = ppa_settlement(site, power, cal, xp=xp)
-    return site_streams(mining, ai_power, ppa, cal, xp=xp), fl
+    return site_streams(mining, ai_power, ppa, stream_weights(scenario, cal), xp=xp), fl
 
 
 def site_power(scenario: Portfolio, site_index: int, ctx: ChunkMarket) -> PowerPaths:
@@ -366,11 +482,15 @@ def fused_site_inputs(
     site, cal = scenario.sites[site_index], ctx.cal
     pm = scenario.power_markets[site.market]
     ph_gen, buy_gen = generations(site, cal.months)
+    taxed, capex = stream_weights(scenario, cal)
+    tax = scenario.tax
     return SiteInputs(
         ph_gen=ph_gen,
         buy_gen=buy_gen,
         hours=cal.hours,
-        discount=cal.discount[:-1],
+        taxed=taxed,
+        capex_weight=capex,
+        prices=cal.cost[:-1],
         curve=site_power(scenario, site_index, ctx).curve,
         fourcp_usd_mw_month=pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0,
         pays_power=pays_power,
@@ -380,4 +500,8 @@ def fused_site_inputs(
         annuity=refresh_annuity(site, scenario.discount_rate),
         start_hashprice=start_hashprice(scenario),
         asic_price_elasticity=scenario.market.asic_price_elasticity,
+        property_tax_month=tax.property_rate / 12.0,
+        asic_life_months=12.0 * tax.asic_life_years,
+        abatement_months=12.0 * tax.property_abatement_years,
+        abatement_share=tax.property_abatement_share,
     )

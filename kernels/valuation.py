@@ -62,7 +62,7 @@ from .reduce import (
     MeanTotals,
     Moments,
 )
-from .sites import SiteOption, site_options
+from .sites import LEVERS, SiteOption, site_options
 
 PASS_CACHE_BYTES = 256 << 20  # pass 2 reuses pass 1's NPVs when all of them fit here
 MARKET_CACHE_BYTES = 256 << 20  # the cash flows reuse pass 1's shared paths when they fit
@@ -217,6 +217,8 @@ STAT_COLUMNS = (
     "cvar_usd",
     "expected_terminal_pv_usd",  # the part of E[NPV] that is the terminal value's PV
     "leverage_usd",  # E[NPV] less the E[NPV] without project debt, on the same draws
+    "tax_shield_usd",  # of leverage_usd, the PV of the tax the debt's interest saves
+    "rate_subsidy_usd",  # of leverage_usd, what the debt's rate below the market's is worth
 )
 
 
@@ -317,7 +319,7 @@ class SiteAccumulator:
     def __init__(self, shift: np.ndarray, months: int, risk_n: int, groups: int = 0) -> None:
         self.moments = Moments(shift=shift)
         self.groups = GroupTotals(groups, shift.shape[0]) if groups else None
-        self.levers = MeanTotals(2 * shift.shape[0])
+        self.levers = MeanTotals(len(LEVERS) * shift.shape[0])
         self.risk = np.empty((shift.shape[0], risk_n))
         self.events = EventTotals(months)
         self.hist: Histograms | None = None
@@ -347,7 +349,9 @@ class SiteAccumulator:
             "p95_npv_usd": h.quantile(0.95),
             "cvar_usd": h.cvar(alpha),
             "expected_terminal_pv_usd": levers[:width],
-            "leverage_usd": levers[width:],
+            "leverage_usd": levers[width : 2 * width],
+            "tax_shield_usd": levers[2 * width : 3 * width],
+            "rate_subsidy_usd": levers[3 * width :],
         }
         grouped = None if self.groups is None else self.groups.mean
         return SiteValues(stats, self.risk, self.events, h.width.copy(), grouped, npv_usd)

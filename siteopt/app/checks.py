@@ -9,7 +9,7 @@ summary.json keeps.
 from __future__ import annotations
 
 from siteopt.app.params import kernel_inputs
-from siteopt.kernels.hosting import Financing, capex_usd, construction_start
+from siteopt.kernels.hosting import capex_usd, construction_start, equity_per_capex
 from siteopt.kernels.market import month_label
 from siteopt.kernels.params import Portfolio, month_index
 from siteopt.kernels.sites import site_options
@@ -96,5 +96,6 @@ def _first_rent(s: Portfolio, site_index: int, opt) -> int:
 
 
 def _equity_per_mw(s: Portfolio, site_index: int, opt, c_index: int) -> float:
-    share = Financing.of(s, s.contracts[c_index]).equity_share
-    return share * float(capex_usd(s.sites[site_index].ai, opt.it_mw)) / opt.it_mw
+    site = s.sites[site_index]
+    share = equity_per_capex(s, site, s.contracts[c_index], opt.build_year)
+    return share * float(capex_usd(site.ai, opt.it_mw)) / opt.it_mw

@@ -26,7 +26,13 @@ def kernel_inputs(scenario: Scenario) -> Portfolio:
         for c in scenario.contracts
     )
     portfolio = _convert(Portfolio, scenario.model_copy(update={"contracts": contracts}))
-    build = BuildParams(tuple(scenario.decision_years), float(scenario.build.ai_step_mw))
+    b = scenario.build
+    build = BuildParams(
+        tuple(scenario.decision_years),
+        float(b.ai_step_mw),
+        float(b.refit_capex_usd_mw),
+        float(b.refit_years),
+    )
     market = dataclasses.replace(portfolio.market, halving_months=scenario.halvings)
     return dataclasses.replace(portfolio, build=build, market=market)
 

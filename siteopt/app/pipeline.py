@@ -32,7 +32,7 @@ from siteopt.app.plan import plan_problem
 from siteopt.app.staged import StagedOutcome, StagedStates, StaticPlan, staged_policy, staged_states
 from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_options
 from siteopt.kernels.backend import Backend, select_backend
-from siteopt.kernels.cashflows import MEMO_ITEMS, expected_cashflows
+from siteopt.kernels.cashflows import MEMO_ITEMS, TERMINAL_MEMOS, expected_cashflows
 from siteopt.kernels.hosting import construction_start, mining_left_mw
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.reduce import Grouping
@@ -581,7 +581,8 @@ def finish(
     )
     del markets
     increments = {i: increment(cashflows, hashing, scenario.sites[i].name) for i in converted}
-    cashflows = cashflows[~cashflows["line_item"].isin(MEMO_ITEMS)].reset_index(drop=True)
+    memos = (*MEMO_ITEMS, *TERMINAL_MEMOS)
+    cashflows = cashflows[~cashflows["line_item"].isin(memos)].reset_index(drop=True)
     without_ai = frozenset(site.name for site in scenario.sites if site.ai is None)
     why = site_reasons(valuation.options, problem, rows, without_ai)
     frame = plan_frame(valuation.portfolio, valuation.options.table, plans["plan"], list(rows), why)

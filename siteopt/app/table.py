@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from siteopt.kernels.hosting import (
-    Financing,
     capex_usd,
     construction_start,
     energisation,
+    equity_per_capex,
+    loan_per_capex,
     mining_left_mw,
     mining_while_built_mw,
     spend_months,
@@ -131,7 +132,6 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
     debt = 0.0
     if opt.contract_index is not None:
         contract = scenario.contracts[opt.contract_index]
-        fin = Financing.of(scenario, contract)
         cs = construction_start(scenario, opt.build_year)
         key = (opt.site_index, opt.build_year, opt.contract_index)
         returned = events.returned[key] / n_total
@@ -143,8 +143,9 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
         spend = spend_months(cs, site.ai.lead_time_months, months) * float(
             capex_usd(site.ai, opt.it_mw)
         )
-        capex_by_month = fin.equity_share * spend
-        debt = fin.debt_share * float(spend.sum())
+        capex_by_month = equity_per_capex(scenario, site, contract, opt.build_year) * spend
+        loan = float(loan_per_capex(scenario, site, contract, opt.build_year, 1.0))
+        debt = loan * float(spend.sum())
         first_rent = cs + site.ai.lead_time_months
         row["online_month"] = month_label(scenario, first_rent)
     row["equity_capex_usd"] = float(capex_by_month.sum())

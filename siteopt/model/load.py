@@ -776,8 +776,13 @@ def _no_such_key(head: str, known: list[str], full: list[str], what: str = "key"
     if close:
         hint = f"; did you mean {_quoted(full[known.index(close[0])])}?"
     elif known:
+        # the nearest first, so the one meant is on the list even where many keys are valid
+        order = sorted(
+            range(len(known)),
+            key=lambda k: -difflib.SequenceMatcher(None, head, known[k]).ratio(),
+        )
         more = ", ..." if len(full) > 12 else ""
-        hint = f"; valid here: {', '.join(_part(f) for f in full[:12])}{more}"
+        hint = f"; valid here: {', '.join(_part(full[k]) for k in order[:12])}{more}"
     else:
         hint = ""
     return f"unknown {what} {_quoted(head)}{hint}"

@@ -166,6 +166,15 @@ class Market(_Model):
         le=5,
         description="ASIC $/TH follows (hashprice / start hashprice) ^ this (est.) [-]",
     )
+    cost_inflation: float = Field(
+        0.025,
+        ge=-0.1,
+        le=0.5,
+        description=(
+            "annual growth of mining and AI opex and SG&A, of the capex of later build years, "
+            "re-let and refit capex [1/yr] (US CPI ~2.7-3% in 2025, Fed target 2%; est.)"
+        ),
+    )
 
     def halvings(self, through: str) -> tuple[str, ...]:
         """The halving months in effect up to ``through`` [YYYY-MM]: ``halving_months`` as
@@ -237,6 +246,12 @@ class SiteMining(_Model):
             "hashing earns less than that over the power it buys (est.)"
         ),
     )
+    sga_usd_mw_month: float = Field(
+        0.0,
+        ge=0,
+        le=1e7,
+        description=("overhead (SG&A) per grid MW mining, never saved by idling [USD/MW-month]"),
+    )
     refresh: Refresh = Field(
         "when_it_pays",
         description=(
@@ -277,6 +292,9 @@ class SiteAI(_Model):
     opex_usd_mw_month: float = Field(
         20_000.0, ge=0, le=1e7, description="AI opex [USD/MW IT-month]"
     )
+    sga_usd_mw_month: float = Field(
+        0.0, ge=0, le=1e7, description="overhead (SG&A) per IT MW of a hall [USD/MW IT-month]"
+    )
 
 
 class Site(_Model):
@@ -296,9 +314,24 @@ class RampPhase(_Model):
 
 Amortization = Literal["annuity", "bullet"]
 AMORTIZATION_HELP = (
-    "annuity: level payments after the interest-only months; bullet: interest only, the "
-    "balance repaid in the term's last month"
+    "annuity: level payments after the interest-only months (never before the rent ramp "
+    "ends); bullet: interest only, the balance due in the term's last month"
 )
+MARKET_RATE_HELP = (
+    "the rate the market lends this borrower at [1/yr]: the loan's flows are discounted at "
+    "it, so a loan below it is worth the difference (a rate subsidy); null: rate"
+)
+TARGET_DSCR_HELP = (
+    "size the loan to at most what the stabilised contract NOI carries at this debt service "
+    "coverage [x], and never above loan_to_cost; null: loan_to_cost alone"
+)
+REFINANCE_HELP = (
+    "a bullet is refinanced when it falls due, up to what the hall's trailing NOI carries at "
+    "refinance_dscr; the equity repays only the rest (false: the equity repays it all)"
+)
+REFINANCE_DSCR_HELP = "debt service coverage a refinancing is sized to [x] (est.)"
+REFINANCE_RATE_HELP = "annual rate of the refinancing [1/yr]; null: rate"
+REFINANCE_TERM_HELP = "the refinancing amortises over this [years]"
 
 
 class Debt(_Model):
@@ -314,6 +347,12 @@ class Debt(_Model):
         0, ge=0, le=480, description="months of interest only from the first rent [months]"
     )
     amortization: Amortization = Field("annuity", description=AMORTIZATION_HELP)
+    market_rate: float | None = Field(None, ge=0, le=1, description=MARKET_RATE_HELP)
+    target_dscr: float | None = Field(None, ge=1, le=10, description=TARGET_DSCR_HELP)
+    refinance: bool = Field(True, description=REFINANCE_HELP)
+    refinance_dscr: float = Field(1.3, ge=1, le=10, description=REFINANCE_DSCR_HELP)
+    refinance_rate: float | None = Field(None, ge=0, le=1, description=REFINANCE_RATE_HELP)
+    refinance_term_years: float = Field(10.0, gt=0, le=40, description=REFINANCE_TERM_HELP)
 
 
 class ContractDebt(_Model):
@@ -330,6 +369,12 @@ class ContractDebt(_Model):
         None, ge=0, le=480, description="months of interest only from the first rent [months]"
     )
     amortization: Amortization | None = Field(None, description=AMORTIZATION_HELP)
+    market_rate: float | None = Field(None, ge=0, le=1, description=MARKET_RATE_HELP)
+    target_dscr: float | None = Field(None, ge=1, le=10, description=TARGET_DSCR_HELP)
+    refinance: bool | None = Field(None, description=REFINANCE_HELP)
+    refinance_dscr: float | None = Field(None, ge=1, le=10, description=REFINANCE_DSCR_HELP)
+    refinance_rate: float | None = Field(None, ge=0, le=1, description=REFINANCE_RATE_HELP)
+    refinance_term_years: float | None = Field(None, gt=0, le=40, description=REFINANCE_TERM_HELP)
 
 
 class Contract(_Model):
@@ -375,6 +420,33 @@ class Contract(_Model):
     financing: ContractDebt | None = Field(
         None, description="this tenant's project debt; overrides financing.debt for its halls"
     )
+    lease_discount_rate: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description=(
+            "rate a buyer at the horizon discounts the lease's remaining NOI at, for this "
+            "tenant's credit [1/yr] (KBW capitalised existing leases at ~6%); null: "
+            "discount_rate"
+        ),
+    )
+    improvements_revert: bool = Field(
+        False,
+        description=(
+            "the tenant-funded share of the hall stays with it when the tenant leaves (false: "
+            "it is the tenant's, and the landlord funds it again for a successor)"
+        ),
+    )
+    successor_price_usd_kw_month: float | None = Field(
+        None,
+        gt=0,
+        le=10_000,
+        description=(
+            "starting rent of a successor tenant in a hall the landlord fits out "
+            "[USD/kW IT-month], escalated like the contract and times the market factor; "
+            "null: price_usd_kw_month (set it where the tenant funds part of the hall)"
+        ),
+    )
 
 
 class Financing(_Model):
@@ -384,7 +456,13 @@ class Financing(_Model):
     carry_over: bool = Field(True, description="unspent budget carries into later years")
     debt: Debt = Field(default_factory=Debt, description="project debt of AI halls")
     exit_multiple_ai: float = Field(
-        12.0, ge=0, le=100, description="terminal multiple of AI NOI [x]"
+        12.0,
+        ge=0,
+        le=100,
+        description=(
+            "multiple a buyer pays for a hall's stabilised market NOI, less a refit reserve, "
+            "at its next re-let [x] (the reversion of the exit value; 1 / the cap rate)"
+        ),
     )
     exit_multiple_mining: float = Field(
         3.0, ge=0, le=100, description="terminal multiple of mining margin [x]"
@@ -399,6 +477,88 @@ class Build(_Model):
     )
     ai_step_mw: float = Field(
         20.0, gt=0, le=100_000, description="step between AI IT MW levels [MW]"
+    )
+    refit_capex_usd_mw: float = Field(
+        1_500_000.0,
+        ge=0,
+        le=1e9,
+        description=(
+            "mid-life refit of a hall's mechanical and electrical plant, at today's prices "
+            "[USD/MW IT] (est.: ~15% of a new hall)"
+        ),
+    )
+    refit_years: float = Field(
+        12.0,
+        ge=0,
+        le=50,
+        description=(
+            "years between refits from energisation; 0: none [years] (M&E lasts 10-20 years; est.)"
+        ),
+    )
+
+
+Losses = Literal["offset", "carry_forward"]
+
+
+class Tax(_Model):
+    rate: Share = Field(
+        0.21, description="federal corporate income tax [share of taxable income] (IRC 11(b))"
+    )
+    state_rate: Share = Field(
+        0.0,
+        description=(
+            "state income tax, deductible federally [share]; a margin tax as its income "
+            "equivalent (Texas: 0.75% of 70% of revenue, about 1% of taxable income; est.)"
+        ),
+    )
+    losses: Losses = Field(
+        "offset",
+        description=(
+            "offset: losses offset the group's other income at once; carry_forward: a "
+            "project's losses are carried forward and used against at most 80% of a later "
+            "year's taxable income (IRC 172)"
+        ),
+    )
+    bonus_depreciation: Share = Field(
+        1.0,
+        description=(
+            "share of ASICs' and hall equipment's cost expensed when placed in service [0-1] "
+            "(100% for property acquired after 2025-01-19, OBBBA 2025); never buildings"
+        ),
+    )
+    asic_life_years: float = Field(
+        5.0, ge=1, le=50, description="MACRS class of ASICs [years] (computers: 5)"
+    )
+    ai_equipment_share: Share = Field(
+        0.5,
+        description=(
+            "share of the landlord's hall capex that is equipment (UPS, PDUs, cooling), the "
+            "rest building [0-1] (cost segregation: 30-60% of a data center; est.)"
+        ),
+    )
+    ai_equipment_life_years: float = Field(
+        5.0, ge=1, le=50, description="MACRS class of a hall's equipment [years] (5: class 57.0)"
+    )
+    building_life_years: float = Field(
+        39.0, ge=1, le=100, description="straight-line life of a hall's building [years]"
+    )
+    property_rate: float = Field(
+        0.0,
+        ge=0,
+        le=0.2,
+        description=(
+            "property tax on the assessed value of halls and ASICs (cost less straight-line "
+            "depreciation over the class life) [1/yr]; 0: none"
+        ),
+    )
+    property_abatement_years: float = Field(
+        0.0,
+        ge=0,
+        le=50,
+        description="years from an asset's purchase its property tax is cut [years]",
+    )
+    property_abatement_share: Share = Field(
+        0.0, description="share of the property tax cut in those years [0-1]"
     )
 
 
@@ -420,7 +580,13 @@ class Scenario(_Model):
     start: YearMonth = Field(description="first month of the horizon [YYYY-MM]")
     horizon_years: int = Field(10, ge=1, le=50, description="length of the horizon [years]")
     discount_rate: float = Field(
-        0.12, gt=-0.5, le=1, description="annual equity discount rate [1/yr]"
+        0.12,
+        gt=-0.5,
+        le=1,
+        description=(
+            "unlevered cost of capital [1/yr]: operating cash flows, capex and taxes are "
+            "discounted at it; the project debt's flows at the debt's own rate"
+        ),
     )
     simulation: Simulation = Field(default_factory=Simulation, description="Monte Carlo settings")
     market: Market = Field(
@@ -438,6 +604,7 @@ class Scenario(_Model):
     financing: Financing = Field(
         default_factory=Financing, description="budgets, project debt, exit multiples"
     )
+    tax: Tax = Field(default_factory=Tax, description="income and property taxes")
     build: Build = Field(default_factory=Build, description="build years and AI MW steps")
     objective: Objective = Field(
         default_factory=Objective, description="risk settings and floors of the build plan"

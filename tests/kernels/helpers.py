@@ -77,6 +77,7 @@ def zero_volatility_dict() -> dict[str, Any]:
             "fee_share": 0.01,
             "fee_share_volatility": 0.0,
             "pool_fee": 0.02,
+            "cost_inflation": 0.0,  # revision 3 adds it; tests that exercise it set it
         },
         "power_markets": {
             "grid": {
@@ -113,11 +114,20 @@ def zero_volatility_dict() -> dict[str, Any]:
         ],
         "contracts": [],
         "financing": {
-            "debt": {"loan_to_cost": 0.0, "rate": 0.08, "term_years": 10.0, "non_recourse": False},
+            "debt": {
+                "loan_to_cost": 0.0,
+                "rate": 0.08,
+                "term_years": 10.0,
+                "non_recourse": False,
+                # a bullet repaid by the equity; the refinancing's tests set it
+                "refinance": False,
+            },
             "exit_multiple_ai": 12.0,
             "exit_multiple_mining": 3.0,
         },
-        "build": {"decision_years": [2027], "ai_step_mw": 20.0},
+        "build": {"decision_years": [2027], "ai_step_mw": 20.0, "refit_years": 0.0},
+        # revision 3's taxes off: the hand cases are pre-tax unless a test sets them
+        "tax": {"rate": 0.0},
     }
 
 

@@ -39,6 +39,10 @@ class Paper:
     run_share: list[float]  # share of hours mining runs, per month
     idle_months: tuple[int, ...] = ()  # months the site idles whole
     refreshed: tuple[int, ...] = ()  # months the fleet is refreshed
+    exit_after_tax: float = 0.0  # the exit value at T after its tax [USD]
+    owed: float = 0.0  # the debt owed at T [USD]
+    debt_rate: float = 0.0  # the debt's flows are discounted at it [1/yr]
+    interest: tuple[float, ...] = ()  # the debt's interest by month [USD]
 
 
 def _months_from(start: str, month: str) -> int:
@@ -77,7 +81,7 @@ def paper_npv(
     hall to the lender at the first exit or non-renewal: debt service stops, nothing is
     owed, the hall earns nothing more.
     """
-    m, site = s.market, s.sites[0]
+    m, site, tax = s.market, s.sites[0], s.tax
     pm = s.power_markets[site.market]
     mine, ppa = site.mining, site.power
     T, r = 12 * s.horizon_years, s.discount_rate
@@ -104,6 +108,8 @@ def paper_npv(
     avoidable = mine.opex_avoidable_share if site.curtailable else 0.0
     idle_months = []
     hashprices = []
+    # r3: costs at each month's prices, cost_inflation a year compounded monthly
+    prices = [(1.0 + m.cost_inflation) ** (t / 12.0) for t in range(T + 1)]
     for t in range(T):
         subsidy = m.subsidy_btc * 0.5 ** sum(1 for h in halvings if t >= h)
         btc = m.btc_price_usd * math.exp(m.btc_drift * t / 12.0)  # zero vol: drift only
@@ -127,7 +133,7 @@ def paper_npv(
         ]
         revenue = sum(loads) * value_mwh
         energy_at_market = sum(x * mult * level for x, (_, mult) in zip(loads, curve, strict=True))
-        opex_t = mine.opex_usd_mw_month
+        opex_t = mine.opex_usd_mw_month * prices[t]
         if avoidable > 0 and revenue - energy_at_market < avoidable * opex_t:
             return [0.0] * len(loads), 0.0, 0.0, opex_t * (1.0 - avoidable), True
         return loads, revenue, energy_at_market, opex_t, False
@@ -143,6 +149,8 @@ def paper_npv(
     annuity = sum(v**i for i in range(period))
     bought, due = 0, period
     refreshed = []
+    fleet_cost = mine.asic_cost_usd_th * 1000.0 * ph_of(0)  # the fleet at the start, as new
+    ptax_mw = []  # r3: the running fleet's property tax per grid MW
     for t in range(T):
         cost = mine.asic_cost_usd_th * asic_factor[t] * 1000.0 * ph_of(t)  # USD/TH x TH/MW
         if mine.refresh == "always" and t > 0 and t % period == 0:
@@ -156,23 +164,40 @@ def paper_npv(
                 refreshed.append(t)
             else:
                 due = t + 12
+        if refreshed and refreshed[-1] == t:
+            fleet_cost = cost
         loads, revenue, energy_at_market, opex_t, idle = month(t, ph_of(bought))
         if idle:
             idle_months.append(t)
         load_mw.append(loads)
         revenue_mw.append(revenue)
         opex_mw.append(opex_t)
-        margin_mw.append(revenue - energy_at_market - opex_t - fourcp_mining)
+        age = t - bought  # assessed at cost less straight line over the ASICs' class life
+        assessed = fleet_cost * min(max(1.0 - age / (12.0 * tax.asic_life_years), 0.0), 1.0)
+        abated = bought > 0 and age < 12.0 * tax.property_abatement_years
+        ptax = (
+            assessed
+            * tax.property_rate
+            / 12.0
+            * (1.0 - (tax.property_abatement_share if abated else 0.0))
+        )
+        ptax_mw.append(ptax)
+        sga = mine.sga_usd_mw_month * prices[t]
+        opex_mw[-1] = opex_t + sga
+        margin_mw.append(revenue - energy_at_market - opex_t - sga - fourcp_mining - ptax)
         refresh_mw.append(cost if refreshed and refreshed[-1] == t else 0.0)
 
     # --- AI timing, capex and debt (sections 4-5)
     cs = on = T
     left = built = mine.mw
     rent, ai_opex, ai_power_mwh, ai_fourcp = [0.0] * T, [0.0] * T, [0.0] * T, [0.0] * T
-    equity, service, owed = [0.0] * T, [0.0] * T, 0.0
+    landlord_capex, draws, service, interest, owed = [0.0] * T, [0.0] * T, [0.0] * T, [0.0] * T, 0.0
+    refi_draws = [0.0] * T
     returned_mw, asic_purchase, returned_from = 0.0, [0.0] * T, T
-    fitout = [0.0] * T
-    stabilised_noi, to_let = [0.0] * T, 0.0
+    fitout, refit, hall_ptax = [0.0] * T, [0.0] * T, [0.0] * T
+    placed_equipment, placed_building = [0.0] * T, [0.0] * T  # capex by tax class
+    hall_exit = 0.0
+    debt_rate = s.financing.debt.rate
     if contract is not None:
         ai = site.ai
         cs = max(0, (build_year - y0) * 12 - (m0 - 1))  # January of the build year
@@ -194,15 +219,24 @@ def paper_npv(
         exits = contract.annual_default_prob == 1.0  # at relative month 0
         K = T - first_rent  # relative months inside the horizon
         R = round(12 * contract.relet_term_years)
+        # each relative month: "contract", "own" (the first tenant renewed), "market" (a
+        # successor) or "empty"
         state = ["contract" if k < term and not exits else "empty" for k in range(max(K, 0))]
-        fitouts = set()
+        fitouts, refunds = set(), set()
         renewing = iter(renewals)
         end, expired = (0, False) if exits else (term, True)  # the tenancy running now
         hall_end, lost_from = K, T  # relative month the hall stops; calendar month of a walk
-        vacant_after, vacant_at_end = 0, False
+        vacant_after = 0
+        original, original_end = True, 10**6  # the first tenant (and its renewals) holds
+        takes = contract.tenant_funded_share > 0 and not contract.improvements_revert
+        tail = "contract"  # what runs at T
+        refund_at_end = False
         while end < K:
             renews = expired and next(renewing)
             nxt = end if renews else end + contract.relet_months
+            first_out = original and not renews
+            if first_out:
+                original_end = end
             if not renews and walks:
                 hall_end, lost_from = end, first_rent + end
                 break
@@ -213,10 +247,17 @@ def paper_npv(
                 break
             if not renews and nxt < K:
                 fitouts.add(nxt)
+                if first_out and takes:
+                    refunds.add(nxt)
             if not renews and nxt >= K:  # still empty at T: a buyer must let it
-                vacant_after, vacant_at_end = nxt - K, True
+                vacant_after, tail = nxt - K, "vacant"
+                refund_at_end = first_out and takes
+            kind = "own" if (renews and original) else "market"
+            original = original and renews
             for k in range(nxt, min(nxt + R, K)):
-                state[k] = "market"
+                state[k] = kind
+            if nxt < K:
+                tail = kind
             end, expired = nxt + R, True
         lost = lost_from < T
         relet_capex = (
@@ -224,42 +265,56 @@ def paper_npv(
             if contract.relet_capex_usd_mw is not None
             else 0.05 * ai.build_capex_usd_mw
         )
+        successor_price = contract.successor_price_usd_kw_month or contract.price_usd_kw_month
+        capex_now = (
+            min(it_mw, ai.retrofit_mw) * ai.retrofit_capex_usd_mw
+            + max(0.0, it_mw - ai.retrofit_mw) * ai.build_capex_usd_mw
+        )  # at today's prices
+        full_mw = (
+            min(ai.max_it_mw, ai.retrofit_mw) * ai.retrofit_capex_usd_mw
+            + max(0.0, ai.max_it_mw - ai.retrofit_mw) * ai.build_capex_usd_mw
+        ) / ai.max_it_mw
+        upkeep = ai.opex_usd_mw_month + ai.sga_usd_mw_month
+
+        def price_of(kind: str, k: int) -> float:
+            """Rent per IT MW in relative month k by the tenancy's kind (factor 1)."""
+            growth = (1 + contract.escalator) ** (k // 12)
+            if kind == "contract":
+                share = ramp[k] if k < len(ramp) else 1.0
+                return 1000.0 * contract.price_usd_kw_month * growth * share
+            if kind == "own":
+                return 1000.0 * contract.price_usd_kw_month * growth
+            return 1000.0 * successor_price * growth
+
+        power_usd_mw = 0.0  # a month's grid power of an IT MW where the landlord pays it
         for t in range(first_rent, T):
             k = t - first_rent
-            escalated = (
-                it_mw * 1000.0 * contract.price_usd_kw_month * (1 + contract.escalator) ** (k // 12)
-            )
             if k >= hall_end:
                 continue  # the hall is the lender's, or its MW mine again
-            ai_opex[t] = it_mw * ai.opex_usd_mw_month  # the hall costs opex, empty or not
+            ai_opex[t] = it_mw * upkeep * prices[t]  # the hall costs opex, empty or not
             if k in fitouts:
-                fitout[t] = it_mw * relet_capex  # the successor's fit-out
-            # contract rent (ramped) inside the term, then market rent (factor 1 at zero vol)
-            share = ramp[k] if k < len(ramp) and state[k] == "contract" else 1.0
-            power_mwh = 0.0 if contract.power_pass_through else it_mw * ai.pue * hours[t]
-            power_usd = power_mwh * level + (power_mwh > 0) * it_mw * ai.pue * fourcp_full
-            # the buyer's NOI at T counts a month without a tenant as let at market rent
-            stabilised_noi[t] = escalated * share - ai_opex[t] - power_usd
+                fitout[t] = it_mw * relet_capex * prices[t]  # the successor's fit-out
+            if k in refunds:  # r3: the first tenant's share of the hall, funded again
+                fitout[t] += contract.tenant_funded_share * capex_now * prices[t]
             if state[k] == "empty":
                 continue  # empty: no rent, no power
-            rent[t] = escalated * share
+            rent[t] = it_mw * price_of(state[k], k)
             if not contract.power_pass_through:  # AI runs through every bin, pays 4CP
-                ai_power_mwh[t] = power_mwh
+                ai_power_mwh[t] = it_mw * ai.pue * hours[t]
                 ai_fourcp[t] = it_mw * ai.pue * fourcp_full
-        if vacant_at_end:  # the rest of the vacancy at the last month's NOI, and a fit-out
-            last = T - 1
-            escalated = (
-                it_mw
-                * 1000.0
-                * contract.price_usd_kw_month
-                * (1 + contract.escalator) ** ((K - 1) // 12)
+        if not contract.power_pass_through:
+            power_usd_mw = (
+                sum(ai.pue * (hours[t] * level + fourcp_full) for t in range(T - 12, T)) / 12.0
             )
-            power_last = (
-                0.0
-                if contract.power_pass_through
-                else it_mw * ai.pue * (hours[last] * level + fourcp_full)
-            )
-            to_let = vacant_after * (escalated - power_last) + it_mw * relet_capex
+        # r3: refits every refit_years from energisation while the hall is the equity's
+        step = round(12 * s.build.refit_years)
+        if step > 0:
+            for due in range(on + step, T, step):
+                k = due - first_rent
+                if 0 <= k < hall_end:
+                    held = takes and k < original_end
+                    share = 1.0 - contract.tenant_funded_share if held else 1.0
+                    refit[due] = it_mw * s.build.refit_capex_usd_mw * prices[due] * share
         if returned_from < T:
             returned_mw = it_mw * ai.pue
             j_th_now = mine.efficiency_j_th * (1.0 - mine.efficiency_gain_per_year) ** (
@@ -272,51 +327,160 @@ def paper_npv(
                 * 1e6
                 / (j_th_now * mine.pue)
             )
-        capex = (
-            min(it_mw, ai.retrofit_mw) * ai.retrofit_capex_usd_mw
-            + max(0.0, it_mw - ai.retrofit_mw) * ai.build_capex_usd_mw
-        )
-        funded = capex * (1.0 - contract.tenant_funded_share)
+        build_price = prices[cs]
+        funded = capex_now * build_price * (1.0 - contract.tenant_funded_share)
         # the tenant's own debt terms, where its contract gives them (docs/model.md, r2)
         debt = s.financing.debt.model_dump()
         if contract.financing is not None:
             debt.update({k: v for k, v in contract.financing.model_dump().items() if v is not None})
+        debt_rate = debt["market_rate"] if debt["market_rate"] is not None else debt["rate"]
         ltc = debt["loan_to_cost"]
         lead = max(ai.lead_time_months, 1)
-        spend_months = range(cs, min(T, cs + lead))
-        draws = [0.0] * T
-        for t in spend_months:
-            equity[t] = funded * (1.0 - ltc) / lead
+        for t in range(cs, min(T, cs + lead)):
+            landlord_capex[t] = funded / lead
             draws[t] = funded * ltc / lead
-        # the debt: interest capitalised monthly until first rent; then interest only for
-        # the interest-only months (a bullet: all but the last), then an annuity-due
+        if on < T:  # placed in service at energisation; else deducted with the exit
+            placed = on
+        else:
+            placed = T - 1
+        q = tax.ai_equipment_share
+        placed_equipment[placed] += q * sum(landlord_capex)
+        placed_building[placed] += (1.0 - q) * sum(landlord_capex)
+        for t in range(T):
+            placed_equipment[t] += fitout[t] + refit[t]
+            # the landlord's share of a hall while let: property tax from energisation
+            age = t - on
+            if age >= 0 and t < first_rent + hall_end:
+                assessed = sum(landlord_capex) * (
+                    q * min(max(1.0 - age / (12 * tax.ai_equipment_life_years), 0.0), 1.0)
+                    + (1 - q) * min(max(1.0 - age / (12 * tax.building_life_years), 0.0), 1.0)
+                )
+                abated = age < 12 * tax.property_abatement_years
+                hall_ptax[t] = (
+                    assessed
+                    * tax.property_rate
+                    / 12.0
+                    * (1.0 - (tax.property_abatement_share if abated else 0.0))
+                )
+        # the debt: interest capitalised monthly until first rent; then interest only while
+        # the rent ramps and for the interest-only months (a bullet: all but the last),
+        # then an annuity-due; a bullet due inside the horizon refinanced (r3)
         i = (1.0 + debt["rate"]) ** (1.0 / 12.0) - 1.0
         n = round(12 * debt["term_years"])
-        io = n - 1 if debt["amortization"] == "bullet" else debt["interest_only_months"]
-        balance, payment, interest = 0.0, 0.0, 0.0
+        bullet = debt["amortization"] == "bullet"
+        io = n - 1 if bullet else min(max(debt["interest_only_months"], len(ramp)), n - 1)
+        refinance = bullet and debt["refinance"]
+        balance, payment, io_payment = 0.0, 0.0, 0.0
+        refi_balance, refi_payment = 0.0, 0.0
+        ri = (1.0 + (debt["refinance_rate"] or debt["rate"])) ** (1.0 / 12.0) - 1.0
+        rn = round(12 * debt["refinance_term_years"])
         for t in range(T):
             balance += draws[t]
-            if t == first_rent:
+            k = t - first_rent
+            if k == 0:
                 v = 1.0 / (1.0 + i)
                 # interest for the month, paid at its start, leaves the balance unchanged
-                interest = balance * (1.0 - v)
+                io_payment = balance * (1.0 - v)
                 # PV at the first payment of m payments, the first one now: (1 - v^m) / (1 - v)
-                m = n - io
-                payment = balance * ((1.0 - v) / (1.0 - v**m) if i > 0 else 1.0 / m)
-            if first_rent <= t < min(first_rent + n, lost_from):
-                service[t] = interest if t - first_rent < io else payment
-                balance -= service[t]
-            balance *= 1.0 + i
-        owed = 0.0 if lost else max(balance, 0.0)  # grown through month T-1: the balance at T
+                mm = n - io
+                payment = balance * ((1.0 - v) / (1.0 - v**mm) if i > 0 else 1.0 / mm)
+            pay = 0.0
+            if 0 <= k < n and t < lost_from:
+                pay = io_payment if k < io else payment
+            if refinance and k == n - 1 and t < lost_from:
+                # what the hall's last 12 months of NOI per IT MW carry at refinance_dscr,
+                # over the balance per IT MW of the whole build, at most all of it
+                window = range(first_rent + max(k - 12, 0), first_rent + k)
+                noi = (
+                    sum(
+                        rent[u] - ai_opex[u] - (ai_power_mwh[u] * level + ai_fourcp[u])
+                        for u in window
+                    )
+                    / it_mw
+                    / max(len(window), 1)
+                )
+                vr = 1.0 / (1.0 + ri)
+                carried = max(noi, 0.0) / debt["refinance_dscr"] * (1 - vr**rn) / (1 - vr) * vr
+                per_mw = balance / capex_now * full_mw
+                drawn = min(carried / per_mw, 1.0) * balance if per_mw > 0 else 0.0
+                refi_draws[t] = drawn
+                refi_balance = drawn
+                refi_payment = drawn * (1 + ri) * (1 - vr) / (1 - vr**rn)
+            j = k - n
+            refi_pay = refi_payment if 0 <= j < rn else 0.0
+            service[t] = pay + refi_pay
+            own_interest = 0.0 if t >= lost_from else i * (balance - pay)
+            interest[t] = own_interest + ri * (refi_balance - refi_pay)
+            balance = (balance - pay) * (1.0 + i)
+            refi_balance = (refi_balance - refi_pay) * (1.0 + ri)
+            if t >= lost_from:
+                balance = 0.0
+        owed = (0.0 if lost else max(balance, 0.0)) + refi_balance  # at T
 
-    # --- site cash flows
-    cash = []
+        # r3: the hall at T as a buyer prices it (exit_value.py's docstring, by hand)
+        if not lost and returned_from >= T:
+            lease_rate = contract.lease_discount_rate
+            if lease_rate is None:
+                lease_rate = s.discount_rate
+            u = (1.0 + lease_rate) ** (-1.0 / 12.0)
+            vu = (1.0 + s.discount_rate) ** (-1.0 / 12.0)
+            g = (1.0 + m.cost_inflation) ** (1.0 / 12.0)
+            step = round(12 * s.build.refit_years)
+            reserve = s.build.refit_capex_usd_mw / (12 * s.build.refit_years) if step else 0.0
+            multiple = s.financing.exit_multiple_ai
+            first_holds = tail in ("contract", "own")
+            refund = takes * contract.tenant_funded_share * full_mw
+
+            def let_value(kind: str, k: int) -> float:
+                """12 x the multiple x a let month's market NOI, in relative month k."""
+                noi = price_of(kind, k) - (upkeep + reserve) * g ** (first_rent + k) - power_usd_mw
+                return 12.0 * multiple * noi
+
+            def relet(k: int, with_refund: bool) -> float:
+                """An empty hall from relative month k: vacancy, fit-out, then let."""
+                vac = contract.relet_months
+                empty = sum(upkeep * g ** (first_rent + k + j) * vu**j for j in range(vac))
+                fit = (relet_capex + (refund if with_refund else 0.0)) * g ** (first_rent + k + vac)
+                return vu**vac * (let_value("market", k + vac) - fit) - empty
+
+            if tail == "vacant":
+                w = vacant_after
+                empty = sum(upkeep * g ** (T + j) * vu**j for j in range(w))
+                fit = (relet_capex + (refund if refund_at_end else 0.0)) * g ** (T + w)
+                value = vu**w * (let_value("market", K + w) - fit) - empty
+            else:
+                k0 = max(K, 0)  # a hall let only after T: its lease from first rent
+                off = first_rent + k0 - T  # months from T to relative month k0
+                lease_end = max(end if tail != "contract" else term, k0)
+                value = sum(
+                    (price_of(tail, k) - upkeep * g ** (first_rent + k) - power_usd_mw)
+                    * u ** (off + k - k0)
+                    for k in range(k0, lease_end)
+                )
+                p = contract.renewal_prob
+                renew_kind = "own" if first_holds else "market"
+                after = p * let_value(renew_kind, lease_end) + (1 - p) * relet(
+                    lease_end, first_holds and takes
+                )
+                value += vu ** (off + lease_end - k0) * after
+                if step:
+                    for due in range(on + step, first_rent + lease_end, step):
+                        if due >= T:
+                            share = 1 - contract.tenant_funded_share if first_holds and takes else 1
+                            value -= share * s.build.refit_capex_usd_mw * g**due * vu ** (due - T)
+            hall_exit = it_mw * max(value, 0.0)
+        # a hall still being built at T: a buyer pays its lease's value less the capex to come
+        hall_exit -= funded * max(0.0, 1.0 - sum(landlord_capex) / funded)
+
+    # --- site cash flows, before tax
+    operating = []
     mining_mw = [
         (mine.mw if t < cs else built if t < on else left)
         + (returned_mw if t >= returned_from else 0.0)
         for t in range(T)
     ]
     ppa_price = ppa.ppa_price_usd_mwh or 0.0
+    asic_capex = []
     for t in range(T):
         # take-or-pay PPA: ppa_mw every hour at its price; in each bin the surplus over the
         # load is sold back at the bin price and load above the PPA is bought at it
@@ -324,21 +488,41 @@ def paper_npv(
         for k, (w, mult) in enumerate(curve):
             load = mining_mw[t] * load_mw[t][k] + ai_power_mwh[t] * w  # MWh in bin k
             energy += (load - ppa.ppa_mw * w * hours[t]) * mult * level
-        fixed = mining_mw[t] * (opex_mw[t] + fourcp_mining + refresh_mw[t])
-        cash.append(
-            mining_mw[t] * revenue_mw[t]
-            - energy
-            - fixed
-            + rent[t]
-            - ai_opex[t]
-            - ai_fourcp[t]
-            - equity[t]
-            - service[t]
-            - asic_purchase[t]
-            - fitout[t]
-        )
+        fixed = mining_mw[t] * (opex_mw[t] + fourcp_mining + ptax_mw[t])
+        operating.append(
+            mining_mw[t] * revenue_mw[t] - energy - fixed + rent[t] - ai_opex[t] - ai_fourcp[t]
+            - hall_ptax[t]
+        )  # fmt: skip
+        asic_capex.append(mining_mw[t] * refresh_mw[t] + asic_purchase[t])
 
-    # --- terminal value (section 5): 12 months of margin / NOI, floored at 0, less debt
+    # --- income tax (offset): taxable operations less depreciation, less the interest
+    rate = tax.rate + tax.state_rate * (1.0 - tax.rate)
+    depreciation = [0.0] * T
+    macrs = {5: [0.20, 0.32, 0.192, 0.1152, 0.1152, 0.0576]}  # IRS Pub. 946, table A-1
+    sl39 = [0.5 / 39.0] + [1.0 / 39.0] * 38 + [0.5 / 39.0]  # half-year straight line
+
+    def deduct(amount: float, month: int, life: float) -> None:
+        fractions = sl39 if life == 39 else macrs[int(life)]
+        if life <= 20:
+            fractions = [tax.bonus_depreciation + (1 - tax.bonus_depreciation) * fractions[0]] + [
+                (1 - tax.bonus_depreciation) * f for f in fractions[1:]
+            ]
+        left_over = amount
+        for y, f in enumerate(fractions):
+            if month + 12 * y < T:
+                depreciation[month + 12 * y] += amount * f
+                left_over -= amount * f
+        depreciation[T - 1] += left_over  # the basis left, deducted with the exit
+
+    for t in range(T):
+        deduct(asic_capex[t], t, tax.asic_life_years)
+        deduct(placed_equipment[t], t, tax.ai_equipment_life_years)
+        deduct(placed_building[t], t, tax.building_life_years)
+    unlevered_tax = [rate * (operating[t] - depreciation[t]) for t in range(T)]
+    shield = [rate * interest[t] for t in range(T)]
+
+    # --- terminal value (r3): mining on its last 12 months' margin, the hall as a buyer
+    # prices it; taxed in full at T (the basis left was deducted in the last month)
     window = range(T - 12, T)
     mining_before = sum(margin_mw[t] for t in window if t < cs)
     mining_during = sum(margin_mw[t] for t in window if cs <= t < on)
@@ -355,15 +539,30 @@ def paper_npv(
             + left * max(mining_after, 0.0)
         )
     terminal_mining += returned_mw * max(mining_returned, 0.0)
-    noi = sum(stabilised_noi[t] for t in window)
-    terminal = (
-        s.financing.exit_multiple_mining * terminal_mining
-        + max(s.financing.exit_multiple_ai * noi - to_let, 0.0)
-        - owed
+    exit_value = s.financing.exit_multiple_mining * terminal_mining + hall_exit
+    exit_after_tax = (1.0 - rate) * exit_value
+
+    # --- adjusted present value: the unlevered flows at discount_rate, the debt's flows
+    # and the tax its interest saves at the debt's (market) rate
+    dd = [(1.0 + debt_rate) ** (-t / 12.0) for t in range(T + 1)]
+    unlevered = [
+        operating[t] - unlevered_tax[t] - asic_capex[t] - landlord_capex[t] - fitout[t] - refit[t]
+        for t in range(T)
+    ]
+    financing = [draws[t] + refi_draws[t] - service[t] + shield[t] for t in range(T)]
+    npv = (
+        sum(df[t] * unlevered[t] for t in range(T))
+        + df[T] * exit_after_tax
+        + sum(dd[t] * financing[t] for t in range(T))
+        - dd[T] * owed
     )
-    npv = sum(df[t] * cash[t] for t in range(T)) + df[T] * terminal
+    cash = [unlevered[t] + financing[t] for t in range(T)]  # to the equity
+    terminal = exit_after_tax - owed
     run_share = [sum(x) / (hours[t] * mine.uptime) for t, x in enumerate(load_mw)]
-    return Paper(cash, terminal, npv, run_share, tuple(idle_months), tuple(refreshed))
+    return Paper(
+        cash, terminal, npv, run_share, tuple(idle_months), tuple(refreshed),
+        exit_after_tax, owed, debt_rate, tuple(interest),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- (a) mining
@@ -638,7 +837,10 @@ def test_the_portfolio_debt_is_the_default_of_a_tenant_s_own():
 
 @pytest.mark.parametrize("start", ["2027-01", "2027-10"])
 def test_constant_rent_is_a_textbook_annuity(start):
-    """Rent only (no mining, capex, opex, terminal): PV = rent x sum_t v^t, v = (1+r)^(-1/12)."""
+    """Rent only (no mining, capex, opex): PV = rent x sum_t v^t, v = (1+r)^(-1/12), to the
+    end of the lease running at T. A buyer at T pays the rest of that lease at the lease
+    rate (here discount_rate) and, with the multiple 0, nothing for what follows it: the
+    first term of 5 years and the renewals of 5 end at relative months 60, 120, 180."""
     s = one_site_ai(
         start=start,
         horizon_years=12,
@@ -658,7 +860,8 @@ def test_constant_rent_is_a_textbook_annuity(start):
     first = (2028 - 2027) * 12 - (int(start[5:]) - 1) + 7
     rent = 40.0 * 1000.0 * 130.0  # 40 MW x 1000 kW x $130/kW-month
     v = (1 + r) ** (-1 / 12)
-    closed_form = rent * v**first * (1 - v ** (T - first)) / (1 - v)
+    lease_end = 60 * -(-(T - first) // 60)  # the first renewal end at or after T
+    closed_form = rent * v**first * (1 - v**lease_end) / (1 - v)
     assert expected_npv(s, "ai40-2028-lease") == pytest.approx(closed_form, rel=REL)
     assert expected_npv(s, "hash") == 0.0
 
@@ -931,8 +1134,10 @@ def test_revision_1_mining_is_refresh_always_without_idling():
 
 @pytest.mark.parametrize("non_recourse", [False, True])
 def test_the_levers_by_hand(non_recourse):
-    """Per option: the terminal value's PV is df[T] x the paper's terminal value; the
-    leverage is the paper's NPV with the debt less its NPV without (no loan, no lender)."""
+    """Per option: the terminal value's PV is the paper's exit value after tax at df[T]
+    less the debt owed then at the debt's rate; the leverage is the paper's NPV with the
+    debt less its NPV without (no loan, no lender). Pre-tax, a recourse loan at its own
+    rate adds nothing (revision 3's adjusted present value)."""
     debt = {"financing.debt.loan_to_cost": 0.8, "financing.debt.non_recourse": non_recourse}
     s = one_site_ai(**AI_CASE, **debt)
     bare = one_site_ai(**AI_CASE, **{"financing.debt.loan_to_cost": 0.0})
@@ -942,12 +1147,82 @@ def test_the_levers_by_hand(non_recourse):
         label = f"ai60-{year}-lease"
         paper = paper_npv(s, 60.0, year, s.contracts[0])
         row = table.loc[label]
-        tv = (1.0 + r) ** (-T / 12.0) * paper.terminal
+        tv = (1.0 + r) ** (-T / 12.0) * paper.exit_after_tax
+        tv -= (1.0 + paper.debt_rate) ** (-T / 12.0) * paper.owed
         assert row["expected_terminal_pv_usd"] == pytest.approx(tv, rel=REL)
         unlevered = paper_npv(bare, 60.0, year, bare.contracts[0]).npv
-        assert row["leverage_usd"] == pytest.approx(paper.npv - unlevered, rel=1e-6)
+        assert row["leverage_usd"] == pytest.approx(paper.npv - unlevered, rel=1e-6, abs=1.0)
+        if not non_recourse:
+            assert abs(row["leverage_usd"]) < 1e-6 * abs(unlevered)
     hashing = table.loc["hash"]
     assert hashing["leverage_usd"] == 0.0
     assert hashing["expected_terminal_pv_usd"] == pytest.approx(
         (1.0 + r) ** (-T / 12.0) * paper_npv(s).terminal, rel=REL
     )
+
+
+# --------------------------------------------------------------------------- (g) revision 3
+
+# Each case turns on one piece of revision 3's finance in the paper model above: income tax
+# with bonus depreciation and without, property tax with an abatement, cost inflation and
+# SG&A, debt with its interest deducted, a bullet refinanced when it falls due, a loan
+# below its market rate, a tenant that takes the share of the hall it funded, refits, and
+# a buyer at T who discounts the lease at the tenant's rate.
+REVISION_3 = {
+    "income-tax": {"tax.rate": 0.21, "tax.state_rate": 0.01},
+    "no-bonus": {"tax.rate": 0.21, "tax.bonus_depreciation": 0.0},
+    "property-tax": {
+        "tax.rate": 0.21,
+        "tax.property_rate": 0.02,
+        "tax.property_abatement_years": 2.0,
+        "tax.property_abatement_share": 0.5,
+    },
+    "cost-inflation": {
+        "market.cost_inflation": 0.04,
+        "sites.0.mining.sga_usd_mw_month": 1_000.0,
+        "sites.0.ai.sga_usd_mw_month": 2_000.0,
+    },
+    "debt-after-tax": {
+        "tax.rate": 0.21,
+        "financing.debt.loan_to_cost": 0.7,
+        "financing.debt.term_years": 3.0,
+    },
+    "bullet-refinanced": {
+        "tax.rate": 0.21,
+        "financing.debt.loan_to_cost": 0.7,
+        "financing.debt.term_years": 2.0,
+        "financing.debt.amortization": "bullet",
+        "financing.debt.refinance": True,
+        "financing.debt.refinance_dscr": 1.8,
+    },
+    "below-market-rate": {"financing.debt.loan_to_cost": 0.7, "financing.debt.market_rate": 0.1},
+    "tenant-takes-its-share": {
+        "tax.rate": 0.21,
+        "contracts.0.tenant_funded_share": 0.5,
+        "contracts.0.term_years": 1.5,
+        "contracts.0.renewal_prob": 0.0,
+        "contracts.0.successor_price_usd_kw_month": 150.0,
+        "contracts.0.relet_months": 3,
+    },
+    "refits": {
+        "build.refit_years": 1.0,
+        "build.refit_capex_usd_mw": 300_000.0,
+        "contracts.0.tenant_funded_share": 0.3,
+        "contracts.0.lease_discount_rate": 0.06,
+    },
+    "lease-rate": {"contracts.0.lease_discount_rate": 0.06, "contracts.0.renewal_prob": 0.0},
+}
+
+
+@pytest.mark.parametrize("case", list(REVISION_3))
+def test_revision_3_by_hand(case):
+    """The paper model, month by month with floats, equals the valuation to 1e-10 with each
+    piece of revision 3 on: the AI options of both build years, and the site hashing."""
+    changes = REVISION_3[case]
+    s = one_site_ai(**AI_CASE, **changes)
+    for year in (2027, 2028):
+        paper = paper_npv(s, 40.0, year, s.contracts[0])
+        assert expected_npv(s, f"ai40-{year}-lease") == pytest.approx(paper.npv, rel=1e-10)
+    mining = {k: v for k, v in changes.items() if not k.startswith(("contracts", "sites.0.ai"))}
+    m = one_site(**MINING_CASE, **mining)
+    assert expected_npv(m) == pytest.approx(paper_npv(m).npv, rel=1e-10)

@@ -163,6 +163,51 @@ def test_site_kernel_decides_the_refresh_as_numpy_does(on_host, rule):
         assert generation is None
 
 
+REVISION_3 = {
+    "tax.rate": 0.21,
+    "tax.state_rate": 0.02,
+    "tax.bonus_depreciation": 0.5,
+    "tax.property_rate": 0.02,
+    "tax.property_abatement_years": 1.5,
+    "tax.property_abatement_share": 0.4,
+    "market.cost_inflation": 0.05,
+    "sites.0.mining.sga_usd_mw_month": 1_500.0,
+}
+
+
+@needs_compiler
+@pytest.mark.parametrize("rule", ["when_it_pays", "always", "never"])
+def test_site_kernel_taxes_and_prices_costs_as_numpy_does(on_host, rule):
+    """Revision 3 in the kernel's month loop: opex and SG&A at each month's prices (the
+    idle rule and the refresh decision read them), the running fleet's property tax (its
+    cost, age and abatement follow the refreshes), and every PV weighted after tax, the
+    ASICs net of their deductions."""
+    s = random_one_site_ai(
+        horizon_years=8,
+        **{
+            **REVISION_3,
+            "sites.0.mining.refresh": rule,
+            "sites.0.mining.asic_refresh_years": 1.0,
+            "sites.0.mining.efficiency_gain_per_year": 0.3,
+            "sites.0.mining.asic_cost_usd_th": 4.0,
+        },
+    )
+    k = kernel_inputs(s)
+    ctx = chunk_market(k, np.arange(N, dtype=np.int64), xp=np)
+    pw, fl, mining = site_mining(k, 0, ctx, xp=np)
+    assert float(np.max(mining.property_tax)) > 0
+    want = _xp_streams(k, 0, ctx, True)
+    got = _cuda.site_stream_arrays(
+        k.sites[0], k.market.pool_fee, sites.fused_site_inputs(k, 0, ctx, True),
+        ctx.market.hashprice, pw, xp=np,
+    )  # fmt: skip
+    generation = got.pop("fleet_gen")
+    for name, array in got.items():
+        close(array, getattr(want, name))
+    if rule == "when_it_pays":
+        np.testing.assert_array_equal(generation, fl.generation)
+
+
 def _xp_streams(scenario, i, ctx, pays_power):
     """The xp twin of the site kernel, as sites._site_streams runs it on numpy."""
     return sites._site_streams(scenario, i, ctx, pays_power, xp=np)[0]
@@ -211,6 +256,26 @@ def test_whole_valuation_through_the_kernels_on_the_cpu(on_host, monkeypatch, sc
     width = np.maximum(got.quantile_error_usd, want.quantile_error_usd) * (1 + 1e-9)
     for col in ("p5_npv_usd", "p50_npv_usd", "p95_npv_usd", "cvar_usd"):
         assert np.all(np.abs(a[col] - b[col]).to_numpy() <= width + 1e-6), col
+
+
+@needs_compiler
+@pytest.mark.parametrize("losses", ["offset", "carry_forward"])
+def test_revision_3_valuation_through_the_kernels_on_the_cpu(on_host, monkeypatch, losses):
+    """Taxes (losses offset or carried forward), property tax, cost inflation and SG&A,
+    through every fused kernel, equal the numpy reference (texas, a few options' worth)."""
+    changes = [f"{k.replace('sites.0', 'sites.pecos-1')}={v}" for k, v in REVISION_3.items()]
+    scenario = load_scenario(SCENARIO_FILES["texas"], [*changes, f"tax.losses={losses}"])
+    want = value_options(scenario, backend="numpy", scenarios=N, chunk_size=128)
+    monkeypatch.setattr(sites, "fused_enabled", lambda xp: True)
+    got = value_options(
+        scenario, backend="numpy", scenarios=N, chunk_size=128, executor=LocalChunks(threads=1)
+    )
+    assert {name for name, _, _ in on_host.launches} == set(_cuda.KERNEL_NAMES)
+    a, b = got.options.table, want.options.table
+    scale = np.maximum(np.abs(b["expected_npv_usd"]), b["std_npv_usd"]).to_numpy() + 1.0
+    for col in ("expected_npv_usd", "std_npv_usd", "leverage_usd", "tax_shield_usd"):
+        assert np.all(np.abs(a[col] - b[col]).to_numpy() <= RTOL * scale), col
+    close(got.options.risk_npv_usd, want.options.risk_npv_usd)
 
 
 @needs_compiler

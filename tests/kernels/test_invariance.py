@@ -15,7 +15,17 @@ import pytest
 
 from siteopt.app.params import kernel_inputs
 from siteopt.app.valuation import plan_npv_samples, value_options
-from siteopt.kernels.cashflows import LINE_ITEMS, expected_cashflows, option_cashflows, option_npv
+from siteopt.kernels.cashflows import (
+    LINE_ITEMS,
+    MEMO_ITEMS,
+    TERMINAL_MEMOS,
+    adjusted_present_value,
+    expected_cashflows,
+    option_cashflows,
+    option_npv,
+)
+from siteopt.kernels.debt import Loan
+from siteopt.kernels.market import horizon_calendar
 from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk, site_options
 from siteopt.model.load import load_scenario, with_simulation
 
@@ -34,6 +44,10 @@ def _idx(n: int, lo: int = 0) -> np.ndarray:
     return np.arange(lo, lo + n, dtype=np.int64)
 
 
+def scenario_contract(scenario, option):
+    return kernel_inputs(scenario).contracts[option.contract_index]
+
+
 def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
     """site_chunk == option_npv for every option of every site; returns event counts."""
     ctx = chunk_market(kernel_inputs(scenario), _idx(n), xp=np)
@@ -46,9 +60,15 @@ def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
             scale = max(float(np.max(np.abs(ref))), 1.0)
             err = float(np.max(np.abs(fast.npv[:, j] - ref)))
             assert err <= RTOL * scale, f"{scenario.sites[i].name} {opt.label}: {err / scale:.3g}"
-            # the terminal value's PV, read from the coefficients, against the monthly path's
-            terminal = option_cashflows(kernel_inputs(scenario), opt, ctx, xp=np).terminal
-            tv = ctx.cal.discount[-1] * terminal
+            # the terminal value's PV, read from the coefficients, against the monthly path's:
+            # the exit value after its tax at the unlevered rate, the debt owed at the debt's
+            memo = option_cashflows(kernel_inputs(scenario), opt, ctx, xp=np).memo
+            tv = ctx.cal.discount[-1] * (memo["exit_value"] + memo["exit_tax"])
+            if opt.contract_index is not None:
+                rate = Loan.of(
+                    kernel_inputs(scenario), scenario_contract(scenario, opt)
+                ).market_rate
+                tv = tv - (1.0 + rate) ** (-scenario.horizon_years) * memo["debt_owed_at_end"]
             err = float(np.max(np.abs(fast.levers[:, j] - tv)))
             assert err <= RTOL * scale, f"{scenario.sites[i].name} {opt.label} terminal"
             seen["options"] += 1
@@ -302,27 +322,39 @@ def test_a_longer_lease_never_lowers_expected_value(default):
 
 
 def test_expected_cashflows_discount_to_the_mean_npv():
-    scenario = random_one_site_ai(**{"simulation.scenarios": 300})
+    """cashflows.csv's lines with their memos (the debt's draws, interest saving, the exit
+    value and the debt owed at T), each discounted at its own rate, give E[NPV]: the
+    adjusted present value of the expected flows is the mean of the scenarios'."""
+    scenario = random_one_site_ai(**{"simulation.scenarios": 300, "tax.rate": 0.21})
     result = value_options(scenario, backend="numpy", chunk_size=128)
     table = result.options.table
-    df = (1 + scenario.discount_rate) ** (-np.arange(scenario.months + 1) / 12)
+    k = kernel_inputs(scenario)
+    cal = horizon_calendar(k)
     for label in ("hash", "ai40-2028-lease", "ai60-2027-neo", "ai20-2029-neo"):
         option = next(
             o
             for o in result.site_options[0]
             if (o.label if o.contract_index is not None else "hash") == label
         )
-        frame = expected_cashflows(kernel_inputs(scenario), [option], xp=np, chunk_size=128)
-        assert set(frame["line_item"]) == {*LINE_ITEMS, "terminal_value"}
-        lines = frame[frame["line_item"] != "terminal_value"].pivot_table(
-            index="month", columns="line_item", values="usd", sort=True
-        )
-        monthly = lines.sum(axis=1).to_numpy()
-        terminal = frame.loc[frame["line_item"] == "terminal_value", "usd"].sum()
-        total = float(monthly @ df[:-1] + terminal * df[-1])
+        frame = expected_cashflows(k, [option], xp=np, chunk_size=128, memo=True)
+        assert set(frame["line_item"]) == {
+            *LINE_ITEMS, "terminal_value", *MEMO_ITEMS, *TERMINAL_MEMOS
+        }  # fmt: skip
+        wide = frame.pivot_table(index="month", columns="line_item", values="usd", sort=True)
+        monthly = {name: wide[name].to_numpy() for name in (*LINE_ITEMS, *MEMO_ITEMS)}
+        ends = {name: float(wide[name].sum()) for name in TERMINAL_MEMOS}
+        rate = None
+        if option.contract_index is not None:
+            rate = Loan.of(k, k.contracts[option.contract_index]).market_rate
+        total = float(adjusted_present_value(monthly, {**monthly, **ends}, cal.discount, rate))
         want = float(table.loc[table["option"] == label, "expected_npv_usd"].iloc[0])
         std = float(table.loc[table["option"] == label, "std_npv_usd"].iloc[0])
         assert abs(total - want) <= RTOL * max(abs(want), std), label
+        # the equity's terminal value is the exit value after its tax less the debt owed
+        terminal = float(wide["terminal_value"].sum())
+        assert terminal == pytest.approx(
+            ends["exit_value"] + ends["exit_tax"] - ends["debt_owed_at_end"], rel=1e-12, abs=1e-3
+        )
 
 
 def test_plan_npv_samples_agree_with_the_option_table(texas):

@@ -1,0 +1,233 @@
+"""The value of a hall at the horizon as a buyer prices it (docs/model.md, Exit value).
+
+A buyer at T sees the lease running then by its terms, not the exit a scenario draws
+later. The hall is worth:
+
+* the lease's remaining NOI to the end of its term (rent less opex and SG&A at the
+  prices of each month, and the grid power at its last 12 months' level where the
+  landlord pays it), discounted at the contract's ``lease_discount_rate`` (the tenant's
+  credit);
+* plus the reversion at the lease's end, discounted at ``discount_rate``: with
+  ``renewal_prob`` the tenant renews at market rent, else the hall stands empty
+  ``relet_months`` and a successor pays the successor rent after the re-let capex (and
+  the first tenant's share of the hall again where it took it); a let hall is worth
+  ``exit_multiple_ai`` times its annual market NOI less a refit reserve;
+* less the refits that fall due before the lease ends.
+
+A hall empty at T is the reversion of the successor to come. Never below 0; 0 unless the
+hall is the equity's AI hall at T. Everything is per IT MW, in the money of the month it
+is paid, and the scenario's market rent factor multiplies every market rent.
+
+This is the fast path: sums over months are read from prefix tables and geometric series.
+The month-by-month reference (siteopt.kernels.cashflows) sums the same months one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .hosting import (
+    TAIL_CONTRACT,
+    TAIL_OWN,
+    TAIL_VACANT,
+    RentSchedule,
+    Tenancy,
+    energisation,
+    refit_reserve_usd_mw_month,
+    refund_usd_mw,
+    relet_capex_usd_mw,
+    takes_improvements,
+)
+from .params import Portfolio
+from .prefix import gather
+
+
+@dataclass(frozen=True)
+class ExitTerms:
+    """The numbers a buyer at T uses for one (site, build year, contract) (floats).
+
+    Attributes
+    ----------
+    lease_month, unlevered_month : float
+        Monthly discount factors at the lease's rate and at ``discount_rate`` [-].
+    price_month : float
+        Monthly growth of costs (``cost_inflation``) [-].
+    cost_usd_mw_month : float
+        Opex and SG&A of an IT MW at today's prices [USD/MW-month].
+    reserve_usd_mw_month : float
+        The refit reserve at today's prices [USD/MW-month].
+    multiple : float
+        ``exit_multiple_ai`` on annual market NOI [x].
+    renewal_prob : float
+    relet_months : int
+    fit_usd_mw, refund_usd_mw : float
+        Re-let capex, and the first tenant's share funded again, at today's prices [USD/MW].
+    takes : bool
+        The first tenant takes its share of the hall when it leaves.
+    landlord_share : float
+        1 - tenant_funded_share: the landlord's part of a refit while the first tenant
+        holds a hall whose funded share it takes.
+    refits : tuple of int
+        Calendar months refits fall due (every ``refit_years`` from energisation) [month].
+    refit_usd_mw : float
+        A refit at today's prices [USD/MW].
+    """
+
+    lease_month: float
+    unlevered_month: float
+    price_month: float
+    cost_usd_mw_month: float
+    reserve_usd_mw_month: float
+    multiple: float
+    renewal_prob: float
+    relet_months: int
+    fit_usd_mw: float
+    refund_usd_mw: float
+    takes: bool
+    landlord_share: float
+    refits: tuple[int, ...]
+    refit_usd_mw: float
+
+
+def exit_terms(scenario: Portfolio, site_index: int, contract_index: int, build_year: int,
+               horizon_extra: int) -> ExitTerms:  # fmt: skip
+    """The ExitTerms of a conversion; refits up to ``horizon_extra`` months past T."""
+    site, contract = scenario.sites[site_index], scenario.contracts[contract_index]
+    ai, b = site.ai, scenario.build
+    lease_rate = contract.lease_discount_rate
+    if lease_rate is None:
+        lease_rate = scenario.discount_rate
+    refits: tuple[int, ...] = ()
+    if b.refit_years > 0 and b.refit_capex_usd_mw > 0:
+        on, step = energisation(scenario, site, build_year), max(1, round(12 * b.refit_years))
+        refits = tuple(range(on + step, scenario.months + horizon_extra, step))
+    return ExitTerms(
+        lease_month=(1.0 + lease_rate) ** (-1.0 / 12.0),
+        unlevered_month=(1.0 + scenario.discount_rate) ** (-1.0 / 12.0),
+        price_month=(1.0 + scenario.market.cost_inflation) ** (1.0 / 12.0),
+        cost_usd_mw_month=ai.opex_usd_mw_month + ai.sga_usd_mw_month,
+        reserve_usd_mw_month=refit_reserve_usd_mw_month(scenario),
+        multiple=scenario.financing.exit_multiple_ai,
+        renewal_prob=contract.renewal_prob,
+        relet_months=contract.relet_months,
+        fit_usd_mw=relet_capex_usd_mw(contract, ai),
+        refund_usd_mw=refund_usd_mw(contract, ai),
+        takes=takes_improvements(contract),
+        landlord_share=1.0 - contract.tenant_funded_share,
+        refits=refits,
+        refit_usd_mw=b.refit_capex_usd_mw,
+    )
+
+
+def geometric(ratio: float, n: Any, xp: ModuleType) -> Any:
+    """sum_{j < n} ratio^j for whole n >= 0."""
+    n = n * 1.0
+    if abs(ratio - 1.0) < 1e-15:
+        return n
+    return (1.0 - ratio**n) / (1.0 - ratio)
+
+
+def reversion(terms: ExitTerms, renew_base: Any, successor_base: Any, prices: Any, mrf: Any,
+              power: Any, refund: Any, xp: ModuleType) -> Any:  # fmt: skip
+    """Value, in the month a lease ends, of what follows it: a renewal at market rent with
+    ``renewal_prob``, else a vacancy and a successor [USD/MW].
+
+    ``renew_base``: the market base then (the first tenant's own, or the successor's);
+    ``successor_base``: the successor base when the vacancy ends; ``prices``: the cost
+    index when the lease ends; ``refund``: the successor needs the first tenant's share
+    funded again."""
+    g, v, vac = terms.price_month, terms.unlevered_month, terms.relet_months
+    upkeep = terms.cost_usd_mw_month + terms.reserve_usd_mw_month
+    renew = mrf * renew_base - upkeep * prices - power
+    then = prices * g**vac
+    successor = mrf * successor_base - upkeep * then - power
+    fit = (terms.fit_usd_mw + xp.where(refund, terms.refund_usd_mw, 0.0)) * then
+    empty = terms.cost_usd_mw_month * prices * geometric(g * v, vac, xp)
+    relet = v**vac * (12.0 * terms.multiple * successor - fit) - empty
+    p = terms.renewal_prob
+    return p * 12.0 * terms.multiple * renew + (1.0 - p) * relet
+
+
+def hall_exit_value(
+    scenario: Portfolio,
+    terms: ExitTerms,
+    ten: Tenancy,
+    power: Any,
+    *,
+    xp: ModuleType,
+) -> Any:
+    """The hall's value at T per IT MW, pre-tax, as the module docstring prices it: 0 unless
+    it is the equity's AI hall then, never below 0 [USD/MW].
+
+    ``power``: the grid power of an IT MW a month at its last 12 months' level where the
+    landlord pays it, else 0 [USD/MW-month].
+    """
+    sched, months = ten.schedule, scenario.months
+    u, v, g = terms.lease_month, terms.unlevered_month, terms.price_month
+    k, start, mrf = ten.rent_months, ten.start, ten.market_rent_factor
+    offset = (start + k - months).astype(xp.float64)  # months from T to relative month k
+    kind = ten.tail_kind
+    end = xp.maximum(ten.tail_end, k)
+    prices_k = g ** (start + k).astype(xp.float64)
+    tables = _lease_tables(sched, u, xp)
+    own = xp.asarray(sched.market_base)
+    successor = xp.asarray(sched.successor_base)
+    # the lease's remaining NOI at the tenant's rate, from k to its end
+    contract_part = gather(tables[0], end, xp=xp) - gather(tables[0], k, xp=xp)
+    own_part = gather(tables[1], end, xp=xp) - gather(tables[1], k, xp=xp)
+    succ_part = gather(tables[2], end, xp=xp) - gather(tables[2], k, xp=xp)
+    rent = xp.where(
+        kind == TAIL_CONTRACT, contract_part, mrf * xp.where(kind == TAIL_OWN, own_part, succ_part)
+    ) / u ** k.astype(xp.float64)
+    left = end - k
+    costs = terms.cost_usd_mw_month * prices_k * geometric(g * u, left, xp)
+    lease = u**offset * (rent - costs - power * geometric(u, left, xp))
+    # what follows the lease, and the refits due before it ends
+    first = kind <= TAIL_OWN  # the first tenant holds the hall at T
+    prices_end = prices_k * g ** left.astype(xp.float64)
+    last = len(sched.successor_base) - 1
+    at = xp.minimum(end, last)
+    renew_base = xp.where(first, own[at], successor[at])
+    successor_then = successor[xp.minimum(end + terms.relet_months, last)]
+    after = reversion(terms, renew_base, successor_then, prices_end, mrf, power,
+                      first & terms.takes, xp)  # fmt: skip
+    running = lease + v ** (offset + left) * after - _refits(terms, ten, first, end, months, xp)
+    # a hall empty at T: the successor to come
+    wait = ten.vacant_after
+    then = prices_k * g ** wait.astype(xp.float64)
+    upkeep = terms.cost_usd_mw_month + terms.reserve_usd_mw_month
+    noi = mrf * successor[xp.minimum(k + wait, last)] - upkeep * then
+    noi = noi - power
+    fit = (terms.fit_usd_mw + xp.where(ten.refund_at_end, terms.refund_usd_mw, 0.0)) * then
+    empty = terms.cost_usd_mw_month * prices_k * geometric(g * v, wait, xp)
+    vacant = v ** (offset + wait) * (12.0 * terms.multiple * noi - fit) - v**offset * empty
+    value = xp.where(kind == TAIL_VACANT, vacant, running)
+    return xp.where(ten.ai_after, xp.maximum(value, 0.0), 0.0)
+
+
+def _lease_tables(sched: RentSchedule, u: float, xp: ModuleType) -> list[Any]:
+    """Prefix sums of rent x u^s over relative months: contract rent, the first tenant's
+    market base and the successor base (backend arrays)."""
+    disc = u ** np.arange(len(sched.contract_rent), dtype=np.float64)
+    return [
+        xp.asarray(np.concatenate([[0.0], np.cumsum(disc * rent)]))
+        for rent in (sched.contract_rent, sched.market_base, sched.successor_base)
+    ]
+
+
+def _refits(terms: ExitTerms, ten: Tenancy, first: Any, end: Any, months: int,
+            xp: ModuleType) -> Any:  # fmt: skip
+    """PV at T of the refits due from T until the lease running at T ends [USD/MW]."""
+    total = 0.0
+    share = xp.where(first & terms.takes, terms.landlord_share, 1.0)
+    for due in terms.refits:
+        if due < months:
+            continue
+        inside = due < ten.start + end
+        cost = terms.refit_usd_mw * terms.price_month**due * terms.unlevered_month ** (due - months)
+        total = total + xp.where(inside, share * cost, 0.0)
+    return total
