@@ -250,6 +250,45 @@ VARIANTS = {
         "contracts.0.financing": {"interest_only_months": 30, "term_years": 5.0},
         "contracts.1.financing": {"amortization": "bullet", "rate": 0.0},
     },
+    # revision 3
+    "taxed-offset": {
+        "tax.rate": 0.21,
+        "tax.state_rate": 0.02,
+        "tax.bonus_depreciation": 0.5,
+        "tax.property_rate": 0.02,
+        "tax.property_abatement_years": 2.0,
+        "tax.property_abatement_share": 0.5,
+        "market.cost_inflation": 0.04,
+        "sites.0.mining.sga_usd_mw_month": 800.0,
+        "sites.0.ai.sga_usd_mw_month": 1_500.0,
+    },
+    "taxed-carry-forward-non-recourse": {
+        "tax.rate": 0.21,
+        "tax.losses": "carry_forward",
+        "financing.debt.non_recourse": True,
+        "financing.debt.loan_to_cost": 0.8,
+        "contracts.0.annual_default_prob": 0.3,
+    },
+    "refinanced-bullets-below-market": {
+        "tax.rate": 0.21,
+        "tax.losses": "carry_forward",
+        "financing.debt.loan_to_cost": 0.7,
+        "financing.debt.amortization": "bullet",
+        "financing.debt.term_years": 1.5,
+        "financing.debt.refinance": True,
+        "financing.debt.market_rate": 0.1,
+        "financing.debt.target_dscr": 1.4,
+    },
+    "tenants-take-their-share": {
+        "contracts.0.tenant_funded_share": 0.6,
+        "contracts.0.successor_price_usd_kw_month": 160.0,
+        "contracts.0.renewal_prob": 0.4,
+        "contracts.0.annual_default_prob": 0.3,
+        "contracts.1.improvements_revert": True,
+        "contracts.0.lease_discount_rate": 0.07,
+        "build.refit_years": 1.0,
+        "build.refit_capex_usd_mw": 400_000.0,
+    },
 }
 
 
