@@ -84,23 +84,40 @@ class Increment:
 
     months: tuple[str, ...]  # the T month labels (YYYY-MM)
     equity: np.ndarray  # (T + 1,) to the equity; the terminal value is net of the debt owed
-    unlevered: np.ndarray  # (T + 1,) the same without the project debt
+    unlevered: np.ndarray  # (T + 1,) the same without the project debt and its tax saving
     noi: np.ndarray  # (T,) the hall's net operating income (rent less its opex and power)
     debt_service: np.ndarray  # (T,) paid to the lenders, >= 0
+    first_rent: int = 0  # month index of the planned first rent (the loan's years from it)
+    stable_from: int = 0  # month index the rent stabilises (the ramp over)
+    refinancing_paydown: np.ndarray | None = None  # (T,) of a bullet the equity repays
 
     def __add__(self, other: Increment) -> Increment:
+        paydown = [
+            p for p in (self.refinancing_paydown, other.refinancing_paydown) if p is not None
+        ]
         return Increment(
             self.months,
             self.equity + other.equity,
             self.unlevered + other.unlevered,
             self.noi + other.noi,
             self.debt_service + other.debt_service,
+            min(self.first_rent, other.first_rent),
+            max(self.stable_from, other.stable_from),
+            sum(paydown) if paydown else None,
         )
 
 
-def increment(converted: pd.DataFrame, hashing: pd.DataFrame, site: str) -> Increment:
+def increment(
+    converted: pd.DataFrame,
+    hashing: pd.DataFrame,
+    site: str,
+    first_rent: int = 0,
+    stable_from: int = 0,
+) -> Increment:
     """``site``'s Increment from the expected cash flows of its planned conversion (with the
-    memo lines: ``expected_cashflows(..., memo=True)``) and of keeping it hashing."""
+    memo lines: ``expected_cashflows(..., memo=True)``) and of keeping it hashing;
+    ``first_rent``, ``stable_from``: the month indices of its planned first rent and of its
+    rent's end of ramp."""
     conv, hash_ = _by_line(converted, site), _by_line(hashing, site)
     cash = [c for c in LINE_ITEMS if c in conv.columns]
     equity = np.append(
@@ -108,11 +125,22 @@ def increment(converted: pd.DataFrame, hashing: pd.DataFrame, site: str) -> Incr
         conv["terminal_value"].sum() - hash_["terminal_value"].sum(),
     )
     service = -conv["debt_service"].to_numpy()
+    # unlevered: without the debt's draws, service and balance owed, and the tax its
+    # interest saved (adjusted present value's split)
     unlevered = equity.copy()
-    unlevered[:-1] += service - conv["debt_draw"].to_numpy()
-    unlevered[-1] += conv["debt_owed_at_end"].sum()
+    unlevered[:-1] += service - _memo(conv, "debt_draw") - _memo(conv, "refinancing_draw")
+    unlevered[:-1] -= _memo(conv, "interest_tax_shield")
+    unlevered[-1] += conv["debt_owed_at_end"].sum() if "debt_owed_at_end" in conv else 0.0
     noi = conv[list(NOI_LINES)].sum(axis=1).to_numpy()
-    return Increment(tuple(conv.index), equity, unlevered, noi, service)
+    paydown = _memo(conv, "refinancing_paydown")
+    return Increment(
+        tuple(conv.index), equity, unlevered, noi, service, first_rent, stable_from, paydown
+    )
+
+
+def _memo(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A memo line of a site's frame by month (zeros where the frame has none)."""
+    return frame[name].to_numpy() if name in frame else np.zeros(len(frame))
 
 
 def _by_line(cashflows: pd.DataFrame, site: str) -> pd.DataFrame:
@@ -133,12 +161,19 @@ def returns(inc: Increment) -> dict[str, Any]:
     - ``payback_year``: the calendar year from which the cumulative equity flow, without the
       terminal value, stays at or above zero; ``payback_years`` from the first outlay;
       None where it is not repaid by the horizon;
-    - ``min_dscr``: the lowest NOI over debt service in a calendar year with debt service,
-      and ``min_dscr_year``; None without debt.
+    - ``min_dscr``: the lowest NOI over debt service in a loan year (12 months from the
+      first rent, then each next 12) with debt service, ``min_dscr_from`` the month that
+      loan year starts (YYYY-MM) and ``min_dscr_year`` its calendar year; None without debt;
+    - ``stabilised_dscr``: the same over the 12 months from the month the rent stabilises
+      (its ramp over); None without debt service then;
+    - ``refinancing_paydown_usd``: what the equity repays of a bullet when it falls due
+      (the part no lender refinances) [USD, undiscounted; 0 without].
     """
     payback = _payback(inc.equity[:-1])
     years = np.array([int(m[:4]) for m in inc.months])
-    dscr = _min_dscr(years, inc.noi, inc.debt_service)
+    dscr = _min_dscr(inc.noi, inc.debt_service, inc.first_rent)
+    stable = _dscr(inc.noi, inc.debt_service, inc.stable_from)
+    paydown = inc.refinancing_paydown
     return {
         "equity_irr": irr(inc.equity),
         "unlevered_irr": irr(inc.unlevered),
@@ -146,7 +181,10 @@ def returns(inc: Increment) -> dict[str, Any]:
         "payback_year": None if payback is None else int(years[payback[1]]),
         "payback_years": None if payback is None else (payback[1] - payback[0] + 1) / 12.0,
         "min_dscr": None if dscr is None else dscr[0],
-        "min_dscr_year": None if dscr is None else dscr[1],
+        "min_dscr_year": None if dscr is None else int(years[dscr[1]]),
+        "min_dscr_from": None if dscr is None else inc.months[dscr[1]],
+        "stabilised_dscr": stable,
+        "refinancing_paydown_usd": 0.0 if paydown is None else float(paydown.sum()),
     }
 
 
@@ -200,12 +238,27 @@ def _payback(flows: np.ndarray) -> tuple[int, int] | None:
     return int(outlays[0]), int(below[-1] + 1) if below.size else int(outlays[0])
 
 
-def _min_dscr(years: np.ndarray, noi: np.ndarray, service: np.ndarray) -> tuple[float, int] | None:
-    """The lowest yearly NOI / debt service over the years with debt service, and its year."""
-    yearly = pd.DataFrame({"year": years, "noi": noi, "service": service}).groupby("year").sum()
-    owed = yearly[yearly["service"] > 1e-6 * max(float(yearly["service"].max()), 1.0)]
-    if owed.empty:
+LOAN_YEAR = 12  # months in a DSCR window
+
+
+def _min_dscr(noi: np.ndarray, service: np.ndarray, first_rent: int) -> tuple[float, int] | None:
+    """The lowest NOI / debt service over the loan years from ``first_rent`` (12-month
+    windows; a last window cut by the horizon counts as it is) with debt service, and the
+    month its window starts."""
+    starts = range(max(first_rent, 0), len(noi), LOAN_YEAR)
+    ratios = [(_dscr(noi, service, a), a) for a in starts]
+    ratios = [(r, a) for r, a in ratios if r is not None]
+    if not ratios:
         return None
-    ratio = owed["noi"] / owed["service"]
-    year = int(ratio.idxmin())
-    return float(ratio[year]), year
+    return min(ratios, key=lambda pair: pair[0])
+
+
+def _dscr(noi: np.ndarray, service: np.ndarray, start: int) -> float | None:
+    """NOI / debt service over the 12 months from ``start``; None without debt service."""
+    if start >= len(noi):
+        return None
+    window = slice(max(start, 0), max(start, 0) + LOAN_YEAR)
+    paid = float(service[window].sum())
+    if paid <= 1e-6 * max(float(np.max(service)), 1.0):
+        return None
+    return float(noi[window].sum()) / paid

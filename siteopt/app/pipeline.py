@@ -33,7 +33,7 @@ from siteopt.app.staged import StagedOutcome, StagedStates, StaticPlan, staged_p
 from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_options
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import MEMO_ITEMS, TERMINAL_MEMOS, expected_cashflows
-from siteopt.kernels.hosting import construction_start, mining_left_mw
+from siteopt.kernels.hosting import construction_start, mining_left_mw, ramp_months
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.reduce import Grouping
 from siteopt.kernels.sites import SiteOption
@@ -72,6 +72,11 @@ PLAN_COLUMNS = (
     "leverage_usd",
     "why_code",
     "why",
+    # revision 3: what the debt adds, split (after the earlier columns, which keep their place)
+    "leverage_value_usd",
+    "tax_shield_usd",
+    "rate_subsidy_usd",
+    "walk_away_value_usd",
 )
 PORTFOLIO_KEYS = (  # summary.json's portfolio figures, compared by whatif and sweep
     "expected_npv_usd",
@@ -143,7 +148,17 @@ class PortfolioFigures:
     risk_sample: int
     expected_terminal_pv_usd: float = 0.0  # of expected_npv_usd, the terminal value's PV
     leverage_usd: float = 0.0  # E[NPV] less the E[NPV] without project debt, same draws
+    # of leverage_usd: the tax shield and the rate subsidy (their sum the leverage's value),
+    # and the non-recourse walk-away, the equity's option
+    tax_shield_usd: float = 0.0
+    rate_subsidy_usd: float = 0.0
+    walk_away_value_usd: float = 0.0
     returns: dict[str, Any] | None = None  # the conversions over hashing (finance.returns)
+
+    @property
+    def leverage_value_usd(self) -> float:
+        """What the debt is worth as financing: its tax shield and rate subsidy."""
+        return self.tax_shield_usd + self.rate_subsidy_usd
 
     @property
     def terminal_value_share(self) -> float | None:
@@ -580,7 +595,10 @@ def finish(
         else None
     )
     del markets
-    increments = {i: increment(cashflows, hashing, scenario.sites[i].name) for i in converted}
+    increments = {
+        i: increment(cashflows, hashing, scenario.sites[i].name, *_loan_months(valuation, plans, i))
+        for i in converted
+    }
     memos = (*MEMO_ITEMS, *TERMINAL_MEMOS)
     cashflows = cashflows[~cashflows["line_item"].isin(memos)].reset_index(drop=True)
     without_ai = frozenset(site.name for site in scenario.sites if site.ai is None)
@@ -765,6 +783,9 @@ def portfolio_figures(
         risk_sample=int(valuation.options.risk_npv_usd.shape[1]),
         expected_terminal_pv_usd=float(frame["expected_terminal_pv_usd"].sum()),
         leverage_usd=float(frame["leverage_usd"].sum()),
+        tax_shield_usd=float(frame["tax_shield_usd"].sum()),
+        rate_subsidy_usd=float(frame["rate_subsidy_usd"].sum()),
+        walk_away_value_usd=float(frame["walk_away_value_usd"].sum()),
     )
 
 
@@ -792,6 +813,16 @@ def _yields(
     return out
 
 
+def _loan_months(valuation: ValuationResult, plans: dict, site_index: int) -> tuple[int, int]:
+    """The month indices of a converted site's planned first rent and of its rent's end of
+    ramp: where its loan years and its stabilised DSCR start."""
+    portfolio = valuation.portfolio
+    option = plans["plan"][site_index]
+    site, contract = portfolio.sites[option.site_index], portfolio.contracts[option.contract_index]
+    first = construction_start(portfolio, option.build_year) + site.ai.lead_time_months
+    return first, first + ramp_months(contract)
+
+
 def _share(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
 
@@ -811,6 +842,10 @@ def _site_entry(row: dict[str, Any]) -> dict[str, Any]:
             float(row["expected_terminal_pv_usd"]), float(row["expected_npv_usd"])
         ),
         "leverage_usd": float(row["leverage_usd"]),
+        "leverage_value_usd": float(row["leverage_value_usd"]),
+        "tax_shield_usd": float(row["tax_shield_usd"]),
+        "rate_subsidy_usd": float(row["rate_subsidy_usd"]),
+        "walk_away_value_usd": float(row["walk_away_value_usd"]),
     }
 
 

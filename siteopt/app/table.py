@@ -72,6 +72,11 @@ def option_frame(
     table = pd.DataFrame(rows)
     for key, values in stats.items():
         table[key] = values
+    if "leverage_usd" in table:
+        # what debt adds, split: its tax shield and rate subsidy (the leverage's value), and
+        # the non-recourse walk-away, the equity's option (the rest)
+        table["leverage_value_usd"] = table["tax_shield_usd"] + table["rate_subsidy_usd"]
+        table["walk_away_value_usd"] = table["leverage_usd"] - table["leverage_value_usd"]
     table["build_year"] = table["build_year"].astype("Int64")
     check_finite(scenario, table)
     return table

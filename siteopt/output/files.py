@@ -310,6 +310,13 @@ OPTIONS_COLUMNS = (
     "leverage_usd",
     "equity_capex_usd",
 )
+# revision 3: what the debt adds, split; after every earlier column, so those keep their place
+LEVERAGE_COLUMNS = (
+    "leverage_value_usd",
+    "tax_shield_usd",
+    "rate_subsidy_usd",
+    "walk_away_value_usd",
+)
 
 
 def options_frame(outcome: SolveOutcome) -> pd.DataFrame:
@@ -321,7 +328,7 @@ def options_frame(outcome: SolveOutcome) -> pd.DataFrame:
         for c in table.columns
         if c not in OPTIONS_COLUMNS and c not in capex_cols and c in BASE_COLUMNS
     ]
-    return table[[*OPTIONS_COLUMNS, *capex_cols, *extra]]
+    return table[[*OPTIONS_COLUMNS, *capex_cols, *extra, *LEVERAGE_COLUMNS]]
 
 
 ALTERNATIVE_COLUMNS = (

@@ -66,7 +66,32 @@ def test_payback_multiple_and_dscr_by_hand():
     service = [100.0 / 12] * 24
     r = returns(_increment([*monthly, 30.0], noi=noi, service=service))
     assert r["min_dscr"] == pytest.approx(0.9)
-    assert r["min_dscr_year"] == 2028
+    assert r["min_dscr_year"] == 2028 and r["min_dscr_from"] == "2028-01"
+    assert r["refinancing_paydown_usd"] == 0.0
+
+
+def test_dscr_by_loan_year_from_the_first_rent_and_when_stabilised():
+    """First rent in month 3 at half rent for 3 months (the ramp), interest only: the loan
+    years run from month 3, not the calendar year; the first holds the ramp's half months,
+    the stabilised window starts when the ramp ends (month 6)."""
+    t = 30
+    noi = np.array([0.0] * 3 + [5.0] * 3 + [10.0] * (t - 6))
+    service = np.array([0.0] * 3 + [8.0] * (t - 3))
+    inc = Increment(
+        tuple(f"{2027 + m // 12}-{m % 12 + 1:02d}" for m in range(t)),
+        np.zeros(t + 1),
+        np.zeros(t + 1),
+        noi,
+        service,
+        first_rent=3,
+        stable_from=6,
+        refinancing_paydown=np.array([0.0] * 20 + [12.5] + [0.0] * (t - 21)),
+    )
+    r = returns(inc)
+    assert r["min_dscr"] == pytest.approx((3 * 5.0 + 9 * 10.0) / (12 * 8.0))
+    assert r["min_dscr_from"] == "2027-04"
+    assert r["stabilised_dscr"] == pytest.approx(10.0 / 8.0)
+    assert r["refinancing_paydown_usd"] == pytest.approx(12.5)
 
 
 def _frame(site: str, months: list[str], values: dict[str, list[float]]) -> pd.DataFrame:

@@ -38,6 +38,11 @@ SUMMARY_KEYS = {
     "capital_value",
     "runner_up",
     "timings_s",
+    "leverage_usd",
+    "leverage_value_usd",
+    "tax_shield_usd",
+    "rate_subsidy_usd",
+    "walk_away_value_usd",
 }
 SITE_KEYS = {
     "why",
@@ -45,6 +50,10 @@ SITE_KEYS = {
     "npv_over_hashing_se_usd",
     "terminal_value_share",
     "leverage_usd",
+    "leverage_value_usd",
+    "tax_shield_usd",
+    "rate_subsidy_usd",
+    "walk_away_value_usd",
     "name",
     "ai_it_mw",
     "mining_mw",
@@ -68,6 +77,10 @@ PLAN_COLUMNS = [
     "leverage_usd",
     "why_code",
     "why",
+    "leverage_value_usd",
+    "tax_shield_usd",
+    "rate_subsidy_usd",
+    "walk_away_value_usd",
 ]
 OPTIONS_COLUMNS = [
     "site",
