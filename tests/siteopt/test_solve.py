@@ -38,7 +38,6 @@ SUMMARY_KEYS = {
     "capital_value",
     "runner_up",
     "timings_s",
-    "leverage_usd",
     "leverage_value_usd",
     "tax_shield_usd",
     "rate_subsidy_usd",
