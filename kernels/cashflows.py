@@ -86,8 +86,10 @@ TAXABLE_ITEMS = (
 )
 # Memo lines, monthly: the project debt drawn with the capex (behind equity_capex) and by a
 # refinancing, the interest inside debt_service, the tax that interest saves (inside
-# income_tax), the depreciation deducted, and the part of a bullet the equity repays when
-# it falls due. Not cash of their own: never added to the lines.
+# income_tax), the depreciation deducted, the part of a bullet the equity repays when it
+# falls due, and the balance the lenders take with a hall (non-recourse). Not cash of their
+# own: never added to the lines. By month, the balance owed grows by the draws and the
+# interest and falls by the service and what is written off.
 MEMO_ITEMS = (
     "debt_draw",
     "refinancing_draw",
@@ -95,6 +97,7 @@ MEMO_ITEMS = (
     "interest_tax_shield",
     "depreciation",
     "refinancing_paydown",
+    "debt_written_off",
 )
 # Memo amounts at T: the exit value before tax, its tax, and the debt owed then; the
 # line ``terminal_value`` is exit_value + exit_tax - debt_owed_at_end.
@@ -345,6 +348,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
         "refinancing_draw": debt.refinanced,
         "debt_interest": debt.interest,
         "refinancing_paydown": debt.paydown,
+        "debt_written_off": debt.written_off,
     }
     events = {
         "asic": 0.0,
@@ -379,6 +383,7 @@ class _Debt(NamedTuple):
     interest: Any  # (N, T) accrued (capitalised or paid)
     refinanced: Any  # (N, T) drawn by a refinancing
     paydown: Any  # (N, T) of a bullet's balance the equity repays when it falls due
+    written_off: Any  # (N, T) the balance the lenders take with the hall
     owed: Any  # (N,) at T
 
 
@@ -405,6 +410,7 @@ def _debt(draws, start, lost_from, loan, share, t_end, *, xp) -> _Debt:
     interest = xp.zeros((n, t_end))
     refinanced = xp.zeros((n, t_end))
     paydown = xp.zeros((n, t_end))
+    written_off = xp.zeros((n, t_end))
     due_factor = annuity_due(i, term - io)
     for t in range(t_end):
         balance = balance + draws[:, t]
@@ -433,11 +439,12 @@ def _debt(draws, start, lost_from, loan, share, t_end, *, xp) -> _Debt:
             own = pay
         service[:, t] = pay
         interest[:, t] = interest[:, t] + xp.where(gone, 0.0, i * (balance - own))
+        written_off[:, t] = xp.where(gone, balance, 0.0)
         balance = (balance - own) * growth
         balance = xp.where(gone, 0.0, balance)
     # the loop grew the balances one month past T-1: they are what is owed at T
     owed = xp.where(lost_from[:, 0] < t_end, 0.0, xp.maximum(balance, 0.0)) + refi_balance
-    return _Debt(service, interest, refinanced, paydown, owed)
+    return _Debt(service, interest, refinanced, paydown, written_off, owed)
 
 
 def _refinanced_share(loan, start, noi, draws, nominal, ai, t_end, *, xp):

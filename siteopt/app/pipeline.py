@@ -198,6 +198,12 @@ class SolveOutcome:
     runner_up: RunnerUp | None = None  # the best other plan (solve with explain)
     alternatives: tuple[AlternativePlan, ...] = ()  # near-optimal plans (--alternatives)
     staged: StagedOutcome | None = None  # the wait-and-see policy (--staged)
+    # the plan's expected memo lines (kernels.cashflows.MEMO_ITEMS, TERMINAL_MEMOS), in
+    # cashflows.csv's format: what proforma.xlsx reads beside the cash flows
+    memo: pd.DataFrame | None = None
+    # the converted sites' expected cash flows had they kept hashing, in cashflows.csv's
+    # format: the flows the returns are measured over (siteopt.app.finance.increment)
+    hashing_cashflows: pd.DataFrame | None = None
 
     @property
     def chosen(self) -> list[SiteOption]:
@@ -600,6 +606,7 @@ def finish(
         for i in converted
     }
     memos = (*MEMO_ITEMS, *TERMINAL_MEMOS)
+    memo = cashflows[cashflows["line_item"].isin(memos)].reset_index(drop=True)
     cashflows = cashflows[~cashflows["line_item"].isin(memos)].reset_index(drop=True)
     without_ai = frozenset(site.name for site in scenario.sites if site.ai is None)
     why = site_reasons(valuation.options, problem, rows, without_ai)
@@ -633,6 +640,8 @@ def finish(
         settings.time_limit_s,
         why=why,
         constraints=constraint_slacks(valuation.options, problem, rows),
+        memo=memo,
+        hashing_cashflows=hashing,
     )
 
 

@@ -29,6 +29,7 @@ from siteopt.app.finance import annual_cashflows
 from siteopt.model.errors import InputError
 from siteopt.model.starter import STARTER_NAME, STARTER_YAML
 from siteopt.optimizer.options import BASE_COLUMNS, capex_column
+from siteopt.output.proforma import proforma_bytes
 from siteopt.output.workbook import scenario_inputs, workbook_bytes
 
 if TYPE_CHECKING:
@@ -357,8 +358,8 @@ def alternatives_frame(outcome: SolveOutcome) -> pd.DataFrame:
 
 
 def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path) -> list[Path]:
-    """summary.json, plan.csv, options.csv, cashflows.csv, annual.csv, plan.xlsx
-    (frontier.csv with a frontier, alternatives.csv with alternatives, policy.csv with
+    """summary.json, plan.csv, options.csv, cashflows.csv, annual.csv, plan.xlsx,
+    proforma.xlsx (frontier.csv with a frontier, alternatives.csv with alternatives, policy.csv with
     --staged), each written
     atomically; summary.json last, so its presence means the rest is there."""
     out = prepare_out_dir(out_dir)
@@ -373,6 +374,7 @@ def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path)
             out / "plan.xlsx",
             workbook_bytes(outcome.plan_frame, options, annual, inputs, summary),
         ),
+        write_atomic(out / "proforma.xlsx", proforma_bytes(outcome, summary, inputs)),
     ]
     if outcome.frontier is not None:
         written.append(write_csv(outcome.frontier, out / "frontier.csv"))

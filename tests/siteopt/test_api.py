@@ -56,6 +56,7 @@ def test_api_and_cli_give_identical_numbers(run_cli, tmp_path, texas_run):
         "cashflows.csv",
         "annual.csv",
         "plan.xlsx",
+        "proforma.xlsx",
         "summary.json",
     }
     for name in ("plan.csv", "options.csv", "cashflows.csv"):

@@ -1,0 +1,137 @@
+"""proforma.xlsx recalculated by an Excel engine (the ``formulas`` library): its formulas
+give siteopt's figures, and an edited line moves EBITDA, CFADS, the NPV and the IRR as the
+formulas say."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+import siteopt
+from siteopt.app.finance import irr
+from siteopt.output.proforma import PLAN_SHEET, SOURCES_SHEET, Layout, year_months
+
+formulas = pytest.importorskip("formulas")
+
+TEXAS = Path(__file__).resolve().parents[2] / "scenarios" / "texas.yaml"
+
+
+def recalculate(path: Path) -> dict[tuple[str, str], object]:
+    """Every formula cell's value, by (sheet in lower case, cell), as the engine computes it."""
+    model = formulas.ExcelModel().loads(str(path)).finish()
+    values = {}
+    for key, solution in model.calculate().items():
+        found = re.match(r"'\[.+?\](.+?)'!([A-Z]+\d+)$", key)
+        if found:
+            value = solution.value[0][0] if hasattr(solution, "value") else solution
+            values[(found.group(1).lower(), found.group(2))] = value
+    return values
+
+
+@pytest.fixture(scope="module")
+def texas(tmp_path_factory):
+    run = siteopt.solve(siteopt.load(TEXAS), scenarios=300, seed=7, backend="numpy", explain=False)
+    out = tmp_path_factory.mktemp("proforma")
+    run.write(out, report=False)
+    return run, out / "proforma.xlsx", recalculate(out / "proforma.xlsx")
+
+
+def _cell(values, sheet: str, key: str, col: str, lay: Layout):
+    return values[(sheet.lower(), lay.at(key, col))]
+
+
+def test_the_recalculated_npvs_and_lines_are_siteopt_s(texas):
+    run, path, values = texas
+    portfolio = run.outcome.valuation.portfolio
+    lay = Layout(portfolio)
+    book = openpyxl.load_workbook(path)
+    converted = [s for s in run.summary["sites"] if s["contract"]]
+    assert book.sheetnames[: len(converted) + 1] == [
+        PLAN_SHEET, *(s["name"] for s in converted)
+    ]  # fmt: skip
+    cashflows = pd.read_csv(path.parent / "cashflows.csv")
+    first = lay.year_cols[0]
+    for site in converted:
+        name = site["name"]
+        npv = _cell(values, name, "npv", first, lay)
+        assert npv == pytest.approx(site["expected_npv_usd"], rel=1e-9), name
+        # EBITDA and the tax of each year: cashflows.csv's lines summed (losses offset)
+        mine = cashflows[cashflows["site"] == name]
+        wide = mine.pivot_table(index="month", columns="line_item", values="usd", sort=True)
+        months = year_months(portfolio)
+        operating = [c for c in wide.columns if c.startswith(("mining_", "ai_rent", "ai_opex",
+                     "ai_power", "ai_property", "ppa"))]  # fmt: skip
+        ebitda = wide[operating].sum(axis=1).to_numpy()
+        for k, col in enumerate(lay.year_cols):
+            want = float(ebitda[months[k]].sum())
+            assert _cell(values, name, "ebitda", col, lay) == pytest.approx(want, abs=1e-3)
+            tax = float(wide["income_tax"].to_numpy()[months[k]].sum())
+            if k < len(lay.year_cols) - 1:  # the last year's holds the exit's tax too
+                got = _cell(values, name, "income_tax", col, lay)
+                assert got == pytest.approx(tax, rel=1e-9, abs=1e-3)
+        # the debt's balance at the end is what siteopt says is owed at T
+        owed = float(run.outcome.memo.query("site == @name and line_item == 'debt_owed_at_end'")
+                     ["usd"].sum())  # fmt: skip
+        assert _cell(values, name, "balance", lay.year_cols[-1], lay) == pytest.approx(
+            owed, rel=1e-9, abs=1e-3
+        )
+        # the IRR over hashing of the yearly flows, as siteopt's irr computes it
+        flows = [_cell(values, name, "equity_year", c, lay) for c in lay.year_cols]
+        assert _cell(values, name, "equity_irr", first, lay) == pytest.approx(
+            irr(np.array(flows), per_year=1), rel=1e-6
+        )
+    plan_npv = _cell(values, PLAN_SHEET, "npv", first, lay)
+    assert plan_npv == pytest.approx(run.summary["expected_npv_usd"], rel=1e-9)
+    # sources equal uses for every conversion
+    sources = book[SOURCES_SHEET]
+    for row in range(2, sources.max_row + 1):
+        assert values[(SOURCES_SHEET, f"I{row}")] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_an_edited_rent_moves_ebitda_cfads_npv_and_irr(texas, tmp_path):
+    """$10M more rent in a site's third year: EBITDA and revenue +$10M that year, the tax
+    -21% of it, CFADS and the equity flow +79%, the NPV +79% at that year's discount
+    factor, and the equity IRR up; the plan's NPV by the same."""
+    run, path, values = texas
+    lay = Layout(run.outcome.valuation.portfolio)
+    name = next(s["name"] for s in run.summary["sites"] if s["contract"])
+    col, first = lay.year_cols[2], lay.year_cols[0]
+    book = openpyxl.load_workbook(path)
+    cell = book[name][lay.at("rent", col)]
+    cell.value = float(cell.value) + 10e6
+    edited = tmp_path / "edited.xlsx"
+    book.save(edited)
+    after = recalculate(edited)
+    rate = run.outcome.valuation.portfolio.tax.income_rate
+
+    def moved(key, col_=col, sheet=name):
+        return _cell(after, sheet, key, col_, lay) - _cell(values, sheet, key, col_, lay)
+
+    assert moved("ebitda") == pytest.approx(10e6)
+    assert moved("income_tax") == pytest.approx(-rate * 10e6)
+    assert moved("cfads") == pytest.approx((1 - rate) * 10e6)
+    factor = _cell(values, name, "factor_u", col, lay)
+    assert moved("npv", first) == pytest.approx((1 - rate) * 10e6 * factor, rel=1e-9)
+    assert moved("npv", first, PLAN_SHEET) == pytest.approx(moved("npv", first), rel=1e-9)
+    assert moved("equity_irr", first) > 0
+
+
+def test_with_losses_carried_forward_the_npv_is_still_siteopt_s(tmp_path):
+    """Carried losses: the sheet's tax runs the carry-forward on the mean income, siteopt on
+    each scenario's; the adjustment row holds the difference, so the NPV is siteopt's."""
+    scenario = siteopt.override(
+        siteopt.load(TEXAS),
+        {"tax.losses": "carry_forward"},
+    )
+    run = siteopt.solve(scenario, scenarios=100, seed=7, backend="numpy", explain=False)
+    run.write(tmp_path, report=False)
+    values = recalculate(tmp_path / "proforma.xlsx")
+    lay = Layout(run.outcome.valuation.portfolio)
+    assert values[(PLAN_SHEET, lay.at("npv", lay.year_cols[0]))] == pytest.approx(
+        run.summary["expected_npv_usd"], rel=1e-9
+    )
