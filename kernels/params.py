@@ -169,6 +169,7 @@ class ContractParams:
     ramp: tuple[RampPhaseParams, ...] = ()
     lease_discount_rate: float | None = None  # a buyer at T discounts the lease at it [1/yr]
     improvements_revert: bool = False  # the tenant-funded share stays with the hall
+    retrofit_only: bool = False  # leases only a site's retrofit MW
     successor_price_usd_kw_month: float | None = None  # successors' starting rent; None: price
     # the debt of its halls when the contract has its own (resolved over the portfolio's by
     # the adapter); None: the portfolio's (FinancingParams.debt)

@@ -81,7 +81,8 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
     """Keep hashing, then every (level, build year, contract) the site may take.
 
     Levels run from ``ai_step_mw`` to the site's AI limit in steps of
-    ``ai_step_mw``; a level above a contract's ``max_mw`` is not offered for it.
+    ``ai_step_mw``; a level above a contract's ``max_mw`` is not offered for it, nor one
+    above the site's ``retrofit_mw`` for a ``retrofit_only`` contract.
     """
     site = scenario.sites[site_index]
     options = [SiteOption(site_index, "hash", 0.0, None, None)]
@@ -92,8 +93,11 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
     levels = step * np.arange(1, int(np.floor(site.ai.max_it_mw / step + 1e-9)) + 1)
     for contract in eligible:
         c_index = scenario.contracts.index(contract)
+        most = contract.max_mw
+        if contract.retrofit_only:
+            most = min(most, site.ai.retrofit_mw)
         for year in scenario.decision_years:
-            for level in levels[levels <= contract.max_mw + 1e-9]:
+            for level in levels[levels <= most + 1e-9]:
                 label = f"ai{level:g}-{year}-{contract.name}"
                 options.append(SiteOption(site_index, label, float(level), year, c_index))
     return options

@@ -534,7 +534,11 @@ def site_option_count(s: Scenario, site_index: int) -> float:
     if not contracts:
         return 1.0
     levels = math.floor(min(site.ai.max_it_mw / step + 1e-9, 1e18))
-    per_year = sum(min(levels, math.floor(min((c.max_mw + 1e-9) / step, 1e18))) for c in contracts)
+
+    def most(c) -> float:
+        return min(c.max_mw, site.ai.retrofit_mw) if c.retrofit_only else c.max_mw
+
+    per_year = sum(min(levels, math.floor(min((most(c) + 1e-9) / step, 1e18))) for c in contracts)
     return 1.0 + len(s.decision_years) * per_year
 
 

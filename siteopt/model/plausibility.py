@@ -20,6 +20,10 @@ Four kinds, each with a ``code``:
 ``few_scenarios``
     fewer than :data:`MIN_SCENARIOS` Monte Carlo scenarios; after a run the warning
     carries the standard error of the plan's expected NPV
+``landlord_yield``
+    a contract whose rent and tenant-funded share give the landlord a yield on its own
+    capex above :data:`MAX_LANDLORD_YIELD` at one of its sites: public deals pair a tenant
+    share with the rent cut it buys (docs/calibration.md)
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from siteopt.model.schema import Scenario, generated_halvings, year_month_index
 from siteopt.model.source import PathKey, closest_line, under_any
 
 MIN_SCENARIOS = 1_000
+MAX_LANDLORD_YIELD = 0.30  # public halls yield ~10-20% on their cost (docs/calibration.md)
+HOURS_PER_MONTH = 730.0
 HALVING_MATCH_MONTHS = 12  # a listed halving this close to the expected one counts as it
 
 
@@ -43,7 +49,8 @@ class Finding:
     Attributes
     ----------
     code : str
-        ``unit_slip``, ``contract_unsignable``, ``halving_missing`` or ``few_scenarios``.
+        ``unit_slip``, ``contract_unsignable``, ``halving_missing``, ``few_scenarios`` or
+        ``landlord_yield``.
     loc : tuple
         The data path (``("sites", 0, "ai", "build_capex_usd_mw")``), list items by index.
     message : str
@@ -57,7 +64,12 @@ class Finding:
 def plausibility_findings(scenario: Scenario) -> list[Finding]:
     """The warnings that read the scenario alone (run settings applied); contracts that
     can never be signed need the option table's rules: :mod:`siteopt.app.checks`."""
-    return [*unit_slips(scenario), *missing_halvings(scenario), *few_scenarios(scenario)]
+    return [
+        *unit_slips(scenario),
+        *missing_halvings(scenario),
+        *few_scenarios(scenario),
+        *landlord_yields(scenario),
+    ]
 
 
 # ------------------------------------------------------------------- unit slips
@@ -217,6 +229,70 @@ def missing_halvings(s: Scenario) -> list[Finding]:
                     f"the horizon passes the halving expected in {month} (every 210,000 "
                     "blocks, ~4 years), which the list lacks; add it, or the subsidy "
                     "stays twice as high from then on",
+                )
+            )
+    return out
+
+
+# ---------------------------------------------------------------- landlord's yield
+
+
+def landlord_yield(s: Scenario, contract_index: int, site_index: int) -> float | None:
+    """A contract's stabilised NOI a year over the landlord's capex per IT MW at a site:
+    the starting rent less the hall's opex and SG&A (and its grid power where the landlord
+    pays it), over (1 - tenant_funded_share) of the capex of the MW it would lease (the
+    site's retrofit MW for a retrofit_only contract, else its whole build); None where
+    the landlord pays nothing or the contract leases nothing there [1/yr]."""
+    c, site = s.contracts[contract_index], s.sites[site_index]
+    ai = site.ai
+    if ai is None or ai.max_it_mw <= 0:
+        return None
+    if c.retrofit_only:
+        if ai.retrofit_mw <= 0:
+            return None
+        capex = ai.retrofit_capex_usd_mw
+    else:
+        retrofit = min(ai.retrofit_mw, ai.max_it_mw)
+        capex = (
+            retrofit * ai.retrofit_capex_usd_mw + (ai.max_it_mw - retrofit) * ai.build_capex_usd_mw
+        ) / ai.max_it_mw
+    landlord = (1.0 - c.tenant_funded_share) * capex
+    if landlord <= 0:
+        return None
+    costs = ai.opex_usd_mw_month + ai.sga_usd_mw_month
+    if not c.power_pass_through:
+        pm = s.power_markets[site.market]
+        fourcp = pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0
+        costs += ai.pue * (pm.price_usd_mwh * HOURS_PER_MONTH + fourcp)
+    return 12.0 * (1000.0 * c.price_usd_kw_month - costs) / landlord
+
+
+def landlord_yields(s: Scenario) -> list[Finding]:
+    """Contracts that would give the landlord more than MAX_LANDLORD_YIELD a year on its own
+    capex at some eligible site (the highest named)."""
+    out = []
+    for j, c in enumerate(s.contracts):
+        found = [
+            (y, s.sites[i].name)
+            for i, site in enumerate(s.sites)
+            if c in s.contracts_for(site)
+            if (y := landlord_yield(s, j, i)) is not None
+        ]
+        if not found:
+            continue
+        best, where = max(found)
+        if best > MAX_LANDLORD_YIELD:
+            out.append(
+                Finding(
+                    "landlord_yield",
+                    ("contracts", j, "tenant_funded_share"),
+                    f"at ${format_number(c.price_usd_kw_month)}/kW-month with "
+                    f"{c.tenant_funded_share:.0%} of the hall funded by the tenant, the landlord "
+                    f"earns {best:.0%} a year on its own capex at {where}, where public halls "
+                    f"earn 10-20% on theirs: a tenant that funds the fit-out pays a lower rent "
+                    "for it (public deals fit a share of ~20-40% with a rent $18-38 below "
+                    "landlord-funded ones; docs/calibration.md); set the share and the rent "
+                    "together",
                 )
             )
     return out

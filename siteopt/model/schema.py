@@ -430,6 +430,13 @@ class Contract(_Model):
             "discount_rate"
         ),
     )
+    retrofit_only: bool = Field(
+        False,
+        description=(
+            "the contract leases only the MW that retrofit a mining building (each site's "
+            "retrofit_mw), as a tenant that funds the fit-out of an existing building"
+        ),
+    )
     improvements_revert: bool = Field(
         False,
         description=(

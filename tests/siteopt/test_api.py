@@ -149,7 +149,7 @@ def test_every_texas_site_has_a_reason_and_capital_has_a_value(texas_run):
     garden = next(s for s in summary["sites"] if s["name"] == "garden-city")
     assert garden["why"]["code"] == "no_ai_option"
     names = [c["name"] for c in summary["constraints"]]
-    assert "budget_2027" in names and "contract_max_hyperscaler-tf" in names
+    assert "budget_2027" in names and "contract_max_hyperscaler-a" in names
     steps = [(c["year"], c["extra_usd"]) for c in summary["capital_value"]]
     assert steps == [(y, m * 1e6) for y in (2027, 2028, 2029) for m in (10, 50)]
     for c in summary["capital_value"]:

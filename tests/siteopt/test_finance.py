@@ -165,6 +165,7 @@ def test_without_debt_the_equity_and_unlevered_returns_agree():
         {
             "financing.debt.loan_to_cost": 0.0,
             "contracts.neocloud-b.financing.loan_to_cost": 0.0,
+            "contracts.hyperscaler-tf.financing.loan_to_cost": 0.0,
         },
     )
     summary = siteopt.solve(texas, scenarios=200, seed=7, backend="numpy", explain=False).summary

@@ -226,7 +226,28 @@ def test_docs_list_every_warning_code():
     from siteopt.model import plausibility
 
     codes = re.findall(r"^``(\w+)``$", plausibility.__doc__, re.M)
-    assert codes == ["unit_slip", "contract_unsignable", "halving_missing", "few_scenarios"]
+    assert codes == [
+        "unit_slip", "contract_unsignable", "halving_missing", "few_scenarios", "landlord_yield"
+    ]  # fmt: skip
     cli_doc = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     for code in codes:
         assert code in cli_doc
+
+
+def test_a_tenant_share_without_its_rent_cut_is_flagged():
+    """texas's hyperscaler-tf at the Core Scientific rent on retrofit MW: 80% tenant-funded
+    leaves the landlord ~66% a year on its own capex (flagged); 30% with the same rent
+    ~19% (not)."""
+    from siteopt.model.load import load_scenario
+    from siteopt.model.plausibility import landlord_yield, landlord_yields
+
+    texas = REPO / "scenarios" / "texas.yaml"
+    eighty = load_scenario(texas, ["contracts.hyperscaler-tf.tenant_funded_share=0.8"])
+    found = landlord_yields(eighty)
+    assert [f.loc for f in found] == [("contracts", 2, "tenant_funded_share")]
+    assert "landlord earns 66% a year" in found[0].message
+    thirty = load_scenario(texas)
+    assert landlord_yields(thirty) == []
+    abilene = [s.name for s in thirty.sites].index("abilene-legacy")
+    # by hand: (102 - 20) $k/MW-month x 12 over 70% of the $7.5M retrofit
+    assert landlord_yield(thirty, 2, abilene) == pytest.approx(12 * 82_000 / (0.7 * 7_500_000))

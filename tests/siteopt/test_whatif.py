@@ -64,7 +64,7 @@ def test_a_change_that_cannot_reach_a_site_leaves_its_numbers_bit_identical(texa
 
 
 def test_totals_are_changed_minus_base(texas):
-    result = whatif(texas, ["contracts.hyperscaler-tf.price_usd_kw_month=90"], SETTINGS)
+    result = whatif(texas, ["contracts.hyperscaler-a.price_usd_kw_month=100"], SETTINGS)
     for key in TOTAL_KEYS:
         d = result.totals[key]
         assert d["delta"] == d["changed"] - d["base"]
