@@ -7,25 +7,28 @@ Each deal becomes a one-site scenario: a powered pad with no mining, 100 MW of c
 IT built from January 2027 on the deal's terms (starting rent, escalator, term, capex and
 the share the tenant funds, the NOI margin), a tenant of the deal's credit, no project debt
 (unlevered), and siteopt's defaults for everything after the term (renewals, successors,
-re-let capex). The horizon runs to the end of the lease; the hall is then sold at the
-default exit multiple (12x NOI, an ~8.3% cap rate). siteopt computes the expected monthly
-cash flows (kernels/cashflows.py, the month-by-month reference), from which this script
-reads:
+re-let capex, refits, cost inflation). The horizon runs to the end of the lease; the hall
+is then sold as revision 3 prices it (the reversion at 12x market NOI less the refit
+reserve). siteopt's month-by-month reference gives the expected cash flows, from which this
+script reads figures each compared with a public figure of the same kind:
 
-- NOI per MW-year: rent less AI opex (and power, if the miner paid it) in the first full
-  year after first rent, and on average over the lease term, per MW of IT;
-- unlevered yield on cost: the term-average NOI (as the public yields are computed, from
-  term-average rents) over the landlord's capex per MW, and over the total capex, which
-  differs where the tenant funds part of the fit-out;
-- unlevered IRR: of the expected yearly cash flows, capex to the sale;
-- value per MW: the PV at 12% of the NOI and the sale, per MW of IT, before capex (what a
-  MW of contracted IT is worth), and net of the landlord's capex (the E[NPV] per MW).
+- the contract value per MW: the expected rent over the term, undiscounted, beside the
+  deal's announced value per MW (both gross, before any cost);
+- the NOI margin of the first full year, beside the public 80-90% (97% triple-net);
+- the gross value per MW: the PV at the unlevered 12% of the NOI and the sale, before
+  capex and tax (what the hall is worth let, to a buyer who owns it);
+- E[NPV] per MW: after tax and net of the landlord's capex, unlevered: the equity value a
+  contracted MW adds, beside JPMorgan's $8-17M of equity value per MW (a mark of the
+  miners' equity, net of what the halls cost);
+- the unlevered IRR before tax of the yearly flows, with the sale at the end and without
+  it (the lease alone).
 
-The public figures beside them are in docs/sources.md ("Hosting AI deals").
+A yield on cost (NOI over capex) is not among them: it is derived from the capex the
+scenario assumes, so it cannot check that assumption. The public figures are in
+docs/sources.md ("Hosting AI deals").
 
 ``--plan OUT`` reads a solve's summary.json instead: the NOI and yields on cost siteopt
-gives for each AI site of the plan (``sites[].yield_on_cost``: the first full year, and the
-average from first rent to the horizon).
+gives for each AI site of the plan (``sites[].yield_on_cost``), for information.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from siteopt.app.params import kernel_inputs
+from siteopt.app.valuation import value_options
 from siteopt.kernels.cashflows import expected_cashflows
 from siteopt.kernels.sites import site_options
 from siteopt.model.schema import Scenario
@@ -57,38 +61,44 @@ class Deal:
     tenant_funded_share: float
     annual_default_prob: float
     opex_usd_mw_month: float
-    public_yield: str  # the public unlevered yield on cost, where one can be derived
+    public_value_usd_mw: float  # the announced contract value per MW of IT [USD]
 
 
 DEALS = (
+    Deal("Cipher - AWS", 82.0, 102.0, 15, 9_500_000.0, 0.0, 0.01, 20_000.0, 5.5e9 / 300),
+    # the rent gap to landlord-funded deals fits a tenant share of ~20-40% (docs/sources.md)
     Deal(
-        "Cipher - AWS", 82.0, 102.0, 15, 9_500_000.0, 0.0, 0.01, 20_000.0,
-        "~10% (15% if gross MW)",
+        "Core Scientific - CoreWeave", 102.0, 121.0, 12, 7_500_000.0, 0.3, 0.008, 20_000.0,
+        8.7e9 / 500,
     ),
-    Deal(
-        "Core Scientific - CoreWeave", 102.0, 121.0, 12, 7_500_000.0, 0.8, 0.008, 20_000.0,
-        "tenant co-funds the fit-out",
-    ),
-    Deal("TeraWulf - Fluidstack", 135.0, 154.0, 10, 9_000_000.0, 0.0, 0.01, 20_000.0, "~16-20%"),
-    Deal("Applied Digital PF2", 112.0, 139.0, 15, 9_500_000.0, 0.0, 0.01, 20_000.0, ""),
+    Deal("TeraWulf - Fluidstack", 135.0, 154.0, 10, 9_000_000.0, 0.0, 0.01, 20_000.0, 3.7e9 / 200),
+    Deal("Applied Digital PF2", 112.0, 139.0, 15, 9_500_000.0, 0.0, 0.01, 20_000.0, 5.0e9 / 200),
     # triple-net: the tenant pays nearly all operating costs (NOI margin ~97%)
-    Deal("Hut 8 - Fluidstack/Anthropic", 128.0, 159.0, 15, 9_500_000.0, 0.0, 0.01, 4_000.0, ""),
+    Deal(
+        "Hut 8 - Fluidstack/Anthropic", 128.0, 159.0, 15, 9_500_000.0, 0.0, 0.01, 4_000.0,
+        7.0e9 / 245,
+    ),
 )  # fmt: skip
 
 IT_MW = 100.0
 LEAD_MONTHS = 12
 START_YEAR = 2027
 DISCOUNT = 0.12
+TAX_RATE = 0.21  # the federal rate, the schema's default
+LEASE_RATE = 0.07  # near the ~6% KBW capitalised existing leases at (docs/sources.md)
 
 
-def deal_scenario(deal: Deal, scenarios: int) -> Scenario:
-    """The one-site scenario of ``deal``: a powered pad leasing 100 MW of IT."""
+def deal_scenario(
+    deal: Deal, scenarios: int, tax_rate: float = 0.0, discount: float = DISCOUNT
+) -> Scenario:
+    """The one-site scenario of ``deal``: a powered pad leasing 100 MW of IT; income tax at
+    ``tax_rate`` (0: before tax), the unlevered flows discounted at ``discount``."""
     horizon = deal.term_years + 1  # a year of build, then the whole term
     data = {
         "name": "calibration",
         "start": f"{START_YEAR}-01",
         "horizon_years": horizon,
-        "discount_rate": DISCOUNT,
+        "discount_rate": discount,
         "simulation": {"scenarios": scenarios, "seed": 3, "risk_sample": 64},
         "power_markets": {"grid": {"price_usd_mwh": 35.0}},
         "sites": [
@@ -121,6 +131,7 @@ def deal_scenario(deal: Deal, scenarios: int) -> Scenario:
         ],
         "financing": {"debt": {"loan_to_cost": 0.0}},
         "build": {"decision_years": [START_YEAR], "ai_step_mw": IT_MW},
+        "tax": {"rate": tax_rate},
     }
     return Scenario.model_validate(copy.deepcopy(data))
 
@@ -141,50 +152,55 @@ def deal_metrics(deal: Deal, scenarios: int) -> dict[str, float]:
     k = kernel_inputs(s)
     option = next(o for o in site_options(k, 0) if o.contract_index is not None)
     frame = expected_cashflows(k, [option])
-    lines = frame.pivot_table(index="month", columns="line_item", values="usd", sort=False)
+    lines = frame.pivot_table(index="month", columns="line_item", values="usd", sort=True)
     months = len(lines)
+    term = 12 * deal.term_years
+    rent = lines["ai_rent"].to_numpy()
     noi = (lines["ai_rent"] + lines["ai_opex"] + lines["ai_power"]).to_numpy()
-    first_year = noi[LEAD_MONTHS + 12 : LEAD_MONTHS + 24].sum() / IT_MW  # first full year
-    average = noi[LEAD_MONTHS:].sum() / IT_MW / deal.term_years  # over the lease
-    capex_total = deal.capex_usd_mw
-    capex_landlord = capex_total * (1.0 - deal.tenant_funded_share)
+    first_year = slice(LEAD_MONTHS + 12, LEAD_MONTHS + 24)  # the first full year of rent
     cash = lines.drop(columns=["terminal_value"]).sum(axis=1).to_numpy()
-    terminal = float(lines["terminal_value"].to_numpy()[-1])
+    sale = float(lines["terminal_value"].to_numpy()[-1])
     yearly = cash.reshape(months // 12, 12).sum(axis=1)
-    flows = np.concatenate([yearly, [0.0]])
-    flows[-1] += terminal  # the sale at the horizon, a year after the last year's flows
+    with_sale = np.concatenate([yearly, [sale]])  # the sale a year after the last year
     df = (1.0 + DISCOUNT) ** (-np.arange(months + 1) / 12.0)
-    relet = lines["ai_relet_capex"].to_numpy()
-    value = float(np.sum(df[:-1] * (noi + relet)) + df[-1] * terminal) / IT_MW
-    npv = float(np.sum(df[:-1] * cash) + df[-1] * terminal) / IT_MW
+    gross = float(np.sum(df[:-1] * noi) + df[-1] * sale) / IT_MW
+
+    def npv(discount: float) -> float:
+        taxed = deal_scenario(deal, scenarios, tax_rate=TAX_RATE, discount=discount)
+        table = value_options(taxed, backend="numpy").options.table
+        return float(table.loc[table["option"] != "hash", "expected_npv_usd"].iloc[0]) / IT_MW
+
     return {
-        "noi_usd_mw_year": first_year,
-        "average_noi_usd_mw_year": average,
-        "yield_on_landlord_cost": average / capex_landlord,
-        "yield_on_total_cost": average / capex_total,
-        "unlevered_irr": irr(flows),
-        "value_usd_mw": value,
-        "npv_usd_mw": npv,
+        "contract_value_usd_mw": float(rent[LEAD_MONTHS : LEAD_MONTHS + term].sum()) / IT_MW,
+        "noi_margin": float(noi[first_year].sum() / rent[first_year].sum()),
+        "gross_value_usd_mw": gross,
+        "npv_usd_mw": npv(DISCOUNT),
+        "npv_lease_rate_usd_mw": npv(LEASE_RATE),
+        "irr_with_sale": irr(with_sale),
+        "irr_without_sale": irr(np.concatenate([yearly, [0.0]])),
     }
 
 
 def markdown(rows: list[tuple[Deal, dict[str, float]]]) -> str:
     head = (
         "| deal | starting / term-average rent | term | capex per MW (landlord) "
-        "| NOI per MW-year, first year / term average | yield on landlord cost (on total) "
-        "| public yield | unlevered IRR | value per MW | E[NPV] per MW |\n"
-        "| --- | --- | ---: | --- | --- | --- | --- | ---: | ---: | ---: |\n"
+        "| contract value per MW: siteopt / announced | NOI margin, first year "
+        "| gross value per MW (before capex, tax) | E[NPV] per MW (after tax, net of capex): "
+        "at 12% / at 7% "
+        "| unlevered IRR before tax: with the sale / the lease alone |\n"
+        "| --- | --- | ---: | --- | --- | ---: | ---: | --- | --- |\n"
     )
     body = ""
     for deal, m in rows:
         landlord = deal.capex_usd_mw * (1.0 - deal.tenant_funded_share)
         body += (
             f"| {deal.name} | ${deal.start_rent:.0f} / ${deal.term_average:.0f} "
-            f"| {deal.term_years} yr | ${deal.capex_usd_mw / 1e6:.1f}M (${landlord / 1e6:.1f}M) "
-            f"| ${m['noi_usd_mw_year'] / 1e6:.2f}M / ${m['average_noi_usd_mw_year'] / 1e6:.2f}M "
-            f"| {m['yield_on_landlord_cost']:.1%} ({m['yield_on_total_cost']:.1%}) "
-            f"| {deal.public_yield or '-'} | {m['unlevered_irr']:.1%} "
-            f"| ${m['value_usd_mw'] / 1e6:.1f}M | ${m['npv_usd_mw'] / 1e6:.1f}M |\n"
+            f"| {deal.term_years} yr | ${deal.capex_usd_mw / 1e6:.1f}M (${landlord / 1e6:.2f}M) "
+            f"| ${m['contract_value_usd_mw'] / 1e6:.1f}M / "
+            f"${deal.public_value_usd_mw / 1e6:.1f}M "
+            f"| {m['noi_margin']:.0%} | ${m['gross_value_usd_mw'] / 1e6:.1f}M "
+            f"| ${m['npv_usd_mw'] / 1e6:.1f}M / ${m['npv_lease_rate_usd_mw'] / 1e6:.1f}M "
+            f"| {m['irr_with_sale']:.1%} / {m['irr_without_sale']:.1%} |\n"
         )
     return head + body
 

@@ -239,6 +239,9 @@ def refinancing_pv(
     rent: (PV of its draw less its payments before ``k_end``, PV of its interest before
     ``k_end``, its balance owed just before ``k_end``). Zero where k0 >= ``k_end``."""
     k0 = loan.due_month
+    zero = xp.zeros_like(drawn * 1.0)
+    if k0 + 1 >= len(tab.w):  # falls due after every horizon month: nothing to refinance
+        return zero, zero, zero
     on = k_end > k0
     r, n = loan.refinance_monthly_rate, loan.refinance_months
     level = loan.refinancing_payment(drawn)
@@ -251,7 +254,6 @@ def refinancing_pv(
     interest = r * draw + level * ((tab.w[b] - tab.w[a]) - tail * (tab.x_refi[b] - tab.x_refi[a]))
     j = xp.maximum(k_end - a, 0)
     owed = xp.where(j < n, level * annuity_due(r, n - j), 0.0)
-    zero = xp.zeros_like(drawn * 1.0)
     return (
         xp.where(on, draw - paid, zero),
         xp.where(on, interest, zero),

@@ -319,17 +319,25 @@ def interest_by_month(
     Stops when the lenders take the hall."""
     i = loan.monthly_rate
     g = 1.0 + i
+    months_f = np.arange(months, dtype=np.float64)
+    grown = xp.asarray(g**months_f)[None, :]  # (1 + i)^t
     t = xp.arange(months)[None, :]
     start = ten.start[:, None]
-    # capitalised: i x the balance drawn so far, grown
-    drawn = np.cumsum(spend * g ** (-np.arange(months, dtype=np.float64)))
-    building = i * xp.asarray(drawn)[None, :] * g ** t.astype(xp.float64)
+    # capitalised: i x the balance drawn so far, grown (the same in every scenario)
+    drawn = np.cumsum(spend * g ** (-months_f))
+    building = xp.asarray(i * drawn * g**months_f)[None, :]
     balance = loan.growth(spend, ten.start, xp)[:, None]
     level, io_payment = loan.payments(balance)
     k = t - start
+    # the j-th level payment's interest, level x (1 - (1 + i)^-(n - j - 1)), j = k - io,
+    # as level - level (1 + i)^-(n - 1 + io + start) x (1 + i)^t
     n_level = loan.term_months - loan.interest_only_months
-    j = (k - loan.interest_only_months).astype(xp.float64)
-    in_level = level * (1.0 - g ** (-(n_level - j - 1.0)))
+    tail = (
+        level
+        * g ** (-(n_level - 1.0 + loan.interest_only_months))
+        * g ** (-start.astype(xp.float64))
+    )
+    in_level = level - tail * grown
     paying = xp.where(k < loan.interest_only_months, io_payment, in_level)
     scheduled = (k >= 0) & (k < loan.term_months)
     stop = xp.where(ten.lost, ten.lost_at, months)[:, None]

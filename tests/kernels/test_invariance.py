@@ -279,6 +279,14 @@ VARIANTS = {
         "financing.debt.market_rate": 0.1,
         "financing.debt.target_dscr": 1.4,
     },
+    "bullet-due-after-the-horizon": {
+        "tax.rate": 0.21,
+        "tax.losses": "carry_forward",
+        "financing.debt.loan_to_cost": 0.7,
+        "financing.debt.amortization": "bullet",
+        "financing.debt.term_years": 10.0,
+        "financing.debt.refinance": True,
+    },
     "tenants-take-their-share": {
         "contracts.0.tenant_funded_share": 0.6,
         "contracts.0.successor_price_usd_kw_month": 160.0,
