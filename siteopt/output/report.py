@@ -559,7 +559,9 @@ def _returns_section(data: ReportData) -> str:
             ""
             if r["payback_year"] is None
             else f"{r['payback_year']} ({r['payback_years']:.1f} y)",
-            "" if dscr is None else f"{dscr:.2f} ({r['min_dscr_year']})",
+            "" if dscr is None else f"{dscr:.2f} ({r.get('min_dscr_from') or r['min_dscr_year']})",
+            "" if r.get("stabilised_dscr") is None else f"{r['stabilised_dscr']:.2f}",
+            usd_m(r["refinancing_paydown_usd"]) if r.get("refinancing_paydown_usd") else "",
             rate((yields or {}).get("on_total_cost")),
         ]
 
@@ -581,18 +583,24 @@ def _returns_section(data: ReportData) -> str:
         "unlevered IRR",
         "equity multiple",
         "payback",
-        "min DSCR",
+        "min DSCR (loan year from)",
+        "stabilised DSCR",
+        "equity repays at refinancing",
         "yield on cost",
     ]
     caption = (
         "<p class=caption>On expected cash flows: each conversion less the same site kept "
         "hashing on the same draws, so the mining it gives up counts against it. Payback: "
         "the year from which the cumulative equity flow stays positive without the terminal "
-        "value. Min DSCR: the lowest year's hall NOI over its debt service. Yield on cost: "
-        "average NOI over the hall's total capex. annual.csv has the cash flows by year; "
-        "plan.xlsx has them as a workbook.</p>"
+        "value. Min DSCR: the lowest hall NOI over debt service in a loan year (12 months "
+        "from the first rent, then each next 12); stabilised: the 12 months from the end of "
+        "the rent ramp. Equity repays at refinancing: the part of a bullet no lender "
+        "refinances. Yield on cost: average NOI over the hall's total capex. All after tax. "
+        "annual.csv has the cash flows by year; proforma.xlsx has them as a model with "
+        "formulas.</p>"
     )
-    return _section("returns", title, _table(headers, rows, numeric={2, 3, 4, 5, 6, 7}) + caption)
+    numeric = {2, 3, 4, 5, 6, 7, 8, 9}
+    return _section("returns", title, _table(headers, rows, numeric=numeric) + caption)
 
 
 def _amount(value: float, unit: str) -> str:

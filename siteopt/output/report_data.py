@@ -133,7 +133,12 @@ def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
     m, fin, obj, sim = scenario.market, scenario.financing, scenario.objective, scenario.simulation
     rows = [
         ("Horizon", "start, length", f"{scenario.start}, {scenario.horizon_years} years"),
-        ("Horizon", "discount rate", f"{scenario.discount_rate:.1%}/yr"),
+        (
+            "Horizon",
+            "discount rate (unlevered; the debt at its own rate)",
+            f"{scenario.discount_rate:.1%}/yr",
+        ),  # fmt: skip
+        ("Horizon", "cost inflation", f"{m.cost_inflation:.1%}/yr"),
         ("Market", "BTC price at start", f"${m.btc_price_usd:,.0f}"),
         ("Market", "BTC drift, volatility", f"{m.btc_drift:.0%}, {m.btc_volatility:.0%}/yr"),
         ("Market", "network hashrate at start", f"{m.hashrate_eh:,.0f} EH/s"),
@@ -183,8 +188,10 @@ def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
         (
             "Financing",
             "exit multiples",
-            f"AI {fin.exit_multiple_ai:g}x, mining {fin.exit_multiple_mining:g}x",
+            f"AI {fin.exit_multiple_ai:g}x a let hall's market NOI at its next re-let, "
+            f"mining {fin.exit_multiple_mining:g}x",
         ),  # fmt: skip
+        *_tax_rows(scenario),
         ("Risk", "CVaR level", f"{obj.cvar_alpha:.0%}"),
         ("Risk", "risk aversion", f"{obj.risk_aversion:g}"),
         (
@@ -194,6 +201,37 @@ def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
         ),  # fmt: skip
         ("Simulation", "scenarios, risk sample", f"{sim.scenarios:,}, {sim.risk_sample:,}"),
     ]
+    return rows
+
+
+def _tax_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
+    """The tax assumptions, as rows."""
+    tax = scenario.tax
+    rate = tax.rate + tax.state_rate * (1.0 - tax.rate)
+    losses = "carried forward (80% limit)" if tax.losses == "carry_forward" else "offset at once"
+    rows = [
+        (
+            "Taxes",
+            "income tax",
+            f"{rate:.1%} (federal {tax.rate:.0%}, state {tax.state_rate:.1%}); losses {losses}",
+        ),
+        (
+            "Taxes",
+            "depreciation",
+            f"bonus {tax.bonus_depreciation:.0%}; ASICs {tax.asic_life_years:g} yr; halls "
+            f"{tax.ai_equipment_share:.0%} equipment ({tax.ai_equipment_life_years:g} yr), the "
+            f"rest building ({tax.building_life_years:g} yr)",
+        ),
+    ]
+    if tax.property_rate > 0:
+        rows.append(
+            (
+                "Taxes",
+                "property tax",
+                f"{tax.property_rate:.1%}/yr of assessed value, {tax.property_abatement_share:.0%} "
+                f"abated for {tax.property_abatement_years:g} yr",
+            )
+        )
     return rows
 
 
