@@ -33,7 +33,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from siteopt.kernels.cashflows import MEMO_ITEMS, TERMINAL_MEMOS
+from siteopt.kernels.cashflows import LINE_ITEMS, MEMO_ITEMS, TAXABLE_ITEMS, TERMINAL_MEMOS
 from siteopt.kernels.debt import Loan
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.tax import NOL_USE_LIMIT, carried_forward
@@ -154,7 +154,7 @@ def sheet_flows(
     d = (1.0 + portfolio.discount_rate) ** (-np.arange(portfolio.months + 1) / 12.0)
     dm = (1.0 + market_rate) ** (-np.arange(portfolio.months + 1) / 12.0)
     flows_u = sum(
-        monthly[c] for c in _OPERATING_LINES + ("asic_capex", "ai_relet_capex", "ai_refit_capex")
+        monthly[c] for c in TAXABLE_ITEMS + ("asic_capex", "ai_relet_capex", "ai_refit_capex")
     )
     flows_u = flows_u + monthly["equity_capex"] - monthly["debt_draw"]
     flows_u = flows_u + monthly["income_tax"] - monthly["interest_tax_shield"]
@@ -181,7 +181,7 @@ def sheet_flows(
 def _equity_by_year(frame: pd.DataFrame, sites: Sequence[str], portfolio: Portfolio) -> np.ndarray:
     """The equity's cash flow by year (cashflows.csv's lines), then its terminal value."""
     monthly = _monthly(frame, sites, portfolio.months)
-    lines = sum(monthly[c] for c in _EQUITY_LINES)
+    lines = sum(monthly[c] for c in LINE_ITEMS)
     years = [lines[m].sum() for m in year_months(portfolio)]
     return np.array([*years, float(monthly["terminal_value"].sum())])
 
@@ -197,36 +197,6 @@ _OPERATING = (
     "ai_power",
     "property_tax",
 )
-_EQUITY_LINES = (
-    "mining_revenue",
-    "mining_power",
-    "mining_opex",
-    "mining_4cp",
-    "mining_property_tax",
-    "asic_capex",
-    "ppa_settlement",
-    "ai_rent",
-    "ai_opex",
-    "ai_power",
-    "ai_property_tax",
-    "ai_relet_capex",
-    "ai_refit_capex",
-    "equity_capex",
-    "debt_service",
-    "income_tax",
-)
-_OPERATING_LINES = (
-    "ai_rent",
-    "mining_revenue",
-    "ppa_settlement",
-    "mining_power",
-    "mining_opex",
-    "mining_4cp",
-    "ai_opex",
-    "ai_power",
-    "mining_property_tax",
-    "ai_property_tax",
-)
 
 
 def _monthly(frame: pd.DataFrame, sites: Sequence[str], months: int) -> dict[str, np.ndarray]:
@@ -236,7 +206,7 @@ def _monthly(frame: pd.DataFrame, sites: Sequence[str], months: int) -> dict[str
     table = mine.pivot_table(
         index="month", columns="line_item", values="usd", aggfunc="sum", sort=True
     )
-    names = {*table.columns, *MEMO_ITEMS, *TERMINAL_MEMOS, *_EQUITY_LINES, "terminal_value"}
+    names = {*table.columns, *MEMO_ITEMS, *TERMINAL_MEMOS, *LINE_ITEMS, "terminal_value"}
     return {name: table[name].to_numpy() if name in table else np.zeros(months) for name in names}
 
 
