@@ -69,6 +69,7 @@ LINE_ITEMS = (
     "ai_refit_capex",
     "equity_capex",
     "debt_service",
+    "refinancing_draw",
     "income_tax",
 )
 # Lines of the operations before tax: the income that is taxed (depreciation apart).
@@ -84,20 +85,22 @@ TAXABLE_ITEMS = (
     "ai_power",
     "ai_property_tax",
 )
-# Memo lines, monthly: the project debt drawn with the capex (behind equity_capex) and by a
-# refinancing, the interest inside debt_service, the tax that interest saves (inside
-# income_tax), the depreciation deducted, the part of a bullet the equity repays when it
-# falls due, and the balance the lenders take with a hall (non-recourse). Not cash of their
-# own: never added to the lines. By month, the balance owed grows by the draws and the
-# interest and falls by the service and what is written off.
+# Memo lines, monthly: the project debt drawn with the capex (behind equity_capex), the
+# interest inside debt_service, the tax that interest saves (inside income_tax), the
+# depreciation deducted, the part of a bullet the equity repays when it falls due (the
+# bullet in debt_service less the line refinancing_draw, what a new loan lends then), the
+# balance the lenders take with a hall (non-recourse), and the capex the tenant funds (its
+# cash, not the landlord's: the proforma shows it beside). Not cash of their own: never
+# added to the lines. By month, the balance owed grows by the draws (refinancing_draw's
+# included) and the interest and falls by the service and what is written off.
 MEMO_ITEMS = (
     "debt_draw",
-    "refinancing_draw",
     "debt_interest",
     "interest_tax_shield",
     "depreciation",
     "refinancing_paydown",
     "debt_written_off",
+    "tenant_capex",
 )
 # Memo amounts at T: the exit value before tax, its tax, and the debt owed then; the
 # line ``terminal_value`` is exit_value + exit_tax - debt_owed_at_end.
@@ -217,7 +220,7 @@ def _carried(scenario, income, exit_value, rate, *, xp):
     years = int(year[-1]) + 1
     by_year = xp.zeros((income.shape[0], years))
     for y in range(years):
-        by_year[:, y] = income[:, year == y].sum(axis=1)
+        by_year[:, y] = income[:, xp.asarray(np.flatnonzero(year == y))].sum(axis=1)
     by_year[:, -1] = by_year[:, -1] + exit_value
     paid = carried_forward(by_year, rate, xp=xp)
     settle = -(paid - rate * by_year)  # what carrying the losses changes, by year
@@ -301,6 +304,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
     overrun = draws.overrun[:, None]
     price = build_cost_index(scenario, option.build_year)
     landlord = (1.0 - contract.tenant_funded_share) * nominal * price * overrun
+    tenant = contract.tenant_funded_share * nominal * price * overrun
     spend = xp.asarray(spend_months(cs, ai.lead_time_months, t_end))[None, :]
     drawn = (
         loan_per_capex(scenario, site, contract, option.build_year, draws.overrun, xp=xp)[:, None]
@@ -341,14 +345,15 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
         "ai_refit_capex": refits,
         "equity_capex": equity,
         "debt_service": -debt.service,
+        "refinancing_draw": debt.refinanced,
         "asic_capex": purchase,
     }
     memo = {
         "debt_draw": debt_draw,
-        "refinancing_draw": debt.refinanced,
         "debt_interest": debt.interest,
         "refinancing_paydown": debt.paydown,
         "debt_written_off": debt.written_off,
+        "tenant_capex": tenant * spend,
     }
     events = {
         "asic": 0.0,
@@ -598,12 +603,12 @@ def adjusted_present_value(
         return value
     months = len(discount) - 1
     dm = xp.asarray((1.0 + market_rate) ** (-np.arange(months + 1) / 12.0))
-    financing = memo["debt_draw"] + memo["refinancing_draw"] + lines["debt_service"]
+    financing = memo["debt_draw"] + lines["refinancing_draw"] + lines["debt_service"]
     financing = financing + memo["interest_tax_shield"]
     return value + (financing * dm[:-1]).sum(axis=-1) - dm[-1] * memo["debt_owed_at_end"]
 
 
-_FINANCED = ("equity_capex", "debt_service", "income_tax")
+_FINANCED = ("equity_capex", "debt_service", "refinancing_draw", "income_tax")
 
 
 def expected_cashflows(

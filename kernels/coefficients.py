@@ -265,7 +265,8 @@ class _HallFlows:
         d = cal.discount
         self.d = xp.asarray(d)
         # a USD of equipment capex paid in month t at that month's prices, net of deductions
-        self.equipment = xp.asarray(cal.cost[:-1] * tw.capex("equipment", d))
+        self.equipment_host = cal.cost[:-1] * tw.capex("equipment", d)
+        self.equipment = xp.asarray(self.equipment_host)
         self.rent_start = xp.minimum(ten.start, cal.months)
         self.extra_months = len(ten.schedule.contract_rent) - cal.months
 
@@ -337,7 +338,7 @@ class _HallFlows:
             if takes:
                 held = due - ten.start < ten.original_end
                 share = xp.where(held, 1.0 - self.contract.tenant_funded_share, 1.0)
-            total = total + xp.where(alive, share * float(self.equipment[due]), 0.0)
+            total = total + xp.where(alive, share * float(self.equipment_host[due]), 0.0)
         return b.refit_capex_usd_mw * total
 
     def capex(self) -> Any:

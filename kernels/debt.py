@@ -42,7 +42,12 @@ def annuity_due(rate: float, n: Any) -> Any:
     """
     if rate == 0:
         return n * 1.0
-    return (1.0 - (1.0 + rate) ** (-n * 1.0)) * (1.0 + rate) / rate
+    if isinstance(n, np.ndarray) or np.isscalar(n):
+        # 1 - (1 + rate)^-n as -expm1(-n log1p(rate)): no cancellation at tiny rates
+        left = -np.expm1(-n * 1.0 * np.log1p(rate))
+    else:  # a device array, by its own operators
+        left = 1.0 - (1.0 + rate) ** (-n * 1.0)
+    return left * (1.0 + rate) / rate
 
 
 def monthly(rate: float) -> float:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 
@@ -277,7 +278,10 @@ def loan_per_capex(
     planned_start = cs + site.ai.lead_time_months
     growth = float(loan.growth(spend, planned_start, np)) / max(float(spend.sum()), 1e-300)
     cap_usd_mw = loan.sized_balance(noi) / growth
-    return xp.minimum(drawn, cap_usd_mw / full_build_capex_usd_mw(site.ai))
+    full = full_build_capex_usd_mw(site.ai)
+    if full <= 0:
+        return drawn  # nothing to borrow against: the loan is 0 whatever the cap
+    return xp.minimum(drawn, cap_usd_mw / full)
 
 
 def equity_per_capex(
@@ -633,6 +637,14 @@ class Relet:
     start: Any
     xp: ModuleType
 
+    @cached_property
+    def _successor_base(self) -> Any:
+        return self.xp.asarray(self.sched.successor_base)  # once per tenancy, not per lease
+
+    @cached_property
+    def _asic_cost(self) -> Any:
+        return self.xp.asarray(self.asic_cost_usd_mw)
+
     def mining_beats_ai(self, s: Any, refund: Any) -> Any:
         """At relative month ``s``, does a grid MW mining earn more this month than the hall
         re-let? The ASICs and the re-let capex (with the first tenant's share funded again
@@ -644,11 +656,11 @@ class Relet:
         fit = relet_capex_usd_mw(c, ai) + xp.where(refund, refund_usd_mw(c, ai), 0.0)
         fitout = fit * prices / (12.0 * c.relet_term_years)
         opex = (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * prices
-        ai_noi = self.mrf * xp.asarray(self.sched.successor_base)[s] - opex - fitout
+        ai_noi = self.mrf * self._successor_base[s] - opex - fitout
         if not c.power_pass_through:
             ai_noi = ai_noi - gather(self.ai_power, t, xp=xp)
         refresh_months = 12.0 * self.site.mining.asic_refresh_years
-        asic = gather(xp.asarray(self.asic_cost_usd_mw), t, xp=xp) / refresh_months
+        asic = gather(self._asic_cost, t, xp=xp) / refresh_months
         mining = ai.pue * (gather(self.margin, t, xp=xp) - asic)
         return mining > ai_noi
 

@@ -24,5 +24,7 @@ def gather(table: Any, idx: Any, *, xp: ModuleType) -> Any:
 
 
 def segment(table: Any, lo: Any, hi: Any, a: Any, b: Any, *, xp: ModuleType) -> Any:
-    """Sum over [a, b) intersected with the window [lo, hi), read from prefix ``table``."""
+    """Sum over [a, b) intersected with the window [lo, hi), read from prefix ``table``.
+    ``a`` and ``b`` may be plain ints (CuPy's clip takes arrays only)."""
+    a, b = xp.asarray(a), xp.asarray(b)
     return gather(table, xp.clip(b, lo, hi), xp=xp) - gather(table, xp.clip(a, lo, hi), xp=xp)

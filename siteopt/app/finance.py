@@ -86,7 +86,7 @@ class Increment:
     equity: np.ndarray  # (T + 1,) to the equity; the terminal value is net of the debt owed
     unlevered: np.ndarray  # (T + 1,) the same without the project debt and its tax saving
     noi: np.ndarray  # (T,) the hall's net operating income (rent less its opex and power)
-    debt_service: np.ndarray  # (T,) paid to the lenders, >= 0
+    debt_service: np.ndarray  # (T,) paid to the lenders less a refinancing's draw, >= 0
     first_rent: int = 0  # month index of the planned first rent (the loan's years from it)
     stable_from: int = 0  # month index the rent stabilises (the ramp over)
     refinancing_paydown: np.ndarray | None = None  # (T,) of a bullet the equity repays
@@ -124,11 +124,13 @@ def increment(
         conv[cash].sum(axis=1).to_numpy() - hash_[cash].sum(axis=1).to_numpy(),
         conv["terminal_value"].sum() - hash_["terminal_value"].sum(),
     )
-    service = -conv["debt_service"].to_numpy()
+    # paid to the lenders less what a refinancing lends when a bullet falls due: what the
+    # NOI and the equity pay
+    service = -conv["debt_service"].to_numpy() - _memo(conv, "refinancing_draw")
     # unlevered: without the debt's draws, service and balance owed, and the tax its
     # interest saved (adjusted present value's split)
     unlevered = equity.copy()
-    unlevered[:-1] += service - _memo(conv, "debt_draw") - _memo(conv, "refinancing_draw")
+    unlevered[:-1] += service - _memo(conv, "debt_draw")
     unlevered[:-1] -= _memo(conv, "interest_tax_shield")
     unlevered[-1] += conv["debt_owed_at_end"].sum() if "debt_owed_at_end" in conv else 0.0
     noi = conv[list(NOI_LINES)].sum(axis=1).to_numpy()

@@ -81,6 +81,7 @@ VALUE_ROWS: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
     "asic_capex": ("ASIC capex", (("asic_capex", 1.0),)),
     "other_capex": ("re-let and refit capex", (("ai_relet_capex", 1.0), ("ai_refit_capex", 1.0))),
     "draws": ("debt drawn", (("debt_draw", 1.0), ("refinancing_draw", 1.0))),
+    "refinancing": ("of which a refinancing of a bullet", (("refinancing_draw", 1.0),)),
     "service": ("debt service", (("debt_service", -1.0),)),
     "written_off": ("balance the lenders took with a hall", (("debt_written_off", 1.0),)),
 }
@@ -102,7 +103,8 @@ class SheetFlows:
     capex_debt, equity : float
         The debt drawn for the build and the equity's capex, undiscounted [USD].
     market_rate : float
-        The debt's flows are discounted at it [1/yr].
+        The sheet discounts the debt's flows at it: the mean of its sites' debts' market
+        rates (the adjustments add what each site's own rate changes) [1/yr].
     unlevered_pv, financing_pv : ndarray
         siteopt's PV by year of the unlevered flows (the exit's tax in the last year) and of
         the debt's flows with the tax its interest saves [USD].
@@ -132,14 +134,14 @@ def sheet_flows(
     frame: pd.DataFrame,
     sites: Sequence[str],
     title: str,
-    market_rate: float,
-    tenant_share: float,
+    market_rates: Sequence[float],
     siteopt_npv: float,
     hashing: pd.DataFrame | None = None,
 ) -> SheetFlows:
     """``sites``' expected flows (summed), from cashflows.csv's frame with its memo lines;
-    ``tenant_share``: the tenant's capex per USD of the landlord's; ``hashing``: the same
-    sites' cash flows had they kept hashing (cashflows.csv's format), or None."""
+    ``market_rates``: each site's debt's market rate (the sheet shows their mean; each
+    site's debt is valued at its own); ``hashing``: the same sites' cash flows had they
+    kept hashing (cashflows.csv's format), or None."""
     monthly = _monthly(frame, sites, portfolio.months)
     ends = {name: float(monthly[name][-1]) for name in TERMINAL_MEMOS}
     years = year_months(portfolio)
@@ -152,30 +154,45 @@ def sheet_flows(
         for key, (_, lines) in VALUE_ROWS.items()
     }
     d = (1.0 + portfolio.discount_rate) ** (-np.arange(portfolio.months + 1) / 12.0)
-    dm = (1.0 + market_rate) ** (-np.arange(portfolio.months + 1) / 12.0)
     flows_u = sum(
         monthly[c] for c in TAXABLE_ITEMS + ("asic_capex", "ai_relet_capex", "ai_refit_capex")
     )
     flows_u = flows_u + monthly["equity_capex"] - monthly["debt_draw"]
     flows_u = flows_u + monthly["income_tax"] - monthly["interest_tax_shield"]
-    flows_m = monthly["debt_draw"] + monthly["refinancing_draw"] + monthly["debt_service"]
-    flows_m = flows_m + monthly["interest_tax_shield"]
+    financing_pv = by_year(_financing_pv(frame, sites, market_rates, portfolio.months))
     unlevered_pv = by_year(flows_u * d[:-1])
     unlevered_pv[-1] += ends["exit_tax"] * d[-1]  # this sheet taxes the exit in the last year
     return SheetFlows(
         title=title,
         rows=rows,
-        tenant_capex=-rows["landlord_capex"] * tenant_share,
+        tenant_capex=by_year(monthly["tenant_capex"]),
         exit_value=ends["exit_value"],
         owed=ends["debt_owed_at_end"],
         capex_debt=float(monthly["debt_draw"].sum()),
         equity=float(-monthly["equity_capex"].sum()),
-        market_rate=market_rate,
+        market_rate=float(np.mean(market_rates)),
         unlevered_pv=unlevered_pv,
-        financing_pv=by_year(flows_m * dm[:-1]),
+        financing_pv=financing_pv,
         siteopt_npv=siteopt_npv,
         hashing=None if hashing is None else _equity_by_year(hashing, sites, portfolio),
     )
+
+
+FINANCING_LINES = ("debt_draw", "refinancing_draw", "debt_service", "interest_tax_shield")
+
+
+def _financing_pv(
+    frame: pd.DataFrame, sites: Sequence[str], rates: Sequence[float], months: int
+) -> np.ndarray:
+    """By month, the PV of the sites' debt flows (draws, service, a refinancing's draw) and
+    the tax their interest saves, each site's at its debt's market rate (``rates``)."""
+    mine = frame[frame["site"].isin(list(sites)) & frame["line_item"].isin(FINANCING_LINES)]
+    flows = mine.pivot_table(index="site", columns="month", values="usd", aggfunc="sum")
+    labels = sorted(frame["month"].unique())
+    flows = flows.reindex(index=list(sites), columns=labels, fill_value=0.0).fillna(0.0)
+    t = np.arange(months) / 12.0
+    factors = (1.0 + np.asarray(rates, dtype=float))[:, None] ** (-t[None, :])
+    return (flows.to_numpy()[:, :months] * factors).sum(axis=0)
 
 
 def _equity_by_year(frame: pd.DataFrame, sites: Sequence[str], portfolio: Portfolio) -> np.ndarray:
@@ -261,11 +278,12 @@ ROWS: tuple[Row, ...] = (
     Row("capex", "capex", "formula"),
     Row("tenant_capex", "tenant-funded capex", "value", "the tenant's, not a flow here"),
     Row("h_debt", "project debt", "section"),
-    *(Row(k, VALUE_ROWS[k][0], "value") for k in ("draws", "service", "written_off")),
+    *(Row(k, VALUE_ROWS[k][0], "value") for k in ("draws", "refinancing", "service")),
+    Row("written_off", VALUE_ROWS["written_off"][0], "value"),
     Row("principal", "principal repaid (capitalised interest below 0)", "formula"),
     Row("balance", "balance owed, end of year", "formula"),
     Row("cfads", "cash flow available for debt service", "formula"),
-    Row("dscr", "DSCR (CFADS / debt service)", "formula"),
+    Row("dscr", "DSCR (CFADS / debt service less a refinancing)", "formula"),
     Row("h_flows", "cash flows", "section"),
     Row("unlevered", "unlevered cash flow, after tax", "formula"),
     Row("financing", "the debt's flows", "formula"),
@@ -357,7 +375,10 @@ def year_formula(key: str, lay: Layout, k: int) -> str | None:
             f"-{at('written_off')}"
         ),
         "cfads": f"={at('ebitda')}+{at('income_tax')}+{at('asic_capex')}+{at('other_capex')}",
-        "dscr": f'=IF({at("service")}>0,{at("cfads")}/{at("service")},"")',
+        "dscr": (
+            f"=IF({at('service')}-{at('refinancing')}>0,"
+            f'{at("cfads")}/({at("service")}-{at("refinancing")}),"")'
+        ),
         "unlevered": f"={at('ebitda')}+{at('tax_u')}+{at('capex')}",
         "financing": f"={at('draws')}-{at('service')}",
         "equity": f"={at('unlevered')}+{at('financing')}+{at('shield')}",
@@ -481,31 +502,29 @@ def plan_sheets(outcome: SolveOutcome, summary: dict[str, Any]) -> list[SheetFlo
             others.append(option)
             continue
         contract = portfolio.contracts[option.contract_index]
-        tf = contract.tenant_funded_share
         sheets.append(
             sheet_flows(
                 portfolio,
                 frame,
                 [site.name],
                 f"{site.name}: {option.label}",
-                Loan.of(portfolio, contract).market_rate,
-                tf / (1.0 - tf) if tf < 1 else 0.0,
+                [Loan.of(portfolio, contract).market_rate],
                 npv[site.name],
                 outcome.hashing_cashflows,
             )
         )
     if others:
         names = [portfolio.sites[o.site_index].name for o in others]
-        rate = float(np.mean([Loan.of(portfolio, portfolio.contracts[o.contract_index])
-                              .market_rate for o in others]))  # fmt: skip
+        rates = [
+            Loan.of(portfolio, portfolio.contracts[o.contract_index]).market_rate for o in others
+        ]
         sheets.append(
             sheet_flows(
                 portfolio,
                 frame,
                 names,
                 OTHERS_SHEET,
-                rate,
-                0.0,
+                rates,
                 sum(npv[n] for n in names),
                 outcome.hashing_cashflows,
             )
@@ -517,8 +536,7 @@ def plan_sheets(outcome: SolveOutcome, summary: dict[str, Any]) -> list[SheetFlo
                 frame,
                 hashing,
                 HASHING_SHEET,
-                portfolio.financing.debt.rate,
-                0.0,
+                [portfolio.financing.debt.rate] * len(hashing),
                 sum(npv[n] for n in hashing),
             )
         )
@@ -536,7 +554,7 @@ def proforma_bytes(outcome: SolveOutcome, summary: dict[str, Any], inputs: list)
     names = sheet_names([s.title.split(":")[0] for s in sheets])
     for flows, name in zip(sheets, names, strict=True):
         write_site(book.create_sheet(name), flows, lay, portfolio)
-    write_plan(plan, names, lay, summary)
+    write_plan(plan, names, lay, summary, any(s.hashing is not None for s in sheets))
     write_sources(book.create_sheet(SOURCES_SHEET), sheets, names, lay)
     write_inputs(book.create_sheet(INPUTS_SHEET), portfolio, inputs)
     buffer = io.BytesIO()
@@ -657,13 +675,21 @@ def _format(cell: Any, key: str) -> None:
         cell.number_format = _MONEY
 
 
-def write_plan(ws: Worksheet, names: Sequence[str], lay: Layout, summary: dict[str, Any]) -> None:
+def write_plan(
+    ws: Worksheet,
+    names: Sequence[str],
+    lay: Layout,
+    summary: dict[str, Any],
+    converted: bool = True,
+) -> None:
     """The plan: each line the sum of the sheets' (their taxes each the sheet's own), its
-    DSCR, IRRs and NPV over them."""
+    DSCR, IRRs and NPV over them; without a ``converted`` site, no returns over hashing."""
     _header(ws, f"{summary['scenario']}: the plan", lay)
     sheets = [f"'{n}'!" for n in names]
     own = {"dscr", "equity_year", "unlevered_year", "equity_irr", "unlevered_irr", "siteopt_npv"}
     for row in ROWS:
+        if not converted and row.key in _RETURN_ROWS:
+            continue  # nothing converted: no returns over hashing (an IRR of zeros)
         r = lay.row[row.key]
         ws.cell(row=r, column=1, value=row.label)
         if row.kind == "section":

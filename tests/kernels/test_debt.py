@@ -172,3 +172,49 @@ def test_a_loan_below_its_market_rate_is_worth_the_difference():
     row = table.loc["ai60-2027-lease"]
     assert row["rate_subsidy_usd"] > 0
     assert row["leverage_usd"] == pytest.approx(row["rate_subsidy_usd"], rel=1e-9)
+
+
+def test_a_target_dscr_caps_the_loan_by_hand():
+    """$130/kW-month, $18k/MW-month of opex, power passed through: a stabilised NOI of
+    $112k per MW-month carries a level payment of 112k / 1.5 at a 1.5x coverage, which
+    amortises a balance of that x the annuity-due of 120 months at 8%; drawn over the 9
+    months of the build, the loan is that balance discounted back from the first rent at the
+    loan's rate. Below 85% of the $9M/MW hall, the coverage sets the loan."""
+    from siteopt.app.params import kernel_inputs
+    from siteopt.kernels.hosting import loan_per_capex
+
+    s = one_site_ai(
+        **{
+            "financing.debt.loan_to_cost": 0.85,
+            "financing.debt.target_dscr": 1.5,
+            "financing.debt.term_years": 10.0,
+        }
+    )
+    k = kernel_inputs(s)
+    i = 1.08 ** (1 / 12) - 1
+    balance = 112_000.0 / 1.5 * annuity_due(i, 120)
+    growth = sum((1 + i) ** (9 - t) for t in range(9)) / 9  # per USD drawn, at first rent
+    cap = balance / growth / 9_000_000.0
+    got = float(loan_per_capex(k, k.sites[0], k.contracts[0], 2027, 1.0))
+    assert cap < 0.85 and got == pytest.approx(cap, rel=1e-12)
+    loose = one_site_ai(**{"financing.debt.loan_to_cost": 0.5, "financing.debt.target_dscr": 1.5})
+    kl = kernel_inputs(loose)
+    assert float(loan_per_capex(kl, kl.sites[0], kl.contracts[0], 2027, 1.0)) == 0.5
+
+
+def test_a_target_dscr_on_a_free_hall_values_without_a_loan():
+    """A hall with no capex has nothing to borrow against: with a target coverage the
+    options value as without debt (no division by the hall's zero capex)."""
+    from siteopt.app.valuation import value_options
+
+    free = {
+        "sites.0.ai.build_capex_usd_mw": 0.0,
+        "sites.0.ai.retrofit_capex_usd_mw": 0.0,
+        "financing.debt.loan_to_cost": 0.8,
+        "simulation.scenarios": 16,
+    }
+    capped = value_options(one_site_ai(**free, **{"financing.debt.target_dscr": 1.3}))
+    plain = value_options(one_site_ai(**free))
+    got = capped.options.table["expected_npv_usd"].to_numpy()
+    np.testing.assert_allclose(got, plain.options.table["expected_npv_usd"], rtol=1e-12)
+    assert np.all(np.isfinite(got))

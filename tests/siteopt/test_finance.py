@@ -208,3 +208,48 @@ def test_plan_xlsx_holds_the_csvs_and_the_returns_with_units(tmp_path):
     )
     assert inputs["simulation.scenarios"] == 200
     assert list(book["warnings"].columns) == ["kind", "code", "path", "line", "message"]
+
+
+def _flows(scenario, label):
+    """An option's expected cash flows with their memo lines, and keep-hashing's."""
+    from siteopt.app.params import kernel_inputs
+    from siteopt.kernels.cashflows import expected_cashflows
+    from siteopt.kernels.sites import site_options
+
+    k = kernel_inputs(scenario)
+    opts = site_options(k, 0)
+    option = next(o for o in opts if o.label == label)
+    conv = expected_cashflows(k, [option], chunk_size=64, memo=True)
+    hashing = expected_cashflows(k, [opts[0]], chunk_size=64)
+    return conv, hashing
+
+
+def test_a_refinanced_bullet_is_cash_in_the_lines_and_out_of_the_unlevered_flows():
+    """A 2-year bullet, refinanced when it falls due (recourse, 21% tax): in that month the
+    debt service less the new loan's draw is what the equity repays, and the unlevered
+    flows are those of the same conversion without debt."""
+    from ..kernels.helpers import one_site_ai
+
+    debt = {
+        "financing.debt.loan_to_cost": 0.6,
+        "financing.debt.amortization": "bullet",
+        "financing.debt.term_years": 2.0,
+        "financing.debt.refinance": True,
+        "tax.rate": 0.21,
+        "simulation.scenarios": 64,
+    }
+    label = "ai40-2027-lease"
+    conv, hashing = _flows(one_site_ai(**debt), label)
+    wide = conv.pivot_table(index="month", columns="line_item", values="usd", sort=True)
+    due = int(np.argmax(wide["refinancing_draw"].to_numpy()))
+    assert wide["refinancing_draw"].iloc[due] > 0.0
+    assert wide["debt_service"].iloc[due] + wide["refinancing_draw"].iloc[due] == pytest.approx(
+        -wide["refinancing_paydown"].iloc[due], rel=1e-12
+    )
+    inc = increment(conv, hashing, "site")
+    gross = -wide["debt_service"].to_numpy()
+    assert inc.debt_service[due] == pytest.approx(gross[due] - wide["refinancing_draw"].iloc[due])
+    unlevered = {**debt, "financing.debt.loan_to_cost": 0.0}
+    plain = increment(*_flows(one_site_ai(**unlevered), label), "site")
+    np.testing.assert_allclose(inc.unlevered, plain.unlevered, rtol=1e-9, atol=1e-3)
+    np.testing.assert_allclose(plain.unlevered, plain.equity, rtol=1e-12, atol=1e-6)

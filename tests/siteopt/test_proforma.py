@@ -135,3 +135,63 @@ def test_with_losses_carried_forward_the_npv_is_still_siteopt_s(tmp_path):
     assert values[(PLAN_SHEET, lay.at("npv", lay.year_cols[0]))] == pytest.approx(
         run.summary["expected_npv_usd"], rel=1e-9
     )
+
+
+def _frame(months, sites):
+    """cashflows.csv's long format from {site: {line: by month}}."""
+    rows = [
+        (site, month, line, float(v))
+        for site, lines in sites.items()
+        for line, values in lines.items()
+        for month, v in zip(months, values, strict=True)
+    ]
+    return pd.DataFrame(rows, columns=["site", "month", "line_item", "usd"])
+
+
+def test_a_sheet_of_several_sites_values_each_debt_at_its_own_rate():
+    """Two sites' debts at 6% and 10%: the sheet shows the mean rate, and its PV of the
+    debt's flows is each site's at its own (what the adjustments reconcile to); the
+    tenant-funded capex is the memo line's, even where the tenant funds it all."""
+    from siteopt.app.params import kernel_inputs
+    from siteopt.output.proforma import sheet_flows
+
+    from ..kernels.helpers import one_site_ai
+
+    portfolio = kernel_inputs(one_site_ai())  # 2027-01, 4 years
+    months = [f"{2027 + m // 12}-{m % 12 + 1:02d}" for m in range(48)]
+    draw, pay = np.zeros(48), np.zeros(48)
+    draw[0], pay[30] = 100.0, -150.0
+    tenant = np.zeros(48)
+    tenant[3] = 40.0
+    frame = _frame(
+        months,
+        {
+            "a": {"debt_draw": draw, "debt_service": pay, "tenant_capex": tenant},
+            "b": {"debt_draw": 2 * draw, "debt_service": 2 * pay},
+        },
+    )
+    flows = sheet_flows(portfolio, frame, ["a", "b"], "others", [0.06, 0.10], 0.0)
+    assert flows.market_rate == pytest.approx(0.08)
+    pv = lambda rate, k: 1.0 / (1.0 + rate) ** (k / 12.0)  # noqa: E731
+    want = 100.0 - 150.0 * pv(0.06, 30) + 200.0 - 300.0 * pv(0.10, 30)
+    assert flows.financing_pv.sum() == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(flows.tenant_capex, [40.0, 0.0, 0.0, 0.0])
+
+
+def test_a_plan_that_converts_nothing_has_no_returns_over_hashing(tmp_path):
+    """Every site keeps hashing: the plan sheet writes no IRR of zero flows (#NUM!), and
+    its NPV is still siteopt's."""
+    from ..kernels.helpers import build, zero_volatility_dict
+
+    scenario = build(zero_volatility_dict(), {"start": "2027-07", "horizon_years": 2})
+    run = siteopt.solve(scenario, scenarios=50, seed=7, backend="numpy", explain=False)
+    assert not any(s["contract"] for s in run.summary["sites"])
+    run.write(tmp_path, report=False)
+    values = recalculate(tmp_path / "proforma.xlsx")
+    lay = Layout(run.outcome.valuation.portfolio)
+    first = lay.year_cols[0]
+    assert (PLAN_SHEET, lay.at("equity_irr", first)) not in values
+    assert values[(PLAN_SHEET, lay.at("npv", first))] == pytest.approx(
+        run.summary["expected_npv_usd"], rel=1e-9
+    )
+    assert not any(str(v).startswith("#") for v in values.values())
