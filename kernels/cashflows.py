@@ -9,6 +9,7 @@ from here.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -51,7 +52,7 @@ from .sites import (
     market_rows,
     site_mining,
 )
-from .tax import carried_forward, deduction_table, hall_property_share
+from .tax import carried_forward, deduction_table, hall_property_share, year_edges
 
 LINE_ITEMS = (
     "mining_revenue",
@@ -216,25 +217,15 @@ def _carried(scenario, income, exit_value, rate, *, xp):
     """Tax by month with losses carried forward: each month pays as if losses offset, and
     the year's last month settles the difference to the tax on the year's income after
     losses carried (the exit value counts in the last year, its tax at T)."""
-    year = _years(scenario)
-    years = int(year[-1]) + 1
-    by_year = xp.zeros((income.shape[0], years))
-    for y in range(years):
-        by_year[:, y] = income[:, xp.asarray(np.flatnonzero(year == y))].sum(axis=1)
+    spans = list(itertools.pairwise(int(e) for e in year_edges(scenario)))
+    by_year = xp.stack([income[:, a:b].sum(axis=1) for a, b in spans], axis=1)
     by_year[:, -1] = by_year[:, -1] + exit_value
     paid = carried_forward(by_year, rate, xp=xp)
     settle = -(paid - rate * by_year)  # what carrying the losses changes, by year
     out = -rate * income
-    for y in range(years):
-        last = int(np.flatnonzero(year == y).max())
-        out[:, last] = out[:, last] + settle[:, y]
+    for y, (_, b) in enumerate(spans):
+        out[:, b - 1] = out[:, b - 1] + settle[:, y]
     return out, -rate * exit_value
-
-
-def _years(scenario: Portfolio) -> np.ndarray:
-    """Tax year of each month, counted from the first (0-based)."""
-    first = int(scenario.start[5:]) - 1
-    return (first + np.arange(scenario.months)) // 12
 
 
 class _Hall(NamedTuple):
@@ -594,21 +585,37 @@ def adjusted_present_value(
     owed at T, and the tax its interest saves, at ``market_rate`` (None: no debt).
     """
     d = xp.asarray(discount)
-    unlevered = sum(lines[name] for name in LINE_ITEMS if name not in _FINANCED)
-    unlevered = unlevered + lines["equity_capex"] - memo["debt_draw"]
-    unlevered = unlevered + lines["income_tax"] - memo["interest_tax_shield"]
-    value = (unlevered * d[:-1]).sum(axis=-1)
+    flows = {**lines, **memo}
+    value = (unlevered_flows(flows) * d[:-1]).sum(axis=-1)
     value = value + d[-1] * (memo["exit_value"] + memo["exit_tax"])
     if market_rate is None:
         return value
     months = len(discount) - 1
     dm = xp.asarray((1.0 + market_rate) ** (-np.arange(months + 1) / 12.0))
-    financing = memo["debt_draw"] + lines["refinancing_draw"] + lines["debt_service"]
-    financing = financing + memo["interest_tax_shield"]
+    financing = financing_flows(flows)
     return value + (financing * dm[:-1]).sum(axis=-1) - dm[-1] * memo["debt_owed_at_end"]
 
 
 _FINANCED = ("equity_capex", "debt_service", "refinancing_draw", "income_tax")
+# the lines and memo lines of the debt's flows and of the tax its interest saves
+FINANCING_ITEMS = ("debt_draw", "refinancing_draw", "debt_service", "interest_tax_shield")
+
+
+def unlevered_flows(flows: Mapping[str, Any]) -> Any:
+    """An option's unlevered cash flows by month, from its lines and memo lines (``flows``
+    holds both): the operations, capex and tax as if there were no debt (the equity capex
+    with the debt's draws taken back, the income tax with the interest's saving taken
+    back)."""
+    out = sum(flows[name] for name in LINE_ITEMS if name not in _FINANCED)
+    out = out + flows["equity_capex"] - flows["debt_draw"]
+    return out + flows["income_tax"] - flows["interest_tax_shield"]
+
+
+def financing_flows(flows: Mapping[str, Any]) -> Any:
+    """The debt's flows by month (its draws, a refinancing's, its service) and the tax its
+    interest saves, from an option's lines and memo lines: what the adjusted present value
+    discounts at the debt's market rate."""
+    return sum(flows[name] for name in FINANCING_ITEMS)
 
 
 def expected_cashflows(

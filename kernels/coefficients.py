@@ -43,6 +43,8 @@ from .hosting import (
     energisation,
     full_build_capex_usd_mw,
     loan_per_capex,
+    refit_months,
+    refit_share,
     relet_capex_usd_mw,
     spend_months,
     takes_improvements,
@@ -185,7 +187,7 @@ def ai_coefficients(
     )
     per_mw = per_mw + xp.where(ten.to_mining, returned, 0.0)
     terms = exit_terms(scenario, site_index, contract_index, build_year, hall.extra_months)
-    power = _power_level(streams, cal, contract.power_pass_through, xp)
+    power = power_level(streams, cal, contract.power_pass_through, xp)
     hall_tv = cal.discount[-1] * tw.after_tax * hall_exit_value(scenario, terms, ten, power, xp=xp)
     per_mw = per_mw + hall_tv
     unfinished = cal.discount[-1] * tw.after_tax * hall.unfinished()
@@ -207,7 +209,7 @@ def ai_coefficients(
     )
 
 
-def leverage_coefficients(
+def bare_coefficients(
     scenario: Portfolio,
     site_index: int,
     contract_index: int,
@@ -217,27 +219,34 @@ def leverage_coefficients(
     fleet_: Fleet,
     cal: Calendar,
     scenarios: Any,
-    coef: AICoefficients,
     *,
     xp: ModuleType,
-) -> tuple[Any, Any]:
-    """What the project debt adds, per scenario: levered minus unlevered PV per IT MW and
-    per USD of capex (``coef`` levered, the unlevered on the same draws).
+) -> AICoefficients | None:
+    """The coefficients without project debt on the same draws, where the debt changes the
+    hall's own cash flows: non-recourse debt (the walk-away); else None.
 
-    Unlevered: no loan, no lender, the landlord's capex all equity. Only non-recourse debt
-    changes the hall's own cash flows (the walk-away), so only then is the hall valued
-    again; otherwise the difference is the debt's own flows and tax shield.
+    Unlevered: no loan, no lender, the landlord's capex all equity.
     """
     loan = Loan.of(scenario, scenario.contracts[contract_index])
-    if not loan.borrows:
-        return 0.0, 0.0
-    if loan.non_recourse:
-        bare = ai_coefficients(
-            unlevered(scenario), site_index, contract_index, build_year, draws, streams,
-            fleet_, cal, scenarios, xp=xp,
-        )  # fmt: skip
-        return coef.per_mw - bare.per_mw, coef.per_capex - bare.per_capex
-    return 0.0, coef.debt_per_capex
+    if not (loan.borrows and loan.non_recourse):
+        return None
+    return ai_coefficients(
+        unlevered(scenario), site_index, contract_index, build_year, draws, streams, fleet_,
+        cal, scenarios, xp=xp,
+    )  # fmt: skip
+
+
+def leverage_coefficients(coef: AICoefficients, bare: AICoefficients | None) -> tuple[Any, Any]:
+    """What the project debt adds, per scenario: levered minus unlevered PV per IT MW and
+    per USD of capex (``coef`` levered; ``bare`` :func:`bare_coefficients`).
+
+    Only non-recourse debt changes the hall's own cash flows (the walk-away), so only then
+    is the hall valued again (``bare``); otherwise the difference is the debt's own flows
+    and tax shield (0 without debt).
+    """
+    if bare is None:
+        return 0.0, coef.debt_per_capex
+    return coef.per_mw - bare.per_mw, coef.per_capex - bare.per_capex
 
 
 def unlevered(scenario: Portfolio) -> Portfolio:
@@ -275,10 +284,8 @@ class _HallFlows:
         xp, ten, cal, sched = self.xp, self.ten, self.cal, self.ten.schedule
         k_end, months = ten.rent_months, cal.months
         df_start = (1.0 + self.scenario.discount_rate) ** (-ten.start.astype(xp.float64) / 12.0)
-        rel = cal.discount[:-1]  # D_s == df[s]: relative months discount like calendar ones
-        rent_c = xp.asarray(prefix(rel * sched.contract_rent[:months], xp=np))
-        own = xp.asarray(prefix(rel * sched.market_base[:months], xp=np))
-        successor = xp.asarray(prefix(rel * sched.successor_base[:months], xp=np))
+        # D_s == df[s]: relative months discount like calendar ones
+        rent_c, own, successor = sched.prefixes(cal.discount[:-1], xp)
         market = 0.0
         for lease in ten.leases:
             table_end = xp.where(lease.own, gather(own, lease.end, xp=xp),
@@ -325,21 +332,11 @@ class _HallFlows:
         """The refits due inside the horizon while the hall is the equity's, net of their
         deductions, per IT MW: the landlord's share of one while the first tenant holds a
         hall whose funded share it takes."""
-        xp, ten, b = self.xp, self.ten, self.scenario.build
-        if b.refit_years <= 0 or b.refit_capex_usd_mw <= 0:
-            return 0.0
-        on = energisation(self.scenario, self.site, self.build_year)
-        step = max(1, round(12 * b.refit_years))
         total = 0.0
-        takes = takes_improvements(self.contract)
-        for due in range(on + step, self.cal.months, step):
-            alive = (ten.start <= due) & (due < ten.start + ten.hall_end)
-            share = 1.0
-            if takes:
-                held = due - ten.start < ten.original_end
-                share = xp.where(held, 1.0 - self.contract.tenant_funded_share, 1.0)
-            total = total + xp.where(alive, share * float(self.equipment_host[due]), 0.0)
-        return b.refit_capex_usd_mw * total
+        for due in refit_months(self.scenario, self.site, self.build_year, self.cal.months):
+            share = refit_share(self.contract, self.ten, due, self.xp)
+            total = total + share * float(self.equipment_host[due])
+        return self.scenario.build.refit_capex_usd_mw * total
 
     def capex(self) -> Any:
         """The landlord's capex at the prices of the build year, with the overrun, less the
@@ -480,9 +477,7 @@ def window_noi(scenario, contract, ai, ten, streams, cal, lo, hi, xp) -> Any:
     sched, months = ten.schedule, cal.months
     k_end = ten.rent_months
     lo_k, hi_k = xp.minimum(lo, k_end), xp.minimum(hi, k_end)
-    raw_c = xp.asarray(prefix(sched.contract_rent[:months], xp=np))
-    raw_own = xp.asarray(prefix(sched.market_base[:months], xp=np))
-    raw_succ = xp.asarray(prefix(sched.successor_base[:months], xp=np))
+    raw_c, raw_own, raw_succ = sched.prefixes(np.ones(months), xp)
     rent = segment(raw_c, lo_k, hi_k, 0, ten.contract_months, xp=xp)
     market = 0.0
     for lease in ten.leases:
@@ -500,7 +495,7 @@ def window_noi(scenario, contract, ai, ten, streams, cal, lo, hi, xp) -> Any:
     return noi
 
 
-def _power_level(streams: SiteStreams, cal: Calendar, pass_through: bool, xp: ModuleType) -> Any:
+def power_level(streams: SiteStreams, cal: Calendar, pass_through: bool, xp: ModuleType) -> Any:
     """An IT MW's grid power a month at its last 12 months' level (0 with pass-through)."""
     if pass_through:
         return 0.0

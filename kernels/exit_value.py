@@ -34,9 +34,8 @@ from .hosting import (
     TAIL_CONTRACT,
     TAIL_OWN,
     TAIL_VACANT,
-    RentSchedule,
     Tenancy,
-    energisation,
+    refit_months,
     refit_reserve_usd_mw_month,
     refund_usd_mw,
     relet_capex_usd_mw,
@@ -101,10 +100,7 @@ def exit_terms(scenario: Portfolio, site_index: int, contract_index: int, build_
     lease_rate = contract.lease_discount_rate
     if lease_rate is None:
         lease_rate = scenario.discount_rate
-    refits: tuple[int, ...] = ()
-    if b.refit_years > 0 and b.refit_capex_usd_mw > 0:
-        on, step = energisation(scenario, site, build_year), max(1, round(12 * b.refit_years))
-        refits = tuple(range(on + step, scenario.months + horizon_extra, step))
+    refits = tuple(refit_months(scenario, site, build_year, scenario.months + horizon_extra))
     return ExitTerms(
         lease_month=(1.0 + lease_rate) ** (-1.0 / 12.0),
         unlevered_month=(1.0 + scenario.discount_rate) ** (-1.0 / 12.0),
@@ -140,16 +136,28 @@ def reversion(terms: ExitTerms, renew_base: Any, successor_base: Any, prices: An
     ``successor_base``: the successor base when the vacancy ends; ``prices``: the cost
     index when the lease ends; ``refund``: the successor needs the first tenant's share
     funded again."""
-    g, v, vac = terms.price_month, terms.unlevered_month, terms.relet_months
     upkeep = terms.cost_usd_mw_month + terms.reserve_usd_mw_month
     renew = mrf * renew_base - upkeep * prices - power
-    then = prices * g**vac
-    successor = mrf * successor_base - upkeep * then - power
-    fit = (terms.fit_usd_mw + xp.where(refund, terms.refund_usd_mw, 0.0)) * then
-    empty = terms.cost_usd_mw_month * prices * geometric(g * v, vac, xp)
-    relet = v**vac * (12.0 * terms.multiple * successor - fit) - empty
+    relet = relet_value(terms, successor_base, prices, terms.relet_months, mrf, power, refund,
+                        xp)  # fmt: skip
     p = terms.renewal_prob
     return p * 12.0 * terms.multiple * renew + (1.0 - p) * relet
+
+
+def relet_value(terms: ExitTerms, successor_base: Any, prices: Any, wait: Any, mrf: Any,
+                power: Any, refund: Any, xp: ModuleType) -> Any:  # fmt: skip
+    """Value, in the month a hall stands empty, of ``wait`` empty months (its opex and
+    SG&A paid) and then a successor: the multiple on its stabilised NOI (rent at
+    ``successor_base``, costs and the refit reserve at the prices then) less its re-let
+    capex (and the first tenant's share again where ``refund``) [USD/MW]. ``prices``: the
+    cost index in the month it stands empty."""
+    g, v = terms.price_month, terms.unlevered_month
+    upkeep = terms.cost_usd_mw_month + terms.reserve_usd_mw_month
+    then = prices * g**wait
+    noi = mrf * successor_base - upkeep * then - power
+    fit = (terms.fit_usd_mw + xp.where(refund, terms.refund_usd_mw, 0.0)) * then
+    empty = terms.cost_usd_mw_month * prices * geometric(g * v, wait, xp)
+    return v**wait * (12.0 * terms.multiple * noi - fit) - empty
 
 
 def hall_exit_value(
@@ -173,7 +181,7 @@ def hall_exit_value(
     kind = ten.tail_kind
     end = xp.maximum(ten.tail_end, k)
     prices_k = g ** (start + k).astype(xp.float64)
-    tables = _lease_tables(sched, u, xp)
+    tables = sched.prefixes(u ** np.arange(len(sched.contract_rent), dtype=np.float64), xp)
     own = xp.asarray(sched.market_base)
     successor = xp.asarray(sched.successor_base)
     # the lease's remaining NOI at the tenant's rate, from k to its end
@@ -197,26 +205,12 @@ def hall_exit_value(
                       first & terms.takes, xp)  # fmt: skip
     running = lease + v ** (offset + left) * after - _refits(terms, ten, first, end, months, xp)
     # a hall empty at T: the successor to come
-    wait = ten.vacant_after
-    then = prices_k * g ** wait.astype(xp.float64)
-    upkeep = terms.cost_usd_mw_month + terms.reserve_usd_mw_month
-    noi = mrf * successor[xp.minimum(k + wait, last)] - upkeep * then
-    noi = noi - power
-    fit = (terms.fit_usd_mw + xp.where(ten.refund_at_end, terms.refund_usd_mw, 0.0)) * then
-    empty = terms.cost_usd_mw_month * prices_k * geometric(g * v, wait, xp)
-    vacant = v ** (offset + wait) * (12.0 * terms.multiple * noi - fit) - v**offset * empty
+    wait = ten.vacant_after.astype(xp.float64)
+    coming = successor[xp.minimum(k + ten.vacant_after, last)]
+    vacant = v**offset * relet_value(terms, coming, prices_k, wait, mrf, power,
+                                     ten.refund_at_end, xp)  # fmt: skip
     value = xp.where(kind == TAIL_VACANT, vacant, running)
     return xp.where(ten.ai_after, xp.maximum(value, 0.0), 0.0)
-
-
-def _lease_tables(sched: RentSchedule, u: float, xp: ModuleType) -> list[Any]:
-    """Prefix sums of rent x u^s over relative months: contract rent, the first tenant's
-    market base and the successor base (backend arrays)."""
-    disc = u ** np.arange(len(sched.contract_rent), dtype=np.float64)
-    return [
-        xp.asarray(np.concatenate([[0.0], np.cumsum(disc * rent)]))
-        for rent in (sched.contract_rent, sched.market_base, sched.successor_base)
-    ]
 
 
 def _refits(terms: ExitTerms, ten: Tenancy, first: Any, end: Any, months: int,

@@ -199,6 +199,13 @@ class RentSchedule:
     successor_base: np.ndarray
     term_months: int
 
+    def prefixes(self, weight: np.ndarray, xp: ModuleType) -> tuple[Any, Any, Any]:
+        """Prefix sums over the first ``len(weight)`` relative months of ``weight`` times the
+        contract rent, the market base and the successor base (backend arrays)."""
+        n = len(weight)
+        rents = (self.contract_rent, self.market_base, self.successor_base)
+        return tuple(xp.asarray(prefix(weight * rent[:n], xp=np)) for rent in rents)
+
 
 def schedule_months(contract: ContractParams, months: int) -> int:
     """Relative months a RentSchedule covers: the horizon, then the longest lease that can
@@ -458,6 +465,29 @@ def refit_reserve_usd_mw_month(scenario: Portfolio) -> float:
     if b.refit_years <= 0:
         return 0.0
     return b.refit_capex_usd_mw / (12.0 * b.refit_years)
+
+
+def refit_months(scenario: Portfolio, site: SiteParams, build_year: int, end: int) -> range:
+    """Calendar months before ``end`` a hall's refits fall due: every ``refit_years`` from
+    energisation (none without refits)."""
+    b = scenario.build
+    if b.refit_years <= 0 or b.refit_capex_usd_mw <= 0:
+        return range(0)
+    step = max(1, round(12 * b.refit_years))
+    on = energisation(scenario, site, build_year)
+    return range(on + step, end, step)
+
+
+def refit_share(contract: ContractParams, ten: Tenancy, due: int, xp: ModuleType) -> Any:
+    """Per scenario, the share of a refit due in calendar month ``due`` the landlord pays:
+    0 unless the hall is the equity's then; 1 - ``tenant_funded_share`` while the first
+    tenant holds a hall whose funded share it takes; else 1."""
+    alive = (ten.start <= due) & (due < ten.start + ten.hall_end)
+    share = 1.0
+    if takes_improvements(contract):
+        held = due - ten.start < ten.original_end
+        share = xp.where(held, 1.0 - contract.tenant_funded_share, 1.0)
+    return xp.where(alive, share, 0.0)
 
 
 def tenancy(

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .coefficients import TERMINAL_WINDOW, AICoefficients, SiteStreams
+from .coefficients import TERMINAL_WINDOW, AICoefficients, SiteStreams, power_level
 from .debt import Loan, annuity_due
 from .exit_value import exit_terms, hall_exit_value
 from .hosting import (
@@ -29,6 +29,8 @@ from .hosting import (
     build_cost_index,
     energisation,
     loan_per_capex,
+    refit_months,
+    refit_share,
     relet_capex_usd_mw,
     spend_months,
     takes_improvements,
@@ -37,15 +39,7 @@ from .market import Calendar
 from .mining import Fleet
 from .params import Portfolio
 from .prefix import gather, prefix
-from .tax import carried_forward, deduction_table, hall_property_share
-
-
-def year_edges(scenario: Portfolio) -> np.ndarray:
-    """First month of each tax year (calendar years) and T: (Y + 1,) month indices."""
-    first = int(scenario.start[5:]) - 1
-    months = scenario.months
-    inner = [12 * y - first for y in range(1, (first + months - 1) // 12 + 1)]
-    return np.array([0, *inner, months], dtype=np.int64)
+from .tax import carried_forward, deduction_table, hall_property_share, year_edges
 
 
 def deduction_years(life_years: float, bonus: float, edges: np.ndarray) -> np.ndarray:
@@ -172,8 +166,7 @@ def group_income(
     start, k_end, sched = ten.start, ten.rent_months, ten.schedule
     first = xp.minimum(start, months)
     # rent: the first contract, then each lease on its base
-    tables = [xp.asarray(prefix(r[:months], xp=np)) for r in
-              (sched.contract_rent, sched.market_base, sched.successor_base)]  # fmt: skip
+    tables = sched.prefixes(np.ones(months), xp)
     zero = xp.zeros(n, dtype=xp.int64)
     rent = relative_by_year(tables[0], start, zero, xp.clip(ten.contract_months, 0, k_end),
                             edges, xp)  # fmt: skip
@@ -192,10 +185,7 @@ def group_income(
     per_mw = per_mw + _returned_income(streams, fleet_, ai.pue, ten, cal, years, scenario, xp)
     terms = exit_terms(scenario, site_index, contract_index, build_year,
                        len(sched.contract_rent) - months)  # fmt: skip
-    power = 0.0
-    if not contract.power_pass_through:
-        lo = max(months - TERMINAL_WINDOW, 0)
-        power = (streams.ai_power_raw[:, months] - streams.ai_power_raw[:, lo]) / (months - lo)
+    power = power_level(streams, cal, contract.power_pass_through, xp)
     per_mw[:, -1] = per_mw[:, -1] + hall_exit_value(scenario, terms, ten, power, xp=xp)
     per_capex = _landlord_income(scenario, contract, site, build_year, ten, draws, cal, years, xp)
     per_capex = per_capex - _refund_deductions(contract, ten, cal, years, xp)
@@ -220,19 +210,10 @@ def _capex_deductions(scenario, contract, site, build_year, ten, cal, years, xp)
         at = xp.minimum(ten.start + lease.start, months - 1)
         amount = xp.where(lease.fitout, fit * prices[at], 0.0)
         out = out + _event_deductions(amount, at, eq, xp)
-    b = scenario.build
-    if b.refit_years > 0 and b.refit_capex_usd_mw > 0:
-        step = max(1, round(12 * b.refit_years))
-        on = energisation(scenario, site, build_year)
-        takes = takes_improvements(contract)
-        for due in range(on + step, months, step):
-            live = (ten.start <= due) & (due < ten.start + ten.hall_end)
-            share = 1.0
-            if takes:
-                held = due - ten.start < ten.original_end
-                share = xp.where(held, 1.0 - contract.tenant_funded_share, 1.0)
-            amount = xp.where(live, share * b.refit_capex_usd_mw * float(cal.cost[due]), 0.0)
-            out = out + amount[:, None] * eq[due][None, :]
+    refit = scenario.build.refit_capex_usd_mw
+    for due in refit_months(scenario, site, build_year, months):
+        amount = refit_share(contract, ten, due, xp) * refit * float(cal.cost[due])
+        out = out + amount[:, None] * eq[due][None, :]
     return out
 
 

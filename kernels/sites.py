@@ -15,6 +15,7 @@ from .backend import fused_enabled
 from .coefficients import (
     SiteStreams,
     ai_coefficients,
+    bare_coefficients,
     leverage_coefficients,
     mining_segments,
     site_streams,
@@ -320,7 +321,8 @@ def site_chunk(
             + levels * coef.terminal_per_mw[:, None]
             + capex * coef.terminal_per_capex[:, None]
         )
-        per_mw_debt, per_capex_debt = leverage_coefficients(*args, coef, xp=xp)
+        bare = bare_coefficients(*args, xp=xp)
+        per_mw_debt, per_capex_debt = leverage_coefficients(coef, bare)
         leverage[:, g.columns] = levels * _column(per_mw_debt, xp) + capex * _column(
             per_capex_debt, xp
         )
@@ -329,7 +331,7 @@ def site_chunk(
         if carry is not None:
             shield[:, g.columns] += saving
             sizes = (levels, built, left, capex)
-            leverage[:, g.columns] += carry.leverage(g, coef, draws, args, sizes, total, saving)
+            leverage[:, g.columns] += carry.leverage(g, bare, draws, sizes, total, saving)
     return SiteChunk(npv, events, fl, lever)
 
 
@@ -391,17 +393,16 @@ class _CarriedLosses:
             income, interest, self.rate, self.unlevered_last, market_last, self.xp
         )
 
-    def leverage(self, g, coef, draws, args, sizes, total, saving) -> Any:
+    def leverage(self, g, bare, draws, sizes, total, saving) -> Any:
         """What carrying changes in the leverage: the interest's saving, or, where the debt
         is non-recourse (the hall's own flows depend on it), the change less the change of
-        the option without debt."""
+        the option without debt (``bare``: its coefficients, :func:`bare_coefficients`)."""
         loan = Loan.of(self.scenario, self.scenario.contracts[g.contract_index])
         if not loan.borrows:
             return 0.0
-        if not loan.non_recourse:
+        if bare is None:
             return saving
         bare_scenario = unlevered(self.scenario)
-        bare = ai_coefficients(bare_scenario, *args[1:], xp=self.xp)
         income, _, _ = self._income(g, bare, draws, sizes, bare_scenario)
         bare_total, _ = carried_correction(
             income, None, self.rate, self.unlevered_last, None, self.xp

@@ -77,22 +77,17 @@ def deduction_weights(fractions: np.ndarray, discount: np.ndarray, months: int) 
     """PV weight of the deductions of 1 USD placed in service in month p, for p = 0..T (a
     month at or past T: deducted whole in the last month).
 
-    ``discount``: the discount factor of each month, length >= T. The k-th fraction is
-    deducted in month p + 12 k when that is inside the horizon; what is left, in month T - 1.
+    ``discount``: the discount factor of each month, length >= T; the deductions fall in
+    the months :func:`deduction_months` gives.
     """
-    out = np.empty(months + 1)
-    last = discount[months - 1] if months > 0 else 1.0
-    for p in range(months + 1):
-        at = p + 12 * np.arange(len(fractions))
-        inside = at < months
-        taken = float(fractions[inside].sum())
-        out[p] = float(fractions[inside] @ discount[at[inside]]) + (1.0 - taken) * last
-    return out
+    d = discount[:months]
+    return np.array([deduction_months(fractions, p, months) @ d for p in range(months + 1)])
 
 
 def deduction_months(fractions: np.ndarray, p: int, months: int) -> np.ndarray:
-    """The deductions of 1 USD placed in service in month ``p`` by month of the horizon (the
-    basis left at the end in its last month); length T."""
+    """The deductions of 1 USD placed in service in month ``p`` by month of the horizon: the
+    k-th fraction in month p + 12 k when that is inside it, the basis left in its last
+    month (all of it for p >= T); length T."""
     out = np.zeros(months)
     if months == 0:
         return out
@@ -101,6 +96,14 @@ def deduction_months(fractions: np.ndarray, p: int, months: int) -> np.ndarray:
     np.add.at(out, at[inside], fractions[inside])
     out[months - 1] += 1.0 - float(fractions[inside].sum())
     return out
+
+
+def year_edges(scenario: Portfolio) -> np.ndarray:
+    """First month of each tax year (calendar years) and T: (Y + 1,) month indices."""
+    first = int(scenario.start[5:]) - 1
+    months = scenario.months
+    inner = [12 * y - first for y in range(1, (first + months - 1) // 12 + 1)]
+    return np.array([0, *inner, months], dtype=np.int64)
 
 
 def assessed_share(age_months: Any, life_years: float, *, xp: ModuleType = np) -> Any:

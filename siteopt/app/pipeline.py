@@ -33,7 +33,12 @@ from siteopt.app.staged import StagedOutcome, StagedStates, StaticPlan, staged_p
 from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_options
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import MEMO_ITEMS, TERMINAL_MEMOS, expected_cashflows
-from siteopt.kernels.hosting import construction_start, mining_left_mw, ramp_months
+from siteopt.kernels.hosting import (
+    construction_start,
+    energisation,
+    mining_left_mw,
+    ramp_months,
+)
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.reduce import Grouping
 from siteopt.kernels.sites import SiteOption
@@ -828,7 +833,7 @@ def _loan_months(valuation: ValuationResult, plans: dict, site_index: int) -> tu
     portfolio = valuation.portfolio
     option = plans["plan"][site_index]
     site, contract = portfolio.sites[option.site_index], portfolio.contracts[option.contract_index]
-    first = construction_start(portfolio, option.build_year) + site.ai.lead_time_months
+    first = energisation(portfolio, site, option.build_year)
     return first, first + ramp_months(contract)
 
 

@@ -359,9 +359,9 @@ def alternatives_frame(outcome: SolveOutcome) -> pd.DataFrame:
 
 def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path) -> list[Path]:
     """summary.json, plan.csv, options.csv, cashflows.csv, annual.csv, plan.xlsx,
-    proforma.xlsx (frontier.csv with a frontier, alternatives.csv with alternatives, policy.csv with
-    --staged), each written
-    atomically; summary.json last, so its presence means the rest is there."""
+    proforma.xlsx (frontier.csv with a frontier, alternatives.csv with alternatives,
+    policy.csv with --staged), each written atomically; summary.json last, so its presence
+    means the rest is there."""
     out = prepare_out_dir(out_dir)
     options, annual = options_frame(outcome), annual_cashflows(outcome.cashflows)
     inputs = scenario_inputs(outcome.scenario.model_dump(mode="json"))

@@ -23,6 +23,7 @@ E[NPV]. The IRRs are of the yearly flows with the exit at the last year's end
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,10 +34,17 @@ from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from siteopt.kernels.cashflows import LINE_ITEMS, MEMO_ITEMS, TAXABLE_ITEMS, TERMINAL_MEMOS
+from siteopt.kernels.cashflows import (
+    FINANCING_ITEMS,
+    LINE_ITEMS,
+    MEMO_ITEMS,
+    TERMINAL_MEMOS,
+    financing_flows,
+    unlevered_flows,
+)
 from siteopt.kernels.debt import Loan
 from siteopt.kernels.params import Portfolio
-from siteopt.kernels.tax import NOL_USE_LIMIT, carried_forward
+from siteopt.kernels.tax import NOL_USE_LIMIT, carried_forward, year_edges
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
@@ -154,11 +162,7 @@ def sheet_flows(
         for key, (_, lines) in VALUE_ROWS.items()
     }
     d = (1.0 + portfolio.discount_rate) ** (-np.arange(portfolio.months + 1) / 12.0)
-    flows_u = sum(
-        monthly[c] for c in TAXABLE_ITEMS + ("asic_capex", "ai_relet_capex", "ai_refit_capex")
-    )
-    flows_u = flows_u + monthly["equity_capex"] - monthly["debt_draw"]
-    flows_u = flows_u + monthly["income_tax"] - monthly["interest_tax_shield"]
+    flows_u = unlevered_flows(monthly)
     financing_pv = by_year(_financing_pv(frame, sites, market_rates, portfolio.months))
     unlevered_pv = by_year(flows_u * d[:-1])
     unlevered_pv[-1] += ends["exit_tax"] * d[-1]  # this sheet taxes the exit in the last year
@@ -178,21 +182,24 @@ def sheet_flows(
     )
 
 
-FINANCING_LINES = ("debt_draw", "refinancing_draw", "debt_service", "interest_tax_shield")
-
-
 def _financing_pv(
     frame: pd.DataFrame, sites: Sequence[str], rates: Sequence[float], months: int
 ) -> np.ndarray:
-    """By month, the PV of the sites' debt flows (draws, service, a refinancing's draw) and
-    the tax their interest saves, each site's at its debt's market rate (``rates``)."""
-    mine = frame[frame["site"].isin(list(sites)) & frame["line_item"].isin(FINANCING_LINES)]
-    flows = mine.pivot_table(index="site", columns="month", values="usd", aggfunc="sum")
-    labels = sorted(frame["month"].unique())
-    flows = flows.reindex(index=list(sites), columns=labels, fill_value=0.0).fillna(0.0)
+    """By month, the PV of the sites' debt flows and the tax their interest saves
+    (:func:`financing_flows`), each site's at its debt's market rate (``rates``)."""
+    mine = frame[frame["site"].isin(list(sites)) & frame["line_item"].isin(FINANCING_ITEMS)]
+    wide = mine.pivot_table(index="site", columns=["line_item", "month"], values="usd",
+                            aggfunc="sum")  # fmt: skip
+    labels = sorted(frame["month"].unique())[:months]
+    by_line = {
+        name: wide[name].reindex(index=list(sites), columns=labels).fillna(0.0).to_numpy()
+        if name in wide.columns.get_level_values(0)
+        else np.zeros((len(sites), months))
+        for name in FINANCING_ITEMS
+    }
     t = np.arange(months) / 12.0
     factors = (1.0 + np.asarray(rates, dtype=float))[:, None] ** (-t[None, :])
-    return (flows.to_numpy()[:, :months] * factors).sum(axis=0)
+    return (financing_flows(by_line) * factors).sum(axis=0)
 
 
 def _equity_by_year(frame: pd.DataFrame, sites: Sequence[str], portfolio: Portfolio) -> np.ndarray:
@@ -229,9 +236,8 @@ def _monthly(frame: pd.DataFrame, sites: Sequence[str], months: int) -> dict[str
 
 def year_months(portfolio: Portfolio) -> list[np.ndarray]:
     """The month indices of each calendar year of the horizon."""
-    first = int(portfolio.start[5:]) - 1
-    year = (first + np.arange(portfolio.months)) // 12
-    return [np.flatnonzero(year == y) for y in range(int(year[-1]) + 1)]
+    edges = year_edges(portfolio)
+    return [np.arange(a, b) for a, b in itertools.pairwise(edges)]
 
 
 # ------------------------------------------------------------ the sheet's rows and formulas

@@ -23,6 +23,7 @@ from siteopt.app.pipeline import Progress, SolveOutcome, SolveSettings
 from siteopt.app.sweep import cases, plan_changes, point_row
 from siteopt.app.tornado import contract_tornado
 from siteopt.kernels.backend import select_backend
+from siteopt.kernels.params import TaxParams
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.options import ai_online_column, mining_eh_column
 from siteopt.output.report import ReportData, write_report
@@ -207,7 +208,7 @@ def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
 def _tax_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
     """The tax assumptions, as rows."""
     tax = scenario.tax
-    rate = tax.rate + tax.state_rate * (1.0 - tax.rate)
+    rate = TaxParams(rate=tax.rate, state_rate=tax.state_rate).income_rate
     losses = "carried forward (80% limit)" if tax.losses == "carry_forward" else "offset at once"
     rows = [
         (
