@@ -253,3 +253,18 @@ def test_a_refinanced_bullet_is_cash_in_the_lines_and_out_of_the_unlevered_flows
     plain = increment(*_flows(one_site_ai(**unlevered), label), "site")
     np.testing.assert_allclose(inc.unlevered, plain.unlevered, rtol=1e-9, atol=1e-3)
     np.testing.assert_allclose(plain.unlevered, plain.equity, rtol=1e-12, atol=1e-6)
+
+
+def test_the_docs_name_every_cash_flow_line_and_memo_line():
+    """docs/cli.md's cashflows.csv table has a row for each line item (and the terminal
+    value), and its text names each memo line the finance views read."""
+    import re
+
+    from siteopt.kernels.cashflows import MEMO_ITEMS, TERMINAL_MEMOS
+
+    text = (TEXAS.parents[1] / "docs" / "cli.md").read_text()
+    section = text[text.index("### cashflows.csv") : text.index("### annual.csv")]
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \| [-+/]+ \|", section, flags=re.MULTILINE)
+    assert sorted(rows) == sorted([*LINE_ITEMS, "terminal_value"])
+    for name in (*MEMO_ITEMS, *TERMINAL_MEMOS):
+        assert f"`{name}`" in section, name
