@@ -319,3 +319,76 @@ def bench(backend: str, scenarios: int, file: Path | None, repeat: int, as_json:
 
 for _command in commands.ALL:
     main.add_command(_command)
+
+
+@main.group()
+def calibrate() -> None:
+    """Fit scenario keys to your data: hourly power prices, a daily market history.
+    Each prints a YAML block to paste into a scenario (docs/calibration.md)."""
+
+
+@calibrate.command("power")
+@click.argument("prices", metavar="PRICES.csv", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--market", "name", required=True, help="Name of the power market in the block.")
+@click.option(
+    "--load",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Hourly system load (timestamp,load_mw): adds each June-September peak hour (4CP).",
+)
+@click.option(
+    "--price-column", default="price_usd_mwh", show_default=True, help="The prices' column."
+)
+@click.option("--allow-negative", is_flag=True, help="Fit negative prices (else each is reported).")
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the plot [default: out/calibrate/NAME-power.png].",
+)
+def calibrate_power(
+    prices: Path,
+    name: str,
+    load: Path | None,
+    price_column: str,
+    allow_negative: bool,
+    plot: Path | None,
+) -> None:
+    """Hourly prices (timestamp,price_usd_mwh; one row an hour) -> the market's level,
+    volatility, seasonality, duration curve and spikes, and 4CP hours with --load."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from siteopt.app.calibrate import fit_power, power_block
+    from siteopt.model.schema import Name
+    from siteopt.output.files import write_atomic
+    from siteopt.output.plots import calibration_png
+
+    try:
+        TypeAdapter(Name).validate_python(name)
+    except ValidationError:
+        raise click.BadParameter(
+            "letters, digits, '-' or '_', starting with a letter or digit", param_hint="--market"
+        ) from None
+    fit = fit_power(
+        prices, name=name, load=load, price_column=price_column, allow_negative=allow_negative
+    )
+    season = fit.seasonality or [1.0] * 12
+    fitted = [fit.price_usd_mwh * season[int(m[5:]) - 1] for m in fit.months]
+    png = calibration_png(
+        fit.months, fit.monthly_mean, fitted, fit.hourly_multiple, fit.duration_curve,
+        f"{name}: {prices.name}",
+    )  # fmt: skip
+    target = plot or Path("out") / "calibrate" / f"{name}-power.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, png)
+    click.echo(power_block(fit), nl=False)
+    click.echo(f"plot: {target}", err=True)
+
+
+@calibrate.command("market")
+@click.argument("history", metavar="DAILY.csv", type=click.Path(path_type=Path, dir_okay=False))
+def calibrate_market(history: Path) -> None:
+    """A daily history (date,btc_price_usd[,hashrate_eh][,fee_share]) -> BTC volatility and
+    drift, the hashrate's growth, volatility and correlation, the fee share, with standard
+    errors."""
+    from siteopt.app.calibrate import fit_market, market_block
+
+    click.echo(market_block(fit_market(history)), nl=False)

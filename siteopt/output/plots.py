@@ -534,3 +534,39 @@ def market_paths_png(months: list[str], paths: Mapping[str, Mapping[str, Any]]) 
         ax.grid(alpha=0.3)
     _legend(fig.axes[0], fontsize=8, loc="lower left")
     return _png(fig)
+
+
+def calibration_png(
+    months: list[str],
+    monthly_mean: list[float],
+    fitted: list[float],
+    hourly_multiple: np.ndarray,
+    curve: list[tuple[float, float]],
+    title: str,
+) -> bytes:
+    """``siteopt calibrate power``'s plot: each month's mean price against the fit (level x
+    seasonality), and the hours' price-duration curve against the fitted bins."""
+    fig = Figure(figsize=(WIDTH_IN, 6.0), layout="constrained")
+    top, bottom = fig.subplots(2, 1)
+    x = np.arange(len(months))
+    top.plot(x, monthly_mean, "o-", color=AI_COLOR, label="month's mean price")
+    top.plot(x, fitted, "s--", color=MINING_COLOR, label="level x seasonality")
+    top.set_xticks(x, months, rotation=90 if len(months) > 12 else 0, fontsize=7)
+    top.set_ylabel("USD/MWh")
+    top.set_title(_plain(title))
+    _legend(top, loc="best", fontsize=8)
+    share = (np.arange(len(hourly_multiple)) + 0.5) / max(len(hourly_multiple), 1)
+    bottom.plot(share, np.sort(hourly_multiple)[::-1], color=AI_COLOR, label="hours")
+    high_first = curve[::-1]
+    edges = np.concatenate([[0.0], np.cumsum([w for w, _ in high_first])])
+    bottom.stairs(
+        [m for _, m in high_first],
+        edges,
+        color=MINING_COLOR,
+        label="duration_curve bins",
+        baseline=None,
+    )
+    bottom.set_xlabel("share of hours (highest price first)")
+    bottom.set_ylabel("multiple of the month's mean")
+    _legend(bottom, loc="best", fontsize=8)
+    return _png(fig)
