@@ -40,10 +40,18 @@ from typing import Any
 import numpy as np
 
 from .backend import FUSED_ENV, fused_enabled
-from .market import Calendar, MarketPaths, start_hashprice, subsidy_schedule
+from .forward import central_market, power_centre
+from .market import Calendar, MarketPaths, subsidy_schedule
 from .params import Portfolio, SiteParams
 from .power import DurationCurve, PowerPaths, duration_curve
-from .rng import PHILOX_CUDA_SRC, STREAM_BTC, STREAM_FEES, power_stream
+from .rng import (
+    PHILOX_CUDA_SRC,
+    STREAM_BTC,
+    STREAM_FACTOR,
+    STREAM_FACTOR_LEVEL,
+    STREAM_FEES,
+    power_stream,
+)
 
 __all__ = [
     "DEVICE_SRC",
@@ -70,20 +78,47 @@ DEVICE_SRC = r"""
 __device__ void siteopt_market_row(
     unsigned long long seed, unsigned long long scen, int months, int lag,
     const double* subsidy, double log_p0, double log_h0, double hp0,
-    double step_a, double step_b, double rho, double rho_c,
-    double fee_share, double sig_f, double fee_shift,
-    double growth0, double elasticity, double sig_h,
+    const double* step_a, double step_b, double rho, double rho_c,
+    const double* fee_share, double sig_f, double fee_shift,
+    const double* growth0, double elasticity, const double* anchor, double sig_h,
     unsigned int stream_btc, unsigned int stream_fees, long long ld,
-    double* btc, double* hashrate, double* reward, double* hashprice)
+    int draw_factor, int factor_months, unsigned int stream_factor, unsigned int stream_level,
+    double load_btc, double load_ai, double ai_step, double ai_sig,
+    double* btc, double* hashrate, double* reward, double* hashprice, double* ai_index)
 {
     double cum = 0.0;  // sum of the BTC log steps of months before t, in numpy's order
     double log_h = log_h0;
+    double log_hp0 = log(hp0);
+    // the common factor (factor.factor_paths): F[t] = G / sqrt(T_f) + e[t] - mean(e)
+    double g_part = 0.0, centre = 0.0;
+    if (draw_factor) {
+        double sum = 0.0;
+        for (int u = 0; u < factor_months; ++u) {
+            double e, o;
+            philox_normal_pair(seed, scen, (unsigned int)u, stream_factor, &e, &o);
+            sum = sum + e;
+        }
+        centre = sum / (double)factor_months;
+        double g, g_unused;
+        philox_normal_pair(seed, scen, 0u, stream_level, &g, &g_unused);
+        g_part = g / sqrt((double)factor_months);
+    }
+    double log_i = 0.0;  // ln of the AI rent index
     for (int t = 0; t < months; ++t) {
         double z1, z_indep, z_fee, z_unused;
         philox_normal_pair(seed, scen, (unsigned int)t, stream_btc, &z1, &z_indep);
         philox_normal_pair(seed, scen, (unsigned int)t, stream_fees, &z_fee, &z_unused);
+        double f = 0.0, own = 0.0;
+        if (draw_factor) {
+            double e;
+            philox_normal_pair(seed, scen, (unsigned int)t, stream_factor, &e, &own);
+            f = g_part + (e - centre);
+            if (load_btc != 0.0) {
+                z1 = load_btc * f + sqrt(1.0 - load_btc * load_btc) * z1;
+            }
+        }
         double z2 = rho * z1 + rho_c * z_indep;
-        double fee = fee_share * exp(sig_f * z_fee - fee_shift);
+        double fee = fee_share[t] * exp(sig_f * z_fee - fee_shift);
         double rew = subsidy[t] * (1.0 + fee);
         double price = exp(log_p0 + cum);
         double h = exp(log_h);
@@ -93,10 +128,14 @@ __device__ void siteopt_market_row(
         hashrate[at] = h;
         reward[at] = rew;
         hashprice[at] = hp;
-        double lagged = t >= lag ? hashprice[at - (long long)lag * ld] : hp0;
-        double growth = growth0 + elasticity * log(lagged / hp0);
+        double log_lagged = t >= lag ? log(hashprice[at - (long long)lag * ld]) : log_hp0;
+        double growth = growth0[t] + elasticity * (log_lagged - anchor[t]);
         log_h = log_h + growth / 12.0 + sig_h * z2;
-        cum = cum + (step_a + step_b * z1);
+        cum = cum + (step_a[t] + step_b * z1);
+        ai_index[at] = exp(log_i);
+        double z_ai = load_ai == 0.0 ? own
+                                     : load_ai * f + sqrt(1.0 - load_ai * load_ai) * own;
+        log_i = log_i + (ai_step + ai_sig * z_ai);
     }
 }
 
@@ -104,12 +143,12 @@ __device__ void siteopt_market_row(
 // `first` is the first month of the horizon in month t's calendar year.
 __device__ void siteopt_power_cell(
     unsigned long long seed, unsigned long long scen, unsigned int month, unsigned int first,
-    unsigned int stream, double mean, double sig, double avoidance,
+    unsigned int stream, double mean, double sig, double shift, double avoidance,
     double* level, double* avoided)
 {
     double z, z_unused;
     philox_normal_pair(seed, scen, month, stream, &z, &z_unused);
-    *level = mean * exp(sig * z - 0.5 * sig * sig);
+    *level = mean * exp(sig * z - shift);
     unsigned int w[4];
     philox_draw(seed, scen, first, stream, w);
     *avoided = philox_uniform(w[2]) < avoidance ? 1.0 : 0.0;
@@ -256,25 +295,29 @@ KERNEL_SRC = r"""
 extern "C" __global__ void siteopt_market(
     const long long* scenarios, int n, int months, int lag,
     const double* subsidy, unsigned long long seed, double log_p0, double log_h0, double hp0,
-    double step_a, double step_b, double rho, double rho_c,
-    double fee_share, double sig_f, double fee_shift,
-    double growth0, double elasticity, double sig_h,
+    const double* step_a, double step_b, double rho, double rho_c,
+    const double* fee_share, double sig_f, double fee_shift,
+    const double* growth0, double elasticity, const double* anchor, double sig_h,
     unsigned int stream_btc, unsigned int stream_fees,
-    double* btc, double* hashrate, double* reward, double* hashprice)
+    int draw_factor, int factor_months, unsigned int stream_factor, unsigned int stream_level,
+    double load_btc, double load_ai, double ai_step, double ai_sig,
+    double* btc, double* hashrate, double* reward, double* hashprice, double* ai_index)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) { return; }
     siteopt_market_row(seed, (unsigned long long)scenarios[i], months, lag, subsidy,
                        log_p0, log_h0, hp0, step_a, step_b, rho, rho_c,
-                       fee_share, sig_f, fee_shift, growth0, elasticity, sig_h,
+                       fee_share, sig_f, fee_shift, growth0, elasticity, anchor, sig_h,
                        stream_btc, stream_fees, (long long)n,
-                       btc + i, hashrate + i, reward + i, hashprice + i);
+                       draw_factor, factor_months, stream_factor, stream_level,
+                       load_btc, load_ai, ai_step, ai_sig,
+                       btc + i, hashrate + i, reward + i, hashprice + i, ai_index + i);
 }
 
 extern "C" __global__ void siteopt_power(
     const long long* scenarios, int n, int months, const unsigned int* first_of_year,
     const double* mean, unsigned long long seed, unsigned int stream,
-    double sig, double avoidance, double* level, double* avoided)
+    double sig, double shift, double avoidance, double* level, double* avoided)
 {
     long long cells = (long long)n * months;
     long long step = (long long)blockDim.x * gridDim.x;
@@ -282,7 +325,7 @@ extern "C" __global__ void siteopt_power(
         int t = (int)(c / n);
         int i = (int)(c - (long long)t * n);
         siteopt_power_cell(seed, (unsigned long long)scenarios[i], (unsigned int)t,
-                           first_of_year[t], stream, mean[t], sig, avoidance,
+                           first_of_year[t], stream, mean[t], sig, shift, avoidance,
                            level + c, avoided + c);
     }
 }
@@ -337,7 +380,9 @@ class KernelCost:
 KERNEL_COSTS = {
     # two Box-Muller pairs (4 x 20 + 2 x 20 sincos), 3 exp + 1 log (80), ~22 arithmetic;
     # writes 4 arrays and reads the lagged hashprice: 5 x 8 bytes.
-    "siteopt_market": KernelCost(flops=4 * 20 + 2 * 20 + 4 * 20 + 22, bytes=5 * 8),
+    # with the factor: two more pairs a month (its innovation twice: the bridge's mean, then
+    # the month's), one exp for the AI rent index; writes 5 arrays.
+    "siteopt_market": KernelCost(flops=8 * 20 + 2 * 20 + 5 * 20 + 30, bytes=6 * 8),
     # one pair (3 x 20 + 20), one exp (20), ~8 arithmetic; writes 2 arrays.
     "siteopt_power": KernelCost(flops=4 * 20 + 20 + 8, bytes=2 * 8),
     # ~40 arithmetic with the property tax, a ~5-step search; reads 3 arrays, writes 6 (7
@@ -378,25 +423,33 @@ def market_paths(scenario: Portfolio, scenarios: Any, *, xp: ModuleType) -> Mark
     m, months = scenario.market, scenario.months
     n = int(scenarios.shape[0])
     idx = xp.ascontiguousarray(scenarios, dtype=xp.int64)
-    subsidy = xp.asarray(subsidy_schedule(scenario), dtype=xp.float64)
-    out = [_month_major(xp, months, n) for _ in range(4)]
+    sub = subsidy_schedule(scenario)
+    c = central_market(scenario, sub)
+    out = [_month_major(xp, months, n) for _ in range(5)]
     rho = m.hashrate_price_correlation
     f64 = np.float64
+
+    def device(a: np.ndarray) -> Any:
+        return xp.asarray(np.ascontiguousarray(a, dtype=np.float64))
+
     args = (
-        idx, np.int32(n), np.int32(months), np.int32(m.hashrate_lag_months), subsidy,
-        np.uint64(scenario.simulation.seed), f64(np.log(m.btc_price_usd)),
-        f64(np.log(m.hashrate_eh)), f64(start_hashprice(scenario)),
-        f64((m.btc_drift - 0.5 * m.btc_volatility**2) / 12.0),
-        f64(m.btc_volatility / np.sqrt(12.0)), f64(rho), f64(np.sqrt(1.0 - rho * rho)),
-        f64(m.fee_share), f64(m.fee_share_volatility), f64(0.5 * m.fee_share_volatility**2),
-        f64(m.hashrate_growth), f64(m.hashrate_elasticity),
-        f64(m.hashrate_volatility / np.sqrt(12.0)),
-        np.uint32(STREAM_BTC), np.uint32(STREAM_FEES), *out,
+        idx, np.int32(n), np.int32(months), np.int32(m.hashrate_lag_months), device(sub),
+        np.uint64(scenario.simulation.seed), f64(c.log_btc0), f64(c.log_hashrate0),
+        f64(c.start_hashprice), device(c.btc_step), f64(c.btc_sigma), f64(rho),
+        f64(np.sqrt(1.0 - rho * rho)), device(c.fee_share), f64(m.fee_share_volatility),
+        f64(c.fee_shift), device(c.hashrate_drift), f64(m.hashrate_elasticity),
+        device(c.hashrate_anchor), f64(m.hashrate_volatility / np.sqrt(12.0)),
+        np.uint32(STREAM_BTC), np.uint32(STREAM_FEES),
+        np.int32(m.factor.btc != 0.0 or m.ai.rent_volatility != 0.0),
+        np.int32(m.factor_months or months), np.uint32(STREAM_FACTOR),
+        np.uint32(STREAM_FACTOR_LEVEL), f64(m.factor.btc), f64(m.factor.ai_rent),
+        f64((m.ai.rent_drift - 0.5 * m.ai.rent_volatility**2) / 12.0),
+        f64(m.ai.rent_volatility / np.sqrt(12.0)), *out,
     )  # fmt: skip
     if n:
         launch("siteopt_market", _blocks(n), (THREADS_PER_BLOCK,), args)
-    btc, hashrate, reward, hashprice = (a.T for a in out)
-    return MarketPaths(btc, hashrate, reward, hashprice)
+    btc, hashrate, reward, hashprice, index = (a.T for a in out)
+    return MarketPaths(btc, hashrate, reward, hashprice, index)
 
 
 def first_month_of_year(cal: Calendar) -> np.ndarray:
@@ -409,8 +462,8 @@ def power_paths(
 ) -> PowerPaths:
     """Fused twin of :func:`power.power_paths`."""
     pm = list(scenario.power_markets.values())[market_index]
-    season = np.ones(12) if pm.seasonality is None else np.asarray(pm.seasonality, dtype=np.float64)
-    mean = xp.asarray(pm.price_usd_mwh * season[cal.month_of_year - 1], dtype=xp.float64)
+    centre, shift = power_centre(scenario, pm, cal.month_of_year)
+    mean = xp.asarray(centre, dtype=xp.float64)
     first = xp.asarray(first_month_of_year(cal), dtype=xp.uint32)
     n, months = int(scenarios.shape[0]), cal.months
     level, avoided = _month_major(xp, months, n), _month_major(xp, months, n)
@@ -430,6 +483,7 @@ def power_paths(
                 np.uint64(scenario.simulation.seed),
                 np.uint32(power_stream(market_index)),
                 np.float64(pm.price_volatility),
+                np.float64(shift),
                 np.float64(pm.fourcp_avoidance),
                 level,
                 avoided,

@@ -246,7 +246,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
     n, t_end = ctx.scenarios.shape[0], cal.months
     t = xp.arange(t_end)[None, :]
     prices = xp.asarray(cal.cost[:-1])[None, :]
-    draws = site_draws(scenario, i, ctx.scenarios, xp=xp)
+    draws = site_draws(scenario, i, ctx.scenarios, xp=xp, rent_index=ctx.market.ai_rent_index)
     pays_power = not contract.power_pass_through
     ai_power = (
         ai_power_per_it_mw(scenario, i, power, cal, xp=xp) if pays_power else xp.zeros((n, t_end))
@@ -256,7 +256,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
         fl.asic_cost_usd_mw, ctx.scenarios, xp=xp,
     )  # fmt: skip
     cs, sched = ten.construction, ten.schedule
-    start, mrf = ten.start[:, None], ten.market_rent_factor[:, None]
+    start = ten.start[:, None]
     to_mining = ten.to_mining[:, None]
     s = t - start
 
@@ -266,8 +266,10 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
     successor_on = xp.zeros((n, t_end), dtype=bool)
     fitouts = xp.zeros((n, t_end))  # successors fitted out in the month (one may exit at once)
     refunds = xp.zeros((n, t_end))
+    factor_on = xp.zeros((n, t_end))  # the market factor of the lease running in the month
     for lease in ten.leases:
         on_lease = (s >= lease.start[:, None]) & (s < lease.end[:, None])
+        factor_on += on_lease * _per_scenario(lease.factor, n, xp)[:, None]
         own_on |= on_lease & lease.own[:, None]
         successor_on |= on_lease & ~lease.own[:, None]
         first_month = s == lease.start[:, None]
@@ -277,9 +279,10 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
     alive = (s >= 0) & (s < ten.hall_end[:, None])
     own_rent = xp.asarray(sched.market_base)[s_idx]
     successor_rent = xp.asarray(sched.successor_base)[s_idx]
+    signed = _per_scenario(ten.signed, n, xp)[:, None]
     rent = L * (
-        contract_on * xp.asarray(sched.contract_rent)[s_idx]
-        + mrf * (own_on * own_rent + successor_on * successor_rent)
+        contract_on * signed * xp.asarray(sched.contract_rent)[s_idx]
+        + factor_on * (own_on * own_rent + successor_on * successor_rent)
     )
     upkeep = ai.opex_usd_mw_month + ai.sga_usd_mw_month
     opex = -L * upkeep * prices * alive
@@ -479,10 +482,11 @@ def _exit_value_monthly(scenario: Portfolio, terms: ExitTerms, ten, power, *, xp
     s = k[:, None] + j
     inside = j < (end - k)[:, None]
     s_idx = xp.minimum(s, length - 1)
+    n = k.shape[0]
     rent = xp.where(
         (kind == TAIL_CONTRACT)[:, None],
-        xp.asarray(sched.contract_rent)[s_idx],
-        mrf[:, None]
+        _per_scenario(ten.signed, n, xp)[:, None] * xp.asarray(sched.contract_rent)[s_idx],
+        _per_scenario(ten.tail_factor, n, xp)[:, None]
         * xp.where(
             (kind == TAIL_OWN)[:, None],
             xp.asarray(sched.market_base)[s_idx],
@@ -495,7 +499,7 @@ def _exit_value_monthly(scenario: Portfolio, terms: ExitTerms, ten, power, *, xp
     from_t = at - months
     lease = (inside * (rent - cost - power_) * u**from_t).sum(axis=1)
     first = kind <= TAIL_OWN
-    after = _reversion_monthly(terms, sched, first, end, start, mrf, power, xp=xp)
+    after = _reversion_monthly(terms, sched, first, end, start, mrf, power, ten, xp=xp)
     lease_end = (start + end - months).astype(xp.float64)
     refits = 0.0
     share = xp.where(first & terms.takes, terms.landlord_share, 1.0)
@@ -510,18 +514,24 @@ def _exit_value_monthly(scenario: Portfolio, terms: ExitTerms, ten, power, *, xp
     # empty at T: the successor to come
     wait = ten.vacant_after
     successor = _vacancy_then_let(terms, sched, k, wait, start, mrf, power, ten.refund_at_end,
-                                  xp=xp)  # fmt: skip
+                                  ten, xp=xp)  # fmt: skip
     value = xp.where(kind == TAIL_VACANT, successor, running)
     return xp.where(ten.ai_after, xp.maximum(value, 0.0), 0.0)
 
 
-def _reversion_monthly(terms, sched, first, end, start, mrf, power, *, xp):
+def _remark(ten, rel, xp):
+    """The AI rent index's re-mark of the tables for a market lease signed at ``rel``."""
+    return 1.0 if ten.index is None else ten.index.remark(rel)
+
+
+def _reversion_monthly(terms, sched, first, end, start, mrf, power, ten, *, xp):
     """What follows a lease that ends at relative ``end``, valued then (see
     exit_value.reversion): a renewal, or a vacancy of ``relet_months`` then a successor."""
     last = len(sched.successor_base) - 1
     g, v = terms.price_month, terms.unlevered_month
     at = xp.minimum(end, last)
     base = xp.where(first, xp.asarray(sched.market_base)[at], xp.asarray(sched.successor_base)[at])
+    base = base * _remark(ten, at, xp)
     upkeep = terms.cost_usd_mw_month + terms.reserve_usd_mw_month
     when = (start + end).astype(xp.float64)
     renew = mrf * base - upkeep * g**when - power
@@ -529,7 +539,8 @@ def _reversion_monthly(terms, sched, first, end, start, mrf, power, *, xp):
     for j in range(terms.relet_months):
         empty = empty + terms.cost_usd_mw_month * g ** (when + j) * v**j
     vac = terms.relet_months
-    successor = mrf * xp.asarray(sched.successor_base)[xp.minimum(end + vac, last)]
+    signs = xp.minimum(end + vac, last)
+    successor = mrf * xp.asarray(sched.successor_base)[signs] * _remark(ten, signs, xp)
     successor = successor - upkeep * g ** (when + vac) - power
     refund = xp.where(first & terms.takes, terms.refund_usd_mw, 0.0)
     fit = (terms.fit_usd_mw + refund) * g ** (when + vac)
@@ -538,7 +549,7 @@ def _reversion_monthly(terms, sched, first, end, start, mrf, power, *, xp):
     return p * 12.0 * terms.multiple * renew + (1.0 - p) * relet
 
 
-def _vacancy_then_let(terms, sched, k, wait, start, mrf, power, refund, *, xp):
+def _vacancy_then_let(terms, sched, k, wait, start, mrf, power, refund, ten, *, xp):
     """A hall empty at T: its costs month by month until the successor starts ``wait``
     months after relative ``k``, then the successor's let value, at T."""
     g, v = terms.price_month, terms.unlevered_month
@@ -553,7 +564,8 @@ def _vacancy_then_let(terms, sched, k, wait, start, mrf, power, refund, *, xp):
     last = len(sched.successor_base) - 1
     then = horizon + wait
     upkeep = terms.cost_usd_mw_month + terms.reserve_usd_mw_month
-    noi = mrf * xp.asarray(sched.successor_base)[xp.minimum(k + wait, last)]
+    signs = xp.minimum(k + wait, last)
+    noi = mrf * xp.asarray(sched.successor_base)[signs] * _remark(ten, signs, xp)
     noi = noi - upkeep * g**then - power
     fit = (terms.fit_usd_mw + xp.where(refund, terms.refund_usd_mw, 0.0)) * g**then
     return v ** (wait * 1.0) * (12.0 * terms.multiple * noi - fit) - empty
@@ -713,3 +725,8 @@ def _frame(scenario, options, sums, n_total, names) -> pd.DataFrame:
 
 def _host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def _per_scenario(factor: Any, n: int, xp: ModuleType) -> Any:
+    """A factor as one value per scenario (N,): an array as it is, a number repeated."""
+    return factor if hasattr(factor, "shape") else xp.full(n, float(factor))

@@ -292,9 +292,9 @@ class _HallFlows:
                                  gather(successor, lease.end, xp=xp))  # fmt: skip
             table_start = xp.where(lease.own, gather(own, lease.start, xp=xp),
                                    gather(successor, lease.start, xp=xp))  # fmt: skip
-            market = market + (table_end - table_start)
+            market = market + lease.factor * (table_end - table_start)
         rent = gather(rent_c, xp.clip(ten.contract_months, 0, k_end), xp=xp)
-        rent = df_start * (rent + ten.market_rent_factor * market)
+        rent = df_start * (ten.signed * rent + market)
         costs = xp.asarray(prefix(cal.discount[:-1] * cal.cost[:-1], xp=np))
         upkeep = self.ai.opex_usd_mw_month + self.ai.sga_usd_mw_month
         spent = gather(costs, self.rent_start + ten.hall_end, xp=xp) - gather(
@@ -483,8 +483,8 @@ def window_noi(scenario, contract, ai, ten, streams, cal, lo, hi, xp) -> Any:
     for lease in ten.leases:
         own = segment(raw_own, lo_k, hi_k, lease.start, lease.end, xp=xp)
         succ = segment(raw_succ, lo_k, hi_k, lease.start, lease.end, xp=xp)
-        market = market + xp.where(lease.own, own, succ)
-    rent = rent + ten.market_rent_factor * market
+        market = market + lease.factor * xp.where(lease.own, own, succ)
+    rent = ten.signed * rent + market
     costs = xp.asarray(prefix(cal.cost[:-1], xp=np))
     first = xp.minimum(ten.start, months)
     alive = segment(costs, first + lo_k, first + hi_k, first, first + ten.hall_end, xp=xp)

@@ -189,7 +189,9 @@ def hall_exit_value(
     own_part = gather(tables[1], end, xp=xp) - gather(tables[1], k, xp=xp)
     succ_part = gather(tables[2], end, xp=xp) - gather(tables[2], k, xp=xp)
     rent = xp.where(
-        kind == TAIL_CONTRACT, contract_part, mrf * xp.where(kind == TAIL_OWN, own_part, succ_part)
+        kind == TAIL_CONTRACT,
+        ten.signed * contract_part,
+        ten.tail_factor * xp.where(kind == TAIL_OWN, own_part, succ_part),
     ) / u ** k.astype(xp.float64)
     left = end - k
     costs = terms.cost_usd_mw_month * prices_k * geometric(g * u, left, xp)
@@ -199,18 +201,27 @@ def hall_exit_value(
     prices_end = prices_k * g ** left.astype(xp.float64)
     last = len(sched.successor_base) - 1
     at = xp.minimum(end, last)
-    renew_base = xp.where(first, own[at], successor[at])
-    successor_then = successor[xp.minimum(end + terms.relet_months, last)]
+    # a renewal or a successor signs at the market then: the index's re-mark of the table
+    renew_base = xp.where(first, own[at], successor[at]) * _remark(ten, at)
+    then = xp.minimum(end + terms.relet_months, last)
+    successor_then = successor[then] * _remark(ten, then)
     after = reversion(terms, renew_base, successor_then, prices_end, mrf, power,
                       first & terms.takes, xp)  # fmt: skip
     running = lease + v ** (offset + left) * after - _refits(terms, ten, first, end, months, xp)
     # a hall empty at T: the successor to come
     wait = ten.vacant_after.astype(xp.float64)
-    coming = successor[xp.minimum(k + ten.vacant_after, last)]
+    due = xp.minimum(k + ten.vacant_after, last)
+    coming = successor[due] * _remark(ten, due)
     vacant = v**offset * relet_value(terms, coming, prices_k, wait, mrf, power,
                                      ten.refund_at_end, xp)  # fmt: skip
     value = xp.where(kind == TAIL_VACANT, vacant, running)
     return xp.where(ten.ai_after, xp.maximum(value, 0.0), 0.0)
+
+
+def _remark(ten: Tenancy, rel: Any) -> Any:
+    """The AI rent index's re-mark of the rent tables for a market lease signed at relative
+    month ``rel`` (1 without an index)."""
+    return 1.0 if ten.index is None else ten.index.remark(rel)
 
 
 def _refits(terms: ExitTerms, ten: Tenancy, first: Any, end: Any, months: int,

@@ -34,8 +34,11 @@ from typing import Any
 import numpy as np
 
 from .debt import Loan
+from .factor import factor_level, loaded, loaded_uniform
+from .forward import monthly_curve
 from .params import ContractParams, Portfolio, SiteAIParams, SiteParams
 from .prefix import gather, prefix
+from .rent_index import RentIndex, rent_index
 from .rng import (
     STREAM_DELAY,
     STREAM_EXIT,
@@ -56,10 +59,13 @@ def capex_usd(ai: SiteAIParams, it_mw: Any) -> Any:
 
 
 def build_cost_index(scenario: Portfolio, build_year: int) -> float:
-    """What a USD of capex at today's prices costs when construction starts in
-    ``build_year``: ``cost_inflation`` compounded to its January [-]."""
+    """What a USD of AI capex at today's prices costs when construction starts in
+    ``build_year``: ``market.ai.capex_inflation`` (omitted: ``cost_inflation``) compounded
+    to its January [-]."""
     months = construction_start(scenario, build_year)
-    return float((1.0 + scenario.market.cost_inflation) ** (months / 12.0))
+    m = scenario.market
+    rate = m.cost_inflation if m.ai.capex_inflation is None else m.ai.capex_inflation
+    return float((1.0 + rate) ** (months / 12.0))
 
 
 def nominal_capex_usd(scenario: Portfolio, site: SiteParams, it_mw: Any, build_year: int) -> Any:
@@ -111,10 +117,14 @@ class SiteDraws:
     delay_months : array (N,) of int64
     overrun : array (N,) [-]
         Lognormal capex factor with mean 1.
+    factor_level : array (N,) or None
+        The common factor's level G (kernels/factor.py) where an exit or the overrun loads.
     """
 
     delay_months: Any
     overrun: Any
+    factor_level: Any = None  # G (N,): the common factor's level; None when nothing loads
+    rent_index: Any = None  # (N, T) the AI rent index of the chunk; None: its expected path
     # the tenancy draws of the site's contracts, made once per chunk and shared by the
     # build years (:meth:`memo`); they depend on the site, contract and scenario only
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
@@ -127,29 +137,71 @@ class SiteDraws:
 
 
 def site_draws(
-    scenario: Portfolio, site_index: int, scenarios: Any, *, xp: ModuleType
+    scenario: Portfolio,
+    site_index: int,
+    scenarios: Any,
+    *,
+    xp: ModuleType,
+    rent_index: Any = None,
 ) -> SiteDraws:
+    """The site's delay, overrun and factor-level draws on ``scenarios``; ``rent_index``
+    (N, T) is the chunk's AI rent index (None: its expected path)."""
     ai = scenario.sites[site_index].ai
-    seed = scenario.simulation.seed
+    seed, loads = scenario.simulation.seed, scenario.market.factor
+    level = (
+        factor_level(seed, scenarios, xp=xp)
+        if loads.tenant_exit != 0.0 or loads.capex_overrun != 0.0
+        else None
+    )
     u0, u1, _, _ = uniforms4(seed, scenarios, 0, entity_stream(STREAM_OVERRUN, site_index), xp=xp)
     sig = ai.capex_overrun_volatility if ai is not None else 0.0
-    overrun = xp.exp(sig * _normal_from(u0, u1, xp) - 0.5 * sig * sig)
+    z = _normal_from(u0, u1, xp)
+    if level is not None:  # larger overruns where the factor is low
+        z = loaded(z, -level, loads.capex_overrun)
+    overrun = xp.exp(sig * z - 0.5 * sig * sig)
     ud = uniforms4(seed, scenarios, 0, entity_stream(STREAM_DELAY, site_index), xp=xp)[0]
     mean = ai.delay_mean_months if ai is not None else 0.0
     delay = xp.floor(-mean * xp.log(ud) + 0.5).astype(xp.int64)
-    return SiteDraws(delay, overrun)
+    return SiteDraws(delay, overrun, level, rent_index)
+
+
+def exit_uniform(draws: SiteDraws, scenario: Portfolio, u: Any, u_other: Any, *, xp) -> Any:
+    """The uniform an exit is drawn from, its normal score loading on the factor's level
+    (``market.factor.tenant_exit``: a one-factor Gaussian copula, so exits cluster where the
+    factor is low); ``u`` itself at loading 0. ``u_other`` is the draw's second uniform
+    (Box-Muller gives the normal score of the pair)."""
+    loading = scenario.market.factor.tenant_exit
+    if loading == 0.0 or draws.factor_level is None:
+        return u
+    return loaded_uniform(u, _normal_from(u, u_other, xp), -draws.factor_level, loading, xp=xp)
 
 
 def exit_months(
-    scenario: Portfolio, site_index: int, contract_index: int, scenarios: Any, *, xp: ModuleType
+    scenario: Portfolio,
+    site_index: int,
+    contract_index: int,
+    scenarios: Any,
+    *,
+    xp: ModuleType,
+    draws: SiteDraws | None = None,
 ) -> Any:
-    """Relative month of the tenant's exit per scenario (``NEVER`` when none) [month]."""
+    """Relative month of the tenant's exit per scenario (``NEVER`` when none) [month]; with
+    ``draws``, the exit loads on their factor level (:func:`exit_uniform`)."""
     c = scenario.contracts[contract_index]
     entity = site_index * max(1, len(scenario.contracts)) + contract_index
-    u = uniforms4(
+    u, u_other, _, _ = uniforms4(
         scenario.simulation.seed, scenarios, 0, entity_stream(STREAM_EXIT, entity), xp=xp
-    )[0]
+    )
+    if draws is not None:
+        u = exit_uniform(draws, scenario, u, u_other, xp=xp)
     return _exit_from(u, c.annual_default_prob, xp)
+
+
+def _renewal_draws(scenario, draws, scenarios, k, stream, xp):
+    """The k-th end of a tenancy's uniforms: whether it renews, and its next exit's (loading
+    on the factor's level like the first exit)."""
+    u_renew, u_exit, _, u_other = uniforms4(scenario.simulation.seed, scenarios, k, stream, xp=xp)
+    return u_renew, exit_uniform(draws, scenario, u_exit, u_other, xp=xp)
 
 
 def _exit_from(u: Any, annual_prob: float, xp: ModuleType) -> Any:
@@ -249,12 +301,18 @@ def stabilised_noi_usd_mw_month(
     stable = ramp_months(contract)
     at = construction_start(scenario, build_year) + ai.lead_time_months + stable
     rent = 1000.0 * contract.price_usd_kw_month * (1.0 + contract.escalator) ** (stable // 12)
+    if contract.price_follows_index:  # signed at the index's expected level then
+        cs = construction_start(scenario, build_year)
+        rent *= float(np.exp(scenario.market.ai.rent_drift * cs / 12.0))
     cost = (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * (
         1.0 + scenario.market.cost_inflation
     ) ** (at / 12.0)
     if not contract.power_pass_through:
         pm = scenario.power_markets[site.market]
-        cost += ai.pue * (pm.price_usd_mwh * 730.0 + pm.transmission_4cp_usd_kw_year * 1000.0 / 12)
+        price = pm.price_usd_mwh
+        if pm.forward_usd_mwh is not None:  # the forward's level that month
+            price = float(monthly_curve(pm.forward_usd_mwh, at + 1)[at])
+        cost += ai.pue * (price * 730.0 + pm.transmission_4cp_usd_kw_year * 1000.0 / 12)
     return rent - cost
 
 
@@ -325,7 +383,9 @@ class Lease:
     renewal pays none); ``own`` a renewal of the first tenant (its rent follows the
     contract's own price, a successor's the successor price); ``refund`` the first
     successor after a first tenant that took the share of the hall it funded: the landlord
-    funds that share again at ``start``.
+    funds that share again at ``start``. ``factor`` multiplies its rent tables: the
+    contract's market-rent factor x the AI rent index when it starts
+    (:meth:`rent_index.RentIndex.remark`).
     """
 
     start: Any
@@ -333,6 +393,7 @@ class Lease:
     fitout: Any
     own: Any
     refund: Any
+    factor: Any = 1.0  # what its rent tables are multiplied by: market factor x the index then
 
 
 # what runs at the horizon (Tenancy.tail_kind)
@@ -396,6 +457,10 @@ class Tenancy:
     refund_at_end : array of bool
         TAIL_VACANT where the successor to come needs the first tenant's share funded
         again.
+    index : RentIndex
+        The AI rent index as these leases meet it (kernels/rent_index.py).
+    tail_factor : array [-]
+        The factor of the market lease running at T (:meth:`market_factor` at its start).
     """
 
     schedule: RentSchedule
@@ -419,6 +484,20 @@ class Tenancy:
     tail_kind: Any
     tail_end: Any
     refund_at_end: Any
+    index: RentIndex | None = None  # the AI rent index as these leases meet it
+    tail_factor: Any = 1.0  # the factor of the market lease running at T (TAIL_OWN/SUCCESSOR)
+
+    def market_factor(self, rel: Any) -> Any:
+        """The factor of a market lease starting at relative month ``rel`` (a renewal or a
+        successor, also past T): the market-rent factor x the index's re-mark then."""
+        if self.index is None:
+            return self.market_rent_factor
+        return self.market_rent_factor * self.index.remark(rel)
+
+    @property
+    def signed(self) -> Any:
+        """What the contract rent table is multiplied by (the index at signing, or 1)."""
+        return 1.0 if self.index is None else self.index.signed
 
     def rented(self, months: int, xp: ModuleType) -> list[tuple[Any, Any]]:
         """Calendar spans [a, b) clipped to ``months`` in which the hall earns rent: the
@@ -538,8 +617,9 @@ def tenancy(
         ("market rent", contract_index),
         lambda: market_rent_factor(scenario, contract_index, scenarios, xp=xp),
     )
+    index = rent_index(scenario, contract, draws.rent_index, start, cs, start.shape[0], xp=xp)
     relet = Relet(scenario, contract, ai, site, sched, mrf, margin, ai_power, asic_cost_usd_mw,
-                  start, xp)  # fmt: skip
+                  start, xp, index)  # fmt: skip
     walk_away = loan.non_recourse and loan.borrows  # the equity holds that option
     keep = (
         _KeepValue(
@@ -555,6 +635,7 @@ def tenancy(
             k_end,
             draws,
             xp,
+            index,
         )  # fmt: skip
         if walk_away
         else None
@@ -563,7 +644,7 @@ def tenancy(
 
     first_exit = draws.memo(
         ("exit", contract_index),
-        lambda: exit_months(scenario, site_index, contract_index, scenarios, xp=xp),
+        lambda: exit_months(scenario, site_index, contract_index, scenarios, xp=xp, draws=draws),
     )
     exited = first_exit < sched.term_months
     end = xp.where(exited, first_exit, sched.term_months)  # of the tenancy running now
@@ -579,6 +660,7 @@ def tenancy(
     original_end = never
     tail_kind = xp.full(k_end.shape, TAIL_CONTRACT, dtype=xp.int64)
     tail_end = xp.full(k_end.shape, sched.term_months, dtype=xp.int64)
+    tail_factor = xp.ones(k_end.shape)
     entity = site_index * max(1, len(scenario.contracts)) + contract_index
     stream = entity_stream(STREAM_RENEWAL, entity)
     relet_term = max(1, int(round(12 * contract.relet_term_years)))
@@ -586,9 +668,9 @@ def tenancy(
     for k in range(t_end + 1):  # a tenancy lasts at least a month unless all exit at once
         if not bool(xp.any(active)):
             break
-        u_renew, u_exit, _, _ = draws.memo(
+        u_renew, u_exit = draws.memo(
             ("renewal", contract_index, k),
-            lambda k=k: uniforms4(scenario.simulation.seed, scenarios, k, stream, xp=xp),
+            lambda k=k: _renewal_draws(scenario, draws, scenarios, k, stream, xp),
         )
         renews = active & ~exited & (u_renew < contract.renewal_prob)
         leaves = active & ~renews  # an exit or a non-renewal
@@ -615,13 +697,15 @@ def tenancy(
         a = xp.where(active, xp.minimum(nxt, k_end), k_end)
         b = xp.where(active, xp.minimum(end, k_end), k_end)
         fitout = active & leaves & (nxt < k_end)
-        leases.append(Lease(a, b, fitout, active & own, fitout & refund))
+        factor = mrf * index.remark(xp.minimum(nxt, k_end))
+        leases.append(Lease(a, b, fitout, active & own, fitout & refund, factor))
         pending = active & leaves & (nxt >= k_end)
         vacant_at_end = vacant_at_end | pending
         vacant_after = xp.where(pending, nxt - k_end, vacant_after)
         refund_at_end = xp.where(pending, refund, refund_at_end)
         started = active & (nxt < k_end)
         tail_end = xp.where(started, nxt + relet_term, xp.where(pending, nxt, tail_end))
+        tail_factor = xp.where(started, factor, tail_factor)
         kind = xp.where(own, TAIL_OWN, TAIL_SUCCESSOR)
         tail_kind = xp.where(started, kind, xp.where(pending, TAIL_VACANT, tail_kind))
         active = active & (end < k_end)
@@ -648,6 +732,8 @@ def tenancy(
         tail_kind=tail_kind,
         tail_end=tail_end,
         refund_at_end=refund_at_end,
+        index=index,
+        tail_factor=tail_factor,
     )
 
 
@@ -666,6 +752,7 @@ class Relet:
     asic_cost_usd_mw: Any
     start: Any
     xp: ModuleType
+    index: RentIndex | None = None  # the AI rent index: a re-let signs at the market then
 
     @cached_property
     def _successor_base(self) -> Any:
@@ -686,7 +773,8 @@ class Relet:
         fit = relet_capex_usd_mw(c, ai) + xp.where(refund, refund_usd_mw(c, ai), 0.0)
         fitout = fit * prices / (12.0 * c.relet_term_years)
         opex = (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * prices
-        ai_noi = self.mrf * self._successor_base[s] - opex - fitout
+        market = self.mrf if self.index is None else self.mrf * self.index.remark(s)
+        ai_noi = market * self._successor_base[s] - opex - fitout
         if not c.power_pass_through:
             ai_noi = ai_noi - gather(self.ai_power, t, xp=xp)
         refresh_months = 12.0 * self.site.mining.asic_refresh_years
@@ -709,9 +797,10 @@ class _KeepValue:
 
     def __init__(
         self, scenario, site, contract, build_year, loan, sched, mrf, ai_power, start, k_end,
-        draws, xp,
+        draws, xp, index=None,
     ):  # fmt: skip
         ai = site.ai
+        self.index = index
         self.xp, self.loan, self.k_end, self.mrf, self.start = xp, loan, k_end, mrf, start
         self.v = contract.relet_months
         self.fit = relet_capex_usd_mw(contract, ai)
@@ -744,7 +833,8 @@ class _KeepValue:
         xp, k_end = self.xp, self.k_end
         e = xp.minimum(e, k_end)
         on = xp.minimum(e + self.v, k_end)
-        rent = self.mrf * (self.rent_pv[k_end] - self.rent_pv[on])
+        market = self.mrf if self.index is None else self.mrf * self.index.remark(on)
+        rent = market * (self.rent_pv[k_end] - self.rent_pv[on])
         level = 0.0
         if self.power is not None:
             t = xp.clip(self.start + e, 1, self.power.shape[1] - 1)
@@ -757,7 +847,7 @@ class _KeepValue:
         fitout = xp.where(on < k_end, fit * prices_on * self.d[on], 0.0)
         # the hall at T, let at market: the multiple on its stabilised NOI less the reserve
         prices_t = self.prices * self.g_month ** k_end.astype(xp.float64)
-        noi = self.mrf * self.base[k_end] - (self.cost + self.reserve) * prices_t - level
+        noi = market * self.base[k_end] - (self.cost + self.reserve) * prices_t - level
         wait = xp.maximum(e + self.v - k_end, 0)
         to_let = xp.where(e + self.v >= k_end, wait * noi + fit * prices_t, 0.0)
         terminal = self.d[k_end] * xp.maximum(12.0 * self.multiple * noi - to_let, 0.0)

@@ -14,11 +14,23 @@ from typing import Any
 
 import numpy as np
 
+from .factor import factor_paths, loaded
+from .forward import BLOCKS_PER_DAY, PH_PER_EH, central_market, hashprice_usd_ph_day
 from .params import Portfolio, month_index
 from .rng import STREAM_BTC, STREAM_FEES, normal, normal_pair
 
-BLOCKS_PER_DAY = 144.0
-PH_PER_EH = 1000.0
+__all__ = [
+    "BLOCKS_PER_DAY",
+    "PH_PER_EH",
+    "Calendar",
+    "MarketPaths",
+    "hashprice_usd_ph_day",
+    "horizon_calendar",
+    "market_paths",
+    "month_label",
+    "start_hashprice",
+    "subsidy_schedule",
+]
 
 
 @dataclass(frozen=True)
@@ -85,15 +97,8 @@ def subsidy_schedule(scenario: Portfolio) -> np.ndarray:
 
 
 def start_hashprice(scenario: Portfolio) -> float:
-    """Hashprice at month 0 with mean fees [USD/PH/day]."""
-    m = scenario.market
-    subsidy = float(subsidy_schedule(scenario)[0])
-    return hashprice_usd_ph_day(subsidy * (1.0 + m.fee_share), m.btc_price_usd, m.hashrate_eh)
-
-
-def hashprice_usd_ph_day(reward_btc: Any, btc_usd: Any, hashrate_eh: Any) -> Any:
-    """144 x reward x price / network PH/s [USD/PH/day]."""
-    return BLOCKS_PER_DAY * reward_btc * btc_usd / (hashrate_eh * PH_PER_EH)
+    """Hashprice at month 0 with the central fee [USD/PH/day] (the mean fee, no forward)."""
+    return central_market(scenario, subsidy_schedule(scenario)).start_hashprice
 
 
 @dataclass(frozen=True)
@@ -107,12 +112,15 @@ class MarketPaths:
     reward_btc : array (N, T) [BTC/block]
         Subsidy plus fees.
     hashprice : array (N, T) [USD/PH/day]
+    ai_rent_index : array (N, T) [-]
+        The AI rent index, 1 at month 0 (market.ai): market rents move with it.
     """
 
     btc_usd: Any
     hashrate_eh: Any
     reward_btc: Any
     hashprice: Any
+    ai_rent_index: Any = None
 
 
 def market_paths(scenario: Portfolio, scenarios: Any, *, xp: ModuleType) -> MarketPaths:
@@ -128,39 +136,73 @@ def market_paths(scenario: Portfolio, scenarios: Any, *, xp: ModuleType) -> Mark
 
     Notes
     -----
-    ln P[t+1] = ln P[t] + (mu - s^2/2)/12 + s/sqrt(12) Z1;
+    ln P[t+1] = ln P[t] + a[t] + s/sqrt(12) Z1;
     ln H[t+1] = ln H[t] + g[t]/12 + s_h/sqrt(12) Z2, corr(Z1, Z2) = rho,
-    g[t] = g0 + elasticity * ln(hashprice[t - lag] / hashprice[0]). Month 0 holds
-    the start values; fees are lognormal around ``fee_share`` x subsidy, iid by month.
+    g[t] = A[t] + elasticity * (ln hashprice[t - lag] - B[t]), with the start hashprice
+    before month ``lag``. a, A and B come from :func:`forward.central_market`: without a
+    forward a = (mu - s^2/2)/12, A = ``hashrate_growth`` and B the log break-even
+    hashprice of the marginal fleet; with one, the steps of the forward and its central
+    hashprice. Month 0 holds the start values; fees are lognormal around the fee share's
+    centre, iid by month.
     """
     m, seed, months = scenario.market, scenario.simulation.seed, scenario.months
     n = scenarios.shape[0]
-    subsidy = xp.asarray(subsidy_schedule(scenario))
+    sub = subsidy_schedule(scenario)
+    c = central_market(scenario, sub)
+    subsidy = xp.asarray(sub)
     col = scenarios[:, None]
     month = xp.arange(months, dtype=xp.int64)[None, :]
     z1, z_indep = normal_pair(seed, col, month, STREAM_BTC, xp=xp)
+    factor, own = common_factor(scenario, scenarios, xp=xp)
+    if factor is not None:
+        z1 = loaded(z1, factor, m.factor.btc)
     rho = m.hashrate_price_correlation
     z2 = rho * z1 + np.sqrt(1.0 - rho * rho) * z_indep
     sig_f = m.fee_share_volatility
-    fee_share = m.fee_share * xp.exp(
-        sig_f * normal(seed, col, month, STREAM_FEES, xp=xp) - 0.5 * sig_f**2
+    fee_share = xp.asarray(c.fee_share)[None, :] * xp.exp(
+        sig_f * normal(seed, col, month, STREAM_FEES, xp=xp) - c.fee_shift
     )
     reward = subsidy[None, :] * (1.0 + fee_share)
 
-    step = (m.btc_drift - 0.5 * m.btc_volatility**2) / 12.0 + m.btc_volatility / np.sqrt(12.0) * z1
-    log_p = np.log(m.btc_price_usd) + xp.concatenate(
-        [xp.zeros((n, 1)), xp.cumsum(step[:, :-1], axis=1)], axis=1
-    )
+    step = xp.asarray(c.btc_step)[None, :] + c.btc_sigma * z1
+    log_p = c.log_btc0 + xp.concatenate([xp.zeros((n, 1)), xp.cumsum(step[:, :-1], axis=1)], axis=1)
     btc = xp.exp(log_p)
     hashrate = xp.empty((n, months))
     hashprice = xp.empty((n, months))
-    log_h = xp.full(n, np.log(m.hashrate_eh))
-    hp0 = hashprice_usd_ph_day(subsidy[0] * (1.0 + m.fee_share), m.btc_price_usd, m.hashrate_eh)
+    log_h = xp.full(n, c.log_hashrate0)
+    hp0 = c.start_hashprice
     sig_h = m.hashrate_volatility / np.sqrt(12.0)
+    drift, anchor = c.hashrate_drift, c.hashrate_anchor
     for t in range(months):
         hashrate[:, t] = xp.exp(log_h)
         hashprice[:, t] = hashprice_usd_ph_day(reward[:, t], btc[:, t], hashrate[:, t])
-        lagged = hashprice[:, t - m.hashrate_lag_months] if t >= m.hashrate_lag_months else hp0
-        growth = m.hashrate_growth + m.hashrate_elasticity * xp.log(lagged / hp0)
+        lag = m.hashrate_lag_months
+        log_lagged = xp.log(hashprice[:, t - lag]) if t >= lag else np.log(hp0)
+        growth = drift[t] + m.hashrate_elasticity * (log_lagged - anchor[t])
         log_h = log_h + growth / 12.0 + sig_h * z2[:, t]
-    return MarketPaths(btc, hashrate, reward, hashprice)
+    index = ai_rent_index(scenario, factor, own, n, xp=xp)
+    return MarketPaths(btc, hashrate, reward, hashprice, index)
+
+
+def common_factor(scenario: Portfolio, scenarios: Any, *, xp: ModuleType) -> tuple[Any, Any]:
+    """The factor F and the AI rent index's own noise, (N, T) each; (None, None) when
+    neither BTC loads on the factor nor the index moves (nothing is drawn then)."""
+    m = scenario.market
+    if m.factor.btc == 0.0 and m.ai.rent_volatility == 0.0:
+        return None, None
+    span = m.factor_months or scenario.months
+    return factor_paths(scenario.simulation.seed, scenarios, scenario.months, span, xp=xp)
+
+
+def ai_rent_index(scenario: Portfolio, factor: Any, own: Any, n: int, *, xp: ModuleType) -> Any:
+    """The AI rent index, 1 at month 0 (N, T): ln I[t+1] = ln I[t] + (mu - s^2/2)/12 +
+    s/sqrt(12) Z, Z loading on the factor by ``market.factor.ai_rent``."""
+    ai, months = scenario.market.ai, scenario.months
+    step = (ai.rent_drift - 0.5 * ai.rent_volatility**2) / 12.0
+    if own is None or ai.rent_volatility == 0.0:
+        t = np.arange(months, dtype=np.float64)
+        return xp.broadcast_to(xp.asarray(np.exp(step * t)), (n, months))
+    z = loaded(own, factor, scenario.market.factor.ai_rent)
+    steps = step + ai.rent_volatility / np.sqrt(12.0) * z
+    log_i = xp.concatenate([xp.zeros((n, 1)), xp.cumsum(steps[:, :-1], axis=1)], axis=1)
+    return xp.exp(log_i)

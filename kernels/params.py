@@ -9,12 +9,21 @@ checks here, only numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def derived() -> Any:
+    """A field the app's adapter computes from the scenario (not copied from a key)."""
+    return field(default=None, metadata={"derived": True})
+
 
 __all__ = [
+    "AIMarketParams",
     "BuildParams",
     "ContractParams",
     "DebtParams",
+    "FactorParams",
     "FinancingParams",
     "MarketParams",
     "ObjectiveParams",
@@ -43,12 +52,32 @@ class SimulationParams:
     scenarios: int  # Monte Carlo scenarios [count]
     seed: int
     risk_sample: int  # scenarios whose per-option NPVs go to the MILP [count]
+    deterministic: bool = False  # one path at the central view (app.central)
+
+
+@dataclass(frozen=True)
+class FactorParams:
+    """Loadings on the common factor (kernels/factor.py), each in [-1, 1]."""
+
+    btc: float = 0.0  # BTC's monthly log return
+    ai_rent: float = 0.0  # the AI rent index's monthly log return
+    tenant_exit: float = 0.0  # each tenant's exit (a Gaussian copula on the level)
+    capex_overrun: float = 0.0  # each site's capex overrun
+
+
+@dataclass(frozen=True)
+class AIMarketParams:
+    """The AI market (docs/model.md, "The AI market")."""
+
+    rent_drift: float = 0.0  # expected annual growth of the rent index (mean) [1/yr]
+    rent_volatility: float = 0.0  # [1/sqrt(yr)]
+    capex_inflation: float | None = None  # AI build capex growth; None: cost_inflation [1/yr]
 
 
 @dataclass(frozen=True)
 class MarketParams:
     btc_price_usd: float  # [USD]
-    btc_drift: float  # annual expected log-return before -s^2/2 [1/yr]
+    btc_drift: float | None  # annual expected log-return before -s^2/2; None: s^2/2 [1/yr]
     btc_volatility: float  # [1/sqrt(yr)]
     hashrate_eh: float  # network hashrate at start [EH/s]
     hashrate_growth: float  # annual log drift [1/yr]
@@ -63,6 +92,18 @@ class MarketParams:
     pool_fee: float  # [share of revenue]
     asic_price_elasticity: float = 0.0  # ASIC $/TH ~ (hashprice / start)^this [-]
     cost_inflation: float = 0.0  # opex and later capex grow at this a year [1/yr]
+    breakeven_efficiency_j_th: float | None = None  # marginal fleet; None: start hashprice
+    breakeven_power_usd_mwh: float = 45.0  # the marginal fleet's power price [USD/MWh]
+    fleet_efficiency_gain: float = 0.0  # the marginal fleet's J/TH falls this a year [1/yr]
+    hashrate_to_ai_per_year: float = 0.0  # network hashrate's power moving to AI [1/yr]
+    forward_is: str = "median"  # "median" or "mean": what the forwards are
+    # forwards as ((month of the horizon, value), ...); None: the drift rules
+    btc_forward: tuple[tuple[int, float], ...] | None = derived()  # [USD]
+    hashrate_forward: tuple[tuple[int, float], ...] | None = derived()  # [EH/s]
+    fee_forward: tuple[tuple[int, float], ...] | None = derived()  # [share of the subsidy]
+    factor: FactorParams = FactorParams()
+    ai: AIMarketParams = AIMarketParams()
+    factor_months: int | None = derived()  # the common factor's span: the horizon [months]
 
 
 @dataclass(frozen=True)
@@ -76,6 +117,7 @@ class PowerMarketParams:
     duration_bins: int  # [count]
     transmission_4cp_usd_kw_year: float  # [USD/kW-year]
     fourcp_avoidance: float  # [probability]
+    forward_usd_mwh: tuple[tuple[int, float], ...] | None = derived()  # ((month, USD/MWh), ...)
 
 
 @dataclass(frozen=True)
@@ -171,6 +213,8 @@ class ContractParams:
     improvements_revert: bool = False  # the tenant-funded share stays with the hall
     retrofit_only: bool = False  # leases only a site's retrofit MW
     successor_price_usd_kw_month: float | None = None  # successors' starting rent; None: price
+    price_follows_index: bool = False  # a later build signs at the AI rent index's move
+    available_until: str | None = None  # [YYYY-MM] the last month it can be signed
     # the debt of its halls when the contract has its own (resolved over the portfolio's by
     # the adapter); None: the portfolio's (FinancingParams.debt)
     financing: DebtParams | None = None

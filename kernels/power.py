@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .forward import power_centre
 from .market import Calendar
 from .params import Portfolio, PowerMarketParams
 from .rng import normal, power_stream, uniforms4
@@ -102,16 +103,17 @@ class PowerPaths:
 def power_paths(
     scenario: Portfolio, market_index: int, cal: Calendar, scenarios: Any, *, xp: ModuleType
 ) -> PowerPaths:
-    """Monthly price levels (iid lognormal around mean x seasonality) and 4CP outcomes."""
+    """Monthly price levels (iid lognormal around the centre, forward.power_centre) and 4CP
+    outcomes."""
     name = list(scenario.power_markets)[market_index]
     pm = scenario.power_markets[name]
     seed, col = scenario.simulation.seed, scenarios[:, None]
     month = xp.arange(cal.months, dtype=xp.int64)[None, :]
-    season = np.ones(12) if pm.seasonality is None else np.asarray(pm.seasonality, dtype=np.float64)
-    mean = xp.asarray(pm.price_usd_mwh * season[cal.month_of_year - 1])
+    centre, shift = power_centre(scenario, pm, cal.month_of_year)
+    mean = xp.asarray(centre)
     sig = pm.price_volatility
     z = normal(seed, col, month, power_stream(market_index), xp=xp)
-    level = mean[None, :] * xp.exp(sig * z - 0.5 * sig * sig)
+    level = mean[None, :] * xp.exp(sig * z - shift)
     # One 4CP draw per calendar year: the uniform at the year's first month in the horizon.
     first_of_year = np.searchsorted(cal.year, cal.year, side="left")
     u = uniforms4(seed, col, xp.asarray(first_of_year)[None, :], power_stream(market_index), xp=xp)[

@@ -26,7 +26,8 @@ A stream id is built from a *kind* below 64 (6 bits):
 
 * ``0`` is reserved and never drawn, so an uninitialised stream is a visible bug.
 * ``1..15`` global market factors: :data:`STREAM_BTC`, :data:`STREAM_HASHRATE`,
-  :data:`STREAM_FEES`.
+  :data:`STREAM_FEES`, :data:`STREAM_FACTOR` (the common factor's innovations, and the AI
+  rent index's own noise), :data:`STREAM_FACTOR_LEVEL` (the factor's level).
 * ``16..31`` power markets: market ``m`` (``0 <= m < 16``) draws from
   ``power_stream(m) = STREAM_POWER_BASE + m``.
 * ``32..63`` per-entity events: :data:`STREAM_OVERRUN`, :data:`STREAM_DELAY`,
@@ -56,6 +57,8 @@ __all__ = [
     "STREAM_BTC",
     "STREAM_DELAY",
     "STREAM_EXIT",
+    "STREAM_FACTOR",
+    "STREAM_FACTOR_LEVEL",
     "STREAM_FEES",
     "STREAM_HASHRATE",
     "STREAM_OVERRUN",
@@ -91,6 +94,8 @@ N_KINDS = 1 << KIND_BITS  # 64
 STREAM_BTC = 1
 STREAM_HASHRATE = 2
 STREAM_FEES = 3
+STREAM_FACTOR = 4  # the common factor's monthly innovation and the AI rent index's noise
+STREAM_FACTOR_LEVEL = 5  # the common factor's level over the horizon (month 0)
 STREAM_POWER_BASE = 16
 N_POWER_MARKETS_MAX = 16
 STREAM_OVERRUN = 32

@@ -53,7 +53,7 @@ from .mining import (
     refresh_annuity,
     refresh_period,
 )
-from .params import Portfolio
+from .params import ContractParams, Portfolio, month_index
 from .power import PowerPaths, power_paths
 
 
@@ -98,10 +98,21 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
         if contract.retrofit_only:
             most = min(most, site.ai.retrofit_mw)
         for year in scenario.decision_years:
+            if not open_in(scenario, contract, year):
+                continue  # the offer lapsed before this build year starts
             for level in levels[levels <= most + 1e-9]:
                 label = f"ai{level:g}-{year}-{contract.name}"
                 options.append(SiteOption(site_index, label, float(level), year, c_index))
     return options
+
+
+def open_in(scenario: Portfolio, contract: ContractParams, build_year: int) -> bool:
+    """Whether ``contract`` can still be signed when construction starts in ``build_year``
+    (its ``available_until``, the last month it can be signed)."""
+    if contract.available_until is None:
+        return True
+    last = month_index(scenario.start, contract.available_until)
+    return construction_start(scenario, build_year) <= last
 
 
 def option_groups(options: list[SiteOption]) -> list[OptionGroup]:
@@ -173,6 +184,7 @@ def market_rows(parts: list[tuple[int, ChunkMarket]], lo: int, hi: int, *, xp: M
         hashrate_eh=rows(lambda c: c.market.hashrate_eh),
         reward_btc=rows(lambda c: c.market.reward_btc),
         hashprice=rows(lambda c: c.market.hashprice),
+        ai_rent_index=rows(lambda c: c.market.ai_rent_index),
     )
     power = [
         None
@@ -287,7 +299,9 @@ def site_chunk(
                 terminal[:, j] = mw * (tvs[0] + tvs[1])
     events = {}
     if groups:
-        draws = site_draws(scenario, site_index, ctx.scenarios, xp=xp)
+        draws = site_draws(
+            scenario, site_index, ctx.scenarios, xp=xp, rent_index=ctx.market.ai_rent_index
+        )
     for g in groups:
         cs = construction_start(scenario, g.build_year)
         cuts = (cs, energisation(scenario, site, g.build_year))

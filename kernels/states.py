@@ -8,11 +8,17 @@ that state's scenarios. So a state at a year is a history (the bins of every ear
 later year and this one), and a decision that depends on it depends on nothing that
 happens afterwards: the tree is non-anticipative by construction.
 
-Why hashprice alone: in this model the future of mining is a function of the hashprice
+**[r3] And the AI rent index.** Where the AI rent index moves (``market.ai``), a later
+signing's rent (``price_follows_index``) and every re-let's follow it, and the index is a
+random walk: seen now, it tells a board about the rents still to come. So with four
+clusters or more each state splits on the hashprice into half as many bins and each of
+those in two at the AI rent index's median: waiting can then answer the AI market too.
+
+Why hashprice for mining: in this model the future of mining is a function of the hashprice
 seen now. Hashprice is ``144 x reward x BTC / hashrate``, the hashrate's growth runs on
 (lagged) hashprice, the ASIC price moves with it, and the BTC price and the hashrate enter
 a site's cash flows only through it. Power prices are drawn independently month by month
-and a hall's market rent factor only when it is re-let, so neither tells a board anything
+and a hall's own market rent factor only when it is re-let, so neither tells a board anything
 about later years; splitting on them would split states by noise. The BTC price, network
 hashrate and power price of each state are still reported, to describe it in a board's
 terms.
@@ -36,7 +42,7 @@ from .params import Portfolio
 from .power import power_paths
 
 STATE_CHUNK = 8192  # scenarios per chunk of the state pass
-DESCRIBED = ("hashprice", "btc_usd", "hashrate_eh", "power_usd_mwh")
+DESCRIBED = ("hashprice", "btc_usd", "hashrate_eh", "power_usd_mwh", "ai_rent_index")
 
 
 def observed_month(scenario: Portfolio, year: int) -> int:
@@ -60,6 +66,10 @@ class MarketStates:
     hashrate_eh : ndarray (N, S) [EH/s]
     power_usd_mwh : ndarray (N, S) [USD/MWh]
         The monthly price level averaged over the power markets.
+    ai_rent_index : ndarray (N, S) [-]
+        The AI rent index (market.ai), 1 at the start.
+    ai_moves : bool
+        The index is random (``market.ai.rent_volatility`` above 0): worth splitting on.
     """
 
     years: tuple[int, ...]
@@ -68,6 +78,8 @@ class MarketStates:
     btc_usd: np.ndarray
     hashrate_eh: np.ndarray
     power_usd_mwh: np.ndarray
+    ai_rent_index: np.ndarray
+    ai_moves: bool = False
 
     @property
     def scenarios(self) -> int:
@@ -93,12 +105,13 @@ def market_states(scenario: Portfolio) -> MarketStates:
             out["hashprice"][lo : lo + len(idx)] = paths.hashprice[:, cols]
             out["btc_usd"][lo : lo + len(idx)] = paths.btc_usd[:, cols]
             out["hashrate_eh"][lo : lo + len(idx)] = paths.hashrate_eh[:, cols]
+            out["ai_rent_index"][lo : lo + len(idx)] = paths.ai_rent_index[:, cols]
             power = [
                 power_paths(short, k, cal, idx, xp=np).level[:, cols]
                 for k in range(len(short.power_markets))
             ]
             out["power_usd_mwh"][lo : lo + len(idx)] = np.mean(power, axis=0) if power else np.nan
-    return MarketStates(years, months, **out)
+    return MarketStates(years, months, **out, ai_moves=scenario.market.ai.rent_volatility > 0)
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,13 @@ class StateTree:
     leaf: np.ndarray
     leaves: np.ndarray
     described: dict[str, np.ndarray]
+    ai_low: np.ndarray | None = None  # the node's AI rent index bin [ai_low, ai_high)
+    ai_high: np.ndarray | None = None
+
+    @property
+    def splits_ai(self) -> bool:
+        """Whether states split on the AI rent index as well as the hashprice."""
+        return self.ai_low is not None
 
     @property
     def nodes(self) -> int:
@@ -176,13 +196,15 @@ class StateTree:
             raise ValueError(f"states for years {states.years}, the tree has {self.years}")
         node = np.zeros(states.scenarios, dtype=np.int64)
         for j in range(len(self.years)):
-            hp = states.hashprice[:, j]
+            hp, ai = states.hashprice[:, j], states.ai_rent_index[:, j]
             nxt = np.full_like(node, -1)
             for parent in np.unique(node):
                 kids = self.children(int(parent))
                 rows = node == parent
                 for kid in kids:
                     inside = rows & (hp >= self.low[kid]) & (hp < self.high[kid])
+                    if self.splits_ai:
+                        inside &= (ai >= self.ai_low[kid]) & (ai < self.ai_high[kid])
                     nxt[inside] = kid
             node = nxt
         group = np.full(self.nodes, -1, dtype=np.int64)
@@ -190,45 +212,68 @@ class StateTree:
         return group[node]
 
     def describe(self, node: int) -> str:
-        """The node's bin in words, e.g. ``hashprice $31.20-$38.90``."""
-        return bin_words(self.low[node], self.high[node])
+        """The node's bin in words, e.g. ``hashprice $31.20-$38.90`` (and ``, AI rent index
+        >= 1.07`` where states split on it)."""
+        words = bin_words(self.low[node], self.high[node])
+        if self.splits_ai:
+            words += ", " + index_words(self.ai_low[node], self.ai_high[node])
+        return words
 
 
 def bin_words(low: float, high: float) -> str:
     """A hashprice bin [low, high) in words [USD/PH/day]."""
+    return _range_words("hashprice", low, high, lambda v: f"${v:,.2f}")
+
+
+def index_words(low: float, high: float) -> str:
+    """An AI rent index bin [low, high) in words."""
+    return _range_words("AI rent index", low, high, lambda v: f"{v:.3f}")
+
+
+def _range_words(what: str, low: float, high: float, show) -> str:
     if np.isinf(low) and np.isinf(high):
-        return "any hashprice"
+        return f"any {what}"
     if np.isinf(low):
-        return f"hashprice < ${high:,.2f}"
+        return f"{what} < {show(high)}"
     if np.isinf(high):
-        return f"hashprice >= ${low:,.2f}"
-    return f"hashprice ${low:,.2f}-${high:,.2f}"
+        return f"{what} >= {show(low)}"
+    return f"{what} {show(low)}-{show(high)}"
 
 
 def state_tree(states: MarketStates, clusters: int) -> StateTree:
-    """Split every state into up to ``clusters`` states at each later decision year, by
-    quantile bins of the hashprice among the state's own scenarios (ties kept together,
-    so a bin may hold more than its share and the count may fall short of ``clusters``).
+    """Split every state into up to ``clusters`` states at each later decision year, among
+    the state's own scenarios: by quantile bins of the hashprice, and, where the AI rent
+    index moves and ``clusters`` is 4 or more, the hashprice into ``clusters // 2`` bins and
+    each of those in two at the index's median within it (ties kept together, so a bin may
+    hold more than its share and the count may fall short of ``clusters``).
     """
     if clusters < 1:
         raise ValueError(f"clusters must be at least 1; got {clusters}")
     n = states.scenarios
+    split_ai = states.ai_moves and clusters >= 4
+    k_hash, k_ai = (clusters // 2, 2) if split_ai else (clusters, 1)
     parent, stage, low, high = [-1], [0], [-np.inf], [np.inf]
+    ai_low, ai_high = [-np.inf], [np.inf]
     node = np.zeros(n, dtype=np.int64)
     for j in range(len(states.years)):
-        hp = states.hashprice[:, j]
+        hp, ai = states.hashprice[:, j], states.ai_rent_index[:, j]
         nxt = np.empty_like(node)
         for p in np.unique(node):
             rows = np.flatnonzero(node == p)
-            edges = _quantile_edges(hp[rows], clusters)
+            edges = _quantile_edges(hp[rows], k_hash)
             bounds = [-np.inf, *edges, np.inf]
             for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                kid = len(parent)
-                parent.append(int(p))
-                stage.append(j + 1)
-                low.append(a)
-                high.append(b)
-                nxt[rows[(hp[rows] >= a) & (hp[rows] < b)]] = kid
+                in_bin = rows[(hp[rows] >= a) & (hp[rows] < b)]
+                ai_bounds = [-np.inf, *_quantile_edges(ai[in_bin], k_ai), np.inf]
+                for c, d in zip(ai_bounds[:-1], ai_bounds[1:], strict=True):
+                    kid = len(parent)
+                    parent.append(int(p))
+                    stage.append(j + 1)
+                    low.append(a)
+                    high.append(b)
+                    ai_low.append(c)
+                    ai_high.append(d)
+                    nxt[in_bin[(ai[in_bin] >= c) & (ai[in_bin] < d)]] = kid
         node = nxt
     parent_a = np.asarray(parent, dtype=np.int64)
     count = np.zeros(len(parent_a), dtype=np.int64)
@@ -256,6 +301,8 @@ def state_tree(states: MarketStates, clusters: int) -> StateTree:
         leaf=group[node],
         leaves=leaves,
         described=described,
+        ai_low=np.asarray(ai_low) if split_ai else None,
+        ai_high=np.asarray(ai_high) if split_ai else None,
     )
 
 

@@ -59,6 +59,14 @@ def _unsignable_reason(s: Portfolio, c_index: int, options: list, budget: float)
     if not options:
         if contract.eligible_sites is not None and not contract.eligible_sites:
             return "can never be signed: eligible_sites is empty"
+        if contract.available_until is not None and all(
+            construction_start(s, y) > month_index(s.start, contract.available_until)
+            for y in s.decision_years
+        ):
+            return (
+                f"can never be signed: available_until {contract.available_until} is before "
+                "every build year's construction start"
+            )
         return (
             "can never be signed: no eligible site can host AI (no ai section, or "
             "max_it_mw below build.ai_step_mw)"

@@ -22,7 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from siteopt.app.params import kernel_inputs
-from siteopt.kernels.market import hashprice_usd_ph_day, horizon_calendar, market_paths
+from siteopt.kernels.market import (
+    hashprice_usd_ph_day,
+    horizon_calendar,
+    market_paths,
+    subsidy_schedule,
+)
 from siteopt.model.schema import Contract, Market, Scenario, Site, SiteMining, year_month_index
 
 __all__ = [
@@ -297,17 +302,19 @@ def ai_unit_economics(site: Site, contract: Contract, power_price: float) -> AIE
 
 
 FAN_SCENARIOS = 5_000  # draws for the market fan: p10/p90 to about 1% of their value
-FAN_QUANTILES = (0.10, 0.50, 0.90)
+FAN_QUANTILES = (0.05, 0.10, 0.50, 0.90, 0.95)
 
 
 @dataclass(frozen=True)
 class MarketFan:
-    """BTC, network hashrate and hashprice by year: p10, p50, p90 and the mean over scenarios.
+    """BTC, network hashrate, hashprice, fees and the AI rent index by year: p5, p10, p50,
+    p90, p95 and the mean over scenarios.
 
     Each year's value is its last month inside the horizon (December, or the horizon's last
-    month). ``paths[name]`` maps ``"p10"``, ``"p50"``, ``"p90"``, ``"mean"`` to one value per
-    year; names are ``btc_usd`` [USD], ``hashrate_eh`` [EH/s], ``hashprice_usd_ph_day``
-    [USD per PH/s per day].
+    month). ``paths[name]`` maps ``"p5"``, ``"p10"``, ``"p50"``, ``"p90"``, ``"p95"``,
+    ``"mean"`` to one value per year; names are ``btc_usd`` [USD], ``hashrate_eh`` [EH/s],
+    ``hashprice_usd_ph_day`` [USD per PH/s per day], ``fee_share`` [fees over the
+    subsidy] and ``ai_rent_index`` [-, 1 at the start].
     """
 
     scenarios: int
@@ -335,6 +342,8 @@ def market_fan(scenario: Scenario, scenarios: int | None = None) -> MarketFan:
         "btc_usd": paths.btc_usd,
         "hashrate_eh": paths.hashrate_eh,
         "hashprice_usd_ph_day": paths.hashprice,
+        "fee_share": paths.reward_btc / subsidy_schedule(portfolio)[None, :] - 1.0,
+        "ai_rent_index": paths.ai_rent_index,
     }
     out = {}
     for name, values in series.items():

@@ -33,10 +33,14 @@ MAX_PLAN_BYTES = 10 << 20
 
 
 def read_plan(
-    path: Path, required: tuple[str, ...] = REQUIRED_COLUMNS, flag: str = "--plan"
+    path: Path,
+    required: tuple[str, ...] = REQUIRED_COLUMNS,
+    flag: str = "--plan",
+    optional: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """The ``required`` columns of a CSV (``--plan``'s, or ``--policy``'s) as strings, with
-    the file's line of each row; bad files raise InputError."""
+    the file's line of each row, and the ``optional`` ones where the file has them (blank
+    where not); bad files raise InputError."""
     noun = flag.lstrip("-")
     try:
         raw = path.read_bytes()
@@ -64,14 +68,16 @@ def read_plan(
             f"(needs {', '.join(required)}; has {', '.join(header)})"
         )
     take = [header.index(c) for c in required]
+    extra = [header.index(c) if c in header else None for c in optional]
     records = []
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
             raise InputError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}")
-        records.append([line, *(row[i].strip() for i in take)])
-    return pd.DataFrame(records, columns=["line", *required])
+        more = ("" if i is None else row[i].strip() for i in extra)
+        records.append([line, *(row[i].strip() for i in take), *more])
+    return pd.DataFrame(records, columns=["line", *required, *optional])
 
 
 def plan_records(frame: pd.DataFrame, label: str = "plan") -> pd.DataFrame:

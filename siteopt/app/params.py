@@ -14,7 +14,9 @@ import types
 import typing
 from typing import Any
 
-from siteopt.kernels.params import BuildParams, Portfolio
+from siteopt.app.central import central_case
+from siteopt.kernels.forward import monthly_curve
+from siteopt.kernels.params import BuildParams, Portfolio, month_index
 from siteopt.model.schema import Scenario
 
 
@@ -33,14 +35,62 @@ def kernel_inputs(scenario: Scenario) -> Portfolio:
         float(b.refit_capex_usd_mw),
         float(b.refit_years),
     )
-    market = dataclasses.replace(portfolio.market, halving_months=scenario.halvings)
-    return dataclasses.replace(portfolio, build=build, market=market)
+    market = dataclasses.replace(
+        portfolio.market,
+        halving_months=scenario.halvings,
+        factor_months=12 * scenario.horizon_years,
+        **_forwards(scenario),
+    )
+    power_markets = {
+        name: dataclasses.replace(
+            pm, forward_usd_mwh=forward_points(scenario.start, src.forward_usd_mwh)
+        )
+        for (name, pm), src in zip(
+            portfolio.power_markets.items(), scenario.power_markets.values(), strict=True
+        )
+    }
+    portfolio = dataclasses.replace(
+        portfolio, build=build, market=market, power_markets=power_markets
+    )
+    return central_case(portfolio) if scenario.simulation.deterministic else portfolio
+
+
+def forward_points(
+    start: str, curve: dict[str, float] | None
+) -> tuple[tuple[int, float], ...] | None:
+    """A forward's points as (month of the horizon, value); a year ``YYYY`` is its January."""
+    if curve is None:
+        return None
+    return tuple(
+        (month_index(start, key if len(key) == 7 else f"{key}-01"), float(value))
+        for key, value in curve.items()
+    )
+
+
+def _forwards(scenario: Scenario) -> dict[str, Any]:
+    """The market's forwards as month points, and the start values they replace."""
+    f = scenario.market.forward
+    if f is None:
+        return {}
+    out: dict[str, Any] = {}
+    for name, key, start_key in (
+        ("btc_forward", "btc_price_usd", "btc_price_usd"),
+        ("hashrate_forward", "hashrate_eh", "hashrate_eh"),
+        ("fee_forward", "fee_share", "fee_share"),
+    ):
+        points = forward_points(scenario.start, getattr(f, key))
+        out[name] = points
+        if points is not None:
+            out[start_key] = float(monthly_curve(points, 1)[0])
+    return out
 
 
 def _convert(cls: type, source: Any) -> Any:
     hints = typing.get_type_hints(cls)
     values = {}
     for f in dataclasses.fields(cls):
+        if f.metadata.get("derived"):
+            continue  # set by kernel_inputs from the scenario
         values[f.name] = _value(hints[f.name], getattr(source, f.name))
     return cls(**values)
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from siteopt.app.checks import scenario_warnings
+from siteopt.app.economics import MarketFan, market_fan
 from siteopt.app.engines import chunk_executor
 from siteopt.app.explain import (
     CapitalValue,
@@ -44,6 +45,7 @@ from siteopt.kernels.reduce import Grouping
 from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InfeasibleError, InputError
+from siteopt.model.load import with_simulation
 from siteopt.model.plausibility import ScenarioWarning, SourceLines
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.alternatives import alternatives as near_optimal
@@ -209,6 +211,10 @@ class SolveOutcome:
     # the converted sites' expected cash flows had they kept hashing, in cashflows.csv's
     # format: the flows the returns are measured over (siteopt.app.finance.increment)
     hashing_cashflows: pd.DataFrame | None = None
+    # the drawn market by year (economics.market_fan): summary.json's "market", the report
+    market: MarketFan | None = None
+    # the plan's NPV on the central path (--deterministic's); None in a deterministic run
+    central_npv_usd: float | None = None
 
     @property
     def chosen(self) -> list[SiteOption]:
@@ -647,7 +653,16 @@ def finish(
         constraints=constraint_slacks(valuation.options, problem, rows),
         memo=memo,
         hashing_cashflows=hashing,
+        market=market_fan(scenario),
+        central_npv_usd=None if scenario.simulation.deterministic else central_npv(scenario, rows),
     )
+
+
+def central_npv(scenario: Scenario, rows: tuple[int, ...]) -> float:
+    """The plan's NPV on the central path (app.central): one scenario, no noise [USD]."""
+    central = with_simulation(scenario, None, None, deterministic=True)
+    table = value_options(central, backend="numpy").options.table
+    return float(table.loc[list(rows), "expected_npv_usd"].sum())
 
 
 def frontier_weights(points: int) -> list[float]:

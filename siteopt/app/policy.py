@@ -43,9 +43,12 @@ POLICY_REQUIRED = (
 )
 
 
+POLICY_OPTIONAL = ("ai_rent_index_low", "ai_rent_index_high")  # where states split on it
+
+
 def read_policy(path: Path) -> pd.DataFrame:
     """policy.csv as strings, with the line of each row; bad files raise InputError."""
-    return read_plan(path, POLICY_REQUIRED, "--policy")
+    return read_plan(path, POLICY_REQUIRED, "--policy", POLICY_OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -90,20 +93,23 @@ def parse_policy(
             year = int(r.decision_year)
         except ValueError:
             raise fail(r.line, f"decision_year {r.decision_year!r} is not a year") from None
+        ai_bin = (getattr(r, "ai_rent_index_low", ""), getattr(r, "ai_rent_index_high", ""))
         state = states.setdefault(
             r.state,
             {
                 "year": year,
                 "low": r.hashprice_low_usd_ph_day,
                 "high": r.hashprice_high_usd_ph_day,
+                "ai": ai_bin,
                 "line": r.line,
                 "sites": {},
             },
         )
-        if (state["year"], state["low"], state["high"]) != (
+        if (state["year"], state["low"], state["high"], state["ai"]) != (
             year,
             r.hashprice_low_usd_ph_day,
             r.hashprice_high_usd_ph_day,
+            ai_bin,
         ):
             raise fail(r.line, f"state {r.state} has another year or bin on line {state['line']}")
         s = site_index[r.site]
@@ -125,6 +131,7 @@ def parse_policy(
     order = sorted(states, key=lambda n: (n.count(".") if n != "now" else -1, n))
     node_of = {"now": 0}
     parent, stage, low, high = [-1], [0], [-math.inf], [math.inf]
+    ai_low, ai_high = [-math.inf], [math.inf]
     for name in order[1:]:
         up = name.rpartition(".")[0] or "now"
         if up not in node_of:
@@ -141,22 +148,33 @@ def parse_policy(
         stage.append(j)
         low.append(_bound(states[name]["low"], -math.inf, fail, states[name]["line"]))
         high.append(_bound(states[name]["high"], math.inf, fail, states[name]["line"]))
+        ai_low.append(_bound(states[name]["ai"][0], -math.inf, fail, states[name]["line"]))
+        ai_high.append(_bound(states[name]["ai"][1], math.inf, fail, states[name]["line"]))
     if states["now"]["year"] != years[0]:
         raise fail(states["now"]["line"], f"'now' decides {years[0]}, not {states['now']['year']}")
     parent_a, stage_a = np.array(parent), np.array(stage)
     low_a, high_a = np.array(low), np.array(high)
+    ai_low_a, ai_high_a = np.array(ai_low), np.array(ai_high)
     for v in range(len(parent)):
-        kids = sorted(np.flatnonzero(parent_a == v).tolist(), key=lambda k: low_a[k])
+        kids = np.flatnonzero(parent_a == v).tolist()
         if not kids:
             continue
-        edges = [low_a[kids[0]]] + [high_a[k] for k in kids]
-        joined = all(high_a[a] == low_a[b] for a, b in zip(kids[:-1], kids[1:], strict=True))
-        if edges[0] != -math.inf or edges[-1] != math.inf or not joined:
-            name = order[v] if v else "now"
+        name = order[v] if v else "now"
+        bins = sorted({(low_a[k], high_a[k]) for k in kids})
+        if not _covers(bins):
             raise InputError(
                 f"{where}: the states below {name} do not cover every hashprice "
                 "once (bins must run from blank to blank without gaps)"
             )
+        for lo, hi in bins:  # within a hashprice bin, the AI rent index bins
+            inner = sorted(
+                (ai_low_a[k], ai_high_a[k]) for k in kids if (low_a[k], high_a[k]) == (lo, hi)
+            )
+            if not _covers(inner):
+                raise InputError(
+                    f"{where}: the states below {name} with hashprice bin {lo:g}-{hi:g} do "
+                    "not cover every AI rent index once (bins from blank to blank)"
+                )
     last = len(years) - 1
     leaves = np.flatnonzero(stage_a == last) if last > 0 else np.array([0])
     if last > 0 and any(not np.any(parent_a == v) for v in range(len(parent)) if stage_a[v] < last):
@@ -181,6 +199,8 @@ def parse_policy(
         leaf=np.zeros(0, dtype=np.int64),
         leaves=leaves,
         described={},
+        ai_low=ai_low_a if np.isfinite(np.r_[ai_low_a, ai_high_a]).any() else None,
+        ai_high=ai_high_a if np.isfinite(np.r_[ai_low_a, ai_high_a]).any() else None,
     )
     leaf_plans = []
     for leaf in leaves.tolist():
@@ -197,6 +217,13 @@ def parse_policy(
                 plan[s] = option
         leaf_plans.append(plan)
     return ParsedPolicy(tree, [names_by_node[v] for v in range(len(parent))], builds, leaf_plans)
+
+
+def _covers(bins: list[tuple[float, float]]) -> bool:
+    """Whether sorted bins [low, high) run from -inf to inf without gaps or overlaps."""
+    if bins[0][0] != -math.inf or bins[-1][1] != math.inf:
+        return False
+    return all(a[1] == b[0] for a, b in zip(bins[:-1], bins[1:], strict=True))
 
 
 def _bound(text: str, blank: float, fail, line) -> float:

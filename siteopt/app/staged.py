@@ -57,6 +57,9 @@ POLICY_COLUMNS = (
     "probability",
     "hashprice_low_usd_ph_day",
     "hashprice_high_usd_ph_day",
+    "ai_rent_index_low",
+    "ai_rent_index_high",
+    "ai_rent_index_p50",
     "hashprice_p50_usd_ph_day",
     "btc_p50_usd",
     "hashrate_p50_eh",
@@ -393,6 +396,9 @@ def _policy(
                     "probability": float(tree.probability[v]),
                     "hashprice_low_usd_ph_day": _finite(tree.low[v]),
                     "hashprice_high_usd_ph_day": _finite(tree.high[v]),
+                    "ai_rent_index_low": _finite(tree.ai_low[v]) if tree.splits_ai else None,
+                    "ai_rent_index_high": _finite(tree.ai_high[v]) if tree.splits_ai else None,
+                    "ai_rent_index_p50": float(d["ai_rent_index"][v, 1]),
                     "hashprice_p50_usd_ph_day": float(d["hashprice"][v, 1]),
                     "btc_p50_usd": float(d["btc_usd"][v, 1]),
                     "hashrate_p50_eh": float(d["hashrate_eh"][v, 1]),
@@ -441,27 +447,48 @@ def policy_lines(staged: StagedOutcome, portfolio: Portfolio) -> list[str]:
                 parts = []
                 for parent in sorted({int(tree.parent[v]) for v in nodes}):
                     kids = [int(v) for v in tree.children(parent)]
-                    run: list[int] = []
-                    for v in [*kids, -1]:
-                        if v >= 0 and acts[v] == build:
-                            run.append(v)
-                            continue
-                        if run:
-                            words = f"{bin_words(tree.low[run[0]], tree.high[run[-1]])} in {month}"
-                            if parent > 0:
-                                earlier = " and ".join(
-                                    f"{tree.describe(u)} in "
-                                    f"{stage_label(portfolio, tree, int(tree.stage[u]))}"
-                                    for u in tree.path(parent)
-                                )
-                                words += f" (after {earlier})"
-                            parts.append(words)
-                        run = []
+                    taking = [v for v in kids if acts[v] == build]
+                    for run in _runs(kids, taking, tree.splits_ai):
+                        words = f"{_bin_text(tree, run)} in {month}"
+                        if parent > 0:
+                            earlier = " and ".join(
+                                f"{tree.describe(u)} in "
+                                f"{stage_label(portfolio, tree, int(tree.stage[u]))}"
+                                for u in tree.path(parent)
+                            )
+                            words += f" (after {earlier})"
+                        parts.append(words)
                 lines.append(f"{year}, {site}: {build} if {'; or '.join(parts)}")
             others = {a for a in acts.values() if not a.startswith("convert ")}
             if "keep hashing" in others:
                 lines.append(f"{year}, {site}: otherwise keep hashing")
     return lines
+
+
+def _runs(kids: list[int], taking: list[int], single: bool) -> list[list[int]]:
+    """Neighbouring states (in bin order) that take the action, as runs; one state a run
+    where states split on the AI rent index too (its bins do not line up across them)."""
+    runs: list[list[int]] = []
+    run: list[int] = []
+    for v in kids:
+        if v in taking and not single:
+            run.append(v)
+            continue
+        if run:
+            runs.append(run)
+            run = []
+        if v in taking:
+            runs.append([v])
+    if run:
+        runs.append(run)
+    return runs
+
+
+def _bin_text(tree, run: list[int]) -> str:
+    """A run of states in words: one hashprice range, or the one state's bins."""
+    if len(run) == 1:
+        return tree.describe(run[0])
+    return bin_words(tree.low[run[0]], tree.high[run[-1]])
 
 
 def staged_summary(staged: StagedOutcome) -> dict[str, Any]:

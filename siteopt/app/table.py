@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siteopt.kernels.forward import btc_log_drift
 from siteopt.kernels.hosting import (
     capex_usd,
     construction_start,
@@ -108,12 +109,13 @@ def check_finite(scenario: Portfolio, table: pd.DataFrame) -> None:
     row, col = (int(i[0]) for i in np.nonzero(bad))
     value, column = float(values[row, col]), str(numeric.columns[col])
     what = "is not a number" if np.isnan(value) else f"reaches {value:.3g}"
+    drift = btc_log_drift(scenario.market.btc_drift, scenario.market.btc_volatility)
     raise InputError(
         f"{scenario.name}: site '{table['site'].iloc[row]}', option "
         f"'{table['option'].iloc[row]}': {column} {what}, beyond what can be valued "
         f"(|USD| <= {MAX_ABS_USD:.0e}); the scenario's extremes compound over "
         f"{scenario.horizon_years} years (discount_rate {scenario.discount_rate:g}, "
-        f"market.btc_drift {scenario.market.btc_drift:g}, market.hashrate_eh "
+        f"market.btc_drift {drift:g}, market.hashrate_eh "
         f"{scenario.market.hashrate_eh:g}, and the site's mining and ai values): bring them "
         "into a realistic range"
     )

@@ -30,6 +30,7 @@ import pandas as pd
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.backend import Backend
 from siteopt.kernels.chunks import ChunkSize, chunk_size_for, stream_chunks
+from siteopt.kernels.forward import btc_log_drift
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk, site_streams_of
 from siteopt.model.schema import Contract, Scenario
@@ -110,6 +111,8 @@ class MarketTerm:
 
 def _market(field: str) -> tuple[Callable, Callable]:
     def get(s: Scenario) -> float:
+        if field == "btc_drift":  # omitted: s^2/2, the flat median
+            return btc_log_drift(s.market.btc_drift, s.market.btc_volatility)
         return float(getattr(s.market, field))
 
     def put(s: Scenario, value: float) -> Scenario:
@@ -119,8 +122,15 @@ def _market(field: str) -> tuple[Callable, Callable]:
 
 
 def _power_scaled(s: Scenario, factor: float) -> Scenario:
+    def forward(m):  # a forward moves with the price it replaces
+        if m.forward_usd_mwh is None:
+            return None
+        return {k: v * factor for k, v in m.forward_usd_mwh.items()}
+
     markets = {
-        name: m.model_copy(update={"price_usd_mwh": m.price_usd_mwh * factor})
+        name: m.model_copy(
+            update={"price_usd_mwh": m.price_usd_mwh * factor, "forward_usd_mwh": forward(m)}
+        )
         for name, m in s.power_markets.items()
     }
     return s.model_copy(update={"power_markets": markets})

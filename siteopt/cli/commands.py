@@ -261,6 +261,7 @@ def _load(file: Path, overrides, run: RunOptions, after_run=()):
         strict=run.strict,
         scenarios=run.scenarios,
         seed=run.seed,
+        deterministic=run.deterministic,
         after_run=after_run,
     )
     return scenario, source
@@ -303,7 +304,12 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
     from siteopt.cli.render import print_whatif
 
     scenario, source, printed = load_checked(
-        file, (), strict=run.strict, scenarios=run.scenarios, seed=run.seed
+        file,
+        (),
+        strict=run.strict,
+        scenarios=run.scenarios,
+        seed=run.seed,
+        deterministic=run.deterministic,
     )
     changed, _, _ = load_checked(  # a bad --set fails with the file's line numbers
         file,
@@ -311,6 +317,7 @@ def whatif(file: Path, run: RunOptions, overrides, as_json, no_report) -> None:
         strict=run.strict,
         scenarios=run.scenarios,
         seed=run.seed,
+        deterministic=run.deterministic,
         already=printed,
     )
     _check_memory(scenario)

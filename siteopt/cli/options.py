@@ -55,6 +55,7 @@ class RunOptions:
     time_limit: float
     mip_gap: float
     quiet: bool
+    deterministic: bool = False
     strict: bool = False
     verbose: bool = False
 
@@ -152,9 +153,14 @@ _RUN_OPTIONS = [
         help="Relative MIP gap at which the MILP stops (0.0001 = 0.01%).",
     ),
     click.option("--quiet", is_flag=True, help="No progress bars."),
+    click.option(
+        "--deterministic",
+        is_flag=True,
+        help="One path at the central view: no noise, no exits, no delays (docs/model.md).",
+    ),
 ]
 _RUN_KEYS = ("out_dir", "scenarios", "seed", "backend", "engine", "scheduler", "solver",
-             "time_limit", "mip_gap", "quiet", "strict", "verbose")  # fmt: skip
+             "time_limit", "mip_gap", "quiet", "deterministic", "strict", "verbose")  # fmt: skip
 
 
 def strict_option(f: F) -> F:
@@ -192,6 +198,7 @@ def load_checked(
     strict: bool,
     scenarios: int | None = None,
     seed: int | None = None,
+    deterministic: bool = False,
     already: Collection[str] = (),
     after_run: Collection[str] = (),
 ):
@@ -222,7 +229,7 @@ def load_checked(
     scenario, source = load_scenario_source(file, overrides)
     if scenarios is not None:
         source = dataclasses.replace(source, flags={("simulation", "scenarios"): "--scenarios"})
-    scenario = with_simulation(scenario, scenarios, seed)
+    scenario = with_simulation(scenario, scenarios, seed, deterministic)
     warnings = scenario_warnings(scenario, source)
     if warnings and strict:
         raise InputError(

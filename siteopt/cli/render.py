@@ -200,7 +200,8 @@ def print_market_fan(fan: MarketFan, console: Console) -> None:
         table.add_row(month, *cells)
     console.print(table)
     console.print(
-        "market.btc_drift is the mean return: with high volatility the median BTC path falls"
+        "the median BTC path follows market.forward or btc_drift (omitted: flat); with high "
+        "volatility the mean rises far above it"
     )
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from siteopt.model.errors import InputError
 from siteopt.model.plausibility import SourceLines
 from siteopt.model.schema import Scenario, year_month_index
+from siteopt.model.series import forward_files
 from siteopt.model.source import (
     PathKey,
     SourceMap,
@@ -95,6 +96,9 @@ def load_scenario_source(
     ]
     if problems:
         raise ScenarioError(problems)
+    csv_problems = forward_files(source.data, path.parent)
+    if csv_problems:
+        raise ScenarioError([Problem(str(path), None, "", p) for p in csv_problems])
     scenario = validate_data(source, str(path))
     return scenario, SourceLines(str(path), dict(source.lines), tuple(source.overridden))
 
@@ -314,9 +318,30 @@ def cross_field_problems(s: Scenario) -> list[tuple[PathKey, str]]:
         check_objective,
         check_option_count,
         check_hashrate_feedback,
+        check_forwards,
         check_market_range,
     )
     return [problem for check in checks for problem in check(s)]
+
+
+def check_forwards(s: Scenario) -> list[tuple[PathKey, str]]:
+    """A forward names each month once (``2027`` is ``2027-01``)."""
+    curves: list[tuple[PathKey, dict[str, float] | None]] = []
+    if s.market.forward is not None:
+        f = s.market.forward
+        curves += [(("market", "forward", k), getattr(f, k))
+                   for k in ("btc_price_usd", "hashrate_eh", "fee_share")]  # fmt: skip
+    curves += [(("power_markets", name, "forward_usd_mwh"), pm.forward_usd_mwh)
+               for name, pm in s.power_markets.items()]  # fmt: skip
+    problems = []
+    for path, curve in curves:
+        seen: dict[str, str] = {}
+        for key in curve or {}:
+            month = key if len(key) == 7 else f"{key}-01"
+            if month in seen:
+                problems.append((path, f"{key} and {seen[month]} are the same month"))
+            seen[month] = key
+    return problems
 
 
 def check_names(s: Scenario) -> list[tuple[PathKey, str]]:
@@ -589,27 +614,61 @@ LN_FLOAT_LIMIT = 700.0  # float64 under- and overflows near e^-745 and e^709
 def hashprice_log_bounds(s: Scenario) -> tuple[float, float]:
     """Bounds on ln(hashprice [USD/PH/day]) over the horizon and every scenario.
 
-    ln hashprice = ln(144 reward / 1000) + ln P - ln H; over t <= Y years ln P moves by
-    (btc_drift - s^2/2) t +- z s sqrt(t) and ln H by hashrate_growth t +- z s_h sqrt(t),
-    each bounded here by its drift over the whole horizon (when it points that way)
-    plus Z_EXTREME standard deviations. The hashrate feedback (a stable elasticity, see
+    ln hashprice = ln(144 reward / 1000) + ln P - ln H; over t <= Y years ln P moves from
+    the start price (or within the forward's range) by its drift when it points that way,
+    plus Z_EXTREME standard deviations, and ln H likewise by ``hashrate_growth`` and at
+    most a year's fleet efficiency gain (or power moving to AI) a year, plus the start's
+    distance from break-even. The hashrate feedback (a stable elasticity, see
     check_hashrate_feedback) pulls the hashrate after the hashprice and so narrows the
     range in practice; it is left out.
     """
     m, years = s.market, float(s.horizon_years)
-    btc_drift = (m.btc_drift - 0.5 * m.btc_volatility**2) * years
+    f = m.forward
+    btc_drift = (_btc_drift(m) - 0.5 * m.btc_volatility**2) * years
     btc_swing = Z_EXTREME * m.btc_volatility * math.sqrt(years)
-    hash_drift = m.hashrate_growth * years
+    btc_low, btc_high = _log_range(f.btc_price_usd if f else None, m.btc_price_usd)
+    if f is not None and f.btc_price_usd is not None:
+        btc_drift = -0.5 * m.btc_volatility**2 * years if m.forward_is == "mean" else 0.0
+    hash_low, hash_high = _log_range(f.hashrate_eh if f else None, m.hashrate_eh)
+    hash_up = hash_down = m.hashrate_growth * years
+    if f is None or f.hashrate_eh is None:
+        gap = abs(math.log(_start_hashprice(m, s) / _breakeven(m, s)))
+        hash_up += -math.log(1.0 - m.fleet_efficiency_gain) * years + gap
+        hash_down -= -math.log(1.0 - m.hashrate_to_ai_per_year) * years + gap
     hash_swing = Z_EXTREME * m.hashrate_volatility * math.sqrt(years)
-    fees_high = m.fee_share * math.exp(Z_EXTREME * m.fee_share_volatility)
-    reward_low = m.subsidy_btc / 2.0 ** len(s.halvings)
+    fee_high = max([m.fee_share, *((f.fee_share or {}).values() if f else ())])
+    fees_high = fee_high * math.exp(Z_EXTREME * m.fee_share_volatility)
+    reward_low = m.subsidy_btc / 2.0 ** min(len(s.halvings), 1_000)
     reward_high = m.subsidy_btc * (1.0 + fees_high)
-    base = math.log(144.0 * m.btc_price_usd / (m.hashrate_eh * 1000.0))
-    low = base + math.log(reward_low) + min(btc_drift, 0.0) - btc_swing
-    low -= max(hash_drift, 0.0) + hash_swing
-    high = base + math.log(reward_high) + max(btc_drift, 0.0) + btc_swing
-    high -= min(hash_drift, 0.0) - hash_swing
+    base = math.log(144.0 / 1000.0)
+    low = base + math.log(reward_low) + btc_low + min(btc_drift, 0.0) - btc_swing
+    low -= hash_high + max(hash_up, 0.0) + hash_swing
+    high = base + math.log(reward_high) + btc_high + max(btc_drift, 0.0) + btc_swing
+    high -= hash_low + min(hash_down, 0.0) - hash_swing
     return low, high
+
+
+def _btc_drift(m: Any) -> float:
+    """``btc_drift``, or s^2/2 (a flat median) when omitted."""
+    return 0.5 * m.btc_volatility**2 if m.btc_drift is None else m.btc_drift
+
+
+def _log_range(curve: dict[str, float] | None, start: float) -> tuple[float, float]:
+    """ln of the lowest and highest value of a forward (the start value without one)."""
+    values = [v for v in (curve or {}).values() if v > 0] or [start]
+    return math.log(min(values)), math.log(max(values))
+
+
+def _start_hashprice(m: Any, s: Scenario) -> float:
+    reward = m.subsidy_btc / 2.0 ** sum(1 for h in s.halvings if h <= s.start)
+    return 144.0 * reward * (1.0 + m.fee_share) * m.btc_price_usd / (m.hashrate_eh * 1000.0)
+
+
+def _breakeven(m: Any, s: Scenario) -> float:
+    """The marginal fleet's break-even hashprice at the start [USD/PH/day]."""
+    if m.breakeven_efficiency_j_th is None:
+        return _start_hashprice(m, s)
+    return 0.024 * m.breakeven_efficiency_j_th * m.breakeven_power_usd_mwh
 
 
 def check_market_range(s: Scenario) -> list[tuple[PathKey, str]]:
@@ -621,7 +680,7 @@ def check_market_range(s: Scenario) -> list[tuple[PathKey, str]]:
     message = (
         f"over {s.horizon_years} years these values can take the hashprice to e^{low:.0f}.."
         f"e^{high:.0f} USD/PH/day, beyond what a float holds (e^-{LN_FLOAT_LIMIT:.0f}.."
-        f"e^{LN_FLOAT_LIMIT:.0f}): btc_drift {m.btc_drift:g}, btc_volatility "
+        f"e^{LN_FLOAT_LIMIT:.0f}): btc_drift {_btc_drift(m):g}, btc_volatility "
         f"{m.btc_volatility:g}, hashrate_growth {m.hashrate_growth:g}, hashrate_volatility "
         f"{m.hashrate_volatility:g}, subsidy_btc {m.subsidy_btc:g}; narrow them or shorten "
         "horizon_years"
@@ -792,14 +851,19 @@ def _no_such_key(head: str, known: list[str], full: list[str], what: str = "key"
     return f"unknown {what} {_quoted(head)}{hint}"
 
 
-def with_simulation(scenario: Scenario, scenarios: int | None, seed: int | None) -> Scenario:
-    """The scenario with the run settings ``--scenarios`` and ``--seed`` applied (None
-    keeps the file's); the risk sample is capped at the scenario count."""
+def with_simulation(
+    scenario: Scenario, scenarios: int | None, seed: int | None, deterministic: bool = False
+) -> Scenario:
+    """The scenario with the run settings ``--scenarios``, ``--seed`` and
+    ``--deterministic`` applied (None and False keep the file's); the risk sample is capped
+    at the scenario count, and the central case counts one scenario."""
     sim = scenario.simulation
-    n = scenarios if scenarios is not None else sim.scenarios
+    central = deterministic or sim.deterministic
+    n = 1 if central else scenarios if scenarios is not None else sim.scenarios
     update = {
         "scenarios": n,
         "seed": sim.seed if seed is None else seed,
         "risk_sample": min(sim.risk_sample, n),
+        "deterministic": central,
     }
     return scenario.model_copy(update={"simulation": sim.model_copy(update=update)})

@@ -304,7 +304,7 @@ def landlord_yields(s: Scenario) -> list[Finding]:
 def few_scenarios(s: Scenario, plan_npv_se_usd: float | None = None) -> list[Finding]:
     """Fewer than MIN_SCENARIOS scenarios: statistics carry large sampling error."""
     n = s.simulation.scenarios
-    if n >= MIN_SCENARIOS:
+    if n >= MIN_SCENARIOS or s.simulation.deterministic:  # the central case is one path
         return []
     se = (
         f"; the standard error of the plan's E[NPV] is ${plan_npv_se_usd / 1e6:,.1f}M"

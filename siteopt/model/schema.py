@@ -109,15 +109,126 @@ class Simulation(_Model):
         le=10_000,
         description="scenarios whose per-option NPVs go to the MILP risk constraint [count]",
     )
+    deterministic: bool = Field(
+        False,
+        description=(
+            "value one path at the central view with no noise (docs/model.md, 'The central "
+            "case'); scenarios and risk_sample count as 1; --deterministic sets it"
+        ),
+    )
 
 
 Refresh = Literal["when_it_pays", "always", "never"]
 
 
+ForwardPoint = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$"),
+    Field(description="a year (its January) or a month, YYYY or YYYY-MM"),
+]
+MAX_FORWARD_POINTS = 1_200
+
+
+def _forward_keys(value: Any) -> Any:
+    """Year keys arrive from YAML as integers: read them as the text ``YYYY``."""
+    if isinstance(value, dict):
+        return {
+            (f"{k:04d}" if isinstance(k, int) and not isinstance(k, bool) else k): v
+            for k, v in value.items()
+        }
+    if isinstance(value, str):
+        raise ValueError(
+            "a forward's CSV file is read when the scenario file is loaded; give the file's "
+            "path in the scenario (relative to it), or a map of year -> value"
+        )
+    return value
+
+
+class Forward(_Model):
+    btc_price_usd: dict[ForwardPoint, Annotated[float, Field(ge=1, le=1e9)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_FORWARD_POINTS,
+        description="BTC price by year or month [USD]; or a CSV (month,value)",
+    )
+    hashrate_eh: dict[ForwardPoint, Annotated[float, Field(ge=0.001, le=1e7)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_FORWARD_POINTS,
+        description="network hashrate by year or month [EH/s]; or a CSV (month,value)",
+    )
+    fee_share: dict[ForwardPoint, Annotated[float, Field(ge=0, le=10)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_FORWARD_POINTS,
+        description="fees as a share of the subsidy by year or month [-]; or a CSV",
+    )
+
+    @field_validator("btc_price_usd", "hashrate_eh", "fee_share", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        return _forward_keys(value)
+
+
+Loading = Annotated[float, Field(ge=-1, le=1)]
+
+
+class Factor(_Model):
+    btc: Loading = Field(
+        0.4,
+        description=(
+            "loading of BTC's monthly log return on the common factor [-] (BTC's correlation "
+            "with US equities ~0.3-0.5 in 2022-25; est.)"
+        ),
+    )
+    ai_rent: Loading = Field(
+        0.5, description="loading of the AI rent index's monthly log return [-] (est.)"
+    )
+    tenant_exit: Loading = Field(
+        0.3,
+        description=(
+            "loading of each tenant's exit on the factor's level: exits cluster where BTC and "
+            "AI rents fall (a one-factor Gaussian copula) [-] (est.)"
+        ),
+    )
+    capex_overrun: Loading = Field(
+        0.0, description="loading of each site's capex overrun (larger where it is low) [-]"
+    )
+
+
+class AIMarket(_Model):
+    rent_drift: float = Field(
+        0.025,
+        ge=-1,
+        le=1,
+        description=(
+            "expected annual growth of the AI rent index (its mean) [1/yr]: what market rents "
+            "of later signings and re-lets follow (est.)"
+        ),
+    )
+    rent_volatility: float = Field(
+        0.15, ge=0, le=2, description="annual volatility of ln(AI rent index) [1/sqrt(yr)] (est.)"
+    )
+    capex_inflation: float | None = Field(
+        None,
+        ge=-0.1,
+        le=0.5,
+        description=(
+            "annual growth of AI build capex for later build years [1/yr]; omitted: cost_inflation"
+        ),
+    )
+
+
 class Market(_Model):
     btc_price_usd: float = Field(90_000.0, ge=1, le=1e8, description="BTC price at start [USD]")
-    btc_drift: float = Field(
-        0.05, ge=-2, le=2, description="annual expected log-return before -s^2/2 [1/yr]"
+    btc_drift: float | None = Field(
+        None,
+        ge=-2,
+        le=2,
+        description=(
+            "annual expected log-return before -s^2/2 [1/yr]; omitted: s^2/2, so the median "
+            "BTC price stays at the start price (the mean grows at s^2/2)"
+        ),
     )
     btc_volatility: float = Field(
         0.55, ge=0, le=3, description="annual volatility of ln BTC [1/sqrt(yr)]"
@@ -125,7 +236,16 @@ class Market(_Model):
     hashrate_eh: float = Field(
         1200.0, ge=0.001, le=1e6, description="network hashrate at start [EH/s]"
     )
-    hashrate_growth: float = Field(0.20, ge=-2, le=5, description="annual log drift g0 [1/yr]")
+    hashrate_growth: float = Field(
+        0.0,
+        ge=-2,
+        le=5,
+        description=(
+            "annual log growth of the network hashrate besides its pull toward the "
+            "break-even hashrate, g0 [1/yr] (revision 2: 0.20 with the start hashprice as "
+            "break-even)"
+        ),
+    )
     hashrate_volatility: float = Field(
         0.12, ge=0, le=3, description="annual volatility of ln H [1/sqrt(yr)]"
     )
@@ -133,9 +253,69 @@ class Market(_Model):
         0.5, ge=-1, le=1, description="corr(Z_btc, Z_hashrate) [-]"
     )
     hashrate_elasticity: float = Field(
-        0.3, ge=0, le=10, description="growth response to ln(hashprice / start hashprice) [1/yr]"
+        0.3,
+        ge=0,
+        le=10,
+        description="growth response to ln(hashprice / break-even hashprice) [1/yr]",
     )
     hashrate_lag_months: int = Field(6, ge=0, le=60, description="lag of that response [months]")
+    breakeven_efficiency_j_th: float | None = Field(
+        28.2,
+        gt=1,
+        le=200,
+        description=(
+            "efficiency of the network's marginal fleet at the start [J/TH] (the surveyed "
+            "average, 28.2 in 2025): it breaks even at "
+            "0.024 x this x breakeven_power_usd_mwh USD/PH/day; null: the start hashprice is "
+            "the break-even one (revision 2)"
+        ),
+    )
+    breakeven_power_usd_mwh: float = Field(
+        45.0,
+        gt=0,
+        le=5_000,
+        description="the marginal fleet's power price [USD/MWh] (surveyed median $45 in 2025)",
+    )
+    fleet_efficiency_gain: float = Field(
+        0.15,
+        ge=0,
+        lt=1,
+        description=(
+            "annual fall of the marginal fleet's J/TH [share/yr] (new models ~19%/yr "
+            "2020-2026, the network's average ~24% in 2024; est.)"
+        ),
+    )
+    hashrate_to_ai_per_year: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description=(
+            "share of the network's hashrate whose power moves to AI each year (listed "
+            "miners converting sites), raising the break-even hashprice [share/yr] (est.)"
+        ),
+    )
+    forward: Forward | None = Field(
+        None,
+        description=(
+            "house view: forward curves of BTC, network hashrate and the fee share; the "
+            "paths disperse around them (forward_is); a forward's first month replaces the "
+            "start value"
+        ),
+    )
+    forward_is: Literal["median", "mean"] = Field(
+        "median", description="what every forward is of the paths: their median or their mean"
+    )
+    factor: Factor = Field(
+        default_factory=Factor,
+        description=(
+            "the common factor's loadings: shocks that move together (0 everywhere: "
+            "independent draws, as before)"
+        ),
+    )
+    ai: AIMarket = Field(
+        default_factory=AIMarket,
+        description="the AI rent index and AI capex inflation",
+    )
     subsidy_btc: float = Field(
         3.125,
         ge=1e-8,
@@ -216,6 +396,20 @@ class PowerMarket(_Model):
     fourcp_avoidance: Share = Field(
         0.9, description="probability curtailable load avoids 4CP [0-1]"
     )
+    forward_usd_mwh: dict[ForwardPoint, Annotated[float, Field(ge=0, le=5_000)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_FORWARD_POINTS,
+        description=(
+            "power forward by year or month, before seasonality [USD/MWh]; or a CSV "
+            "(month,value); replaces price_usd_mwh (market.forward_is says median or mean)"
+        ),
+    )
+
+    @field_validator("forward_usd_mwh", mode="before")
+    @classmethod
+    def _forward_keys(cls, value: Any) -> Any:
+        return _forward_keys(value)
 
 
 class SitePower(_Model):
@@ -452,6 +646,20 @@ class Contract(_Model):
             "starting rent of a successor tenant in a hall the landlord fits out "
             "[USD/kW IT-month], escalated like the contract and times the market factor; "
             "null: price_usd_kw_month (set it where the tenant funds part of the hall)"
+        ),
+    )
+    price_follows_index: bool = Field(
+        False,
+        description=(
+            "a later build signs at the price moved by the AI rent index since the start "
+            "(market.ai); false: the price as offered today, whatever the build year"
+        ),
+    )
+    available_until: YearMonth | None = Field(
+        None,
+        description=(
+            "the last month the offer can be signed [YYYY-MM]: a build year whose "
+            "construction starts later is not offered; null: open over the horizon"
         ),
     )
 

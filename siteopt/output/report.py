@@ -153,6 +153,12 @@ def _headline(data: ReportData) -> str:
             f"{mw_text(s['ai_it_mw_total'])} MW / {mw_text(s['mining_mw_total'])} MW",
         ),
     ]
+    central = s.get("central_case")
+    if central is not None:
+        cards.insert(1, ("central case (one path, no noise)", usd_m(central["npv_usd"])))
+        cards.insert(2, ("value of the risk", usd_m(central["value_of_risk_usd"], signed=True)))
+    if s.get("deterministic"):
+        cards[0] = ("NPV on the central path (deterministic)", usd_m(s["expected_npv_usd"]))
     grid = (
         "<div class=cards>"
         + "".join(
@@ -620,8 +626,10 @@ def _market_section(data: ReportData, png: bytes | None) -> str:
         f"<p class=caption>{data.market_scenarios:,} of the run's scenarios, at each year's "
         f"end, log scale. The median BTC price goes from ${btc['p50'][0]:,.0f} ({first}) to "
         f"${btc['p50'][-1]:,.0f} ({last}) while the mean goes from ${btc['mean'][0]:,.0f} to "
-        f"${btc['mean'][-1]:,.0f}: market.btc_drift is the mean return, so with a high "
-        "volatility the typical path falls. Halvings cut the hashprice.</p>"
+        f"${btc['mean'][-1]:,.0f}: the median follows the forward or market.btc_drift "
+        "(omitted: flat), and with a high volatility the mean rises far above it. The network "
+        "hashrate moves toward the hashrate at which the marginal fleet breaks even; halvings "
+        "cut the hashprice.</p>"
     )
     alt = "BTC price, network hashrate and hashprice by year: p10-p90 band, median and mean"
     return _section("market", "Market paths", _img("market_paths.png", png, alt) + caption)

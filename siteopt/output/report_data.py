@@ -85,7 +85,7 @@ def report_data(
 ) -> ReportData:
     """What report.html shows of one run; ``summary`` is its summary.json document."""
     s, scenario = summary, outcome.scenario
-    fan = market_fan(scenario)
+    fan = outcome.market if outcome.market is not None else market_fan(scenario)
     years = list(outcome.valuation.options.years)
     picked = outcome.valuation.options.table.loc[list(outcome.rows)]
     budget = outcome.problem.budget_usd_by_year
@@ -129,6 +129,41 @@ def _timeline(outcome: SolveOutcome, years: list[int], picked: pd.DataFrame) -> 
     )
 
 
+def _drift(m) -> str:
+    if m.btc_drift is None:
+        return f"{m.btc_volatility**2 / 2:.0%} (omitted: the median stays flat)"
+    return f"{m.btc_drift:.0%}"
+
+
+def _breakeven(m) -> str:
+    if m.breakeven_efficiency_j_th is None:
+        where = "the start hashprice"
+    else:
+        hp = 0.024 * m.breakeven_efficiency_j_th * m.breakeven_power_usd_mwh
+        where = (
+            f"{m.breakeven_efficiency_j_th:g} J/TH at ${m.breakeven_power_usd_mwh:,.0f}/MWh "
+            f"(${hp:,.1f}/PH/day)"
+        )
+    return (
+        f"{where}, {m.fleet_efficiency_gain:.0%}/yr more efficient, "
+        f"{m.hashrate_to_ai_per_year:.1%}/yr of the network to AI, elasticity "
+        f"{m.hashrate_elasticity:g}/yr after {m.hashrate_lag_months} months"
+    )
+
+
+def _forwards(scenario: Scenario) -> str:
+    f = scenario.market.forward
+    named = [] if f is None else [k for k in ("btc_price_usd", "hashrate_eh", "fee_share")
+                                  if getattr(f, k) is not None]  # fmt: skip
+    named += [
+        f"power {name}" for name, pm in scenario.power_markets.items()
+        if pm.forward_usd_mwh is not None
+    ]  # fmt: skip
+    if not named:
+        return "none: the drift rules"
+    return f"{', '.join(named)} (the {scenario.market.forward_is} of the paths)"
+
+
 def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
     """The inputs that drive the answer, as (section, item, value with unit) rows."""
     m, fin, obj, sim = scenario.market, scenario.financing, scenario.objective, scenario.simulation
@@ -141,16 +176,20 @@ def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
         ),  # fmt: skip
         ("Horizon", "cost inflation", f"{m.cost_inflation:.1%}/yr"),
         ("Market", "BTC price at start", f"${m.btc_price_usd:,.0f}"),
-        ("Market", "BTC drift, volatility", f"{m.btc_drift:.0%}, {m.btc_volatility:.0%}/yr"),
+        ("Market", "BTC drift, volatility", f"{_drift(m)}, {m.btc_volatility:.0%}/yr"),
         ("Market", "network hashrate at start", f"{m.hashrate_eh:,.0f} EH/s"),
         (
             "Market",
-            "hashrate growth, volatility",
+            "hashrate growth beside break-even, volatility",
             f"{m.hashrate_growth:.0%}, {m.hashrate_volatility:.0%}/yr",
         ),  # fmt: skip
+        ("Market", "break-even fleet", _breakeven(m)),
+        ("Market", "forwards", _forwards(scenario)),
         ("Market", "halvings", _halvings(scenario)),
         ("Market", "fees", f"{m.fee_share:.1%} of subsidy"),
     ]
+    if scenario.simulation.deterministic:
+        rows.append(("Market", "run", "deterministic: one path at the central view"))
     for name, pm in scenario.power_markets.items():
         rows.append(
             (

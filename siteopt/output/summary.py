@@ -14,6 +14,7 @@ from siteopt.app.staged import staged_summary
 from siteopt.version import __version__
 
 if TYPE_CHECKING:
+    from siteopt.app.economics import MarketFan
     from siteopt.app.pipeline import SolveOutcome
 
 
@@ -68,6 +69,15 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
         "time_limit_s": outcome.time_limit_s,
         "version": __version__,
     }
+    summary["deterministic"] = outcome.scenario.simulation.deterministic
+    if outcome.central_npv_usd is not None:
+        summary["central_case"] = {
+            "npv_usd": outcome.central_npv_usd,
+            # E[NPV] less the central path's NPV: what the distribution adds or takes away
+            "value_of_risk_usd": fig.expected_npv_usd - outcome.central_npv_usd,
+        }
+    if outcome.market is not None:
+        summary["market"] = market_block(outcome.market)
     if outcome.frontier is not None:
         summary["frontier"] = [dict(r) for r in outcome.frontier_records]
     if outcome.staged is not None:
@@ -75,6 +85,17 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
     if outcome.evaluated:
         summary["evaluated"] = True
     return summary
+
+
+def market_block(fan: MarketFan) -> dict[str, Any]:
+    """The market the valuation drew, by year (economics.market_fan): for each series its
+    p5, p10, p50, p90, p95 and mean, one value per year (each year's last month)."""
+    return {
+        "scenarios": fan.scenarios,
+        "years": list(fan.years),
+        "months": list(fan.months),
+        **{name: {k: list(v) for k, v in stats.items()} for name, stats in fan.paths.items()},
+    }
 
 
 def alternatives_of(outcome: SolveOutcome) -> list[dict[str, Any]]:

@@ -72,6 +72,15 @@ def zero_volatility_dict() -> dict[str, Any]:
             "hashrate_price_correlation": 0.5,
             "hashrate_elasticity": 0.0,
             "hashrate_lag_months": 6,
+            # revision 2's hashrate rule (the start hashprice is break-even): the hand cases
+            # are computed against it; tests of the break-even market set these keys
+            "breakeven_efficiency_j_th": None,
+            "fleet_efficiency_gain": 0.0,
+            "hashrate_to_ai_per_year": 0.0,
+            # a still AI rent index (1 throughout) and independent draws: the hand cases'
+            # market rents are the contract's prices; tests of the AI market set these
+            "ai": {"rent_drift": 0.0, "rent_volatility": 0.0},
+            "factor": {"btc": 0.0, "ai_rent": 0.0, "tenant_exit": 0.0, "capex_overrun": 0.0},
             "subsidy_btc": 3.125,
             "halving_months": ["2028-04"],
             "fee_share": 0.01,

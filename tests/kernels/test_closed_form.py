@@ -229,8 +229,11 @@ def paper_npv(
         vacant_after = 0
         original, original_end = True, 10**6  # the first tenant (and its renewals) holds
         takes = contract.tenant_funded_share > 0 and not contract.improvements_revert
-        tail = "contract"  # what runs at T
+        tail, tail_start = "contract", 0  # what runs at T, and since when
         refund_at_end = False
+        # r3: the relative month each market lease was signed: it signs at the market (the
+        # AI rent index, 1 here) and steps up with the escalator from there
+        signed_at = [0] * max(K, 0)
         while end < K:
             renews = expired and next(renewing)
             nxt = end if renews else end + contract.relet_months
@@ -256,8 +259,9 @@ def paper_npv(
             original = original and renews
             for k in range(nxt, min(nxt + R, K)):
                 state[k] = kind
+                signed_at[k] = nxt
             if nxt < K:
-                tail = kind
+                tail, tail_start = kind, nxt
             end, expired = nxt + R, True
         lost = lost_from < T
         relet_capex = (
@@ -276,12 +280,15 @@ def paper_npv(
         ) / ai.max_it_mw
         upkeep = ai.opex_usd_mw_month + ai.sga_usd_mw_month
 
-        def price_of(kind: str, k: int) -> float:
-            """Rent per IT MW in relative month k by the tenancy's kind (factor 1)."""
-            growth = (1 + contract.escalator) ** (k // 12)
+        def price_of(kind: str, k: int, since: int = 0) -> float:
+            """Rent per IT MW in relative month k by the tenancy's kind (factor 1); a market
+            lease (own, market) signed at relative month ``since`` at the price x the index
+            (1), stepping up on the hall's anniversaries from there."""
             if kind == "contract":
                 share = ramp[k] if k < len(ramp) else 1.0
+                growth = (1 + contract.escalator) ** (k // 12)
                 return 1000.0 * contract.price_usd_kw_month * growth * share
+            growth = (1 + contract.escalator) ** (k // 12 - since // 12)
             if kind == "own":
                 return 1000.0 * contract.price_usd_kw_month * growth
             return 1000.0 * successor_price * growth
@@ -298,7 +305,7 @@ def paper_npv(
                 fitout[t] += contract.tenant_funded_share * capex_now * prices[t]
             if state[k] == "empty":
                 continue  # empty: no rent, no power
-            rent[t] = it_mw * price_of(state[k], k)
+            rent[t] = it_mw * price_of(state[k], k, signed_at[k])
             if not contract.power_pass_through:  # AI runs through every bin, pays 4CP
                 ai_power_mwh[t] = it_mw * ai.pue * hours[t]
                 ai_fourcp[t] = it_mw * ai.pue * fourcp_full
@@ -433,7 +440,9 @@ def paper_npv(
 
             def let_value(kind: str, k: int) -> float:
                 """12 x the multiple x a let month's market NOI, in relative month k."""
-                noi = price_of(kind, k) - (upkeep + reserve) * g ** (first_rent + k) - power_usd_mw
+                noi = (
+                    price_of(kind, k, k) - (upkeep + reserve) * g ** (first_rent + k) - power_usd_mw
+                )
                 return 12.0 * multiple * noi
 
             def relet(k: int, with_refund: bool) -> float:
@@ -453,7 +462,7 @@ def paper_npv(
                 off = first_rent + k0 - T  # months from T to relative month k0
                 lease_end = max(end if tail != "contract" else term, k0)
                 value = sum(
-                    (price_of(tail, k) - upkeep * g ** (first_rent + k) - power_usd_mw)
+                    (price_of(tail, k, tail_start) - upkeep * g ** (first_rent + k) - power_usd_mw)
                     * u ** (off + k - k0)
                     for k in range(k0, lease_end)
                 )

@@ -81,23 +81,78 @@ def lagless(scenario):
     return scenario.model_copy(update={"market": m})
 
 
+def with_forwards(scenario, forward_is="mean"):
+    """The scenario with a house view: BTC, hashrate, fee and power forwards."""
+    forward = {
+        "btc_price_usd": {"2027": 95_000, "2029-06": 140_000, "2033": 120_000},
+        "hashrate_eh": {"2027": 1_150, "2030": 1_900, "2035": 2_400},
+        "fee_share": {"2027": 0.01, "2032": 0.0, "2036": 0.05},
+    }
+    m = type(scenario.market).model_validate(
+        {**scenario.market.model_dump(), "forward": forward, "forward_is": forward_is}
+    )
+    power = {
+        name: pm.model_copy(update={"forward_usd_mwh": {"2027": 40.0, "2031": 48.0}})
+        for name, pm in scenario.power_markets.items()
+    }
+    return scenario.model_copy(update={"market": m, "power_markets": power})
+
+
+def revision_2(scenario):
+    """The scenario under revision 2's hashrate rule (start hashprice as break-even)."""
+    m = scenario.market.model_copy(
+        update={"breakeven_efficiency_j_th": None, "fleet_efficiency_gain": 0.0}
+    )
+    return scenario.model_copy(update={"market": m})
+
+
+def independent(scenario):
+    """The scenario with no common factor and a still AI rent index: nothing of the
+    factor's stream is drawn."""
+    m = type(scenario.market).model_validate(
+        {
+            **scenario.market.model_dump(),
+            "factor": {"btc": 0.0, "ai_rent": 0.0, "tenant_exit": 0.0, "capex_overrun": 0.0},
+            "ai": {"rent_drift": 0.03, "rent_volatility": 0.0},
+        }
+    )
+    return scenario.model_copy(update={"market": m})
+
+
 # ---- the CUDA source on the CPU, through the real wrappers --------------------------
 
 
 @needs_compiler
-@pytest.mark.parametrize("variant", [lambda s: s, lagless], ids=["as-filed", "lag-1"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        lambda s: s,
+        lagless,
+        with_forwards,
+        lambda s: with_forwards(s, "median"),
+        revision_2,
+        independent,
+    ],
+    ids=["as-filed", "lag-1", "forward-mean", "forward-median", "revision-2", "no-factor"],
+)
 def test_market_kernel_matches_numpy(on_host, scenario, variant):
     sc = variant(scenario)
     idx = np.arange(10**9, 10**9 + N, dtype=np.int64)  # high indices use counter word 1
     got = _cuda.market_paths(kernel_inputs(sc), idx, xp=np)
     want = market.market_paths(kernel_inputs(sc), idx, xp=np)
     assert on_host.launches == [("siteopt_market", (2,), (256,))]
-    for name in ("btc_usd", "hashrate_eh", "reward_btc", "hashprice"):
+    for name in ("btc_usd", "hashrate_eh", "reward_btc", "hashprice", "ai_rent_index"):
         close(getattr(got, name), getattr(want, name))
 
 
 @needs_compiler
-def test_power_kernel_matches_numpy(on_host, scenario):
+@pytest.mark.parametrize(
+    "variant",
+    [lambda s: s, with_forwards, lambda s: with_forwards(s, "median")],
+    ids=["as-filed", "forward-mean", "forward-median"],
+)
+def test_power_kernel_matches_numpy(on_host, scenario, variant):
+    scenario = variant(scenario)
     cal = horizon_calendar(kernel_inputs(scenario))
     idx = np.arange(N, dtype=np.int64)
     for m in range(len(scenario.power_markets)):

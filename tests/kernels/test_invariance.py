@@ -297,6 +297,25 @@ VARIANTS = {
         "build.refit_years": 1.0,
         "build.refit_capex_usd_mw": 400_000.0,
     },
+    # the AI market and the common factor (issue 26)
+    "ai-market-moves-and-contracts-follow-it": {
+        "market.ai": {"rent_drift": 0.08, "rent_volatility": 0.4, "capex_inflation": 0.07},
+        "market.factor": {"btc": 0.6, "ai_rent": 0.7, "tenant_exit": 0.5, "capex_overrun": 0.4},
+        "contracts.0.price_follows_index": True,
+        "contracts.0.renewal_prob": 0.5,
+        "contracts.0.annual_default_prob": 0.3,
+        "contracts.1.price_follows_index": True,
+        "financing.debt.non_recourse": True,
+        "financing.debt.loan_to_cost": 0.8,
+        "build.decision_years": [2027, 2029],
+    },
+    "no-factor-still-index": {
+        "market.ai": {"rent_drift": -0.05, "rent_volatility": 0.0},
+        "market.factor": {"btc": 0.0, "ai_rent": 0.0, "tenant_exit": 0.0, "capex_overrun": 0.0},
+        "contracts.0.renewal_prob": 0.9,
+        "contracts.0.term_years": 1.0,
+        "contracts.0.price_follows_index": True,
+    },
 }
 
 

@@ -48,10 +48,17 @@ def test_states_are_the_reference_market_of_the_december_before(texas):
     np.testing.assert_allclose(states.power_usd_mwh, power, rtol=1e-15)
 
 
+def still_index(scenario):
+    """The scenario with an AI rent index that does not move: states split on hashprice."""
+    ai = scenario.market.ai.model_copy(update={"rent_volatility": 0.0})
+    return scenario.model_copy(update={"market": scenario.market.model_copy(update={"ai": ai})})
+
+
 @pytest.mark.parametrize("k", [1, 2, 4, 7])
 def test_bins_split_each_state_evenly_inside_its_parent(texas, k):
-    portfolio = kernel_inputs(texas)
+    portfolio = kernel_inputs(still_index(texas))
     states = market_states(portfolio)
+    assert not states.ai_moves
     tree = state_tree(states, k)
     assert tree.nodes == 1 + k + k * k and len(tree.leaves) == k * k
     for j in (1, 2):
@@ -70,19 +77,44 @@ def test_bins_split_each_state_evenly_inside_its_parent(texas, k):
     np.testing.assert_array_equal(tree.assign(states), tree.leaf)
 
 
+def test_states_split_on_the_ai_rent_index_within_each_hashprice_bin(texas):
+    """Where the index moves, 4 clusters are 2 hashprice bins x 2 index bins, each index
+    bin half of its hashprice bin, and a scenario's state holds both of its values."""
+    states = market_states(kernel_inputs(texas))
+    assert states.ai_moves
+    tree = state_tree(states, 4)
+    assert tree.splits_ai and tree.nodes == 1 + 4 + 16
+    at = {2: tree.leaves[tree.leaf]}
+    at[1] = tree.parent[at[2]]
+    for j in (1, 2):
+        hp, ai = states.hashprice[:, j - 1], states.ai_rent_index[:, j - 1]
+        assert np.all((hp >= tree.low[at[j]]) & (hp < tree.high[at[j]]))
+        assert np.all((ai >= tree.ai_low[at[j]]) & (ai < tree.ai_high[at[j]]))
+        for v in np.flatnonzero(tree.stage == j):
+            siblings = [u for u in tree.children(tree.parent[v]) if tree.low[u] == tree.low[v]]
+            assert len(siblings) == 2
+            both = sum(tree.count[u] for u in siblings)
+            assert abs(tree.count[v] - both / 2) <= 1
+    np.testing.assert_array_equal(tree.assign(states), tree.leaf)
+    assert "AI rent index" in tree.describe(int(tree.leaves[0]))
+    assert not state_tree(states, 3).splits_ai  # fewer than 4: hashprice alone
+
+
 def test_a_state_depends_only_on_what_was_seen_by_then(texas):
     """Changing the market after a year leaves every state at that year as it was."""
     portfolio = kernel_inputs(texas)
     states = market_states(portfolio)
-    tree = state_tree(states, 3)
-    later = np.random.default_rng(0).permutation(states.hashprice[:, 1])
+    tree = state_tree(states, 4)  # hashprice and the AI rent index
+    order = np.random.default_rng(0).permutation(states.scenarios)
     shuffled = type(states)(
         states.years,
         states.months,
-        np.column_stack([states.hashprice[:, 0], later]),
+        np.column_stack([states.hashprice[:, 0], states.hashprice[order, 1]]),
         states.btc_usd,
         states.hashrate_eh,
         states.power_usd_mwh,
+        np.column_stack([states.ai_rent_index[:, 0], states.ai_rent_index[order, 1]]),
+        states.ai_moves,
     )
     first = tree.parent[tree.leaves[tree.assign(shuffled)]]
     np.testing.assert_array_equal(first, tree.parent[tree.leaves[tree.leaf]])

@@ -32,7 +32,7 @@ def test_a_case_is_the_scenario_with_its_changes():
     texas = load_scenario(TEXAS)
     assert list(texas.cases) == ["bear", "bull"]
     bear = case_scenario(texas, "bear")
-    assert bear.market.btc_price_usd == 45000 and bear.market.btc_drift == 0.0
+    assert bear.market.btc_price_usd == 45000 and bear.market.btc_drift == 0.10
     assert bear.contracts[0].price_usd_kw_month == 95
     assert bear.cases == {}  # a case has no cases of its own
     changes = [f"{k}={json.dumps(v)}" for k, v in texas.cases["bear"].items()]
@@ -129,7 +129,7 @@ def test_cases_cli_writes_table_chart_plans_and_page(run_cli, tmp_path):
     assert payload["cases"] == ["base", "bull"]
     assert payload["points"][1]["changes"] == [
         "market.btc_price_usd=135000",
-        "market.btc_drift=0.1",
+        "market.btc_drift=0.2",
     ]
     table = pd.read_csv(tmp_path / "cases.csv")
     assert list(table["case"]) == ["base", "bull"]

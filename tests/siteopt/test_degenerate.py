@@ -109,6 +109,7 @@ DETERMINISTIC = {
     "sites.alpha.ai.delay_mean_months": 0.0,
     "contracts.tenant-a.annual_default_prob": 0.0,
     "contracts.tenant-a.market_rent_volatility": 0.0,
+    "market.ai": {"rent_volatility": 0.0},  # the AI rent index on one path
 }
 
 

@@ -269,8 +269,10 @@ def test_market_fan_against_the_lognormal_closed_form():
     assert fan.years[0] == 2027 and fan.months[0] == "2027-12"
     t = 11  # December of the first year
     s2 = m.btc_volatility**2 * t / 12
-    median = m.btc_price_usd * math.exp((m.btc_drift - m.btc_volatility**2 / 2) * t / 12)
-    mean = m.btc_price_usd * math.exp(m.btc_drift * t / 12)
+    assert m.btc_drift is None  # texas leaves it out: mu = s^2/2, a flat median
+    mu = m.btc_volatility**2 / 2
+    median = m.btc_price_usd * math.exp((mu - m.btc_volatility**2 / 2) * t / 12)
+    mean = m.btc_price_usd * math.exp(mu * t / 12)
     se_log_median = math.sqrt(math.pi / 2) * math.sqrt(s2) / math.sqrt(5_000)
     se_mean = mean * math.sqrt(math.expm1(s2)) / math.sqrt(5_000)
     btc = fan.paths["btc_usd"]
@@ -280,4 +282,7 @@ def test_market_fan_against_the_lognormal_closed_form():
         assert all(
             lo <= mid <= hi for lo, mid, hi in zip(st["p10"], st["p50"], st["p90"], strict=True)
         ), name
-    assert btc["p50"][-1] < btc["p50"][0] < btc["mean"][0] < btc["mean"][-1]  # the drift is a mean
+    assert btc["p50"][0] < btc["mean"][0] < btc["mean"][-1]  # the drift is a mean
+    last = 12 * scenario.horizon_years - 1  # the median stays flat, to 4 standard errors
+    se_last = math.sqrt(math.pi / 2) * m.btc_volatility * math.sqrt(last / 12) / math.sqrt(5_000)
+    assert abs(math.log(btc["p50"][-1] / m.btc_price_usd)) < 4 * se_last

@@ -29,8 +29,8 @@ HYDRO = REPO / "scenarios" / "stranded-hydro.yaml"
 MARGINAL = {
     "build.decision_years": [2027, 2028],
     "simulation.scenarios": 2000,
-    "contracts.0.price_usd_kw_month": 90.0,
-    "contracts.1.price_usd_kw_month": 108.0,
+    "contracts.0.price_usd_kw_month": 101.0,
+    "contracts.1.price_usd_kw_month": 119.0,
     "financing.capital_budget_usd": {2027: 1e9, 2028: 1e9},
 }
 
