@@ -9,6 +9,7 @@ the new rows on a re-solve, passes a MIP start, and keeps the solver's own repor
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -81,21 +82,35 @@ class HighsReport:
 
 
 _SCHEDULER_THREADS: list[int | None] = [None]
-"""Threads of HiGHS's process-wide task scheduler, as last set here (None: HiGHS's own)."""
+"""Threads of HiGHS's process-wide task scheduler: the first count a run here asked for (None
+until then). The scheduler is started once per process with it and never reset."""
+
+
+def scheduler_threads(threads: int | None) -> int:
+    """The thread count a run may use: the process's scheduler's once it has one.
+
+    HiGHS runs its parallel parts on one process-wide scheduler, started by the first run
+    with that run's ``threads``, and refuses a later run asking for another count.
+    Resetting the scheduler between runs (``resetGlobalScheduler``) is what HiGHS fixed
+    upstream as a crash, and a segfault was once seen here after many solves; so the first
+    count holds for the process and later runs take it (results do not depend on it).
+    """
+    if _SCHEDULER_THREADS[0] is None:
+        _SCHEDULER_THREADS[0] = threads if threads is not None else default_threads()
+    return _SCHEDULER_THREADS[0]
+
+
+def default_threads() -> int:
+    """HiGHS's own choice when none is given: half the logical cores, at least one."""
+    return max(1, ((os.cpu_count() or 1) + 1) // 2)
 
 
 def _run(highs, threads: int | None) -> None:
-    """``highs.run()``, stoppable by Ctrl-C or SIGTERM (see :mod:`.interrupt`).
-
-    HiGHS refuses to run with a ``threads`` option other than that of its already
-    started global scheduler, so restart the scheduler when it changes (on the solver
-    thread, which owns the scheduler).
-    """
+    """``highs.run()``, stoppable by Ctrl-C or SIGTERM (see :mod:`.interrupt`), with the
+    process's scheduler thread count (:func:`scheduler_threads`)."""
+    highs.setOptionValue("threads", int(scheduler_threads(threads)))
 
     def run():
-        if threads is not None and _SCHEDULER_THREADS[0] != threads:
-            highspy.Highs.resetGlobalScheduler(True)
-            _SCHEDULER_THREADS[0] = threads
         return highs.run()
 
     cancel = getattr(highs, "cancelSolve", None)  # highspy >= 1.8
