@@ -303,16 +303,17 @@ def solve(
         progress("milp", 0, 1)
     start_rows = _start_rows(valuation, problem, start)
     result = _solve_milp(valuation, problem, settings, start_rows)
-    if progress is not None:
-        progress("milp", 1, 1)
     if result.status == SolveStatus.INFEASIBLE:
         raise InfeasibleError(_infeasible_message(result, settings), result.diagnosis)
+    result, floor_notes = floor_over_all(scenario, valuation, problem, settings, backend, result)
+    if progress is not None:
+        progress("milp", 1, 1)
     t2 = time.perf_counter()
     decision = Decision(
         status=str(result.status),
         mip_gap=_maybe(result.mip_gap),
         solver=result.solver,
-        notes=_milp_notes(result, settings),
+        notes=(*_milp_notes(result, settings), *floor_notes),
         result=result,
         warm_start=start_rows is not None,
     )
@@ -522,6 +523,71 @@ def _solve_milp(valuation, problem, settings, start_rows=None) -> PlanResult:
         time_limit_s=settings.time_limit_s,
         gap_rel=settings.gap_rel,
         start_rows=start_rows,
+    )
+
+
+FLOOR_ROUNDS = 4  # re-solves with the floor tightened on the risk sample, at most
+
+
+def floor_over_all(
+    scenario: Scenario,
+    valuation: ValuationResult,
+    problem: PlanProblem,
+    settings: SolveSettings,
+    backend: Backend,
+    result: PlanResult,
+) -> tuple[PlanResult, tuple[str, ...]]:
+    """The plan, holding ``objective.cvar_floor_usd`` over all the run's scenarios.
+
+    The MILP sees the floor on the risk sample only; a plan can keep it there and miss it
+    over all scenarios. Then the floor on the sample is raised by the shortfall and the
+    MILP solved again, up to FLOOR_ROUNDS times; a plan that keeps the floor after that is
+    reported ``feasible`` (no longer proven best over all scenarios) with a note, and one
+    that still misses it raises InfeasibleError (exit 3) with the amount.
+    """
+    floor = problem.cvar_floor_usd
+    if floor is None or valuation.options.risk_npv_usd.shape[1] == 0:
+        return result, ()
+    flat = [opt for opts in valuation.site_options for opt in opts]
+    alpha, n = problem.cvar_alpha, scenario.simulation.scenarios
+
+    def over_all(res: PlanResult) -> float:
+        rows = [int(res.chosen[site]) for site in res.chosen]
+        samples = plan_npv_samples(
+            scenario, {"plan": [flat[i] for i in rows]}, valuation, backend=backend,
+            executor=_executor(settings),
+        )["plan"]  # fmt: skip
+        return float(portfolio_cvar(samples, alpha))
+
+    cvar_all, target = over_all(result), floor
+    tolerance = 1e-9 * max(abs(floor), 1.0)
+    if cvar_all >= floor - tolerance:
+        return result, ()
+    first_short = floor - cvar_all
+    for _ in range(FLOOR_ROUNDS):
+        target += floor - cvar_all  # raise the floor on the sample by the shortfall
+        tightened = _solve_milp(valuation, replace(problem, cvar_floor_usd=target), settings)
+        if tightened.status == SolveStatus.INFEASIBLE and tightened.timed_out:
+            # out of time before any plan keeps the raised floor: say so, as the first MILP
+            raise InfeasibleError(_infeasible_message(tightened, settings), tightened.diagnosis)
+        if tightened.status == SolveStatus.INFEASIBLE:
+            break
+        result, cvar_all = tightened, over_all(tightened)
+        if cvar_all >= floor - tolerance:
+            note = (
+                f"the first plan kept the CVaR floor on the risk sample but missed it by "
+                f"${first_short / 1e6:,.1f}M over all {n:,} scenarios; the floor was raised "
+                f"to ${target / 1e6:,.1f}M on the sample so that the plan keeps "
+                f"${floor / 1e6:,.1f}M over all scenarios (its CVaR there: "
+                f"${cvar_all / 1e6:,.1f}M); the plan is feasible, not proven best"
+            )
+            return replace(result, status=SolveStatus.FEASIBLE), (note,)
+    k = valuation.options.risk_npv_usd.shape[1]
+    raise InfeasibleError(
+        f"no plan found that keeps the CVaR floor of ${floor / 1e6:,.1f}M over all {n:,} "
+        f"scenarios: the best found misses it by ${(floor - cvar_all) / 1e6:,.1f}M (its CVaR "
+        f"${cvar_all / 1e6:,.1f}M), although the MILP's risk sample of {k:,} scenarios "
+        "allowed it; lower objective.cvar_floor_usd or raise simulation.risk_sample"
     )
 
 
