@@ -27,7 +27,7 @@ from siteopt.kernels.reduce import BLOCK, DEFAULT_BINS
 from siteopt.kernels.sites import chunk_market
 from siteopt.kernels.valuation import MARKET_CACHE_BYTES, PASS_CACHE_BYTES, market_cache_bytes
 from siteopt.model.errors import InputError
-from siteopt.model.load import site_option_count
+from siteopt.model.load import risk_sample_of, site_option_count
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.engine import MAX_ROUNDS
 
@@ -114,7 +114,7 @@ def estimate(scenario: Scenario, *, frontier_points: int = 0) -> MemoryEstimate:
     per_site = [int(site_option_count(scenario, i)) for i in range(len(scenario.sites))]
     options, widest = sum(per_site), max(per_site)
     n = scenario.simulation.scenarios
-    risk_n = min(scenario.simulation.risk_sample, n)
+    risk_n = min(risk_sample_of(scenario), n)
     bins = DEFAULT_BINS + 2  # and the under- and overflow bins
     objective = scenario.objective
     cvar_in_milp = bool(frontier_points or objective.risk_aversion > 0 or objective.cvar_floor_usd)

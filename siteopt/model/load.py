@@ -514,7 +514,7 @@ def check_power_markets(s: Scenario) -> list[tuple[PathKey, str]]:
                     f"year), got {pm.spike_hours_share:g}",
                 )
             )
-    if s.simulation.risk_sample > s.simulation.scenarios:
+    if s.simulation.risk_sample is not None and s.simulation.risk_sample > s.simulation.scenarios:
         out.append(
             (
                 ("simulation", "risk_sample"),
@@ -527,8 +527,8 @@ def check_power_markets(s: Scenario) -> list[tuple[PathKey, str]]:
 
 def check_objective(s: Scenario) -> list[tuple[PathKey, str]]:
     """A CVaR in the MILP (floor or weight) is computed over the risk sample: it needs one."""
-    if s.simulation.risk_sample > 0:
-        return []
+    if s.simulation.risk_sample is None or s.simulation.risk_sample > 0:
+        return []  # omitted: at least one
     out = []
     objective = s.objective
     if objective.cvar_floor_usd is not None:
@@ -863,7 +863,36 @@ def with_simulation(
     update = {
         "scenarios": n,
         "seed": sim.seed if seed is None else seed,
-        "risk_sample": min(sim.risk_sample, n),
+        # omitted stays omitted (risk_sample_of resolves it where it is used)
+        "risk_sample": None if sim.risk_sample is None else min(sim.risk_sample, n),
         "deterministic": central,
     }
     return scenario.model_copy(update={"simulation": sim.model_copy(update=update)})
+
+
+MIN_TAIL_SCENARIOS = 250  # the CVaR's tail in the MILP holds at least this many scenarios
+MAX_AUTO_RISK_SAMPLE = 10_000
+RISK_MATRIX_BYTES = 256 * 2**20  # the risk sample's (options, K) float64 matrix, at most
+
+
+def risk_sample_of(s: Scenario) -> int:
+    """The run's risk sample [count]: ``simulation.risk_sample`` capped at the scenarios, or
+    when omitted :func:`auto_risk_sample`."""
+    sim = s.simulation
+    if sim.risk_sample is None:
+        return auto_risk_sample(s, sim.scenarios)
+    return min(sim.risk_sample, sim.scenarios)
+
+
+def auto_risk_sample(s: Scenario, scenarios: int) -> int:
+    """The risk sample when ``simulation.risk_sample`` is omitted [count].
+
+    Enough scenarios that the CVaR's tail holds MIN_TAIL_SCENARIOS of them, ceil(250 /
+    (1 - cvar_alpha)): 5,000 at 0.95, where 256 left 12.8 (benchmarks/RESULTS.md, issue 27);
+    at most the run's scenarios, MAX_AUTO_RISK_SAMPLE, and what keeps the (options, K)
+    matrix within RISK_MATRIX_BYTES.
+    """
+    tail = math.ceil(MIN_TAIL_SCENARIOS / (1.0 - s.objective.cvar_alpha) - 1e-9)
+    options = sum(site_option_count(s, i) for i in range(len(s.sites)))
+    by_memory = int(RISK_MATRIX_BYTES // (8 * max(options, 1.0)))
+    return max(1, min(scenarios, tail, MAX_AUTO_RISK_SAMPLE, by_memory))

@@ -24,6 +24,7 @@ from siteopt.app.sweep import cases, plan_changes, point_row
 from siteopt.app.tornado import contract_tornado
 from siteopt.kernels.backend import select_backend
 from siteopt.kernels.params import TaxParams
+from siteopt.model.load import risk_sample_of
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.options import ai_online_column, mining_eh_column
 from siteopt.output.report import ReportData, write_report
@@ -239,7 +240,11 @@ def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
             "CVaR floor",
             "none" if obj.cvar_floor_usd is None else f"${obj.cvar_floor_usd / 1e6:,.0f}M",
         ),  # fmt: skip
-        ("Simulation", "scenarios, risk sample", f"{sim.scenarios:,}, {sim.risk_sample:,}"),
+        (
+            "Simulation",
+            "scenarios, risk sample",
+            f"{sim.scenarios:,}, {risk_sample_of(scenario):,}",
+        ),
     ]
     return rows
 

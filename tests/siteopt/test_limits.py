@@ -41,6 +41,9 @@ def free_memory(monkeypatch, n_bytes: int) -> None:
 
 
 def test_the_estimate_follows_what_the_run_holds(texas):
+    texas = texas.model_copy(  # a risk sample of 256, set (the file leaves it to the default)
+        update={"simulation": texas.simulation.model_copy(update={"risk_sample": 256})}
+    )
     base = limits.estimate(texas)
     assert base.options == 375
     assert 400 * MIB < base.total_bytes < 2 * limits.GIB  # texas at 20,000 peaks near 0.6 GiB
