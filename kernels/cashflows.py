@@ -269,7 +269,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
     factor_on = xp.zeros((n, t_end))  # the market factor of the lease running in the month
     for lease in ten.leases:
         on_lease = (s >= lease.start[:, None]) & (s < lease.end[:, None])
-        factor_on += on_lease * _per_scenario(lease.factor, n, xp)[:, None]
+        factor_on += on_lease * lease.factor[:, None]
         own_on |= on_lease & lease.own[:, None]
         successor_on |= on_lease & ~lease.own[:, None]
         first_month = s == lease.start[:, None]
@@ -279,9 +279,8 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
     alive = (s >= 0) & (s < ten.hall_end[:, None])
     own_rent = xp.asarray(sched.market_base)[s_idx]
     successor_rent = xp.asarray(sched.successor_base)[s_idx]
-    signed = _per_scenario(ten.signed, n, xp)[:, None]
     rent = L * (
-        contract_on * signed * xp.asarray(sched.contract_rent)[s_idx]
+        contract_on * ten.signed[:, None] * xp.asarray(sched.contract_rent)[s_idx]
         + factor_on * (own_on * own_rent + successor_on * successor_rent)
     )
     upkeep = ai.opex_usd_mw_month + ai.sga_usd_mw_month
@@ -482,11 +481,10 @@ def _exit_value_monthly(scenario: Portfolio, terms: ExitTerms, ten, power, *, xp
     s = k[:, None] + j
     inside = j < (end - k)[:, None]
     s_idx = xp.minimum(s, length - 1)
-    n = k.shape[0]
     rent = xp.where(
         (kind == TAIL_CONTRACT)[:, None],
-        _per_scenario(ten.signed, n, xp)[:, None] * xp.asarray(sched.contract_rent)[s_idx],
-        _per_scenario(ten.tail_factor, n, xp)[:, None]
+        ten.signed[:, None] * xp.asarray(sched.contract_rent)[s_idx],
+        ten.tail_factor[:, None]
         * xp.where(
             (kind == TAIL_OWN)[:, None],
             xp.asarray(sched.market_base)[s_idx],
@@ -519,11 +517,6 @@ def _exit_value_monthly(scenario: Portfolio, terms: ExitTerms, ten, power, *, xp
     return xp.where(ten.ai_after, xp.maximum(value, 0.0), 0.0)
 
 
-def _remark(ten, rel, xp):
-    """The AI rent index's re-mark of the tables for a market lease signed at ``rel``."""
-    return 1.0 if ten.index is None else ten.index.remark(rel)
-
-
 def _reversion_monthly(terms, sched, first, end, start, mrf, power, ten, *, xp):
     """What follows a lease that ends at relative ``end``, valued then (see
     exit_value.reversion): a renewal, or a vacancy of ``relet_months`` then a successor."""
@@ -531,7 +524,7 @@ def _reversion_monthly(terms, sched, first, end, start, mrf, power, ten, *, xp):
     g, v = terms.price_month, terms.unlevered_month
     at = xp.minimum(end, last)
     base = xp.where(first, xp.asarray(sched.market_base)[at], xp.asarray(sched.successor_base)[at])
-    base = base * _remark(ten, at, xp)
+    base = base * ten.remark(at)
     upkeep = terms.cost_usd_mw_month + terms.reserve_usd_mw_month
     when = (start + end).astype(xp.float64)
     renew = mrf * base - upkeep * g**when - power
@@ -540,7 +533,7 @@ def _reversion_monthly(terms, sched, first, end, start, mrf, power, ten, *, xp):
         empty = empty + terms.cost_usd_mw_month * g ** (when + j) * v**j
     vac = terms.relet_months
     signs = xp.minimum(end + vac, last)
-    successor = mrf * xp.asarray(sched.successor_base)[signs] * _remark(ten, signs, xp)
+    successor = mrf * xp.asarray(sched.successor_base)[signs] * ten.remark(signs)
     successor = successor - upkeep * g ** (when + vac) - power
     refund = xp.where(first & terms.takes, terms.refund_usd_mw, 0.0)
     fit = (terms.fit_usd_mw + refund) * g ** (when + vac)
@@ -565,7 +558,7 @@ def _vacancy_then_let(terms, sched, k, wait, start, mrf, power, refund, ten, *, 
     then = horizon + wait
     upkeep = terms.cost_usd_mw_month + terms.reserve_usd_mw_month
     signs = xp.minimum(k + wait, last)
-    noi = mrf * xp.asarray(sched.successor_base)[signs] * _remark(ten, signs, xp)
+    noi = mrf * xp.asarray(sched.successor_base)[signs] * ten.remark(signs)
     noi = noi - upkeep * g**then - power
     fit = (terms.fit_usd_mw + xp.where(refund, terms.refund_usd_mw, 0.0)) * g**then
     return v ** (wait * 1.0) * (12.0 * terms.multiple * noi - fit) - empty
@@ -725,8 +718,3 @@ def _frame(scenario, options, sums, n_total, names) -> pd.DataFrame:
 
 def _host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
-def _per_scenario(factor: Any, n: int, xp: ModuleType) -> Any:
-    """A factor as one value per scenario (N,): an array as it is, a number repeated."""
-    return factor if hasattr(factor, "shape") else xp.full(n, float(factor))

@@ -202,26 +202,20 @@ def hall_exit_value(
     last = len(sched.successor_base) - 1
     at = xp.minimum(end, last)
     # a renewal or a successor signs at the market then: the index's re-mark of the table
-    renew_base = xp.where(first, own[at], successor[at]) * _remark(ten, at)
+    renew_base = xp.where(first, own[at], successor[at]) * ten.remark(at)
     then = xp.minimum(end + terms.relet_months, last)
-    successor_then = successor[then] * _remark(ten, then)
+    successor_then = successor[then] * ten.remark(then)
     after = reversion(terms, renew_base, successor_then, prices_end, mrf, power,
                       first & terms.takes, xp)  # fmt: skip
     running = lease + v ** (offset + left) * after - _refits(terms, ten, first, end, months, xp)
     # a hall empty at T: the successor to come
     wait = ten.vacant_after.astype(xp.float64)
     due = xp.minimum(k + ten.vacant_after, last)
-    coming = successor[due] * _remark(ten, due)
+    coming = successor[due] * ten.remark(due)
     vacant = v**offset * relet_value(terms, coming, prices_k, wait, mrf, power,
                                      ten.refund_at_end, xp)  # fmt: skip
     value = xp.where(kind == TAIL_VACANT, vacant, running)
     return xp.where(ten.ai_after, xp.maximum(value, 0.0), 0.0)
-
-
-def _remark(ten: Tenancy, rel: Any) -> Any:
-    """The AI rent index's re-mark of the rent tables for a market lease signed at relative
-    month ``rel`` (1 without an index)."""
-    return 1.0 if ten.index is None else ten.index.remark(rel)
 
 
 def _refits(terms: ExitTerms, ten: Tenancy, first: Any, end: Any, months: int,

@@ -17,21 +17,25 @@ computed exactly for the Gaussian shocks, fees aside).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from .params import Portfolio, PowerMarketParams
+from .params import MarketParams, Portfolio, PowerMarketParams
 
 __all__ = [
     "CentralMarket",
     "breakeven_hashprice",
+    "breakeven_level",
     "btc_log_drift",
     "central_market",
     "hashprice_usd_ph_day",
     "hashrate_log_variance",
+    "month0_hashprice",
     "monthly_curve",
     "power_centre",
+    "walk",
 ]
 
 BLOCKS_PER_DAY = 144.0
@@ -43,8 +47,28 @@ def hashprice_usd_ph_day(reward_btc: Any, btc_usd: Any, hashrate_eh: Any) -> Any
     return BLOCKS_PER_DAY * reward_btc * btc_usd / (hashrate_eh * PH_PER_EH)
 
 
+def month0_hashprice(m: MarketParams, subsidy0: float) -> float:
+    """Hashprice of month 0 with the central fee [USD/PH/day], from the month-0 values:
+    ``btc_price_usd``, ``hashrate_eh`` and ``fee_share``, where the app's adapter puts a
+    forward's first month."""
+    return hashprice_usd_ph_day(subsidy0 * (1.0 + m.fee_share), m.btc_price_usd, m.hashrate_eh)
+
+
+def walk(log0: Any, steps: Any, xp: ModuleType) -> Any:
+    """ln of a path from ln of its month 0 and its monthly log steps (..., T): month t is
+    log0 + the steps of the months before it, summed in order."""
+    lead = xp.zeros((*steps.shape[:-1], 1))
+    return log0 + xp.concatenate([lead, xp.cumsum(steps[..., :-1], axis=-1)], axis=-1)
+
+
 # USD/PH/day at which a fleet of 1 J/TH breaks even on 1 USD/MWh: 24 h x 1e-6 MWh/Wh x 1000 TH/PH
 BREAKEVEN_USD_PH_DAY_PER_J_TH_USD_MWH = 0.024
+
+
+def breakeven_level(efficiency_j_th: float, power_usd_mwh: float) -> float:
+    """The hashprice at which a fleet of ``efficiency_j_th`` on ``power_usd_mwh`` breaks even
+    [USD/PH/day]: 0.024 x J/TH x USD/MWh."""
+    return BREAKEVEN_USD_PH_DAY_PER_J_TH_USD_MWH * efficiency_j_th * power_usd_mwh
 
 
 def monthly_curve(points: tuple[tuple[int, float], ...], months: int) -> np.ndarray:
@@ -135,17 +159,16 @@ def central_market(scenario: Portfolio, subsidy: np.ndarray) -> CentralMarket:
     else:
         fee = np.full(months, m.fee_share)
         fee_shift = 0.5 * m.fee_share_volatility**2
-    reward0 = subsidy[0] * (1.0 + fee[0]) if months else m.subsidy_btc * (1.0 + m.fee_share)
+    hp0 = month0_hashprice(m, float(subsidy[0]))
 
     if m.hashrate_forward is not None:
         log_h = np.log(monthly_curve(m.hashrate_forward, months + 1))
         if mean:
             log_h = log_h - 0.5 * hashrate_log_variance(scenario)
         log_hashrate0 = float(log_h[0])
-        hp0 = hashprice_usd_ph_day(reward0, np.exp(log_btc0), np.exp(log_hashrate0))
         drift = 12.0 * np.diff(log_h)
         # the central hashprice: the one on which the hashrate follows the forward
-        log_p = log_btc0 + np.concatenate([[0.0], np.cumsum(btc_step[:-1])])
+        log_p = walk(log_btc0, btc_step, np)
         central = np.log(
             hashprice_usd_ph_day(subsidy * (1.0 + fee), np.exp(log_p), np.exp(log_h[:-1]))
         )
@@ -155,7 +178,6 @@ def central_market(scenario: Portfolio, subsidy: np.ndarray) -> CentralMarket:
         anchor[lag:] = central[: max(months - lag, 0)]
     else:
         log_hashrate0 = float(np.log(m.hashrate_eh))
-        hp0 = hashprice_usd_ph_day(reward0, np.exp(log_btc0), m.hashrate_eh)
         drift = np.full(months, m.hashrate_growth)
         lag = m.hashrate_lag_months
         anchor = np.log(breakeven_hashprice(scenario, hp0, months))
@@ -207,11 +229,7 @@ def breakeven_hashprice(scenario: Portfolio, start_hashprice: float, months: int
     if m.breakeven_efficiency_j_th is None:
         level = start_hashprice
     else:
-        level = (
-            BREAKEVEN_USD_PH_DAY_PER_J_TH_USD_MWH
-            * m.breakeven_efficiency_j_th
-            * m.breakeven_power_usd_mwh
-        )
+        level = breakeven_level(m.breakeven_efficiency_j_th, m.breakeven_power_usd_mwh)
     years = np.arange(months, dtype=np.float64) / 12.0
     return (
         level

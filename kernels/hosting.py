@@ -393,7 +393,7 @@ class Lease:
     fitout: Any
     own: Any
     refund: Any
-    factor: Any = 1.0  # what its rent tables are multiplied by: market factor x the index then
+    factor: Any  # what its rent tables are multiplied by: market factor x the index then
 
 
 # what runs at the horizon (Tenancy.tail_kind)
@@ -484,20 +484,18 @@ class Tenancy:
     tail_kind: Any
     tail_end: Any
     refund_at_end: Any
-    index: RentIndex | None = None  # the AI rent index as these leases meet it
-    tail_factor: Any = 1.0  # the factor of the market lease running at T (TAIL_OWN/SUCCESSOR)
-
-    def market_factor(self, rel: Any) -> Any:
-        """The factor of a market lease starting at relative month ``rel`` (a renewal or a
-        successor, also past T): the market-rent factor x the index's re-mark then."""
-        if self.index is None:
-            return self.market_rent_factor
-        return self.market_rent_factor * self.index.remark(rel)
+    index: RentIndex  # the AI rent index as these leases meet it
+    tail_factor: Any  # the factor of the market lease running at T (TAIL_OWN/SUCCESSOR)
 
     @property
     def signed(self) -> Any:
-        """What the contract rent table is multiplied by (the index at signing, or 1)."""
-        return 1.0 if self.index is None else self.index.signed
+        """What the contract rent table is multiplied by (N,): the index at signing, or 1."""
+        return self.index.signed
+
+    def remark(self, rel: Any) -> Any:
+        """The index's re-mark of the rent tables for a market lease signed at relative
+        month ``rel`` (:meth:`rent_index.RentIndex.remark`)."""
+        return self.index.remark(rel)
 
     def rented(self, months: int, xp: ModuleType) -> list[tuple[Any, Any]]:
         """Calendar spans [a, b) clipped to ``months`` in which the hall earns rent: the
@@ -752,7 +750,7 @@ class Relet:
     asic_cost_usd_mw: Any
     start: Any
     xp: ModuleType
-    index: RentIndex | None = None  # the AI rent index: a re-let signs at the market then
+    index: RentIndex  # the AI rent index: a re-let signs at the market then
 
     @cached_property
     def _successor_base(self) -> Any:
@@ -773,8 +771,7 @@ class Relet:
         fit = relet_capex_usd_mw(c, ai) + xp.where(refund, refund_usd_mw(c, ai), 0.0)
         fitout = fit * prices / (12.0 * c.relet_term_years)
         opex = (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * prices
-        market = self.mrf if self.index is None else self.mrf * self.index.remark(s)
-        ai_noi = market * self._successor_base[s] - opex - fitout
+        ai_noi = self.mrf * self.index.remark(s) * self._successor_base[s] - opex - fitout
         if not c.power_pass_through:
             ai_noi = ai_noi - gather(self.ai_power, t, xp=xp)
         refresh_months = 12.0 * self.site.mining.asic_refresh_years
@@ -797,7 +794,7 @@ class _KeepValue:
 
     def __init__(
         self, scenario, site, contract, build_year, loan, sched, mrf, ai_power, start, k_end,
-        draws, xp, index=None,
+        draws, xp, index,
     ):  # fmt: skip
         ai = site.ai
         self.index = index
@@ -833,7 +830,7 @@ class _KeepValue:
         xp, k_end = self.xp, self.k_end
         e = xp.minimum(e, k_end)
         on = xp.minimum(e + self.v, k_end)
-        market = self.mrf if self.index is None else self.mrf * self.index.remark(on)
+        market = self.mrf * self.index.remark(on)  # the re-let signs at the market then
         rent = market * (self.rent_pv[k_end] - self.rent_pv[on])
         level = 0.0
         if self.power is not None:

@@ -170,11 +170,11 @@ def group_income(
     zero = xp.zeros(n, dtype=xp.int64)
     rent = relative_by_year(tables[0], start, zero, xp.clip(ten.contract_months, 0, k_end),
                             edges, xp)  # fmt: skip
-    rent = _column(ten.signed, xp) * rent
+    rent = ten.signed[:, None] * rent
     for lease in ten.leases:
         own = relative_by_year(tables[1], start, lease.start, lease.end, edges, xp)
         succ = relative_by_year(tables[2], start, lease.start, lease.end, edges, xp)
-        rent = rent + _column(lease.factor, xp) * xp.where(lease.own[:, None], own, succ)
+        rent = rent + lease.factor[:, None] * xp.where(lease.own[:, None], own, succ)
     costs = xp.asarray(prefix(cal.cost[:-1], xp=np))
     alive = by_year(costs, first, first + ten.hall_end, edges, xp)
     per_mw = rent - (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * alive
@@ -359,8 +359,3 @@ def carried_correction(
     )
     shield = (-saving * market_last).sum(axis=-1)
     return unlevered + shield, shield
-
-
-def _column(factor, xp):
-    """A per-scenario factor (N,) as a column, or a plain number as it is."""
-    return factor[:, None] if hasattr(factor, "shape") and factor.ndim == 1 else factor

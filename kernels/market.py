@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from .factor import factor_paths, loaded
-from .forward import BLOCKS_PER_DAY, PH_PER_EH, central_market, hashprice_usd_ph_day
+from .forward import (
+    BLOCKS_PER_DAY,
+    PH_PER_EH,
+    central_market,
+    hashprice_usd_ph_day,
+    month0_hashprice,
+    walk,
+)
 from .params import Portfolio, month_index
 from .rng import STREAM_BTC, STREAM_FEES, normal, normal_pair
 
@@ -98,7 +105,7 @@ def subsidy_schedule(scenario: Portfolio) -> np.ndarray:
 
 def start_hashprice(scenario: Portfolio) -> float:
     """Hashprice at month 0 with the central fee [USD/PH/day] (the mean fee, no forward)."""
-    return central_market(scenario, subsidy_schedule(scenario)).start_hashprice
+    return month0_hashprice(scenario.market, float(subsidy_schedule(scenario)[0]))
 
 
 @dataclass(frozen=True)
@@ -165,18 +172,16 @@ def market_paths(scenario: Portfolio, scenarios: Any, *, xp: ModuleType) -> Mark
     reward = subsidy[None, :] * (1.0 + fee_share)
 
     step = xp.asarray(c.btc_step)[None, :] + c.btc_sigma * z1
-    log_p = c.log_btc0 + xp.concatenate([xp.zeros((n, 1)), xp.cumsum(step[:, :-1], axis=1)], axis=1)
-    btc = xp.exp(log_p)
+    btc = xp.exp(walk(c.log_btc0, step, xp))
     hashrate = xp.empty((n, months))
     hashprice = xp.empty((n, months))
     log_h = xp.full(n, c.log_hashrate0)
     hp0 = c.start_hashprice
     sig_h = m.hashrate_volatility / np.sqrt(12.0)
-    drift, anchor = c.hashrate_drift, c.hashrate_anchor
+    drift, anchor, lag = c.hashrate_drift, c.hashrate_anchor, m.hashrate_lag_months
     for t in range(months):
         hashrate[:, t] = xp.exp(log_h)
         hashprice[:, t] = hashprice_usd_ph_day(reward[:, t], btc[:, t], hashrate[:, t])
-        lag = m.hashrate_lag_months
         log_lagged = xp.log(hashprice[:, t - lag]) if t >= lag else np.log(hp0)
         growth = drift[t] + m.hashrate_elasticity * (log_lagged - anchor[t])
         log_h = log_h + growth / 12.0 + sig_h * z2[:, t]
@@ -204,5 +209,4 @@ def ai_rent_index(scenario: Portfolio, factor: Any, own: Any, n: int, *, xp: Mod
         return xp.broadcast_to(xp.asarray(np.exp(step * t)), (n, months))
     z = loaded(own, factor, scenario.market.factor.ai_rent)
     steps = step + ai.rent_volatility / np.sqrt(12.0) * z
-    log_i = xp.concatenate([xp.zeros((n, 1)), xp.cumsum(steps[:, :-1], axis=1)], axis=1)
-    return xp.exp(log_i)
+    return xp.exp(walk(0.0, steps, xp))

@@ -51,7 +51,7 @@ class RentIndex:
     escalator : float
         The contract's escalator [share/yr]: the tables step up on each anniversary of the
         first rent.
-    signed : array (N,) or float
+    signed : array (N,)
         The contract's own rent over the tables': I at the month its construction starts
         with ``price_follows_index``, else 1.
     """
@@ -101,9 +101,10 @@ def rent_index(
     if path is None:
         t = np.arange(months, dtype=np.float64)
         path = xp.broadcast_to(xp.asarray(np.exp(ai.rent_drift * t / 12.0)), (n, months))
-    signed: Any = 1.0
     if contract.price_follows_index:
         signed = path[:, min(max(signing_month, 0), months - 1)]
+    else:
+        signed = xp.ones(n)
     return RentIndex(
         path=path,
         start=start,

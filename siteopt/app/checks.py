@@ -12,7 +12,7 @@ from siteopt.app.params import kernel_inputs
 from siteopt.kernels.hosting import capex_usd, construction_start, equity_per_capex
 from siteopt.kernels.market import month_label
 from siteopt.kernels.params import Portfolio, month_index
-from siteopt.kernels.sites import site_options
+from siteopt.kernels.sites import open_in, site_options
 from siteopt.model.plausibility import (
     Finding,
     ScenarioWarning,
@@ -59,10 +59,7 @@ def _unsignable_reason(s: Portfolio, c_index: int, options: list, budget: float)
     if not options:
         if contract.eligible_sites is not None and not contract.eligible_sites:
             return "can never be signed: eligible_sites is empty"
-        if contract.available_until is not None and all(
-            construction_start(s, y) > month_index(s.start, contract.available_until)
-            for y in s.decision_years
-        ):
+        if not any(open_in(s, contract, y) for y in s.decision_years):
             return (
                 f"can never be signed: available_until {contract.available_until} is before "
                 "every build year's construction start"

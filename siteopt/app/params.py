@@ -18,7 +18,7 @@ from siteopt.app.central import central_case
 from siteopt.kernels.forward import monthly_curve
 from siteopt.kernels.params import BuildParams, Portfolio, month_index
 from siteopt.model.load import risk_sample_of
-from siteopt.model.schema import Scenario
+from siteopt.model.schema import Scenario, forward_month
 
 
 def kernel_inputs(scenario: Scenario) -> Portfolio:
@@ -67,8 +67,7 @@ def forward_points(
     if curve is None:
         return None
     return tuple(
-        (month_index(start, key if len(key) == 7 else f"{key}-01"), float(value))
-        for key, value in curve.items()
+        (month_index(start, forward_month(key)), float(value)) for key, value in curve.items()
     )
 
 
@@ -78,15 +77,15 @@ def _forwards(scenario: Scenario) -> dict[str, Any]:
     if f is None:
         return {}
     out: dict[str, Any] = {}
-    for name, key, start_key in (
-        ("btc_forward", "btc_price_usd", "btc_price_usd"),
-        ("hashrate_forward", "hashrate_eh", "hashrate_eh"),
-        ("fee_forward", "fee_share", "fee_share"),
+    for name, key in (
+        ("btc_forward", "btc_price_usd"),
+        ("hashrate_forward", "hashrate_eh"),
+        ("fee_forward", "fee_share"),
     ):
         points = forward_points(scenario.start, getattr(f, key))
         out[name] = points
-        if points is not None:
-            out[start_key] = float(monthly_curve(points, 1)[0])
+        if points is not None:  # the market key of the same name: the forward's month 0
+            out[key] = float(monthly_curve(points, 1)[0])
     return out
 
 

@@ -720,15 +720,17 @@ def finish(
         memo=memo,
         hashing_cashflows=hashing,
         market=market_fan(scenario),
-        central_npv_usd=None if scenario.simulation.deterministic else central_npv(scenario, rows),
+        central_npv_usd=(
+            None if scenario.simulation.deterministic else central_npv(scenario, plans["plan"])
+        ),
     )
 
 
-def central_npv(scenario: Scenario, rows: tuple[int, ...]) -> float:
-    """The plan's NPV on the central path (app.central): one scenario, no noise [USD]."""
+def central_npv(scenario: Scenario, plan: list[SiteOption]) -> float:
+    """The plan's NPV on the central path (app.central): one scenario, no noise [USD];
+    only the plan's options are valued."""
     central = with_simulation(scenario, None, None, deterministic=True)
-    table = value_options(central, backend="numpy").options.table
-    return float(table.loc[list(rows), "expected_npv_usd"].sum())
+    return float(plan_npv_samples(central, {"plan": plan}, backend="numpy")["plan"][0])
 
 
 def frontier_weights(points: int) -> list[float]:

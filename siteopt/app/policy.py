@@ -93,7 +93,7 @@ def parse_policy(
             year = int(r.decision_year)
         except ValueError:
             raise fail(r.line, f"decision_year {r.decision_year!r} is not a year") from None
-        ai_bin = (getattr(r, "ai_rent_index_low", ""), getattr(r, "ai_rent_index_high", ""))
+        ai_bin = (r.ai_rent_index_low, r.ai_rent_index_high)  # blank where not in the file
         state = states.setdefault(
             r.state,
             {
@@ -187,6 +187,7 @@ def parse_policy(
         if missing:
             raise fail(states[name]["line"], f"state {name} lacks site(s) {', '.join(missing)}")
         builds[v] = {s: o for s, o in sites.items() if isinstance(o, SiteOption)}
+    splits_ai = bool(np.isfinite(np.r_[ai_low_a, ai_high_a]).any())  # states split on it
     tree = StateTree(
         years=years[1:],
         months=(),
@@ -199,8 +200,8 @@ def parse_policy(
         leaf=np.zeros(0, dtype=np.int64),
         leaves=leaves,
         described={},
-        ai_low=ai_low_a if np.isfinite(np.r_[ai_low_a, ai_high_a]).any() else None,
-        ai_high=ai_high_a if np.isfinite(np.r_[ai_low_a, ai_high_a]).any() else None,
+        ai_low=ai_low_a if splits_ai else None,
+        ai_high=ai_high_a if splits_ai else None,
     )
     leaf_plans = []
     for leaf in leaves.tolist():

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from siteopt.model.errors import InputError
 from siteopt.model.plausibility import SourceLines
-from siteopt.model.schema import Scenario, year_month_index
+from siteopt.model.schema import Scenario, forward_month, year_month_index
 from siteopt.model.series import forward_files
 from siteopt.model.source import (
     PathKey,
@@ -337,7 +337,7 @@ def check_forwards(s: Scenario) -> list[tuple[PathKey, str]]:
     for path, curve in curves:
         seen: dict[str, str] = {}
         for key in curve or {}:
-            month = key if len(key) == 7 else f"{key}-01"
+            month = forward_month(key)
             if month in seen:
                 problems.append((path, f"{key} and {seen[month]} are the same month"))
             seen[month] = key

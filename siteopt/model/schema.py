@@ -125,9 +125,17 @@ class Simulation(_Model):
 Refresh = Literal["when_it_pays", "always", "never"]
 
 
+FORWARD_POINT_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2]))?$"  # a forward's key: YYYY or YYYY-MM
+
+
+def forward_month(key: str) -> str:
+    """A forward's key as the month it stands for: ``YYYY`` is its January."""
+    return key if len(key) == 7 else f"{key}-01"
+
+
 ForwardPoint = Annotated[
     str,
-    StringConstraints(pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$"),
+    StringConstraints(pattern=FORWARD_POINT_PATTERN),
     Field(description="a year (its January) or a month, YYYY or YYYY-MM"),
 ]
 MAX_FORWARD_POINTS = 1_200

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .errors import InputError
+from .schema import FORWARD_POINT_PATTERN
 
 __all__ = [
     "MAX_SERIES_BYTES",
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 MAX_SERIES_BYTES = 256 * 1024 * 1024  # a year of hourly prices for every ERCOT node is less
-_MONTH = re.compile(r"^\d{4}(-(0[1-9]|1[0-2]))?$")
+_MONTH = re.compile(FORWARD_POINT_PATTERN)
 
 
 class SeriesError(InputError):

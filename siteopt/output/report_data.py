@@ -23,6 +23,7 @@ from siteopt.app.pipeline import Progress, SolveOutcome, SolveSettings
 from siteopt.app.sweep import cases, plan_changes, point_row
 from siteopt.app.tornado import contract_tornado
 from siteopt.kernels.backend import select_backend
+from siteopt.kernels.forward import breakeven_level, btc_log_drift
 from siteopt.kernels.params import TaxParams
 from siteopt.model.load import risk_sample_of
 from siteopt.model.schema import Scenario
@@ -131,16 +132,15 @@ def _timeline(outcome: SolveOutcome, years: list[int], picked: pd.DataFrame) -> 
 
 
 def _drift(m) -> str:
-    if m.btc_drift is None:
-        return f"{m.btc_volatility**2 / 2:.0%} (omitted: the median stays flat)"
-    return f"{m.btc_drift:.0%}"
+    drift = f"{btc_log_drift(m.btc_drift, m.btc_volatility):.0%}"
+    return f"{drift} (omitted: the median stays flat)" if m.btc_drift is None else drift
 
 
 def _breakeven(m) -> str:
     if m.breakeven_efficiency_j_th is None:
         where = "the start hashprice"
     else:
-        hp = 0.024 * m.breakeven_efficiency_j_th * m.breakeven_power_usd_mwh
+        hp = breakeven_level(m.breakeven_efficiency_j_th, m.breakeven_power_usd_mwh)
         where = (
             f"{m.breakeven_efficiency_j_th:g} J/TH at ${m.breakeven_power_usd_mwh:,.0f}/MWh "
             f"(${hp:,.1f}/PH/day)"
