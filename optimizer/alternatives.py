@@ -2,13 +2,22 @@
 MGA and Calliope's SPORES): plans nearly as good as the optimum and as different from it
 as the constraints allow.
 
-Alternative k maximises its Hamming distance, the number of sites whose option differs,
-summed over the optimum and the alternatives before it, subject to every constraint of
-the plan and to an E[NPV] within ``within`` of the optimum's:
+Alternative k maximises its distance, summed over the optimum and the alternatives before
+it, subject to every constraint of the plan and to an E[NPV] within ``within`` of the
+optimum's. Two distances (``differ_by``):
 
-    maximise  sum_{p in previous} sum_s (1 - x[p_s])
+- ``totals`` (the default): the AI MW signed with each contract and built in each build
+  year, ``d(x, p) = sum_c |MW_c(x) - MW_c(p)| + sum_y |MW_y(x) - MW_y(p)|``. An alternative
+  is another strategy (other tenants, other timing, more or less AI), and must differ from
+  each earlier plan in at least one total: moving the same MW from one site to another does
+  not count. Each ``|.|`` is maximised through a binary choice of its sign (big-M rows).
+- ``sites``: the Hamming distance, the number of sites whose option differs; cheap, but on
+  texas every site-distinct alternative kept the optimum's 480 MW and tenants, winning its
+  distance with token 20 MW halls.
+
+    maximise  sum_{p in previous} d(x, p)
     s.t.      sum_i E[NPV]_i x_i >= E* - within |E*|,  the plan's constraints,
-              sum_s x[p_s] <= sites - 1 for every previous plan p (no plan twice).
+              x differs from every previous plan (in a total, or in a site).
 
 A CVaR floor is checked exactly on the risk sample after each solve, and a plan that
 breaks it is excluded and the solve repeated; the objective's CVaR weight plays no part
@@ -25,11 +34,15 @@ import pulp
 
 from .data import MONEY_UNIT_USD, PlanData, plan_data
 from .engine import SolverSettings, check_solver, optimize
-from .model import build_model, tail_weights
+from .model import add_variable, build_model, tail_weights
 from .options import OptionTable, PlanProblem
 
 MAX_FLOOR_RETRIES = 20
 """Plans excluded for breaking the CVaR floor before an alternative is given up."""
+DIFFER_BY = ("totals", "sites")
+MIN_TOTALS_DISTANCE_MW = 0.01
+"""An alternative's totals differ from each earlier plan's by at least this [MW]: above the
+solver's tolerances on the big-M rows, below any real difference of whole MW levels."""
 
 
 @dataclass(frozen=True)
@@ -44,11 +57,53 @@ class Alternative:
         Its E[NPV] (sum of the options' expected NPVs).
     distance : int
         Sites whose option differs from the optimum's.
+    distance_mw : float [MW]
+        Its totals distance from the optimum (AI MW by contract and by build year).
     """
 
     rows: tuple[int, ...]
     expected_npv_usd: float
     distance: int
+    distance_mw: float = 0.0
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The AI MW totals a plan is measured by: one coefficient vector over the options per
+    contract and per build year [MW]."""
+
+    names: tuple[str, ...]  # "contract x", "built 2028"
+    coefs: np.ndarray  # (totals, options)
+    cap: np.ndarray  # (totals,): the most any plan can have of each (a site's most, summed)
+
+    def of(self, rows) -> np.ndarray:
+        return self.coefs[:, np.asarray(rows, dtype=np.int64)].sum(axis=1)
+
+    def distance(self, a, b) -> float:
+        return float(np.abs(self.of(a) - self.of(b)).sum())
+
+
+def plan_totals(table: OptionTable) -> Totals:
+    """The totals of ``table``'s options: AI MW per contract and per build year."""
+    frame = table.table
+    mw = frame["ai_it_mw"].to_numpy(dtype=float)
+    ai = mw > 0
+    contract = frame["contract"].to_numpy(dtype=object)
+    year = frame["build_year"].to_numpy()
+    names, coefs = [], []
+    for c in sorted({str(c) for c in contract[ai]}):
+        names.append(f"contract {c}")
+        coefs.append(np.where(ai & (contract == c), mw, 0.0))
+    for y in sorted({int(y) for y in year[ai]}):
+        names.append(f"built {y}")
+        coefs.append(np.where(ai & (year == y), mw, 0.0))
+    coefs_array = np.array(coefs).reshape(len(names), len(frame))
+    site = frame["site"].to_numpy(dtype=object)
+    cap = sum(
+        (coefs_array[:, site == name].max(axis=1) for name in dict.fromkeys(site)),
+        start=np.zeros(len(names)),
+    )
+    return Totals(tuple(names), coefs_array, cap)
 
 
 def alternatives(
@@ -61,12 +116,15 @@ def alternatives(
     solver: str | None = None,
     time_limit_s: float = 60.0,
     gap_rel: float = 1e-4,
+    differ_by: str = "totals",
 ) -> list[Alternative]:
     """Up to ``count`` alternatives to the plan ``optimum`` (table rows), each within
-    ``within`` (a share, e.g. 0.01) of its E[NPV]; fewer when no other plan qualifies.
-    Each solve has ``time_limit_s``."""
+    ``within`` (a share, e.g. 0.01) of its E[NPV] and as far as possible by ``differ_by``
+    (DIFFER_BY); fewer when no other plan qualifies. Each solve has ``time_limit_s``."""
     if count < 0 or not 0.0 <= within < 1.0:
         raise ValueError(f"count must be >= 0 and within in [0, 1); got {count}, {within}")
+    if differ_by not in DIFFER_BY:
+        raise ValueError(f"differ_by must be one of {', '.join(DIFFER_BY)}; got {differ_by}")
     settings = SolverSettings(
         name=check_solver(solver), time_limit_s=float(time_limit_s), gap_rel=float(gap_rel)
     )
@@ -75,23 +133,31 @@ def alternatives(
     data = plan_data(table, plain)
     best = float(data.expected_npv[np.asarray(optimum)].sum())
     floor_of_npv = best - within * abs(best)
+    totals = plan_totals(table) if differ_by == "totals" else None
     previous: list[tuple[int, ...]] = [tuple(int(r) for r in optimum)]
     excluded: list[tuple[int, ...]] = []
     out: list[Alternative] = []
+
+    def most_different() -> tuple[int, ...] | None:
+        return _most_different(
+            table, plain, data, previous, excluded, floor_of_npv, settings, totals
+        )
+
+    measure = totals or plan_totals(table)
     while len(out) < count:
-        rows = _most_different(table, plain, data, previous, excluded, floor_of_npv, settings)
+        rows = most_different()
         tries = 0
         while rows is not None and not _meets_floor(data, rows, problem):
             excluded.append(rows)
             tries += 1
             if tries > MAX_FLOOR_RETRIES:
                 return out
-            rows = _most_different(table, plain, data, previous, excluded, floor_of_npv, settings)
+            rows = most_different()
         if rows is None:
             break
         distance = sum(a != b for a, b in zip(rows, previous[0], strict=True))
         npv = float(data.expected_npv[np.asarray(rows)].sum()) * MONEY_UNIT_USD
-        out.append(Alternative(rows, npv, distance))
+        out.append(Alternative(rows, npv, distance, measure.distance(rows, previous[0])))
         previous.append(rows)
     return out
 
@@ -104,14 +170,18 @@ def _most_different(
     excluded: list[tuple[int, ...]],
     floor_of_npv: float,
     settings: SolverSettings,
+    totals: Totals | None = None,
 ) -> tuple[int, ...] | None:
-    """The plan that shares the fewest site choices with ``previous`` (and is none of
-    them nor of ``excluded``), with E[NPV] >= ``floor_of_npv`` [MUSD]; None when none."""
+    """The plan farthest from ``previous`` (and none of them nor of ``excluded``), with
+    E[NPV] >= ``floor_of_npv`` [MUSD]: by site choices shared, or with ``totals`` by its
+    totals distance (differing from each previous plan in a total); None when none."""
     no_goods = dataclasses.replace(problem, exclude=tuple(previous) + tuple(excluded))
     model = build_model(table, no_goods, data=data)
     x, prob = model.x, model.prob
-    shared = pulp.lpSum(x[r] for plan in previous for r in plan)
-    prob.setObjective(-shared)
+    if totals is None:
+        prob.setObjective(-pulp.lpSum(x[r] for plan in previous for r in plan))
+    else:
+        prob.setObjective(_totals_distance(prob, x, totals, previous))
     prob += (
         pulp.lpSum(float(v) * x[i] for i, v in enumerate(data.expected_npv) if v != 0.0)
         >= floor_of_npv,
@@ -121,6 +191,27 @@ def _most_different(
     if outcome.plan is None:
         return None
     return tuple(int(r) for r in outcome.plan.chosen)
+
+
+def _totals_distance(prob, x, totals: Totals, previous: list[tuple[int, ...]]):
+    """``sum_p d(x, p)`` as an expression, with for every previous plan p and total k a
+    variable ``d <= |T_k x - T_k p|`` (a binary picks the sign; big-M the total's range),
+    and a row that x differs from each p by at least MIN_TOTALS_DISTANCE_MW."""
+    terms = []
+    for j, plan in enumerate(previous):
+        at = totals.of(plan)
+        gaps = []
+        for k, coef in enumerate(totals.coefs):
+            big = float(max(totals.cap[k], at[k])) + 1.0
+            t = pulp.lpSum(float(c) * x[i] for i, c in enumerate(coef) if c != 0.0)
+            d = add_variable(prob, f"alt_d_{j}_{k}", low=0.0)
+            up = add_variable(prob, f"alt_up_{j}_{k}", cat=pulp.LpBinary)
+            prob += d <= t - float(at[k]) + big * (1 - up), f"alt_above_{j}_{k}"
+            prob += d <= float(at[k]) - t + big * up, f"alt_below_{j}_{k}"
+            gaps.append(d)
+        prob += pulp.lpSum(gaps) >= MIN_TOTALS_DISTANCE_MW, f"alt_differs_{j}"
+        terms += gaps
+    return pulp.lpSum(terms)
 
 
 def _meets_floor(data: PlanData, rows: tuple[int, ...], problem: PlanProblem) -> bool:

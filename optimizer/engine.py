@@ -244,7 +244,8 @@ def _value_plan(model: PlanModel) -> Plan:
     data, cvar = model.data, model.cvar
     chosen = _chosen_rows(model)
     slacks = {g: max(v.varValue or 0.0, 0.0) for g, v in model.slacks.items()}
-    objective = 0.0 if model.phase_one else float(data.expected_npv[chosen].sum())
+    weight = model.problem.expected_weight
+    objective = 0.0 if model.phase_one else weight * float(data.expected_npv[chosen].sum())
     exact = in_model = None
     if cvar is not None:
         npv = data.risk_npv[chosen].sum(axis=0)

@@ -118,6 +118,7 @@ class CvarModel:
     eta: pulp.LpVariable | None = None
     tail: dict[int, pulp.LpVariable] = field(default_factory=dict)
     cuts: list[np.ndarray] = field(default_factory=list)
+    cut_weights: list[np.ndarray] = field(default_factory=list)  # q of each cut, (K,)
     scenarios: set[int] = field(default_factory=set)
 
 
@@ -179,13 +180,15 @@ def _cvar_variables(prob, data: PlanData, problem: PlanProblem, method: str, pha
     return CvarModel(expression=expression, eta=eta, tail=tail, **common)
 
 
-def _objective(prob, data: PlanData, x, cvar, slacks, slack_weights) -> None:
+def _objective(prob, data: PlanData, x, cvar, slacks, slack_weights, expected_weight) -> None:
     if slack_weights:
         prob.setObjective(
             pulp.LpAffineExpression([(slacks[g], -w) for g, w in slack_weights.items() if w != 0.0])
         )
         return
-    objective = constraints.linear(x, np.arange(data.n_options), data.expected_npv)
+    objective = constraints.linear(
+        x, np.arange(data.n_options), data.expected_npv * float(expected_weight)
+    )
     if cvar is not None and cvar.weight != 0.0:
         objective.addInPlace(cvar.expression * cvar.weight)
     prob.setObjective(objective)
@@ -196,6 +199,40 @@ def add_cvar_cut(model: PlanModel, weights: np.ndarray) -> None:
     cvar = model.cvar
     constraints.cvar_cut(model.prob, model.data, model.x, cvar.theta, weights, len(cvar.cuts))
     cvar.cuts.append(model.data.risk_npv @ weights)
+    cvar.cut_weights.append(np.asarray(weights, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class CvarSeed:
+    """What a solved model learnt of the CVaR: its R-U scenario rows (``lazy``) and its
+    cuts' tail weights (``cuts``). Both stay valid for any plan problem on the same risk
+    sample (rows and cuts only bound the CVaR from above where they are tight), so a
+    re-solve that starts from them (more capital, the runner-up, the frontier) skips the
+    rounds that found them."""
+
+    scenarios: tuple[int, ...] = ()
+    weights: tuple[np.ndarray, ...] = ()
+
+    @staticmethod
+    def of(model: PlanModel) -> CvarSeed | None:
+        cvar = model.cvar
+        if cvar is None or cvar.method == "full":
+            return None
+        return CvarSeed(tuple(sorted(cvar.scenarios)), tuple(cvar.cut_weights))
+
+
+def seed_cvar(model: PlanModel, seed: CvarSeed | None) -> None:
+    """Start ``model``'s CVaR from ``seed``: its cuts (``cuts``), or its rows and the
+    scenarios its cuts weigh (``lazy``)."""
+    cvar = model.cvar
+    if seed is None or cvar is None or cvar.method == "full":
+        return
+    if cvar.method == "cuts":
+        for weights in seed.weights:
+            add_cvar_cut(model, weights)
+        return
+    support = [np.flatnonzero(w) for w in seed.weights]
+    add_cvar_rows(model, np.concatenate([np.asarray(seed.scenarios, dtype=np.int64), *support]))
 
 
 def add_cvar_rows(model: PlanModel, scenarios) -> int:
@@ -262,7 +299,7 @@ def build_model(
     slacks = {g: add_variable(prob, f"slack_{g.kind}_{i}", low=0.0) for i, g in enumerate(relax)}
     cvar = _cvar_variables(prob, data, problem, cvar_method, phase_one=bool(relax))
 
-    _objective(prob, data, x, cvar, slacks, relax)
+    _objective(prob, data, x, cvar, slacks, relax, problem.expected_weight)
 
     constraints.one_option_per_site(prob, data, x)
     constraints.budget(prob, data, x, problem, slacks)

@@ -155,6 +155,9 @@ class PlanProblem:
         Weight of CVaR in the objective (0: risk neutral).
     cvar_floor_usd : float or None [USD]
         Portfolio CVaR must be at least this.
+    expected_weight : float
+        Weight of E[NPV] in the objective, 1 but at the frontier's pure-CVaR point (0),
+        where the objective is ``risk_aversion x CVaR`` alone.
     exclude : tuple of tuple of int
         Plans (one table row per site) the solution must differ from in at least one site:
         the runner-up plan is the optimum with the optimum excluded.
@@ -168,3 +171,4 @@ class PlanProblem:
     risk_aversion: float = 0.0
     cvar_floor_usd: float | None = None
     exclude: tuple[tuple[int, ...], ...] = ()
+    expected_weight: float = 1.0

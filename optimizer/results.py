@@ -11,7 +11,7 @@ import pandas as pd
 
 from .constraints import budget_limits
 from .data import MONEY_UNIT_USD, PlanData, plan_data
-from .model import tail_size
+from .model import CvarSeed, tail_size
 from .options import OptionTable, PlanProblem, capex_column
 
 CHOICE_COLUMNS: tuple[str, ...] = (
@@ -75,6 +75,36 @@ def portfolio_cvar(npv_samples: np.ndarray, alpha: float, axis: int = -1) -> np.
     return float(out) if out.ndim == 0 else out
 
 
+def cvar_terms(npv_samples: np.ndarray, alpha: float) -> np.ndarray:
+    """Per-scenario terms whose mean is the CVaR of ``npv_samples`` (K,) [USD]: Rockafellar-
+    Uryasev's ``eta - (eta - npv_k)^+ / (1 - alpha)`` at the optimal ``eta`` (the VaR).
+
+    Their mean equals :func:`portfolio_cvar` (to rounding), and their standard error is the
+    CVaR's asymptotic standard error: the envelope theorem makes the optimal ``eta``'s own
+    noise second order. Added to per-scenario NPVs with a weight, they give the per-scenario
+    terms of ``E[NPV] + weight * CVaR``, whose differences between two plans on the same
+    draws carry that objective margin's standard error.
+    """
+    x = np.asarray(npv_samples, dtype=np.float64)
+    _, whole = tail_size(x.size, alpha)
+    eta = np.partition(x, min(whole, x.size - 1))[min(whole, x.size - 1)]
+    return eta - np.maximum(eta - x, 0.0) / (1.0 - alpha)
+
+
+def plan_objective(
+    table: OptionTable, problem: PlanProblem, rows: np.ndarray
+) -> tuple[float, float, float | None]:
+    """The MILP's objective of the plan ``rows`` (a table row per site) [USD]:
+    ``expected_weight x E[NPV] + risk_aversion x CVaR`` over the risk sample, with its
+    E[NPV] and that CVaR (None without a risk sample, where the CVaR term is 0)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    expected = float(table.table["expected_npv_usd"].to_numpy()[rows].sum())
+    risk = np.asarray(table.risk_npv_usd)[rows].sum(axis=0)
+    cvar = float(portfolio_cvar(risk, problem.cvar_alpha)) if risk.size else None
+    weight = problem.risk_aversion if cvar is not None else 0.0
+    return problem.expected_weight * expected + weight * (cvar or 0.0), expected, cvar
+
+
 @dataclass(frozen=True)
 class PlanResult:
     """The build plan and how it was found.
@@ -134,6 +164,7 @@ class PlanResult:
     cvar_method: str = "cuts"
     rounds: int = 0
     lp_rounds: int = 0
+    cvar_seed: CvarSeed | None = field(default=None, repr=False)  # to start re-solves from
 
     @property
     def found_plan(self) -> bool:
@@ -251,9 +282,12 @@ def violation_details(
     return tuple(out)
 
 
-def cvar_floor_broken(risk_npv: np.ndarray, problem: PlanProblem) -> tuple[str, str] | None:
-    """``("cvar_floor", amounts)`` when the portfolio NPVs of the risk sample (K,) [MUSD]
-    have a CVaR below the problem's floor; None when they meet it or there is none."""
+def cvar_floor_broken(
+    risk_npv: np.ndarray, problem: PlanProblem, where: str = "on the risk sample"
+) -> tuple[str, str] | None:
+    """``("cvar_floor", amounts)`` when the portfolio NPVs (K,) [MUSD] (of the risk sample,
+    or of the scenarios ``where`` names) have a CVaR below the problem's floor; None when
+    they meet it or there is none."""
     if problem.cvar_floor_usd is None:
         return None
     cvar = portfolio_cvar(risk_npv, problem.cvar_alpha)
@@ -263,7 +297,7 @@ def cvar_floor_broken(risk_npv: np.ndarray, problem: PlanProblem) -> tuple[str, 
         return None
     return (
         "cvar_floor",
-        f"CVaR{problem.cvar_alpha * 100:g} ${cvar:,.1f}M on the risk sample, "
+        f"CVaR{problem.cvar_alpha * 100:g} ${cvar:,.1f}M {where}, "
         f"floor ${problem.cvar_floor_usd / MONEY_UNIT_USD:,.1f}M",
     )
 

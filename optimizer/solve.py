@@ -24,7 +24,7 @@ from .engine import (
     default_solver,
     optimize,
 )
-from .model import CVAR_METHODS, build_model
+from .model import CVAR_METHODS, CvarSeed, build_model, seed_cvar
 from .options import OptionTable, PlanProblem
 from .results import (
     PlanResult,
@@ -32,7 +32,7 @@ from .results import (
     capex_by_year,
     choice_frame,
     empty_choice,
-    portfolio_cvar,
+    plan_objective,
 )
 
 __all__ = [
@@ -76,17 +76,14 @@ def _result(table, problem, model, outcome, settings, method, timings) -> PlanRe
     plan = outcome.plan
     rows = plan.chosen
     frame = choice_frame(table, rows)
-    risk = np.asarray(table.risk_npv_usd)[rows].sum(axis=0)
-    cvar_sample = float(portfolio_cvar(risk, problem.cvar_alpha)) if risk.size else None
-    expected = float(frame["expected_npv_usd"].sum())
-    weight = problem.risk_aversion if cvar_sample is not None else 0.0
+    objective, expected, cvar_sample = plan_objective(table, problem, rows)
     in_model = None
     if model.cvar is not None:
         in_model = _model_cvar(model, rows) * MONEY_UNIT_USD
     return PlanResult(
         status=_status(outcome, settings.gap_rel),
         mip_gap=math.inf if outcome.gap is None else float(outcome.gap),
-        objective_usd=expected + weight * (cvar_sample or 0.0),
+        objective_usd=objective,
         chosen={site: int(r) for site, r in zip(model.data.sites, rows, strict=True)},
         plan=frame,
         expected_npv_usd=expected,
@@ -100,6 +97,7 @@ def _result(table, problem, model, outcome, settings, method, timings) -> PlanRe
         cvar_method=method,
         rounds=outcome.rounds,
         lp_rounds=outcome.lp_rounds,
+        cvar_seed=CvarSeed.of(model),
     )
 
 
@@ -118,10 +116,14 @@ def _model_cvar(model, rows) -> float:
     return float(max(values))
 
 
-LAZY_MAX_CELLS = 1_000_000
+LAZY_MAX_CELLS = 600_000
 """Options x risk scenarios up to which a CVaR in the objective is solved with R-U rows
-added for the tail scenarios (``lazy``) rather than cuts: benchmarks/RESULTS.md, issue 17
-(texas, 426 x 256: 4.0 s against 8.3 s; 300 sites, 36,300 x 256: 44 s against 11 s)."""
+added for the tail scenarios (``lazy``) rather than cuts. Issue 17 (texas, 426 x 256: 4.0 s
+against 8.3 s; 300 sites, 36,300 x 256: 44 s against 11 s) set 10^6; issue 27, with risk
+samples in the thousands (texas at 2,000 scenarios, best of 2, December 2026): 426 x 1,000
+mixed (lazy 1.66 s against cuts 0.84 s at risk_aversion 0.5, 1.76 s against 2.65 s at 2.0),
+426 x 2,000 cuts at both (0.64 s against 2.89 s; 2.25 s against 3.28 s): benchmarks/
+RESULTS.md."""
 
 
 def choose_cvar_method(problem: PlanProblem, options: int, scenarios: int) -> str:
@@ -156,6 +158,7 @@ def solve_plan(
     cvar_method: str | None = None,
     start_rows: np.ndarray | None = None,
     presolve: bool | None = None,
+    cvar_seed: CvarSeed | None = None,
 ) -> PlanResult:
     """Choose one option per site: maximise expected NPV (+ risk_aversion * CVaR).
 
@@ -179,6 +182,9 @@ def solve_plan(
         A plan (table row per site, in site order) to warm-start HiGHS from.
     presolve : bool, optional
         HiGHS presolve; default :func:`choose_presolve`.
+    cvar_seed : CvarSeed, optional
+        The CVaR rows or cuts of an earlier solve on the same table (``PlanResult.
+        cvar_seed``), added before the search: a re-solve skips the rounds that found them.
 
     Returns
     -------
@@ -211,6 +217,7 @@ def solve_plan(
         timings = {"build": 0.0, "solve": 0.0, "diagnose": time.perf_counter() - began}
         return _infeasible(problem, name, cvar_method, timings, early, False)
     model = build_model(table, problem, cvar_method=cvar_method, data=data)
+    seed_cvar(model, cvar_seed)
     outcome = optimize(model, settings, start_rows)
     timings = {"build": model.build_s, "solve": outcome.solve_s}
     if outcome.plan is not None:

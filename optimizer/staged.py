@@ -214,7 +214,7 @@ def build_staged(
     for v, (rows, coef) in by_node.items():
         objective += [(y[v][int(i)], float(c)) for i, c in zip(rows, coef, strict=True) if c != 0]
     objective += [(w[(s, g)], float(keep_coef[g, s])) for g in range(groups) for s in range(sites)]
-    expr = pulp.LpAffineExpression(objective)
+    expr = pulp.LpAffineExpression(objective) * float(problem.expected_weight)
     eta, tail, cvar_expr = None, {}, None
     wanted = problem.cvar_floor_usd is not None or problem.risk_aversion > 0
     if wanted:
@@ -358,7 +358,8 @@ def solve_staged(
             cvar = float(weights @ npv)
         ok = floor is None or cvar >= floor - 1e-7 * max(1.0, abs(cvar))
         value = policy_value(model, tree, leaf_rows)
-        return value + problem.risk_aversion * (cvar or 0.0), cvar, ok, weights
+        objective = problem.expected_weight * value + problem.risk_aversion * (cvar or 0.0)
+        return objective, cvar, ok, weights
 
     best = None  # (objective, leaf rows, cvar) of the best policy that meets the floor
     if start_rows is not None:  # the static plan in every state: always a policy

@@ -163,7 +163,9 @@ def solve(
     explain: bool = True,
     alternatives: int = 0,
     within: float = 0.01,
+    differ_by: str = "totals",
     staged: int = 0,
+    validate: int = 0,
     progress: Progress | None = None,
     run_settings: SolveSettings | None = None,
     **how: Any,
@@ -171,13 +173,18 @@ def solve(
     """Value every option by Monte Carlo and pick the build plan (``siteopt solve``).
 
     ``scenarios``/``seed`` replace the file's; ``alternatives`` > 0 also finds that many
-    near-optimal plans within ``within`` of the plan's E[NPV] (summary ``alternatives``);
+    near-optimal plans within ``within`` of the plan's E[NPV], as far from it as possible in
+    AI MW per contract and build year (``differ_by="totals"``) or in sites changed
+    (``"sites"``) (summary ``alternatives``);
     ``frontier`` > 1 also traces E[NPV] against
     CVaR; ``explain`` also solves the MILP again per budget year for what $10M more would
     buy (summary ``capital_value``); ``staged`` >= 1 also decides the later decision years
     per market state, with up to that many states per state and year (summary ``staged``,
-    policy.csv); ``how`` are :func:`settings` keywords (``backend``,
-    ``engine``, ``solver``, ``time_limit_s``, ...), or pass ``run_settings`` built once.
+    policy.csv); ``validate`` >= 2 also solves that many independent replications and
+    bounds the plan's optimality gap (summary ``validation.optimality_gap``; a plan with a
+    CVaR weight or floor gets ``validation`` without it); ``how`` are :func:`settings`
+    keywords (``backend``, ``engine``, ``solver``, ``time_limit_s``, ...), or pass
+    ``run_settings`` built once.
     Raises InfeasibleError when no plan meets the constraints (with the reasons).
     """
     from siteopt.app import pipeline
@@ -193,7 +200,9 @@ def solve(
         explain=explain,
         alternatives=alternatives,
         within=within,
+        differ_by=differ_by,
         staged=staged,
+        validate=validate,
     )
     return Run(outcome, summary_of(outcome))
 

@@ -25,8 +25,8 @@ from siteopt.app.valuation import ValuationResult
 from siteopt.kernels.valuation import ValuationCache
 from siteopt.model.errors import InputError
 from siteopt.model.schema import Scenario
-from siteopt.optimizer.data import plan_data
-from siteopt.optimizer.results import violation_details
+from siteopt.optimizer.data import MONEY_UNIT_USD, plan_data
+from siteopt.optimizer.results import cvar_floor_broken, violation_details
 
 REQUIRED_COLUMNS = ("site", "ai_it_mw", "build_year", "contract")
 MAX_PLAN_BYTES = 10 << 20
@@ -193,7 +193,9 @@ def evaluate(
     backend, valuation = value(scenario, settings, progress, cache)
     rows = plan_rows(plan_path, plan, valuation)
     problem = plan_problem(scenario)
-    broken = violation_details(plan_data(valuation.options, problem), problem, np.array(rows))
+    # every constraint but the CVaR floor here; the floor over all scenarios, below
+    per_plan = replace(problem, cvar_floor_usd=None)
+    broken = violation_details(plan_data(valuation.options, problem), per_plan, np.array(rows))
     listed = len(plan)
     notes = []
     if listed < len(rows):
@@ -208,5 +210,17 @@ def evaluate(
     )
     t1 = time.perf_counter()
     outcome = finish(scenario, backend, valuation, problem, rows, decision, settings, progress)
+    n = scenario.simulation.scenarios
+    floor = cvar_floor_broken(
+        outcome.samples["plan"] / MONEY_UNIT_USD, problem, f"over all {n:,} scenarios"
+    )
+    if floor is not None:
+        decision = replace(
+            decision,
+            status="infeasible",
+            violations=(*decision.violations, floor[0]),
+            violation_details=(*decision.violation_details, f"{floor[0]}: {floor[1]}"),
+        )
+        outcome = replace(outcome, decision=decision)
     timings = {"valuation": t1 - t0, "milp": 0.0, "total": time.perf_counter() - t0}
     return replace(outcome, evaluated=True, timings_s=timings)

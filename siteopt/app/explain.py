@@ -27,7 +27,7 @@ import numpy as np
 from siteopt.optimizer.constraints import budget_limits
 from siteopt.optimizer.data import MONEY_UNIT_USD, plan_data
 from siteopt.optimizer.options import OptionTable, PlanProblem
-from siteopt.optimizer.results import portfolio_cvar, violation_details
+from siteopt.optimizer.results import plan_objective, portfolio_cvar, violation_details
 
 CAPITAL_STEP_USD = 10_000_000.0  # "what another $10M would buy", per budget year
 CAPITAL_STEPS_USD = (CAPITAL_STEP_USD, 50_000_000.0)  # ... and "$50M more"
@@ -68,12 +68,16 @@ class ConstraintSlack:
 
 @dataclass(frozen=True)
 class CapitalValue:
-    """E[NPV] gained with ``extra_usd`` (one of CAPITAL_STEPS_USD) more in one budget year."""
+    """What ``extra_usd`` (one of CAPITAL_STEPS_USD) more in one budget year buys, in the
+    MILP's objective (E[NPV] + risk_aversion x CVaR over the risk sample) and, beside it,
+    in E[NPV] and that CVaR; all 0 where the plan stays the same."""
 
     year: int
     extra_usd: float
-    expected_npv_gain_usd: float
+    expected_npv_gain_usd: float  # may be negative under a CVaR weight: CVaR bought instead
     changes: tuple[str, ...]  # "site: label" of the sites whose option changes
+    objective_gain_usd: float = 0.0  # never negative: the plan itself stays feasible
+    cvar_gain_usd: float | None = None  # None without a risk sample
 
 
 def site_reasons(
@@ -179,10 +183,11 @@ def constraint_slacks(
     capital: tuple[CapitalValue, ...] = (),
 ) -> tuple[ConstraintSlack, ...]:
     """Every constraint group's value, limit and slack for the plan ``rows``; a budget year
-    binds when more of it buys E[NPV] (``capital``), another constraint when its slack is 0."""
+    binds when more of it raises the objective (``capital``), another constraint when its
+    slack is 0."""
     data = plan_data(options, problem)
     plan = np.asarray(rows, dtype=np.int64)
-    gains = {c.year: c.expected_npv_gain_usd for c in capital if c.extra_usd == CAPITAL_STEP_USD}
+    gains = {c.year: c.objective_gain_usd for c in capital if c.extra_usd == CAPITAL_STEP_USD}
     out = []
     for year, (coefs, available) in budget_limits(data, problem).items():
         spent = float(coefs[plan].sum()) * MONEY_UNIT_USD
@@ -241,12 +246,14 @@ def capital_values(
     rows: tuple[int, ...],
     solve: Any,
 ) -> tuple[CapitalValue, ...]:
-    """For each budget year and each of CAPITAL_STEPS_USD, E[NPV] gained with that much more
-    in it: the MILP solved again on the same draws (``solve(problem)`` -> PlanResult,
-    warm-started by the caller from ``rows``); 0 where the plan stays the same."""
+    """For each budget year and each of CAPITAL_STEPS_USD, what that much more in it buys:
+    the MILP solved again on the same draws (``solve(problem)`` -> PlanResult, warm-started
+    by the caller from ``rows``). The gain is the objective's; a re-solve whose plan scores
+    no better than ``rows`` (which stays feasible with more capital: only the MIP gap lets
+    it) leaves the plan as it is, with every gain 0."""
     data = plan_data(options, problem)
     label = options.table["option"].to_numpy(dtype=object)
-    base = float(data.expected_npv[np.asarray(rows)].sum()) * MONEY_UNIT_USD
+    base, base_npv, base_cvar = plan_objective(options, problem, np.asarray(rows))
     out = []
     years = sorted(int(y) for y in problem.budget_usd_by_year)
     for year, step in ((y, step) for y in years for step in CAPITAL_STEPS_USD):
@@ -256,9 +263,21 @@ def capital_values(
         if result.expected_npv_usd is None:
             continue
         new = [int(result.chosen[s]) for s in data.sites]
-        gain = max(0.0, float(data.expected_npv[np.asarray(new)].sum()) * MONEY_UNIT_USD - base)
+        objective, npv, cvar = plan_objective(options, problem, np.asarray(new))
         changes = tuple(
             f"{s}: {label[n]}" for s, n, o in zip(data.sites, new, rows, strict=True) if n != o
         )
-        out.append(CapitalValue(year, step, gain if changes else 0.0, changes))
+        if not changes or objective <= base:
+            out.append(CapitalValue(year, step, 0.0, (), 0.0, None if cvar is None else 0.0))
+            continue
+        out.append(
+            CapitalValue(
+                year,
+                step,
+                npv - base_npv,
+                changes,
+                objective - base,
+                None if cvar is None or base_cvar is None else cvar - base_cvar,
+            )
+        )
     return tuple(out)

@@ -31,6 +31,14 @@ from siteopt.app.explain import (
 from siteopt.app.finance import increment, returns, yield_on_cost
 from siteopt.app.plan import plan_problem
 from siteopt.app.staged import StagedOutcome, StagedStates, StaticPlan, staged_policy, staged_states
+from siteopt.app.validation import (
+    FLOOR_ROUNDS,
+    Validation,
+    has_risk_term,
+    on_fresh_draws,
+    optimality_gap,
+    risk_neutral,
+)
 from siteopt.app.valuation import ValuationResult, plan_npv_samples, value_options
 from siteopt.kernels.backend import Backend, select_backend
 from siteopt.kernels.cashflows import MEMO_ITEMS, TERMINAL_MEMOS, expected_cashflows
@@ -56,6 +64,7 @@ from siteopt.optimizer.options import PlanProblem, capex_column
 from siteopt.optimizer.results import (
     PlanResult,
     all_mining,
+    cvar_terms,
     max_ai,
     portfolio_cvar,
     standard_error,
@@ -98,7 +107,6 @@ MAX_FRONTIER_POINTS = 50
 MAX_ALTERNATIVES = 20
 DEFAULT_WITHIN = 0.01  # --within: alternatives' E[NPV] within 1% of the plan's
 FRONTIER_MIN_POINT_S = 5.0
-MAX_RISK_WEIGHT = 1000.0  # the frontier's last point: CVaR first, E[NPV] a tie-breaker
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,9 @@ class SolveOutcome:
     market: MarketFan | None = None
     # the plan's NPV on the central path (--deterministic's); None in a deterministic run
     central_npv_usd: float | None = None
+    # the plan and the risk-neutral plan on fresh draws (a solve with a risk term, or
+    # --validate); None otherwise
+    validation: Validation | None = None
 
     @property
     def chosen(self) -> list[SiteOption]:
@@ -265,7 +276,9 @@ def solve(
     explain: bool = False,
     alternatives: int = 0,
     within: float = DEFAULT_WITHIN,
+    differ_by: str = "totals",
     staged: int = 0,
+    validate: int = 0,
 ) -> SolveOutcome:
     """Value every option, solve the MILP, and value the chosen plan on every scenario.
 
@@ -281,12 +294,17 @@ def solve(
     explain : bool
         Also what more capital buys: the MILP again with CAPITAL_STEP_USD more in each
         budget year (siteopt.app.explain), warm-started from the plan.
-    alternatives, within : int, float
+    alternatives, within, differ_by : int, float, str
         Also that many near-optimal plans, each with E[NPV] within ``within`` (a share)
-        of the plan's, as different from it and from each other as possible.
+        of the plan's, as different from it and from each other as possible: in AI MW per
+        contract and build year (``totals``) or in sites changed (``sites``).
     staged : int
         When >= 1, also the wait-and-see policy with up to that many market states per
         state at each later decision year (siteopt.app.staged), and its value of waiting.
+    validate : int
+        When >= 2, also that many independent replications and the plan's optimality gap
+        estimated from them (siteopt.app.validation). A solve with a CVaR weight or floor,
+        or with ``validate``, values the plan and the risk-neutral plan on fresh draws.
 
     Raises
     ------
@@ -324,15 +342,62 @@ def solve(
     if frontier:
         outcome = with_frontier(outcome, backend, settings, frontier, progress)
     if alternatives:
-        outcome = with_alternatives(outcome, backend, settings, alternatives, within, progress)
+        outcome = with_alternatives(
+            outcome, backend, settings, alternatives, within, progress, differ_by
+        )
     t3 = time.perf_counter()
     if states is not None:
         outcome = with_staged(outcome, backend, settings, states, progress)
+    t4 = time.perf_counter()
+    if validate or has_risk_term(problem):
+        outcome = with_validation(outcome, backend, settings, validate, progress)
     timings = {"valuation": t1 - t0, "milp": t2 - t1}
     if states is not None:
-        timings["staged"] = time.perf_counter() - t3
+        timings["staged"] = t4 - t3
+    if outcome.validation is not None:
+        timings["validation"] = time.perf_counter() - t4
     timings["total"] = time.perf_counter() - t0
     return replace(outcome, timings_s=timings)
+
+
+def with_validation(
+    outcome: SolveOutcome,
+    backend: Backend,
+    settings: SolveSettings,
+    replications: int = 0,
+    progress: Progress | None = None,
+) -> SolveOutcome:
+    """``outcome`` with its plan and the risk-neutral plan (the MILP without the CVaR
+    weight and floor, warm-started from the plan) valued on fresh draws, and with
+    ``replications`` >= 2 the plan's Mak-Morton-Wood optimality gap."""
+    valuation, problem = outcome.valuation, outcome.problem
+    flat = [o for opts in valuation.site_options for o in opts]
+    neutral_rows = outcome.rows
+    if has_risk_term(problem):
+        start = np.asarray(outcome.rows, dtype=np.int64)
+        neutral = _solve_milp(valuation, risk_neutral(problem), settings, start)
+        if neutral.found_plan:
+            neutral_rows = tuple(int(neutral.chosen[s]) for s in neutral.chosen)
+    kernel_options = {"backend": backend, "executor": _executor(settings)}
+    validation = on_fresh_draws(
+        outcome.scenario,
+        [flat[r] for r in outcome.rows],
+        [flat[r] for r in neutral_rows],
+        progress,
+        **kernel_options,
+    )
+    if replications:
+        gap = optimality_gap(
+            outcome.scenario,
+            problem,
+            outcome.rows,
+            replications,
+            lambda again, p: _solve_milp(again, p, settings),
+            progress,
+            **kernel_options,
+        )
+        validation = replace(validation, gap=gap)
+    return replace(outcome, validation=validation)
 
 
 def with_staged(
@@ -391,20 +456,17 @@ def with_explanation(
     says when the plan beats it by less than two standard errors."""
     valuation, problem, rows = outcome.valuation, outcome.problem, outcome.rows
     start = np.asarray(rows, dtype=np.int64)
+    seed = _seed(outcome)  # the main solve's CVaR rows or cuts: no rounds to find them again
     capital = capital_values(
         valuation.options,
         problem,
         rows,
-        lambda changed: _solve_milp(valuation, changed, settings, start_rows=start),
+        lambda changed: _solve_milp(valuation, changed, settings, start, seed),
     )
     runner = _runner_up(outcome, backend, settings)
     notes = outcome.decision.notes
-    if runner is not None and runner.margin_se_usd and runner.margin_usd < 2 * runner.margin_se_usd:
-        notes += (
-            f"the plan beats the runner-up plan by ${runner.margin_usd / 1e6:,.1f}M, less than "
-            f"two standard errors of that margin (${runner.margin_se_usd / 1e6:,.1f}M): these "
-            "scenarios do not tell the two apart; run more to separate them",
-        )
+    if runner is not None:
+        notes += _runner_up_notes(runner)
     return replace(
         outcome,
         capital=capital,
@@ -423,6 +485,7 @@ class AlternativePlan:
     cvar_usd: float
     distance: int  # sites whose option differs from the plan's
     changes: tuple[str, ...]  # "site: option" where it differs from the plan
+    distance_mw: float = 0.0  # AI MW by contract and build year apart from the plan's
 
 
 def with_alternatives(
@@ -432,6 +495,7 @@ def with_alternatives(
     count: int,
     within: float,
     progress: Progress | None = None,
+    differ_by: str = "totals",
 ) -> SolveOutcome:
     """``outcome`` with up to ``count`` near-optimal plans (optimizer.alternatives), each
     valued on every scenario (the plan's draws) for its E[NPV] and CVaR."""
@@ -451,6 +515,7 @@ def with_alternatives(
         solver=settings.solver,
         time_limit_s=settings.time_limit_s,
         gap_rel=settings.gap_rel,
+        differ_by=differ_by,
     )
     flat = [o for opts in valuation.site_options for o in opts]
     samples = plan_npv_samples(
@@ -466,7 +531,11 @@ def with_alternatives(
         npv = samples[f"alt {k}"]
         changes = _changes(valuation, rows, alt.rows)
         cvar = float(portfolio_cvar(npv, alpha))
-        plans.append(AlternativePlan(alt.rows, float(npv.mean()), cvar, alt.distance, changes))
+        plans.append(
+            AlternativePlan(
+                alt.rows, float(npv.mean()), cvar, alt.distance, changes, alt.distance_mw
+            )
+        )
         if progress is not None:
             progress("alternatives", k + 1, count)
     return replace(outcome, alternatives=tuple(plans))
@@ -474,18 +543,48 @@ def with_alternatives(
 
 @dataclass(frozen=True)
 class RunnerUp:
-    """The best plan other than the chosen one (the MILP with the chosen one excluded)."""
+    """The best plan other than the chosen one (the MILP with the chosen one excluded),
+    compared on every scenario of the run (the same draws)."""
 
     expected_npv_usd: float
-    margin_usd: float  # the plan's E[NPV] over it, same draws
+    margin_usd: float  # the plan's E[NPV] over it
     margin_se_usd: float | None  # the margin's standard error
     changes: tuple[str, ...]  # "site: option" where it differs
+    cvar_usd: float = 0.0  # its CVaR
+    cvar_margin_usd: float = 0.0  # the plan's CVaR over it
+    risk_aversion: float = 0.0  # the objective's CVaR weight
+    # the plan's objective (E[NPV] + risk_aversion x CVaR) over it, and that margin's
+    # standard error (the CVaR's part through its per-scenario terms, optimizer.results.
+    # cvar_terms); with no CVaR weight, the E[NPV] margin
+    objective_margin_usd: float = 0.0
+    objective_margin_se_usd: float | None = None
+
+
+def _runner_up_notes(runner: RunnerUp) -> tuple[str, ...]:
+    """A note when the scenarios do not tell the plan from the runner-up: the objective's
+    margin is under two of its standard errors (with a CVaR weight, E[NPV] and CVaR beside)."""
+    margin, se = runner.objective_margin_usd, runner.objective_margin_se_usd
+    if not se or margin >= 2 * se:
+        return ()
+    if runner.risk_aversion > 0:
+        what = (
+            f"in the objective (E[NPV] + {runner.risk_aversion:g} x CVaR: E[NPV] "
+            f"{runner.margin_usd / 1e6:+,.1f}M, CVaR {runner.cvar_margin_usd / 1e6:+,.1f}M)"
+        )
+    else:
+        what = "in E[NPV]"
+    verb = "beats" if margin >= 0 else "trails"
+    return (
+        f"the plan {verb} the runner-up plan by ${abs(margin) / 1e6:,.1f}M {what}, less than "
+        f"two standard errors of that margin (${se / 1e6:,.1f}M): these scenarios do not "
+        "tell the two apart; run more to separate them",
+    )
 
 
 def _runner_up(outcome: SolveOutcome, backend: Backend, settings: SolveSettings) -> RunnerUp | None:
     valuation, rows = outcome.valuation, outcome.rows
     excluded = replace(outcome.problem, exclude=(tuple(int(r) for r in rows),))
-    result = _solve_milp(valuation, excluded, settings)
+    result = _solve_milp(valuation, excluded, settings, cvar_seed=_seed(outcome))
     if result.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
         return None
     flat = [o for opts in valuation.site_options for o in opts]
@@ -497,9 +596,44 @@ def _runner_up(outcome: SolveOutcome, backend: Backend, settings: SolveSettings)
         backend=backend,
         executor=_executor(settings),
     )["runner_up"]
-    margin = outcome.samples["plan"] - samples
-    changes = _changes(valuation, rows, other)
-    return RunnerUp(float(samples.mean()), float(margin.mean()), standard_error(margin), changes)
+    problem = outcome.problem
+    return runner_up_of(
+        outcome.samples["plan"],
+        samples,
+        problem.cvar_alpha,
+        problem.risk_aversion,
+        _changes(valuation, rows, other),
+    )
+
+
+def runner_up_of(
+    plan: np.ndarray, other: np.ndarray, alpha: float, weight: float, changes: tuple[str, ...]
+) -> RunnerUp:
+    """The plan against the runner-up ``other``, both NPVs on the same scenarios [USD]: the
+    margins in E[NPV], in CVaR and in the objective ``E[NPV] + weight x CVaR``, with the
+    standard errors of the E[NPV] and objective margins."""
+    margin = plan - other
+    objective = margin
+    if weight > 0:
+        objective = margin + weight * (cvar_terms(plan, alpha) - cvar_terms(other, alpha))
+    cvar = float(portfolio_cvar(other, alpha))
+    return RunnerUp(
+        float(other.mean()),
+        float(margin.mean()),
+        standard_error(margin),
+        changes,
+        cvar_usd=cvar,
+        cvar_margin_usd=float(portfolio_cvar(plan, alpha)) - cvar,
+        risk_aversion=weight,
+        objective_margin_usd=float(objective.mean()),
+        objective_margin_se_usd=standard_error(objective),
+    )
+
+
+def _seed(outcome: SolveOutcome):
+    """The CVaR rows or cuts the outcome's MILP found (None without a CVaR or a MILP)."""
+    result = outcome.decision.result
+    return None if result is None else result.cvar_seed
 
 
 def _changes(
@@ -515,7 +649,7 @@ def _changes(
     )
 
 
-def _solve_milp(valuation, problem, settings, start_rows=None) -> PlanResult:
+def _solve_milp(valuation, problem, settings, start_rows=None, cvar_seed=None) -> PlanResult:
     return solve_plan(
         valuation.options,
         problem,
@@ -523,10 +657,8 @@ def _solve_milp(valuation, problem, settings, start_rows=None) -> PlanResult:
         time_limit_s=settings.time_limit_s,
         gap_rel=settings.gap_rel,
         start_rows=start_rows,
+        cvar_seed=cvar_seed,
     )
-
-
-FLOOR_ROUNDS = 4  # re-solves with the floor tightened on the risk sample, at most
 
 
 def floor_over_all(
@@ -566,7 +698,8 @@ def floor_over_all(
     first_short = floor - cvar_all
     for _ in range(FLOOR_ROUNDS):
         target += floor - cvar_all  # raise the floor on the sample by the shortfall
-        tightened = _solve_milp(valuation, replace(problem, cvar_floor_usd=target), settings)
+        raised = replace(problem, cvar_floor_usd=target)
+        tightened = _solve_milp(valuation, raised, settings, cvar_seed=result.cvar_seed)
         if tightened.status == SolveStatus.INFEASIBLE and tightened.timed_out:
             # out of time before any plan keeps the raised floor: say so, as the first MILP
             raise InfeasibleError(_infeasible_message(tightened, settings), tightened.diagnosis)
@@ -734,12 +867,41 @@ def central_npv(scenario: Scenario, plan: list[SiteOption]) -> float:
 
 
 def frontier_weights(points: int) -> list[float]:
-    """Risk weights lambda (objective E[NPV] + lambda CVaR) for ``points`` frontier points:
-    lambda = w / (1 - w) for w evenly spaced on [0, 1], the last one capped."""
+    """The frontier's weights w of E[NPV] in ``w E[NPV] + (1 - w) CVaR``: ``points`` values
+    evenly spaced from 1 (risk neutral) down to 0 (the CVaR alone)."""
     if not 2 <= points <= MAX_FRONTIER_POINTS:
         raise InputError(f"--frontier must be between 2 and {MAX_FRONTIER_POINTS}, got {points}")
-    w = np.linspace(0.0, 1.0, points)
-    return [float(x / (1.0 - x)) if x < 1.0 else MAX_RISK_WEIGHT for x in w]
+    return [float(w) for w in np.linspace(1.0, 0.0, points)]
+
+
+def frontier_problem(problem: PlanProblem, weight: float) -> PlanProblem:
+    """The plan problem of frontier weight w: ``w E[NPV] + (1 - w) CVaR`` as
+    ``E[NPV] + (1 - w) / w CVaR`` for w > 0 (the same plans, and the MIP gap, a relative
+    one, the same), and the CVaR alone at w = 0."""
+    if weight > 0:
+        return replace(problem, risk_aversion=(1.0 - weight) / weight)
+    return replace(problem, risk_aversion=1.0, expected_weight=0.0)
+
+
+def _best_cvar_then_npv(
+    valuation, problem, settings, start, seed=None
+) -> tuple[PlanResult, PlanResult]:
+    """The frontier's w = 0 point, lexicographically: the best CVaR over the risk sample,
+    then the best E[NPV] among the plans within the MIP gap of that CVaR. Returns the CVaR
+    solve (its status and gap are the point's) and the plan of the E[NPV] solve (the CVaR
+    solve's own when that finds none)."""
+    first = _solve_milp(valuation, frontier_problem(problem, 0.0), settings, start, seed)
+    if not first.found_plan or first.cvar_risk_sample_usd is None:
+        return first, first
+    best = first.cvar_risk_sample_usd
+    gap = first.mip_gap if first.mip_gap is not None and np.isfinite(first.mip_gap) else 0.0
+    floor = best - max(settings.gap_rel, gap) * abs(best)
+    if problem.cvar_floor_usd is not None:
+        floor = max(floor, problem.cvar_floor_usd)
+    rows = np.array([int(first.chosen[s]) for s in first.chosen], dtype=np.int64)
+    lexicographic = replace(problem, risk_aversion=0.0, cvar_floor_usd=floor)
+    then = _solve_milp(valuation, lexicographic, settings, rows, first.cvar_seed)
+    return first, then if then.found_plan else first
 
 
 def with_frontier(
@@ -749,12 +911,14 @@ def with_frontier(
     points: int,
     progress: Progress | None = None,
 ) -> SolveOutcome:
-    """Solve the plan at each frontier weight, warm-starting each from the last; value
-    each distinct plan on every scenario for its E[NPV] and CVaR.
+    """Solve the plan at each frontier weight w (``w E[NPV] + (1 - w) CVaR``), warm-starting
+    each from the last; value each distinct plan on every scenario for its E[NPV] and CVaR.
 
     The points share ``settings.time_limit_s`` (at least FRONTIER_MIN_POINT_S each) and
     stop at the run's gap, like the plan (texas at 20,000 scenarios: ~2 s a point with the
-    CVaR method chosen per problem); each point reports its own status and gap."""
+    CVaR method chosen per problem); each point reports its own status and gap. The w = 0
+    point is the best CVaR, then the best E[NPV] within the gap of it (two solves), so
+    that its E[NPV] is not left to the gap's tolerance."""
     valuation = outcome.valuation
     flat = [o for opts in valuation.site_options for o in opts]
     rows_by_point: list[tuple[int, ...] | None] = []
@@ -765,14 +929,22 @@ def with_frontier(
         time_limit_s=max(FRONTIER_MIN_POINT_S, settings.time_limit_s / points),
     )
     weights = frontier_weights(points)
+    seed = _seed(outcome)
     for k, weight in enumerate(weights):
-        problem = replace(outcome.problem, risk_aversion=weight)
-        result = _solve_milp(valuation, problem, point_settings, start)
+        if weight > 0:
+            result = chosen = _solve_milp(
+                valuation, frontier_problem(outcome.problem, weight), point_settings, start, seed
+            )
+        else:
+            result, chosen = _best_cvar_then_npv(
+                valuation, outcome.problem, point_settings, start, seed
+            )
+        seed = chosen.cvar_seed or seed  # each point's rows and cuts start the next
         results.append(result)
-        if result.status == SolveStatus.INFEASIBLE:
+        if not chosen.found_plan:
             rows_by_point.append(None)
         else:
-            rows = tuple(int(result.chosen[s]) for s in result.chosen)
+            rows = tuple(int(chosen.chosen[s]) for s in chosen.chosen)
             rows_by_point.append(rows)
             start = np.array(rows, dtype=np.int64)
         if progress is not None:
@@ -788,7 +960,12 @@ def with_frontier(
     alpha = outcome.scenario.objective.cvar_alpha
     records = []
     for weight, rows, result in zip(weights, rows_by_point, results, strict=True):
-        record = {"risk_aversion": weight, "status": str(result.status)}
+        record = {
+            "weight": weight,
+            # the same objective as E[NPV] + risk_aversion x CVaR; null at w = 0
+            "risk_aversion": (1.0 - weight) / weight if weight > 0 else None,
+            "status": str(result.status),
+        }
         if rows is None:
             record.update(expected_npv_usd=None, cvar_usd=None, ai_it_mw_total=None)
         else:

@@ -23,13 +23,14 @@ import pandas as pd
 from siteopt.app.evaluate import read_plan
 from siteopt.app.pipeline import Progress, SolveSettings, value
 from siteopt.app.plan import plan_problem
-from siteopt.app.staged import market_states, picked_by_state, valued_samples
+from siteopt.app.staged import market_states, picked_by_state
+from siteopt.app.validation import valued as valued_on
 from siteopt.app.valuation import plan_npv_samples
 from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.states import StateTree
 from siteopt.model.errors import InputError
 from siteopt.model.schema import Scenario
-from siteopt.optimizer.data import plan_data
+from siteopt.optimizer.data import MONEY_UNIT_USD, plan_data
 from siteopt.optimizer.options import KEEP_HASHING
 from siteopt.optimizer.results import cvar_floor_broken, violation_details
 
@@ -275,7 +276,7 @@ def evaluate_policy(
     samples = plan_npv_samples(scenario, plans, valuation, backend=backend)
     picked = picked_by_state(samples, groups)
     alpha = scenario.objective.cvar_alpha
-    valued = valued_samples(picked, alpha)
+    valued = valued_on(picked, alpha)
     problem = plan_problem(scenario)
     data = plan_data(valuation.options, problem)
     flat = [o for opts in valuation.site_options for o in opts]
@@ -284,19 +285,16 @@ def evaluate_policy(
     share = np.zeros(tree.nodes)
     count = np.bincount(groups, minlength=len(parsed.leaf_plans)) / max(len(groups), 1)
     per_path = replace(problem, cvar_floor_usd=None)  # the floor is the policy's, below
-    risk_n = data.risk_npv.shape[1]
-    risk_npv = np.zeros(risk_n)  # the policy's: each risk scenario on its state's plan
     for g, leaf in enumerate(tree.leaves.tolist()):
         for v in [0, *tree.path(leaf)]:
             share[v] += count[g]
         rows = np.array([row_of[o] for o in parsed.leaf_plans[g]])
         for name, what in violation_details(data, per_path, rows):
             broken.append(f"in state {parsed.names[leaf]}: {name}: {what}")
-        mine = groups[:risk_n] == g
-        risk_npv[mine] = data.risk_npv[rows][:, mine].sum(axis=0)
-    floor = cvar_floor_broken(risk_npv, problem)
+    n = scenario.simulation.scenarios
+    floor = cvar_floor_broken(picked / MONEY_UNIT_USD, problem, f"over all {n:,} scenarios")
     if floor is not None:
-        broken.append(f"{floor[0]}: {floor[1]} (each risk scenario on its state's plan)")
+        broken.append(f"{floor[0]}: {floor[1]} (each scenario on its state's plan)")
     out = frame.drop(columns=["line"]).copy()
     out["probability"] = [share[parsed.names.index(n)] for n in frame["state"]]
     summary = {

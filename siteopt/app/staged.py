@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from siteopt.app.params import kernel_inputs
+from siteopt.app.validation import FLOOR_ROUNDS, DrawValue, fresh_seed, valued
 from siteopt.app.valuation import ValuationResult, plan_npv_samples
 from siteopt.kernels.backend import Backend
 from siteopt.kernels.market import month_label
@@ -39,7 +40,7 @@ from siteopt.model.load import with_simulation
 from siteopt.model.schema import Scenario
 from siteopt.optimizer.engine import SolverSettings
 from siteopt.optimizer.options import KEEP_HASHING, PlanProblem
-from siteopt.optimizer.results import portfolio_cvar, standard_error
+from siteopt.optimizer.results import portfolio_cvar
 from siteopt.optimizer.staged import StagedPlan, StageTree, solve_staged
 
 Progress = Callable[[str, int, int], None]
@@ -47,7 +48,6 @@ Progress = Callable[[str, int, int], None]
 DEFAULT_CLUSTERS = 4
 MAX_CLUSTERS = 16
 MAX_STATES = 256  # states at the last decision year (each a copy of the constraint groups)
-FRESH_SEED_STEP = 1  # the out-of-sample draws use seed + FRESH_SEED_STEP
 POLICY_COLUMNS = (
     "site",
     "decision_year",
@@ -113,22 +113,6 @@ class StaticPlan:
 
 
 @dataclass(frozen=True)
-class PolicyValue:
-    """A policy (or the static plan) valued on one set of draws [USD]."""
-
-    expected_npv_usd: float
-    expected_npv_se_usd: float | None
-    cvar_usd: float
-
-    def as_dict(self) -> dict[str, float | None]:
-        return {
-            "expected_npv_usd": self.expected_npv_usd,
-            "expected_npv_se_usd": self.expected_npv_se_usd,
-            "cvar_usd": self.cvar_usd,
-        }
-
-
-@dataclass(frozen=True)
 class StagedOutcome:
     """What ``solve --staged`` adds to a solve.
 
@@ -139,7 +123,7 @@ class StagedOutcome:
     first_stage : tuple of dict
         Per site, what the board signs now: ``site``, ``action``, ``ai_it_mw``,
         ``contract``, ``option``.
-    in_sample, out_of_sample : dict of str to PolicyValue
+    in_sample, out_of_sample : dict of str to DrawValue
         ``staged`` and ``static`` on the draws the policy was chosen on, and on fresh
         draws (seed ``fresh_seed``).
     differs : int
@@ -152,11 +136,14 @@ class StagedOutcome:
     plan: StagedPlan
     policy: pd.DataFrame
     first_stage: tuple[dict[str, Any], ...]
-    in_sample: dict[str, PolicyValue]
-    out_of_sample: dict[str, PolicyValue]
+    in_sample: dict[str, DrawValue]
+    out_of_sample: dict[str, DrawValue]
     fresh_seed: int
     differs: int
     portfolio: Portfolio = field(repr=False)
+    # per sample and policy, the CVaR at each later decision stage (stage_cvars)
+    cvar_by_stage: dict[str, dict[str, tuple[float, ...]]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # e.g. the CVaR floor raised on the sample to hold over all
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def value_of_waiting(self, sample: str) -> dict[str, float]:
@@ -203,13 +190,18 @@ def staged_policy(
     portfolio, tree = valuation.portfolio, staged.tree
     if progress is not None:
         progress("staged", 0, 1)
-    plan = solve_staged(
-        valuation.options,
-        problem,
-        stage_tree(tree, valuation),
-        replace(solver, presolve=True),  # the per-state budget rows repeat: presolve merges
-        np.asarray(static.rows, dtype=np.int64),
-    )
+    stages = stage_tree(tree, valuation)
+
+    def solve(p: PlanProblem) -> StagedPlan:
+        return solve_staged(
+            valuation.options,
+            p,
+            stages,
+            replace(solver, presolve=True),  # the per-state budget rows repeat: presolve merges
+            np.asarray(static.rows, dtype=np.int64),
+        )
+
+    plan = solve(problem)
     if progress is not None:
         progress("staged", 1, 1)
     if plan.status == "infeasible" or plan.leaf_rows.size == 0:
@@ -218,16 +210,24 @@ def staged_policy(
         )
     t1 = time.perf_counter()
     flat = [o for opts in valuation.site_options for o in opts]
-    leaf_plans = {f"state {g}": [flat[i] for i in rows] for g, rows in enumerate(plan.leaf_rows)}
     static_plan = [flat[i] for i in static.rows]
     alpha = scenario.objective.cvar_alpha
-    inside = plan_npv_samples(scenario, leaf_plans, valuation, backend=backend, executor=executor)
+
+    def inside_of(policy: StagedPlan) -> tuple[dict[str, list[SiteOption]], np.ndarray]:
+        """Each state's plan, and the policy's NPV on every scenario of the run."""
+        plans = {f"state {g}": [flat[i] for i in rows] for g, rows in enumerate(policy.leaf_rows)}
+        npv = plan_npv_samples(scenario, plans, valuation, backend=backend, executor=executor)
+        return plans, npv
+
+    leaf_plans, inside = inside_of(plan)
+    plan, leaf_plans, inside, notes = _floor_over_all(
+        problem, plan, leaf_plans, inside, solve, inside_of, tree, alpha
+    )
     in_sample = {
-        "staged": valued_samples(picked_by_state(inside, tree.leaf), alpha),
-        "static": valued_samples(static.samples, alpha),
+        "staged": valued(picked_by_state(inside, tree.leaf), alpha),
+        "static": valued(static.samples, alpha),
     }
-    fresh_seed = scenario.simulation.seed + FRESH_SEED_STEP
-    fresh = with_simulation(scenario, None, fresh_seed)
+    fresh = with_simulation(scenario, None, fresh_seed(scenario))
     fresh_portfolio = kernel_inputs(fresh)
     groups = tree.assign(market_states(fresh_portfolio))
     fresh_progress = None if progress is None else (lambda _, d, t: progress("fresh", d, t))
@@ -239,9 +239,17 @@ def staged_policy(
         executor=executor,
     )
     static_out = outside.pop("static")
-    out_of_sample = {
-        "staged": valued_samples(picked_by_state(outside, groups), alpha),
-        "static": valued_samples(static_out, alpha),
+    staged_out = picked_by_state(outside, groups)
+    out_of_sample = {"staged": valued(staged_out, alpha), "static": valued(static_out, alpha)}
+    by_stage = {
+        "in_sample": {
+            "staged": stage_cvars(picked_by_state(inside, tree.leaf), tree.leaf, tree, alpha),
+            "static": stage_cvars(static.samples, tree.leaf, tree, alpha),
+        },
+        "out_of_sample": {
+            "staged": stage_cvars(staged_out, groups, tree, alpha),
+            "static": stage_cvars(static_out, groups, tree, alpha),
+        },
     }
     t2 = time.perf_counter()
     first, policy, differs = _policy(portfolio, tree, plan, flat, static.rows)
@@ -253,10 +261,62 @@ def staged_policy(
         first_stage=first,
         in_sample=in_sample,
         out_of_sample=out_of_sample,
-        fresh_seed=fresh_seed,
+        fresh_seed=fresh.simulation.seed,
         differs=differs,
+        cvar_by_stage=by_stage,
+        notes=notes,
         portfolio=portfolio,
         timings_s={"milp": t1 - t0, "revalue": t2 - t1},
+    )
+
+
+def _floor_over_all(problem, plan, leaf_plans, inside, solve, inside_of, tree, alpha):
+    """The policy, holding ``objective.cvar_floor_usd`` over every scenario of the run (each
+    on its state's plan), as the static plan does (siteopt.app.pipeline.floor_over_all):
+    the floor on the risk sample is raised by the shortfall and the staged MILP solved
+    again, up to FLOOR_ROUNDS times. Returns the policy, its state plans, its NPVs and the
+    notes (what was raised, or by how much the policy still misses the floor)."""
+    floor = problem.cvar_floor_usd
+    if floor is None:
+        return plan, leaf_plans, inside, ()
+
+    def cvar_of(npv: dict[str, np.ndarray]) -> float:
+        return float(portfolio_cvar(picked_by_state(npv, tree.leaf), alpha))
+
+    cvar_all, target = cvar_of(inside), floor
+    tolerance = 1e-9 * max(abs(floor), 1.0)
+    if cvar_all >= floor - tolerance:
+        return plan, leaf_plans, inside, ()
+    first_short = floor - cvar_all
+    n = len(tree.leaf)
+    for _ in range(FLOOR_ROUNDS):
+        target += floor - cvar_all
+        again = solve(replace(problem, cvar_floor_usd=target))
+        if again.status == "infeasible" or again.leaf_rows.size == 0:
+            break
+        plan, (leaf_plans, inside) = again, inside_of(again)
+        cvar_all = cvar_of(inside)
+        if cvar_all >= floor - tolerance:
+            return (
+                plan,
+                leaf_plans,
+                inside,
+                (
+                    f"the staged policy kept the CVaR floor on the risk sample but missed it by "
+                    f"${first_short / 1e6:,.1f}M over all {n:,} scenarios; the floor was raised to "
+                    f"${target / 1e6:,.1f}M on the sample so that the policy keeps it over all "
+                    f"scenarios (its CVaR there: ${cvar_all / 1e6:,.1f}M)",
+                ),
+            )
+    return (
+        plan,
+        leaf_plans,
+        inside,
+        (
+            f"the staged policy misses the CVaR floor of ${floor / 1e6:,.1f}M over all {n:,} "
+            f"scenarios by ${(floor - cvar_all) / 1e6:,.1f}M (it keeps it on the risk sample); "
+            "raise simulation.risk_sample",
+        ),
     )
 
 
@@ -269,11 +329,27 @@ def picked_by_state(samples: dict[str, np.ndarray], groups: np.ndarray) -> np.nd
     return out
 
 
-def valued_samples(samples: np.ndarray, alpha: float) -> PolicyValue:
-    """E[NPV], its standard error and the CVaR of per-scenario portfolio NPVs [USD]."""
-    return PolicyValue(
-        float(samples.mean()), standard_error(samples), float(portfolio_cvar(samples, alpha))
-    )
+def stage_cvars(
+    samples: np.ndarray, groups: np.ndarray, tree: StateTree, alpha: float
+) -> tuple[float, ...]:
+    """The CVaR seen at each later decision stage [USD]: over the scenarios, of the mean NPV
+    of the scenario's state at that stage (its NPV's expectation given what is known
+    then), one per stage in tree order. The root's is the E[NPV] and the end of the
+    horizon's the NPV's own CVaR; between them, how bad the plan's value can look when each
+    decision is taken. ``groups``: each scenario's leaf state (index into tree.leaves)."""
+    out = []
+    for stage in range(1, len(tree.years) + 1):
+        node_of_leaf = np.empty(len(tree.leaves), dtype=np.int64)
+        for g, node in enumerate(tree.leaves.tolist()):
+            while tree.stage[node] > stage:
+                node = int(tree.parent[node])
+            node_of_leaf[g] = node
+        nodes = node_of_leaf[groups]
+        total = np.bincount(nodes, weights=samples, minlength=tree.nodes)
+        count = np.bincount(nodes, minlength=tree.nodes)
+        mean = np.divide(total, count, out=np.zeros(tree.nodes), where=count > 0)
+        out.append(float(portfolio_cvar(mean[nodes], alpha)))
+    return tuple(out)
 
 
 def state_names(tree: StateTree) -> list[str]:
@@ -506,11 +582,23 @@ def staged_summary(staged: StagedOutcome) -> dict[str, Any]:
         "in_sample": {k: v.as_dict() for k, v in staged.in_sample.items()},
         "out_of_sample": {k: v.as_dict() for k, v in staged.out_of_sample.items()},
         "fresh_seed": staged.fresh_seed,
+        # the CVaR of the state's mean NPV at each later decision year, then the NPV's own
+        "cvar_by_stage": {
+            sample: {
+                name: [
+                    *({"year": y, "cvar_usd": c} for y, c in zip(tree.years, cvars, strict=True)),
+                    {"year": "horizon", "cvar_usd": getattr(staged, sample)[name].cvar_usd},
+                ]
+                for name, cvars in policies.items()
+            }
+            for sample, policies in staged.cvar_by_stage.items()
+        },
         "value_of_waiting": {
             "in_sample": staged.value_of_waiting("in_sample"),
             "out_of_sample": staged.value_of_waiting("out_of_sample"),
         },
         "states_differing_from_static": staged.differs,
+        "notes": list(staged.notes),
         "policy_words": policy_lines(staged, staged.portfolio),
         "states": [
             {

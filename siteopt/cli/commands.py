@@ -98,6 +98,13 @@ CASES_FILES = ("cases.png", "plans.csv", "cases.csv", "cases.json", "cases.html"
     help="The alternatives' E[NPV] within this share of the plan's (0.01 = 1%).",
 )
 @click.option(
+    "--differ-by",
+    type=click.Choice(["totals", "sites"]),
+    default=None,
+    help="How the alternatives differ: in AI MW per contract and per build year (totals: "
+    "another strategy), or in the sites whose option changes (sites).  [default: totals]",
+)
+@click.option(
     "--staged",
     is_flag=True,
     help="Also decide each later decision year per market state (wait and see): writes "
@@ -111,6 +118,14 @@ CASES_FILES = ("cases.png", "plans.csv", "cases.csv", "cases.json", "cases.html"
     help="With --staged: market states each state splits into at each later decision "
     "year, by hashprice (1-16; default 4).",
 )
+@click.option(
+    "--validate",
+    type=click.IntRange(2, 50),
+    default=None,
+    metavar="R",
+    help="Also solve R independent replications (each values every option again) and "
+    "bound the plan's optimality gap (Mak-Morton-Wood; summary validation.optimality_gap).",
+)
 @no_report_option
 def solve(
     file: Path,
@@ -120,8 +135,10 @@ def solve(
     frontier,
     alternatives,
     within,
+    differ_by,
     staged,
     clusters,
+    validate,
     no_report,
 ) -> None:
     """The main job: value every site option by Monte Carlo, then pick the build plan (MILP)."""
@@ -132,6 +149,8 @@ def solve(
     scenario, source = _load(file, overrides, run, AFTER_RUN_WARNINGS)
     if clusters is not None and not staged:
         raise InputError("--clusters sets the market states of --staged; add --staged")
+    if differ_by is not None and not alternatives:
+        raise InputError("--differ-by says how --alternatives differ; add --alternatives N")
     if frontier and scenario.simulation.risk_sample == 0:
         raise InputError(
             "--frontier traces expected NPV against the CVaR of the risk sample, and "
@@ -151,7 +170,9 @@ def solve(
             frontier=frontier or 0,
             alternatives=alternatives or 0,
             within=within,
+            differ_by=differ_by or "totals",
             staged=(clusters or DEFAULT_CLUSTERS) if staged else 0,
+            validate=validate or 0,
         )
         written = stage.final(_write(result, "solve", file, stage.path, no_report, progress))
     if as_json:

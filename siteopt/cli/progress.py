@@ -26,6 +26,8 @@ STAGE_LABELS = {
     "alternatives": "finding near-optimal alternatives",
     "staged": "deciding later years per market state (staged MILP)",
     "fresh": "valuing the staged policy on fresh draws",
+    "validation": "valuing the plan and the risk-neutral plan on fresh draws",
+    "replications": "solving independent replications (optimality gap)",
     "breakeven (build plan)": "breakeven: solving whole plans",
 }
 

@@ -252,6 +252,15 @@ def _print_staged(console: Console, staged: dict[str, Any]) -> None:
         f"(seed {staged['fresh_seed']}); CVaR {_signed(w['in_sample']['cvar_usd'])} / "
         f"{_signed(w['out_of_sample']['cvar_usd'])}"
     )
+    by_stage = (staged.get("cvar_by_stage") or {}).get("out_of_sample")
+    if by_stage:
+        console.print(
+            "CVaR by decision stage on fresh draws, USD millions (staged / static): "
+            + ", ".join(
+                f"{a['year']} {_musd(a['cvar_usd'])} / {_musd(b['cvar_usd'])}"
+                for a, b in zip(by_stage["staged"], by_stage["static"], strict=True)
+            )
+        )
     milp = staged["milp"]
     if milp["status"] != "optimal":
         gap = "unknown" if milp["mip_gap"] is None else f"{100 * milp['mip_gap']:.2f}%"
@@ -259,6 +268,8 @@ def _print_staged(console: Console, staged: dict[str, Any]) -> None:
             f"note: the staged MILP stopped at the time limit ({milp['solve_s']:.0f} s); the "
             f"policy is the best found, gap {gap} (--time-limit)"
         )
+    for note in staged.get("notes", []):
+        console.print(escape(f"note: {note}"))
     differs, states = staged["states_differing_from_static"], len(staged["states"]) - 1
     if states == 0:
         return
@@ -370,25 +381,40 @@ def print_solve(
         ", ".join(f"{y}: {_musd(v)}" for y, v in s["equity_capex_by_year_usd"].items()) or "none"
     )
     console.print(f"equity capex by year, USD millions: {capex}")
+    weight = s.get("risk_aversion") or 0.0
+    objective = f"objective (E[NPV] + {weight:g} x CVaR)" if weight > 0 else "E[NPV]"
     if s.get("capital_value"):
         by_step: dict[float, list[str]] = {}
         for v in s["capital_value"]:
+            beside = (
+                f" (E[NPV] {_musd(v['expected_npv_gain_usd'])}, CVaR {_musd(v['cvar_gain_usd'])})"
+                if weight > 0 and v["changes"] and v["cvar_gain_usd"] is not None
+                else ""
+            )
             by_step.setdefault(v["extra_usd"], []).append(
-                f"{v['year']}: +{_musd(v['expected_npv_gain_usd'])}"
+                f"{v['year']}: +{_musd(v['objective_gain_usd'])}{beside}"
             )
         for step, gains in by_step.items():
             console.print(
-                f"E[NPV] gained with ${step / 1e6:,.0f}M more equity in one year, "
-                f"USD millions: {', '.join(gains)}"
+                escape(
+                    f"{objective} gained with ${step / 1e6:,.0f}M more equity in one year, "
+                    f"USD millions: {', '.join(gains)}"
+                )
             )
     runner = s.get("runner_up")
     if runner:
-        se = runner["margin_se_usd"]
+        se = runner["objective_margin_se_usd"]
         error = f" (standard error {_musd(se)})" if se else ""
+        beside = (
+            f": E[NPV] {_musd(runner['margin_usd'])}, CVaR {_musd(runner['cvar_margin_usd'])}"
+            if weight > 0
+            else ""
+        )
         console.print(
             escape(
-                f"runner-up plan, USD millions: E[NPV] {_musd(runner['expected_npv_usd'])}, "
-                f"{_musd(runner['margin_usd'])} below this plan{error}; it differs at "
+                f"runner-up plan, USD millions: E[NPV] {_musd(runner['expected_npv_usd'])}, CVaR "
+                f"{_musd(runner['cvar_usd'])}; this plan is {_musd(runner['objective_margin_usd'])}"
+                f" ahead in {objective}{error}{beside}; it differs at "
                 f"{', '.join(runner['changes'])}"
             )
         )
@@ -397,9 +423,12 @@ def print_solve(
             escape(
                 f"alternative {alt['alternative']}, USD millions: E[NPV] "
                 f"{_musd(alt['expected_npv_usd'])}, CVaR {_musd(alt['cvar_usd'])}; "
-                f"{alt['distance']} sites differ: {', '.join(alt['changes'])}"
+                f"{alt['distance']} sites differ, {alt['distance_mw']:g} MW apart by contract "
+                f"and build year: {', '.join(alt['changes'])}"
             )
         )
+    if s.get("validation"):
+        _print_validation(console, s["validation"])
     if s.get("staged"):
         _print_staged(console, s["staged"])
     if outcome.frontier is not None:
@@ -410,6 +439,7 @@ def print_solve(
         console.print(escape(f"this plan breaks {broken}"), style="bold red")
     t = s["timings_s"]
     staged_s = f", staged {t['staged']:.1f} s" if "staged" in t else ""
+    staged_s += f", validation {t['validation']:.1f} s" if "validation" in t else ""
     console.print(
         f"time: valuation {t['valuation']:.1f} s, MILP {t['milp']:.1f} s{staged_s}, "
         f"total {t['total']:.1f} s"
@@ -417,15 +447,48 @@ def print_solve(
     console.print(escape("wrote " + ", ".join(str(p) for p in written)))
 
 
+def _print_validation(console: Console, v: dict[str, Any]) -> None:
+    """summary.json's ``validation``: the plan and the risk-neutral plan on fresh draws."""
+
+    def figures(f: dict[str, Any]) -> str:
+        def one(key: str) -> str:
+            se = f[f"{key}_se_usd"]
+            return _musd(f[f"{key}_usd"]) + (f" ± {_musd(se)}" if se else "")
+
+        return f"E[NPV] {one('expected_npv')}, CVaR {one('cvar')}"
+
+    where = f"fresh draws (seed {v['seed']}, {v['scenarios']:,} scenarios), USD millions"
+    if v["same_plan"]:
+        console.print(f"{where}: {figures(v['plan'])}; the risk-neutral plan is this plan")
+    else:
+        console.print(
+            f"{where}: this plan {figures(v['plan'])}; "
+            f"risk-neutral plan {figures(v['risk_neutral'])}"
+        )
+    if v["dominated"]:
+        console.print(
+            "on fresh draws the risk-neutral plan has both the higher E[NPV] and the higher "
+            "CVaR: the risk-averse plan is dominated out of sample",
+            style="bold red",
+        )
+    gap = v.get("optimality_gap")
+    if gap:
+        upper = "" if gap["upper_usd"] is None else f", 95% bound {_musd(gap['upper_usd'])}"
+        console.print(
+            f"optimality gap over {gap['replications']} replications, USD millions: mean "
+            f"{_musd(gap['mean_usd'])}{upper}"
+        )
+
+
 def _print_frontier(console: Console, frontier: Any, alpha: str) -> None:
     table = _plain_table(
-        "Frontier: E[NPV] against CVaR, USD millions",
-        ["risk weight", "E[NPV]", alpha, "AI IT MW", "status", ""],
+        "Frontier: w E[NPV] + (1 - w) CVaR for each w, USD millions",
+        ["w", "E[NPV]", alpha, "AI IT MW", "status", ""],
     )
     for row in frontier.to_dict("records"):
         known = pd.notna(row["expected_npv_usd"])
         table.add_row(
-            f"{row['risk_aversion']:g}",
+            f"{row['weight']:.3g}",
             _musd(row["expected_npv_usd"]) if known else "-",
             _musd(row["cvar_usd"]) if known else "-",
             f"{row['ai_it_mw_total']:g}" if known else "-",

@@ -303,22 +303,23 @@ def timeline_png(timeline: pd.DataFrame) -> bytes:
 
 
 def frontier_png(frontier: pd.DataFrame) -> bytes:
-    """E[NPV] against CVaR across risk aversions, the reported plan highlighted.
+    """E[NPV] against CVaR across the weights w of ``w E[NPV] + (1 - w) CVaR``, the
+    reported plan highlighted.
 
     Parameters
     ----------
     frontier : pandas.DataFrame
-        Columns ``risk_aversion`` [-], ``expected_npv_usd`` [USD], ``cvar_usd`` [USD],
+        Columns ``weight`` [-], ``expected_npv_usd`` [USD], ``cvar_usd`` [USD],
         ``chosen`` [bool].
     """
     f = frontier.sort_values("cvar_usd", kind="stable")
     x = f["cvar_usd"].to_numpy(dtype=float) / USD_M
     y = f["expected_npv_usd"].to_numpy(dtype=float) / USD_M
     fig, ax = _figure(4.2)
-    ax.plot(x, y, marker="o", color="#4a6fa5", label="plans by risk aversion")
-    for xi, yi, lam in zip(x, y, f["risk_aversion"], strict=True):
+    ax.plot(x, y, marker="o", color="#4a6fa5", label="plans by weight w of E[NPV]")
+    for xi, yi, w in zip(x, y, f["weight"], strict=True):
         ax.annotate(
-            f"λ={float(lam):g}",
+            f"w={float(w):.2g}",
             (xi, yi),
             textcoords="offset points",
             xytext=(4, -10),

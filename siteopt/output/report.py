@@ -36,6 +36,7 @@ SECTIONS = (
     "timeline",
     "market",
     "frontier",
+    "validation",
     "alternatives",
     "staged",
     "tornado",
@@ -293,12 +294,22 @@ def _why_section(data: ReportData) -> str:
     body = [_table(["site", "decision", "why"], reasons)]
     runner = data.summary.get("runner_up")
     if runner:
-        se = runner["margin_se_usd"]
+        weight = data.summary.get("risk_aversion") or 0.0
+        se = runner["objective_margin_se_usd"]
         sampling = f" (standard error {usd_m(se)} on the same draws)" if se else ""
+        if weight > 0:
+            margin = (
+                f"The plan is {usd_m(runner['objective_margin_usd'])} ahead of it in the "
+                f"objective, E[NPV] + {weight:g} x CVaR{sampling}: "
+                f"{usd_m(runner['margin_usd'], signed=True)} of E[NPV] and "
+                f"{usd_m(runner['cvar_margin_usd'], signed=True)} of CVaR"
+            )
+        else:
+            margin = f"The plan is {usd_m(runner['margin_usd'])} ahead of it{sampling}"
         body.append(
-            f"<p>The runner-up plan, the best other plan the MILP finds, is worth "
-            f"{_e(usd_m(runner['expected_npv_usd']))}: {_e(usd_m(runner['margin_usd']))} less"
-            f"{_e(sampling)}. It differs at {_e('; '.join(runner['changes']))}.</p>"
+            f"<p>The runner-up plan, the best other plan the MILP finds, has E[NPV] "
+            f"{_e(usd_m(runner['expected_npv_usd']))} and CVaR {_e(usd_m(runner['cvar_usd']))}. "
+            f"{_e(margin)}. It differs at {_e('; '.join(runner['changes']))}.</p>"
         )
     constraints = data.summary.get("constraints") or []
     if constraints:
@@ -330,27 +341,38 @@ def _capital_section(data: ReportData) -> str:
             "<p class=empty>Not computed for this run (a solve computes it; a fixed plan, "
             "what-if or sweep does not).</p>",
         )
-    rows = [
-        [
+    weight = data.summary.get("risk_aversion") or 0.0
+    heads = ["budget year", "more equity", "E[NPV] gained", "plan changes"]
+    if weight > 0:
+        heads[2:2] = ["objective gained"]
+        heads[4:4] = ["CVaR gained"]
+    rows = []
+    for v in values:
+        row = [
             str(v["year"]),
             usd_m(v["extra_usd"], signed=True),
             usd_m(v["expected_npv_gain_usd"], signed=True),
             "; ".join(v["changes"]) or "the plan stays the same",
         ]
-        for v in values
-    ]
+        if weight > 0:
+            row[2:2] = [usd_m(v["objective_gain_usd"], signed=True)]
+            cvar = v["cvar_gain_usd"]
+            row[4:4] = ["" if cvar is None else usd_m(cvar, signed=True)]
+        rows.append(row)
+    objective = (
+        f"the objective (E[NPV] + {weight:g} x CVaR over the risk sample) gained, with its "
+        "E[NPV] and CVaR beside"
+        if weight > 0
+        else "the E[NPV] gained"
+    )
     caption = (
         "<p class=caption>The build plan solved again on the same draws with more equity in "
-        "one budget year (with carry-over, every later year gains it too); the E[NPV] "
-        "gained and the sites whose option changes.</p>"
+        f"one budget year (with carry-over, every later year gains it too); {objective}, and "
+        "the sites whose option changes.</p>"
     )
+    numeric = set(range(1, len(heads) - 1))
     return _section(
-        "capital",
-        "What more capital buys",
-        _table(
-            ["budget year", "more equity", "E[NPV] gained", "plan changes"], rows, numeric={1, 2}
-        )
-        + caption,  # fmt: skip
+        "capital", "What more capital buys", _table(heads, rows, numeric=numeric) + caption
     )
 
 
@@ -374,10 +396,11 @@ def _alternatives_section(data: ReportData) -> str:
             usd_m(a["expected_npv_usd"] - base, signed=True) if a["alternative"] else "",
             usd_m(a["cvar_usd"]),
             str(a["distance"]),
+            mw_text(a.get("distance_mw", 0.0)),
         ]
         for a in alts
     ]
-    heads = ["alternative", "E[NPV]", "vs the plan", "CVaR", "sites that differ"]
+    heads = ["alternative", "E[NPV]", "vs the plan", "CVaR", "sites that differ", "MW apart"]
     # site by site: the plan's decision, then each alternative's where it differs
     sites = [str(s["name"]) for s in data.summary["sites"]]
     plan = {
@@ -389,18 +412,85 @@ def _alternatives_section(data: ReportData) -> str:
     changed = [dict(c.split(": ", 1) for c in a["changes"]) for a in alts[1:]]
     grid = [[site, plan[site], *(_option_text(c.get(site, "")) for c in changed)] for site in sites]
     caption = (
-        "<p class=caption>Each alternative maximises the number of sites whose option "
-        "differs from the plan and from the alternatives before it, under every constraint, "
-        "with its E[NPV] within the share asked of the plan's; valued on the same draws. "
-        "A blank cell: as in the plan. alternatives.csv has every site of each.</p>"
+        "<p class=caption>Each alternative is as far as it can be from the plan and from the "
+        "alternatives before it (by default in AI MW per contract and per build year, "
+        "<code>--differ-by totals</code>; or in sites changed, <code>--differ-by sites</code>), "
+        "under every constraint, with its E[NPV] within the share asked of the plan's; valued "
+        "on the same draws. MW apart: the AI MW by contract and by build year that differ from "
+        "the plan's, summed. A blank cell: as in the plan. alternatives.csv has every site of "
+        "each.</p>"
     )
     return _section(
         "alternatives",
         title,
-        _table(heads, summary_rows, numeric={1, 2, 3, 4})
+        _table(heads, summary_rows, numeric={1, 2, 3, 4, 5})
         + _table(["site", "the plan", *(f"alternative {k}" for k in range(1, len(alts)))], grid)
         + caption,
     )
+
+
+def _validation_section(data: ReportData) -> str:
+    """The plan and the risk-neutral plan on fresh draws (summary.json ``validation``), and
+    the optimality gap of ``--validate``."""
+    title = "Out of sample: fresh draws"
+    v = data.summary.get("validation")
+    if not v:
+        return _section(
+            "validation",
+            title,
+            "<p class=empty>Not computed: a solve with a CVaR weight or floor values its plan "
+            "and the risk-neutral plan on fresh draws; <code>siteopt solve --validate R</code> "
+            "also bounds the plan's optimality gap.</p>",
+        )
+
+    def cell(figures: dict, key: str) -> str:
+        se = figures[f"{key}_se_usd"]
+        return usd_m(figures[f"{key}_usd"]) + (f" ± {usd_m(se)}" if se else "")
+
+    p, r = v["plan"], v["risk_neutral"]
+    rows = [["this plan", cell(p, "expected_npv"), cell(p, "cvar")]]
+    if not v["same_plan"]:
+        rows.append(["risk-neutral plan", cell(r, "expected_npv"), cell(r, "cvar")])
+    alpha = f"CVaR{100 * v['cvar_alpha']:g}"
+    intro = (
+        f"<p class=caption>{v['scenarios']:,} scenarios drawn with seed {v['seed']}, independent "
+        "of the draws the plan was chosen on (± one standard error). "
+        f"<code>siteopt evaluate --seed {v['seed']}</code> gives the same figures.</p>"
+    )
+    body = intro + _table(["plan", "E[NPV]", alpha], rows, numeric={1, 2})
+    if v["same_plan"]:
+        body += "<p>The risk term leaves the plan as it is: it is the risk-neutral plan.</p>"
+    elif v["dominated"]:
+        body += (
+            "<p class=warning>On fresh draws the risk-averse plan is dominated: the risk-neutral "
+            f"plan has both the higher E[NPV] ({_e(usd_m(r['expected_npv_usd']))} against "
+            f"{_e(usd_m(p['expected_npv_usd']))}) and the higher {alpha} "
+            f"({_e(usd_m(r['cvar_usd']))} against {_e(usd_m(p['cvar_usd']))}). The CVaR the "
+            "plan was fitted to does not hold out of sample; raise simulation.risk_sample or "
+            "revisit the weight or floor.</p>"
+        )
+    else:
+        given = r["expected_npv_usd"] - p["expected_npv_usd"]
+        bought = p["cvar_usd"] - r["cvar_usd"]
+        body += (
+            f"<p>On fresh draws the plan gives up {_e(usd_m(given))} of E[NPV] for "
+            f"{_e(usd_m(bought, signed=True))} of {alpha} against the risk-neutral plan.</p>"
+        )
+    gap = v.get("optimality_gap")
+    if gap:
+        upper = gap["upper_usd"]
+        body += (
+            f"<p>Optimality gap (Mak-Morton-Wood, {gap['replications']} replications of "
+            f"{gap['scenarios']:,} scenarios): {_e(usd_m(gap['mean_usd']))} on average"
+            + (
+                f", at most {_e(usd_m(upper))} with {100 * gap['confidence']:g}% confidence"
+                if upper is not None
+                else ""
+            )
+            + ". It is in the objective's terms (E[NPV] plus the risk weight times the CVaR) "
+            "and bounds what a better plan could add on the true distribution.</p>"
+        )
+    return _section("validation", title, body)
 
 
 def _staged_section(data: ReportData) -> str:
@@ -473,6 +563,20 @@ def _staged_section(data: ReportData) -> str:
     )
     body += "<ul>" + "".join(f"<li>{_e(w)}</li>" for w in words) + "</ul>"
     body += _table(heads, value_rows, numeric={1, 2, 3, 4, 5, 6})
+    by_stage = (st.get("cvar_by_stage") or {}).get("out_of_sample")
+    if by_stage:
+        stage_rows = [
+            [str(a["year"]), usd_m(a["cvar_usd"]), usd_m(b["cvar_usd"])]
+            for a, b in zip(by_stage["staged"], by_stage["static"], strict=True)
+        ]
+        body += (
+            "<p class=caption>CVaR by decision stage, on fresh draws: at each later decision "
+            "year, the CVaR of the state's mean NPV (how bad the plan's value can look when "
+            "that decision is taken); at the horizon, the NPV's own.</p>"
+            + _table(["stage", "staged CVaR", "static CVaR"], stage_rows, numeric={1, 2})
+        )
+    for note in st.get("notes", []):
+        body += f"<p class=warning>{_e(note)}</p>"
     milp = st["milp"]
     if milp["status"] != "optimal":
         gap = "unknown" if milp["mip_gap"] is None else f"{100 * milp['mip_gap']:.2f}%"
@@ -639,7 +743,7 @@ def _frontier_section(frontier: pd.DataFrame, png: bytes) -> str:
     f = frontier.sort_values("cvar_usd", kind="stable")
     rows = [
         [
-            f"{float(r.risk_aversion):g}",
+            f"{float(r.weight):.3g}",
             usd_m(r.expected_npv_usd),
             usd_m(r.cvar_usd),
             mw_text(r.ai_it_mw_total),
@@ -647,8 +751,11 @@ def _frontier_section(frontier: pd.DataFrame, png: bytes) -> str:
         ]
         for r in f.itertuples(index=False)
     ]
-    table = _table(
-        ["risk aversion", "E[NPV]", "CVaR", "AI IT [MW]", "plan"], rows, numeric=range(4)
+    table = _table(["w", "E[NPV]", "CVaR", "AI IT [MW]", "plan"], rows, numeric=range(4))
+    table += (
+        "<p class=caption>Each point maximises w E[NPV] + (1 - w) CVaR over the risk sample "
+        "(w = 1: risk neutral; w = 0: the best CVaR, then the best E[NPV] within the MIP gap "
+        "of it); both figures are over every scenario.</p>"
     )
     alt = "Risk-return frontier: expected NPV against CVaR, the reported plan highlighted"
     return _section("frontier", "Risk-return frontier", _img("frontier.png", png, alt) + table)
@@ -793,6 +900,7 @@ def _body(data: ReportData, figs: dict[str, bytes]) -> list[str]:
     if "frontier.png" in figs and data.frontier is not None:
         out.append(_frontier_section(data.frontier, figs["frontier.png"]))
     out += [
+        _validation_section(data),
         _alternatives_section(data),
         _staged_section(data),
         _tornado_section(data, figs.get("tornado.png")),

@@ -35,6 +35,8 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
         "expected_npv_se_usd": fig.expected_npv_se_usd,
         "cvar_usd": fig.cvar_usd,
         "cvar_alpha": fig.cvar_alpha,
+        # the objective: E[NPV] + risk_aversion x CVaR (capital_value, runner_up speak in it)
+        "risk_aversion": outcome.problem.risk_aversion,
         "p5_npv_usd": fig.p5_npv_usd,
         "p50_npv_usd": fig.p50_npv_usd,
         "p95_npv_usd": fig.p95_npv_usd,
@@ -82,6 +84,8 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
         summary["frontier"] = [dict(r) for r in outcome.frontier_records]
     if outcome.staged is not None:
         summary["staged"] = staged_summary(outcome.staged)
+    if outcome.validation is not None:
+        summary["validation"] = outcome.validation.as_dict()
     if outcome.evaluated:
         summary["evaluated"] = True
     return summary
@@ -109,6 +113,7 @@ def alternatives_of(outcome: SolveOutcome) -> list[dict[str, Any]]:
         "expected_npv_usd": fig.expected_npv_usd,
         "cvar_usd": fig.cvar_usd,
         "distance": 0,
+        "distance_mw": 0.0,
         "changes": [],
     }
     return [first] + [
@@ -117,6 +122,7 @@ def alternatives_of(outcome: SolveOutcome) -> list[dict[str, Any]]:
             "expected_npv_usd": a.expected_npv_usd,
             "cvar_usd": a.cvar_usd,
             "distance": a.distance,
+            "distance_mw": a.distance_mw,
             "changes": list(a.changes),
         }
         for k, a in enumerate(outcome.alternatives, start=1)

@@ -5,6 +5,7 @@ run exits 3 with the amount."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from siteopt import api
@@ -21,6 +22,12 @@ SMALL_SAMPLE = {
     "contracts.1.price_usd_kw_month": 119.0,
     "financing.capital_budget_usd": {2027: 1e9, 2028: 1e9},
 }
+
+
+# the risk-neutral plan of SMALL_SAMPLE
+PLAN = pd.DataFrame(
+    {"site": ["site"], "ai_it_mw": [60.0], "build_year": [2028], "contract": ["lease"]}
+)
 
 
 def solve(floor: float):
@@ -53,3 +60,28 @@ def test_a_floor_kept_over_all_scenarios_is_left_alone():
     s = solve(-41e6).summary
     assert s["status"] == "optimal" and s["cvar_usd"] >= -41e6
     assert not any("missed it" in n for n in s["notes"])
+
+
+def test_evaluate_checks_the_floor_over_all_scenarios():
+    """A fixed plan is held to the floor over every scenario of the run, not the sample."""
+    from siteopt.optimizer.results import portfolio_cvar
+
+    free = api.evaluate(random_one_site_ai(**SMALL_SAMPLE), PLAN)
+    rows = list(free.outcome.rows)
+    sample = float(
+        portfolio_cvar(free.outcome.valuation.options.risk_npv_usd[rows].sum(axis=0), 0.95)
+    )
+    over_all = free.summary["cvar_usd"]
+    assert sample > over_all  # this sample of 16 flatters the plan's tail
+    floor = 0.5 * (sample + over_all)  # kept on the sample, missed over all scenarios
+    run = api.evaluate(
+        random_one_site_ai(**SMALL_SAMPLE, **{"objective.cvar_floor_usd": floor}), PLAN
+    )
+    s = run.summary
+    assert s["status"] == "infeasible" and s["violations"] == ["cvar_floor"]
+    assert "over all 2,000 scenarios" in s["violations_detail"][0]
+    kept = api.evaluate(
+        random_one_site_ai(**SMALL_SAMPLE, **{"objective.cvar_floor_usd": over_all - 1.0}),
+        PLAN,
+    )
+    assert kept.summary["status"] == "feasible" and kept.summary["violations"] == []

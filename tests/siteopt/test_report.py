@@ -99,6 +99,7 @@ def sample_report_data(**overrides: Any) -> ReportData:
     )
     frontier = pd.DataFrame(
         {
+            "weight": [1.0, 0.8, 0.667, 0.5],  # w E[NPV] + (1 - w) CVaR
             "risk_aversion": [0.0, 0.25, 0.5, 1.0],
             "expected_npv_usd": [905e6, 880e6, 850e6, 700e6],
             "cvar_usd": [60e6, 150e6, 190e6, 230e6],

@@ -232,10 +232,12 @@ def test_frontier_traces_expected_npv_against_cvar(run_cli, tmp_path):
     assert run.exit_code == 0, run.stderr
     assert "Frontier" in run.stdout
     frontier = pd.read_csv(tmp_path / "frontier.csv")
-    assert list(frontier["risk_aversion"]) == [0.0, 1.0, 1000.0]
+    # w E[NPV] + (1 - w) CVaR, w from 1 (risk neutral) to 0 (the CVaR alone)
+    assert list(frontier["weight"]) == [1.0, 0.5, 0.0]
+    assert list(frontier["risk_aversion"].fillna(-1)) == [0.0, 1.0, -1]  # none at w = 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert len(summary["frontier"]) == 3
-    first = frontier.iloc[0]  # the scenario is risk neutral: weight 0 is its own plan
+    assert len(summary["frontier"]) == 3 and summary["frontier"][2]["risk_aversion"] is None
+    first = frontier.iloc[0]  # the scenario is risk neutral: w = 1 is its own plan
     assert bool(first["chosen"]) and first["expected_npv_usd"] == summary["expected_npv_usd"]
     # more weight on CVaR never buys expected NPV (each point within its 0.5 % gap)
     npv = frontier["expected_npv_usd"].to_numpy()
