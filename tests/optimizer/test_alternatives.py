@@ -17,9 +17,9 @@ from .brute import enumerate_plans
 from .conftest import make_table, random_problem
 
 
-@pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("within", [0.02, 0.3])
-def test_alternatives_are_the_most_different_plans_by_enumeration(solver, seed, within):
+def _case(solver, seed: int, within: float):
+    """A random 4-site table and problem, every plan enumerated, the MILP's optimum, and the
+    alternatives' E[NPV] bound; skipped when no plan is feasible."""
     table = make_table(n_sites=4, n_levels=2, seed=seed)
     problem = random_problem(table, seed)
     every = enumerate_plans(table, problem)
@@ -28,7 +28,13 @@ def test_alternatives_are_the_most_different_plans_by_enumeration(solver, seed, 
     best = solve_plan(table, problem, solver=solver, gap_rel=1e-9)
     optimum = tuple(int(best.chosen[s]) for s in best.chosen)
     e_best = every.expected[every.feasible].max()
-    bound = e_best - within * abs(e_best)
+    return table, problem, every, optimum, e_best - within * abs(e_best)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("within", [0.02, 0.3])
+def test_alternatives_are_the_most_different_plans_by_enumeration(solver, seed, within):
+    table, problem, every, optimum, bound = _case(solver, seed, within)
     found = alternatives(
         table, problem, optimum, 3, within, solver=solver, gap_rel=1e-9, differ_by="sites"
     )
@@ -58,15 +64,7 @@ def test_alternatives_are_the_most_different_plans_by_enumeration(solver, seed, 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("within", [0.05, 0.3])
 def test_totals_alternatives_are_the_farthest_strategies_by_enumeration(solver, seed, within):
-    table = make_table(n_sites=4, n_levels=2, seed=seed)
-    problem = random_problem(table, seed)
-    every = enumerate_plans(table, problem)
-    if not every.feasible.any():
-        pytest.skip("no feasible plan")
-    best = solve_plan(table, problem, solver=solver, gap_rel=1e-9)
-    optimum = tuple(int(best.chosen[s]) for s in best.chosen)
-    e_best = every.expected[every.feasible].max()
-    bound = e_best - within * abs(e_best)
+    table, problem, every, optimum, bound = _case(solver, seed, within)
     totals = plan_totals(table)
     of = totals.coefs[:, every.plans].sum(axis=2).T  # (plans, totals): each plan's MW totals
     found = alternatives(

@@ -20,15 +20,9 @@ from siteopt.model.errors import InputError
 from siteopt.optimizer.results import cvar_terms, portfolio_cvar
 
 from ..kernels.helpers import random_one_site_ai
+from .test_floor_over_all import SMALL_SAMPLE
 
-SMALL = {
-    "simulation.scenarios": 2000,
-    "simulation.risk_sample": 400,
-    "build.decision_years": [2027, 2028],
-    "contracts.0.price_usd_kw_month": 101.0,
-    "contracts.1.price_usd_kw_month": 119.0,
-    "financing.capital_budget_usd": {2027: 1e9, 2028: 1e9},
-}
+SMALL = {**SMALL_SAMPLE, "simulation.risk_sample": 400}  # one site, 2,000 scenarios
 FLOOR = {"objective.cvar_floor_usd": -41e6}
 
 
