@@ -147,7 +147,9 @@ def alternatives(
     while len(out) < count:
         rows = most_different()
         tries = 0
-        while rows is not None and not _meets_floor(data, rows, problem):
+        while rows is not None and not (  # a retry excludes the plan: new totals or floor
+            _meets_floor(data, rows, problem) and _new_totals(totals, rows, previous)
+        ):
             excluded.append(rows)
             tries += 1
             if tries > MAX_FLOOR_RETRIES:
@@ -195,23 +197,36 @@ def _most_different(
 
 def _totals_distance(prob, x, totals: Totals, previous: list[tuple[int, ...]]):
     """``sum_p d(x, p)`` as an expression, with for every previous plan p and total k a
-    variable ``d <= |T_k x - T_k p|`` (a binary picks the sign; big-M the total's range),
-    and a row that x differs from each p by at least MIN_TOTALS_DISTANCE_MW."""
+    variable ``d <= |T_k x - T_k p|`` (a binary picks the sign), and a row that x differs
+    from each p by at least MIN_TOTALS_DISTANCE_MW.
+
+    With ``a = T_k p`` and ``T_k x`` in [0, cap]: ``up = 1`` leaves ``d <= T_k x - a`` and
+    must not cut ``d <= a - T_k x + M``, so M >= 2 (cap - a); ``up = 0`` the other way round,
+    M >= 2 a. Each row gets its own big-M, the least that is valid."""
     terms = []
     for j, plan in enumerate(previous):
         at = totals.of(plan)
         gaps = []
         for k, coef in enumerate(totals.coefs):
-            big = float(max(totals.cap[k], at[k])) + 1.0
+            a = float(at[k])
+            above, below = 2.0 * a + 1.0, 2.0 * max(float(totals.cap[k]) - a, 0.0) + 1.0
             t = pulp.lpSum(float(c) * x[i] for i, c in enumerate(coef) if c != 0.0)
             d = add_variable(prob, f"alt_d_{j}_{k}", low=0.0)
             up = add_variable(prob, f"alt_up_{j}_{k}", cat=pulp.LpBinary)
-            prob += d <= t - float(at[k]) + big * (1 - up), f"alt_above_{j}_{k}"
-            prob += d <= float(at[k]) - t + big * up, f"alt_below_{j}_{k}"
+            prob += d <= t - a + above * (1 - up), f"alt_above_{j}_{k}"
+            prob += d <= a - t + below * up, f"alt_below_{j}_{k}"
             gaps.append(d)
         prob += pulp.lpSum(gaps) >= MIN_TOTALS_DISTANCE_MW, f"alt_differs_{j}"
         terms += gaps
     return pulp.lpSum(terms)
+
+
+def _new_totals(totals: Totals | None, rows, previous) -> bool:
+    """With ``totals``, the plan's totals differ from every previous plan's: the MILP's
+    row says so only to its integrality tolerance times the big-M (0.03 MW at 30,000 MW)."""
+    if totals is None:
+        return True
+    return all(totals.distance(rows, p) >= MIN_TOTALS_DISTANCE_MW / 2 for p in previous)
 
 
 def _meets_floor(data: PlanData, rows: tuple[int, ...], problem: PlanProblem) -> bool:

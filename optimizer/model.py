@@ -215,10 +215,12 @@ class CvarSeed:
 
     @staticmethod
     def of(model: PlanModel) -> CvarSeed | None:
+        """What ``model`` learnt beyond what every model starts with (the INITIAL_CUTS
+        cuts, whose uniform one would turn a ``lazy`` model seeded from it into ``full``)."""
         cvar = model.cvar
         if cvar is None or cvar.method == "full":
             return None
-        return CvarSeed(tuple(sorted(cvar.scenarios)), tuple(cvar.cut_weights))
+        return CvarSeed(tuple(sorted(cvar.scenarios)), tuple(cvar.cut_weights[INITIAL_CUTS:]))
 
 
 def seed_cvar(model: PlanModel, seed: CvarSeed | None) -> None:
@@ -242,6 +244,9 @@ def add_cvar_rows(model: PlanModel, scenarios) -> int:
     constraints.cvar_tail(model.prob, model.data, model.x, cvar.eta, cvar.tail, new)
     cvar.scenarios.update(new)
     return len(new)
+
+
+INITIAL_CUTS = 2  # a ``cuts`` model starts with the mean's cut and all mining's tail cut
 
 
 def _initial_cvar_rows(model: PlanModel) -> None:

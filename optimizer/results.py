@@ -86,9 +86,17 @@ def cvar_terms(npv_samples: np.ndarray, alpha: float) -> np.ndarray:
     draws carry that objective margin's standard error.
     """
     x = np.asarray(npv_samples, dtype=np.float64)
-    _, whole = tail_size(x.size, alpha)
-    eta = np.partition(x, min(whole, x.size - 1))[min(whole, x.size - 1)]
+    eta = value_at_risk(x, alpha)
     return eta - np.maximum(eta - x, 0.0) / (1.0 - alpha)
+
+
+def value_at_risk(npv_samples: np.ndarray, alpha: float) -> float:
+    """The VaR of equally likely NPVs (K,) [USD]: the scenario at the edge of the CVaR's
+    tail, the ``eta`` at which Rockafellar-Uryasev's ``eta - E[(eta - NPV)^+] / (1 - alpha)``
+    is largest (and equals :func:`portfolio_cvar`)."""
+    x = np.asarray(npv_samples, dtype=np.float64)
+    _, whole = tail_size(x.size, alpha)
+    return float(np.partition(x, min(whole, x.size - 1))[min(whole, x.size - 1)])
 
 
 def plan_objective(
@@ -117,7 +125,8 @@ class PlanResult:
         bound on the optimum; ``inf`` when a plan was found but no bound (time limit hit
         before the root relaxation was solved); None without a plan.
     objective_usd : float or None [USD]
-        ``expected_npv_usd + risk_aversion * cvar_risk_sample_usd`` of the plan.
+        ``expected_weight * expected_npv_usd + risk_aversion * cvar_risk_sample_usd`` of
+        the plan (:func:`plan_objective`).
     chosen : dict of str to int
         Site -> row of ``OptionTable.table`` taken.
     plan : pandas.DataFrame
@@ -164,7 +173,7 @@ class PlanResult:
     cvar_method: str = "cuts"
     rounds: int = 0
     lp_rounds: int = 0
-    cvar_seed: CvarSeed | None = field(default=None, repr=False)  # to start re-solves from
+    cvar_seed: CvarSeed | None = field(default=None, repr=False, compare=False)
 
     @property
     def found_plan(self) -> bool:

@@ -203,6 +203,7 @@ def solve(
         differ_by=differ_by,
         staged=staged,
         validate=validate,
+        validation=True,
     )
     return Run(outcome, summary_of(outcome))
 

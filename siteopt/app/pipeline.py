@@ -34,6 +34,7 @@ from siteopt.app.staged import StagedOutcome, StagedStates, StaticPlan, staged_p
 from siteopt.app.validation import (
     FLOOR_ROUNDS,
     Validation,
+    check_validate,
     has_risk_term,
     on_fresh_draws,
     optimality_gap,
@@ -279,6 +280,7 @@ def solve(
     differ_by: str = "totals",
     staged: int = 0,
     validate: int = 0,
+    validation: bool = False,
 ) -> SolveOutcome:
     """Value every option, solve the MILP, and value the chosen plan on every scenario.
 
@@ -303,14 +305,18 @@ def solve(
         state at each later decision year (siteopt.app.staged), and its value of waiting.
     validate : int
         When >= 2, also that many independent replications and the plan's optimality gap
-        estimated from them (siteopt.app.validation). A solve with a CVaR weight or floor,
-        or with ``validate``, values the plan and the risk-neutral plan on fresh draws.
+        estimated from them (siteopt.app.validation).
+    validation : bool
+        Value the plan and the risk-neutral plan on fresh draws when the problem has a CVaR
+        weight or floor (``siteopt solve``; what-ifs, sweeps and cases leave it off). On
+        with any ``validate``. Never in a deterministic run (one path: nothing to draw).
 
     Raises
     ------
     InfeasibleError
         No plan satisfies the constraints; the conflicts are named.
     """
+    check_validate(scenario, validate)
     t0 = time.perf_counter()
     states = staged_states(scenario, staged) if staged else None
     grouping = states.grouping if states is not None else None
@@ -349,7 +355,8 @@ def solve(
     if states is not None:
         outcome = with_staged(outcome, backend, settings, states, progress)
     t4 = time.perf_counter()
-    if validate or has_risk_term(problem):
+    wanted = validate or (validation and has_risk_term(problem))
+    if wanted and not scenario.simulation.deterministic:
         outcome = with_validation(outcome, backend, settings, validate, progress)
     timings = {"valuation": t1 - t0, "milp": t2 - t1}
     if states is not None:
@@ -393,6 +400,7 @@ def with_validation(
             outcome.rows,
             replications,
             lambda again, p: _solve_milp(again, p, settings),
+            validation.plan_var_usd,
             progress,
             **kernel_options,
         )
@@ -561,8 +569,10 @@ class RunnerUp:
 
 
 def _runner_up_notes(runner: RunnerUp) -> tuple[str, ...]:
-    """A note when the scenarios do not tell the plan from the runner-up: the objective's
-    margin is under two of its standard errors (with a CVaR weight, E[NPV] and CVaR beside)."""
+    """A note when the scenarios do not tell the plan from the runner-up (the objective's
+    margin within two of its standard errors), or when the runner-up is clearly better over
+    all scenarios (the MILP compares plans on the risk sample); with a CVaR weight, the
+    margin's E[NPV] and CVaR parts beside."""
     margin, se = runner.objective_margin_usd, runner.objective_margin_se_usd
     if not se or margin >= 2 * se:
         return ()
@@ -573,6 +583,12 @@ def _runner_up_notes(runner: RunnerUp) -> tuple[str, ...]:
         )
     else:
         what = "in E[NPV]"
+    if margin <= -2 * se:
+        return (
+            f"the runner-up plan beats the plan by ${-margin / 1e6:,.1f}M {what} over all the "
+            f"run's scenarios, more than two standard errors (${se / 1e6:,.1f}M): the MILP "
+            "weighs the CVaR on the risk sample only; raise simulation.risk_sample",
+        )
     verb = "beats" if margin >= 0 else "trails"
     return (
         f"the plan {verb} the runner-up plan by ${abs(margin) / 1e6:,.1f}M {what}, less than "

@@ -10,9 +10,10 @@ figures for the same plan.
 ``--validate R`` also solves the MILP on R more independent draws and estimates the plan's
 optimality gap (Mak, Morton & Wood 1999, "Monte Carlo bounding techniques for determining
 solution quality in stochastic programs"): on replication r the gap is the MILP's bound
-less the plan's objective on those draws; their mean estimates the gap's expectation, an
-upper bound in expectation on the plan's true gap, and the one-sided 95% confidence bound
-adds Student's t times their standard error.
+less the plan's objective on those draws (its CVaR at a fixed eta, :func:`fixed_eta_objective`);
+their mean estimates the gap's expectation, an upper bound in expectation on the plan's
+true gap, and the one-sided 95% confidence bound adds Student's t times their standard
+error.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from siteopt.kernels.sites import SiteOption
 from siteopt.model.errors import InputError
 from siteopt.model.load import with_simulation
 from siteopt.model.schema import Scenario
-from siteopt.optimizer.options import PlanProblem
+from siteopt.optimizer.options import OptionTable, PlanProblem
 from siteopt.optimizer.results import (
     PlanResult,
     cvar_terms,
     plan_objective,
     portfolio_cvar,
     standard_error,
+    value_at_risk,
 )
 
 FRESH_SEED_STEP = 1  # the fresh draws use seed + FRESH_SEED_STEP; replication r, seed + 1 + r
@@ -88,7 +90,9 @@ class GapEstimate:
     scenarios: int  # per replication
     seeds: tuple[int, ...]
     gaps_usd: tuple[float, ...]  # per replication: the MILP's bound less the plan's objective
-    skipped: int = 0  # replications whose MILP found no plan in time (left out)
+    # replications left out: the MILP found no plan or proved no bound in time, or the plan
+    # misses the CVaR floor on that replication's risk sample
+    skipped: int = 0
 
     @property
     def mean_usd(self) -> float:
@@ -134,6 +138,7 @@ class Validation:
     risk_neutral: DrawValue
     same_plan: bool  # the risk-neutral plan is the plan
     gap: GapEstimate | None = None
+    plan_var_usd: float = 0.0  # the plan's VaR on these draws: the replications' fixed eta
 
     @property
     def dominated(self) -> bool:
@@ -193,7 +198,28 @@ def on_fresh_draws(
         plan=mine,
         risk_neutral=mine if same else valued(samples["risk_neutral"], alpha),
         same_plan=same,
+        plan_var_usd=value_at_risk(samples["plan"], alpha),
     )
+
+
+def check_validate(scenario: Scenario, replications: int) -> None:
+    """``--validate R``: R in 2..MAX_REPLICATIONS (0: off), and a run with draws to take.
+
+    Raises
+    ------
+    InputError
+    """
+    if not replications:
+        return
+    if not 2 <= replications <= MAX_REPLICATIONS:
+        raise InputError(
+            f"--validate needs between 2 and {MAX_REPLICATIONS} replications, got {replications}"
+        )
+    if scenario.simulation.deterministic:
+        raise InputError(
+            "--validate estimates the gap from independent draws; a --deterministic run has one "
+            "path and none to draw: leave out one of the two"
+        )
 
 
 def replicate_gaps(
@@ -210,14 +236,36 @@ def replicate_gaps(
 
 def replication_gap(result: PlanResult, plan_objective_usd: float) -> float | None:
     """One replication's gap [USD]: the MILP's proven bound on that replication's optimum
-    less the plan's objective on the same draws; None when the MILP found no plan. The
-    plan is one of the replication's candidates, so its optimum (and bound) is at least
-    the plan's objective, and the gap is not negative (a rounding below 0 counts as 0)."""
+    less the plan's objective on the same draws; None when the MILP found no plan or
+    proved no bound. The plan is one of the replication's candidates, so its optimum (and
+    bound) is at least the plan's objective, and the gap is not negative (a rounding
+    below 0 counts as 0)."""
     if not result.found_plan or result.objective_usd is None:
         return None
-    gap = result.mip_gap if result.mip_gap is not None and math.isfinite(result.mip_gap) else 0.0
-    bound = result.objective_usd + gap * abs(result.objective_usd)
+    if result.mip_gap is None or not math.isfinite(result.mip_gap):
+        return None  # a plan but no proven bound (time limit): the incumbent bounds nothing
+    bound = result.objective_usd + result.mip_gap * abs(result.objective_usd)
     return max(0.0, bound - plan_objective_usd)
+
+
+def fixed_eta_objective(
+    table: OptionTable, problem: PlanProblem, rows: np.ndarray, eta_usd: float
+) -> tuple[float, bool]:
+    """The plan's objective on a replication's draws with its CVaR's ``eta`` held at
+    ``eta_usd`` (``expected_weight E[NPV] + risk_aversion (eta - E[(eta - NPV)^+] /
+    (1 - alpha))`` over the risk sample) [USD], and whether the plan keeps the CVaR floor
+    there. With eta fixed, the pair (plan, eta) is one candidate of the replication's
+    sample-average problem (the MILP maximises over eta too), so the estimate is unbiased
+    for it and the gap estimator's expectation bounds the plan's true gap from above;
+    re-optimising eta on each replication would bias it upward."""
+    objective, expected, cvar = plan_objective(table, problem, rows)
+    floor = problem.cvar_floor_usd
+    keeps = floor is None or cvar is None or cvar >= floor - 1e-9 * max(abs(floor), 1.0)
+    if cvar is None or problem.risk_aversion <= 0:
+        return objective, keeps
+    risk = np.asarray(table.risk_npv_usd)[rows].sum(axis=0)
+    ru = eta_usd - float(np.maximum(eta_usd - risk, 0.0).mean()) / (1.0 - problem.cvar_alpha)
+    return problem.expected_weight * expected + problem.risk_aversion * ru, keeps
 
 
 def optimality_gap(
@@ -226,22 +274,27 @@ def optimality_gap(
     rows: Sequence[int],
     replications: int,
     solve: Callable[[ValuationResult, PlanProblem], PlanResult],
+    eta_usd: float,
     progress: Progress | None = None,
     **kernel_options: Any,
 ) -> GapEstimate:
     """The Mak-Morton-Wood gap estimate of the plan ``rows`` (an option-table row per site;
-    the table's rows are the same on every seed): ``replications`` independent valuations
-    (seeds seed + FRESH_SEED_STEP + r), the MILP ``solve``d on each."""
+    the table's rows are the same on every seed), its CVaR's eta at ``eta_usd`` (its VaR on
+    the fresh draws, :func:`fixed_eta_objective`): ``replications`` independent valuations
+    (seeds seed + FRESH_SEED_STEP + r), the MILP ``solve``d on each. A replication where
+    the plan misses the CVaR floor is left out (counted in ``skipped``): the plan is not
+    one of its candidates there."""
     base = fresh_seed(scenario)
     plan_rows = np.asarray(rows, dtype=np.int64)
 
     def gap_of(r: int) -> float | None:
         again = with_simulation(scenario, None, base + r)
         valuation = value_options(again, **kernel_options)
-        result = solve(valuation, problem)
+        objective, keeps = fixed_eta_objective(valuation.options, problem, plan_rows, eta_usd)
+        result = solve(valuation, problem) if keeps else None
         if progress is not None:
             progress("replications", r, replications)
-        return replication_gap(result, plan_objective(valuation.options, problem, plan_rows)[0])
+        return None if result is None else replication_gap(result, objective)
 
     if progress is not None:
         progress("replications", 0, replications)

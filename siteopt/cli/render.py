@@ -410,12 +410,13 @@ def print_solve(
             if weight > 0
             else ""
         )
+        lead = runner["objective_margin_usd"]
         console.print(
             escape(
                 f"runner-up plan, USD millions: E[NPV] {_musd(runner['expected_npv_usd'])}, CVaR "
-                f"{_musd(runner['cvar_usd'])}; this plan is {_musd(runner['objective_margin_usd'])}"
-                f" ahead in {objective}{error}{beside}; it differs at "
-                f"{', '.join(runner['changes'])}"
+                f"{_musd(runner['cvar_usd'])}; this plan is {_musd(abs(lead))} "
+                f"{'ahead' if lead >= 0 else 'behind'} in {objective}{error}{beside}; it "
+                f"differs at {', '.join(runner['changes'])}"
             )
         )
     for alt in (s.get("alternatives") or [])[1:]:

@@ -297,15 +297,16 @@ def _why_section(data: ReportData) -> str:
         weight = data.summary.get("risk_aversion") or 0.0
         se = runner["objective_margin_se_usd"]
         sampling = f" (standard error {usd_m(se)} on the same draws)" if se else ""
+        lead = runner["objective_margin_usd"]
+        where = f"{usd_m(abs(lead))} {'ahead of' if lead >= 0 else 'behind'} it"
         if weight > 0:
             margin = (
-                f"The plan is {usd_m(runner['objective_margin_usd'])} ahead of it in the "
-                f"objective, E[NPV] + {weight:g} x CVaR{sampling}: "
+                f"The plan is {where} in the objective, E[NPV] + {weight:g} x CVaR{sampling}: "
                 f"{usd_m(runner['margin_usd'], signed=True)} of E[NPV] and "
                 f"{usd_m(runner['cvar_margin_usd'], signed=True)} of CVaR"
             )
         else:
-            margin = f"The plan is {usd_m(runner['margin_usd'])} ahead of it{sampling}"
+            margin = f"The plan is {where}{sampling}"
         body.append(
             f"<p>The runner-up plan, the best other plan the MILP finds, has E[NPV] "
             f"{_e(usd_m(runner['expected_npv_usd']))} and CVaR {_e(usd_m(runner['cvar_usd']))}. "
@@ -470,11 +471,12 @@ def _validation_section(data: ReportData) -> str:
             "revisit the weight or floor.</p>"
         )
     else:
-        given = r["expected_npv_usd"] - p["expected_npv_usd"]
-        bought = p["cvar_usd"] - r["cvar_usd"]
+        npv = p["expected_npv_usd"] - r["expected_npv_usd"]
+        cvar = p["cvar_usd"] - r["cvar_usd"]
         body += (
-            f"<p>On fresh draws the plan gives up {_e(usd_m(given))} of E[NPV] for "
-            f"{_e(usd_m(bought, signed=True))} of {alpha} against the risk-neutral plan.</p>"
+            f"<p>On fresh draws, against the risk-neutral plan, the plan has "
+            f"{_e(usd_m(npv, signed=True))} of E[NPV] and {_e(usd_m(cvar, signed=True))} of "
+            f"{alpha}.</p>"
         )
     gap = v.get("optimality_gap")
     if gap:

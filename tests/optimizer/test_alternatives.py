@@ -61,8 +61,12 @@ def test_alternatives_are_the_most_different_plans_by_enumeration(solver, seed, 
         assert not left.any()
 
 
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("within", [0.05, 0.3])
+# seed 23 at within 0.3 and 0.9 reaches moves of more than half a total's range: a big-M
+# of the range alone (not twice it) folded them back and picked a nearer plan
+@pytest.mark.parametrize(
+    ("seed", "within"),
+    [*((s, w) for s in range(6) for w in (0.05, 0.3)), (23, 0.3), (23, 0.9)],
+)
 def test_totals_alternatives_are_the_farthest_strategies_by_enumeration(solver, seed, within):
     table, problem, every, optimum, bound = _case(solver, seed, within)
     totals = plan_totals(table)

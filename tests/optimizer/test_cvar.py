@@ -8,7 +8,7 @@ import numpy as np
 import pulp
 import pytest
 
-from siteopt.optimizer.model import tail_weights
+from siteopt.optimizer.model import build_model, seed_cvar, tail_weights
 from siteopt.optimizer.results import portfolio_cvar
 from siteopt.optimizer.solve import SolveStatus, solve_plan
 
@@ -161,3 +161,27 @@ def test_presolve_is_chosen_by_problem():
     assert choose_presolve(dataclasses.replace(neutral, cvar_floor_usd=1.0))
     both = dataclasses.replace(neutral, cvar_floor_usd=1.0, risk_aversion=0.5)
     assert not choose_presolve(both)
+
+
+def test_a_seed_carries_what_the_solve_learnt_not_the_starting_cuts():
+    """A ``lazy`` model started from a ``cuts`` solve's seed gets the tail rows of its cuts,
+    not a row per scenario (the uniform starting cut weighs them all), and a seeded solve
+    finds the same optimum."""
+    table = make_table(n_sites=4, n_levels=2, seed=3, n_scenarios=200)
+    floor = dataclasses.replace(random_problem(table, 3), risk_aversion=0.0, cvar_floor_usd=-1e12)
+    first = solve_plan(table, floor, gap_rel=1e-9)
+    assert first.cvar_method == "cuts"
+    uniform = np.full(200, 1.0 / 200)
+    assert not any(np.array_equal(w, uniform) for w in first.cvar_seed.weights)
+    weighted = dataclasses.replace(floor, cvar_floor_usd=None, risk_aversion=0.5)
+    model = build_model(table, weighted, cvar_method="lazy")
+    before = len(model.cvar.scenarios)
+    seed_cvar(model, first.cvar_seed)
+    tails = {int(k) for w in first.cvar_seed.weights for k in np.flatnonzero(w)}
+    assert len(model.cvar.scenarios) <= before + len(tails) < 200
+    for method in ("lazy", "cuts"):
+        cold = solve_plan(table, weighted, gap_rel=1e-9, cvar_method=method)
+        warm = solve_plan(
+            table, weighted, gap_rel=1e-9, cvar_method=method, cvar_seed=first.cvar_seed
+        )
+        assert warm.objective_usd == pytest.approx(cold.objective_usd, rel=1e-9)

@@ -76,3 +76,13 @@ def test_capital_values_are_objective_gains(seed):
             c.expected_npv_gain_usd + 2.0 * c.cvar_gain_usd, rel=1e-9, abs=1e-3
         )
         assert c.objective_gain_usd > 0.0
+
+
+def test_a_runner_up_clearly_better_over_all_scenarios_is_said_so():
+    r = runner_up_of(OTHER, PLAN, 0.9, 0.5, ())  # the plan is the risky one: -42 in objective
+    assert r.objective_margin_usd == pytest.approx(-42.0)
+    (note,) = _runner_up_notes(
+        dataclasses.replace(r, objective_margin_usd=-30e6, objective_margin_se_usd=1e6)
+    )
+    assert note.startswith("the runner-up plan beats the plan by $30.0M in the objective")
+    assert "more than two standard errors ($1.0M)" in note and "risk_sample" in note

@@ -152,3 +152,40 @@ def test_validate_replications_give_a_gap_in_the_summary():
     assert len(gap["gaps_usd"]) == 3 and min(gap["gaps_usd"]) >= 0.0
     assert gap["upper_usd"] >= gap["mean_usd"] >= 0.0
     assert run.summary["timings_s"]["validation"] > 0
+
+
+def test_a_risk_averse_plan_has_a_gap_with_its_eta_fixed():
+    scenario = random_one_site_ai(**{**SMALL, "simulation.scenarios": 600})
+    weighted = scenario.model_copy(
+        update={"objective": scenario.objective.model_copy(update={"risk_aversion": 0.5})}
+    )
+    run = api.solve(weighted, explain=False, validate=3)
+    v = run.summary["validation"]
+    gap = v["optimality_gap"]
+    assert len(gap["gaps_usd"]) + gap["skipped"] == 3
+    assert min(gap["gaps_usd"]) >= 0.0
+    # the plan's VaR on the fresh draws is its CVaR's eta on every replication
+    assert run.outcome.validation.plan_var_usd >= v["plan"]["cvar_usd"]
+
+
+def test_validate_is_refused_before_any_work():
+    scenario = random_one_site_ai(**SMALL)
+    with pytest.raises(InputError, match="between 2 and 50"):
+        api.solve(scenario, validate=1)
+    central = scenario.model_copy(
+        update={"simulation": scenario.simulation.model_copy(update={"deterministic": True})}
+    )
+    with pytest.raises(InputError, match="deterministic"):
+        api.solve(central, validate=3)
+    # a deterministic run with a floor values one path: no fresh draws to take
+    floored = central.model_copy(
+        update={"objective": central.objective.model_copy(update={"cvar_floor_usd": -1e12})}
+    )
+    assert "validation" not in api.solve(floored, explain=False).summary
+
+
+def test_sweeps_and_what_ifs_leave_validation_off():
+    from siteopt.app.pipeline import SolveSettings, solve
+
+    outcome = solve(random_one_site_ai(**SMALL, **FLOOR), SolveSettings())
+    assert outcome.validation is None
