@@ -227,6 +227,9 @@ class SolveOutcome:
     # the plan and the risk-neutral plan on fresh draws (a solve with a risk term, or
     # --validate); None otherwise
     validation: Validation | None = None
+    # the problem the MILP solved when it is not ``problem``: the CVaR floor raised on the
+    # risk sample so that the plan keeps the user's over all scenarios (floor_over_all)
+    solved_problem: PlanProblem | None = None
 
     @property
     def chosen(self) -> list[SiteOption]:
@@ -236,6 +239,12 @@ class SolveOutcome:
     @property
     def plan(self) -> PlanResult | None:
         return self.decision.result
+
+    @property
+    def milp_problem(self) -> PlanProblem:
+        """What the re-solves (capital, runner-up, frontier, alternatives, staged) hold the
+        plan's rivals to: the problem the MILP solved, a raised floor included."""
+        return self.solved_problem or self.problem
 
 
 def value(
@@ -329,7 +338,9 @@ def solve(
     result = _solve_milp(valuation, problem, settings, start_rows)
     if result.status == SolveStatus.INFEASIBLE:
         raise InfeasibleError(_infeasible_message(result, settings), result.diagnosis)
-    result, floor_notes = floor_over_all(scenario, valuation, problem, settings, backend, result)
+    result, floor_notes, solved = floor_over_all(
+        scenario, valuation, problem, settings, backend, result
+    )
     if progress is not None:
         progress("milp", 1, 1)
     t2 = time.perf_counter()
@@ -343,6 +354,8 @@ def solve(
     )
     rows = tuple(int(result.chosen[site]) for site in result.chosen)
     outcome = finish(scenario, backend, valuation, problem, rows, decision, settings, progress)
+    if solved is not problem:
+        outcome = replace(outcome, solved_problem=solved)
     if explain:
         outcome = with_explanation(outcome, backend, settings)
     if frontier:
@@ -425,7 +438,7 @@ def with_staged(
     policy = staged_policy(
         outcome.scenario,
         outcome.valuation,
-        outcome.problem,
+        outcome.milp_problem,
         StaticPlan(outcome.rows, outcome.samples["plan"]),
         staged,
         backend,
@@ -462,7 +475,7 @@ def with_explanation(
     budgets' binding flags from it) and the runner-up plan: the MILP's optimum with this
     plan excluded, its E[NPV] and the margin's standard error on the same draws. A note
     says when the plan beats it by less than two standard errors."""
-    valuation, problem, rows = outcome.valuation, outcome.problem, outcome.rows
+    valuation, problem, rows = outcome.valuation, outcome.milp_problem, outcome.rows
     start = np.asarray(rows, dtype=np.int64)
     seed = _seed(outcome)  # the main solve's CVaR rows or cuts: no rounds to find them again
     capital = capital_values(
@@ -478,7 +491,7 @@ def with_explanation(
     return replace(
         outcome,
         capital=capital,
-        constraints=constraint_slacks(valuation.options, problem, rows, capital),
+        constraints=constraint_slacks(valuation.options, outcome.problem, rows, capital),
         runner_up=runner,
         decision=replace(outcome.decision, notes=notes),
     )
@@ -516,7 +529,7 @@ def with_alternatives(
         progress("alternatives", 0, count)
     found = near_optimal(
         valuation.options,
-        outcome.problem,
+        outcome.milp_problem,
         rows,
         count,
         within,
@@ -599,7 +612,7 @@ def _runner_up_notes(runner: RunnerUp) -> tuple[str, ...]:
 
 def _runner_up(outcome: SolveOutcome, backend: Backend, settings: SolveSettings) -> RunnerUp | None:
     valuation, rows = outcome.valuation, outcome.rows
-    excluded = replace(outcome.problem, exclude=(tuple(int(r) for r in rows),))
+    excluded = replace(outcome.milp_problem, exclude=(tuple(int(r) for r in rows),))
     result = _solve_milp(valuation, excluded, settings, cvar_seed=_seed(outcome))
     if result.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
         return None
@@ -684,8 +697,9 @@ def floor_over_all(
     settings: SolveSettings,
     backend: Backend,
     result: PlanResult,
-) -> tuple[PlanResult, tuple[str, ...]]:
-    """The plan, holding ``objective.cvar_floor_usd`` over all the run's scenarios.
+) -> tuple[PlanResult, tuple[str, ...], PlanProblem]:
+    """The plan, holding ``objective.cvar_floor_usd`` over all the run's scenarios, its
+    notes, and the problem it was solved under (``problem``, or with the raised floor).
 
     The MILP sees the floor on the risk sample only; a plan can keep it there and miss it
     over all scenarios. Then the floor on the sample is raised by the shortfall and the
@@ -695,7 +709,7 @@ def floor_over_all(
     """
     floor = problem.cvar_floor_usd
     if floor is None or valuation.options.risk_npv_usd.shape[1] == 0:
-        return result, ()
+        return result, (), problem
     flat = [opt for opts in valuation.site_options for opt in opts]
     alpha, n = problem.cvar_alpha, scenario.simulation.scenarios
 
@@ -710,7 +724,7 @@ def floor_over_all(
     cvar_all, target = over_all(result), floor
     tolerance = 1e-9 * max(abs(floor), 1.0)
     if cvar_all >= floor - tolerance:
-        return result, ()
+        return result, (), problem
     first_short = floor - cvar_all
     for _ in range(FLOOR_ROUNDS):
         target += floor - cvar_all  # raise the floor on the sample by the shortfall
@@ -730,7 +744,7 @@ def floor_over_all(
                 f"${floor / 1e6:,.1f}M over all scenarios (its CVaR there: "
                 f"${cvar_all / 1e6:,.1f}M); the plan is feasible, not proven best"
             )
-            return replace(result, status=SolveStatus.FEASIBLE), (note,)
+            return replace(result, status=SolveStatus.FEASIBLE), (note,), raised
     k = valuation.options.risk_npv_usd.shape[1]
     raise InfeasibleError(
         f"no plan found that keeps the CVaR floor of ${floor / 1e6:,.1f}M over all {n:,} "
@@ -949,11 +963,15 @@ def with_frontier(
     for k, weight in enumerate(weights):
         if weight > 0:
             result = chosen = _solve_milp(
-                valuation, frontier_problem(outcome.problem, weight), point_settings, start, seed
+                valuation,
+                frontier_problem(outcome.milp_problem, weight),
+                point_settings,
+                start,
+                seed,
             )
         else:
             result, chosen = _best_cvar_then_npv(
-                valuation, outcome.problem, point_settings, start, seed
+                valuation, outcome.milp_problem, point_settings, start, seed
             )
         seed = chosen.cvar_seed or seed  # each point's rows and cuts start the next
         results.append(result)

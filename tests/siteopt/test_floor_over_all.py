@@ -85,3 +85,17 @@ def test_evaluate_checks_the_floor_over_all_scenarios():
         PLAN,
     )
     assert kept.summary["status"] == "feasible" and kept.summary["violations"] == []
+
+
+def test_re_solves_hold_rivals_to_the_raised_floor():
+    """The explanations compare the plan with plans under the floor the MILP solved (raised
+    on the sample), while the report's constraint shows the user's floor."""
+    run = api.solve(random_one_site_ai(**SMALL_SAMPLE, **{"objective.cvar_floor_usd": -45e6}))
+    outcome = run.outcome
+    assert outcome.problem.cvar_floor_usd == -45e6
+    assert outcome.solved_problem is not None and outcome.solved_problem.cvar_floor_usd > -45e6
+    assert outcome.milp_problem is outcome.solved_problem
+    floor = next(c for c in run.summary["constraints"] if c["name"] == "cvar_floor")
+    assert floor["limit"] == -45e6
+    kept = api.solve(random_one_site_ai(**SMALL_SAMPLE, **{"objective.cvar_floor_usd": -41e6}))
+    assert kept.outcome.solved_problem is None and kept.outcome.milp_problem is kept.outcome.problem

@@ -281,3 +281,14 @@ def test_near_optimal_alternatives_on_texas(run_cli, tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert '<section id="alternatives">' in html and "alternative 2" in html
     assert "alternative 1, USD millions" in run.stdout
+
+
+def test_differ_by_without_alternatives_and_validate_with_deterministic_are_exit_2(
+    run_cli, tmp_path
+):
+    alone = run_cli("solve", str(SCENARIOS[0]), "--differ-by", "sites", "--out", str(tmp_path))
+    assert alone.exit_code == 2 and "add --alternatives N" in alone.stderr
+    central = run_cli(
+        "solve", str(SCENARIOS[0]), "--validate", "3", "--deterministic", "--out", str(tmp_path)
+    )
+    assert central.exit_code == 2 and "--deterministic run has one path" in central.stderr
