@@ -166,11 +166,12 @@ __device__ __forceinline__ int siteopt_bins_below(const double* mult, int k, dou
 }
 
 // A month's revenue less the power it buys per grid MW for a fleet of `ph` PH/s per MW,
-// or the opex an idle month saves where idling is better (mining._hashing_over_power).
+// or where idling is better what an idle month saves: the opex it avoids over the 4CP
+// running would pay (mining._hashing_over_power).
 __device__ double siteopt_over_power(
     double hp, double lv, double ph, double hours_up, double pool_fee,
     const double* mult, const double* cum_w, const double* cum_wm, int k,
-    int curtailable, double avoidable, double opex)
+    int curtailable, double avoidable, double opex, double fourcp)
 {
     double value = hp / 24.0 * ph * (1.0 - pool_fee);
     double run = 1.0, price_share = 1.0;
@@ -180,7 +181,10 @@ __device__ double siteopt_over_power(
         price_share = cum_wm[bin];
     }
     double x = hours_up * run * value - hours_up * lv * price_share;
-    if (avoidable > 0.0 && x < avoidable * opex) { x = avoidable * opex; }
+    if (avoidable > 0.0) {
+        x = x - fourcp;
+        if (x < avoidable * opex) { x = avoidable * opex; }
+    }
     return x;
 }
 
@@ -225,6 +229,8 @@ __device__ void siteopt_site_row(
         double hp = hashprice[at];
         double hours_up = hours[t] * uptime;
         double opex_t = opex * prices[t];
+        // the 4CP of a month run: a curtailable site misses the peaks where `avoided`
+        double fourcp = curtailable ? fourcp_month * (1.0 - avoided[at]) : fourcp_month;
         double refresh = 0.0;
         if (refresh_mode == 0 && t > 0 && t % period == 0) {
             bought = t;
@@ -233,9 +239,11 @@ __device__ void siteopt_site_row(
         } else if (refresh_mode == 2 && t == due) {
             double cost = buy_gen[t] * pow(hp / hp0, elasticity);
             double gain = siteopt_over_power(hp, lv, ph_gen[t], hours_up, pool_fee, mult,
-                                             cum_w, cum_wm, k, curtailable, avoidable, opex_t)
+                                             cum_w, cum_wm, k, curtailable, avoidable, opex_t,
+                                             fourcp)
                         - siteopt_over_power(hp, lv, ph_gen[bought], hours_up, pool_fee, mult,
-                                             cum_w, cum_wm, k, curtailable, avoidable, opex_t);
+                                             cum_w, cum_wm, k, curtailable, avoidable, opex_t,
+                                             fourcp);
             if (annuity * gain >= cost) {
                 bought = t;
                 due = t + period;
@@ -246,22 +254,22 @@ __device__ void siteopt_site_row(
             }
         }
         double value = hp / 24.0 * ph_gen[bought] * (1.0 - pool_fee);
-        double run = 1.0, price_share = 1.0, fourcp = fourcp_month;
+        double run = 1.0, price_share = 1.0;
         if (curtailable) {
             // A free or negative price runs every hour (numpy: x = inf).
             int bin = lv > 0.0 ? siteopt_bins_below(mult, k, value / lv) : k;
             run = cum_w[bin];
             price_share = cum_wm[bin];
-            fourcp = fourcp_month * (1.0 - avoided[at]);
         }
         double revenue = hours_up * run * value;
         double energy = hours_up * lv * price_share;
         double opex_line = opex_t;
-        if (avoidable > 0.0 && revenue - energy < avoidable * opex_t) {
-            // idle the month: no revenue, no power bought, the avoidable opex saved
+        if (avoidable > 0.0 && revenue - energy < avoidable * opex_t + fourcp) {
+            // idle the month: no revenue, no power bought, the avoidable opex and the 4CP saved
             revenue = 0.0;
             energy = 0.0;
             opex_line = opex_t * (1.0 - avoidable);
+            fourcp = 0.0;
         }
         opex_line = opex_line + sga * prices[t];
         double age = (double)(t - bought);

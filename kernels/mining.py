@@ -110,6 +110,7 @@ def fleet_path(
     discount_rate: float,
     *,
     xp: ModuleType,
+    transmission_4cp_usd_kw_year: float = 0.0,
 ) -> Fleet:
     """The site's fleet under its ``refresh`` rule (docs/model.md, Mining).
 
@@ -131,6 +132,9 @@ def fleet_path(
         return Fleet(fixed_ph_per_mw(site, months), np.zeros(months), asic_cost)
     n, period = hashprice.shape[0], refresh_period(site)
     annuity = refresh_annuity(site, discount_rate)
+    fourcp = xp.broadcast_to(
+        running_fourcp(site, power, transmission_4cp_usd_kw_year, xp=xp), hashprice.shape
+    )
     ph_table = xp.asarray(ph_gen)
     bought = xp.zeros(n, dtype=xp.int64)  # month the running fleet was bought
     due_at = xp.full(n, period, dtype=xp.int64)  # next refresh date
@@ -141,8 +145,9 @@ def fleet_path(
         if t >= period and bool(xp.any(due)):
             level = power.level[:, t]
             args = (site, hashprice[:, t], level, power.curve, cal.hours[t], pool_fee, opex[t])
-            gain = _hashing_over_power(*args, ph_gen[t], xp=xp) - _hashing_over_power(
-                *args, ph_table[bought], xp=xp
+            month_4cp = fourcp[:, t]
+            gain = _hashing_over_power(*args, ph_gen[t], month_4cp, xp=xp) - _hashing_over_power(
+                *args, ph_table[bought], month_4cp, xp=xp
             )
             pays = due & (annuity * gain >= asic_cost[:, t])
             refresh[:, t] = xp.where(pays, asic_cost[:, t], 0.0)
@@ -170,10 +175,14 @@ def asic_cost_path(
     return xp.asarray(buy_gen)[None, :] * factor
 
 
-def _hashing_over_power(site, hashprice, level, curve, hours, pool_fee, opex, ph_per_mw, *, xp):
+def _hashing_over_power(
+    site, hashprice, level, curve, hours, pool_fee, opex, ph_per_mw, fourcp, *, xp
+):
     """A month's revenue less the power it buys per grid MW, for a fleet of ``ph_per_mw``,
-    or the opex (``opex`` that month) an idle month saves where idling is better
-    (mining_streams' rule) [USD]."""
+    or where idling is better (mining_streams' rule) what an idle month saves, the opex
+    (``opex`` that month) it avoids over the 4CP charge (``fourcp``) running would pay
+    [USD]. Only differences between fleets are read, so the 4CP running pays in both is
+    left out where the site cannot idle."""
     m = site.mining
     value = value_per_mwh(hashprice, ph_per_mw, pool_fee)
     hours_up = hours * m.uptime
@@ -184,7 +193,7 @@ def _hashing_over_power(site, hashprice, level, curve, hours, pool_fee, opex, ph
     over_power = hours_up * run * value - hours_up * level * price_share
     avoidable = idle_saving(site)
     if avoidable > 0:
-        over_power = xp.maximum(over_power, avoidable * opex)
+        over_power = xp.maximum(over_power - fourcp, avoidable * opex)
     return over_power
 
 
@@ -259,21 +268,22 @@ def mining_streams(
     month; opex and SG&A at each month's prices (``Calendar.cost``).
 
     A curtailable site runs the bins priced below the value of hashing; a month whose
-    margin over the power it buys is below the opex idling would save
-    (``opex_avoidable_share`` x opex) is idled whole: no revenue, no power bought (the PPA
-    settlement sells its energy back), the avoidable share of opex saved. No foresight.
-    SG&A and the fleet's property tax (``tax``; none without it) are paid every month.
+    margin over the power it buys is below what idling would save (``opex_avoidable_share``
+    x opex, and the month's 4CP charge: an idle site draws nothing at the peaks) is idled
+    whole: no revenue, no power bought (the PPA settlement sells its energy back), the
+    avoidable share of opex saved, no 4CP. No foresight. SG&A and the fleet's property tax
+    (``tax``; none without it) are paid every month.
     """
     m = site.mining
     value = value_per_mwh(market.hashprice, per_month(fleet_.ph_per_mw, xp), pool_fee)
     hours_up = xp.asarray(cal.hours)[None, :] * m.uptime
+    fourcp = running_fourcp(site, power, transmission_4cp_usd_kw_year, xp=xp)
     if site.curtailable:
         run, price_share = curtailment(value, power.level, power.curve, xp=xp)
-        fourcp = transmission_4cp_usd_kw_year * 1000.0 / 12.0 * (1.0 - power.fourcp_avoided)
     else:
         run = xp.ones_like(value)
         price_share = xp.ones_like(value)
-        fourcp = xp.full_like(value, transmission_4cp_usd_kw_year * 1000.0 / 12.0)
+        fourcp = xp.broadcast_to(fourcp, value.shape)
     revenue = hours_up * run * value
     energy = hours_up * power.level * price_share
     prices = xp.asarray(cal.cost[:-1])[None, :]
@@ -281,11 +291,13 @@ def mining_streams(
     opex = xp.broadcast_to(opex_t, value.shape)
     avoidable = idle_saving(site)
     if avoidable > 0:
-        # a month that earns less over its power than the opex idling saves is idled
-        idle = revenue - energy < avoidable * opex_t
+        # a month that earns less over its power than idling saves (its avoidable opex and
+        # its 4CP) is idled
+        idle = revenue - energy < avoidable * opex_t + fourcp
         revenue = xp.where(idle, 0.0, revenue)
         energy = xp.where(idle, 0.0, energy)
         opex = xp.where(idle, opex_t * (1.0 - avoidable), opex)
+        fourcp = xp.where(idle, 0.0, fourcp)
         run = xp.where(idle, 0.0, run)
     opex = opex + m.sga_usd_mw_month * prices
     refresh = xp.broadcast_to(per_month(fleet_.refresh_capex_usd_mw, xp), value.shape)
@@ -300,6 +312,18 @@ def per_month(values: Any, xp: ModuleType) -> Any:
     """A fleet array as (N, T) or (1, T), to broadcast against (N, T) streams."""
     values = xp.asarray(values)
     return values[None, :] if values.ndim == 1 else values
+
+
+def running_fourcp(
+    site: SiteParams, power: PowerPaths, transmission_4cp_usd_kw_year: float, *, xp: ModuleType
+) -> Any:
+    """The 4CP transmission charge of a grid MW that runs the month [USD per MW-month]:
+    (N, T) for a curtailable site, which misses the peaks where ``fourcp_avoided`` (then
+    pays nothing), else the full charge as (1, 1)."""
+    full = transmission_4cp_usd_kw_year * 1000.0 / 12.0
+    if site.curtailable:
+        return full * (1.0 - power.fourcp_avoided)
+    return xp.full((1, 1), full)
 
 
 def idle_saving(site: SiteParams) -> float:

@@ -246,9 +246,11 @@ def site_fleet(
 ) -> Fleet:
     """The site's fleet on the chunk under its refresh rule (:func:`mining.fleet_path`)."""
     m = scenario.market
+    site = scenario.sites[site_index]
     return fleet_path(
-        scenario.sites[site_index], ctx.market.hashprice, power, ctx.cal, m.pool_fee,
+        site, ctx.market.hashprice, power, ctx.cal, m.pool_fee,
         start_hashprice(scenario), m.asic_price_elasticity, scenario.discount_rate, xp=xp,
+        transmission_4cp_usd_kw_year=scenario.power_markets[site.market].transmission_4cp_usd_kw_year,
     )  # fmt: skip
 
 
@@ -462,7 +464,7 @@ def _site_streams(
             site, scenario.market.pool_fee, inputs, ctx.market.hashprice, power, xp=xp
         )
         generation = arrays.pop("fleet_gen")
-        m = scenario.market
+        m, pm = scenario.market, scenario.power_markets[site.market]
         asic = asic_cost_path(
             site, ctx.market.hashprice, start_hashprice(scenario), m.asic_price_elasticity, xp=xp
         )
@@ -472,7 +474,9 @@ def _site_streams(
             ph = fixed_ph_per_mw(site, cal.months)
             refresh = fleet_path(site, ctx.market.hashprice, power, cal, m.pool_fee,
                                  start_hashprice(scenario), m.asic_price_elasticity,
-                                 scenario.discount_rate, xp=xp).refresh_capex_usd_mw  # fmt: skip
+                                 scenario.discount_rate, xp=xp,
+                                 transmission_4cp_usd_kw_year=pm.transmission_4cp_usd_kw_year,
+                                 ).refresh_capex_usd_mw  # fmt: skip
         else:
             ph = xp.asarray(inputs.ph_gen)[generation]
             month = xp.arange(cal.months)[None, :]

@@ -449,7 +449,8 @@ class SiteMining(_Model):
         0.3,
         description=(
             "share of opex saved in a month a curtailable site idles [0-1]; it idles when "
-            "hashing earns less than that over the power it buys (est.)"
+            "hashing earns less than that and the month's 4CP over the power it buys, and an "
+            "idle month pays no 4CP (est.)"
         ),
     )
     sga_usd_mw_month: float = Field(

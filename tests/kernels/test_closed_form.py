@@ -104,7 +104,8 @@ def paper_npv(
     level = pm.price_usd_mwh
     revenue_mw, load_mw, margin_mw, refresh_mw, opex_mw = [], [], [], [], []
     # r2: a curtailable site idles a month whose margin over the power it buys is below the
-    # opex idling saves: no revenue, no load, that share of opex saved
+    # opex idling saves: no revenue, no load, that share of opex saved; r3: and no 4CP (an
+    # idle site draws nothing at the peaks), which idling saves too
     avoidable = mine.opex_avoidable_share if site.curtailable else 0.0
     idle_months = []
     hashprices = []
@@ -121,8 +122,8 @@ def paper_npv(
         j_th = mine.efficiency_j_th * (1.0 - mine.efficiency_gain_per_year) ** (bought / 12.0)
         return 1000.0 / (j_th * mine.pue)
 
-    def month(t: int, ph: float) -> tuple[list[float], float, float, float, bool]:
-        """Loads per bin, revenue, energy and opex of a grid MW of this fleet; idled?"""
+    def month(t: int, ph: float) -> tuple[list[float], float, float, float, bool, float]:
+        """Loads per bin, revenue, energy and opex of a grid MW of this fleet; idled?; 4CP"""
         value_mwh = hashprices[t] / 24.0 * ph * (1.0 - m.pool_fee)
         # per bin: load in MWh per grid MW (0 where curtailed: value not above the price)
         loads = [
@@ -134,9 +135,9 @@ def paper_npv(
         revenue = sum(loads) * value_mwh
         energy_at_market = sum(x * mult * level for x, (_, mult) in zip(loads, curve, strict=True))
         opex_t = mine.opex_usd_mw_month * prices[t]
-        if avoidable > 0 and revenue - energy_at_market < avoidable * opex_t:
-            return [0.0] * len(loads), 0.0, 0.0, opex_t * (1.0 - avoidable), True
-        return loads, revenue, energy_at_market, opex_t, False
+        if avoidable > 0 and revenue - energy_at_market < avoidable * opex_t + fourcp_mining:
+            return [0.0] * len(loads), 0.0, 0.0, opex_t * (1.0 - avoidable), True, 0.0
+        return loads, revenue, energy_at_market, opex_t, False, fourcp_mining
 
     # r2: the ASIC price follows hashprice (except revision 1's mechanical refresh), and
     # `when_it_pays` refreshes at a due date iff the margin the new fleet gains this month,
@@ -151,6 +152,7 @@ def paper_npv(
     refreshed = []
     fleet_cost = mine.asic_cost_usd_th * 1000.0 * ph_of(0)  # the fleet at the start, as new
     ptax_mw = []  # r3: the running fleet's property tax per grid MW
+    fourcp_mw = []  # r3: the 4CP per grid MW, none in an idle month
     for t in range(T):
         cost = mine.asic_cost_usd_th * asic_factor[t] * 1000.0 * ph_of(t)  # USD/TH x TH/MW
         if mine.refresh == "always" and t > 0 and t % period == 0:
@@ -158,7 +160,7 @@ def paper_npv(
             refreshed.append(t)
         elif mine.refresh == "when_it_pays" and t == due:
             new, cur = month(t, ph_of(t)), month(t, ph_of(bought))
-            gain = (new[1] - new[2] - new[3]) - (cur[1] - cur[2] - cur[3])  # margin gained
+            gain = (new[1] - new[2] - new[3] - new[5]) - (cur[1] - cur[2] - cur[3] - cur[5])
             if annuity * gain >= cost:
                 bought, due = t, t + period
                 refreshed.append(t)
@@ -166,7 +168,7 @@ def paper_npv(
                 due = t + 12
         if refreshed and refreshed[-1] == t:
             fleet_cost = cost
-        loads, revenue, energy_at_market, opex_t, idle = month(t, ph_of(bought))
+        loads, revenue, energy_at_market, opex_t, idle, fourcp_t = month(t, ph_of(bought))
         if idle:
             idle_months.append(t)
         load_mw.append(loads)
@@ -184,7 +186,8 @@ def paper_npv(
         ptax_mw.append(ptax)
         sga = mine.sga_usd_mw_month * prices[t]
         opex_mw[-1] = opex_t + sga
-        margin_mw.append(revenue - energy_at_market - opex_t - sga - fourcp_mining - ptax)
+        margin_mw.append(revenue - energy_at_market - opex_t - sga - fourcp_t - ptax)
+        fourcp_mw.append(fourcp_t)
         refresh_mw.append(cost if refreshed and refreshed[-1] == t else 0.0)
 
     # --- AI timing, capex and debt (sections 4-5)
@@ -497,7 +500,7 @@ def paper_npv(
         for k, (w, mult) in enumerate(curve):
             load = mining_mw[t] * load_mw[t][k] + ai_power_mwh[t] * w  # MWh in bin k
             energy += (load - ppa.ppa_mw * w * hours[t]) * mult * level
-        fixed = mining_mw[t] * (opex_mw[t] + fourcp_mining + ptax_mw[t])
+        fixed = mining_mw[t] * (opex_mw[t] + fourcp_mw[t] + ptax_mw[t])
         operating.append(
             mining_mw[t] * revenue_mw[t] - energy - fixed + rent[t] - ai_opex[t] - ai_fourcp[t]
             - hall_ptax[t]
@@ -1023,6 +1026,7 @@ def test_an_idle_month(share):
         "power_markets.grid.price_usd_mwh": 45.0,
         "power_markets.grid.duration_curve": TWO_BINS,
         "sites.0.mining.opex_usd_mw_month": 40_000.0,
+        "power_markets.grid.fourcp_avoidance": 1.0,  # no 4CP to save: the opex alone decides
     }
     s = one_site(**case, **{"sites.0.mining.opex_avoidable_share": share})
     paper = paper_npv(s)
@@ -1037,6 +1041,27 @@ def test_an_idle_month(share):
     assert paper_npv(always).idle_months == ()  # revision 1: it never idles
     assert expected_npv(always) == pytest.approx(paper_npv(always).npv, rel=REL)
     assert expected_npv(s) > expected_npv(always)
+
+
+def test_an_idle_month_pays_no_4cp():
+    """r3: an idle site draws nothing at the 4CP peaks, so an idle month pays no 4CP and
+    idling saves it: with a 4CP charge the site idles every month it idled without one, and
+    more; the kernel matches the paper month by month."""
+    case = {
+        **MINING_CASE,
+        "sites.0.curtailable": True,
+        "power_markets.grid.price_usd_mwh": 45.0,
+        "power_markets.grid.duration_curve": TWO_BINS,
+        "sites.0.mining.opex_usd_mw_month": 40_000.0,
+        "sites.0.mining.opex_avoidable_share": 0.3,
+        "power_markets.grid.fourcp_avoidance": 0.0,
+    }
+    free = one_site(**{**case, "power_markets.grid.transmission_4cp_usd_kw_year": 0.0})
+    charged = one_site(**{**case, "power_markets.grid.transmission_4cp_usd_kw_year": 150.0})
+    idle_free, idle_charged = paper_npv(free).idle_months, paper_npv(charged).idle_months
+    assert set(idle_free) < set(idle_charged) and len(idle_charged) < 48
+    assert expected_npv(charged) == pytest.approx(paper_npv(charged).npv, rel=REL)
+    assert expected_npv(free) == pytest.approx(paper_npv(free).npv, rel=REL)
 
 
 def test_a_site_that_may_not_curtail_never_idles():

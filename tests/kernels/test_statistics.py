@@ -293,3 +293,37 @@ def test_ppa_settlement_sells_back_unused_ppa_power():
     # no PPA: no settlement
     bare = dataclasses.replace(site, power=dataclasses.replace(site.power, ppa_mw=0.0))
     assert np.all(ppa_settlement(bare, power, cal, xp=np) == 0.0)
+
+
+def test_free_idling_never_draws_below_zero():
+    """r3: an idle month pays no 4CP, so a miner that saves all its opex by idling, with no
+    SG&A, no property tax and no refresh to pay, never has a month below 0 (before its PPA
+    settlement, which is the power contract's, not the mining's)."""
+    s = kernel_inputs(
+        one_site(
+            **{
+                "sites.0.curtailable": True,
+                "sites.0.mining.opex_avoidable_share": 1.0,
+                "sites.0.mining.sga_usd_mw_month": 0.0,
+                "sites.0.mining.refresh": "never",
+                "power_markets.grid.duration_curve": CURVE,
+                "power_markets.grid.transmission_4cp_usd_kw_year": 60.0,
+                "power_markets.grid.fourcp_avoidance": 0.0,
+            }
+        )
+    )
+    site, pm = s.sites[0], s.power_markets["grid"]
+    cal = horizon_calendar(s)
+    fl = fleet(site, cal.months)
+    rng = np.random.default_rng(3)
+    n = 50
+    hashprice = rng.uniform(2.0, 80.0, size=(n, cal.months))
+    level = rng.uniform(10.0, 140.0, size=(n, cal.months))
+    avoided = np.zeros((n, cal.months))
+    market = MarketPaths(*(np.ones((n, cal.months)),) * 3, hashprice)
+    power = PowerPaths(level, avoided, duration_curve(pm))
+    ms = mining_streams(site, fl, market, power, cal, 60.0, 0.02, xp=np)
+    assert ms.margin.min() >= 0.0
+    idle = ms.run_share == 0.0
+    assert idle.any() and (ms.fourcp[idle] == 0.0).all()
+    assert ms.fourcp[~idle] == pytest.approx(60.0 * 1000.0 / 12.0)
