@@ -133,7 +133,8 @@ def alternatives(
     data = plan_data(table, plain)
     best = float(data.expected_npv[np.asarray(optimum)].sum())
     floor_of_npv = best - within * abs(best)
-    totals = plan_totals(table) if differ_by == "totals" else None
+    measure = plan_totals(table)  # distance_mw, whichever distance the MILP maximises
+    totals = measure if differ_by == "totals" else None
     previous: list[tuple[int, ...]] = [tuple(int(r) for r in optimum)]
     excluded: list[tuple[int, ...]] = []
     out: list[Alternative] = []
@@ -143,7 +144,6 @@ def alternatives(
             table, plain, data, previous, excluded, floor_of_npv, settings, totals
         )
 
-    measure = totals or plan_totals(table)
     while len(out) < count:
         rows = most_different()
         tries = 0

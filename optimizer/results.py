@@ -75,9 +75,10 @@ def portfolio_cvar(npv_samples: np.ndarray, alpha: float, axis: int = -1) -> np.
     return float(out) if out.ndim == 0 else out
 
 
-def cvar_terms(npv_samples: np.ndarray, alpha: float) -> np.ndarray:
+def cvar_terms(npv_samples: np.ndarray, alpha: float, eta: float | None = None) -> np.ndarray:
     """Per-scenario terms whose mean is the CVaR of ``npv_samples`` (K,) [USD]: Rockafellar-
-    Uryasev's ``eta - (eta - npv_k)^+ / (1 - alpha)`` at the optimal ``eta`` (the VaR).
+    Uryasev's ``eta - (eta - npv_k)^+ / (1 - alpha)`` at the optimal ``eta`` (the VaR), or
+    at the ``eta`` given (their mean is then at most the CVaR).
 
     Their mean equals :func:`portfolio_cvar` (to rounding), and their standard error is the
     CVaR's asymptotic standard error: the envelope theorem makes the optimal ``eta``'s own
@@ -86,7 +87,8 @@ def cvar_terms(npv_samples: np.ndarray, alpha: float) -> np.ndarray:
     draws carry that objective margin's standard error.
     """
     x = np.asarray(npv_samples, dtype=np.float64)
-    eta = value_at_risk(x, alpha)
+    if eta is None:
+        eta = value_at_risk(x, alpha)
     return eta - np.maximum(eta - x, 0.0) / (1.0 - alpha)
 
 

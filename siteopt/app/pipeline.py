@@ -32,10 +32,10 @@ from siteopt.app.finance import increment, returns, yield_on_cost
 from siteopt.app.plan import plan_problem
 from siteopt.app.staged import StagedOutcome, StagedStates, StaticPlan, staged_policy, staged_states
 from siteopt.app.validation import (
-    FLOOR_ROUNDS,
     Validation,
     check_validate,
     has_risk_term,
+    hold_floor,
     on_fresh_draws,
     optimality_gap,
     risk_neutral,
@@ -721,30 +721,33 @@ def floor_over_all(
         )["plan"]  # fmt: skip
         return float(portfolio_cvar(samples, alpha))
 
-    cvar_all, target = over_all(result), floor
-    tolerance = 1e-9 * max(abs(floor), 1.0)
-    if cvar_all >= floor - tolerance:
-        return result, (), problem
-    first_short = floor - cvar_all
-    for _ in range(FLOOR_ROUNDS):
-        target += floor - cvar_all  # raise the floor on the sample by the shortfall
+    seeds = [result.cvar_seed]  # each re-solve starts from the last one's CVaR cuts or rows
+
+    def solve_raised(target: float) -> PlanResult | None:
         raised = replace(problem, cvar_floor_usd=target)
-        tightened = _solve_milp(valuation, raised, settings, cvar_seed=result.cvar_seed)
+        tightened = _solve_milp(valuation, raised, settings, cvar_seed=seeds[-1])
         if tightened.status == SolveStatus.INFEASIBLE and tightened.timed_out:
             # out of time before any plan keeps the raised floor: say so, as the first MILP
             raise InfeasibleError(_infeasible_message(tightened, settings), tightened.diagnosis)
         if tightened.status == SolveStatus.INFEASIBLE:
-            break
-        result, cvar_all = tightened, over_all(tightened)
-        if cvar_all >= floor - tolerance:
-            note = (
-                f"the first plan kept the CVaR floor on the risk sample but missed it by "
-                f"${first_short / 1e6:,.1f}M over all {n:,} scenarios; the floor was raised "
-                f"to ${target / 1e6:,.1f}M on the sample so that the plan keeps "
-                f"${floor / 1e6:,.1f}M over all scenarios (its CVaR there: "
-                f"${cvar_all / 1e6:,.1f}M); the plan is feasible, not proven best"
-            )
-            return replace(result, status=SolveStatus.FEASIBLE), (note,), raised
+            return None
+        seeds.append(tightened.cvar_seed)
+        return tightened
+
+    held = hold_floor(floor, result, over_all, solve_raised)
+    cvar_all, target = held.cvar_usd, held.target_usd
+    if held.kept and not held.first_short_usd:
+        return result, (), problem
+    if held.kept:
+        note = (
+            f"the first plan kept the CVaR floor on the risk sample but missed it by "
+            f"${held.first_short_usd / 1e6:,.1f}M over all {n:,} scenarios; the floor was raised "
+            f"to ${target / 1e6:,.1f}M on the sample so that the plan keeps "
+            f"${floor / 1e6:,.1f}M over all scenarios (its CVaR there: "
+            f"${cvar_all / 1e6:,.1f}M); the plan is feasible, not proven best"
+        )
+        solved = replace(held.solution, status=SolveStatus.FEASIBLE)
+        return solved, (note,), replace(problem, cvar_floor_usd=target)
     k = valuation.options.risk_npv_usd.shape[1]
     raise InfeasibleError(
         f"no plan found that keeps the CVaR floor of ${floor / 1e6:,.1f}M over all {n:,} "

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from siteopt.app.params import kernel_inputs
-from siteopt.app.validation import FLOOR_ROUNDS, DrawValue, fresh_seed, valued
+from siteopt.app.validation import DrawValue, fresh_seed, hold_floor, valued
 from siteopt.app.valuation import ValuationResult, plan_npv_samples
 from siteopt.kernels.backend import Backend
 from siteopt.kernels.market import month_label
@@ -280,44 +280,33 @@ def _floor_over_all(problem, plan, leaf_plans, inside, solve, inside_of, tree, a
     if floor is None:
         return plan, leaf_plans, inside, ()
 
-    def cvar_of(npv: dict[str, np.ndarray]) -> float:
-        return float(portfolio_cvar(picked_by_state(npv, tree.leaf), alpha))
+    def cvar_of(solution) -> float:
+        return float(portfolio_cvar(picked_by_state(solution[2], tree.leaf), alpha))
 
-    cvar_all, target = cvar_of(inside), floor
-    tolerance = 1e-9 * max(abs(floor), 1.0)
-    if cvar_all >= floor - tolerance:
-        return plan, leaf_plans, inside, ()
-    first_short = floor - cvar_all
-    n = len(tree.leaf)
-    for _ in range(FLOOR_ROUNDS):
-        target += floor - cvar_all
+    def solve_raised(target: float):
         again = solve(replace(problem, cvar_floor_usd=target))
         if again.status == "infeasible" or again.leaf_rows.size == 0:
-            break
-        plan, (leaf_plans, inside) = again, inside_of(again)
-        cvar_all = cvar_of(inside)
-        if cvar_all >= floor - tolerance:
-            return (
-                plan,
-                leaf_plans,
-                inside,
-                (
-                    f"the staged policy kept the CVaR floor on the risk sample but missed it by "
-                    f"${first_short / 1e6:,.1f}M over all {n:,} scenarios; the floor was raised to "
-                    f"${target / 1e6:,.1f}M on the sample so that the policy keeps it over all "
-                    f"scenarios (its CVaR there: ${cvar_all / 1e6:,.1f}M)",
-                ),
-            )
-    return (
-        plan,
-        leaf_plans,
-        inside,
-        (
+            return None
+        return (again, *inside_of(again))
+
+    held = hold_floor(floor, (plan, leaf_plans, inside), cvar_of, solve_raised)
+    cvar_all, n = held.cvar_usd, len(tree.leaf)
+    if held.kept and not held.first_short_usd:
+        return (*held.solution, ())
+    if held.kept:
+        note = (
+            f"the staged policy kept the CVaR floor on the risk sample but missed it by "
+            f"${held.first_short_usd / 1e6:,.1f}M over all {n:,} scenarios; the floor was raised "
+            f"to ${held.target_usd / 1e6:,.1f}M on the sample so that the policy keeps it over "
+            f"all scenarios (its CVaR there: ${cvar_all / 1e6:,.1f}M)"
+        )
+    else:
+        note = (
             f"the staged policy misses the CVaR floor of ${floor / 1e6:,.1f}M over all {n:,} "
             f"scenarios by ${(floor - cvar_all) / 1e6:,.1f}M (it keeps it on the risk sample); "
-            "raise simulation.risk_sample",
-        ),
-    )
+            "raise simulation.risk_sample"
+        )
+    return (*held.solution, (note,))
 
 
 def picked_by_state(samples: dict[str, np.ndarray], groups: np.ndarray) -> np.ndarray:

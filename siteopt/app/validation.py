@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -211,10 +211,7 @@ def check_validate(scenario: Scenario, replications: int) -> None:
     """
     if not replications:
         return
-    if not 2 <= replications <= MAX_REPLICATIONS:
-        raise InputError(
-            f"--validate needs between 2 and {MAX_REPLICATIONS} replications, got {replications}"
-        )
+    _check_replications(replications)
     if scenario.simulation.deterministic:
         raise InputError(
             "--validate estimates the gap from independent draws; a --deterministic run has one "
@@ -226,12 +223,62 @@ def replicate_gaps(
     replications: int, gap_of: Callable[[int], float | None]
 ) -> tuple[tuple[float, ...], int]:
     """The gaps ``gap_of(r)`` of replications r = 1..R, and how many gave none."""
+    _check_replications(replications)
+    gaps = [gap_of(r) for r in range(1, replications + 1)]
+    return tuple(g for g in gaps if g is not None), sum(g is None for g in gaps)
+
+
+def _check_replications(replications: int) -> None:
     if not 2 <= replications <= MAX_REPLICATIONS:
         raise InputError(
             f"--validate needs between 2 and {MAX_REPLICATIONS} replications, got {replications}"
         )
-    gaps = [gap_of(r) for r in range(1, replications + 1)]
-    return tuple(g for g in gaps if g is not None), sum(g is None for g in gaps)
+
+
+def keeps_floor(cvar_usd: float, floor_usd: float) -> bool:
+    """A CVaR meets a floor, to rounding (1e-9 of the floor's size) [USD]."""
+    return cvar_usd >= floor_usd - 1e-9 * max(abs(floor_usd), 1.0)
+
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class FloorHeld(Generic[S]):
+    """What :func:`hold_floor` found: the last solution solved, its CVaR over all
+    scenarios, the floor on the risk sample it was solved under, how far the first one
+    missed the floor over all scenarios (0 when it kept it) and whether this one keeps it."""
+
+    solution: S
+    cvar_usd: float
+    target_usd: float
+    first_short_usd: float
+    kept: bool
+
+
+def hold_floor(
+    floor_usd: float,
+    first: S,
+    cvar_over_all: Callable[[S], float],
+    solve_raised: Callable[[float], S | None],
+) -> FloorHeld[S]:
+    """A solution (a plan, a staged policy) that keeps a CVaR floor over all the run's
+    scenarios, where its MILP sees the floor on the risk sample only: while it misses it,
+    the floor on the sample is raised by the shortfall and ``solve_raised(target)`` solved
+    again (None: nothing keeps the raised floor), up to FLOOR_ROUNDS times."""
+    cvar_all, target = cvar_over_all(first), floor_usd
+    if keeps_floor(cvar_all, floor_usd):
+        return FloorHeld(first, cvar_all, floor_usd, 0.0, True)
+    first_short, solution = floor_usd - cvar_all, first
+    for _ in range(FLOOR_ROUNDS):
+        target += floor_usd - cvar_all  # raise the floor on the sample by the shortfall
+        again = solve_raised(target)
+        if again is None:
+            break
+        solution, cvar_all = again, cvar_over_all(again)
+        if keeps_floor(cvar_all, floor_usd):
+            return FloorHeld(solution, cvar_all, target, first_short, True)
+    return FloorHeld(solution, cvar_all, target, first_short, False)
 
 
 def replication_gap(result: PlanResult, plan_objective_usd: float) -> float | None:
@@ -260,11 +307,11 @@ def fixed_eta_objective(
     re-optimising eta on each replication would bias it upward."""
     objective, expected, cvar = plan_objective(table, problem, rows)
     floor = problem.cvar_floor_usd
-    keeps = floor is None or cvar is None or cvar >= floor - 1e-9 * max(abs(floor), 1.0)
+    keeps = floor is None or cvar is None or keeps_floor(cvar, floor)
     if cvar is None or problem.risk_aversion <= 0:
         return objective, keeps
     risk = np.asarray(table.risk_npv_usd)[rows].sum(axis=0)
-    ru = eta_usd - float(np.maximum(eta_usd - risk, 0.0).mean()) / (1.0 - problem.cvar_alpha)
+    ru = float(cvar_terms(risk, problem.cvar_alpha, eta_usd).mean())
     return problem.expected_weight * expected + problem.risk_aversion * ru, keeps
 
 

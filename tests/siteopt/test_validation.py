@@ -189,3 +189,23 @@ def test_sweeps_and_what_ifs_leave_validation_off():
 
     outcome = solve(random_one_site_ai(**SMALL, **FLOOR), SolveSettings())
     assert outcome.validation is None
+
+
+def test_hold_floor_raises_the_sample_floor_by_each_shortfall():
+    """A hand case: a "solution" is the floor it was solved under, and its CVaR over all
+    scenarios is that less 3 (the sample flatters by 3). The first misses the floor of 10
+    by 3, the floor on the sample rises to 13 and the re-solve keeps 10 exactly."""
+    from siteopt.app.validation import hold_floor
+
+    held = hold_floor(10.0, 10.0, lambda s: s - 3.0, lambda target: target)
+    assert held.kept and held.solution == 13.0 and held.target_usd == 13.0
+    assert held.first_short_usd == 3.0 and held.cvar_usd == 10.0
+    at_once = hold_floor(10.0, 20.0, lambda s: s - 3.0, lambda target: target)
+    assert at_once.kept and at_once.solution == 20.0 and at_once.first_short_usd == 0.0
+    # nothing keeps a raised floor: the first solution stands, missing the floor
+    none = hold_floor(10.0, 10.0, lambda s: s - 3.0, lambda target: None)
+    assert not none.kept and none.solution == 10.0 and none.cvar_usd == 7.0
+    # the sample flatters more the higher the floor: four rounds do not catch up
+    calls = []
+    short = hold_floor(10.0, 10.0, lambda s: s / 2, lambda t: calls.append(t) or t)
+    assert not short.kept and len(calls) == 4 and short.cvar_usd < 10.0
