@@ -464,7 +464,9 @@ def _refinanced_share(loan, start, noi, draws, nominal, ai, t_end, *, xp):
     balance = (draws * g ** (start - months).astype(xp.float64)).sum(axis=1)
     per_mw = balance / max(nominal, 1e-300) * full_build_capex_usd_mw(ai)
     safe = xp.where(per_mw > 0, per_mw, 1.0)
-    return xp.where(per_mw > 0, xp.minimum(capacity / safe, 1.0), 0.0)
+    # capacity >= 0: min(capacity, balance) / balance is the share, at most 1, and cannot
+    # overflow where a tiny balance meets a large NOI
+    return xp.where(per_mw > 0, xp.minimum(capacity, safe) / safe, 0.0)
 
 
 def _exit_value_monthly(scenario: Portfolio, terms: ExitTerms, ten, power, *, xp):

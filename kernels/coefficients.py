@@ -468,7 +468,9 @@ class _DebtFlows:
         per_mw = self.drawn * full_build_capex_usd_mw(self.site.ai)
         balance = per_mw * loan.growth(self.spend, ten.start, xp)
         safe = xp.where(balance > 0, balance, 1.0)
-        return xp.where(balance > 0, xp.minimum(capacity / safe, 1.0), 0.0)
+        # capacity >= 0: min(capacity, balance) / balance is the share, at most 1, and cannot
+        # overflow where a tiny balance meets a large NOI
+        return xp.where(balance > 0, xp.minimum(capacity, safe) / safe, 0.0)
 
 
 def window_noi(scenario, contract, ai, ten, streams, cal, lo, hi, xp) -> Any:

@@ -301,6 +301,7 @@ def site_key(
         "market": _plain(scenario.market),
         "financing": _plain(scenario.financing),
         "build": _plain(scenario.build),
+        "tax": _plain(scenario.tax),
         "cvar_alpha": scenario.objective.cvar_alpha,
         "grouping": None if grouping is None else grouping.key,
     }

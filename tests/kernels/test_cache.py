@@ -68,6 +68,8 @@ def test_plan_only_inputs_do_not_touch_any_site(texas):
         ("simulation.seed=8", "all"),
         ("discount_rate=0.10", "all"),
         ("financing.debt.rate=0.09", "all"),
+        ("tax.rate=0.30", "all"),
+        ("tax.property_rate=0.01", "all"),
     ],
 )
 def test_site_key_changes_exactly_where_the_valuation_can(texas, assignment, touched):
