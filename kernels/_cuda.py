@@ -39,9 +39,11 @@ from typing import Any
 
 import numpy as np
 
+from .ancillary import GridService
 from .backend import FUSED_ENV, fused_enabled
 from .forward import central_market, power_centre
 from .market import Calendar, MarketPaths, subsidy_schedule
+from .mining import RefreshWeights
 from .params import Portfolio, SiteParams
 from .power import DurationCurve, PowerPaths, duration_curve
 from .rng import (
@@ -165,26 +167,53 @@ __device__ __forceinline__ int siteopt_bins_below(const double* mult, int k, dou
     return lo;
 }
 
-// A month's revenue less the power it buys per grid MW for a fleet of `ph` PH/s per MW,
-// or where idling is better what an idle month saves: the opex it avoids over the 4CP
-// running would pay (mining._hashing_over_power).
+// A month enrolled in the market's ancillary programme where that earns more over the
+// power than curtailing on price (ancillary.enrolled_month): `*run` and `*price_share`
+// come in as curtailing on price leaves them and go out as the month runs; `*earned` is
+// the capacity payment per grid MW.
+__device__ void siteopt_enrol(
+    double value, double lv, double hours_up, double cap, double share, double deployed,
+    double committed, double price_total, double* run, double* price_share, double* earned)
+{
+    double on_price = hours_up * *run * value - hours_up * lv * *price_share;
+    double offered = *run + committed * (1.0 - *run);
+    double offered_price = *price_share + committed * (price_total - *price_share);
+    double run_e = offered * (1.0 - deployed);
+    double price_e = offered_price * (1.0 - deployed);
+    double paid = cap * offered;
+    double enrolled = hours_up * run_e * value - hours_up * lv * price_e;
+    enrolled = enrolled + paid;
+    double s = enrolled > on_price ? share : 0.0;
+    *run = *run + s * (run_e - *run);
+    *price_share = *price_share + s * (price_e - *price_share);
+    *earned = s * paid;
+}
+
+// A month's revenue (with its capacity payment) less the power it buys per grid MW for a
+// fleet of `ph` PH/s per MW of which `alive` still works, or where idling is better what
+// an idle month saves: the opex it avoids over the 4CP running would pay
+// (mining._hashing_over_power).
 __device__ double siteopt_over_power(
     double hp, double lv, double ph, double hours_up, double pool_fee,
     const double* mult, const double* cum_w, const double* cum_wm, int k,
-    int curtailable, double avoidable, double opex, double fourcp)
+    int curtailable, double avoidable, double opex, double fourcp, double alive,
+    int anc_on, double anc_cap, double anc_share, double anc_deployed,
+    double anc_committed, double anc_total)
 {
     double value = hp / 24.0 * ph * (1.0 - pool_fee);
-    double run = 1.0, price_share = 1.0;
+    double run = 1.0, price_share = 1.0, earned = 0.0;
     if (curtailable) {
         int bin = lv > 0.0 ? siteopt_bins_below(mult, k, value / lv) : k;
         run = cum_w[bin];
         price_share = cum_wm[bin];
+        if (anc_on) {
+            siteopt_enrol(value, lv, hours_up, anc_cap, anc_share, anc_deployed,
+                          anc_committed, anc_total, &run, &price_share, &earned);
+        }
     }
-    double x = hours_up * run * value - hours_up * lv * price_share;
-    if (avoidable > 0.0) {
-        x = x - fourcp;
-        if (x < avoidable * opex) { x = avoidable * opex; }
-    }
+    double x = (hours_up * run * value - hours_up * lv * price_share + earned) * alive;
+    x = x - fourcp * alive;
+    if (avoidable > 0.0 && x < avoidable * opex) { x = avoidable * opex; }
     return x;
 }
 
@@ -195,8 +224,13 @@ __device__ double siteopt_over_power(
 // MW of the generation bought in month s, `buy_gen[s]` its cost at the start's ASIC
 // price; refresh_mode 0 always (every `period` months at buy_gen), 1 never, 2
 // when_it_pays (at a due date, iff annuity x the margin gained >= buy_gen x (hashprice /
-// hp0) ^ elasticity; else due again in 12 months). With refresh_mode 2 the month the
-// running fleet was bought goes to `fleet_gen` (as a double). Opex and SG&A are at
+// hp0) ^ elasticity, the gain weighted by `w_before[t]` at this month's hashprice and by
+// `w_after[t]` at `w_ratio[t]` times it, the months after the next known halving; else
+// due again in 12 months). With refresh_mode 2 the month the
+// running fleet was bought goes to `fleet_gen` (as a double). A fleet bought in month b
+// still has `keep` ^ ((t - b) / 12) of its machines working in month t when `attrition`
+// is set (revenue, power, 4CP, capacity payments and property tax are theirs); with
+// `anc_on` a curtailable site may enrol in the ancillary programme. Opex and SG&A are at
 // today's prices times `prices[t]`; the running fleet pays property tax on its cost less
 // straight-line depreciation over `asic_life` months at `ptax_month` a month, cut by
 // `abate_share` in the first `abate_months` of a fleet bought after the start. The PV
@@ -209,9 +243,12 @@ __device__ void siteopt_site_row(
     const double* mult, const double* cum_w, const double* cum_wm, int k,
     int curtailable, double uptime, double pool_fee, double opex, double sga,
     double avoidable, double fourcp_month, int pays_power, double pue_ai, double ppa_mw,
-    double ppa_price, int refresh_mode, int period, double annuity, double hp0,
+    double ppa_price, int refresh_mode, int period, const double* w_before,
+    const double* w_after, const double* w_ratio, double hp0,
     double elasticity, double ptax_month, double asic_life, double abate_months,
-    double abate_share,
+    double abate_share, int attrition, double keep,
+    int anc_on, double anc_cap, double anc_share, double anc_deployed,
+    double anc_committed, double anc_total,
     double* margin, double* ai_power,
     double* mining_pv, double* mining_raw, double* ai_power_pv, double* ai_power_raw,
     double* ppa_pv, double* fleet_gen)
@@ -238,13 +275,25 @@ __device__ void siteopt_site_row(
             fleet_cost = refresh;
         } else if (refresh_mode == 2 && t == due) {
             double cost = buy_gen[t] * pow(hp / hp0, elasticity);
-            double gain = siteopt_over_power(hp, lv, ph_gen[t], hours_up, pool_fee, mult,
-                                             cum_w, cum_wm, k, curtailable, avoidable, opex_t,
-                                             fourcp)
-                        - siteopt_over_power(hp, lv, ph_gen[bought], hours_up, pool_fee, mult,
-                                             cum_w, cum_wm, k, curtailable, avoidable, opex_t,
-                                             fourcp);
-            if (annuity * gain >= cost) {
+            double old_alive = attrition ? pow(keep, (double)(t - bought) / 12.0) : 1.0;
+            double worth = 0.0;
+            for (int part = 0; part < 2; ++part) {
+                double w = part == 0 ? w_before[t] : w_after[t];
+                if (part == 1 && !(w > 0.0)) { break; }
+                double hq = part == 0 ? hp : hp * w_ratio[t];
+                double gain = siteopt_over_power(hq, lv, ph_gen[t], hours_up, pool_fee, mult,
+                                                 cum_w, cum_wm, k, curtailable, avoidable,
+                                                 opex_t, fourcp, 1.0, anc_on, anc_cap,
+                                                 anc_share, anc_deployed, anc_committed,
+                                                 anc_total)
+                            - siteopt_over_power(hq, lv, ph_gen[bought], hours_up, pool_fee,
+                                                 mult, cum_w, cum_wm, k, curtailable,
+                                                 avoidable, opex_t, fourcp, old_alive,
+                                                 anc_on, anc_cap, anc_share, anc_deployed,
+                                                 anc_committed, anc_total);
+                worth = part == 0 ? w * gain : worth + w * gain;
+            }
+            if (worth >= cost) {
                 bought = t;
                 due = t + period;
                 refresh = cost;
@@ -253,21 +302,30 @@ __device__ void siteopt_site_row(
                 due = t + 12;
             }
         }
+        double alive = attrition ? pow(keep, (double)(t - bought) / 12.0) : 1.0;
         double value = hp / 24.0 * ph_gen[bought] * (1.0 - pool_fee);
-        double run = 1.0, price_share = 1.0;
+        double run = 1.0, price_share = 1.0, earned = 0.0;
         if (curtailable) {
             // A free or negative price runs every hour (numpy: x = inf).
             int bin = lv > 0.0 ? siteopt_bins_below(mult, k, value / lv) : k;
             run = cum_w[bin];
             price_share = cum_wm[bin];
+            if (anc_on) {
+                siteopt_enrol(value, lv, hours_up, anc_cap, anc_share, anc_deployed,
+                              anc_committed, anc_total, &run, &price_share, &earned);
+            }
         }
-        double revenue = hours_up * run * value;
-        double energy = hours_up * lv * price_share;
+        double revenue = hours_up * run * value * alive;
+        double energy = hours_up * lv * price_share * alive;
+        double anc = earned * alive;
+        fourcp = fourcp * alive;
         double opex_line = opex_t;
-        if (avoidable > 0.0 && revenue - energy < avoidable * opex_t + fourcp) {
-            // idle the month: no revenue, no power bought, the avoidable opex and the 4CP saved
+        if (avoidable > 0.0 && revenue - energy + anc < avoidable * opex_t + fourcp) {
+            // idle the month: no revenue, no power bought, no capacity payment, the
+            // avoidable opex and the 4CP saved
             revenue = 0.0;
             energy = 0.0;
+            anc = 0.0;
             opex_line = opex_t * (1.0 - avoidable);
             fourcp = 0.0;
         }
@@ -276,8 +334,8 @@ __device__ void siteopt_site_row(
         double assessed = 1.0 - age / asic_life;
         assessed = assessed < 0.0 ? 0.0 : (assessed > 1.0 ? 1.0 : assessed);
         double cut = (bought > 0 && age < abate_months) ? abate_share : 0.0;
-        double ptax = fleet_cost * assessed * (ptax_month * (1.0 - cut));
-        double m = revenue - energy - opex_line - fourcp - ptax;
+        double ptax = fleet_cost * assessed * (ptax_month * (1.0 - cut)) * alive;
+        double m = revenue + anc - energy - opex_line - fourcp - ptax;
         double ai = pays_power ? pue_ai * (hours[t] * lv + fourcp_month) : 0.0;
         double settle = ppa_mw > 0.0 ? ppa_mw * hours[t] * (lv - ppa_price) : 0.0;
         margin[at] = m;
@@ -346,9 +404,12 @@ extern "C" __global__ void siteopt_site(
     const double* mult, const double* cum_w, const double* cum_wm, int k,
     int curtailable, double uptime, double pool_fee, double opex, double sga,
     double avoidable, double fourcp_month, int pays_power, double pue_ai, double ppa_mw,
-    double ppa_price, int refresh_mode, int period, double annuity, double hp0,
+    double ppa_price, int refresh_mode, int period, const double* w_before,
+    const double* w_after, const double* w_ratio, double hp0,
     double elasticity, double ptax_month, double asic_life, double abate_months,
-    double abate_share,
+    double abate_share, int attrition, double keep,
+    int anc_on, double anc_cap, double anc_share, double anc_deployed,
+    double anc_committed, double anc_total,
     double* margin, double* ai_power,
     double* mining_pv, double* mining_raw, double* ai_power_pv, double* ai_power_raw,
     double* ppa_pv, double* fleet_gen)
@@ -359,8 +420,9 @@ extern "C" __global__ void siteopt_site(
                      ph_gen, buy_gen, hours, taxed, capex_w, prices, mult, cum_w, cum_wm, k,
                      curtailable, uptime, pool_fee, opex, sga, avoidable, fourcp_month,
                      pays_power, pue_ai, ppa_mw, ppa_price,
-                     refresh_mode, period, annuity, hp0, elasticity,
-                     ptax_month, asic_life, abate_months, abate_share,
+                     refresh_mode, period, w_before, w_after, w_ratio, hp0, elasticity,
+                     ptax_month, asic_life, abate_months, abate_share, attrition, keep,
+                     anc_on, anc_cap, anc_share, anc_deployed, anc_committed, anc_total,
                      margin + i, ai_power + i, mining_pv + i, mining_raw + i,
                      ai_power_pv + i, ai_power_raw + i, ppa_pv + i,
                      refresh_mode == 2 ? fleet_gen + i : fleet_gen);
@@ -519,13 +581,16 @@ class SiteInputs:
     idle_saving: float = 0.0  # share of opex an idle month saves (mining.idle_saving)
     refresh: str = "always"  # the site's refresh rule
     period: int = 48  # [months between refresh dates]
-    annuity: float = 0.0  # mining.refresh_annuity [months]
+    # mining.refresh_weights: (T,) each; None: one refresh period's annuity, no halving
+    weights: RefreshWeights | None = None
     start_hashprice: float = 1.0  # [USD/PH/day]
     asic_price_elasticity: float = 0.0  # [-]
     property_tax_month: float = 0.0  # property_rate / 12 [1/month]
     asic_life_months: float = 60.0  # assessed value falls to 0 over it [months]
     abatement_months: float = 0.0  # [months from a purchase after the start]
     abatement_share: float = 0.0  # [-]
+    attrition: float = 0.0  # mining.attrition [1/yr]
+    service: GridService | None = None  # the ancillary programme the site may enrol in
 
 
 def site_stream_arrays(
@@ -550,6 +615,10 @@ def site_stream_arrays(
         (else None).
     """
     n, months = int(hashprice.shape[0]), int(hashprice.shape[1])
+    w = inputs.weights or RefreshWeights(np.zeros(months), np.zeros(months), np.ones(months))
+    weights = [xp.asarray(np.ascontiguousarray(a, dtype=np.float64)) for a in (
+        w.before, w.after, w.ratio)]  # fmt: skip
+    svc = inputs.service or GridService(0.0, 0.0, 0.0, 0.0, 1.0)
     vec = [xp.asarray(v, dtype=xp.float64) for v in (
         inputs.ph_gen, inputs.buy_gen, inputs.hours, inputs.taxed, inputs.capex_weight,
         inputs.prices, inputs.curve.multiples, inputs.curve.cum_weight,
@@ -586,13 +655,21 @@ def site_stream_arrays(
                 np.float64(p.ppa_price_usd_mwh),
                 np.int32(mode),
                 np.int32(inputs.period),
-                np.float64(inputs.annuity),
+                *weights,
                 np.float64(inputs.start_hashprice),
                 np.float64(inputs.asic_price_elasticity),
                 np.float64(inputs.property_tax_month),
                 np.float64(inputs.asic_life_months),
                 np.float64(inputs.abatement_months),
                 np.float64(inputs.abatement_share),
+                np.int32(inputs.attrition > 0),
+                np.float64(1.0 - inputs.attrition),
+                np.int32(inputs.service is not None),
+                np.float64(svc.capacity_usd_mw_month),
+                np.float64(svc.enrolled_share),
+                np.float64(svc.deployed_share),
+                np.float64(svc.committed_share),
+                np.float64(svc.price_total),
                 margin,
                 ai_power,
                 *prefixes,

@@ -56,6 +56,7 @@ from .tax import carried_forward, deduction_table, hall_property_share, year_edg
 
 LINE_ITEMS = (
     "mining_revenue",
+    "mining_ancillary",
     "mining_power",
     "mining_opex",
     "mining_4cp",
@@ -76,6 +77,7 @@ LINE_ITEMS = (
 # Lines of the operations before tax: the income that is taxed (depreciation apart).
 TAXABLE_ITEMS = (
     "mining_revenue",
+    "mining_ancillary",
     "mining_power",
     "mining_opex",
     "mining_4cp",
@@ -160,6 +162,7 @@ def option_cashflows(
         owed = hall.owed
         capex_events = hall.capex_events
     lines["mining_revenue"] = mining_mw * ms.revenue
+    lines["mining_ancillary"] = mining_mw * ms.ancillary
     lines["mining_power"] = -mining_mw * ms.power
     lines["mining_opex"] = -mining_mw * ms.opex
     lines["mining_4cp"] = -mining_mw * ms.fourcp

@@ -182,7 +182,7 @@ def evaluate_chunk(
     def value(i: int) -> tuple[Any, dict, Any, Any]:
         sc = site_chunk(scenario, i, options[i], ctx, xp=xp, levers=levers)
         timelines = {(i, *key): ev for key, ev in sc.events.items()}
-        return sc.npv, timelines, sc.levers, sc.fleet.ph_per_mw
+        return sc.npv, timelines, sc.levers, sc.fleet.hashing_ph_per_mw
 
     return dict(zip(todo, ordered_map(value, todo, threads), strict=True))
 

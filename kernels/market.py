@@ -98,9 +98,14 @@ def subsidy_schedule(scenario: Portfolio) -> np.ndarray:
     halving month on, so a halving listed at or before ``start`` applies from month 0.
     """
     t = np.arange(scenario.months)
-    halvings = [month_index(scenario.start, m) for m in scenario.market.halving_months]
+    halvings = halving_indices(scenario)
     count = sum((t >= h).astype(np.int64) for h in halvings) if halvings else np.zeros_like(t)
     return scenario.market.subsidy_btc * 0.5**count
+
+
+def halving_indices(scenario: Portfolio) -> tuple[int, ...]:
+    """Months of the horizon of the known halvings (``market.halving_months``)."""
+    return tuple(month_index(scenario.start, m) for m in scenario.market.halving_months)
 
 
 def start_hashprice(scenario: Portfolio) -> float:

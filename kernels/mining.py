@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .ancillary import GridService, enrolled_month
 from .market import Calendar, MarketPaths
 from .params import SiteParams, TaxParams
 from .power import PowerPaths, curtailment
@@ -41,6 +42,9 @@ class Fleet:
         MW return to mining).
     generation : array (N, T) of int64, or None
         Month the running fleet was bought, where it differs by scenario.
+    alive : float, or array as ``ph_per_mw``
+        Share of the running fleet's machines still working (``mining.attrition``); 1.0
+        without attrition.
     """
 
     ph_per_mw: Any
@@ -49,6 +53,12 @@ class Fleet:
     # (N, T) int64: the month the running fleet was bought, where that differs by
     # scenario (refresh: when_it_pays); None otherwise
     generation: Any = None
+    alive: Any = 1.0
+
+    @property
+    def hashing_ph_per_mw(self) -> Any:
+        """PH/s per grid MW of the machines still working: what the site hashes."""
+        return self.ph_per_mw * self.alive
 
 
 def fleet(site: SiteParams, months: int) -> Fleet:
@@ -58,13 +68,14 @@ def fleet(site: SiteParams, months: int) -> Fleet:
     m = site.mining
     t = np.arange(months)
     period = refresh_period(site)
-    generation_start = (t // period) * period  # month the running fleet was bought
+    generation_start = refresh_starts(site, months)  # month the running fleet was bought
     efficiency = m.efficiency_j_th * (1.0 - m.efficiency_gain_per_year) ** (generation_start / 12.0)
     ph_per_mw = 1000.0 / (efficiency * m.pue)
     current_eff = m.efficiency_j_th * (1.0 - m.efficiency_gain_per_year) ** (t / 12.0)
     asic_cost = m.asic_cost_usd_th * TH_PER_PH * 1000.0 / (current_eff * m.pue)
     refresh = np.where((t > 0) & (t % period == 0), m.asic_cost_usd_th * TH_PER_PH * ph_per_mw, 0.0)
-    return Fleet(ph_per_mw, refresh, asic_cost)
+    alive = survival(site, generation_start, months, xp=np)
+    return Fleet(ph_per_mw, refresh, asic_cost, alive=alive)
 
 
 def fixed_ph_per_mw(site: SiteParams, months: int) -> np.ndarray | None:
@@ -75,6 +86,39 @@ def fixed_ph_per_mw(site: SiteParams, months: int) -> np.ndarray | None:
     if site.mining.refresh == "never":
         return np.full(months, generations(site, months)[0][0])
     return None
+
+
+def fixed_hashing_ph_per_mw(site: SiteParams, months: int) -> np.ndarray | None:
+    """:func:`fixed_ph_per_mw` times the share of its machines still working."""
+    ph = fixed_ph_per_mw(site, months)
+    if ph is None:
+        return None
+    if site.mining.refresh == "always":
+        return ph * survival(site, refresh_starts(site, months), months, xp=np)
+    return ph * survival(site, np.zeros(months, dtype=np.int64), months, xp=np)
+
+
+def refresh_starts(site: SiteParams, months: int) -> np.ndarray:
+    """Under ``refresh: always``, the month the running fleet was bought, by month."""
+    t = np.arange(months)
+    return (t // refresh_period(site)) * refresh_period(site)
+
+
+def survival(site: SiteParams, bought: Any, months: int, *, xp: ModuleType) -> Any:
+    """Share of a fleet bought in month ``bought`` ((T,) or (N, T)) still working in each
+    month: it loses ``mining.attrition`` of its machines a year, (1 - a) ^ (age / 12); the
+    fleet at the start counts as new. 1.0 (a float) without attrition."""
+    if site.mining.attrition <= 0:
+        return 1.0
+    return alive_at(site, xp.arange(months), xp.asarray(bought))
+
+
+def alive_at(site: SiteParams, month: Any, bought: Any) -> Any:
+    """:func:`survival` in ``month`` of a fleet bought in ``bought`` (broadcast)."""
+    a = site.mining.attrition
+    if a <= 0:
+        return 1.0
+    return (1.0 - a) ** ((month - bought) / 12.0)
 
 
 def refresh_period(site: SiteParams) -> int:
@@ -99,6 +143,53 @@ def refresh_annuity(site: SiteParams, discount_rate: float) -> float:
     return float(np.sum(v ** np.arange(refresh_period(site), dtype=np.float64)))
 
 
+# what the subsidy is multiplied by at a halving: the hashprice after the next known
+# halving, at this month's price, hashrate and fee share
+HALVED = 0.5
+
+
+@dataclass(frozen=True)
+class RefreshWeights:
+    """How ``refresh: when_it_pays`` weighs a month's margin gain over a new fleet's life,
+    by the month it decides in (numpy, (T,) each).
+
+    The fleet's life, one refresh period from the month it is bought, is cut at the next
+    known halving (``market.halving_months`` after that month): ``before`` is the PV of 1
+    a month up to it, ``after`` from it to the period's end (0 where no halving falls in
+    the period), at whose months the gain is valued at ``ratio`` times the hashprice (the
+    subsidy halved; a second halving inside one period, which only a period over four
+    years can hold, is valued at the first one's). A month i of the life also counts
+    (1 - ``attrition``) ^ (i / 12): the new fleet and the one it replaces both lose that
+    share of their machines a year, and the gain with them. Without attrition ``before +
+    after`` is :func:`refresh_annuity`.
+    """
+
+    before: np.ndarray  # [months]
+    after: np.ndarray  # [months]
+    ratio: np.ndarray  # [-]
+
+
+def refresh_weights(
+    site: SiteParams, halvings: tuple[int, ...], discount_rate: float, months: int
+) -> RefreshWeights:
+    """:class:`RefreshWeights` of ``site`` with halvings at months ``halvings`` of the
+    horizon (those past it count where the file lists them)."""
+    period = refresh_period(site)
+    # a month's gain shrinks as both fleets lose machines at the same rate
+    v = (1.0 + discount_rate) ** (-1.0 / 12.0) * (1.0 - site.mining.attrition) ** (1.0 / 12.0)
+    whole = float(np.sum(v ** np.arange(period, dtype=np.float64)))
+    before = np.full(months, whole)
+    after, ratio = np.zeros(months), np.ones(months)
+    for t in range(months):
+        ahead = [h - t for h in halvings if 0 < h - t < period]
+        if ahead:
+            k = min(ahead)
+            before[t] = float(np.sum(v ** np.arange(k, dtype=np.float64)))
+            after[t] = float(np.sum(v ** np.arange(k, period, dtype=np.float64)))
+            ratio[t] = HALVED
+    return RefreshWeights(before, after, ratio)
+
+
 def fleet_path(
     site: SiteParams,
     hashprice: Any,
@@ -111,16 +202,22 @@ def fleet_path(
     *,
     xp: ModuleType,
     transmission_4cp_usd_kw_year: float = 0.0,
+    halvings: tuple[int, ...] = (),
+    service: GridService | None = None,
 ) -> Fleet:
     """The site's fleet under its ``refresh`` rule (docs/model.md, Mining).
 
     ``always`` is revision 1 (:func:`fleet`). Otherwise ASICs cost ``asic_cost_usd_th`` x
     (hashprice / ``start_hashprice``) ^ ``asic_price_elasticity`` per TH/s. ``never`` keeps
     the first fleet. ``when_it_pays`` refreshes at a refresh date iff the monthly margin the
-    new generation gains over the running fleet, at this month's hashprice and power level
-    (no foresight), times :func:`refresh_annuity` is at least the new fleet's cost; a fleet
-    not refreshed is looked at again 12 months later. Vectorised across scenarios, a loop
-    over months (the fused site kernel has the same loop per scenario).
+    new generation gains over the running fleet (its machines still working), at this
+    month's hashprice and power level (no foresight), over the fleet's life is at least the
+    new fleet's cost: up to the next known halving (month indices ``halvings``) the gain at
+    this month's hashprice, after it the gain at the halved subsidy, each weighted by
+    :func:`refresh_weights`; a fleet not refreshed is looked at again 12 months later.
+    ``service``: the site's market's ancillary programme (:mod:`.ancillary`), which the
+    month's margin includes. Vectorised across scenarios, a loop over months (the fused
+    site kernel has the same loop per scenario).
     """
     m, months = site.mining, cal.months
     opex = m.opex_usd_mw_month * cal.cost
@@ -129,9 +226,10 @@ def fleet_path(
     ph_gen, _ = generations(site, months)
     asic_cost = asic_cost_path(site, hashprice, start_hashprice, asic_price_elasticity, xp=xp)
     if m.refresh == "never":
-        return Fleet(fixed_ph_per_mw(site, months), np.zeros(months), asic_cost)
+        alive = survival(site, np.zeros(months, dtype=np.int64), months, xp=np)
+        return Fleet(fixed_ph_per_mw(site, months), np.zeros(months), asic_cost, alive=alive)
     n, period = hashprice.shape[0], refresh_period(site)
-    annuity = refresh_annuity(site, discount_rate)
+    weights = refresh_weights(site, halvings, discount_rate, months)
     fourcp = xp.broadcast_to(
         running_fourcp(site, power, transmission_4cp_usd_kw_year, xp=xp), hashprice.shape
     )
@@ -143,18 +241,25 @@ def fleet_path(
     for t in range(months):
         due = due_at == t
         if t >= period and bool(xp.any(due)):
-            level = power.level[:, t]
-            args = (site, hashprice[:, t], level, power.curve, cal.hours[t], pool_fee, opex[t])
-            month_4cp = fourcp[:, t]
-            gain = _hashing_over_power(*args, ph_gen[t], month_4cp, xp=xp) - _hashing_over_power(
-                *args, ph_table[bought], month_4cp, xp=xp
-            )
-            pays = due & (annuity * gain >= asic_cost[:, t])
+            month = (site, power.level[:, t], power.curve, cal.hours[t], pool_fee, opex[t])
+            running = (ph_table[bought], fourcp[:, t], alive_at(site, t, bought), service)
+            new = (ph_gen[t], fourcp[:, t], 1.0, service)
+
+            def gain(hp: Any, month: tuple = month, running: tuple = running, new: tuple = new):
+                return _hashing_over_power(*month, *new, hp=hp, xp=xp) - _hashing_over_power(
+                    *month, *running, hp=hp, xp=xp
+                )
+
+            worth = weights.before[t] * gain(hashprice[:, t])
+            if weights.after[t] > 0:
+                worth = worth + weights.after[t] * gain(hashprice[:, t] * weights.ratio[t])
+            pays = due & (worth >= asic_cost[:, t])
             refresh[:, t] = xp.where(pays, asic_cost[:, t], 0.0)
             bought = xp.where(pays, t, bought)
             due_at = xp.where(pays, t + period, xp.where(due, t + 12, due_at))
         generation[:, t] = bought
-    return Fleet(ph_table[generation], refresh, asic_cost, generation)
+    alive = survival(site, generation, months, xp=xp)
+    return Fleet(ph_table[generation], refresh, asic_cost, generation, alive)
 
 
 def asic_cost_path(
@@ -176,24 +281,31 @@ def asic_cost_path(
 
 
 def _hashing_over_power(
-    site, hashprice, level, curve, hours, pool_fee, opex, ph_per_mw, fourcp, *, xp
+    site, level, curve, hours, pool_fee, opex, ph_per_mw, fourcp, alive, service, *, hp, xp
 ):
-    """A month's revenue less the power it buys per grid MW, for a fleet of ``ph_per_mw``,
-    or where idling is better (mining_streams' rule) what an idle month saves, the opex
-    (``opex`` that month) it avoids over the 4CP charge (``fourcp``) running would pay
-    [USD]. Only differences between fleets are read, so the 4CP running pays in both is
-    left out where the site cannot idle."""
+    """A month's revenue (its ancillary capacity payment with it) less the power it buys
+    per grid MW at hashprice ``hp``, for a fleet of ``ph_per_mw`` of which ``alive`` still
+    works, or where
+    idling is better (mining_streams' rule) what an idle month saves, the opex (``opex``
+    that month) it avoids over the 4CP charge (``fourcp``) running would pay [USD]. Only
+    differences between fleets are read."""
     m = site.mining
-    value = value_per_mwh(hashprice, ph_per_mw, pool_fee)
+    value = value_per_mwh(hp, ph_per_mw, pool_fee)
     hours_up = hours * m.uptime
+    earned = 0.0
     if site.curtailable:
         run, price_share = curtailment(value, level, curve, xp=xp)
+        if service is not None:
+            run, price_share, earned = enrolled_month(
+                service, value, level, hours_up, run, price_share, xp=xp
+            )
     else:
         run, price_share = 1.0, 1.0
-    over_power = hours_up * run * value - hours_up * level * price_share
+    over_power = (hours_up * run * value - hours_up * level * price_share + earned) * alive
+    over_power = over_power - fourcp * alive
     avoidable = idle_saving(site)
     if avoidable > 0:
-        over_power = xp.maximum(over_power - fourcp, avoidable * opex)
+        over_power = xp.maximum(over_power, avoidable * opex)
     return over_power
 
 
@@ -226,15 +338,17 @@ def fleet_property_tax(
     bought = xp.asarray(bought)
     age = xp.arange(months) - bought  # (T,) or (N, T), as the fleet is
     share = assessed_share(age, tax.asic_life_years, xp=xp)
-    return xp.asarray(cost) * share * property_rate_at(tax, age, bought > 0, xp=xp)
+    rate = property_rate_at(tax, age, bought > 0, xp=xp)
+    return xp.asarray(cost) * share * rate * xp.asarray(fleet_.alive)
 
 
 @dataclass(frozen=True)
 class MiningStreams:
     """Cash flows per grid MW of mining, per scenario and month (backend arrays) [USD/MW].
 
-    ``margin`` = revenue - power - opex - fourcp - property_tax (operating; refresh capex
-    apart). ``opex`` holds SG&A too.
+    ``margin`` = revenue + ancillary - power - opex - fourcp - property_tax (operating;
+    refresh capex apart). ``opex`` holds SG&A too; ``ancillary`` is the capacity payment
+    of the MW enrolled in the market's ancillary services (:mod:`.ancillary`).
     """
 
     revenue: Any
@@ -245,6 +359,7 @@ class MiningStreams:
     margin: Any
     run_share: Any
     property_tax: Any = 0.0
+    ancillary: Any = 0.0
 
 
 def value_per_mwh(hashprice: Any, ph_per_mw: Any, pool_fee: float) -> Any:
@@ -263,29 +378,41 @@ def mining_streams(
     *,
     xp: ModuleType,
     tax: TaxParams | None = None,
+    service: GridService | None = None,
 ) -> MiningStreams:
-    """Revenue, power, opex (with SG&A), 4CP and property tax of one grid MW of mining per
-    month; opex and SG&A at each month's prices (``Calendar.cost``).
+    """Revenue, ancillary payments, power, opex (with SG&A), 4CP and property tax of one
+    grid MW of mining per month; opex and SG&A at each month's prices (``Calendar.cost``).
 
-    A curtailable site runs the bins priced below the value of hashing; a month whose
-    margin over the power it buys is below what idling would save (``opex_avoidable_share``
-    x opex, and the month's 4CP charge: an idle site draws nothing at the peaks) is idled
-    whole: no revenue, no power bought (the PPA settlement sells its energy back), the
-    avoidable share of opex saved, no 4CP. No foresight. SG&A and the fleet's property tax
-    (``tax``; none without it) are paid every month.
+    A curtailable site runs the bins priced below the value of hashing, or where the
+    market's ancillary programme (``service``) pays more, enrols in it (:mod:`.ancillary`);
+    a month whose margin over the power it buys is below what idling would save
+    (``opex_avoidable_share`` x opex, and the month's 4CP charge: an idle site draws
+    nothing at the peaks) is idled whole: no revenue, no power bought (the PPA settlement
+    sells its energy back), no capacity payment, the avoidable share of opex saved, no
+    4CP. No foresight. Revenue, power, 4CP, capacity payments and property tax are those
+    of the machines still working (``Fleet.alive``); opex, SG&A are per grid MW and paid
+    every month, as is the fleet's property tax (``tax``; none without it).
     """
     m = site.mining
     value = value_per_mwh(market.hashprice, per_month(fleet_.ph_per_mw, xp), pool_fee)
     hours_up = xp.asarray(cal.hours)[None, :] * m.uptime
     fourcp = running_fourcp(site, power, transmission_4cp_usd_kw_year, xp=xp)
+    earned = xp.zeros_like(value)
     if site.curtailable:
         run, price_share = curtailment(value, power.level, power.curve, xp=xp)
+        if service is not None:
+            run, price_share, earned = enrolled_month(
+                service, value, power.level, hours_up, run, price_share, xp=xp
+            )
     else:
         run = xp.ones_like(value)
         price_share = xp.ones_like(value)
         fourcp = xp.broadcast_to(fourcp, value.shape)
-    revenue = hours_up * run * value
-    energy = hours_up * power.level * price_share
+    alive = per_month(fleet_.alive, xp)
+    revenue = hours_up * run * value * alive
+    energy = hours_up * power.level * price_share * alive
+    ancillary = earned * alive
+    fourcp = fourcp * alive
     prices = xp.asarray(cal.cost[:-1])[None, :]
     opex_t = m.opex_usd_mw_month * prices
     opex = xp.broadcast_to(opex_t, value.shape)
@@ -293,9 +420,10 @@ def mining_streams(
     if avoidable > 0:
         # a month that earns less over its power than idling saves (its avoidable opex and
         # its 4CP) is idled
-        idle = revenue - energy < avoidable * opex_t + fourcp
+        idle = revenue - energy + ancillary < avoidable * opex_t + fourcp
         revenue = xp.where(idle, 0.0, revenue)
         energy = xp.where(idle, 0.0, energy)
+        ancillary = xp.where(idle, 0.0, ancillary)
         opex = xp.where(idle, opex_t * (1.0 - avoidable), opex)
         fourcp = xp.where(idle, 0.0, fourcp)
         run = xp.where(idle, 0.0, run)
@@ -304,8 +432,8 @@ def mining_streams(
     ptax = xp.zeros_like(value)
     if tax is not None and tax.property_rate > 0:
         ptax = ptax + per_month(fleet_property_tax(site, fleet_, tax, cal.months, xp=xp), xp)
-    margin = revenue - energy - opex - fourcp - ptax
-    return MiningStreams(revenue, energy, opex, fourcp, refresh, margin, run, ptax)
+    margin = revenue + ancillary - energy - opex - fourcp - ptax
+    return MiningStreams(revenue, energy, opex, fourcp, refresh, margin, run, ptax, ancillary)
 
 
 def per_month(values: Any, xp: ModuleType) -> Any:

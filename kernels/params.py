@@ -20,6 +20,7 @@ def derived() -> Any:
 
 __all__ = [
     "AIMarketParams",
+    "AncillaryParams",
     "BuildParams",
     "ContractParams",
     "DebtParams",
@@ -107,6 +108,16 @@ class MarketParams:
 
 
 @dataclass(frozen=True)
+class AncillaryParams:
+    """A market's ancillary-service programme for curtailable load (kernels/ancillary.py)."""
+
+    capacity_usd_mw_month: float  # a MW offered every hour of a month [USD/MW-month]
+    deployed_hours_share: float = 0.002  # of the hours it runs, deployed (dropped) [share]
+    enrolled_share: float = 1.0  # of a curtailable site's mining MW [share]
+    committed_share: float = 0.5  # of the hours priced above hashing, still run [share]
+
+
+@dataclass(frozen=True)
 class PowerMarketParams:
     price_usd_mwh: float  # mean wholesale price [USD/MWh]
     price_volatility: float  # [-]
@@ -118,6 +129,7 @@ class PowerMarketParams:
     transmission_4cp_usd_kw_year: float  # [USD/kW-year]
     fourcp_avoidance: float  # [probability]
     forward_usd_mwh: tuple[tuple[int, float], ...] | None = derived()  # ((month, USD/MWh), ...)
+    ancillary: AncillaryParams | None = None  # None: no ancillary services
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,7 @@ class SiteMiningParams:
     opex_avoidable_share: float = 0.0  # [share of opex saved in an idle month]
     refresh: str = "always"  # "when_it_pays", "always" (revision 1) or "never"
     sga_usd_mw_month: float = 0.0  # overhead per grid MW, never saved by idling [USD/MW-month]
+    attrition: float = 0.0  # share of a fleet's machines lost a year [1/yr]
 
 
 @dataclass(frozen=True)

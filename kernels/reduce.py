@@ -403,7 +403,7 @@ class EventTotals:
             self.returned[key] = self.returned.get(key, 0.0) + returned
 
     def add_fleet(self, key: tuple, ph_per_mw: Any, be: Backend) -> None:
-        """Add a chunk's running fleet (``mining.Fleet.ph_per_mw``) where it differs by
+        """Add a chunk's running fleet (``mining.Fleet.hashing_ph_per_mw``) where it differs by
         scenario ((N, T); a (T,) fleet is the same in every scenario and is not kept).
 
         Each value is rounded to a whole number of 2^-24 PH/s before summing, so the

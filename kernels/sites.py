@@ -11,6 +11,7 @@ import numpy as np
 from ._cuda import SiteInputs, site_stream_arrays
 from ._cuda import market_paths as fused_market_paths
 from ._cuda import power_paths as fused_power_paths
+from .ancillary import GridService, grid_service
 from .backend import fused_enabled
 from .coefficients import (
     SiteStreams,
@@ -39,19 +40,26 @@ from .losses import (
     mining_income,
     ppa_income,
 )
-from .market import Calendar, MarketPaths, horizon_calendar, market_paths, start_hashprice
+from .market import (
+    Calendar,
+    MarketPaths,
+    halving_indices,
+    horizon_calendar,
+    market_paths,
+    start_hashprice,
+)
 from .mining import (
     Fleet,
     MiningStreams,
     asic_cost_path,
-    fixed_ph_per_mw,
     fleet_path,
     generations,
     idle_saving,
     mining_streams,
     ppa_settlement,
-    refresh_annuity,
     refresh_period,
+    refresh_weights,
+    survival,
 )
 from .params import ContractParams, Portfolio, month_index
 from .power import PowerPaths, power_paths
@@ -237,8 +245,18 @@ def site_mining(
     mining = mining_streams(
         site, fl, ctx.market, power, ctx.cal, pm.transmission_4cp_usd_kw_year,
         scenario.market.pool_fee, xp=xp, tax=scenario.tax,
+        service=site_service(scenario, site_index, power),
     )  # fmt: skip
     return power, fl, mining
+
+
+def site_service(scenario: Portfolio, site_index: int, power: PowerPaths) -> GridService | None:
+    """The ancillary programme the site's mining may enrol in: its market's, where it can
+    curtail (:mod:`.ancillary`); else None."""
+    site = scenario.sites[site_index]
+    if not site.curtailable:
+        return None
+    return grid_service(scenario.power_markets[site.market].ancillary, power.curve)
 
 
 def site_fleet(
@@ -251,6 +269,7 @@ def site_fleet(
         site, ctx.market.hashprice, power, ctx.cal, m.pool_fee,
         start_hashprice(scenario), m.asic_price_elasticity, scenario.discount_rate, xp=xp,
         transmission_4cp_usd_kw_year=scenario.power_markets[site.market].transmission_4cp_usd_kw_year,
+        halvings=halving_indices(scenario), service=site_service(scenario, site_index, power),
     )  # fmt: skip
 
 
@@ -464,24 +483,21 @@ def _site_streams(
             site, scenario.market.pool_fee, inputs, ctx.market.hashprice, power, xp=xp
         )
         generation = arrays.pop("fleet_gen")
-        m, pm = scenario.market, scenario.power_markets[site.market]
+        m = scenario.market
         asic = asic_cost_path(
             site, ctx.market.hashprice, start_hashprice(scenario), m.asic_price_elasticity, xp=xp
         )
         # the fleet as the fast path reads it: the running PH/s and the ASIC price (the
         # refresh capex is already inside mining_pv)
         if generation is None:
-            ph = fixed_ph_per_mw(site, cal.months)
-            refresh = fleet_path(site, ctx.market.hashprice, power, cal, m.pool_fee,
-                                 start_hashprice(scenario), m.asic_price_elasticity,
-                                 scenario.discount_rate, xp=xp,
-                                 transmission_4cp_usd_kw_year=pm.transmission_4cp_usd_kw_year,
-                                 ).refresh_capex_usd_mw  # fmt: skip
+            fixed = site_fleet(scenario, site_index, ctx, power, xp=xp)
+            ph, refresh, alive = fixed.ph_per_mw, fixed.refresh_capex_usd_mw, fixed.alive
         else:
             ph = xp.asarray(inputs.ph_gen)[generation]
             month = xp.arange(cal.months)[None, :]
             refresh = xp.where((generation == month) & (month > 0), asic, 0.0)
-        return SiteStreams(**arrays), Fleet(ph, refresh, asic, generation)
+            alive = survival(site, generation, cal.months, xp=xp)
+        return SiteStreams(**arrays), Fleet(ph, refresh, asic, generation, alive)
     power, fl, mining = site_mining(scenario, site_index, ctx, xp=xp)
     ai_power = (
         ai_power_per_it_mw(scenario, site_index, power, cal, xp=xp)
@@ -520,11 +536,15 @@ def fused_site_inputs(
         idle_saving=idle_saving(site),
         refresh=site.mining.refresh,
         period=refresh_period(site),
-        annuity=refresh_annuity(site, scenario.discount_rate),
+        weights=refresh_weights(
+            site, halving_indices(scenario), scenario.discount_rate, cal.months
+        ),
         start_hashprice=start_hashprice(scenario),
         asic_price_elasticity=scenario.market.asic_price_elasticity,
         property_tax_month=tax.property_rate / 12.0,
         asic_life_months=12.0 * tax.asic_life_years,
         abatement_months=12.0 * tax.property_abatement_years,
         abatement_share=tax.property_abatement_share,
+        attrition=site.mining.attrition,
+        service=site_service(scenario, site_index, site_power(scenario, site_index, ctx)),
     )

@@ -28,6 +28,7 @@ from siteopt.kernels.market import (
     market_paths,
     subsidy_schedule,
 )
+from siteopt.model.generator import as_markets
 from siteopt.model.schema import Contract, Market, Scenario, Site, SiteMining, year_month_index
 
 __all__ = [
@@ -170,6 +171,7 @@ def unit_economics(scenario: Scenario) -> Economics:
     -------
     Economics
     """
+    scenario = as_markets(scenario)  # a generator site buys at its generator's cost
     market = scenario.market
     subsidy = subsidy_btc_at(market, scenario.start)
     fees = market.fee_share * subsidy

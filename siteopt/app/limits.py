@@ -121,7 +121,8 @@ def estimate(scenario: Scenario, *, frontier_points: int = 0) -> MemoryEstimate:
     cut_rows = min(risk_n, 2 * MAX_ROUNDS) if cvar_in_milp else 0
     nonzeros = options * (len(scenario.years) + 4 + cut_rows)
     kept = options * n * 8
-    paths = market_cache_bytes(scenario.months, len(scenario.power_markets), n)
+    markets = len(scenario.power_markets) + sum(s.generator is not None for s in scenario.sites)
+    paths = market_cache_bytes(scenario.months, markets, n)  # a generator is a market
     parts = {
         "the risk sample": (options * risk_n * 8 * RISK_COPIES, "lower simulation.risk_sample"),
         "the per-option histograms": (

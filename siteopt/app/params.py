@@ -17,13 +17,16 @@ from typing import Any
 from siteopt.app.central import central_case
 from siteopt.kernels.forward import monthly_curve
 from siteopt.kernels.params import BuildParams, Portfolio, month_index
+from siteopt.model.generator import as_markets
 from siteopt.model.load import risk_sample_of
 from siteopt.model.schema import Scenario, forward_month
 
 
 def kernel_inputs(scenario: Scenario) -> Portfolio:
     """The kernels' view of ``scenario`` (run settings as they stand in it; an omitted
-    risk sample resolved as the run settings resolve it)."""
+    risk sample resolved as the run settings resolve it; a site's generator as a power
+    market of its own, siteopt.model.generator)."""
+    scenario = as_markets(scenario)
     if scenario.simulation.risk_sample is None:
         sim = scenario.simulation.model_copy(update={"risk_sample": risk_sample_of(scenario)})
         scenario = scenario.model_copy(update={"simulation": sim})

@@ -24,7 +24,7 @@ from siteopt.kernels.hosting import (
     spend_months,
 )
 from siteopt.kernels.market import horizon_calendar, month_label
-from siteopt.kernels.mining import fixed_ph_per_mw, hashrate_eh_per_mw
+from siteopt.kernels.mining import fixed_hashing_ph_per_mw, hashrate_eh_per_mw
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.valuation import EventTotals, Valuation
@@ -64,7 +64,7 @@ def option_frame(
     rows = []
     for i, site_opts in enumerate(options):
         site = scenario.sites[i]
-        ph = fixed_ph_per_mw(site, scenario.months)
+        ph = fixed_hashing_ph_per_mw(site, scenario.months)
         if ph is None:  # refreshed when it pays: the mean over the scenarios
             ph = events.mean_fleet((i,), n_total)
         eh_per_mw = hashrate_eh_per_mw(ph)

@@ -133,7 +133,20 @@ def _power_scaled(s: Scenario, factor: float) -> Scenario:
         )
         for name, m in s.power_markets.items()
     }
-    return s.model_copy(update={"power_markets": markets})
+
+    def own(g):  # a generator's cost per MWh moves as a market's price does
+        return g.model_copy(
+            update={
+                "gas_price_usd_mmbtu": g.gas_price_usd_mmbtu * factor,
+                "variable_om_usd_mwh": g.variable_om_usd_mwh * factor,
+            }
+        )
+
+    sites = tuple(
+        site.model_copy(update={"generator": own(site.generator)}) if site.generator else site
+        for site in s.sites
+    )
+    return s.model_copy(update={"power_markets": markets, "sites": sites})
 
 
 def _ai_scaled(*fields: str) -> Callable[[Scenario, float], Scenario]:

@@ -358,7 +358,24 @@ def check_names(s: Scenario) -> list[tuple[PathKey, str]]:
 def check_sites(s: Scenario) -> list[tuple[PathKey, str]]:
     out = []
     for i, site in enumerate(s.sites):
-        if site.market not in s.power_markets:
+        if site.generator is not None:
+            if site.market is not None:
+                out.append(
+                    (
+                        ("sites", i, "generator"),
+                        "a site has a market or a generator, not both: omit one",
+                    )
+                )
+            if site.power.ppa_mw > 0:
+                out.append(
+                    (
+                        ("sites", i, "power", "ppa_mw"),
+                        "a site with a generator has no PPA: its power is the generator's",
+                    )
+                )
+        elif site.market is None:
+            out.append((("sites", i, "market"), "required: a key of power_markets, or a generator"))
+        elif site.market not in s.power_markets:
             known = ", ".join(sorted(s.power_markets))
             out.append(
                 (

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from siteopt.model.generator import site_market
 from siteopt.model.schema import Scenario, generated_halvings, year_month_index
 from siteopt.model.source import PathKey, closest_line, under_any
 
@@ -261,7 +262,7 @@ def landlord_yield(s: Scenario, contract_index: int, site_index: int) -> float |
         return None
     costs = ai.opex_usd_mw_month + ai.sga_usd_mw_month
     if not c.power_pass_through:
-        pm = s.power_markets[site.market]
+        pm = site_market(s, site)
         fourcp = pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0
         costs += ai.pue * (pm.price_usd_mwh * HOURS_PER_MONTH + fourcp)
     return 12.0 * (1000.0 * c.price_usd_kw_month - costs) / landlord

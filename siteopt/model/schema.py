@@ -376,6 +376,40 @@ class Market(_Model):
         return generated_halvings(through)
 
 
+class Ancillary(_Model):
+    capacity_usd_mw_month: float = Field(
+        ge=0,
+        le=1e6,
+        description=(
+            "what a MW of mining load offered in the market's ancillary services every hour "
+            "of a month earns, paid on the hours it runs [USD/MW-month] (ERCOT ECRS averaged "
+            "~$7,000 in 2024, ~$56,000 in 2023)"
+        ),
+    )
+    deployed_hours_share: Share = Field(
+        0.002,
+        description=(
+            "share of the hours an enrolled load runs in which it is deployed (drops its "
+            "load on command) [0-1] (est.)"
+        ),
+    )
+    enrolled_share: Share = Field(
+        1.0,
+        description=(
+            "share of a curtailable site's mining MW the programme takes [0-1], in the "
+            "months where enrolling earns more than curtailing on price"
+        ),
+    )
+    committed_share: Share = Field(
+        0.5,
+        description=(
+            "share of the hours priced above the value of hashing in which an enrolled MW "
+            "must keep running: offered a day ahead, before the real-time price is known "
+            "[0-1] (est.)"
+        ),
+    )
+
+
 class PowerMarket(_Model):
     price_usd_mwh: float = Field(35.0, ge=0, le=5_000, description="mean wholesale price [USD/MWh]")
     price_volatility: float = Field(
@@ -415,6 +449,14 @@ class PowerMarket(_Model):
         description=(
             "power forward by year or month, before seasonality [USD/MWh]; or a CSV "
             "(month,value); replaces price_usd_mwh (market.forward_is says median or mean)"
+        ),
+    )
+
+    ancillary: Ancillary | None = Field(
+        None,
+        description=(
+            "ancillary services and demand response that curtailable mining may enrol in; "
+            "omitted: none"
         ),
     )
 
@@ -458,6 +500,13 @@ class SiteMining(_Model):
         ge=0,
         le=1e7,
         description=("overhead (SG&A) per grid MW mining, never saved by idling [USD/MW-month]"),
+    )
+    attrition: Share = Field(
+        0.05,
+        description=(
+            "share of a fleet's machines that fail for good a year [1/yr] (~5%/yr is normal "
+            "per Bitmain, 2020); a refresh brings the fleet back to whole"
+        ),
     )
     refresh: Refresh = Field(
         "when_it_pays",
@@ -504,10 +553,53 @@ class SiteAI(_Model):
     )
 
 
+class Generator(_Model):
+    gas_price_usd_mmbtu: float = Field(
+        ge=0,
+        le=100,
+        description=(
+            "fuel price delivered to the site [USD/MMBtu] (Waha hub averaged $0.77 in 2024, "
+            "$1.66 in 2025 to September; flare gas that would be burnt for nothing, less)"
+        ),
+    )
+    gas_price_volatility: float = Field(
+        0.3, ge=0, le=5, description="monthly lognormal noise of the generator's cost [-] (est.)"
+    )
+    heat_rate_mmbtu_mwh: float = Field(
+        9.0,
+        gt=0,
+        le=30,
+        description="fuel burnt per MWh generated [MMBtu/MWh] (gas engines ~8.5-10, est.)",
+    )
+    variable_om_usd_mwh: float = Field(
+        18.0,
+        ge=0,
+        le=1_000,
+        description=(
+            "operation and maintenance per MWh generated, the gensets' rental or fixed costs "
+            "spread over their output [USD/MWh] (est.)"
+        ),
+    )
+    availability: Share = Field(
+        0.9, description="share of hours the generator can run [0-1] (est.)"
+    )
+
+
 class Site(_Model):
     name: Name
-    market: Name = Field(description="a key of power_markets")
-    interconnect_mw: float = Field(gt=0, le=100_000, description="grid interconnect [MW]")
+    market: Name | None = Field(
+        None, description="a key of power_markets; omitted where the site has a generator"
+    )
+    generator: Generator | None = Field(
+        None,
+        description=(
+            "behind-the-meter generation (a gas or flare-gas site) instead of a market: no "
+            "grid price, spikes or 4CP"
+        ),
+    )
+    interconnect_mw: float = Field(
+        gt=0, le=100_000, description="grid interconnect, or the generator's capacity [MW]"
+    )
     curtailable: bool = Field(True, description="mining may curtail in price spikes")
     power: SitePower = Field(default_factory=SitePower, description="the site's power supply")
     mining: SiteMining = Field(description="the mining load the site runs today")

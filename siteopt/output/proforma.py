@@ -73,6 +73,7 @@ INPUTS = {
 VALUE_ROWS: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
     "rent": ("AI rent", (("ai_rent", 1.0),)),
     "mining_revenue": ("mining revenue", (("mining_revenue", 1.0),)),
+    "mining_ancillary": ("mining ancillary services", (("mining_ancillary", 1.0),)),
     "ppa": ("PPA settlement", (("ppa_settlement", 1.0),)),
     "mining_power": ("mining power", (("mining_power", 1.0),)),
     "mining_opex": ("mining opex and SG&A", (("mining_opex", 1.0),)),
@@ -213,6 +214,7 @@ def _equity_by_year(frame: pd.DataFrame, sites: Sequence[str], portfolio: Portfo
 _OPERATING = (
     "rent",
     "mining_revenue",
+    "mining_ancillary",
     "ppa",
     "mining_power",
     "mining_opex",
@@ -256,7 +258,10 @@ class Row:
 
 ROWS: tuple[Row, ...] = (
     Row("h_revenue", "revenue", "section"),
-    *(Row(k, VALUE_ROWS[k][0], "value") for k in ("rent", "mining_revenue", "ppa")),
+    *(
+        Row(k, VALUE_ROWS[k][0], "value")
+        for k in ("rent", "mining_revenue", "mining_ancillary", "ppa")
+    ),
     Row("revenue", "revenue", "formula"),
     Row("h_costs", "operating costs", "section"),
     *(

@@ -70,6 +70,10 @@ def test_plan_only_inputs_do_not_touch_any_site(texas):
         ("financing.debt.rate=0.09", "all"),
         ("tax.rate=0.30", "all"),
         ("tax.property_rate=0.01", "all"),
+        (
+            "power_markets.ercot-north.ancillary.capacity_usd_mw_month=5000",
+            {"denton-north", "corsicana-north"},
+        ),
     ],
 )
 def test_site_key_changes_exactly_where_the_valuation_can(texas, assignment, touched):

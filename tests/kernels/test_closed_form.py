@@ -10,18 +10,23 @@ wrong place - shows far above it).
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
+from siteopt.app.economics import unit_economics
 from siteopt.app.params import kernel_inputs
 from siteopt.app.valuation import value_options
+from siteopt.kernels import ancillary, power
 from siteopt.kernels.hosting import mining_left_mw, mining_while_built_mw
 from siteopt.kernels.market import hashprice_usd_ph_day
+from siteopt.kernels.params import AncillaryParams
 from siteopt.model.schema import Contract, Scenario
 
-from .helpers import expected_npv, one_site, one_site_ai
+from .helpers import DELETE, expected_npv, one_site, one_site_ai
 
 REL = 1e-3  # 0.1 %
 
@@ -122,9 +127,22 @@ def paper_npv(
         j_th = mine.efficiency_j_th * (1.0 - mine.efficiency_gain_per_year) ** (bought / 12.0)
         return 1000.0 / (j_th * mine.pue)
 
-    def month(t: int, ph: float) -> tuple[list[float], float, float, float, bool, float]:
-        """Loads per bin, revenue, energy and opex of a grid MW of this fleet; idled?; 4CP"""
-        value_mwh = hashprices[t] / 24.0 * ph * (1.0 - m.pool_fee)
+    # r3: an ancillary programme (a curtailable site only): an enrolled MW offers the bins
+    # it runs and the committed share of those it would curtail, is paid on all of them,
+    # and drops the deployed share of each
+    anc = pm.ancillary if site.curtailable else None
+
+    def alive_of(bought: int, t: int) -> float:
+        """r3: share of the fleet bought in ``bought`` still working in month ``t``."""
+        return (1.0 - mine.attrition) ** ((t - bought) / 12.0)
+
+    def month(
+        t: int, ph: float, alive: float = 1.0, hp: float | None = None
+    ) -> tuple[list[float], float, float, float, bool, float, float]:
+        """Loads per bin, revenue, energy and opex of a grid MW of this fleet; idled?; 4CP;
+        the ancillary capacity payment"""
+        hp = hashprices[t] if hp is None else hp
+        value_mwh = hp / 24.0 * ph * (1.0 - m.pool_fee)
         # per bin: load in MWh per grid MW (0 where curtailed: value not above the price)
         loads = [
             w * hours[t] * mine.uptime
@@ -132,12 +150,35 @@ def paper_npv(
             else 0.0
             for w, mult in curve
         ]
+        earned = 0.0
+        if anc is not None:
+
+            def over(xs: list[float]) -> float:
+                return sum(
+                    x * (value_mwh - mult * level) for x, (_, mult) in zip(xs, curve, strict=True)
+                )
+
+            offered = [
+                w * (1.0 if x > 0 else anc.committed_share)
+                for x, (w, _) in zip(loads, curve, strict=True)
+            ]
+            paid = anc.capacity_usd_mw_month * sum(offered)
+            enrolled = [
+                o * hours[t] * mine.uptime * (1.0 - anc.deployed_hours_share) for o in offered
+            ]
+            if over(enrolled) + paid > over(loads):
+                e = anc.enrolled_share
+                loads = [x + e * (y - x) for x, y in zip(loads, enrolled, strict=True)]
+                earned = e * paid
+        loads = [x * alive for x in loads]  # the machines still working
+        earned *= alive
         revenue = sum(loads) * value_mwh
         energy_at_market = sum(x * mult * level for x, (_, mult) in zip(loads, curve, strict=True))
         opex_t = mine.opex_usd_mw_month * prices[t]
-        if avoidable > 0 and revenue - energy_at_market < avoidable * opex_t + fourcp_mining:
-            return [0.0] * len(loads), 0.0, 0.0, opex_t * (1.0 - avoidable), True, 0.0
-        return loads, revenue, energy_at_market, opex_t, False, fourcp_mining
+        fourcp_t = fourcp_mining * alive
+        if avoidable > 0 and revenue + earned - energy_at_market < avoidable * opex_t + fourcp_t:
+            return [0.0] * len(loads), 0.0, 0.0, opex_t * (1.0 - avoidable), True, 0.0, 0.0
+        return loads, revenue, energy_at_market, opex_t, False, fourcp_t, earned
 
     # r2: the ASIC price follows hashprice (except revision 1's mechanical refresh), and
     # `when_it_pays` refreshes at a due date iff the margin the new fleet gains this month,
@@ -147,28 +188,51 @@ def paper_npv(
         1.0 if fixed_price else (hp / hashprices[0]) ** m.asic_price_elasticity for hp in hashprices
     ]
     v = (1.0 + r) ** (-1.0 / 12.0)
-    annuity = sum(v**i for i in range(period))
     bought, due = 0, period
     refreshed = []
     fleet_cost = mine.asic_cost_usd_th * 1000.0 * ph_of(0)  # the fleet at the start, as new
     ptax_mw = []  # r3: the running fleet's property tax per grid MW
     fourcp_mw = []  # r3: the 4CP per grid MW, none in an idle month
+    anc_mw = []  # r3: the ancillary capacity payment per grid MW
+    alive_mw = []  # r3: the share of the running fleet still working
+
+    def worth(new: tuple, cur: tuple) -> float:
+        """The margin a month gains with the new fleet"""
+        return (new[1] + new[6] - new[2] - new[3] - new[5]) - (
+            cur[1] + cur[6] - cur[2] - cur[3] - cur[5]
+        )
+
     for t in range(T):
         cost = mine.asic_cost_usd_th * asic_factor[t] * 1000.0 * ph_of(t)  # USD/TH x TH/MW
         if mine.refresh == "always" and t > 0 and t % period == 0:
             bought = t
             refreshed.append(t)
         elif mine.refresh == "when_it_pays" and t == due:
-            new, cur = month(t, ph_of(t)), month(t, ph_of(bought))
-            gain = (new[1] - new[2] - new[3] - new[5]) - (cur[1] - cur[2] - cur[3] - cur[5])
-            if annuity * gain >= cost:
+            old = alive_of(bought, t)
+            # r3: the fleet's life, one period, cut at the next known halving: the months
+            # after it gain at the halved subsidy
+            nxt = min((h for h in halvings if 0 < h - t < period), default=t + period)
+            gain = sum(
+                (v * (1.0 - mine.attrition) ** (1.0 / 12.0)) ** (i - t)  # both fleets decay
+                * worth(
+                    month(t, ph_of(t), 1.0, hashprices[t] * (0.5 if i >= nxt else 1.0)),
+                    month(t, ph_of(bought), old, hashprices[t] * (0.5 if i >= nxt else 1.0)),
+                )
+                for i in range(t, t + period)
+            )
+            if gain >= cost:
                 bought, due = t, t + period
                 refreshed.append(t)
             else:
                 due = t + 12
         if refreshed and refreshed[-1] == t:
             fleet_cost = cost
-        loads, revenue, energy_at_market, opex_t, idle, fourcp_t = month(t, ph_of(bought))
+        alive = alive_of(bought, t)
+        loads, revenue, energy_at_market, opex_t, idle, fourcp_t, earned = month(
+            t, ph_of(bought), alive
+        )
+        alive_mw.append(alive)
+        anc_mw.append(earned)
         if idle:
             idle_months.append(t)
         load_mw.append(loads)
@@ -182,11 +246,12 @@ def paper_npv(
             * tax.property_rate
             / 12.0
             * (1.0 - (tax.property_abatement_share if abated else 0.0))
+            * alive  # r3: the machines lost are written off
         )
         ptax_mw.append(ptax)
         sga = mine.sga_usd_mw_month * prices[t]
         opex_mw[-1] = opex_t + sga
-        margin_mw.append(revenue - energy_at_market - opex_t - sga - fourcp_t - ptax)
+        margin_mw.append(revenue + earned - energy_at_market - opex_t - sga - fourcp_t - ptax)
         fourcp_mw.append(fourcp_t)
         refresh_mw.append(cost if refreshed and refreshed[-1] == t else 0.0)
 
@@ -502,7 +567,8 @@ def paper_npv(
             energy += (load - ppa.ppa_mw * w * hours[t]) * mult * level
         fixed = mining_mw[t] * (opex_mw[t] + fourcp_mw[t] + ptax_mw[t])
         operating.append(
-            mining_mw[t] * revenue_mw[t] - energy - fixed + rent[t] - ai_opex[t] - ai_fourcp[t]
+            mining_mw[t] * (revenue_mw[t] + anc_mw[t]) - energy - fixed + rent[t] - ai_opex[t]
+            - ai_fourcp[t]
             - hall_ptax[t]
         )  # fmt: skip
         asic_capex.append(mining_mw[t] * refresh_mw[t] + asic_purchase[t])
@@ -570,7 +636,7 @@ def paper_npv(
     )
     cash = [unlevered[t] + financing[t] for t in range(T)]  # to the equity
     terminal = exit_after_tax - owed
-    run_share = [sum(x) / (hours[t] * mine.uptime) for t, x in enumerate(load_mw)]
+    run_share = [sum(x) / (hours[t] * mine.uptime * alive_mw[t]) for t, x in enumerate(load_mw)]
     return Paper(
         cash, terminal, npv, run_share, tuple(idle_months), tuple(refreshed),
         exit_after_tax, owed, debt_rate, tuple(interest),
@@ -979,7 +1045,9 @@ def test_option_table_per_year_columns():
     the 20 retrofit MW stop (100 - 20 x 1.25 = 75 MW mine on), at energisation in October
     the 40 new-build MW too, down to the 45 MW the conversion leaves (120 MW interconnect
     - 60 x 1.25): 2028 averages (9 x 75 + 3 x 45) / 12 = 67.5 MW."""
-    s = one_site_ai(**{**AI_CASE, "financing.debt.loan_to_cost": 0.8})
+    s = one_site_ai(
+        **{**AI_CASE, "financing.debt.loan_to_cost": 0.8, "sites.0.mining.attrition": 0.0}
+    )
     table = value_options(s, backend="numpy").options.table
     row = table[table["option"] == "ai60-2028-lease"].iloc[0]
     capex = 20 * 2e6 + 40 * 9e6
@@ -1064,6 +1132,122 @@ def test_an_idle_month_pays_no_4cp():
     assert expected_npv(free) == pytest.approx(paper_npv(free).npv, rel=REL)
 
 
+ANCILLARY = {
+    "capacity_usd_mw_month": 10_000.0,
+    "deployed_hours_share": 0.1,
+    "enrolled_share": 0.5,
+    "committed_share": 0.5,
+}
+
+
+def test_an_ancillary_month_by_hand():
+    """r3: one month of a curtailable MW offered an ancillary programme, by hand. On the
+    two-bin curve (85% of hours at 0.5556 x the level, 15% at 3.5185 x), hashing worth
+    $100/MWh against a $45 level runs the cheap bin only (the dear bin costs $158), price
+    share 0.4722. Enrolled, it also offers half the dear hours (committed a day ahead):
+    0.925 of the hours at price share 0.4722 + 0.5 x (1 - 0.4722) = 0.7361, is paid
+    $10,000 x 0.925 = $9,250 on them and runs 90% of them (10% deployed). Over 700 hours
+    curtailing on price earns 700 x (0.85 x 100 - 45 x 0.4722) = $44,625, enrolled
+    700 x 0.9 x (92.5 - 45 x 0.7361) + $9,250 = $46,656: it enrols, half its MW."""
+    curve = power.duration_curve(
+        kernel_inputs(one_site(**{"power_markets.grid.duration_curve": TWO_BINS})).power_markets[
+            "grid"
+        ]
+    )
+    low = 0.6 / 1.08
+    service = ancillary.grid_service(AncillaryParams(**ANCILLARY), curve)
+    assert service.price_total == pytest.approx(1.0, rel=1e-14)
+    value, level, hours_up = np.array([100.0]), np.array([45.0]), 700.0
+    run, share = power.curtailment(value, level, curve, xp=np)
+    assert (run[0], share[0]) == pytest.approx((0.85, 0.85 * low))
+    run, share, earned = ancillary.enrolled_month(
+        service, value, level, hours_up, run, share, xp=np
+    )
+    offered, offered_price = 0.925, 0.85 * low + 0.5 * (1.0 - 0.85 * low)
+    assert run[0] == pytest.approx(0.5 * 0.85 + 0.5 * 0.9 * offered)
+    assert share[0] == pytest.approx(0.5 * 0.85 * low + 0.5 * 0.9 * offered_price)
+    assert earned[0] == pytest.approx(0.5 * 9_250.0)
+    on_price = 700 * (0.85 * 100 - 45 * 0.85 * low)
+    enrolled = 700 * 0.9 * (offered * 100 - 45 * offered_price) + 9_250
+    assert (on_price, enrolled) == pytest.approx((44_625.0, 46_656.25), abs=0.01)
+    margin = 700 * (run[0] * 100 - 45 * share[0]) + earned[0]
+    assert margin == pytest.approx(0.5 * on_price + 0.5 * enrolled, rel=1e-14)
+    # $6,000 a month does not pay for the committed dear hours: it stays off the programme
+    cheap = dataclasses.replace(service, capacity_usd_mw_month=6_000.0)
+    run2, _, earned2 = ancillary.enrolled_month(
+        cheap, value, level, hours_up, *power.curtailment(value, level, curve, xp=np), xp=np
+    )
+    assert (run2[0], earned2[0]) == (0.85, 0.0)
+    # with nothing committed and nothing deployed the payment is pure gain: it enrols
+    free = dataclasses.replace(cheap, committed_share=0.0, deployed_share=0.0)
+    run3, share3, earned3 = ancillary.enrolled_month(
+        free, value, level, hours_up, *power.curtailment(value, level, curve, xp=np), xp=np
+    )
+    assert (run3[0], share3[0], earned3[0]) == pytest.approx((0.85, 0.85 * low, 0.5 * 6_000 * 0.85))
+
+
+@pytest.mark.parametrize("capacity", [2_000.0, 10_000.0, 30_000.0])
+def test_mining_enrolled_in_ancillary_services(capacity):
+    """r3: over four years across a halving, a curtailable site enrols in the months the
+    programme pays more than curtailing on price; the kernel equals the paper month by
+    month, and the programme is an option: it never lowers the value."""
+    case = {
+        **MINING_CASE,
+        "sites.0.curtailable": True,
+        "power_markets.grid.price_usd_mwh": 45.0,
+        "power_markets.grid.duration_curve": TWO_BINS,
+        "sites.0.mining.opex_usd_mw_month": 20_000.0,
+        "sites.0.mining.opex_avoidable_share": 0.3,
+        "power_markets.grid.fourcp_avoidance": 1.0,
+    }
+    bare = one_site(**case)
+    s = one_site(
+        **case,
+        **{"power_markets.grid.ancillary": {**ANCILLARY, "capacity_usd_mw_month": capacity}},
+    )
+    paper = paper_npv(s)
+    assert expected_npv(s) == pytest.approx(paper.npv, rel=REL)
+    assert expected_npv(s) >= expected_npv(bare) - 1e-6 * abs(expected_npv(bare))
+    if capacity >= 10_000.0:
+        assert expected_npv(s) > expected_npv(bare) + 1e5
+
+
+GENERATOR = {
+    "gas_price_usd_mmbtu": 1.5,
+    "gas_price_volatility": 0.0,
+    "heat_rate_mmbtu_mwh": 9.0,
+    "variable_om_usd_mwh": 18.0,
+    "availability": 0.9,
+}
+
+
+@pytest.mark.parametrize("curtailable", [False, True])
+def test_a_generator_site_by_hand(curtailable):
+    """r3: a site on its own gas gensets buys its power at 1.5 x 9 + 18 = $31.5/MWh in every
+    hour, pays no 4CP, has no PPA, and runs 90% of the hours its uptime allows. The paper's
+    market site at that flat price (one bin), without 4CP and with an uptime of 0.95 x 0.9,
+    is worth what the kernel values the generator site at; siteopt economics prices its
+    power at $31.5 over 0.855 of the day's hours."""
+    case = {**MINING_CASE, "sites.0.power": {}, "sites.0.curtailable": curtailable}
+    gen = one_site(**case, **{"sites.0.market": DELETE, "sites.0.generator": GENERATOR})
+    uptime = gen.sites[0].mining.uptime * 0.9
+    flat = one_site(
+        **{
+            **case,
+            "power_markets.grid.price_usd_mwh": 31.5,
+            "power_markets.grid.duration_curve": [[1.0, 1.0]],
+            "power_markets.grid.transmission_4cp_usd_kw_year": 0.0,
+            "sites.0.mining.uptime": uptime,
+        },
+    )
+    own = kernel_inputs(gen).power_markets["site:generator"]
+    assert (own.price_usd_mwh, own.transmission_4cp_usd_kw_year) == (31.5, 0.0)
+    assert expected_npv(gen) == pytest.approx(paper_npv(flat).npv, rel=REL)
+    site = unit_economics(gen).sites[0]
+    assert site.power_price_usd_mwh == pytest.approx(31.5)
+    assert site.mining.power_cost_usd_mw_day == pytest.approx(24 * uptime * 31.5)
+
+
 def test_a_site_that_may_not_curtail_never_idles():
     s = one_site(**MINING_CASE, **{"power_markets.grid.price_usd_mwh": 75.0})
     assert not s.sites[0].curtailable and s.sites[0].mining.opex_avoidable_share > 0
@@ -1080,16 +1264,22 @@ REFRESH_CASE = {
 }
 
 
-def _refresh_threshold_usd_th(s: Scenario) -> float:
-    """The ASIC price at which refreshing in month 24 exactly pays, by hand: a site that
+def _refresh_threshold_usd_th(s: Scenario, t: int = 24, *, halving_aware: bool = True) -> float:
+    """The ASIC price at which refreshing in month ``t`` exactly pays, by hand: a site that
     runs every hour gains hours x uptime x hashprice / 24 x (1 - pool fee) x the PH/s the
-    new fleet adds, a month, over 24 months' annuity; the fleet costs 1000 x its PH/s in
-    TH/s at the price x (hashprice / start hashprice)^0.8. The power cancels."""
+    new fleet adds, a month, over one refresh period's annuity; the fleet costs 1000 x its
+    PH/s in TH/s at the price x (hashprice / start hashprice)^0.8. r3: the first fleet has
+    lost 5% of its machines a year, so the new one also buys the power and pays the 4CP
+    they no longer drew; and the months of the period from the next listed halving on
+    gain at half this month's hashprice (``halving_aware``; revision 2 did not); each
+    month of the new fleet's life counts 0.95 ^ (months / 12) (both fleets keep losing
+    machines)."""
     m, mine = s.market, s.sites[0].mining
-    r, t = s.discount_rate, 24
-    halved = m.subsidy_btc * 0.5  # the halving of month 15 has passed
+    r, period = s.discount_rate, round(12 * mine.asic_refresh_years)
+    halvings = [_months_from(s.start, h) for h in m.halving_months]
 
-    def hashprice(month: int, subsidy: float) -> float:
+    def hashprice(month: int) -> float:
+        subsidy = m.subsidy_btc * 0.5 ** sum(month >= h for h in halvings)
         btc = m.btc_price_usd * math.exp(m.btc_drift * month / 12.0)
         network = m.hashrate_eh * math.exp(m.hashrate_growth * month / 12.0)
         return 144.0 * subsidy * (1.0 + m.fee_share) * btc / (network * 1000.0)
@@ -1098,12 +1288,28 @@ def _refresh_threshold_usd_th(s: Scenario) -> float:
         j_th = mine.efficiency_j_th * (1.0 - mine.efficiency_gain_per_year) ** (bought / 12.0)
         return 1000.0 / (j_th * mine.pue)
 
-    hp = hashprice(t, halved)
-    hours = 31 * 24.0  # January 2029
-    gain = hours * mine.uptime * hp / 24.0 * (1.0 - m.pool_fee) * (ph(t) - ph(0))
-    annuity = sum((1.0 + r) ** (-i / 12.0) for i in range(24))
-    factor = (hp / hashprice(0, m.subsidy_btc)) ** m.asic_price_elasticity
-    return annuity * gain / (1000.0 * ph(t) * factor)
+    hp = hashprice(t)
+    year, month = divmod(int(s.start[5:7]) - 1 + t, 12)
+    hours = calendar.monthrange(int(s.start[:4]) + year, month + 1)[1] * 24.0
+    alive = (1.0 - mine.attrition) ** (t / 12.0)  # r3: of the first fleet, still working
+    pm = s.power_markets["grid"]
+    fourcp = pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0  # paid by the machines running
+
+    def gain(h: float) -> float:
+        return hours * mine.uptime * (
+            h / 24.0 * (1.0 - m.pool_fee) * (ph(t) - alive * ph(0))
+            - pm.price_usd_mwh * (1.0 - alive)
+        ) - fourcp * (1.0 - alive)
+
+    ahead = [h for h in halvings if t < h < t + period] if halving_aware else []
+    cut = min(ahead, default=t + period)
+    worth = sum(
+        ((1.0 + r) ** (-1.0 / 12.0) * (1.0 - mine.attrition) ** (1.0 / 12.0)) ** k
+        * gain(hp * (0.5 if t + k >= cut else 1.0))
+        for k in range(period)
+    )
+    factor = (hp / hashprice(0)) ** m.asic_price_elasticity
+    return worth / (1000.0 * ph(t) * factor)
 
 
 @pytest.mark.parametrize("side", [-1, 1], ids=["just-below-refreshes", "just-above-skips"])
@@ -1114,7 +1320,7 @@ def test_the_refresh_threshold(side):
     probe = one_site(**REFRESH_CASE)
     price = _refresh_threshold_usd_th(probe) * (1.0 + side * 1e-6)
     s = one_site(**REFRESH_CASE, **{"sites.0.mining.asic_cost_usd_th": price})
-    assert not s.sites[0].curtailable  # runs every hour: the power cancels in the gain
+    assert not s.sites[0].curtailable  # runs every hour
     paper = paper_npv(s)
     assert paper.refreshed == ((24,) if side < 0 else ())
     assert expected_npv(s) == pytest.approx(paper.npv, rel=REL)
@@ -1124,11 +1330,53 @@ def test_the_refresh_threshold(side):
     assert (fleet_2029 > first * 1.1) == (side < 0)  # the table's EH/s see the new fleet
 
 
+# a yearly refresh: due in month 12, January 2028, three months before the halving
+HALVING_REFRESH = {**REFRESH_CASE, "sites.0.mining.asic_refresh_years": 1.0}
+
+
+@pytest.mark.parametrize("side", [-1, 1], ids=["just-below-refreshes", "just-above-skips"])
+def test_the_refresh_values_the_months_after_the_known_halving_at_the_halved_subsidy(side):
+    """r3: nine of the twelve months a fleet bought in January 2028 runs fall after the
+    April halving; the rule values them at half this month's hashprice, so it pays less
+    for the fleet than revision 2's rule would have, at the threshold found by hand; and
+    at a price between the two it does not refresh."""
+    probe = one_site(**HALVING_REFRESH)
+    aware = _refresh_threshold_usd_th(probe, 12)
+    naive = _refresh_threshold_usd_th(probe, 12, halving_aware=False)
+    assert aware < 0.7 * naive
+    for price, refreshes in (
+        (aware * (1.0 + side * 1e-6), side < 0),
+        (0.5 * (aware + naive), False),
+    ):
+        s = one_site(**HALVING_REFRESH, **{"sites.0.mining.asic_cost_usd_th": price})
+        paper = paper_npv(s)
+        assert (12 in paper.refreshed) == refreshes
+        assert expected_npv(s) == pytest.approx(paper.npv, rel=REL)
+
+
+def test_attrition_by_hand():
+    """r3: a fleet that is never refreshed loses 5% of its machines a year: the table's EH/s
+    in 2028 (months 12-23) is the first fleet's times the mean of 0.95 ^ (month / 12); the
+    kernel equals the paper, and the same site without attrition is worth more."""
+    case = {**MINING_CASE, "sites.0.mining.refresh": "never"}
+    s = one_site(**case)
+    table = value_options(s, backend="numpy").options.table
+    mine = s.sites[0].mining
+    eh = mine.mw / (mine.efficiency_j_th * mine.pue)
+    alive = sum(0.95 ** (t / 12.0) for t in range(12, 24)) / 12.0
+    assert table["mining_eh_2028"].iloc[0] == pytest.approx(eh * alive, rel=1e-12)
+    assert expected_npv(s) == pytest.approx(paper_npv(s).npv, rel=REL)
+    whole = one_site(**case, **{"sites.0.mining.attrition": 0.0})
+    assert expected_npv(whole) == pytest.approx(paper_npv(whole).npv, rel=REL)
+    assert expected_npv(whole) > expected_npv(s)
+
+
 def test_refresh_when_it_pays_skips_then_looks_again_a_year_later():
     """Over 8 years with halvings in months 15 and 63: at $6/TH the refresh due in month 24
-    does not pay, the look 12 months later does (month 36), and the next is due a refresh
-    period on (month 72). The kernel equals the paper for all three rules, and the decision
-    is worth more than either fixed rule."""
+    does not pay, the look 12 months later does (month 36); the next, due a refresh period
+    on (month 72), does not pay either (the fleet's life is worth less as both fleets lose
+    machines), the look a year later does (month 84). The kernel equals the paper for all
+    three rules, and the decision is worth more than either fixed rule."""
     case = {
         **MINING_CASE,
         "horizon_years": 8,
@@ -1144,7 +1392,7 @@ def test_refresh_when_it_pays_skips_then_looks_again_a_year_later():
         npv[rule] = paper
     assert npv["always"].refreshed == (24, 48, 72)
     assert npv["never"].refreshed == ()
-    assert npv["when_it_pays"].refreshed == (36, 72)
+    assert npv["when_it_pays"].refreshed == (36, 84)
     assert npv["when_it_pays"].npv > max(npv["always"].npv, npv["never"].npv)
 
 

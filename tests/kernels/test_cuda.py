@@ -242,6 +242,38 @@ def test_site_kernel_taxes_and_prices_costs_as_numpy_does(on_host, rule):
     _site_kernel_equals_xp(k)
 
 
+@needs_compiler
+@pytest.mark.parametrize("rule", ["when_it_pays", "always", "never"])
+def test_site_kernel_enrols_loses_machines_and_sees_the_halving_as_numpy_does(on_host, rule):
+    """Revision 3's grid services, attrition and halving-aware refresh in the kernel's
+    month loop: a curtailable site enrols in the ancillary programme in some months and
+    not others, its fleet loses 10% of its machines a year, and yearly refresh dates fall
+    before halvings."""
+    s = random_one_site_ai(
+        horizon_years=8,
+        **{
+            **REVISION_3,
+            "sites.0.curtailable": True,
+            "sites.0.mining.refresh": rule,
+            "sites.0.mining.attrition": 0.1,
+            "sites.0.mining.asic_refresh_years": 1.0,
+            "sites.0.mining.efficiency_gain_per_year": 0.3,
+            "sites.0.mining.asic_cost_usd_th": 4.0,
+            "power_markets.grid.ancillary": {
+                "capacity_usd_mw_month": 4_000.0,
+                "deployed_hours_share": 0.01,
+                "enrolled_share": 0.6,
+                "committed_share": 0.7,
+            },
+        },
+    )
+    k = kernel_inputs(s)
+    ctx = chunk_market(k, np.arange(N, dtype=np.int64), xp=np)
+    paid = site_mining(k, 0, ctx, xp=np)[2].ancillary
+    assert 0 < np.mean(paid > 0) < 1  # enrolled in some months only
+    _site_kernel_equals_xp(k)
+
+
 def _site_kernel_equals_xp(k):
     """The site kernel on the CPU equals its xp twin for the one site of ``k``, the fleet's
     generations too where the refresh is decided per scenario; (the fleet, generations)."""

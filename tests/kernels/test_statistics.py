@@ -237,13 +237,15 @@ def test_mining_streams_pay_only_for_running_bins():
             value = hashprice[i, t] / 24.0 * fl.ph_per_mw[t] * (1 - 0.02)
             running = [(w, p) for w, p in _paper_bins(level[i, t]) if value > p]
             hours = cal.hours[t]
+            alive = 0.95 ** ((t - 24 * (t // 24)) / 12)  # 5% of machines lost a year
+            assert fl.alive[t] == pytest.approx(alive, rel=1e-14)
             assert ms.power[i, t] == pytest.approx(
-                sum(w * hours * up * p for w, p in running), rel=1e-12
+                sum(w * hours * up * p * alive for w, p in running), rel=1e-12
             )
             assert ms.revenue[i, t] == pytest.approx(
-                sum(w * hours * up * value for w, _ in running), rel=1e-12
+                sum(w * hours * up * value * alive for w, _ in running), rel=1e-12
             )
-            fourcp = 60.0 * 1000 / 12 * (1 - avoided[i, t])
+            fourcp = 60.0 * 1000 / 12 * (1 - avoided[i, t]) * alive
             assert ms.fourcp[i, t] == pytest.approx(fourcp)
             assert ms.margin[i, t] == pytest.approx(
                 ms.revenue[i, t] - ms.power[i, t] - site.mining.opex_usd_mw_month - fourcp,
@@ -252,11 +254,12 @@ def test_mining_streams_pay_only_for_running_bins():
     # a non-curtailable site runs (and pays) every bin, and always pays 4CP
     firm = dataclasses.replace(s, sites=(dataclasses.replace(site, curtailable=False),))
     ms_firm = mining_streams(firm.sites[0], fl, market, power, cal, 60.0, 0.02, xp=np)
-    np.testing.assert_allclose(ms_firm.power, cal.hours[None, :] * up * level, rtol=1e-12)
-    np.testing.assert_allclose(ms_firm.fourcp, 5000.0)
+    alive = fl.alive[None, :]
+    np.testing.assert_allclose(ms_firm.power, cal.hours[None, :] * up * level * alive, rtol=1e-12)
+    np.testing.assert_allclose(ms_firm.fourcp, np.broadcast_to(5000.0 * alive, (n, t_end)))
     np.testing.assert_allclose(ms_firm.run_share, 1.0)
     np.testing.assert_allclose(
-        value_per_mwh(hashprice, fl.ph_per_mw[None, :], 0.02) * up * cal.hours[None, :],
+        value_per_mwh(hashprice, fl.ph_per_mw[None, :], 0.02) * up * cal.hours[None, :] * alive,
         ms_firm.revenue,
     )
 
@@ -285,7 +288,7 @@ def test_ppa_settlement_sells_back_unused_ppa_power():
             hours = cal.hours[t]
             bill = ppa_mw * hours * ppa_price
             for w, p in _paper_bins(level[i, t]):
-                load = mw * up if value > p else 0.0  # MW drawn in this bin
+                load = mw * up * fl.alive[t] if value > p else 0.0  # MW drawn in this bin
                 bill += (load - ppa_mw) * w * hours * p  # < 0: unused PPA power sold back
                 curtailed_some += load == 0.0
             assert mw * ms.power[i, t] - settle[i, t] == pytest.approx(bill, rel=1e-10)
@@ -326,4 +329,5 @@ def test_free_idling_never_draws_below_zero():
     assert ms.margin.min() >= 0.0
     idle = ms.run_share == 0.0
     assert idle.any() and (ms.fourcp[idle] == 0.0).all()
-    assert ms.fourcp[~idle] == pytest.approx(60.0 * 1000.0 / 12.0)
+    alive = np.broadcast_to(fl.alive, idle.shape)  # the machines still working pay 4CP
+    assert ms.fourcp[~idle] == pytest.approx(60.0 * 1000.0 / 12.0 * alive[~idle])

@@ -52,13 +52,13 @@ def test_a_floor_no_plan_keeps_over_all_scenarios_exits_3_with_the_amount():
     with pytest.raises(InfeasibleError) as info:
         solve(8e6)
     message = str(info.value)
-    assert "over all 2,000 scenarios" in message and "misses it by $0.3M" in message
+    assert "over all 2,000 scenarios" in message and "misses it by $1.4M" in message
     assert "raise simulation.risk_sample" in message
 
 
 def test_a_floor_kept_over_all_scenarios_is_left_alone():
-    s = solve(-45e6).summary
-    assert s["status"] == "optimal" and s["cvar_usd"] >= -45e6
+    s = solve(-50e6).summary
+    assert s["status"] == "optimal" and s["cvar_usd"] >= -50e6
     assert not any("missed it" in n for n in s["notes"])
 
 
@@ -97,5 +97,5 @@ def test_re_solves_hold_rivals_to_the_raised_floor():
     assert outcome.milp_problem is outcome.solved_problem
     floor = next(c for c in run.summary["constraints"] if c["name"] == "cvar_floor")
     assert floor["limit"] == -41e6
-    kept = api.solve(random_one_site_ai(**SMALL_SAMPLE, **{"objective.cvar_floor_usd": -45e6}))
+    kept = api.solve(random_one_site_ai(**SMALL_SAMPLE, **{"objective.cvar_floor_usd": -50e6}))
     assert kept.outcome.solved_problem is None and kept.outcome.milp_problem is kept.outcome.problem

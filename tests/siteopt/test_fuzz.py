@@ -497,7 +497,7 @@ FOUND = [
         "stranded-hydro",
         {**LONG, "discount_rate": -0.4999999985},
         2,
-        "site 'alto-parana', option 'hash': expected_npv_usd reaches -9.87e+22",
+        "site 'alto-parana', option 'hash': expected_npv_usd reaches -5.61e+22",
     ),
     (
         "subnormal-subsidy",  # a hashprice of 0: ln(0)
