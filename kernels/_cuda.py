@@ -581,7 +581,7 @@ class SiteInputs:
     idle_saving: float = 0.0  # share of opex an idle month saves (mining.idle_saving)
     refresh: str = "always"  # the site's refresh rule
     period: int = 48  # [months between refresh dates]
-    # mining.refresh_weights: (T,) each; None: one refresh period's annuity, no halving
+    # mining.refresh_weights: (T,) each; required under refresh: when_it_pays
     weights: RefreshWeights | None = None
     start_hashprice: float = 1.0  # [USD/PH/day]
     asic_price_elasticity: float = 0.0  # [-]
@@ -615,6 +615,9 @@ def site_stream_arrays(
         (else None).
     """
     n, months = int(hashprice.shape[0]), int(hashprice.shape[1])
+    mode = REFRESH_MODES[inputs.refresh]
+    if mode == 2 and inputs.weights is None:
+        raise ValueError("refresh: when_it_pays needs the refresh weights (mining.refresh_weights)")
     w = inputs.weights or RefreshWeights(np.zeros(months), np.zeros(months), np.ones(months))
     weights = [xp.asarray(np.ascontiguousarray(a, dtype=np.float64)) for a in (
         w.before, w.after, w.ratio)]  # fmt: skip
@@ -627,7 +630,6 @@ def site_stream_arrays(
     margin, ai_power = _month_major(xp, months, n), _month_major(xp, months, n)
     prefixes = [_month_major(xp, months + 1, n) for _ in range(4)]
     ppa_pv = xp.empty(n, dtype=xp.float64)
-    mode = REFRESH_MODES[inputs.refresh]
     fleet_gen = _month_major(xp, months, n) if mode == 2 else xp.empty((1, 1), dtype=xp.float64)
     m, p = site.mining, site.power
     pue_ai = site.ai.pue if site.ai is not None else 1.0

@@ -2,9 +2,10 @@
 
 A curtailable site may enrol its mining load in a market's ancillary-service programme
 (``power_markets.<name>.ancillary``; ERCOT's Responsive Reserve, ECRS and Non-Spin take
-loads that drop on command). A load resource offers its reduction only in hours it runs,
-and is paid for every hour it offers: an enrolled MW earns ``capacity_usd_mw_month`` times
-the share of the month's hours it runs. The obligations that come with it:
+loads that drop on command). A load resource offers its reduction only in hours it would
+be consuming, and is paid for every hour it offers, deployed or not: an enrolled MW earns
+``capacity_usd_mw_month`` times the share of the month's hours it offers (the month's
+hours, not its uptime's). The obligations that come with it:
 
 * awards are made a day ahead, before the real-time price is known, so of the hours a
   free miner would curtail on price an enrolled MW must keep running the

@@ -28,7 +28,7 @@ from siteopt.kernels.market import (
     market_paths,
     subsidy_schedule,
 )
-from siteopt.model.generator import as_markets
+from siteopt.model.generator import as_markets, site_market
 from siteopt.model.schema import Contract, Market, Scenario, Site, SiteMining, year_month_index
 
 __all__ = [
@@ -221,7 +221,7 @@ def power_price_usd_mwh(scenario: Scenario, site: Site) -> float:
     month. A site without mining load pays the PPA price if it has a PPA, else the
     market price (with seasonality).
     """
-    market = scenario.power_markets[site.market]
+    market = site_market(scenario, site)
     month_of_year = int(scenario.start[5:7])
     seasonal = market.seasonality[month_of_year - 1] if market.seasonality else 1.0
     market_price = market.price_usd_mwh * seasonal

@@ -45,7 +45,7 @@ def kernel_inputs(scenario: Scenario) -> Portfolio:
     )
     market = dataclasses.replace(
         portfolio.market,
-        halving_months=scenario.halvings,
+        halving_months=scenario.halvings_known,  # those past the horizon move no subsidy
         factor_months=12 * scenario.horizon_years,
         **_forwards(scenario),
     )

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from siteopt.model.errors import InputError
 from siteopt.model.plausibility import SourceLines
-from siteopt.model.schema import Scenario, forward_month, year_month_index
+from siteopt.model.schema import MAX_POWER_SOURCES, Scenario, forward_month, year_month_index
 from siteopt.model.series import forward_files
 from siteopt.model.source import (
     PathKey,
@@ -407,6 +407,15 @@ def check_sites(s: Scenario) -> list[tuple[PathKey, str]]:
                 )
             if site.ai.retrofit_mw > site.ai.max_it_mw:
                 out.append((("sites", i, "ai", "retrofit_mw"), "retrofit_mw exceeds max_it_mw"))
+    generators = [i for i, site in enumerate(s.sites) if site.generator is not None]
+    if len(s.power_markets) + len(generators) > MAX_POWER_SOURCES:
+        out.append(
+            (
+                ("sites", generators[0], "generator"),
+                f"{len(s.power_markets)} power markets and {len(generators)} generators: at "
+                f"most {MAX_POWER_SOURCES} together (each draws its own prices)",
+            )
+        )
     return out
 
 

@@ -7,6 +7,7 @@ checks live in :mod:`siteopt.model.load` (they need the file's line numbers).
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -32,6 +33,9 @@ Name = Annotated[
     ),
 ]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
+# power markets and generators together: each has a random stream of its own
+# (kernels/rng.py N_POWER_MARKETS_MAX; a test keeps the two equal)
+MAX_POWER_SOURCES = 16
 # a case's change: what --set takes (a scalar or a list); validated when the case is applied
 CaseValue = bool | int | float | str | list[Any] | None
 CASE_FIXED = ("name", "simulation", "cases")  # what a case may not change
@@ -382,7 +386,8 @@ class Ancillary(_Model):
         le=1e6,
         description=(
             "what a MW of mining load offered in the market's ancillary services every hour "
-            "of a month earns, paid on the hours it runs [USD/MW-month] (ERCOT ECRS averaged "
+            "of a month earns, paid on the hours it offers (those it runs, those it is "
+            "deployed in, and the committed ones) [USD/MW-month] (ERCOT ECRS averaged "
             "~$7,000 in 2024, ~$56,000 in 2023)"
         ),
     )
@@ -913,7 +918,9 @@ class Scenario(_Model):
         default_factory=Market, description="BTC, network hashrate, subsidy and fees"
     )
     power_markets: dict[Name, PowerMarket] = Field(
-        min_length=1, max_length=1_000, description="wholesale power markets, by name"
+        min_length=1,
+        max_length=MAX_POWER_SOURCES,
+        description="wholesale power markets, by name (with the generators, at most 16)",
     )
     sites: tuple[Site, ...] = Field(
         min_length=1, max_length=5_000, description="the sites: mining today, AI possible"
@@ -974,6 +981,15 @@ class Scenario(_Model):
         """The horizon's last month [YYYY-MM]."""
         index = year_month_index("0000-01", self.start) + self.months - 1
         return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+    @property
+    def halvings_known(self) -> tuple[str, ...]:
+        """The halvings a refresh decision knows of: ``market.halving_months`` as written, or
+        generated for the horizon and the longest fleet life beyond it (a fleet bought in
+        the last month runs ``asic_refresh_years`` more)."""
+        years = max(site.mining.asic_refresh_years for site in self.sites)
+        index = year_month_index("0000-01", self.last_month) + math.ceil(12 * years)
+        return self.market.halvings(f"{index // 12:04d}-{index % 12 + 1:02d}")
 
     @property
     def halvings(self) -> tuple[str, ...]:

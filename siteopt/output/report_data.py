@@ -25,8 +25,9 @@ from siteopt.app.tornado import contract_tornado
 from siteopt.kernels.backend import select_backend
 from siteopt.kernels.forward import breakeven_level, btc_log_drift
 from siteopt.kernels.params import TaxParams
+from siteopt.model.generator import generator_cost_usd_mwh
 from siteopt.model.load import risk_sample_of
-from siteopt.model.schema import Scenario
+from siteopt.model.schema import PowerMarket, Scenario
 from siteopt.optimizer.options import ai_online_column, mining_eh_column
 from siteopt.output.report import ReportData, write_report
 
@@ -165,6 +166,16 @@ def _forwards(scenario: Scenario) -> str:
     return f"{', '.join(named)} (the {scenario.market.forward_is} of the paths)"
 
 
+def _ancillary(pm: PowerMarket) -> str:
+    a = pm.ancillary
+    if a is None:
+        return ""
+    return (
+        f"; ancillary services ${a.capacity_usd_mw_month:,.0f}/MW-month offered, "
+        f"{a.enrolled_share:.0%} of MW, {a.committed_share:.0%} of curtailed hours committed"
+    )
+
+
 def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
     """The inputs that drive the answer, as (section, item, value with unit) rows."""
     m, fin, obj, sim = scenario.market, scenario.financing, scenario.objective, scenario.simulation
@@ -198,9 +209,23 @@ def assumptions(scenario: Scenario) -> list[tuple[str, str, str]]:
                 name,
                 f"${pm.price_usd_mwh:,.1f}/MWh mean, {pm.spike_hours_share:.1%} of hours at "
                 f"${pm.spike_price_usd_mwh:,.0f}, 4CP ${pm.transmission_4cp_usd_kw_year:,.0f}"
-                "/kW-yr",
+                "/kW-yr" + _ancillary(pm),
             )
         )
+    for site in scenario.sites:
+        if site.generator is not None:
+            g = site.generator
+            rows.append(
+                (
+                    "Power",
+                    f"{site.name} (own generator)",
+                    f"${generator_cost_usd_mwh(g):,.2f}/MWh (gas ${g.gas_price_usd_mmbtu:,.2f}"
+                    f"/MMBtu x {g.heat_rate_mmbtu_mwh:g} MMBtu/MWh + ${g.variable_om_usd_mwh:g} "
+                    f"O&M), available {g.availability:.0%} of hours, no 4CP",
+                )
+            )
+    lost = sorted({site.mining.attrition for site in scenario.sites})
+    rows.append(("Mining", "machines lost a year", ", ".join(f"{a:.1%}" for a in lost)))
     for c in scenario.contracts:
         rows.append(
             (

@@ -1397,14 +1397,16 @@ def test_refresh_when_it_pays_skips_then_looks_again_a_year_later():
 
 
 def test_revision_1_mining_is_refresh_always_without_idling():
-    """`refresh: always` and `opex_avoidable_share: 0` reproduce revision 1's mining: the
-    mechanical refresh at the constant price, whatever the ASIC price elasticity, every
-    month run: equal to the paper's revision-1 arithmetic and blind to the elasticity."""
+    """`refresh: always`, `opex_avoidable_share: 0` and (r3) `attrition: 0` reproduce
+    revision 1's mining: the mechanical refresh at the constant price, whatever the ASIC
+    price elasticity, every month run: equal to the paper's revision-1 arithmetic and blind
+    to the elasticity."""
     case = {
         **MINING_CASE,
         "horizon_years": 6,
         "sites.0.mining.refresh": "always",
         "sites.0.mining.opex_avoidable_share": 0.0,
+        "sites.0.mining.attrition": 0.0,
     }
     s = one_site(**case)
     paper = paper_npv(s)

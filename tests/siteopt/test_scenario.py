@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -430,3 +431,48 @@ def test_spike_hours_that_exceed_the_mean_price_are_refused(run_cli, write_scena
     run = run_cli("validate", str(path))
     assert run.exit_code == 2
     assert f"{path}:4: power_markets.g.spike_price_usd_mwh: spike hours alone" in run.stderr
+
+
+# ------------------------------------------------------------------ generators
+
+
+def test_power_markets_and_generators_are_counted_together(
+    write_scenario: WriteScenario, run_cli: RunCli
+) -> None:
+    """Each power market and each generator draws its prices on a random stream of its own,
+    of which there are N_POWER_MARKETS_MAX: 15 markets and two generators are refused with
+    their count, 15 and one pass."""
+    from siteopt.kernels.rng import N_POWER_MARKETS_MAX
+    from siteopt.model.schema import MAX_POWER_SOURCES
+
+    assert MAX_POWER_SOURCES == N_POWER_MARKETS_MAX
+    markets = "".join(f"  m{k}:\n    price_usd_mwh: 35\n" for k in range(14))
+    text = MINIMAL.replace("power_markets:\n", "power_markets:\n" + markets)
+    gas = "    generator: {gas_price_usd_mmbtu: 1.0}\n    interconnect_mw: 50"
+    one = text.replace("    market: west\n    interconnect_mw: 50", gas)
+    assert run_cli("validate", str(write_scenario(one))).exit_code == 0
+    two = one.replace(
+        "    market: west\n    interconnect_mw: 100", gas.replace("50", "100")
+    ).replace("    power:\n      ppa_mw: 50\n      ppa_price_usd_mwh: 30\n", "")
+    result = run_cli("validate", str(write_scenario(two)))
+    assert result.exit_code == 2
+    assert "15 power markets and 2 generators: at most 16 together" in result.stderr
+
+
+def test_a_refresh_knows_the_generated_halvings_past_the_horizon() -> None:
+    """A fleet bought in a five-year horizon's last years runs into the 2032 halving: with
+    halving_months omitted the refresh rule knows it; the subsidy in the horizon does not
+    move."""
+    from siteopt.app.params import kernel_inputs
+    from siteopt.kernels.market import subsidy_schedule
+    from siteopt.model.load import apply_overrides
+
+    texas = load_scenario(SCENARIOS[[p.name for p in SCENARIOS].index("texas.yaml")])
+    short = apply_overrides(texas, ["horizon_years=5"])
+    assert short.market.halving_months is None and short.halvings == ("2028-04",)
+    k = kernel_inputs(short)
+    assert k.market.halving_months == ("2028-04", "2032-04")
+    horizon_only = dataclasses.replace(
+        k, market=dataclasses.replace(k.market, halving_months=("2028-04",))
+    )
+    assert (subsidy_schedule(k) == subsidy_schedule(horizon_only)).all()
