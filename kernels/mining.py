@@ -136,13 +136,6 @@ def generations(site: SiteParams, months: int) -> tuple[np.ndarray, np.ndarray]:
     return ph, m.asic_cost_usd_th * TH_PER_PH * ph
 
 
-def refresh_annuity(site: SiteParams, discount_rate: float) -> float:
-    """PV of 1 a month over one refresh period, the first now: what a monthly margin gain
-    is worth over a fleet's life [months]."""
-    v = (1.0 + discount_rate) ** (-1.0 / 12.0)
-    return float(np.sum(v ** np.arange(refresh_period(site), dtype=np.float64)))
-
-
 # what the subsidy is multiplied by at a halving: the hashprice after the next known
 # halving, at this month's price, hashrate and fee share
 HALVED = 0.5
@@ -161,7 +154,7 @@ class RefreshWeights:
     years can hold, is valued at the first one's). A month i of the life also counts
     (1 - ``attrition``) ^ (i / 12): the new fleet and the one it replaces both lose that
     share of their machines a year, and the gain with them. Without attrition ``before +
-    after`` is :func:`refresh_annuity`.
+    after`` is the annuity of one refresh period, the first month now.
     """
 
     before: np.ndarray  # [months]
@@ -285,10 +278,9 @@ def _hashing_over_power(
 ):
     """A month's revenue (its ancillary capacity payment with it) less the power it buys
     per grid MW at hashprice ``hp``, for a fleet of ``ph_per_mw`` of which ``alive`` still
-    works, or where
-    idling is better (mining_streams' rule) what an idle month saves, the opex (``opex``
-    that month) it avoids over the 4CP charge (``fourcp``) running would pay [USD]. Only
-    differences between fleets are read."""
+    works, or where idling is better (mining_streams' rule) what an idle month saves, the
+    opex (``opex`` that month) it avoids over the 4CP charge (``fourcp``) running would pay
+    [USD]. Only differences between fleets are read."""
     m = site.mining
     value = value_per_mwh(hp, ph_per_mw, pool_fee)
     hours_up = hours * m.uptime
@@ -316,10 +308,9 @@ def running_fleet(
     where the same in every scenario, else (N, T)). The fleet at the start was bought at the
     start's price (``asic_cost_usd_th``), at month 0."""
     m = site.mining
-    t = np.arange(months)
     _, buy_gen = generations(site, months)
     if m.refresh == "always":
-        bought = (t // refresh_period(site)) * refresh_period(site)
+        bought = refresh_starts(site, months)
         return bought, buy_gen[bought]
     if m.refresh == "never" or fleet_.generation is None:
         return np.zeros(months, dtype=np.int64), np.full(months, buy_gen[0])
@@ -397,7 +388,7 @@ def mining_streams(
     value = value_per_mwh(market.hashprice, per_month(fleet_.ph_per_mw, xp), pool_fee)
     hours_up = xp.asarray(cal.hours)[None, :] * m.uptime
     fourcp = running_fourcp(site, power, transmission_4cp_usd_kw_year, xp=xp)
-    earned = xp.zeros_like(value)
+    earned = 0.0  # without a programme: no (N, T) array of zeros on the hot path
     if site.curtailable:
         run, price_share = curtailment(value, power.level, power.curve, xp=xp)
         if service is not None:
