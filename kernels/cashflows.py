@@ -19,6 +19,7 @@ import pandas as pd
 
 from .backend import Backend
 from .chunks import ChunkSize, KeptMarket, ordered_map, stream_chunks, usable_cores
+from .cloud import CLOUD_LINES, gpu_loan_monthly, monthly_lines, tail_value_monthly
 from .coefficients import TERMINAL_WINDOW
 from .debt import Loan, annuity_due
 from .exit_value import ExitTerms, exit_terms
@@ -69,6 +70,7 @@ LINE_ITEMS = (
     "ai_property_tax",
     "ai_relet_capex",
     "ai_refit_capex",
+    *CLOUD_LINES,
     "equity_capex",
     "debt_service",
     "refinancing_draw",
@@ -87,6 +89,9 @@ TAXABLE_ITEMS = (
     "ai_opex",
     "ai_power",
     "ai_property_tax",
+    "cloud_prepayment",
+    "cloud_operations",
+    "gpu_residual",
 )
 # Memo lines, monthly: the project debt drawn with the capex (behind equity_capex), the
 # interest inside debt_service, the tax that interest saves (inside income_tax), the
@@ -322,7 +327,9 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
     level = 0.0
     if pays_power:
         level = ai_power[:, t_end - TERMINAL_WINDOW :].sum(axis=1) / TERMINAL_WINDOW
-    hall_exit = L * _exit_value_monthly(scenario, terms, ten, level, xp=xp)
+    cloud = monthly_lines(contract, ten, cal, L, xp=xp)
+    cloud_tail = tail_value_monthly(contract, ten, terms, t_end, xp=xp)
+    hall_exit = L * _exit_value_monthly(scenario, terms, ten, level, xp=xp, tail_extra=cloud_tail)
     # a hall still being built at T: the buyer pays its lease's value less the capex to come
     hall_exit -= landlord[:, 0] * max(1.0 - float(spend.sum()), 0.0)
     back = (ms.margin * (t >= t_end - TERMINAL_WINDOW) * (t >= mining_from)).sum(axis=1)
@@ -343,6 +350,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
         "debt_service": -debt.service,
         "refinancing_draw": debt.refinanced,
         "asic_capex": purchase,
+        **cloud,
     }
     memo = {
         "debt_draw": debt_draw,
@@ -352,11 +360,20 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
         "tenant_capex": tenant * spend,
     }
     events = {
-        "asic": 0.0,
+        "asic": -cloud["gpu_capex"] if cloud else 0.0,
         "equipment": q * placed - relet_capex - refund - refits,
         "building": (1.0 - q) * placed,
     }
-    return _Hall(lines, memo, returned, hall_exit, debt.owed, events)
+    owed = debt.owed
+    gpu_loan = gpu_loan_monthly(scenario, contract, ten, t_end, L, xp=xp)
+    if gpu_loan is not None:  # drawn with the GPUs: the equity's capex is net of it
+        draw, service, interest, gpu_owed = gpu_loan
+        lines["equity_capex"] = lines["equity_capex"] + draw
+        lines["debt_service"] = lines["debt_service"] - service
+        memo["debt_draw"] = memo["debt_draw"] + draw
+        memo["debt_interest"] = memo["debt_interest"] + interest
+        owed = owed + gpu_owed
+    return _Hall(lines, memo, returned, hall_exit, owed, events)
 
 
 def _refits(scenario, site, contract, build_year, ten, L, prices, t, *, xp):
@@ -472,9 +489,10 @@ def _refinanced_share(loan, start, noi, draws, nominal, ai, t_end, *, xp):
     return xp.where(per_mw > 0, xp.minimum(capacity, safe) / safe, 0.0)
 
 
-def _exit_value_monthly(scenario: Portfolio, terms: ExitTerms, ten, power, *, xp):
+def _exit_value_monthly(scenario: Portfolio, terms: ExitTerms, ten, power, *, xp, tail_extra=0.0):
     """The hall's value at T per IT MW (siteopt.kernels.exit_value), its sums over months
-    taken one month at a time."""
+    taken one month at a time; ``tail_extra`` what a buyer takes over with the first
+    contract running then (kernels.cloud.tail_value_monthly)."""
     sched, months = ten.schedule, scenario.months
     u, v, g = terms.lease_month, terms.unlevered_month, terms.price_month
     k, start, mrf = ten.rent_months, ten.start, ten.market_rent_factor
@@ -514,6 +532,7 @@ def _exit_value_monthly(scenario: Portfolio, terms: ExitTerms, ten, power, *, xp
                 0.0,
             )
     running = lease + v**lease_end * after - refits
+    running = running + xp.where(kind == TAIL_CONTRACT, tail_extra, 0.0)
     # empty at T: the successor to come
     wait = ten.vacant_after
     successor = _vacancy_then_let(terms, sched, k, wait, start, mrf, power, ten.refund_at_end,

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .cloud import cloud_pv, gpu_loan_pv, tail_value
 from .debt import (
     Loan,
     construction_interest_pv,
@@ -186,16 +187,24 @@ def ai_coefficients(
         streams, fleet_, site.ai.pue, ten.mining_from, cal, scenario, tw, xp=xp
     )
     per_mw = per_mw + xp.where(ten.to_mining, returned, 0.0)
+    per_mw = per_mw + cloud_pv(scenario, contract, ten, cal, tw, xp=xp)
+    gpu_debt, gpu_owed = gpu_loan_pv(scenario, contract, ten, cal, tw.rate, xp=xp)
+    per_mw = per_mw + gpu_debt
     terms = exit_terms(scenario, site_index, contract_index, build_year, hall.extra_months)
     power = power_level(streams, cal, contract.power_pass_through, xp)
-    hall_tv = cal.discount[-1] * tw.after_tax * hall_exit_value(scenario, terms, ten, power, xp=xp)
+    cloud_tail = tail_value(contract, ten, terms, cal.months, xp=xp)
+    hall_tv = (
+        cal.discount[-1]
+        * tw.after_tax
+        * hall_exit_value(scenario, terms, ten, power, xp=xp, tail_extra=cloud_tail)
+    )
     per_mw = per_mw + hall_tv
     unfinished = cal.discount[-1] * tw.after_tax * hall.unfinished()
     per_capex = hall.capex() - hall.refunds() - hall.property_tax() - unfinished
     debt = _DebtFlows(scenario, site_index, contract_index, build_year, ten, draws, cal, tw, xp)
     refinanced = debt.refinanced_share(streams) if debt.loan.refinance else None
     loan = debt.per_capex(refinanced)
-    terminal = hall_tv + xp.where(ten.to_mining, returned_tv, 0.0)
+    terminal = hall_tv + xp.where(ten.to_mining, returned_tv, 0.0) - gpu_owed
     return AICoefficients(
         per_mw=per_mw,
         per_capex=per_capex + loan.value + loan.shield,

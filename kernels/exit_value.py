@@ -167,12 +167,15 @@ def hall_exit_value(
     power: Any,
     *,
     xp: ModuleType,
+    tail_extra: Any = 0.0,
 ) -> Any:
     """The hall's value at T per IT MW, pre-tax, as the module docstring prices it: 0 unless
     it is the equity's AI hall then, never below 0 [USD/MW].
 
     ``power``: the grid power of an IT MW a month at its last 12 months' level where the
-    landlord pays it, else 0 [USD/MW-month].
+    landlord pays it, else 0 [USD/MW-month]. ``tail_extra``: the value at T of what a
+    buyer takes over with the first contract where it runs then (a cloud contract's
+    flows, kernels.cloud.tail_value).
     """
     sched, months = ten.schedule, scenario.months
     u, v, g = terms.lease_month, terms.unlevered_month, terms.price_month
@@ -208,6 +211,7 @@ def hall_exit_value(
     after = reversion(terms, renew_base, successor_then, prices_end, mrf, power,
                       first & terms.takes, xp)  # fmt: skip
     running = lease + v ** (offset + left) * after - _refits(terms, ten, first, end, months, xp)
+    running = running + xp.where(kind == TAIL_CONTRACT, tail_extra, 0.0)
     # a hall empty at T: the successor to come
     wait = ten.vacant_after.astype(xp.float64)
     due = xp.minimum(k + ten.vacant_after, last)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .cloud import cloud_cost_per_month, is_cloud, milestone_terminated, renewal_base
 from .debt import Loan
 from .factor import factor_level, loaded, loaded_uniform
 from .forward import monthly_curve
@@ -240,7 +241,8 @@ class RentSchedule:
     contract_rent : ndarray (M,) [USD/MW-month]
         Escalated price times the ramp share.
     market_base : ndarray (M,) [USD/MW-month]
-        Escalated price: the first tenant's renewals pay it times the market factor.
+        Escalated price: the first tenant's renewals pay it times the market factor (a
+        cloud customer's renewal leases the hall as colocation: the successor base).
     successor_base : ndarray (M,) [USD/MW-month]
         Escalated successor price: successors (and their renewals) pay it times the factor.
     term_months : int
@@ -279,12 +281,20 @@ def rent_schedule(contract: ContractParams, months: int) -> RentSchedule:
     for phase in contract.ramp:
         ramp[edge : edge + phase.months] = phase.share
         edge += phase.months
+    successor_base = base if successor is None else 1000.0 * successor * growth
     return RentSchedule(
         base * ramp,
-        base,
-        base if successor is None else 1000.0 * successor * growth,
+        renewal_base(contract, base, successor_base),
+        successor_base,
         int(round(12 * contract.term_years)),
     )
+
+
+def term_revenue_usd_mw(contract: ContractParams) -> float:
+    """The first term's scheduled rent (a cloud contract's revenue) per IT MW, undiscounted,
+    before any index [USD/MW]."""
+    sched = rent_schedule(contract, 0)
+    return float(sched.contract_rent[: sched.term_months].sum())
 
 
 def ramp_months(contract: ContractParams) -> int:
@@ -304,15 +314,16 @@ def stabilised_noi_usd_mw_month(
     if contract.price_follows_index:  # signed at the index's expected level then
         cs = construction_start(scenario, build_year)
         rent *= float(np.exp(scenario.market.ai.rent_drift * cs / 12.0))
-    cost = (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * (
-        1.0 + scenario.market.cost_inflation
-    ) ** (at / 12.0)
+    prices = (1.0 + scenario.market.cost_inflation) ** (at / 12.0)
+    cost = (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * prices
     if not contract.power_pass_through:
         pm = scenario.power_markets[site.market]
         price = pm.price_usd_mwh
         if pm.forward_usd_mwh is not None:  # the forward's level that month
             price = float(monthly_curve(pm.forward_usd_mwh, at + 1)[at])
         cost += ai.pue * (price * 730.0 + pm.transmission_4cp_usd_kw_year * 1000.0 / 12)
+    if is_cloud(contract):
+        cost += cloud_cost_per_month(contract, prices)
     return rent - cost
 
 
@@ -461,6 +472,9 @@ class Tenancy:
         The AI rent index as these leases meet it (kernels/rent_index.py).
     tail_factor : array [-]
         The factor of the market lease running at T (:meth:`market_factor` at its start).
+    terminated : array of bool
+        A cloud customer terminated at a delivery later than its milestone (an exit at
+        relative month 0; kernels/cloud.py).
     """
 
     schedule: RentSchedule
@@ -486,6 +500,7 @@ class Tenancy:
     refund_at_end: Any
     index: RentIndex  # the AI rent index as these leases meet it
     tail_factor: Any  # the factor of the market lease running at T (TAIL_OWN/SUCCESSOR)
+    terminated: Any = None  # a cloud customer terminated at a late delivery (kernels/cloud.py)
 
     @property
     def signed(self) -> Any:
@@ -644,6 +659,10 @@ def tenancy(
         ("exit", contract_index),
         lambda: exit_months(scenario, site_index, contract_index, scenarios, xp=xp, draws=draws),
     )
+    terminated = milestone_terminated(
+        scenario, site_index, contract_index, draws.delay_months, scenarios, xp=xp
+    )
+    first_exit = xp.where(terminated, 0, first_exit)  # a cloud customer leaving at delivery
     exited = first_exit < sched.term_months
     end = xp.where(exited, first_exit, sched.term_months)  # of the tenancy running now
     c_end = end
@@ -732,6 +751,7 @@ def tenancy(
         refund_at_end=refund_at_end,
         index=index,
         tail_factor=tail_factor,
+        terminated=terminated,
     )
 
 

@@ -20,6 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from .cloud import (
+    gpu_loan_monthly,
+    is_cloud,
+    prepayment_month,
+    prepayment_usd_mw,
+    residual_share,
+    tail_value,
+)
 from .coefficients import TERMINAL_WINDOW, AICoefficients, SiteStreams, power_level
 from .debt import Loan, annuity_due
 from .exit_value import exit_terms, hall_exit_value
@@ -133,12 +141,14 @@ def ppa_income(ppa: Any, years: YearTables, xp: ModuleType) -> Any:
 class GroupIncome:
     """A (site, build year, contract)'s taxable income by tax year: per IT MW, per USD of
     capex at today's prices, and the loan's interest per USD of capex ((N, Y) each); the
-    rate the loan's flows are discounted at."""
+    rate the loan's flows are discounted at; a cloud contract's GPU loan's interest per IT
+    MW ((N, Y), or 0 without one)."""
 
     per_mw: Any
     per_capex: Any
     interest_per_capex: Any
     market_rate: float
+    interest_per_mw: Any = 0.0
 
 
 def group_income(
@@ -187,12 +197,59 @@ def group_income(
     terms = exit_terms(scenario, site_index, contract_index, build_year,
                        len(sched.contract_rent) - months)  # fmt: skip
     power = power_level(streams, cal, contract.power_pass_through, xp)
-    per_mw[:, -1] = per_mw[:, -1] + hall_exit_value(scenario, terms, ten, power, xp=xp)
+    cloud_tail = tail_value(contract, ten, terms, months, xp=xp)
+    per_mw[:, -1] = per_mw[:, -1] + hall_exit_value(
+        scenario, terms, ten, power, xp=xp, tail_extra=cloud_tail
+    )
+    per_mw = per_mw + _cloud_income(contract, ten, cal, years, xp)
     per_capex = _landlord_income(scenario, contract, site, build_year, ten, draws, cal, years, xp)
     per_capex = per_capex - _refund_deductions(contract, ten, cal, years, xp)
     interest = _interest(scenario, site, contract, build_year, coef, draws, cal, years, xp)
     loan = Loan.of(scenario, contract)
-    return GroupIncome(per_mw, per_capex, interest, loan.market_rate)
+    gpu_interest: Any = 0.0
+    gpu_loan = gpu_loan_monthly(scenario, contract, ten, months, 1.0, xp=xp)
+    if gpu_loan is not None:
+        whole = xp.zeros(n, dtype=xp.int64), xp.full(n, months)
+        gpu_interest = by_year(prefix(gpu_loan[2], xp=xp), *whole, edges, xp)
+    return GroupIncome(per_mw, per_capex, interest, loan.market_rate, gpu_interest)
+
+
+def _in_year(amount: Any, month: Any, edges: np.ndarray, xp: ModuleType) -> Any:
+    """(N, Y): ``amount`` (N,) booked in the tax year of calendar ``month`` (N,)."""
+    year = xp.searchsorted(xp.asarray(edges), xp.asarray(month), side="right") - 1
+    return amount[:, None] * (xp.arange(len(edges) - 1)[None, :] == year[:, None])
+
+
+def _cloud_income(contract, ten, cal, years, xp) -> Any:
+    """Per IT MW: a cloud contract's taxable flows by year (the prepayment, its credits and
+    refund, operations, the GPUs' sale) less the GPUs' depreciation (kernels/cloud.py); 0
+    for colocation."""
+    if not is_cloud(contract):
+        return 0.0
+    months, edges = cal.months, years.edges
+    start, c_end, k_end = ten.start, ten.contract_months, ten.rent_months
+    sched = ten.schedule
+    n = start.shape[0]
+    rent = xp.asarray(prefix(sched.contract_rent[:months], xp=np))
+    zero = xp.zeros(n, dtype=xp.int64)
+    revenue = relative_by_year(rent, start, zero, xp.clip(c_end, 0, k_end), edges, xp)
+    out = -contract.prepayment_share * ten.signed[:, None] * revenue
+    paid = prepayment_usd_mw(contract, sched.contract_rent, sched.term_months) * ten.signed
+    arrives = xp.full(n, prepayment_month(contract, ten.construction, months))
+    out = out + _in_year(paid, arrives, edges, xp)
+    late = ten.terminated & (start < months)
+    at_start = xp.minimum(start, months - 1)
+    out = out - _in_year(xp.where(late, paid, 0.0), at_start, edges, xp)
+    costs = xp.asarray(prefix(cal.cost[:-1], xp=np))
+    ops = by_year(costs, ten.rent_start, ten.contract_end, edges, xp)
+    out = out - contract.operations_usd_mw_month * ops
+    gpu = contract.gpu_capex_usd_mw
+    end = start + c_end
+    sold = (c_end > 0) & (end < months)
+    sale = xp.where(sold, gpu * residual_share(contract, c_end, xp), 0.0)
+    out = out + _in_year(sale, xp.minimum(end, months - 1), edges, xp)
+    bought = xp.where((c_end > 0) & (start < months), gpu, 0.0)
+    return out - _event_deductions(bought, at_start, xp.asarray(years.asic), xp)
 
 
 def _event_deductions(amount: Any, month: Any, table: Any, xp: ModuleType) -> Any:

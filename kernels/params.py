@@ -231,6 +231,18 @@ class ContractParams:
     # the debt of its halls when the contract has its own (resolved over the portfolio's by
     # the adapter); None: the portfolio's (FinancingParams.debt)
     financing: DebtParams | None = None
+    # an AI cloud contract (kernels/cloud.py): the miner runs the GPUs; colocation: the tenant
+    kind: str = "colocation"  # colocation | cloud
+    gpu_capex_usd_mw: float | None = None  # [USD/MW IT]
+    gpu_life_years: float = 5.0  # [years]
+    gpu_residual_curve: tuple[float, ...] = (0.6, 0.4, 0.25, 0.15, 0.1)  # [share of cost]
+    prepayment_share: float = 0.0  # [share of the first term's revenue]
+    prepayment_months: int = 0  # [months from construction start]
+    gpu_loan_to_cost: float = 0.0  # [share of the GPUs' cost]
+    gpu_debt_rate: float | None = None  # [1/yr]; None: the contract's debt rate
+    operations_usd_mw_month: float = 0.0  # [USD/MW IT-month at today's prices]
+    milestone_months: int | None = None  # [months past plan]; None: no milestone
+    milestone_termination_prob: float = 0.0  # [probability]
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
 
     Levels run from ``ai_step_mw`` to the site's AI limit in steps of
     ``ai_step_mw``; a level above a contract's ``max_mw`` is not offered for it, nor one
-    above the site's ``retrofit_mw`` for a ``retrofit_only`` contract.
+    above the site's ``retrofit_mw`` for a ``retrofit_only`` contract, nor one below its
+    ``min_mw`` where its ``eligible_sites`` name this site alone (no plan could take it).
     """
     site = scenario.sites[site_index]
     options = [SiteOption(site_index, "hash", 0.0, None, None)]
@@ -105,13 +106,21 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
         most = contract.max_mw
         if contract.retrofit_only:
             most = min(most, site.ai.retrofit_mw)
+        least = contract.min_mw if one_site_only(contract) else 0.0  # here or nowhere
+        offered = levels[(levels <= most + 1e-9) & (levels >= least - 1e-9)]
         for year in scenario.decision_years:
             if not open_in(scenario, contract, year):
                 continue  # the offer lapsed before this build year starts
-            for level in levels[levels <= most + 1e-9]:
+            for level in offered:
                 label = f"ai{level:g}-{year}-{contract.name}"
                 options.append(SiteOption(site_index, label, float(level), year, c_index))
     return options
+
+
+def one_site_only(contract: Any) -> bool:
+    """The contract's ``eligible_sites`` name a single site: signed there or nowhere, at
+    its ``min_mw`` at least."""
+    return contract.eligible_sites is not None and len(set(contract.eligible_sites)) == 1
 
 
 def open_in(scenario: Portfolio, contract: ContractParams, build_year: int) -> bool:
@@ -417,6 +426,8 @@ class _CarriedLosses:
             + capex * group.per_capex[:, None, :]
         )
         interest = capex * group.interest_per_capex[:, None, :]
+        if not isinstance(group.interest_per_mw, float):  # a cloud contract's GPU loan
+            interest = interest + levels * group.interest_per_mw[:, None, :]
         rate = group.market_rate
         market_last = xp.asarray((1.0 + rate) ** (-self.years.last_months / 12.0))
         return income, interest, market_last

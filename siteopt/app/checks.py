@@ -8,11 +8,15 @@ summary.json keeps.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from siteopt.app.params import kernel_inputs
 from siteopt.kernels.hosting import capex_usd, construction_start, equity_per_capex
 from siteopt.kernels.market import month_label
 from siteopt.kernels.params import Portfolio, month_index
-from siteopt.kernels.sites import open_in, site_options
+from siteopt.kernels.sites import one_site_only, open_in, site_options
 from siteopt.model.plausibility import (
     Finding,
     ScenarioWarning,
@@ -54,6 +58,15 @@ def unsignable_contracts(scenario: Scenario) -> list[Finding]:
     return out
 
 
+def _largest_level(s: Portfolio, site: Any, contract: Any) -> float:
+    """The largest AI level the site could offer the contract, its minimum aside [MW]."""
+    step = s.build.ai_step_mw
+    most = min(site.ai.max_it_mw, contract.max_mw)
+    if contract.retrofit_only:
+        most = min(most, site.ai.retrofit_mw)
+    return step * float(np.floor(most / step + 1e-9))
+
+
 def _unsignable_reason(s: Portfolio, c_index: int, options: list, budget: float) -> str | None:
     contract = s.contracts[c_index]
     if not options:
@@ -63,6 +76,13 @@ def _unsignable_reason(s: Portfolio, c_index: int, options: list, budget: float)
             return (
                 f"can never be signed: available_until {contract.available_until} is before "
                 "every build year's construction start"
+            )
+        hosts = [site for site in s.sites if contract in s.contracts_for(site)]
+        if hosts and one_site_only(contract):  # its levels stop below its minimum there
+            top = _largest_level(s, hosts[0], contract)
+            return (
+                f"can never be signed: min_mw {format_number(contract.min_mw)} MW is above the "
+                f"{format_number(top)} MW its eligible sites can host"
             )
         return (
             "can never be signed: no eligible site can host AI (no ai section, or "

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from siteopt.app.params import kernel_inputs
+from siteopt.kernels.cloud import cloud_cost_per_month
 from siteopt.kernels.market import (
     hashprice_usd_ph_day,
     horizon_calendar,
@@ -96,6 +97,8 @@ class AIEconomics:
         0 when the tenant pays the power (``power_pass_through``), else the grid
         draw (IT x pue) around the clock at the site's blended price.
     opex_usd_mw_day : float [USD/MW IT-day]
+        The hall's; for a cloud contract also its operations and its GPUs' cost net of
+        their sale at the term's end, spread over the term.
     margin_usd_mw_day : float [USD/MW IT-day]
     """
 
@@ -293,6 +296,8 @@ def ai_unit_economics(site: Site, contract: Contract, power_price: float) -> AIE
         raise ValueError(f"site {site.name} has no ai section")
     revenue = contract.price_usd_kw_month * 1000.0 / DAYS_PER_MONTH
     opex = site.ai.opex_usd_mw_month / DAYS_PER_MONTH
+    if contract.kind == "cloud":  # its operations, and its GPUs net of their sale
+        opex += cloud_cost_per_month(contract, 1.0) / DAYS_PER_MONTH
     power = 0.0 if contract.power_pass_through else 24.0 * site.ai.pue * power_price
     return AIEconomics(
         contract=contract.name,

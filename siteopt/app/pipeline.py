@@ -31,6 +31,7 @@ from siteopt.app.explain import (
 from siteopt.app.finance import increment, returns, yield_on_cost
 from siteopt.app.plan import plan_problem
 from siteopt.app.staged import StagedOutcome, StagedStates, StaticPlan, staged_policy, staged_states
+from siteopt.app.structures import StructureComparison, compare_structures
 from siteopt.app.validation import (
     Validation,
     check_validate,
@@ -224,6 +225,8 @@ class SolveOutcome:
     market: MarketFan | None = None
     # the plan's NPV on the central path (--deterministic's); None in a deterministic run
     central_npv_usd: float | None = None
+    # colocation beside cloud at each site with options of both (siteopt.app.structures)
+    structures: tuple[StructureComparison, ...] = ()
     # the plan and the risk-neutral plan on fresh draws (a solve with a risk term, or
     # --validate); None otherwise
     validation: Validation | None = None
@@ -843,6 +846,9 @@ def finish(
         if converted
         else None
     )
+    structures = compare_structures(
+        valuation.portfolio, valuation.options.table, valuation.site_options, rows, markets
+    )
     del markets
     increments = {
         i: increment(cashflows, hashing, scenario.sites[i].name, *_loan_months(valuation, plans, i))
@@ -889,6 +895,7 @@ def finish(
         central_npv_usd=(
             None if scenario.simulation.deterministic else central_npv(scenario, plans["plan"])
         ),
+        structures=structures,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siteopt.kernels.cloud import GpuLoan, planned_flows_usd
 from siteopt.kernels.forward import btc_log_drift
 from siteopt.kernels.hosting import (
     capex_usd,
@@ -22,6 +23,7 @@ from siteopt.kernels.hosting import (
     mining_left_mw,
     mining_while_built_mw,
     spend_months,
+    term_revenue_usd_mw,
 )
 from siteopt.kernels.market import horizon_calendar, month_label
 from siteopt.kernels.mining import fixed_hashing_ph_per_mw, hashrate_eh_per_mw
@@ -154,6 +156,12 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
         loan = float(loan_per_capex(scenario, site, contract, opt.build_year, 1.0))
         debt = loan * float(spend.sum())
         first_rent = cs + site.ai.lead_time_months
+        capex_by_month = capex_by_month + planned_flows_usd(
+            scenario, contract, cs, first_rent, opt.it_mw, term_revenue_usd_mw(contract)
+        )
+        gpu_loan = GpuLoan.of(scenario, contract)
+        if gpu_loan is not None and first_rent < months:
+            debt += opt.it_mw * gpu_loan.drawn
         row["online_month"] = month_label(scenario, first_rent)
     row["equity_capex_usd"] = float(capex_by_month.sum())
     row["debt_usd"] = debt

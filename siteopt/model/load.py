@@ -432,6 +432,69 @@ def check_contracts(s: Scenario) -> list[tuple[PathKey, str]]:
                 out.append((("contracts", i, "eligible_sites", j), f"site '{site}' does not exist"))
         if c.ramp and sum(p.months for p in c.ramp) > 12 * c.term_years:
             out.append((("contracts", i, "ramp"), "ramp phases last longer than the term"))
+        out += _cloud_terms(i, c)
+    return out
+
+
+CLOUD_ONLY = (
+    "gpu_capex_usd_mw",
+    "prepayment_share",
+    "prepayment_months",
+    "gpu_loan_to_cost",
+    "gpu_debt_rate",
+    "operations_usd_mw_month",
+    "milestone_months",
+    "milestone_termination_prob",
+)
+
+
+def _cloud_terms(i: int, c: Any) -> list[tuple[PathKey, str]]:
+    """A cloud contract's keys that contradict each other; a colocation lease that gives
+    one only a cloud contract reads a value other than its default."""
+    at = ("contracts", i)
+    if c.kind != "cloud":
+        return [
+            ((*at, key), f"{key} applies only to kind: cloud (this contract is colocation)")
+            for key in CLOUD_ONLY
+            if getattr(c, key) != type(c).model_fields[key].default
+        ]
+    out = []
+    if c.gpu_capex_usd_mw is None:
+        out.append(((*at, "gpu_capex_usd_mw"), "a cloud contract needs the GPUs' cost per MW IT"))
+    if c.power_pass_through:
+        out.append(
+            (
+                (*at, "power_pass_through"),
+                "a cloud contract's revenue pays for the power: the landlord pays it (false)",
+            )
+        )
+    if c.successor_price_usd_kw_month is None:
+        out.append(
+            (
+                (*at, "successor_price_usd_kw_month"),
+                "after a cloud contract the hall is leased as colocation: give that rent "
+                "[USD/kW IT-month]",
+            )
+        )
+    if c.tenant_funded_share > 0:
+        out.append(
+            ((*at, "tenant_funded_share"), "a cloud customer funds no hall: it buys capacity")
+        )
+    if c.term_years > c.gpu_life_years + 1e-9:
+        out.append(
+            (
+                (*at, "term_years"),
+                f"term {c.term_years:g} years outlasts the GPUs' useful life "
+                f"(gpu_life_years {c.gpu_life_years:g})",
+            )
+        )
+    if c.milestone_termination_prob > 0 and c.milestone_months is None:
+        out.append(
+            (
+                (*at, "milestone_termination_prob"),
+                "a termination chance needs its delivery milestone (milestone_months)",
+            )
+        )
     return out
 
 
@@ -579,7 +642,9 @@ MAX_OPTIONS_PER_SITE = 5_000  # docs/model.md: ~50-200; each option costs a 64 K
 
 def site_option_count(s: Scenario, site_index: int) -> float:
     """Options the valuation would offer a site (siteopt.kernels.sites.site_options), counted
-    without listing them: 1 + build years x AI levels per eligible contract [count]."""
+    without listing them: 1 + build years x AI levels per eligible contract; at least as
+    many (an offer that lapses, or levels below a single-site contract's min_mw, are
+    counted) [count]."""
     site, step = s.sites[site_index], s.build.ai_step_mw
     contracts = s.contracts_for(site)
     if not contracts:

@@ -273,6 +273,8 @@ def landlord_yields(s: Scenario) -> list[Finding]:
     capex at some eligible site (the highest named)."""
     out = []
     for j, c in enumerate(s.contracts):
+        if c.kind == "cloud":  # its price buys GPU capacity, not a hall: no rent to weigh
+            continue
         found = [
             (y, s.sites[i].name)
             for i, site in enumerate(s.sites)

@@ -17,6 +17,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 YearMonth = Annotated[
@@ -617,6 +618,7 @@ class RampPhase(_Model):
 
 
 Amortization = Literal["annuity", "bullet"]
+ContractKind = Literal["colocation", "cloud"]
 AMORTIZATION_HELP = (
     "annuity: level payments after the interest-only months (never before the rent ramp "
     "ends); bullet: interest only, the balance due in the term's last month"
@@ -772,6 +774,106 @@ class Contract(_Model):
             "construction starts later is not offered; null: open over the horizon"
         ),
     )
+    kind: ContractKind = Field(
+        "colocation",
+        description=(
+            "colocation: the tenant brings its GPUs and pays rent for the hall; cloud: the "
+            "miner buys and runs the GPUs and sells their capacity, price_usd_kw_month being "
+            "the revenue per kW IT-month (the landlord pays the power, the term defaults to "
+            "gpu_life_years; the keys gpu_* to milestone_* apply)"
+        ),
+    )
+    gpu_capex_usd_mw: float | None = Field(
+        None,
+        ge=0,
+        le=1e9,
+        description=(
+            "cloud: GPUs, servers and network per MW IT, bought at first revenue [USD/MW IT] "
+            "(IREN bought ~$5.8B for ~200 MW: ~$29M)"
+        ),
+    )
+    gpu_life_years: float = Field(
+        5.0,
+        gt=0,
+        le=15,
+        description="cloud: the GPUs' useful life; the term may not outlast it [years]",
+    )
+    gpu_residual_curve: tuple[Share, ...] = Field(
+        (0.6, 0.4, 0.25, 0.15, 0.1),
+        min_length=1,
+        max_length=15,
+        description=(
+            "cloud: resale value of the GPUs at the end of each year of age, as a share of "
+            "their cost [0-1]; linear within a year, the last share held after; they are "
+            "sold when the cloud contract ends"
+        ),
+    )
+    prepayment_share: Share = Field(
+        0.0,
+        description=(
+            "cloud: share of the first term's contract revenue the customer prepays, credited "
+            "against its monthly bills over the term [0-1] (IREN-Microsoft: 20%)"
+        ),
+    )
+    prepayment_months: int = Field(
+        0,
+        ge=0,
+        le=120,
+        description="cloud: months from signing (construction start) to the prepayment [months]",
+    )
+    gpu_loan_to_cost: float = Field(
+        0.0,
+        ge=0,
+        le=0.95,
+        description=(
+            "cloud: share of the GPUs' cost borrowed when they are bought, repaid in level "
+            "monthly payments over the term and at once if the contract ends early; its flows "
+            "are discounted at the contract's debt's market rate [-] (IREN borrowed $3.6B "
+            "against $5.8B of GPUs)"
+        ),
+    )
+    gpu_debt_rate: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="cloud: the GPU loan's rate [1/yr]; null: the rate of the contract's debt",
+    )
+    operations_usd_mw_month: float = Field(
+        0.0,
+        ge=0,
+        le=1e7,
+        description=(
+            "cloud: running the GPU service (staff, network, software, support, insurance) "
+            "per MW IT-month at today's prices, beside the site's ai opex [USD/MW IT-month]"
+        ),
+    )
+    milestone_months: int | None = Field(
+        None,
+        ge=0,
+        le=120,
+        description=(
+            "cloud: months delivery may slip past plan before the customer may terminate "
+            "[months]; null: no delivery milestone"
+        ),
+    )
+    milestone_termination_prob: Share = Field(
+        0.0,
+        description=(
+            "cloud: chance the customer terminates at a delivery later than milestone_months: "
+            "no revenue, the prepayment refunded, no GPUs bought, the hall re-let [0-1]"
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cloud_pays_power(cls, data: Any) -> Any:
+        """A cloud contract's power is the landlord's unless the file says otherwise (a
+        contradiction load.check_contracts reports), and its term is its GPUs' life unless
+        given."""
+        if isinstance(data, dict) and data.get("kind") == "cloud":
+            life = data.get("gpu_life_years", 5.0)
+            data = {"power_pass_through": False, "term_years": life, **data}
+        return data
 
 
 class Financing(_Model):

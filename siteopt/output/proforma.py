@@ -74,12 +74,18 @@ VALUE_ROWS: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
     "rent": ("AI rent", (("ai_rent", 1.0),)),
     "mining_revenue": ("mining revenue", (("mining_revenue", 1.0),)),
     "mining_ancillary": ("mining ancillary services", (("mining_ancillary", 1.0),)),
+    "cloud_prepayment": (
+        "AI cloud prepayment, less its credits",
+        (("cloud_prepayment", 1.0),),
+    ),
+    "gpu_residual": ("GPUs sold", (("gpu_residual", 1.0),)),
     "ppa": ("PPA settlement", (("ppa_settlement", 1.0),)),
     "mining_power": ("mining power", (("mining_power", 1.0),)),
     "mining_opex": ("mining opex and SG&A", (("mining_opex", 1.0),)),
     "mining_4cp": ("mining 4CP charge", (("mining_4cp", 1.0),)),
     "ai_opex": ("AI opex and SG&A", (("ai_opex", 1.0),)),
     "ai_power": ("AI power (where the landlord pays it)", (("ai_power", 1.0),)),
+    "cloud_operations": ("AI cloud operations", (("cloud_operations", 1.0),)),
     "property_tax": (
         "property tax",
         (("mining_property_tax", 1.0), ("ai_property_tax", 1.0)),
@@ -88,6 +94,7 @@ VALUE_ROWS: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
     "interest": ("interest (capitalised or paid)", (("debt_interest", -1.0),)),
     "landlord_capex": ("landlord's capex", (("equity_capex", 1.0), ("debt_draw", -1.0))),
     "asic_capex": ("ASIC capex", (("asic_capex", 1.0),)),
+    "gpu_capex": ("GPU capex", (("gpu_capex", 1.0),)),
     "other_capex": ("re-let and refit capex", (("ai_relet_capex", 1.0), ("ai_refit_capex", 1.0))),
     "draws": ("debt drawn", (("debt_draw", 1.0), ("refinancing_draw", 1.0))),
     "refinancing": ("of which a refinancing of a bullet", (("refinancing_draw", 1.0),)),
@@ -211,18 +218,9 @@ def _equity_by_year(frame: pd.DataFrame, sites: Sequence[str], portfolio: Portfo
     return np.array([*years, float(monthly["terminal_value"].sum())])
 
 
-_OPERATING = (
-    "rent",
-    "mining_revenue",
-    "mining_ancillary",
-    "ppa",
-    "mining_power",
-    "mining_opex",
-    "mining_4cp",
-    "ai_opex",
-    "ai_power",
-    "property_tax",
-)
+_REVENUE = ("rent", "mining_revenue", "mining_ancillary", "cloud_prepayment", "gpu_residual", "ppa")
+_COSTS = ("mining_power", "mining_opex", "mining_4cp", "ai_opex", "ai_power", "cloud_operations")
+_OPERATING = (*_REVENUE, *_COSTS, "property_tax")
 
 
 def _monthly(frame: pd.DataFrame, sites: Sequence[str], months: int) -> dict[str, np.ndarray]:
@@ -258,16 +256,10 @@ class Row:
 
 ROWS: tuple[Row, ...] = (
     Row("h_revenue", "revenue", "section"),
-    *(
-        Row(k, VALUE_ROWS[k][0], "value")
-        for k in ("rent", "mining_revenue", "mining_ancillary", "ppa")
-    ),
+    *(Row(k, VALUE_ROWS[k][0], "value") for k in _REVENUE),
     Row("revenue", "revenue", "formula"),
     Row("h_costs", "operating costs", "section"),
-    *(
-        Row(k, VALUE_ROWS[k][0], "value")
-        for k in ("mining_power", "mining_opex", "mining_4cp", "ai_opex", "ai_power")
-    ),
+    *(Row(k, VALUE_ROWS[k][0], "value") for k in _COSTS),
     Row("property_tax", VALUE_ROWS["property_tax"][0], "value"),
     Row("costs", "operating costs", "formula"),
     Row("ebitda", "EBITDA", "formula"),
@@ -285,7 +277,10 @@ ROWS: tuple[Row, ...] = (
     Row("tax_u", "income tax without the interest", "formula"),
     Row("shield", "tax the interest saves", "formula"),
     Row("h_capex", "capex", "section"),
-    *(Row(k, VALUE_ROWS[k][0], "value") for k in ("landlord_capex", "asic_capex", "other_capex")),
+    *(
+        Row(k, VALUE_ROWS[k][0], "value")
+        for k in ("landlord_capex", "asic_capex", "gpu_capex", "other_capex")
+    ),
     Row("capex", "capex", "formula"),
     Row("tenant_capex", "tenant-funded capex", "value", "the tenant's, not a flow here"),
     Row("h_debt", "project debt", "section"),

@@ -29,6 +29,7 @@ SECTIONS = (
     "headline",
     "plan",
     "why",
+    "structures",
     "capital",
     "returns",
     "distribution",
@@ -330,6 +331,57 @@ def _why_section(data: ReportData) -> str:
         )
         body.append(_table(["constraint", "plan", "limit", "slack", ""], rows, numeric={1, 2, 3}))
     return _section("why", "Why this plan", "\n".join(body))
+
+
+def _structures_section(data: ReportData) -> str:
+    """Colocation beside cloud at each site that could take either (summary.json
+    ``structures``)."""
+    title = "Colocation or cloud"
+    comparisons = data.summary.get("structures") or []
+    if not comparisons:
+        return _section(
+            "structures",
+            title,
+            "<p class=empty>No site has both a colocation and an AI cloud offer: nothing to "
+            "set side by side.</p>",
+        )
+
+    def years(value: float | None) -> str:
+        return "not by T" if value is None else f"{value:.1f} y"
+
+    body = []
+    for c in comparisons:
+        kinds = (c["colocation"], c["cloud"])
+        rows = [
+            ["option", *(f"{mw_text(k['ai_it_mw'])} MW {k['contract']} {k['build_year']}"
+                         for k in kinds)],
+            ["in the plan", *("yes" if k["chosen"] else "" for k in kinds)],
+            ["hall capex", *(usd_m(k["hall_capex_usd"]) for k in kinds)],
+            ["GPU capex", *(usd_m(k["gpu_capex_usd"]) for k in kinds)],
+            ["equity capex (the budgets')", *(usd_m(k["equity_capex_usd"]) for k in kinds)],
+            ["AI revenue over the horizon", *(usd_m(k["revenue_usd"]) for k in kinds)],
+            ["margin after opex, power and operations",
+             *("" if k["margin"] is None else _pct(k["margin"]) for k in kinds)],
+            ["payback from construction start", *(years(k["payback_years"]) for k in kinds)],
+            ["E[NPV] of the site", *(usd_m(k["expected_npv_usd"]) for k in kinds)],
+            ["CVaR of the site", *(usd_m(k["cvar_usd"]) for k in kinds)],
+        ]  # fmt: skip
+        drivers = [[name, usd_m(value, signed=True)] for name, value in c["drivers_usd"].items()]
+        body += [
+            f"<h3>{_e(c['site'])}</h3>",
+            f"<p>{_e(c['text'])}.</p>",
+            _table(["", "colocation", "cloud"], rows, numeric={1, 2}),
+            _table(["PV, cloud less colocation", ""], drivers, numeric={1}),
+        ]
+    body.append(
+        "<p class=caption>The best option of each kind at the site by E[NPV], any MW and "
+        "build year, on the same draws. Figures from the expected cash flows: revenue and "
+        "margin undiscounted over the horizon, payback on the AI side's pre-tax cash after "
+        "debt service. The differences are PVs at the discount rate by group of "
+        "cashflows.csv's lines; the debt, at its own rate, and the tax its interest saves "
+        "are the rest of E[NPV].</p>"
+    )
+    return _section("structures", title, "\n".join(body))
 
 
 def _capital_section(data: ReportData) -> str:
@@ -876,6 +928,7 @@ def _body(data: ReportData, figs: dict[str, bytes]) -> list[str]:
         _headline(data),
         _plan_section(data, figs["plan_sites.png"]),
         _why_section(data),
+        _structures_section(data),
         _capital_section(data),
         _returns_section(data),
         _section(

@@ -11,11 +11,13 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from siteopt.app.staged import staged_summary
+from siteopt.output.plots import usd_m
 from siteopt.version import __version__
 
 if TYPE_CHECKING:
     from siteopt.app.economics import MarketFan
     from siteopt.app.pipeline import SolveOutcome
+    from siteopt.app.structures import StructureComparison
 
 
 def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
@@ -80,6 +82,8 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
         }
     if outcome.market is not None:
         summary["market"] = market_block(outcome.market)
+    # colocation beside cloud at each site that could take either ([] when none could)
+    summary["structures"] = [{**s.as_dict(), "text": structure_text(s)} for s in outcome.structures]
     if outcome.frontier is not None:
         summary["frontier"] = [dict(r) for r in outcome.frontier_records]
     if outcome.staged is not None:
@@ -89,6 +93,20 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
     if outcome.evaluated:
         summary["evaluated"] = True
     return summary
+
+
+def structure_text(s: StructureComparison) -> str:
+    """Which structure is worth more at a site, and the three largest drivers of the gap."""
+    lead = s.cloud.expected_npv_usd - s.colocation.expected_npv_usd
+    winner, loser = ("cloud", "colocation") if lead >= 0 else ("colocation", "cloud")
+    top = sorted(s.drivers.items(), key=lambda kv: -abs(kv[1]))[:3]
+    parts = "; ".join(f"{name} {usd_m(value, signed=True)}" for name, value in top)
+    risk = s.cloud.cvar_usd - s.colocation.cvar_usd
+    return (
+        f"{winner} is worth {usd_m(abs(lead))} more in E[NPV] than {loser}, with CVaR "
+        f"{usd_m(risk, signed=True)} for cloud; cloud less colocation, the largest "
+        f"differences: {parts}"
+    )
 
 
 def market_block(fan: MarketFan) -> dict[str, Any]:

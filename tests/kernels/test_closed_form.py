@@ -1510,3 +1510,100 @@ def test_revision_3_by_hand(case):
     mining = {k: v for k, v in changes.items() if not k.startswith(("contracts", "sites.0.ai"))}
     m = one_site(**MINING_CASE, **mining)
     assert expected_npv(m) == pytest.approx(paper_npv(m).npv, rel=1e-10)
+
+
+# --------------------------------------------------------------------------- AI cloud
+
+CLOUD = {
+    "name": "cloud",
+    "kind": "cloud",
+    "price_usd_kw_month": 800.0,
+    "escalator": 0.0,
+    "term_years": 3.0,
+    "annual_default_prob": 0.0,
+    "market_rent_volatility": 0.0,
+    "renewal_prob": 1.0,
+    "successor_default_prob": 0.0,
+    "relet_capex_usd_mw": 0.0,
+    "successor_price_usd_kw_month": 120.0,
+    "gpu_capex_usd_mw": 29_000_000.0,
+    "gpu_residual_curve": [0.7, 0.5, 0.35, 0.2, 0.1],
+    "prepayment_share": 0.2,
+    "prepayment_months": 2,
+    "operations_usd_mw_month": 85_000.0,
+}
+
+CLOUD_CASE = {
+    "horizon_years": 6,
+    "sites.0.mining.mw": 0.0,
+    "sites.0.ai.build_capex_usd_mw": 0.0,
+    "sites.0.ai.opex_usd_mw_month": 0.0,
+    "sites.0.ai.lead_time_months": 7,
+    "power_markets.grid.price_usd_mwh": 0.0,  # the AI power the landlord pays costs nothing
+    "financing.exit_multiple_ai": 0.0,
+    "financing.exit_multiple_mining": 0.0,
+    "contracts": [CLOUD],
+}
+
+
+def test_a_cloud_contract_by_hand():
+    """40 MW of GPU cloud for 3 years from month 7, then the customer renews as a colocation
+    tenant at $120/kW-month for 5 years (past T = 72; a buyer at T pays the rest of that
+    lease at discount_rate, and nothing after it with the multiple 0). The GPUs ($29M/MW)
+    are bought at month 7 and sold at month 43 at 35% of cost (the curve at 3 years); 20% of
+    the term's revenue arrives 2 months after signing (month 2) and is credited against
+    each bill; operations cost $85k/MW-month while the cloud contract runs."""
+    s = one_site_ai(**CLOUD_CASE)
+    v = (1 + s.discount_rate) ** (-1 / 12)
+
+    def pv(a: int, b: int) -> float:  # sum of v^t over months [a, b)
+        return sum(v**t for t in range(a, b))
+
+    cloud, colo = 1000.0 * 800.0, 1000.0 * 120.0
+    per_mw = (
+        cloud * pv(7, 43)
+        + colo * pv(43, 103)
+        + 0.2 * cloud * 36 * v**2  # the prepayment
+        - 0.2 * cloud * pv(7, 43)  # its credits
+        - 85_000.0 * pv(7, 43)
+        - 29_000_000.0 * v**7
+        + 0.35 * 29_000_000.0 * v**43
+    )
+    assert expected_npv(s, "ai40-2027-cloud") == pytest.approx(40.0 * per_mw, rel=1e-10)
+
+
+def test_a_cloud_contract_running_at_the_horizon_by_hand():
+    """The same contract built in 2030: first revenue at month 43, so at T = 72 it has 14
+    months to run. A buyer at T takes over its revenue (less the credits) and operations to
+    month 79, and the GPUs' sale then; the renewal after it is worth nothing (multiple 0)."""
+    s = one_site_ai(**{**CLOUD_CASE, "build.decision_years": [2030]})
+    v = (1 + s.discount_rate) ** (-1 / 12)
+    cs, first = 36, 43
+    net = 1000.0 * 800.0 * 0.8 - 85_000.0
+    per_mw = (
+        net * sum(v**t for t in range(first, first + 36))
+        + 0.2 * 1000.0 * 800.0 * 36 * v ** (cs + 2)
+        - 29_000_000.0 * v**first
+        + 0.35 * 29_000_000.0 * v ** (first + 36)
+    )
+    assert expected_npv(s, "ai40-2030-cloud") == pytest.approx(40.0 * per_mw, rel=1e-10)
+
+
+@pytest.mark.parametrize("rate", [0.08, 0.05], ids=["at-market", "below-market"])
+def test_a_gpu_loan_by_hand(rate):
+    """60% of the GPUs borrowed at month 7, 36 level payments from then (the first at once).
+    Pre-tax, at the market rate (the debt's 8%) the loan is worth nothing; at 5% it is worth
+    the draw less its payments discounted at 8%."""
+    base = one_site_ai(**CLOUD_CASE)
+    s = one_site_ai(
+        **{**CLOUD_CASE, "contracts": [{**CLOUD, "gpu_loan_to_cost": 0.6, "gpu_debt_rate": rate}]}
+    )
+    m = (1.08 ** (1 / 12)) ** -1
+    r = (1 + rate) ** (1 / 12) - 1
+    drawn = 0.6 * 29_000_000.0
+    payment = drawn / sum((1 + r) ** -k for k in range(36))
+    value = drawn * m**7 - payment * sum(m ** (7 + k) for k in range(36))
+    got = expected_npv(s, "ai40-2027-cloud") - expected_npv(base, "ai40-2027-cloud")
+    assert got == pytest.approx(40.0 * value, abs=1e-6 * 40.0 * drawn)
+    if rate == 0.08:
+        assert abs(got) < 1e-6 * 40.0 * drawn

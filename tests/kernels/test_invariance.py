@@ -25,6 +25,7 @@ from siteopt.kernels.cashflows import (
     option_npv,
 )
 from siteopt.kernels.debt import Loan
+from siteopt.kernels.hosting import TAIL_CONTRACT
 from siteopt.kernels.market import horizon_calendar
 from siteopt.kernels.sites import SiteOption, chunk_market, site_chunk, site_options
 from siteopt.model.load import load_scenario, with_simulation
@@ -52,7 +53,8 @@ def scenario_contract(scenario, option):
 def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
     """site_chunk == option_npv for every option of every site; returns event counts."""
     ctx = chunk_market(kernel_inputs(scenario), _idx(n), xp=np)
-    seen = {"exits_to_mining": 0, "lost_to_lender": 0, "options": 0, "fitouts": 0, "leases": 0}
+    seen = {"exits_to_mining": 0, "lost_to_lender": 0, "options": 0, "fitouts": 0, "leases": 0,
+            "terminated": 0, "running_at_end": 0}  # fmt: skip
     for i in range(len(scenario.sites)):
         opts = site_options(kernel_inputs(scenario), i)
         fast = site_chunk(kernel_inputs(scenario), i, opts, ctx, xp=np, levers=True)
@@ -73,11 +75,16 @@ def _assert_paths_equal(scenario, n: int = 200) -> dict[str, int]:
             err = float(np.max(np.abs(fast.levers[:, j] - tv)))
             assert err <= RTOL * scale, f"{scenario.sites[i].name} {opt.label} terminal"
             seen["options"] += 1
-        for ev in fast.events.values():
+        for (_, c), ev in fast.events.items():
             seen["exits_to_mining"] += int(np.sum(ev.to_mining))
             seen["lost_to_lender"] += int(np.sum(ev.lost))
             seen["leases"] += sum(int(np.sum(x.end > x.start)) for x in ev.leases)
             seen["fitouts"] += sum(int(np.sum(x.fitout)) for x in ev.leases)
+            seen["terminated"] += int(np.sum(ev.terminated))
+            # a cloud contract still runs at T (or has not started): a buyer takes it over
+            if scenario.contracts[c].kind == "cloud":
+                running = (ev.tail_kind == TAIL_CONTRACT) & ev.ai_after
+                seen["running_at_end"] += int(np.sum(running))
     return seen
 
 
@@ -192,6 +199,29 @@ def test_fast_path_equals_month_by_month(name):
         len(site_options(kernel_inputs(scenario), i)) for i in range(len(scenario.sites))
     )
 
+
+# a cloud contract's terms in the variants (contracts.1 replaced whole: no tenant funding)
+CLOUD_TERMS = {
+    "name": "cloud",
+    "price_usd_kw_month": 800.0,
+    "escalator": 0.0,
+    "term_years": 3.0,
+    "max_mw": 1_000.0,
+    "annual_default_prob": 0.15,
+    "relet_months": 4,
+    "market_rent_volatility": 0.3,
+    "successor_price_usd_kw_month": 120.0,
+    "gpu_capex_usd_mw": 29_000_000.0,
+    "gpu_residual_curve": [0.7, 0.5, 0.35, 0.2, 0.1],
+    "prepayment_share": 0.2,
+    "prepayment_months": 2,
+    "operations_usd_mw_month": 85_000.0,
+    "gpu_loan_to_cost": 0.6,
+    "gpu_debt_rate": 0.06,
+    "milestone_months": 3,
+    "milestone_termination_prob": 0.5,
+    "ramp": [{"months": 3, "share": 0.5}],
+}
 
 VARIANTS = {
     "base": {},
@@ -317,6 +347,35 @@ VARIANTS = {
         "contracts.0.term_years": 1.0,
         "contracts.0.price_follows_index": True,
     },
+    # AI cloud contracts (issue 28): the miner buys and runs the GPUs
+    "cloud": {
+        "contracts.1": {"kind": "cloud", **CLOUD_TERMS},
+        "sites.0.ai.delay_mean_months": 3.0,
+    },
+    "cloud-taxed-carry-forward-non-recourse": {
+        "contracts.1": {"kind": "cloud", **CLOUD_TERMS, "annual_default_prob": 0.4},
+        "tax.rate": 0.21,
+        "tax.losses": "carry_forward",
+        "tax.bonus_depreciation": 0.4,
+        "market.cost_inflation": 0.03,
+        "financing.debt.non_recourse": True,
+        "financing.debt.loan_to_cost": 0.8,
+        "sites.0.ai.delay_mean_months": 4.0,
+    },
+    "cloud-runs-past-the-horizon": {
+        "contracts.1": {
+            "kind": "cloud",
+            **CLOUD_TERMS,
+            "term_years": 4.0,
+            "price_follows_index": True,
+            "lease_discount_rate": 0.08,
+        },
+        "contracts.0.renewal_prob": 0.5,
+        "sites.0.ai.lead_time_months": 20,
+        "sites.0.ai.delay_mean_months": 6.0,
+        "market.ai": {"rent_drift": 0.05, "rent_volatility": 0.3},
+        "tax.rate": 0.21,
+    },
 }
 
 
@@ -328,8 +387,12 @@ def test_fast_path_equals_month_by_month_on_variants(variant):
         assert seen["exits_to_mining"] > 0  # the return-to-mining branch was exercised
     if variant == "successors-only-risky-and-short":
         assert seen["fitouts"] > 0 and seen["leases"] > seen["fitouts"]  # renewals too
-    if variant.startswith("non-recourse"):
+    if variant.startswith("non-recourse") or variant.endswith("non-recourse"):
         assert seen["lost_to_lender"] > 0  # the walk-away was taken somewhere
+    if variant.startswith("cloud"):
+        assert seen["terminated"] > 0  # a late delivery lost its customer somewhere
+    if variant == "cloud-runs-past-the-horizon":
+        assert seen["running_at_end"] > 0
 
 
 def test_non_recourse_is_an_option_the_equity_takes_only_at_a_tenant_s_leaving():

@@ -56,6 +56,9 @@ class Bad:
 SIMULATION = "simulation:\n  scenarios: 100\n  seed: 1\n  risk_sample: 10\n"
 SITES = MINIMAL[MINIMAL.index("sites:\n") : MINIMAL.index("contracts:\n")]
 ALPHA_MARKET = "    market: west\n    interconnect_mw: 100"
+ONLINE = "    online_by: 2029-06\n"
+CLOUD = "    kind: cloud\n    successor_price_usd_kw_month: 120\n"
+CLOUD_GPUS = "    gpu_capex_usd_mw: 29000000\n"
 SEASONALITY = "    seasonality: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"
 BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n"
@@ -157,6 +160,33 @@ BAD = [
         edits=((SEASONALITY, SEASONALITY + "\n    duration_curve: [[0.5, 0.8], [0.3, 1.2]]"),)),
     Bad("seasonality-with-11-values", "power_markets.west.seasonality", "seasonality",
         "at least 12 items", edits=((SEASONALITY, SEASONALITY.replace("1, 1]", "1]")),)),
+    # AI cloud contracts
+    Bad("cloud-without-gpus", "contracts.tenant-a.gpu_capex_usd_mw", "- name: tenant-a",
+        "a cloud contract needs the GPUs' cost per MW IT", edits=((ONLINE, ONLINE + CLOUD),)),
+    Bad("cloud-passing-power-through", "contracts.tenant-a.power_pass_through",
+        "power_pass_through", "the landlord pays it (false)",
+        edits=((ONLINE, ONLINE + CLOUD + CLOUD_GPUS + "    power_pass_through: true\n"),)),
+    Bad("cloud-without-a-successor-rent", "contracts.tenant-a.successor_price_usd_kw_month",
+        "- name: tenant-a", "the hall is leased as colocation: give that rent",
+        edits=((ONLINE, ONLINE + "    kind: cloud\n    gpu_capex_usd_mw: 29000000\n"),)),
+    Bad("cloud-funded-by-its-customer", "contracts.tenant-a.tenant_funded_share",
+        "tenant_funded_share", "a cloud customer funds no hall",
+        edits=((ONLINE, ONLINE + CLOUD + CLOUD_GPUS + "    tenant_funded_share: 0.5\n"),)),
+    Bad("cloud-term-outlasting-its-gpus", "contracts.tenant-a.term_years", "term_years",
+        "term 7 years outlasts the GPUs' useful life (gpu_life_years 5)",
+        edits=((ONLINE, ONLINE + CLOUD + CLOUD_GPUS + "    term_years: 7\n"),)),
+    Bad("cloud-termination-without-milestone",
+        "contracts.tenant-a.milestone_termination_prob", "milestone_termination_prob",
+        "needs its delivery milestone (milestone_months)",
+        edits=((ONLINE, ONLINE + CLOUD + CLOUD_GPUS + "    milestone_termination_prob: 0.3\n"),)),
+    Bad("gpus-in-a-colocation-lease", "contracts.tenant-a.gpu_capex_usd_mw",
+        "gpu_capex_usd_mw", "applies only to kind: cloud (this contract is colocation)",
+        edits=((ONLINE, ONLINE + CLOUD_GPUS),)),
+    Bad("cloud-residual-above-cost", "contracts.tenant-a.gpu_residual_curve[1]",
+        "gpu_residual_curve", "less than or equal to 1",
+        edits=((ONLINE, ONLINE + CLOUD + CLOUD_GPUS + "    gpu_residual_curve: [0.5, 1.5]\n"),)),
+    Bad("cloud-kind-unknown", "contracts.tenant-a.kind", "kind: gpu",
+        "Input should be 'colocation' or 'cloud'", edits=((ONLINE, ONLINE + "    kind: gpu\n"),)),
     Bad("tenant-interest-only-past-the-term",
         "contracts.tenant-a.financing.interest_only_months", "interest_only_months: 36",
         "36 interest-only months leave nothing to amortise in a 3-year term (36 months)",
