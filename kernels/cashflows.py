@@ -45,6 +45,7 @@ from .hosting import (
 from .market import month_label
 from .mining import per_month, ppa_settlement
 from .params import Portfolio
+from .shell import hall_upkeep_usd_mw_month, upkeep_share
 from .sites import (
     ChunkMarket,
     SiteOption,
@@ -291,7 +292,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
         contract_on * ten.signed[:, None] * xp.asarray(sched.contract_rent)[s_idx]
         + factor_on * (own_on * own_rent + successor_on * successor_rent)
     )
-    upkeep = ai.opex_usd_mw_month + ai.sga_usd_mw_month
+    upkeep = hall_upkeep_usd_mw_month(contract, ai)
     opex = -L * upkeep * prices * alive
     nominal = float(capex_usd(ai, L))  # at today's prices
     relet_capex = -L * relet_capex_usd_mw(contract, ai) * prices * fitouts
@@ -389,7 +390,7 @@ def _refits(scenario, site, contract, build_year, ten, L, prices, t, *, xp):
     due = (t >= on + step) & ((t - on) % step == 0)
     s = t - ten.start[:, None]
     alive = (s >= 0) & (s < ten.hall_end[:, None])
-    share = 1.0
+    share = upkeep_share(contract)
     if takes_improvements(contract):
         held = s < ten.original_end[:, None]
         share = xp.where(held, 1.0 - contract.tenant_funded_share, 1.0)

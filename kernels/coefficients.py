@@ -55,6 +55,7 @@ from .market import Calendar
 from .mining import Fleet, MiningStreams
 from .params import Portfolio
 from .prefix import gather, prefix, segment
+from .shell import hall_upkeep_usd_mw_month
 from .tax import hall_deductions, hall_property_share, tax_weights
 
 TERMINAL_WINDOW = 12  # months of mining margin capitalised in the terminal value
@@ -305,7 +306,7 @@ class _HallFlows:
         rent = gather(rent_c, xp.clip(ten.contract_months, 0, k_end), xp=xp)
         rent = df_start * (ten.signed * rent + market)
         costs = xp.asarray(prefix(cal.discount[:-1] * cal.cost[:-1], xp=np))
-        upkeep = self.ai.opex_usd_mw_month + self.ai.sga_usd_mw_month
+        upkeep = hall_upkeep_usd_mw_month(self.contract, self.ai)
         spent = gather(costs, self.rent_start + ten.hall_end, xp=xp) - gather(
             costs, self.rent_start, xp=xp
         )
@@ -499,7 +500,7 @@ def window_noi(scenario, contract, ai, ten, streams, cal, lo, hi, xp) -> Any:
     costs = xp.asarray(prefix(cal.cost[:-1], xp=np))
     first = xp.minimum(ten.start, months)
     alive = segment(costs, first + lo_k, first + hi_k, first, first + ten.hall_end, xp=xp)
-    noi = rent - (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * alive
+    noi = rent - hall_upkeep_usd_mw_month(contract, ai) * alive
     if not contract.power_pass_through:
         for a, b in ten.rented(months, xp):
             noi = noi - segment(streams.ai_power_raw, first + lo_k, first + hi_k, a, b, xp=xp)

@@ -43,6 +43,7 @@ from .hosting import (
 )
 from .params import Portfolio
 from .prefix import gather
+from .shell import hall_upkeep_usd_mw_month, upkeep_share
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,8 @@ def exit_terms(scenario: Portfolio, site_index: int, contract_index: int, build_
         lease_month=(1.0 + lease_rate) ** (-1.0 / 12.0),
         unlevered_month=(1.0 + scenario.discount_rate) ** (-1.0 / 12.0),
         price_month=(1.0 + scenario.market.cost_inflation) ** (1.0 / 12.0),
-        cost_usd_mw_month=ai.opex_usd_mw_month + ai.sga_usd_mw_month,
-        reserve_usd_mw_month=refit_reserve_usd_mw_month(scenario),
+        cost_usd_mw_month=hall_upkeep_usd_mw_month(contract, ai),
+        reserve_usd_mw_month=refit_reserve_usd_mw_month(scenario, contract),
         multiple=scenario.financing.exit_multiple_ai,
         renewal_prob=contract.renewal_prob,
         relet_months=contract.relet_months,
@@ -115,7 +116,7 @@ def exit_terms(scenario: Portfolio, site_index: int, contract_index: int, build_
         takes=takes_improvements(contract),
         landlord_share=1.0 - contract.tenant_funded_share,
         refits=refits,
-        refit_usd_mw=b.refit_capex_usd_mw,
+        refit_usd_mw=upkeep_share(contract) * b.refit_capex_usd_mw,
     )
 
 

@@ -49,6 +49,7 @@ from .rng import (
     entity_stream,
     uniforms4,
 )
+from .shell import hall_upkeep_usd_mw_month, is_powered_shell, upkeep_share
 
 NEVER = 10**6  # an exit month that never comes [month]
 
@@ -315,7 +316,7 @@ def stabilised_noi_usd_mw_month(
         cs = construction_start(scenario, build_year)
         rent *= float(np.exp(scenario.market.ai.rent_drift * cs / 12.0))
     prices = (1.0 + scenario.market.cost_inflation) ** (at / 12.0)
-    cost = (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * prices
+    cost = hall_upkeep_usd_mw_month(contract, ai) * prices
     if not contract.power_pass_through:
         pm = scenario.power_markets[site.market]
         price = pm.price_usd_mwh
@@ -537,8 +538,14 @@ def relet_capex_usd_mw(contract: ContractParams, ai: SiteAIParams) -> float:
 
 
 def takes_improvements(contract: ContractParams) -> bool:
-    """The first tenant funded part of the hall and takes it when it leaves."""
-    return contract.tenant_funded_share > 0 and not contract.improvements_revert
+    """The first tenant funded part of the hall and takes it when it leaves, so that the
+    landlord funds that share again for the first successor (never in a powered shell,
+    whose successors fit out their own: kernels/shell.py)."""
+    return (
+        contract.tenant_funded_share > 0
+        and not contract.improvements_revert
+        and not is_powered_shell(contract)
+    )
 
 
 def refund_usd_mw(contract: ContractParams, ai: SiteAIParams) -> float:
@@ -550,13 +557,13 @@ def refund_usd_mw(contract: ContractParams, ai: SiteAIParams) -> float:
     return contract.tenant_funded_share * full_build_capex_usd_mw(ai)
 
 
-def refit_reserve_usd_mw_month(scenario: Portfolio) -> float:
-    """The refit spread over its cycle, at today's prices: what a buyer sets aside for it
-    [USD/MW IT-month] (0 without refits)."""
+def refit_reserve_usd_mw_month(scenario: Portfolio, contract: ContractParams) -> float:
+    """The landlord's refit spread over its cycle, at today's prices: what a buyer sets
+    aside for it [USD/MW IT-month] (0 without refits; its share in a powered shell)."""
     b = scenario.build
     if b.refit_years <= 0:
         return 0.0
-    return b.refit_capex_usd_mw / (12.0 * b.refit_years)
+    return upkeep_share(contract) * b.refit_capex_usd_mw / (12.0 * b.refit_years)
 
 
 def refit_months(scenario: Portfolio, site: SiteParams, build_year: int, end: int) -> range:
@@ -573,9 +580,9 @@ def refit_months(scenario: Portfolio, site: SiteParams, build_year: int, end: in
 def refit_share(contract: ContractParams, ten: Tenancy, due: int, xp: ModuleType) -> Any:
     """Per scenario, the share of a refit due in calendar month ``due`` the landlord pays:
     0 unless the hall is the equity's then; 1 - ``tenant_funded_share`` while the first
-    tenant holds a hall whose funded share it takes; else 1."""
+    tenant holds a hall whose funded share it takes, and always in a powered shell; else 1."""
     alive = (ten.start <= due) & (due < ten.start + ten.hall_end)
-    share = 1.0
+    share = upkeep_share(contract)
     if takes_improvements(contract):
         held = due - ten.start < ten.original_end
         share = xp.where(held, 1.0 - contract.tenant_funded_share, 1.0)
@@ -790,7 +797,7 @@ class Relet:
         prices = (1.0 + self.scenario.market.cost_inflation) ** (t / 12.0)
         fit = relet_capex_usd_mw(c, ai) + xp.where(refund, refund_usd_mw(c, ai), 0.0)
         fitout = fit * prices / (12.0 * c.relet_term_years)
-        opex = (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * prices
+        opex = hall_upkeep_usd_mw_month(c, ai) * prices
         ai_noi = self.mrf * self.index.remark(s) * self._successor_base[s] - opex - fitout
         if not c.power_pass_through:
             ai_noi = ai_noi - gather(self.ai_power, t, xp=xp)
@@ -828,8 +835,8 @@ class _KeepValue:
         g = 1.0 + scenario.market.cost_inflation
         self.prices = g ** (start.astype(xp.float64) / 12.0)  # at the first rent
         self.g_month = g ** (1.0 / 12.0)
-        self.cost = ai.opex_usd_mw_month + ai.sga_usd_mw_month
-        self.reserve = refit_reserve_usd_mw_month(scenario)
+        self.cost = hall_upkeep_usd_mw_month(contract, ai)
+        self.reserve = refit_reserve_usd_mw_month(scenario, contract)
         d = (1.0 + scenario.discount_rate) ** (-np.arange(t_end + 1) / 12.0)
         grown = d * self.g_month ** np.arange(t_end + 1)
         self.d = xp.asarray(d)

@@ -47,6 +47,7 @@ from .market import Calendar
 from .mining import Fleet
 from .params import Portfolio
 from .prefix import gather, prefix
+from .shell import hall_upkeep_usd_mw_month
 from .tax import carried_forward, deduction_table, hall_property_share, year_edges
 
 
@@ -187,7 +188,7 @@ def group_income(
         rent = rent + lease.factor[:, None] * xp.where(lease.own[:, None], own, succ)
     costs = xp.asarray(prefix(cal.cost[:-1], xp=np))
     alive = by_year(costs, first, first + ten.hall_end, edges, xp)
-    per_mw = rent - (ai.opex_usd_mw_month + ai.sga_usd_mw_month) * alive
+    per_mw = rent - hall_upkeep_usd_mw_month(contract, ai) * alive
     if not contract.power_pass_through:
         for a, b in ten.rented(months, xp):
             per_mw = per_mw - by_year(streams.ai_power_raw, a, b, edges, xp)

@@ -232,7 +232,7 @@ class ContractParams:
     # the adapter); None: the portfolio's (FinancingParams.debt)
     financing: DebtParams | None = None
     # an AI cloud contract (kernels/cloud.py): the miner runs the GPUs; colocation: the tenant
-    kind: str = "colocation"  # colocation | cloud
+    kind: str = "colocation"  # colocation | cloud | powered_shell
     gpu_capex_usd_mw: float | None = None  # [USD/MW IT]
     gpu_life_years: float = 5.0  # [years]
     gpu_residual_curve: tuple[float, ...] = (0.6, 0.4, 0.25, 0.15, 0.1)  # [share of cost]

@@ -296,6 +296,8 @@ def ai_unit_economics(site: Site, contract: Contract, power_price: float) -> AIE
         raise ValueError(f"site {site.name} has no ai section")
     revenue = contract.price_usd_kw_month * 1000.0 / DAYS_PER_MONTH
     opex = site.ai.opex_usd_mw_month / DAYS_PER_MONTH
+    if contract.kind == "powered_shell":  # the landlord's share of the hall
+        opex *= 1.0 - contract.tenant_funded_share
     if contract.kind == "cloud":  # its operations, and its GPUs net of their sale
         opex += cloud_cost_per_month(contract, 1.0) / DAYS_PER_MONTH
     power = 0.0 if contract.power_pass_through else 24.0 * site.ai.pue * power_price

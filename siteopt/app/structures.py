@@ -1,6 +1,7 @@
 """Colocation beside AI cloud at each site that could take either (docs/model.md, AI cloud).
 
-For every site with options of both kinds, the best of each by E[NPV] (any MW level and
+For every site with options of both kinds (a powered shell counts as a lease, on the
+colocation side), the best of each by E[NPV] (any MW level and
 build year), valued from the same expected cash flows as cashflows.csv: the capex of the
 hall and of the GPUs, the AI revenue and its margin, the payback, E[NPV] and CVaR, and
 what drives the difference, as the PV at ``discount_rate`` of each group of line items
@@ -25,6 +26,8 @@ from siteopt.kernels.params import Portfolio
 from siteopt.kernels.sites import SiteOption
 
 KINDS = ("colocation", CLOUD)
+# a powered shell is a lease too: it stands on the colocation side
+FAMILY = {"colocation": "colocation", "powered_shell": "colocation", CLOUD: CLOUD}
 
 # the PV groups of the difference, each a sum of cashflows.csv lines (the memo line
 # debt_draw taken back from equity_capex: the hall's whole capex, whoever funds it)
@@ -133,7 +136,7 @@ def compare_structures(
 ) -> tuple[StructureComparison, ...]:
     """The comparison at each site whose options include both kinds (the option table's
     rows, flat over sites; ``rows`` the plan's row per site)."""
-    kinds = {c.name: c.kind for c in portfolio.contracts}
+    kinds = {c.name: FAMILY.get(c.kind, c.kind) for c in portfolio.contracts}
     kind_of = table["contract"].map(lambda c: kinds.get(c, ""))
     picks: list[tuple[int, dict[str, int]]] = []
     offset = 0
@@ -169,7 +172,6 @@ def compare_structures(
                 flat[best[kind]],
                 best[kind],
                 flows[kind][site],
-                kind,
                 best[kind] in rows,
             )  # fmt: skip
             for kind in KINDS
@@ -193,14 +195,15 @@ def _line(flows: dict[str, np.ndarray], name: str) -> np.ndarray:
     return flows.get(name, np.zeros(months))
 
 
-def _structure(portfolio, table, option, row, flows, kind, chosen) -> Structure:
+def _structure(portfolio, table, option, row, flows, chosen) -> Structure:
+    """The figures of one side's option (the Structure names its contract's own kind)."""
     revenue = float((_line(flows, "ai_rent") + _line(flows, "cloud_prepayment")).sum())
     costs = float(sum(_line(flows, name).sum() for name in _OPERATING))
     hall = float(-_line(flows, "equity_capex").sum() + _line(flows, "debt_draw").sum())
     cash = np.cumsum(sum(_line(flows, name) for name in _AI_CASH))
     cs = construction_start(portfolio, option.build_year)
     return Structure(
-        kind=kind,
+        kind=portfolio.contracts[option.contract_index].kind,
         option=str(table["option"].iloc[row]),
         contract=str(table["contract"].iloc[row]),
         ai_it_mw=float(option.it_mw),

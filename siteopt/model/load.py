@@ -448,16 +448,41 @@ CLOUD_ONLY = (
 )
 
 
+def _shell_terms(i: int, c: Any) -> list[tuple[PathKey, str]]:
+    """A powered shell whose tenant funds nothing, or leaves its fit-out behind."""
+    at = ("contracts", i)
+    out = []
+    if c.tenant_funded_share <= 0:
+        out.append(
+            (
+                (*at, "tenant_funded_share"),
+                "a powered shell's tenant funds its fit-out: give its share of the site's AI "
+                "capex (above 0)",
+            )
+        )
+    if c.improvements_revert:
+        out.append(
+            (
+                (*at, "improvements_revert"),
+                "a powered shell's fit-out is each tenant's own: it cannot revert (false)",
+            )
+        )
+    return out
+
+
 def _cloud_terms(i: int, c: Any) -> list[tuple[PathKey, str]]:
     """A cloud contract's keys that contradict each other; a colocation lease that gives
     one only a cloud contract reads a value other than its default."""
     at = ("contracts", i)
     if c.kind != "cloud":
-        return [
-            ((*at, key), f"{key} applies only to kind: cloud (this contract is colocation)")
+        out = [
+            ((*at, key), f"{key} applies only to kind: cloud (this contract is {c.kind})")
             for key in CLOUD_ONLY
             if getattr(c, key) != type(c).model_fields[key].default
         ]
+        if c.kind == "powered_shell":
+            out += _shell_terms(i, c)
+        return out
     out = []
     if c.gpu_capex_usd_mw is None:
         out.append(((*at, "gpu_capex_usd_mw"), "a cloud contract needs the GPUs' cost per MW IT"))

@@ -261,6 +261,8 @@ def landlord_yield(s: Scenario, contract_index: int, site_index: int) -> float |
     if landlord <= 0:
         return None
     costs = ai.opex_usd_mw_month + ai.sga_usd_mw_month
+    if c.kind == "powered_shell":  # the landlord keeps its share of the hall
+        costs *= 1.0 - c.tenant_funded_share
     if not c.power_pass_through:
         pm = site_market(s, site)
         fourcp = pm.transmission_4cp_usd_kw_year * 1000.0 / 12.0

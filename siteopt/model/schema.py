@@ -618,7 +618,7 @@ class RampPhase(_Model):
 
 
 Amortization = Literal["annuity", "bullet"]
-ContractKind = Literal["colocation", "cloud"]
+ContractKind = Literal["colocation", "cloud", "powered_shell"]
 AMORTIZATION_HELP = (
     "annuity: level payments after the interest-only months (never before the rent ramp "
     "ends); bullet: interest only, the balance due in the term's last month"
@@ -780,7 +780,10 @@ class Contract(_Model):
             "colocation: the tenant brings its GPUs and pays rent for the hall; cloud: the "
             "miner buys and runs the GPUs and sells their capacity, price_usd_kw_month being "
             "the revenue per kW IT-month (the landlord pays the power, the term defaults to "
-            "gpu_life_years; the keys gpu_* to milestone_* apply)"
+            "gpu_life_years; the keys gpu_* to milestone_* apply); powered_shell: the "
+            "landlord delivers land, power and the shell, each tenant funds its own fit-out "
+            "(tenant_funded_share: its share of the site's AI capex) and pays the shell's "
+            "rent, and the landlord pays its share of the hall's opex and refits"
         ),
     )
     gpu_capex_usd_mw: float | None = Field(

@@ -1607,3 +1607,48 @@ def test_a_gpu_loan_by_hand(rate):
     assert got == pytest.approx(40.0 * value, abs=1e-6 * 40.0 * drawn)
     if rate == 0.08:
         assert abs(got) < 1e-6 * 40.0 * drawn
+
+
+# --------------------------------------------------------------------------- powered shell
+
+SHELL_CASE = {
+    "horizon_years": 6,
+    "sites.0.mining.mw": 0.0,
+    "sites.0.ai.build_capex_usd_mw": 9_000_000.0,
+    "sites.0.ai.opex_usd_mw_month": 20_000.0,
+    "sites.0.ai.lead_time_months": 7,
+    "financing.exit_multiple_ai": 0.0,
+    "financing.exit_multiple_mining": 0.0,
+    "build.refit_years": 1.0,
+    "build.refit_capex_usd_mw": 300_000.0,
+    "contracts.0.escalator": 0.0,
+    "contracts.0.price_usd_kw_month": 40.0,
+    "contracts.0.tenant_funded_share": 0.7,
+    "contracts.0.annual_default_prob": 1.0,  # the tenant leaves in its first month
+    "contracts.0.relet_months": 7,
+}
+
+
+@pytest.mark.parametrize("kind", ["powered_shell", "colocation"])
+def test_a_powered_shell_by_hand(kind):
+    """The landlord builds 30% of a $9M/MW hall over months 0-6; its tenant leaves at first
+    rent (month 7), and after 7 empty months a successor pays $40/kW-month from month 14
+    for 5 years (to 74, past T = 72: a buyer pays the rest at discount_rate). A powered
+    shell's landlord pays 30% of the hall's opex and of each refit (months 19, 31, ..., 67),
+    and the successor fits out its own hall. A colocation lease whose tenant leaves its 70%
+    behind (improvements_revert) pays the whole opex and every refit."""
+    revert = {"contracts.0.improvements_revert": True} if kind == "colocation" else {}
+    s = one_site_ai(**{**SHELL_CASE, "contracts.0.kind": kind, **revert})
+    v = (1 + s.discount_rate) ** (-1 / 12)
+
+    def pv(a: int, b: int) -> float:
+        return sum(v**t for t in range(a, b))
+
+    own = 0.3 if kind == "powered_shell" else 1.0  # of the opex and refits
+    per_mw = (
+        -0.3 * 9_000_000.0 / 7 * pv(0, 7)
+        + 1000.0 * 40.0 * pv(14, 74)
+        - own * 20_000.0 * pv(7, 74)
+        - own * 300_000.0 * sum(v**t for t in (19, 31, 43, 55, 67))
+    )
+    assert expected_npv(s, "ai40-2027-lease") == pytest.approx(40.0 * per_mw, rel=1e-10)

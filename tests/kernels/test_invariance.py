@@ -347,6 +347,30 @@ VARIANTS = {
         "contracts.0.term_years": 1.0,
         "contracts.0.price_follows_index": True,
     },
+    # powered shells (issue 28): each tenant fits out its own hall
+    "powered-shell": {
+        "contracts.0.kind": "powered_shell",
+        "contracts.0.tenant_funded_share": 0.7,
+        "contracts.0.price_usd_kw_month": 45.0,
+        "contracts.0.annual_default_prob": 0.3,
+        "contracts.0.renewal_prob": 0.4,
+        "contracts.0.relet_months": 5,
+        "build.refit_years": 1.0,
+        "build.refit_capex_usd_mw": 400_000.0,
+        "tax.rate": 0.21,
+        "market.cost_inflation": 0.03,
+    },
+    "powered-shell-non-recourse-carry-forward": {
+        "contracts.0.kind": "powered_shell",
+        "contracts.0.tenant_funded_share": 0.6,
+        "contracts.0.annual_default_prob": 0.5,
+        "contracts.0.successor_price_usd_kw_month": 60.0,
+        "financing.debt.non_recourse": True,
+        "financing.debt.loan_to_cost": 0.9,
+        "tax.rate": 0.21,
+        "tax.losses": "carry_forward",
+        "build.refit_years": 2.0,
+    },
     # AI cloud contracts (issue 28): the miner buys and runs the GPUs
     "cloud": {
         "contracts.1": {"kind": "cloud", **CLOUD_TERMS},

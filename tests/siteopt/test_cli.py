@@ -41,7 +41,7 @@ def test_console_entry_point_runs(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert (done.returncode, done.stdout) == (0, "ok: texas-portfolio (10 sites, 4 contracts)\n")
+    assert (done.returncode, done.stdout) == (0, "ok: texas-portfolio (10 sites, 5 contracts)\n")
     missing = tmp_path / "missing.yaml"
     done = subprocess.run(
         [sys.executable, "-m", "siteopt", "validate", str(missing)],

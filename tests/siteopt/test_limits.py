@@ -45,7 +45,7 @@ def test_the_estimate_follows_what_the_run_holds(texas):
         update={"simulation": texas.simulation.model_copy(update={"risk_sample": 256})}
     )
     base = limits.estimate(texas)
-    assert base.options == 406
+    assert base.options == 451
     assert 400 * MIB < base.total_bytes < 2 * limits.GIB  # texas at 20,000 peaks near 0.6 GiB
     simulation = texas.simulation.model_copy(update={"risk_sample": 2560})
     more_risk = limits.estimate(texas.model_copy(update={"simulation": simulation}))
@@ -74,7 +74,7 @@ def test_an_absurd_scenario_count_is_refused_before_the_valuation(run_cli, monke
     assert run.exit_code == 2, run.output
     line = run.stderr.rstrip("\n")
     assert "\n" not in line
-    assert line.startswith("10,000,000 scenarios of 406 site options need ~")
+    assert line.startswith("10,000,000 scenarios of 451 site options need ~")
     assert "MiB for the plan NPV samples" in line
     assert line.endswith("this machine has 600 MiB free; lower --scenarios")
 
