@@ -12,8 +12,9 @@ per IT MW:
   taxed in full;
 * operations (``operations_usd_mw_month`` at the prices of each month) while it runs;
 * a prepayment of ``prepayment_share`` of the first term's scheduled revenue,
-  ``prepayment_months`` after signing (construction start; the horizon's last month at
-  the latest), taxed when received and credited against each month's bill: the customer
+  ``prepayment_months`` after signing (construction start), at first revenue at the
+  latest (a customer prepays before its first bill), and in the horizon's last month at
+  the latest; taxed when received and credited against each month's bill: the customer
   pays (1 - share) of the revenue, and keeps nothing back if it exits early;
 * a GPU loan of ``gpu_loan_to_cost`` of their cost, drawn when they are bought, repaid in
   level monthly payments (the first at once, as the halls' debt) over the term and at once
@@ -98,21 +99,39 @@ def prepayment_usd_mw(contract: ContractParams, contract_rent: np.ndarray, term:
     return contract.prepayment_share * float(contract_rent[:term].sum())
 
 
-def prepayment_month(contract: ContractParams, construction: int, months: int) -> int:
-    """Calendar month the prepayment arrives: ``prepayment_months`` after signing, the
+def prepayment_month(
+    contract: ContractParams, construction: int, start: Any, months: int, xp: ModuleType
+) -> Any:
+    """Calendar month the prepayment arrives: ``prepayment_months`` after signing, at
+    first revenue (``start``: per scenario, or as planned) at the latest, and in the
     horizon's last month at the latest."""
-    return min(construction + contract.prepayment_months, months - 1)
+    return xp.minimum(start, min(construction + contract.prepayment_months, months - 1))
 
 
-def cloud_cost_per_month(contract: ContractParams, prices: float) -> float:
-    """What a lender sizing the hall's debt on a cloud contract's revenue counts against it
-    beside the hall's own costs, per IT MW-month: operations at ``prices`` (the cost index
-    then) and the GPUs' cost net of their sale at the term's end, spread over the term
-    [USD/MW-month]."""
+def gpu_cost_per_month(contract: ContractParams) -> float:
+    """The GPUs' cost net of their sale at the term's end, spread over the term
+    [USD/MW IT-month] (0 for colocation)."""
+    if not is_cloud(contract):
+        return 0.0
     term = max(1, int(round(12 * contract.term_years)))
     sale = float(residual_share(contract, term, np))
-    gpus = (contract.gpu_capex_usd_mw or 0.0) * (1.0 - sale) / term
-    return contract.operations_usd_mw_month * prices + gpus
+    return contract.gpu_capex_usd_mw * (1.0 - sale) / term
+
+
+def cloud_cost_per_month(
+    contract: ContractParams, prices: float, revenue: float, gpu_payment: float = 0.0
+) -> float:
+    """What a lender sizing the hall's debt on a cloud contract's ``revenue`` (a month's, as
+    scheduled) counts against it beside the hall's own costs, per IT MW-month: the
+    prepayment's credit (revenue not paid in cash then), operations at ``prices`` (the
+    cost index then), the GPU loan's ``gpu_payment``, and the GPUs' cost the loan does not
+    fund, net of their sale at the term's end, spread over the term [USD/MW-month]."""
+    term = max(1, int(round(12 * contract.term_years)))
+    sale = float(residual_share(contract, term, np))
+    unfunded = 1.0 - contract.gpu_loan_to_cost
+    gpus = (contract.gpu_capex_usd_mw or 0.0) * max(unfunded - sale, 0.0) / term
+    credit = contract.prepayment_share * revenue
+    return credit + contract.operations_usd_mw_month * prices + gpu_payment + gpus
 
 
 @dataclass(frozen=True)
@@ -224,7 +243,8 @@ def cloud_pv(
     revenue = df_start * ten.signed * gather(rent_c, xp.clip(c_end, 0, k_end), xp=xp)
     credits = contract.prepayment_share * revenue
     paid = prepayment_usd_mw(contract, sched.contract_rent, sched.term_months) * ten.signed
-    received = paid * float(cal.discount[prepayment_month(contract, ten.construction, months)])
+    arrives = prepayment_month(contract, ten.construction, start, months, xp)
+    received = paid * gather(d, xp.minimum(arrives, months - 1), xp=xp)
     late = ten.terminated & (start < months)
     at_start = xp.minimum(start, months - 1)
     refund = xp.where(late, paid * gather(d, at_start, xp=xp), 0.0)
@@ -330,7 +350,8 @@ def monthly_lines(
     rent = xp.asarray(sched.contract_rent)[xp.clip(s, 0, len(sched.contract_rent) - 1)]
     signed = ten.signed[:, None]
     paid = prepayment_usd_mw(contract, sched.contract_rent, sched.term_months) * signed
-    prepay = xp.where(t == prepayment_month(contract, ten.construction, months), paid, 0.0)
+    arrives = prepayment_month(contract, ten.construction, ten.start, months, xp)
+    prepay = xp.where(t == arrives[:, None], paid, 0.0)
     prepay = prepay - contract.prepayment_share * signed * rent * on
     refund = ten.terminated[:, None] & (t == start)
     prepay = prepay - xp.where(refund, paid, 0.0)
@@ -396,5 +417,5 @@ def planned_flows_usd(
     if first_revenue < months:
         out[first_revenue] += it_mw * contract.gpu_capex_usd_mw * (1.0 - contract.gpu_loan_to_cost)
     paid = it_mw * contract.prepayment_share * term_revenue_usd_mw
-    out[prepayment_month(contract, construction, months)] -= paid
+    out[int(prepayment_month(contract, construction, first_revenue, months, np))] -= paid
     return out

@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from .cloud import cloud_cost_per_month, is_cloud, milestone_terminated, renewal_base
+from .cloud import (
+    GpuLoan,
+    cloud_cost_per_month,
+    is_cloud,
+    milestone_terminated,
+    renewal_base,
+)
 from .debt import Loan
 from .factor import factor_level, loaded, loaded_uniform
 from .forward import monthly_curve
@@ -324,7 +330,9 @@ def stabilised_noi_usd_mw_month(
             price = float(monthly_curve(pm.forward_usd_mwh, at + 1)[at])
         cost += ai.pue * (price * 730.0 + pm.transmission_4cp_usd_kw_year * 1000.0 / 12)
     if is_cloud(contract):
-        cost += cloud_cost_per_month(contract, prices)
+        gpu_loan = GpuLoan.of(scenario, contract)
+        payment = 0.0 if gpu_loan is None else gpu_loan.payment
+        cost += cloud_cost_per_month(contract, prices, rent, payment)
     return rent - cost
 
 
@@ -531,10 +539,12 @@ RELET_CAPEX_SHARE = 0.05  # re-let capex per IT MW as a share of the build capex
 
 
 def relet_capex_usd_mw(contract: ContractParams, ai: SiteAIParams) -> float:
-    """Fit-out a successor tenant needs, per MW of IT, at today's prices [USD/MW]."""
+    """Fit-out a successor tenant needs from the landlord, per MW of IT, at today's prices
+    [USD/MW]; by default a share of the build capex (of the landlord's share of it in a
+    powered shell, whose successors fit out the rest)."""
     if contract.relet_capex_usd_mw is not None:
         return contract.relet_capex_usd_mw
-    return RELET_CAPEX_SHARE * ai.build_capex_usd_mw
+    return RELET_CAPEX_SHARE * upkeep_share(contract) * ai.build_capex_usd_mw
 
 
 def takes_improvements(contract: ContractParams) -> bool:

@@ -236,7 +236,7 @@ def _cloud_income(contract, ten, cal, years, xp) -> Any:
     revenue = relative_by_year(rent, start, zero, xp.clip(c_end, 0, k_end), edges, xp)
     out = -contract.prepayment_share * ten.signed[:, None] * revenue
     paid = prepayment_usd_mw(contract, sched.contract_rent, sched.term_months) * ten.signed
-    arrives = xp.full(n, prepayment_month(contract, ten.construction, months))
+    arrives = prepayment_month(contract, ten.construction, start, months, xp)
     out = out + _in_year(paid, arrives, edges, xp)
     late = ten.terminated & (start < months)
     at_start = xp.minimum(start, months - 1)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from siteopt.app.params import kernel_inputs
-from siteopt.kernels.cloud import cloud_cost_per_month
+from siteopt.kernels.cloud import gpu_cost_per_month
 from siteopt.kernels.market import (
     hashprice_usd_ph_day,
     horizon_calendar,
@@ -299,7 +299,7 @@ def ai_unit_economics(site: Site, contract: Contract, power_price: float) -> AIE
     if contract.kind == "powered_shell":  # the landlord's share of the hall
         opex *= 1.0 - contract.tenant_funded_share
     if contract.kind == "cloud":  # its operations, and its GPUs net of their sale
-        opex += cloud_cost_per_month(contract, 1.0) / DAYS_PER_MONTH
+        opex += (contract.operations_usd_mw_month + gpu_cost_per_month(contract)) / DAYS_PER_MONTH
     power = 0.0 if contract.power_pass_through else 24.0 * site.ai.pue * power_price
     return AIEconomics(
         contract=contract.name,

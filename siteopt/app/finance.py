@@ -16,7 +16,8 @@ import pandas as pd
 
 from siteopt.kernels.cashflows import LINE_ITEMS
 
-NOI_LINES = ("ai_rent", "ai_opex", "ai_power")  # a hall's net operating income
+# a hall's net operating income (an AI cloud's: its revenue as billed, its operations)
+NOI_LINES = ("ai_rent", "ai_opex", "ai_power", "cloud_prepayment", "cloud_operations")
 PORTFOLIO = "(portfolio)"
 
 

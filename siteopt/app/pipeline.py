@@ -49,6 +49,7 @@ from siteopt.kernels.hosting import (
     energisation,
     mining_left_mw,
     ramp_months,
+    term_revenue_usd_mw,
 )
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.reduce import Grouping
@@ -1117,15 +1118,18 @@ def _yields(
             out.append(None)
             continue
         site = portfolio.sites[option.site_index]
+        contract = portfolio.contracts[option.contract_index]
         first_rent = construction_start(portfolio, option.build_year) + site.ai.lead_time_months
+        # the budgets' equity nets an AI cloud's prepayment: the capex does not
+        prepaid = option.it_mw * contract.prepayment_share * term_revenue_usd_mw(contract)
         out.append(
             yield_on_cost(
                 cashflows,
                 site.name,
                 option.it_mw,
                 first_rent,
-                float(row["equity_capex_usd"] + row["debt_usd"]),
-                portfolio.contracts[option.contract_index].tenant_funded_share,
+                float(row["equity_capex_usd"] + row["debt_usd"]) + prepaid,
+                contract.tenant_funded_share,
             )
         )
     return out

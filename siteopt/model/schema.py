@@ -703,8 +703,8 @@ class Contract(_Model):
         None,
         ge=0,
         le=1e9,
-        description="fit-out for a successor tenant; default 5% of the site's build capex "
-        "[USD/MW IT]",
+        description="the landlord's fit-out for a successor tenant; default 5% of the site's "
+        "build capex (of the landlord's share in a powered shell) [USD/MW IT]",
     )
     relet_term_years: float = Field(
         5.0, gt=0, le=50, description="term of every renewal and successor tenancy [years]"

@@ -181,7 +181,8 @@ def sheet_flows(
         exit_value=ends["exit_value"],
         owed=ends["debt_owed_at_end"],
         capex_debt=float(monthly["debt_draw"].sum()),
-        equity=float(-monthly["equity_capex"].sum()),
+        # the GPUs' loan is in equity_capex: the equity is the hall's and the GPUs' less debt
+        equity=float(-monthly["equity_capex"].sum() - monthly["gpu_capex"].sum()),
         market_rate=float(np.mean(market_rates)),
         unlevered_pv=unlevered_pv,
         financing_pv=financing_pv,
@@ -221,6 +222,7 @@ def _equity_by_year(frame: pd.DataFrame, sites: Sequence[str], portfolio: Portfo
 _REVENUE = ("rent", "mining_revenue", "mining_ancillary", "cloud_prepayment", "gpu_residual", "ppa")
 _COSTS = ("mining_power", "mining_opex", "mining_4cp", "ai_opex", "ai_power", "cloud_operations")
 _OPERATING = (*_REVENUE, *_COSTS, "property_tax")
+_CAPEX = ("landlord_capex", "asic_capex", "gpu_capex", "other_capex")  # the capex formula's span
 
 
 def _monthly(frame: pd.DataFrame, sites: Sequence[str], months: int) -> dict[str, np.ndarray]:
@@ -277,10 +279,7 @@ ROWS: tuple[Row, ...] = (
     Row("tax_u", "income tax without the interest", "formula"),
     Row("shield", "tax the interest saves", "formula"),
     Row("h_capex", "capex", "section"),
-    *(
-        Row(k, VALUE_ROWS[k][0], "value")
-        for k in ("landlord_capex", "asic_capex", "gpu_capex", "other_capex")
-    ),
+    *(Row(k, VALUE_ROWS[k][0], "value") for k in _CAPEX),
     Row("capex", "capex", "formula"),
     Row("tenant_capex", "tenant-funded capex", "value", "the tenant's, not a flow here"),
     Row("h_debt", "project debt", "section"),
@@ -461,7 +460,7 @@ def evaluate(flows: SheetFlows, portfolio: Portfolio) -> dict[str, np.ndarray]:
 
     income = income_tax(ebitda + r["depreciation"] + r["interest"] + exit_last)
     unlevered_tax = income_tax(ebitda + r["depreciation"] + exit_last)
-    capex = r["landlord_capex"] + r["asic_capex"] + r["other_capex"]
+    capex = sum(r[k] for k in _CAPEX)
     return {
         "ebitda": ebitda,
         "income_tax": income,
@@ -730,9 +729,11 @@ def write_plan(
 def write_sources(
     ws: Worksheet, sheets: Sequence[SheetFlows], names: Sequence[str], lay: Layout
 ) -> None:
-    """Sources and uses of each conversion's build: the uses (the landlord's and the
-    tenant's capex), the sources (equity, project debt, the tenant), and their difference."""
-    ws.append(["conversion", "uses: landlord's capex", "uses: tenant-funded capex", "uses",
+    """Sources and uses of each conversion's build: the uses (the landlord's capex with an
+    AI cloud's GPUs, and the tenant's), the sources (equity, project debt and a GPU loan,
+    the tenant), and their difference."""
+    ws.append(["conversion", "uses: landlord's capex and GPUs", "uses: tenant-funded capex",
+               "uses",
                "sources: equity", "sources: project debt", "sources: tenant", "sources",
                "sources less uses"])  # fmt: skip
     for cell in ws[1]:
@@ -745,7 +746,7 @@ def write_sources(
         k = ws.max_row + 1
         ws.append([
             flows.title,
-            f"=-'{name}'!{lay.at('landlord_capex', total)}",
+            f"=-'{name}'!{lay.at('landlord_capex', total)}-'{name}'!{lay.at('gpu_capex', total)}",
             f"='{name}'!{lay.at('tenant_capex', total)}",
             f"=B{k}+C{k}",
             flows.equity,

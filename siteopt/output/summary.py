@@ -101,11 +101,10 @@ def structure_text(s: StructureComparison) -> str:
     winner, loser = ("cloud", "colocation") if lead >= 0 else ("colocation", "cloud")
     top = sorted(s.drivers.items(), key=lambda kv: -abs(kv[1]))[:3]
     parts = "; ".join(f"{name} {usd_m(value, signed=True)}" for name, value in top)
-    risk = s.cloud.cvar_usd - s.colocation.cvar_usd
     return (
-        f"{winner} is worth {usd_m(abs(lead))} more in E[NPV] than {loser}, with CVaR "
-        f"{usd_m(risk, signed=True)} for cloud; cloud less colocation, the largest "
-        f"differences: {parts}"
+        f"{winner} is worth {usd_m(abs(lead))} more in E[NPV] than {loser} (CVaR: cloud "
+        f"{usd_m(s.cloud.cvar_usd)}, colocation {usd_m(s.colocation.cvar_usd)}); cloud less "
+        f"colocation, the largest differences: {parts}"
     )
 
 

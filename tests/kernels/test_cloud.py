@@ -31,12 +31,15 @@ def _cloud_option(scenario):
     return portfolio, opts, j
 
 
-def test_a_late_delivery_loses_the_customer_the_prepayment_and_the_gpus():
+@pytest.mark.parametrize("due", [2, 60], ids=["before-delivery", "due-after-delivery"])
+def test_a_late_delivery_loses_the_customer_the_prepayment_and_the_gpus(due):
     """milestone 0 months, termination certain: every scenario whose delivery slips ends the
     cloud contract at delivery (no revenue, no GPUs, the prepayment paid back then); every
-    other runs it."""
+    other runs it. A prepayment due after delivery arrives at first revenue: never refunded
+    before it was paid."""
     s = _cloud(**{"contracts.1.milestone_months": 0, "contracts.1.milestone_termination_prob": 1.0,
-                  "contracts.1.annual_default_prob": 0.0})  # fmt: skip
+                  "contracts.1.annual_default_prob": 0.0,
+                  "contracts.1.prepayment_months": due})  # fmt: skip
     portfolio, opts, j = _cloud_option(s)
     ctx = chunk_market(portfolio, np.arange(N, dtype=np.int64), xp=np)
     chunk = site_chunk(portfolio, 0, opts, ctx, xp=np)
@@ -46,8 +49,10 @@ def test_a_late_delivery_loses_the_customer_the_prepayment_and_the_gpus():
     np.testing.assert_array_equal(ten.terminated, late)
     lines = option_cashflows(portfolio, opts[j], ctx, xp=np).lines
     assert np.all(lines["gpu_capex"][late] == 0.0) and np.all(lines["gpu_capex"][~late].sum(1) < 0)
-    # received, then refunded: nothing kept
-    np.testing.assert_allclose(lines["cloud_prepayment"][late].sum(axis=1), 0.0, atol=1e-6)
+    # received, then refunded: nothing kept, and never paid back before it came in
+    prepay = lines["cloud_prepayment"][late]
+    np.testing.assert_allclose(prepay.sum(axis=1), 0.0, atol=1e-6)
+    assert np.all(np.cumsum(prepay, axis=1) >= -1e-6)
     assert np.all(lines["cloud_operations"][late] == 0.0)
 
 

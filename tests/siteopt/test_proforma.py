@@ -195,3 +195,27 @@ def test_a_plan_that_converts_nothing_has_no_returns_over_hashing(tmp_path):
         run.summary["expected_npv_usd"], rel=1e-9
     )
     assert not any(str(v).startswith("#") for v in values.values())
+
+
+def test_an_ai_cloud_and_a_powered_shell_recalculate_to_siteopt_s_npv(tmp_path):
+    """Budgets that bind nowhere: odessa-campus takes the cloud contract (GPUs, their loan,
+    the prepayment) and sweetwater-pad the powered shell; each sheet's NPV is still
+    siteopt's, and its sources (the GPU loan among them) still pay for its uses."""
+    budgets = {f"financing.capital_budget_usd.{y}": 1e10 for y in (2027, 2028, 2029)}
+    scenario = siteopt.override(siteopt.load(TEXAS), budgets)
+    run = siteopt.solve(scenario, scenarios=300, seed=7, backend="numpy", explain=False)
+    taken = dict(zip(run.plan["site"], run.plan["contract"], strict=True))
+    assert taken["odessa-campus"] == "cloud-gb300" and taken["sweetwater-pad"] == "shell-e"
+    run.write(tmp_path, report=False)
+    values = recalculate(tmp_path / "proforma.xlsx")
+    lay = Layout(run.outcome.valuation.portfolio)
+    for site in run.summary["sites"]:
+        if site["contract"]:
+            npv = _cell(values, site["name"], "npv", lay.year_cols[0], lay)
+            assert npv == pytest.approx(site["expected_npv_usd"], rel=1e-9), site["name"]
+    book = openpyxl.load_workbook(tmp_path / "proforma.xlsx")
+    for row in range(2, book[SOURCES_SHEET].max_row + 1):
+        assert values[(SOURCES_SHEET, f"I{row}")] == pytest.approx(0.0, abs=1e-3)
+    cloud = next(r for r in range(2, 20) if "cloud-gb300" in book[SOURCES_SHEET][f"A{r}"].value)
+    uses = values[(SOURCES_SHEET, f"B{cloud}")]
+    assert uses > 29e6 * 100  # the GPUs are among the uses
