@@ -46,7 +46,7 @@ import numpy as np
 
 from .debt import Loan, annuity_due, monthly
 from .params import ContractParams, Portfolio
-from .prefix import gather, prefix
+from .prefix import gather, geometric, prefix
 from .rng import STREAM_EXIT, entity_stream, uniforms4
 
 CLOUD = "cloud"
@@ -93,10 +93,10 @@ def milestone_terminated(
     return (delay_months > c.milestone_months) & (u < c.milestone_termination_prob)
 
 
-def prepayment_usd_mw(contract: ContractParams, contract_rent: np.ndarray, term: int) -> float:
+def prepayment_usd_mw(contract: ContractParams, sched: Any) -> float:
     """The prepayment per IT MW before the index at signing: the share of the first term's
-    scheduled revenue (undiscounted) [USD/MW]."""
-    return contract.prepayment_share * float(contract_rent[:term].sum())
+    scheduled revenue (``sched``: the :class:`.hosting.RentSchedule`) [USD/MW]."""
+    return contract.prepayment_share * sched.term_revenue
 
 
 def prepayment_month(
@@ -181,14 +181,6 @@ class GpuLoan:
 # ---- the fast path ----------------------------------------------------------------------
 
 
-def _geometric_from_1(x: float, q: Any, xp: ModuleType) -> Any:
-    """sum_{k=1}^{q} x^k for whole q >= 0."""
-    q = xp.maximum(q, 0).astype(xp.float64)
-    if abs(x - 1.0) < 1e-15:
-        return q
-    return x * (1.0 - x**q) / (1.0 - x)
-
-
 def gpu_loan_pv(
     scenario: Portfolio, contract: ContractParams, ten: Any, cal: Any, tax_rate: float, *,
     xp: ModuleType,
@@ -207,13 +199,15 @@ def gpu_loan_pv(
     n = loan.months
     last = loan.last(c_end, xp)
     regular = xp.minimum(xp.minimum(c_end, n), horizon)
-    service = loan.payment * (1.0 + _geometric_from_1(dm, regular - 1, xp)) * (regular > 0)
+    service = loan.payment * geometric(dm, xp.maximum(regular, 0), xp)
     payoff = xp.where((c_end < n) & (c_end < horizon), loan.balance(c_end, xp) * dm**c_end, 0.0)
     outstanding = horizon <= last
     owed = xp.where(outstanding, loan.balance(horizon, xp), 0.0) * dm**months
-    q = xp.minimum(last, horizon - 1)
+    # payments 1..q hold interest A (1 - (1 + r)^(k - n)): sum_{k=1}^{q} x^k = x geometric(x, q)
+    q = xp.maximum(xp.minimum(last, horizon - 1), 0)
+    grown = dm * (1.0 + r)
     interest = loan.payment * (
-        _geometric_from_1(dm, q, xp) - (1.0 + r) ** (-n) * _geometric_from_1(dm * (1.0 + r), q, xp)
+        dm * geometric(dm, q, xp) - (1.0 + r) ** (-n) * grown * geometric(grown, q, xp)
     )
     value = d_start * (loan.drawn - service - payoff + tax_rate * interest) - owed
     return xp.where(bought, value, 0.0), xp.where(bought, owed, 0.0)
@@ -238,11 +232,11 @@ def cloud_pv(
     start, c_end, k_end = ten.start, ten.contract_months, ten.rent_months
     sched = ten.schedule
     # the revenue the credits take their share of: as the hall reads the contract rent
-    rent_c = xp.asarray(prefix(cal.discount[:-1] * sched.contract_rent[:months], xp=np))
+    rent_c = sched.prefixes(cal.discount[:-1], xp)[0]
     df_start = (1.0 + scenario.discount_rate) ** (-start.astype(xp.float64) / 12.0)
     revenue = df_start * ten.signed * gather(rent_c, xp.clip(c_end, 0, k_end), xp=xp)
     credits = contract.prepayment_share * revenue
-    paid = prepayment_usd_mw(contract, sched.contract_rent, sched.term_months) * ten.signed
+    paid = prepayment_usd_mw(contract, sched) * ten.signed
     arrives = prepayment_month(contract, ten.construction, start, months, xp)
     received = paid * gather(d, xp.minimum(arrives, months - 1), xp=xp)
     late = ten.terminated & (start < months)
@@ -278,16 +272,11 @@ def tail_value(
     k, start = ten.rent_months, ten.start
     end = xp.maximum(ten.tail_end, k)
     left = (end - k).astype(xp.float64)
-    tables = xp.asarray(
-        prefix(u ** np.arange(len(sched.contract_rent), dtype=np.float64) * sched.contract_rent,
-               xp=np)
-    )  # fmt: skip
+    tables = sched.prefixes(u ** np.arange(len(sched.contract_rent), dtype=np.float64), xp)[0]
     part = gather(tables, end, xp=xp) - gather(tables, k, xp=xp)
     revenue = ten.signed * part / u ** k.astype(xp.float64)
     prices = g ** (start + k).astype(xp.float64)
-    gu = g * u
-    running = left if abs(gu - 1.0) < 1e-15 else (1.0 - gu**left) / (1.0 - gu)
-    ops = contract.operations_usd_mw_month * prices * running
+    ops = contract.operations_usd_mw_month * prices * geometric(g * u, left, xp)
     gpu = contract.gpu_capex_usd_mw
     sale = gpu * residual_share(contract, end, xp) * u**left
     buy = xp.where(start >= months, gpu, 0.0)
@@ -349,7 +338,7 @@ def monthly_lines(
     sched = ten.schedule
     rent = xp.asarray(sched.contract_rent)[xp.clip(s, 0, len(sched.contract_rent) - 1)]
     signed = ten.signed[:, None]
-    paid = prepayment_usd_mw(contract, sched.contract_rent, sched.term_months) * signed
+    paid = prepayment_usd_mw(contract, sched) * signed
     arrives = prepayment_month(contract, ten.construction, ten.start, months, xp)
     prepay = xp.where(t == arrives[:, None], paid, 0.0)
     prepay = prepay - contract.prepayment_share * signed * rent * on

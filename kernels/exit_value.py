@@ -42,7 +42,7 @@ from .hosting import (
     takes_improvements,
 )
 from .params import Portfolio
-from .prefix import gather
+from .prefix import gather, geometric
 from .shell import hall_upkeep_usd_mw_month, upkeep_share
 
 
@@ -118,14 +118,6 @@ def exit_terms(scenario: Portfolio, site_index: int, contract_index: int, build_
         refits=refits,
         refit_usd_mw=upkeep_share(contract) * b.refit_capex_usd_mw,
     )
-
-
-def geometric(ratio: float, n: Any, xp: ModuleType) -> Any:
-    """sum_{j < n} ratio^j for whole n >= 0."""
-    n = n * 1.0
-    if abs(ratio - 1.0) < 1e-15:
-        return n
-    return (1.0 - ratio**n) / (1.0 - ratio)
 
 
 def reversion(terms: ExitTerms, renew_base: Any, successor_base: Any, prices: Any, mrf: Any,

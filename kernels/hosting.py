@@ -260,6 +260,11 @@ class RentSchedule:
     successor_base: np.ndarray
     term_months: int
 
+    @property
+    def term_revenue(self) -> float:
+        """The first term's contract rent, undiscounted [USD/MW]."""
+        return float(self.contract_rent[: self.term_months].sum())
+
     def prefixes(self, weight: np.ndarray, xp: ModuleType) -> tuple[Any, Any, Any]:
         """Prefix sums over the first ``len(weight)`` relative months of ``weight`` times the
         contract rent, the market base and the successor base (backend arrays)."""
@@ -300,8 +305,7 @@ def rent_schedule(contract: ContractParams, months: int) -> RentSchedule:
 def term_revenue_usd_mw(contract: ContractParams) -> float:
     """The first term's scheduled rent (a cloud contract's revenue) per IT MW, undiscounted,
     before any index [USD/MW]."""
-    sched = rent_schedule(contract, 0)
-    return float(sched.contract_rent[: sched.term_months].sum())
+    return rent_schedule(contract, 0).term_revenue
 
 
 def ramp_months(contract: ContractParams) -> int:
@@ -676,8 +680,11 @@ def tenancy(
         ("exit", contract_index),
         lambda: exit_months(scenario, site_index, contract_index, scenarios, xp=xp, draws=draws),
     )
-    terminated = milestone_terminated(
-        scenario, site_index, contract_index, draws.delay_months, scenarios, xp=xp
+    terminated = draws.memo(
+        ("milestone", contract_index),
+        lambda: milestone_terminated(
+            scenario, site_index, contract_index, draws.delay_months, scenarios, xp=xp
+        ),
     )
     first_exit = xp.where(terminated, 0, first_exit)  # a cloud customer leaving at delivery
     exited = first_exit < sched.term_months

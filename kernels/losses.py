@@ -231,11 +231,11 @@ def _cloud_income(contract, ten, cal, years, xp) -> Any:
     start, c_end, k_end = ten.start, ten.contract_months, ten.rent_months
     sched = ten.schedule
     n = start.shape[0]
-    rent = xp.asarray(prefix(sched.contract_rent[:months], xp=np))
+    rent = sched.prefixes(np.ones(months), xp)[0]
     zero = xp.zeros(n, dtype=xp.int64)
     revenue = relative_by_year(rent, start, zero, xp.clip(c_end, 0, k_end), edges, xp)
     out = -contract.prepayment_share * ten.signed[:, None] * revenue
-    paid = prepayment_usd_mw(contract, sched.contract_rent, sched.term_months) * ten.signed
+    paid = prepayment_usd_mw(contract, sched) * ten.signed
     arrives = prepayment_month(contract, ten.construction, start, months, xp)
     out = out + _in_year(paid, arrives, edges, xp)
     late = ten.terminated & (start < months)

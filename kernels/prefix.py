@@ -16,6 +16,14 @@ def prefix(values: Any, *, xp: ModuleType) -> Any:
     return xp.concatenate([zeros, xp.cumsum(values, axis=-1)], axis=-1)
 
 
+def geometric(ratio: float, n: Any, xp: ModuleType) -> Any:
+    """sum_{j < n} ratio^j for whole n >= 0."""
+    n = n * 1.0
+    if abs(ratio - 1.0) < 1e-15:
+        return n
+    return (1.0 - ratio**n) / (1.0 - ratio)
+
+
 def gather(table: Any, idx: Any, *, xp: ModuleType) -> Any:
     """``table[n, idx[n]]`` for a 2-D table, or ``table[idx]`` for a 1-D one."""
     if table.ndim == 1:

@@ -103,9 +103,7 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
     levels = step * np.arange(1, int(np.floor(site.ai.max_it_mw / step + 1e-9)) + 1)
     for contract in eligible:
         c_index = scenario.contracts.index(contract)
-        most = contract.max_mw
-        if contract.retrofit_only:
-            most = min(most, site.ai.retrofit_mw)
+        most = contract_cap_mw(site, contract)
         least = contract.min_mw if one_site_only(contract) else 0.0  # here or nowhere
         offered = levels[(levels <= most + 1e-9) & (levels >= least - 1e-9)]
         for year in scenario.decision_years:
@@ -115,6 +113,14 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
                 label = f"ai{level:g}-{year}-{contract.name}"
                 options.append(SiteOption(site_index, label, float(level), year, c_index))
     return options
+
+
+def contract_cap_mw(site: Any, contract: Any) -> float:
+    """The most IT MW a contract may lease at a site: its ``max_mw``, and the site's
+    ``retrofit_mw`` for a ``retrofit_only`` contract [MW]."""
+    if contract.retrofit_only:
+        return min(contract.max_mw, site.ai.retrofit_mw)
+    return contract.max_mw
 
 
 def one_site_only(contract: Any) -> bool:

@@ -16,7 +16,7 @@ from siteopt.app.params import kernel_inputs
 from siteopt.kernels.hosting import capex_usd, construction_start, equity_per_capex
 from siteopt.kernels.market import month_label
 from siteopt.kernels.params import Portfolio, month_index
-from siteopt.kernels.sites import one_site_only, open_in, site_options
+from siteopt.kernels.sites import contract_cap_mw, one_site_only, open_in, site_options
 from siteopt.model.plausibility import (
     Finding,
     ScenarioWarning,
@@ -61,9 +61,7 @@ def unsignable_contracts(scenario: Scenario) -> list[Finding]:
 def _largest_level(s: Portfolio, site: Any, contract: Any) -> float:
     """The largest AI level the site could offer the contract, its minimum aside [MW]."""
     step = s.build.ai_step_mw
-    most = min(site.ai.max_it_mw, contract.max_mw)
-    if contract.retrofit_only:
-        most = min(most, site.ai.retrofit_mw)
+    most = min(site.ai.max_it_mw, contract_cap_mw(site, contract))
     return step * float(np.floor(most / step + 1e-9))
 
 

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from siteopt.app.params import kernel_inputs
-from siteopt.kernels.cloud import gpu_cost_per_month
+from siteopt.kernels.cloud import gpu_cost_per_month, is_cloud
 from siteopt.kernels.market import (
     hashprice_usd_ph_day,
     horizon_calendar,
     market_paths,
     subsidy_schedule,
 )
+from siteopt.kernels.shell import upkeep_share
 from siteopt.model.generator import as_markets, site_market
 from siteopt.model.schema import Contract, Market, Scenario, Site, SiteMining, year_month_index
 
@@ -295,10 +296,8 @@ def ai_unit_economics(site: Site, contract: Contract, power_price: float) -> AIE
     if site.ai is None:
         raise ValueError(f"site {site.name} has no ai section")
     revenue = contract.price_usd_kw_month * 1000.0 / DAYS_PER_MONTH
-    opex = site.ai.opex_usd_mw_month / DAYS_PER_MONTH
-    if contract.kind == "powered_shell":  # the landlord's share of the hall
-        opex *= 1.0 - contract.tenant_funded_share
-    if contract.kind == "cloud":  # its operations, and its GPUs net of their sale
+    opex = upkeep_share(contract) * site.ai.opex_usd_mw_month / DAYS_PER_MONTH
+    if is_cloud(contract):  # its operations, and its GPUs net of their sale
         opex += (contract.operations_usd_mw_month + gpu_cost_per_month(contract)) / DAYS_PER_MONTH
     power = 0.0 if contract.power_pass_through else 24.0 * site.ai.pue * power_price
     return AIEconomics(

@@ -119,7 +119,7 @@ def increment(
     memo lines: ``expected_cashflows(..., memo=True)``) and of keeping it hashing;
     ``first_rent``, ``stable_from``: the month indices of its planned first rent and of its
     rent's end of ramp."""
-    conv, hash_ = _by_line(converted, site), _by_line(hashing, site)
+    conv, hash_ = site_lines(converted, site), site_lines(hashing, site)
     cash = [c for c in LINE_ITEMS if c in conv.columns]
     equity = np.append(
         conv[cash].sum(axis=1).to_numpy() - hash_[cash].sum(axis=1).to_numpy(),
@@ -127,26 +127,26 @@ def increment(
     )
     # paid to the lenders less what a refinancing lends when a bullet falls due: what the
     # NOI and the equity pay
-    service = -conv["debt_service"].to_numpy() - _memo(conv, "refinancing_draw")
+    service = -conv["debt_service"].to_numpy() - line_of(conv, "refinancing_draw")
     # unlevered: without the debt's draws, service and balance owed, and the tax its
     # interest saved (adjusted present value's split)
     unlevered = equity.copy()
-    unlevered[:-1] += service - _memo(conv, "debt_draw")
-    unlevered[:-1] -= _memo(conv, "interest_tax_shield")
+    unlevered[:-1] += service - line_of(conv, "debt_draw")
+    unlevered[:-1] -= line_of(conv, "interest_tax_shield")
     unlevered[-1] += conv["debt_owed_at_end"].sum() if "debt_owed_at_end" in conv else 0.0
     noi = conv[list(NOI_LINES)].sum(axis=1).to_numpy()
-    paydown = _memo(conv, "refinancing_paydown")
+    paydown = line_of(conv, "refinancing_paydown")
     return Increment(
         tuple(conv.index), equity, unlevered, noi, service, first_rent, stable_from, paydown
     )
 
 
-def _memo(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """A memo line of a site's frame by month (zeros where the frame has none)."""
+def line_of(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A line (or memo line) of a site's frame by month (zeros where the frame has none)."""
     return frame[name].to_numpy() if name in frame else np.zeros(len(frame))
 
 
-def _by_line(cashflows: pd.DataFrame, site: str) -> pd.DataFrame:
+def site_lines(cashflows: pd.DataFrame, site: str) -> pd.DataFrame:
     """One site's cash flows: a row per month (in order), a column per line item."""
     mine = cashflows[cashflows["site"] == site]
     if mine.empty:

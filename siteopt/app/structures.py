@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siteopt.app.finance import line_of, site_lines
 from siteopt.kernels.cashflows import expected_cashflows
 from siteopt.kernels.chunks import KeptMarket
 from siteopt.kernels.cloud import CLOUD
@@ -154,10 +155,8 @@ def compare_structures(
         return ()
     flat = [o for options in site_options for o in options]
     flows = {
-        kind: _by_site(
-            expected_cashflows(
-                portfolio, [flat[b[kind]] for _, b in picks], markets=markets, memo=True
-            )  # fmt: skip
+        kind: expected_cashflows(
+            portfolio, [flat[b[kind]] for _, b in picks], markets=markets, memo=True
         )
         for kind in KINDS
     }
@@ -165,42 +164,25 @@ def compare_structures(
     out = []
     for i, best in picks:
         site = portfolio.sites[i].name
+        lines = {kind: site_lines(flows[kind], site) for kind in KINDS}
         figures = {
             kind: _structure(
-                portfolio,
-                table,
-                flat[best[kind]],
-                best[kind],
-                flows[kind][site],
-                best[kind] in rows,
-            )  # fmt: skip
+                portfolio, table, flat[best[kind]], best[kind], lines[kind], best[kind] in rows
+            )
             for kind in KINDS
         }
-        groups = {kind: _drivers(flows[kind][site], figures[kind], discount) for kind in KINDS}
+        groups = {kind: _drivers(lines[kind], figures[kind], discount) for kind in KINDS}
         drivers = {k: groups[CLOUD][k] - groups["colocation"][k] for k in groups[CLOUD]}
         out.append(StructureComparison(site, figures["colocation"], figures[CLOUD], drivers))
     return tuple(out)
 
 
-def _by_site(frame: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
-    """site -> line item -> expected USD by month."""
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for (site, line), part in frame.groupby(["site", "line_item"], sort=False):
-        out.setdefault(str(site), {})[str(line)] = part["usd"].to_numpy(dtype=np.float64)
-    return out
-
-
-def _line(flows: dict[str, np.ndarray], name: str) -> np.ndarray:
-    months = len(next(iter(flows.values())))
-    return flows.get(name, np.zeros(months))
-
-
 def _structure(portfolio, table, option, row, flows, chosen) -> Structure:
     """The figures of one side's option (the Structure names its contract's own kind)."""
-    revenue = float((_line(flows, "ai_rent") + _line(flows, "cloud_prepayment")).sum())
-    costs = float(sum(_line(flows, name).sum() for name in _OPERATING))
-    hall = float(-_line(flows, "equity_capex").sum() + _line(flows, "debt_draw").sum())
-    cash = np.cumsum(sum(_line(flows, name) for name in _AI_CASH))
+    revenue = float((line_of(flows, "ai_rent") + line_of(flows, "cloud_prepayment")).sum())
+    costs = float(sum(line_of(flows, name).sum() for name in _OPERATING))
+    hall = float(-line_of(flows, "equity_capex").sum() + line_of(flows, "debt_draw").sum())
+    cash = np.cumsum(sum(line_of(flows, name) for name in _AI_CASH))
     cs = construction_start(portfolio, option.build_year)
     return Structure(
         kind=portfolio.contracts[option.contract_index].kind,
@@ -209,7 +191,7 @@ def _structure(portfolio, table, option, row, flows, chosen) -> Structure:
         ai_it_mw=float(option.it_mw),
         build_year=int(option.build_year),
         hall_capex_usd=hall,
-        gpu_capex_usd=0.0 - float(_line(flows, "gpu_capex").sum()),
+        gpu_capex_usd=0.0 - float(line_of(flows, "gpu_capex").sum()),
         equity_capex_usd=float(table["equity_capex_usd"].iloc[row]),
         revenue_usd=revenue,
         margin=(revenue + costs) / revenue if revenue > 0 else None,
@@ -233,14 +215,14 @@ def _payback(cumulative: np.ndarray, start: int) -> float | None:
 
 def _drivers(flows, structure: Structure, rate: float) -> dict[str, float]:
     """PV at ``rate`` of each DRIVERS group, and the rest of E[NPV] (the debt) [USD]."""
-    months = len(next(iter(flows.values())))
+    months = len(flows)
     d = (1.0 + rate) ** (-np.arange(months) / 12.0)
     end = (1.0 + rate) ** (-months / 12.0)
     out = {}
     for group, lines in DRIVERS.items():
         value = 0.0
         for name, sign in lines:
-            series = _line(flows, name)
+            series = line_of(flows, name)
             if name in ("exit_value", "exit_tax"):
                 value += sign * end * float(series.sum())
             else:
