@@ -45,6 +45,7 @@ from .hosting import (
 from .market import month_label
 from .mining import per_month, ppa_settlement
 from .params import Portfolio
+from .sale import sale_monthly
 from .shell import hall_upkeep_usd_mw_month, upkeep_share
 from .sites import (
     ChunkMarket,
@@ -72,6 +73,7 @@ LINE_ITEMS = (
     "ai_relet_capex",
     "ai_refit_capex",
     *CLOUD_LINES,
+    "site_sale",
     "equity_capex",
     "debt_service",
     "refinancing_draw",
@@ -93,6 +95,7 @@ TAXABLE_ITEMS = (
     "cloud_prepayment",
     "cloud_operations",
     "gpu_residual",
+    "site_sale",
 )
 # Memo lines, monthly: the project debt drawn with the capex (behind equity_capex), the
 # interest inside debt_service, the tax that interest saves (inside income_tax), the
@@ -143,7 +146,20 @@ def option_cashflows(
     window = t >= t_end - TERMINAL_WINDOW
     multiple_m = scenario.financing.exit_multiple_mining
     capex_events: dict[str, Any] = {"asic": 0.0, "equipment": 0.0, "building": 0.0}
-    if option.contract_index is None:
+    basis = 0.0
+    if option.sells:
+        # the buyer takes the site at closing where the sale closes (kernels.sale)
+        sale = sale_monthly(scenario, i, ctx.scenarios, t_end, xp=xp)
+        mining_mw = mining_mw * sale.keep
+        lines["ppa_settlement"] = lines["ppa_settlement"] * sale.keep
+        lines["site_sale"] = sale.proceeds
+        basis = sale.basis
+        exit_value += (
+            multiple_m
+            * site.mining.mw
+            * xp.maximum((ms.margin * window * sale.keep).sum(axis=1), 0.0)
+        )
+    elif option.contract_index is None:
         exit_value += (
             multiple_m * site.mining.mw * xp.maximum((ms.margin * window).sum(axis=1), 0.0)
         )
@@ -161,12 +177,13 @@ def option_cashflows(
             for mw, a, b in ((site.mining.mw, 0, cs), (built, cs, on), (left, on, t_end))
         )
         hall = _hosting(scenario, option, ctx, power, ms, fl, xp=xp)
-        lines.update(hall.lines)
-        memo.update(hall.memo)
-        mining_mw = mining_mw + hall.returned_mw
-        exit_value += hall.exit_value
-        owed = hall.owed
-        capex_events = hall.capex_events
+        share = option.hall_share  # the miner's; a JV partner's is the rest (kernels.sale)
+        lines.update({name: share * v for name, v in hall.lines.items()})
+        memo.update({name: share * v for name, v in hall.memo.items()})
+        mining_mw = mining_mw + share * hall.returned_mw
+        exit_value += share * hall.exit_value
+        owed = share * hall.owed
+        capex_events = {kind: share * v for kind, v in hall.capex_events.items()}
     lines["mining_revenue"] = mining_mw * ms.revenue
     lines["mining_ancillary"] = mining_mw * ms.ancillary
     lines["mining_power"] = -mining_mw * ms.power
@@ -175,7 +192,9 @@ def option_cashflows(
     lines["mining_property_tax"] = -mining_mw * ms.property_tax
     lines["asic_capex"] = lines["asic_capex"] - mining_mw * ms.refresh
     capex_events["asic"] = capex_events["asic"] - lines["asic_capex"]
-    tax = _income_tax(scenario, lines, capex_events, memo["debt_interest"], exit_value, xp=xp)
+    tax = _income_tax(
+        scenario, lines, capex_events, memo["debt_interest"], exit_value, basis, xp=xp
+    )
     lines["income_tax"] = tax.levered
     memo["interest_tax_shield"] = tax.levered - tax.unlevered
     memo["depreciation"] = tax.depreciation
@@ -192,11 +211,12 @@ class _Taxes(NamedTuple):
     exit_tax: Any  # (N,) on the exit value at T [USD, <= 0 when paid]
 
 
-def _income_tax(scenario, lines, capex_events, interest, exit_value, *, xp) -> _Taxes:
+def _income_tax(scenario, lines, capex_events, interest, exit_value, basis, *, xp) -> _Taxes:
     """Income tax by month (docs/model.md, Taxes): on the taxable lines less depreciation
     (capex by class deducted from the month it is placed in service; what is left of its
-    basis in the horizon's last month) and, levered, less the interest; the exit value is
-    taxed in full at T. Losses offset at once, or carried forward by year."""
+    basis in the horizon's last month; a sold site's ``basis`` at closing) and, levered,
+    less the interest; the exit value is taxed in full at T. Losses offset at once, or
+    carried forward by year."""
     tax, months = scenario.tax, scenario.months
     rate = tax.income_rate
     bonus = tax.bonus_depreciation
@@ -211,7 +231,7 @@ def _income_tax(scenario, lines, capex_events, interest, exit_value, *, xp) -> _
             continue
         table = deduction_table(lives[kind], bonus, months)
         depreciation = depreciation + spent @ xp.asarray(table)
-    depreciation = depreciation + xp.zeros_like(lines["ai_rent"])
+    depreciation = depreciation + basis + xp.zeros_like(lines["ai_rent"])
     income = sum(lines[name] for name in TAXABLE_ITEMS) - depreciation
     unlevered = -rate * income
     levered = -rate * (income - interest)

@@ -31,6 +31,7 @@ __all__ = [
     "Portfolio",
     "PowerMarketParams",
     "RampPhaseParams",
+    "SaleParams",
     "SimulationParams",
     "SiteAIParams",
     "SiteMiningParams",
@@ -169,6 +170,15 @@ class SiteAIParams:
 
 
 @dataclass(frozen=True)
+class SaleParams:
+    price_usd_mw: float | None  # a buyer's price per MW of interconnect; None: no sale [USD/MW]
+    months_to_close: int  # [months from the start]
+    close_prob: float  # [-]
+    tax_basis_usd_mw: float  # deducted from the price at closing [USD/MW of interconnect]
+    jv_share: float | None  # a partner's share of a conversion; None: no JV [-]
+
+
+@dataclass(frozen=True)
 class SiteParams:
     name: str
     market: str  # a key of Portfolio.power_markets
@@ -177,6 +187,7 @@ class SiteParams:
     power: SitePowerParams
     mining: SiteMiningParams
     ai: SiteAIParams | None  # None: the site cannot host AI
+    sale: SaleParams | None = None  # None: no buyer or partner
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ A stream id is built from a *kind* below 64 (6 bits):
   ``power_stream(m) = STREAM_POWER_BASE + m``.
 * ``32..63`` per-entity events: :data:`STREAM_OVERRUN`, :data:`STREAM_DELAY`,
   :data:`STREAM_EXIT`, :data:`STREAM_RELET`, :data:`STREAM_RENEWAL`
-  (drawn at "month" k for the k-th end of a tenancy).
+  (drawn at "month" k for the k-th end of a tenancy), :data:`STREAM_SALE`.
 
 A global draw uses the kind itself as the stream (values ``< 64``). A draw that
 belongs to one site (or other entity) uses
@@ -65,6 +65,7 @@ __all__ = [
     "STREAM_POWER_BASE",
     "STREAM_RELET",
     "STREAM_RENEWAL",
+    "STREAM_SALE",
     "entity_stream",
     "normal",
     "normal_pair",
@@ -103,6 +104,7 @@ STREAM_DELAY = 33
 STREAM_EXIT = 34
 STREAM_RELET = 35
 STREAM_RENEWAL = 36
+STREAM_SALE = 37  # whether a site's sale closes (entity: the site)
 
 _UINT32_MAX = 0xFFFFFFFF
 _UINT64_MAX = 0xFFFFFFFFFFFFFFFF

@@ -63,31 +63,43 @@ from .mining import (
 )
 from .params import ContractParams, Portfolio, month_index
 from .power import PowerPaths, power_paths
+from .sale import JV_SUFFIX, SELL, jv_share, offers_sale, sale_closes, sale_income, sold_npv
 
 
 @dataclass(frozen=True)
 class SiteOption:
-    """One option: ``it_mw`` of IT converted from January of ``build_year`` for a contract."""
+    """One option: ``it_mw`` of IT converted from January of ``build_year`` for a contract;
+    keep hashing without a contract; or sell the site (:mod:`.sale`)."""
 
     site_index: int
     label: str
     it_mw: float
     build_year: int | None
     contract_index: int | None
+    hall_share: float = 1.0  # the miner's share of the hall: 1 less a JV partner's
+    sells: bool = False  # the option ``sell``: the site's sale
+
+    @property
+    def hashes(self) -> bool:
+        """Keep hashing: no contract, no sale."""
+        return self.contract_index is None and not self.sells
 
 
 @dataclass(frozen=True)
 class OptionGroup:
-    """Options of one site sharing a build year and contract (levels differ only)."""
+    """Options of one site sharing a build year and contract (levels, and the miner's share
+    of the hall in a joint venture, differ only)."""
 
     build_year: int
     contract_index: int
     columns: np.ndarray  # positions of these options in the site's option list
     it_mw: np.ndarray
+    hall_share: np.ndarray  # the miner's share of each option's hall
 
 
 def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
-    """Keep hashing, then every (level, build year, contract) the site may take.
+    """Keep hashing, sell where a buyer offers, then every (level, build year, contract)
+    the site may take, each followed by its joint-venture twin where a partner offers one.
 
     Levels run from ``ai_step_mw`` to the site's AI limit in steps of
     ``ai_step_mw``; a level above a contract's ``max_mw`` is not offered for it, nor one
@@ -96,6 +108,9 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
     """
     site = scenario.sites[site_index]
     options = [SiteOption(site_index, "hash", 0.0, None, None)]
+    if offers_sale(site):
+        options.append(SiteOption(site_index, SELL, 0.0, None, None, sells=True))
+    partner = jv_share(site)
     eligible = scenario.contracts_for(site)
     if not eligible:
         return options
@@ -112,6 +127,11 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
             for level in offered:
                 label = f"ai{level:g}-{year}-{contract.name}"
                 options.append(SiteOption(site_index, label, float(level), year, c_index))
+                if partner is not None:
+                    options.append(
+                        SiteOption(site_index, label + JV_SUFFIX, float(level), year, c_index,
+                                   hall_share=1.0 - partner)
+                    )  # fmt: skip
     return options
 
 
@@ -144,7 +164,13 @@ def option_groups(options: list[SiteOption]) -> list[OptionGroup]:
         if opt.contract_index is not None:
             groups.setdefault((opt.build_year, opt.contract_index), []).append(j)
     return [
-        OptionGroup(year, c, np.array(cols), np.array([options[j].it_mw for j in cols]))
+        OptionGroup(
+            year,
+            c,
+            np.array(cols),
+            np.array([options[j].it_mw for j in cols]),
+            np.array([options[j].hall_share for j in cols]),
+        )
         for (year, c), cols in groups.items()
     ]
 
@@ -326,13 +352,19 @@ def site_chunk(
     carry = (
         _CarriedLosses(scenario, site_index, ctx, streams, fl, xp) if _carries(scenario) else None
     )
+    hashing = streams.ppa_pv + mw * (before_all + after_all)
+    if carry is not None:
+        hashing = hashing + carry.hashing()
     for j, opt in enumerate(options):
-        if opt.contract_index is None:
-            npv[:, j] = streams.ppa_pv + mw * (before_all + after_all)
-            if carry is not None:
-                npv[:, j] += carry.hashing()
+        if opt.hashes:
+            npv[:, j] = hashing
             if levers:
                 terminal[:, j] = mw * (tvs[0] + tvs[1])
+        elif opt.sells:
+            sold = _Sold(scenario, site_index, ctx, streams, hashing, carry, xp)
+            npv[:, j] = sold.npv
+            if levers:
+                terminal[:, j] = xp.where(sold.closed, mw * sold.terminal, mw * (tvs[0] + tvs[1]))
     events = {}
     if groups:
         draws = site_draws(
@@ -346,10 +378,12 @@ def site_chunk(
         args = (scenario, site_index, g.contract_index, g.build_year, draws, streams, fl, cal,
                 ctx.scenarios)  # fmt: skip
         coef = ai_coefficients(*args, xp=xp)
-        levels = xp.asarray(g.it_mw)[None, :]
+        # the hall's sizes carry the miner's share of it (a JV partner takes the rest)
+        share = xp.asarray(g.hall_share)[None, :]
+        levels = share * xp.asarray(g.it_mw)[None, :]
         left = xp.asarray(mining_left_mw(site, g.it_mw))[None, :]
         built = xp.asarray(mining_while_built_mw(site, g.it_mw))[None, :]
-        capex = xp.asarray(capex_usd(site.ai, g.it_mw))[None, :]
+        capex = share * xp.asarray(capex_usd(site.ai, g.it_mw))[None, :]
         base = streams.ppa_pv + mw * before
         npv[:, g.columns] = (
             base[:, None]
@@ -359,8 +393,9 @@ def site_chunk(
             + capex * coef.per_capex[:, None]
         )
         events[(g.build_year, g.contract_index)] = coef.tenancy
+        sizes = (levels, built, left, capex)
         if carry is not None:
-            total, saving = carry.group(g, coef, draws, (levels, built, left, capex))
+            total, saving = carry.group(g, coef, draws, sizes)
             npv[:, g.columns] += total
         if not levers:
             continue
@@ -380,9 +415,27 @@ def site_chunk(
         subsidy[:, g.columns] = capex * _column(coef.subsidy_per_capex, xp)
         if carry is not None:
             shield[:, g.columns] += saving
-            sizes = (levels, built, left, capex)
             leverage[:, g.columns] += carry.leverage(g, bare, draws, sizes, total, saving)
     return SiteChunk(npv, events, fl, lever)
+
+
+class _Sold:
+    """The option ``sell`` on the chunk (:mod:`.sale`): where the sale closes, the site's
+    flows before closing and the proceeds; elsewhere ``hashing``, the site kept."""
+
+    def __init__(self, scenario, site_index, ctx, streams, hashing, carry, xp):
+        site, cal = scenario.sites[site_index], ctx.cal
+        c = (site.sale.months_to_close,)
+        multiple = scenario.financing.exit_multiple_mining
+        after_tax = 1.0 - scenario.tax.income_rate
+        pvs, tvs = mining_segments(streams, c, cal, multiple, after_tax, xp=xp)
+        self.closed = sale_closes(scenario, site_index, ctx.scenarios, xp=xp)
+        self.terminal = tvs[0]  # the terminal value of the months before closing, per MW
+        ppa = ppa_settlement(site, site_power(scenario, site_index, ctx), cal, xp=xp)
+        sold = sold_npv(scenario, site_index, pvs[0] + tvs[0], ppa, cal.discount, xp=xp)
+        if carry is not None:  # the closed branch's correction (hashing has its own)
+            sold = sold + carry.sold(ppa, c)
+        self.npv = xp.where(self.closed, sold, hashing)
 
 
 def _carries(scenario: Portfolio) -> bool:
@@ -411,6 +464,18 @@ class _CarriedLosses:
         return carried_correction(
             self.hashing_income, None, self.rate, self.unlevered_last, None, self.xp
         )[0]
+
+    def sold(self, ppa: Any, cuts: tuple[int]) -> Any:
+        """The correction where the site's sale closes at ``cuts[0]``: its flows before
+        closing and the gain on the sale."""
+        xp, cal, c = self.xp, self.ctx.cal, cuts[0]
+        multiple = self.scenario.financing.exit_multiple_mining
+        before = mining_income(self.streams, self.fl, cuts, cal, multiple, self.years, xp)[0]
+        kept = xp.where(xp.arange(cal.months)[None, :] < c, ppa, 0.0)
+        income = ppa_income(kept, self.years, xp) + self.site.mining.mw * before
+        n = income.shape[0]
+        income = income + sale_income(self.scenario, self.site_index, self.years.edges, n, xp=xp)
+        return carried_correction(income, None, self.rate, self.unlevered_last, None, xp)[0]
 
     def _income(self, g, coef, draws, sizes, scenario):
         """(taxable income without interest, interest): (N, L, Y) each, or None."""

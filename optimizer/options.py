@@ -9,7 +9,8 @@ Columns of ``OptionTable.table`` (one row per site option)
 site : str
     Site name.
 option : str
-    Option label, unique within the site (``"hash"`` for keep hashing).
+    Option label, unique within the site (``"hash"`` for keep hashing; another row
+    without a build year, e.g. a site's sale, is decided now).
 ai_it_mw : float [MW]
     Critical-IT MW converted to hosted AI (0 for keep hashing).
 build_year : Int64 (nullable)
@@ -28,7 +29,7 @@ debt_usd : float [USD]
     Expected project debt drawn.
 capex_<year>_usd : float [USD]
     Expected equity capex spent in calendar year ``<year>``, for every year in
-    ``OptionTable.years``.
+    ``OptionTable.years``; negative where an option brings cash in (a sale's proceeds).
 mining_eh_<year> : float [EH/s]
     Expected average mining hashrate of the site during calendar year ``<year>``.
 ai_mw_online_<year> : float [MW]

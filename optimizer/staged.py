@@ -44,7 +44,7 @@ from .data import MONEY_UNIT_USD, PlanData, plan_data
 from .engine import MAX_ROUNDS, SolverSettings, _run_cbc, _run_highs
 from .highs import IncrementalHiGHS
 from .model import add_variable, add_variable_dict, tail_weights
-from .options import OptionTable, PlanProblem
+from .options import KEEP_HASHING, OptionTable, PlanProblem
 
 
 @dataclass(frozen=True)
@@ -149,13 +149,18 @@ class _Model:
 
 
 def option_stages(table: OptionTable, stage_years: tuple[int, ...]) -> np.ndarray:
-    """The stage of each table row's build year; -1 for keep-hashing rows."""
+    """The stage of each table row's build year; -1 for keep-hashing rows, 0 for another
+    row without a build year (a site's sale: signed now)."""
     years = table.table["build_year"].fillna(-1).astype(int).to_numpy()
     index = {int(y): j for j, y in enumerate(stage_years)}
     unknown = sorted({int(y) for y in years if y >= 0 and int(y) not in index})
     if unknown:
         raise ValueError(f"options built in {unknown}, which are not decision years")
-    return np.array([index.get(int(y), -1) for y in years], dtype=np.int64)
+    now = (years < 0) & (table.table["option"].astype(str).to_numpy() != KEEP_HASHING)
+    return np.array(
+        [0 if n else index.get(int(y), -1) for y, n in zip(years, now, strict=True)],
+        dtype=np.int64,
+    )
 
 
 def _coefficients(data: PlanData, tree: StageTree, stages: np.ndarray):

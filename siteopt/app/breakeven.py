@@ -47,8 +47,9 @@ class Breakeven:
     best_option_at_breakeven : str
         The option that first beats the alternative in expected NPV.
     alternative : str
-        The site's best option off this contract by expected NPV: ``hash`` (keep hashing)
-        or an option on another contract, at that contract's price.
+        The site's best option off this contract by expected NPV: ``hash`` (keep hashing),
+        ``sell`` (the site's sale), or an option on another contract, at that contract's
+        price.
     min_mw : float [MW]
         The contract's minimum.
     alone_meets_minimum : bool

@@ -29,6 +29,8 @@ from siteopt.optimizer.data import MONEY_UNIT_USD, plan_data
 from siteopt.optimizer.results import cvar_floor_broken, violation_details
 
 REQUIRED_COLUMNS = ("site", "ai_it_mw", "build_year", "contract")
+# the option's label, where a plan names it: the only way to name a site's sale or a JV twin
+OPTIONAL_COLUMNS = ("option",)
 MAX_PLAN_BYTES = 10 << 20
 
 
@@ -97,11 +99,12 @@ def plan_records(frame: pd.DataFrame, label: str = "plan") -> pd.DataFrame:
             return str(int(value))
         return str(value).strip()
 
+    columns = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
     records = [
-        [line, *(text(row[c]) for c in REQUIRED_COLUMNS)]
+        [line, *(text(row[c]) if c in frame.columns else "" for c in columns)]
         for line, (_, row) in enumerate(frame.iterrows(), start=2)
     ]
-    return pd.DataFrame(records, columns=["line", *REQUIRED_COLUMNS])
+    return pd.DataFrame(records, columns=["line", *columns])
 
 
 def plan_rows(path: Path | str, plan: pd.DataFrame, valuation: ValuationResult) -> tuple[int, ...]:
@@ -128,7 +131,17 @@ def plan_rows(path: Path | str, plan: pd.DataFrame, valuation: ValuationResult) 
 
 
 def _option_row(where: str, rec, offered: pd.DataFrame) -> int:
-    """Table row of the site's option with the record's MW, build year and contract."""
+    """Table row of the site's option the record names (its ``option`` label), else the one
+    with its MW, build year and contract (of two, the one without a JV partner)."""
+    label = getattr(rec, "option", "")
+    if label:
+        named = offered.index[offered["option"].to_numpy() == label]
+        if len(named) != 1:
+            raise InputError(
+                f"{where}: site {rec.site} offers no option {label!r} (see options.csv; "
+                f"e.g. {', '.join(offered['option'].head(4))})"
+            )
+        return int(named[0])
     mw = _number(where, "ai_it_mw", rec.ai_it_mw, default=0.0)
     if mw == 0.0:
         if rec.contract or _number(where, "build_year", rec.build_year, default=0):
@@ -188,7 +201,7 @@ def evaluate(
         plan = plan_records(plan_path)
         plan_path = "plan"  # how its rows are named in messages
     else:
-        plan = read_plan(plan_path)  # a bad file fails before any valuation
+        plan = read_plan(plan_path, optional=OPTIONAL_COLUMNS)  # fails before any valuation
     t0 = time.perf_counter()
     backend, valuation = value(scenario, settings, progress, cache)
     rows = plan_rows(plan_path, plan, valuation)

@@ -5,7 +5,8 @@ capital would buy (docs/cli.md: plan.csv ``why_code``/``why``, summary.json ``si
 A site's reason is read from the option table with the rest of the plan held fixed:
 
 - a converted site names its runner-up, the best other option of the site that keeps the
-  plan within every constraint, and the margin in E[NPV] over it (``converted``);
+  plan within every constraint, and the margin in E[NPV] over it (``converted``); a site
+  sold does the same (``sold``);
 - a site that keeps hashing says why: it has no AI option (``no_ai_option``), its best
   conversion is worth less than hashing (``uneconomic``), or a better conversion would
   break the budget (``budget``: the MW, the year and the amount short), a contract's
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from siteopt.kernels.sale import SELL
 from siteopt.optimizer.constraints import budget_limits
 from siteopt.optimizer.data import MONEY_UNIT_USD, plan_data
 from siteopt.optimizer.options import OptionTable, PlanProblem
@@ -31,7 +33,16 @@ from siteopt.optimizer.results import plan_objective, portfolio_cvar, violation_
 
 CAPITAL_STEP_USD = 10_000_000.0  # "what another $10M would buy", per budget year
 CAPITAL_STEPS_USD = (CAPITAL_STEP_USD, 50_000_000.0)  # ... and "$50M more"
-WHY_CODES = ("converted", "no_ai_option", "uneconomic", "budget", "contract", "floor", "plan")
+WHY_CODES = (
+    "converted",
+    "sold",
+    "no_ai_option",
+    "uneconomic",
+    "budget",
+    "contract",
+    "floor",
+    "plan",
+)
 
 
 @dataclass(frozen=True)
@@ -92,13 +103,17 @@ def site_reasons(
     data = plan_data(options, problem)
     table = options.table
     label = table["option"].to_numpy(dtype=object)
+    sells = label == SELL
     npv = data.expected_npv * MONEY_UNIT_USD
     plan = np.asarray(rows, dtype=np.int64)
     out = []
     for i, site in enumerate(data.sites):
         r, hash_row = int(plan[i]), int(data.hash_row[i])
         others = [int(o) for o in data.site_rows[i] if int(o) != r]
-        if r != hash_row:
+        if sells[r]:
+            out.append(_runner_up(site, "sold", _sale_text(table, r), r, others, plan, i, data,
+                                  problem, label, npv))  # fmt: skip
+        elif r != hash_row:
             out.append(_converted(site, r, others, plan, i, data, problem, label, npv, table))
         else:
             ai = [o for o in others if o != hash_row]
@@ -110,18 +125,35 @@ def _converted(site, r, others, plan, i, data, problem, label, npv, table) -> Si
     mw, contract = float(data.ai_it_mw[r]), str(data.contract[r])
     year = table["build_year"].iloc[r]
     what = f"converts {mw:g} MW for {contract} from {int(year)}"
+    partner = float(table["partner_share"].iloc[r]) if "partner_share" in table else 0.0
+    if partner > 0:
+        what += f" in a joint venture ({partner:.0%} the partner's)"
+    return _runner_up(site, "converted", what, r, others, plan, i, data, problem, label, npv)
+
+
+def _sale_text(table, r) -> str:
+    proceeds = -float(table["equity_capex_usd"].iloc[r])
+    return f"sells the site (expected proceeds after tax ${proceeds / 1e6:,.1f}M)"
+
+
+def _runner_up(site, code, what, r, others, plan, i, data, problem, label, npv) -> SiteWhy:
+    """``what`` the site does, against the best other option that keeps the plan within
+    its constraints."""
     for alt in sorted(others, key=lambda o: -npv[o]):
         if not violation_details(data, problem, _with(plan, i, alt)):
             margin = float(npv[r] - npv[alt])
             return SiteWhy(
                 site,
-                "converted",
+                code,
                 f"{what}: E[NPV] ${margin / 1e6:,.1f}M above its runner-up, {label[alt]}",
                 str(label[alt]),
                 margin,
             )
-    return SiteWhy(site, "converted", f"{what}: no other option of the site keeps the plan "
-                   "within its constraints")  # fmt: skip
+    text = f"{what}: no other option of the site keeps the plan within its constraints"
+    keep = violation_details(data, problem, _with(plan, i, int(data.hash_row[i])))
+    if keep and r != int(data.hash_row[i]):
+        text += f" (keeping it hashing breaks {keep[0][0]})"
+    return SiteWhy(site, code, text)
 
 
 def _hashing(site, hash_row, ai, plan, i, data, problem, label, npv, without_ai) -> SiteWhy:
@@ -131,11 +163,11 @@ def _hashing(site, hash_row, ai, plan, i, data, problem, label, npv, without_ai)
     best = max(ai, key=lambda o: npv[o])
     if npv[best] <= npv[hash_row]:
         short = float(npv[hash_row] - npv[best])
+        what = "selling it" if label[best] == SELL else f"its best conversion, {label[best]},"
         return SiteWhy(
             site,
             "uneconomic",
-            f"keeps hashing: its best conversion, {label[best]}, is worth ${short / 1e6:,.1f}M "
-            "less than hashing",
+            f"keeps hashing: {what} is worth ${short / 1e6:,.1f}M less than hashing",
             str(label[best]),
             short,
         )

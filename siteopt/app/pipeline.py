@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from siteopt.app.checks import scenario_warnings
+from siteopt.app.deals import DealComparison, compare_deals
 from siteopt.app.economics import MarketFan, market_fan
 from siteopt.app.engines import chunk_executor
 from siteopt.app.explain import (
@@ -96,6 +97,10 @@ PLAN_COLUMNS = (
     "tax_shield_usd",
     "rate_subsidy_usd",
     "walk_away_value_usd",
+    # issue 28: the option's label (``sell`` for a sale, ``-jv`` for a joint venture) and a
+    # JV partner's share of the hall
+    "option",
+    "partner_share",
 )
 PORTFOLIO_KEYS = (  # summary.json's portfolio figures, compared by whatif and sweep
     "expected_npv_usd",
@@ -228,6 +233,8 @@ class SolveOutcome:
     central_npv_usd: float | None = None
     # colocation beside cloud at each site with options of both (siteopt.app.structures)
     structures: tuple[StructureComparison, ...] = ()
+    # sell, share or keep at each site with a sale block (siteopt.app.deals)
+    deals: tuple[DealComparison, ...] = ()
     # the plan and the risk-neutral plan on fresh draws (a solve with a risk term, or
     # --validate); None otherwise
     validation: Validation | None = None
@@ -819,8 +826,9 @@ def finish(
     plans = {"plan": [flat[i] for i in rows]}
     plans.update({name: [flat[i] for i in b.rows] for name, b in baselines.items()})
     # each converted site alone and hashing, on the same draws: its gain's standard error
-    converted = {i: o for i, o in enumerate(plans["plan"]) if o.contract_index is not None}
-    for i, option in converted.items():
+    changed = {i: o for i, o in enumerate(plans["plan"]) if not o.hashes}  # converted or sold
+    converted = {i: o for i, o in changed.items() if o.contract_index is not None}
+    for i, option in changed.items():
         plans[f"site {i}"] = [option]
         plans[f"hash {i}"] = [valuation.site_options[i][0]]
     samples = plan_npv_samples(
@@ -832,7 +840,7 @@ def finish(
         executor=_executor(settings),
     )
     over_hashing = {}
-    for i in converted:
+    for i in changed:
         gain = samples.pop(f"site {i}") - samples.pop(f"hash {i}")
         over_hashing[i] = (float(gain.mean()), standard_error(gain))
     # pass 1's shared paths, when it kept them: the cash flows read them, not draw them again
@@ -897,6 +905,9 @@ def finish(
             None if scenario.simulation.deterministic else central_npv(scenario, plans["plan"])
         ),
         structures=structures,
+        deals=compare_deals(
+            valuation.portfolio, valuation.options.table, valuation.site_options, rows
+        ),
     )
 
 
@@ -1039,6 +1050,8 @@ def plan_frame(
     mining = [
         float(mining_left_mw(sites[o.site_index], o.it_mw))
         if o.contract_index is not None
+        else 0.0
+        if o.sells  # nothing mines there once the sale closes
         else sites[o.site_index].mining.mw
         for o in chosen
     ]
@@ -1120,13 +1133,15 @@ def _yields(
         site = portfolio.sites[option.site_index]
         contract = portfolio.contracts[option.contract_index]
         first_rent = construction_start(portfolio, option.build_year) + site.ai.lead_time_months
+        # the miner's share of the hall: its flows, capex and MW (a JV partner has the rest)
+        mw = option.hall_share * option.it_mw
         # the budgets' equity nets an AI cloud's prepayment: the capex does not
-        prepaid = option.it_mw * contract.prepayment_share * term_revenue_usd_mw(contract)
+        prepaid = mw * contract.prepayment_share * term_revenue_usd_mw(contract)
         out.append(
             yield_on_cost(
                 cashflows,
                 site.name,
-                option.it_mw,
+                mw,
                 first_rent,
                 float(row["equity_capex_usd"] + row["debt_usd"]) + prepaid,
                 contract.tenant_funded_share,
@@ -1153,6 +1168,8 @@ def _site_entry(row: dict[str, Any]) -> dict[str, Any]:
     year = row["build_year"]
     return {
         "name": row["site"],
+        "option": row["option"],
+        "partner_share": float(row["partner_share"]),
         "ai_it_mw": float(row["ai_it_mw"]),
         "mining_mw": float(row["mining_mw"]),
         "build_year": None if pd.isna(year) else int(year),

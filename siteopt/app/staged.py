@@ -355,11 +355,15 @@ def state_names(tree: StateTree) -> list[str]:
 
 def _action(option: SiteOption | None, scenario: Portfolio) -> tuple[str, float, str, str]:
     """(action, AI MW, contract, option label) of building ``option`` (None: nothing)."""
+    if option is not None and option.sells:
+        return "sell the site", 0.0, "", option.label
     if option is None or option.contract_index is None:
         return "keep hashing", 0.0, "", KEEP_HASHING
     contract = scenario.contracts[option.contract_index].name
+    partner = 1.0 - option.hall_share
+    jv = f" in a JV ({partner:.0%} the partner's)" if partner > 0 else ""
     return (
-        f"convert {option.it_mw:g} MW for {contract}",
+        f"convert {option.it_mw:g} MW for {contract}{jv}",
         float(option.it_mw),
         contract,
         option.label,
@@ -441,12 +445,8 @@ def _policy(
             if s in built_on_path:
                 u, i = built_on_path[s]
                 when = years[int(tree.stage[u])]
-                action, mw, contract, label = (
-                    f"converted in {when} ({flat[i].it_mw:g} MW)",
-                    0.0,
-                    "",
-                    "",
-                )
+                done = "sold" if flat[i].sells else f"converted in {when} ({flat[i].it_mw:g} MW)"
+                action, mw, contract, label = done, 0.0, "", ""
             else:
                 row = here.get(s)
                 action, mw, contract, label = _action(None if row is None else flat[row], portfolio)

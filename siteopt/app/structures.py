@@ -136,9 +136,12 @@ def compare_structures(
     markets: Sequence[KeptMarket] = (),
 ) -> tuple[StructureComparison, ...]:
     """The comparison at each site whose options include both kinds (the option table's
-    rows, flat over sites; ``rows`` the plan's row per site)."""
+    rows, flat over sites; ``rows`` the plan's row per site). A JV twin is not a kind of its
+    own: each kind's best is the miner's alone."""
     kinds = {c.name: FAMILY.get(c.kind, c.kind) for c in portfolio.contracts}
     kind_of = table["contract"].map(lambda c: kinds.get(c, ""))
+    if "partner_share" in table:
+        kind_of = kind_of.where(table["partner_share"].to_numpy() == 0.0, "")
     picks: list[tuple[int, dict[str, int]]] = []
     offset = 0
     for i, options in enumerate(site_options):

@@ -28,6 +28,7 @@ from siteopt.kernels.hosting import (
 from siteopt.kernels.market import horizon_calendar, month_label
 from siteopt.kernels.mining import fixed_hashing_ph_per_mw, hashrate_eh_per_mw
 from siteopt.kernels.params import Portfolio
+from siteopt.kernels.sale import after_tax_proceeds_usd, close_month
 from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.valuation import EventTotals, Valuation
 from siteopt.model.errors import InputError
@@ -127,18 +128,25 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
     months = scenario.months
     row: dict[str, Any] = {
         "site": site.name,
-        "option": KEEP_HASHING if opt.contract_index is None else opt.label,
+        "option": KEEP_HASHING if opt.hashes else opt.label,
         "ai_it_mw": opt.it_mw,
         "build_year": opt.build_year,
         "contract": ""
         if opt.contract_index is None
         else scenario.contracts[opt.contract_index].name,
         "online_month": "",
+        "partner_share": 1.0 - opt.hall_share,
     }
     mining_mw = np.full(months, site.mining.mw)
     online = np.zeros(months)
     capex_by_month = np.zeros(months)
     debt = 0.0
+    if opt.sells:
+        # expected: the site mines on where the sale fails; the proceeds after the gain's
+        # tax fund the budget of the year it closes (a negative capex)
+        c, p = close_month(site), site.sale.close_prob
+        mining_mw[c:] *= 1.0 - p
+        capex_by_month[c] = -p * after_tax_proceeds_usd(scenario, site)
     if opt.contract_index is not None:
         contract = scenario.contracts[opt.contract_index]
         cs = construction_start(scenario, opt.build_year)
@@ -163,6 +171,8 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
         if gpu_loan is not None and first_rent < months:
             debt += opt.it_mw * gpu_loan.drawn
         row["online_month"] = month_label(scenario, first_rent)
+        # a JV partner funds and borrows its share of the hall (the tenant's MW stay whole)
+        capex_by_month, debt = opt.hall_share * capex_by_month, opt.hall_share * debt
     row["equity_capex_usd"] = float(capex_by_month.sum())
     row["debt_usd"] = debt
     for y in years:

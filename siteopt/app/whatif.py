@@ -36,7 +36,17 @@ from siteopt.model.load import apply_overrides
 from siteopt.model.schema import Scenario
 
 TOTAL_KEYS = PORTFOLIO_KEYS
-SITE_KEYS = ("ai_it_mw", "mining_mw", "build_year", "contract", "expected_npv_usd", "cvar_usd")
+SITE_KEYS = (
+    "ai_it_mw",
+    "mining_mw",
+    "build_year",
+    "contract",
+    "expected_npv_usd",
+    "cvar_usd",
+    "option",  # issue 28: a sale or a JV twin changes the decision at the same MW
+    "partner_share",
+)
+_LABELS = ("build_year", "contract", "option")  # compared, not subtracted
 
 
 @dataclass(frozen=True)
@@ -138,11 +148,11 @@ def site_diff(base: PortfolioFigures, changed: PortfolioFigures) -> pd.DataFrame
     records = []
     for b, c in zip(base.sites, changed.sites, strict=True):
         row: dict[str, Any] = {"site": b["name"]}
-        row["changed"] = any(b[k] != c[k] for k in ("ai_it_mw", "build_year", "contract"))
+        row["changed"] = any(b[k] != c[k] for k in ("ai_it_mw", "build_year", "contract", "option"))
         for key in SITE_KEYS:
             row[f"base_{key}"] = b[key]
             row[f"changed_{key}"] = c[key]
-            if key not in ("build_year", "contract"):
+            if key not in _LABELS:
                 row[f"delta_{key}"] = c[key] - b[key]
         records.append(row)
     frame = pd.DataFrame.from_records(records)

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from siteopt.app.economics import AIEconomics, Economics, MarketFan, MiningEconomics
+from siteopt.output.decisions import decision_text
 
 __all__ = [
     "economics_payload",
@@ -355,7 +356,7 @@ def print_solve(
             f"{site['ai_it_mw']:g}",
             f"{site['mining_mw']:g}",
             str(site["build_year"] or "-"),
-            site["contract"] or "keep hashing",
+            decision_text(site, mw=False),
             _musd(site["equity_capex_usd"]),
             _musd(site["expected_npv_usd"]),
             _musd(site["cvar_usd"]),

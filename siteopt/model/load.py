@@ -407,6 +407,8 @@ def check_sites(s: Scenario) -> list[tuple[PathKey, str]]:
                 )
             if site.ai.retrofit_mw > site.ai.max_it_mw:
                 out.append((("sites", i, "ai", "retrofit_mw"), "retrofit_mw exceeds max_it_mw"))
+        if site.sale is not None:
+            out.extend(_sale_terms(s, i, site))
     generators = [i for i, site in enumerate(s.sites) if site.generator is not None]
     if len(s.power_markets) + len(generators) > MAX_POWER_SOURCES:
         out.append(
@@ -415,6 +417,29 @@ def check_sites(s: Scenario) -> list[tuple[PathKey, str]]:
                 f"{len(s.power_markets)} power markets and {len(generators)} generators: at "
                 f"most {MAX_POWER_SOURCES} together (each draws its own prices)",
             )
+        )
+    return out
+
+
+def _sale_terms(s: Scenario, i: int, site: Any) -> list[tuple[PathKey, str]]:
+    """A site's sale offer: it offers something, closes within the horizon, and a joint
+    venture has a conversion to share."""
+    sale, here = site.sale, ("sites", i, "sale")
+    out: list[tuple[PathKey, str]] = []
+    if sale.price_usd_mw is None and sale.jv_share is None:
+        out.append((here, "offers nothing: give price_usd_mw (a sale), jv_share (a JV) or both"))
+    months = 12 * s.horizon_years
+    if sale.price_usd_mw is not None and sale.months_to_close >= months:
+        out.append(
+            (
+                (*here, "months_to_close"),
+                f"{sale.months_to_close} months: the sale must close within the "
+                f"{s.horizon_years}-year horizon (below {months})",
+            )
+        )
+    if sale.jv_share is not None and site.ai is None:
+        out.append(
+            ((*here, "jv_share"), "a joint venture shares a conversion: the site has no ai block")
         )
     return out
 
@@ -667,20 +692,23 @@ MAX_OPTIONS_PER_SITE = 5_000  # docs/model.md: ~50-200; each option costs a 64 K
 
 def site_option_count(s: Scenario, site_index: int) -> float:
     """Options the valuation would offer a site (siteopt.kernels.sites.site_options), counted
-    without listing them: 1 + build years x AI levels per eligible contract; at least as
-    many (an offer that lapses, or levels below a single-site contract's min_mw, are
-    counted) [count]."""
+    without listing them: 1 (2 with a sale) + build years x AI levels per eligible
+    contract (twice with a joint venture); at least as many (an offer that lapses, or
+    levels below a single-site contract's min_mw, are counted) [count]."""
     site, step = s.sites[site_index], s.build.ai_step_mw
+    sale = site.sale
+    first = 2.0 if sale is not None and sale.price_usd_mw is not None else 1.0
+    twins = 2 if sale is not None and sale.jv_share is not None else 1
     contracts = s.contracts_for(site)
     if not contracts:
-        return 1.0
+        return first
     levels = math.floor(min(site.ai.max_it_mw / step + 1e-9, 1e18))
 
     def most(c) -> float:
         return min(c.max_mw, site.ai.retrofit_mw) if c.retrofit_only else c.max_mw
 
     per_year = sum(min(levels, math.floor(min((most(c) + 1e-9) / step, 1e18))) for c in contracts)
-    return 1.0 + len(s.decision_years) * per_year
+    return first + twins * len(s.decision_years) * per_year
 
 
 def check_option_count(s: Scenario) -> list[tuple[PathKey, str]]:

@@ -591,6 +591,48 @@ class Generator(_Model):
     )
 
 
+class Sale(_Model):
+    price_usd_mw: float | None = Field(
+        None,
+        gt=0,
+        le=50_000_000,
+        description=(
+            "a buyer's price for the whole site, per MW of interconnect, net of fees "
+            "[USD/MW]: powered land ~$100-550k (B. Riley, Dec 2025; Cipher $225k, "
+            "CleanSpark $430k), a site with its lease far more; null: no sale offered"
+        ),
+    )
+    months_to_close: int = Field(
+        6, ge=0, le=600, description="months from the start until the sale closes [months]"
+    )
+    close_prob: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="chance the sale closes; else the site goes on as it is [0-1] (est.)",
+    )
+    tax_basis_usd_mw: float = Field(
+        0.0,
+        ge=0,
+        le=50_000_000,
+        description=(
+            "the site's tax basis (land, interconnect, buildings) per MW of interconnect, "
+            "deducted from the price at closing [USD/MW]; the gain is taxed at "
+            "tax.income_rate"
+        ),
+    )
+    jv_share: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description=(
+            "a partner's share of a conversion's capex and cash flows, debt and exit value "
+            "included, offered beside each AI option as its '-jv' twin [0-1] (TeraWulf-"
+            "Fluidstack, Abernathy 2025: 49%); null: no JV"
+        ),
+    )
+
+
 class Site(_Model):
     name: Name
     market: Name | None = Field(
@@ -610,6 +652,9 @@ class Site(_Model):
     power: SitePower = Field(default_factory=SitePower, description="the site's power supply")
     mining: SiteMining = Field(description="the mining load the site runs today")
     ai: SiteAI | None = Field(None, description="absent: the site cannot host AI")
+    sale: Sale | None = Field(
+        None, description="a buyer's offer for the site, or a partner's for a joint venture"
+    )
 
 
 class RampPhase(_Model):

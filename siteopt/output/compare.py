@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from siteopt.app.sweep import CASE, Sweep
+from siteopt.output.decisions import decision_text
 from siteopt.output.files import prepare_out_dir, write_atomic
 from siteopt.output.plots import mw_text, usd_m
 from siteopt.output.report import _e, _img, _section, _table, page
@@ -105,12 +106,7 @@ def whatif_html(document: dict[str, Any]) -> str:
 
 
 def _decision(row: dict[str, Any], side: str) -> str:
-    contract = row.get(f"{side}_contract")
-    if not contract:
-        return "keep hashing"
-    year = row.get(f"{side}_build_year")
-    when = f" from {int(year)}" if year is not None and not pd.isna(year) else ""
-    return f"{mw_text(row[f'{side}_ai_it_mw'])} MW for {contract}{when}"
+    return decision_text(row, year=True, prefix=f"{side}_")
 
 
 def sweep_html(result: Sweep, frame: pd.DataFrame, plans: pd.DataFrame, png: bytes) -> str:
@@ -137,9 +133,7 @@ def sweep_html(result: Sweep, frame: pd.DataFrame, plans: pd.DataFrame, png: byt
         [
             *(str(r[k]) for k in keys),
             str(r["site"]),
-            "keep hashing"
-            if not r.get("contract") or pd.isna(r.get("contract"))
-            else f"{mw_text(r['ai_it_mw'])} MW for {r['contract']}",
+            decision_text(r),
             _money_or_mw("usd", r.get("expected_npv_usd")),
         ]
         for r in plans.to_dict("records")

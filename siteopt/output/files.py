@@ -318,6 +318,8 @@ LEVERAGE_COLUMNS = (
     "rate_subsidy_usd",
     "walk_away_value_usd",
 )
+# issue 28: a JV partner's share of the hall, after the leverage split
+PARTNER_COLUMNS = ("partner_share",)
 
 
 def options_frame(outcome: SolveOutcome) -> pd.DataFrame:
@@ -329,7 +331,7 @@ def options_frame(outcome: SolveOutcome) -> pd.DataFrame:
         for c in table.columns
         if c not in OPTIONS_COLUMNS and c not in capex_cols and c in BASE_COLUMNS
     ]
-    return table[[*OPTIONS_COLUMNS, *capex_cols, *extra, *LEVERAGE_COLUMNS]]
+    return table[[*OPTIONS_COLUMNS, *capex_cols, *extra, *LEVERAGE_COLUMNS, *PARTNER_COLUMNS]]
 
 
 ALTERNATIVE_COLUMNS = (

@@ -44,6 +44,7 @@ from siteopt.kernels.cashflows import (
 )
 from siteopt.kernels.debt import Loan
 from siteopt.kernels.params import Portfolio
+from siteopt.kernels.sites import SiteOption
 from siteopt.kernels.tax import NOL_USE_LIMIT, carried_forward, year_edges
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ VALUE_ROWS: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
         (("cloud_prepayment", 1.0),),
     ),
     "gpu_residual": ("GPUs sold", (("gpu_residual", 1.0),)),
+    "site_sale": ("the site sold (its price at closing)", (("site_sale", 1.0),)),
     "ppa": ("PPA settlement", (("ppa_settlement", 1.0),)),
     "mining_power": ("mining power", (("mining_power", 1.0),)),
     "mining_opex": ("mining opex and SG&A", (("mining_opex", 1.0),)),
@@ -219,7 +221,14 @@ def _equity_by_year(frame: pd.DataFrame, sites: Sequence[str], portfolio: Portfo
     return np.array([*years, float(monthly["terminal_value"].sum())])
 
 
-_REVENUE = ("rent", "mining_revenue", "mining_ancillary", "cloud_prepayment", "gpu_residual", "ppa")
+_REVENUE = (
+    "rent",
+    "mining_revenue",
+    "mining_ancillary",
+    "cloud_prepayment",
+    "gpu_residual",
+    "ppa",
+)
 _COSTS = ("mining_power", "mining_opex", "mining_4cp", "ai_opex", "ai_power", "cloud_operations")
 _OPERATING = (*_REVENUE, *_COSTS, "property_tax")
 _CAPEX = ("landlord_capex", "asic_capex", "gpu_capex", "other_capex")  # the capex formula's span
@@ -268,6 +277,7 @@ ROWS: tuple[Row, ...] = (
     Row("h_tax", "income tax", "section"),
     Row("depreciation", VALUE_ROWS["depreciation"][0], "value"),
     Row("interest", VALUE_ROWS["interest"][0], "value"),
+    Row("site_sale", VALUE_ROWS["site_sale"][0], "value", "not operating: after EBITDA"),
     Row("exit_value", "exit value before tax (at T)", "value", "taxed in the last year"),
     Row("taxable", "taxable income", "formula", "the exit in the last year"),
     Row("used", "carried loss used", "formula"),
@@ -363,11 +373,13 @@ def year_formula(key: str, lay: Layout, k: int) -> str | None:
         "revenue": f"=SUM({at('rent')}:{at('ppa')})",
         "costs": f"=SUM({at('mining_power')}:{at('property_tax')})",
         "ebitda": f"={at('revenue')}+{at('costs')}",
-        "taxable": f"={at('ebitda')}+{at('depreciation')}+{at('interest')}{exit_part}",
+        "taxable": (
+            f"={at('ebitda')}+{at('site_sale')}+{at('depreciation')}+{at('interest')}{exit_part}"
+        ),
         "income_tax": (
             f"=IF({carry}=1,-{rate}*MAX({at('taxable')}-{at('used')},0),-{rate}*{at('taxable')})"
         ),
-        "taxable_u": f"={at('ebitda')}+{at('depreciation')}{exit_part}",
+        "taxable_u": f"={at('ebitda')}+{at('site_sale')}+{at('depreciation')}{exit_part}",
         "tax_u": (
             f"=IF({carry}=1,-{rate}*MAX({at('taxable_u')}-{at('used_u')},0),"
             f"-{rate}*{at('taxable_u')})"
@@ -384,7 +396,7 @@ def year_formula(key: str, lay: Layout, k: int) -> str | None:
             f"=IF({at('service')}-{at('refinancing')}>0,"
             f'{at("cfads")}/({at("service")}-{at("refinancing")}),"")'
         ),
-        "unlevered": f"={at('ebitda')}+{at('tax_u')}+{at('capex')}",
+        "unlevered": f"={at('ebitda')}+{at('site_sale')}+{at('tax_u')}+{at('capex')}",
         "financing": f"={at('draws')}-{at('service')}",
         "equity": f"={at('unlevered')}+{at('financing')}+{at('shield')}",
         "factor_u": _factor(_input("discount_rate"), at("first_month"), at("months")),
@@ -458,14 +470,15 @@ def evaluate(flows: SheetFlows, portfolio: Portfolio) -> dict[str, np.ndarray]:
             return -carried_forward(taxable, rate)
         return -rate * taxable
 
-    income = income_tax(ebitda + r["depreciation"] + r["interest"] + exit_last)
-    unlevered_tax = income_tax(ebitda + r["depreciation"] + exit_last)
+    sale = r["site_sale"]  # not operating: after EBITDA, taxed with it
+    income = income_tax(ebitda + sale + r["depreciation"] + r["interest"] + exit_last)
+    unlevered_tax = income_tax(ebitda + sale + r["depreciation"] + exit_last)
     capex = sum(r[k] for k in _CAPEX)
     return {
         "ebitda": ebitda,
         "income_tax": income,
         "shield": income - unlevered_tax,
-        "unlevered": ebitda + unlevered_tax + capex,
+        "unlevered": ebitda + sale + unlevered_tax + capex,
         "financing": r["draws"] - r["service"],
     }
 
@@ -492,37 +505,34 @@ def adjustments(flows: SheetFlows, portfolio: Portfolio) -> tuple[np.ndarray, np
 
 
 def plan_sheets(outcome: SolveOutcome, summary: dict[str, Any]) -> list[SheetFlows]:
-    """A SheetFlows per converted site (past MAX_SITE_SHEETS, the rest together), then one
-    for the sites that keep hashing."""
+    """A SheetFlows per converted or sold site (past MAX_SITE_SHEETS, the rest together),
+    then one for the sites that keep hashing."""
     portfolio = outcome.valuation.portfolio
     frame = pd.concat([outcome.cashflows, outcome.memo], ignore_index=True)
     npv = {s["name"]: s["expected_npv_usd"] for s in summary["sites"]}
     sheets, hashing, others = [], [], []
     for option in outcome.chosen:
         site = portfolio.sites[option.site_index]
-        if option.contract_index is None:
+        if option.hashes:
             hashing.append(site.name)
             continue
         if len(sheets) == MAX_SITE_SHEETS:
             others.append(option)
             continue
-        contract = portfolio.contracts[option.contract_index]
         sheets.append(
             sheet_flows(
                 portfolio,
                 frame,
                 [site.name],
                 f"{site.name}: {option.label}",
-                [Loan.of(portfolio, contract).market_rate],
+                [_market_rate(portfolio, option)],
                 npv[site.name],
-                outcome.hashing_cashflows,
+                None if option.sells else outcome.hashing_cashflows,
             )
         )
     if others:
         names = [portfolio.sites[o.site_index].name for o in others]
-        rates = [
-            Loan.of(portfolio, portfolio.contracts[o.contract_index]).market_rate for o in others
-        ]
+        rates = [_market_rate(portfolio, o) for o in others]
         sheets.append(
             sheet_flows(
                 portfolio,
@@ -546,6 +556,13 @@ def plan_sheets(outcome: SolveOutcome, summary: dict[str, Any]) -> list[SheetFlo
             )
         )
     return sheets
+
+
+def _market_rate(portfolio: Portfolio, option: SiteOption) -> float:
+    """The market rate of an option's debt (a sale has none: the portfolio's)."""
+    if option.contract_index is None:
+        return portfolio.financing.debt.rate
+    return Loan.of(portfolio, portfolio.contracts[option.contract_index]).market_rate
 
 
 def proforma_bytes(outcome: SolveOutcome, summary: dict[str, Any], inputs: list) -> bytes:

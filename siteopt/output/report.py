@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siteopt.kernels.sale import JV_SUFFIX, SELL
 from siteopt.output import plots as plots
+from siteopt.output.decisions import decision_text
 from siteopt.output.files import prepare_out_dir, write_atomic
 from siteopt.output.plots import mw_text, usd_m
 
@@ -30,6 +32,7 @@ SECTIONS = (
     "plan",
     "why",
     "structures",
+    "deals",
     "capital",
     "returns",
     "distribution",
@@ -285,9 +288,7 @@ def _why_section(data: ReportData) -> str:
     reasons = [
         [
             str(site["name"]),
-            "keep hashing"
-            if not site["contract"]
-            else f"{mw_text(site['ai_it_mw'])} MW for {site['contract']}",
+            decision_text(site),
             str((site.get("why") or {}).get("text", "")),
         ]
         for site in data.summary["sites"]
@@ -384,6 +385,50 @@ def _structures_section(data: ReportData) -> str:
     return _section("structures", title, "\n".join(body))
 
 
+def _deals_section(data: ReportData) -> str:
+    """Sell, share or keep at each site a buyer or partner made an offer for (summary.json
+    ``deals``)."""
+    title = "Sell, share or keep"
+    comparisons = data.summary.get("deals") or []
+    if not comparisons:
+        return _section(
+            "deals",
+            title,
+            "<p class=empty>No site has a buyer's or a partner's offer (<code>sites[].sale"
+            "</code>): nothing to set side by side.</p>",
+        )
+    names = {"keep": "keep hashing", "sell": "sell", "alone": "convert alone",
+             "jv": "joint venture"}  # fmt: skip
+    body = []
+    for c in comparisons:
+        rows = [
+            [
+                names[d["deal"]],
+                _option_text(d["option"]),
+                usd_m(d["expected_npv_usd"]),
+                usd_m(d["cvar_usd"]),
+                usd_m(d["equity_capex_usd"]),
+                "yes" if d["chosen"] else "",
+            ]
+            for d in c["deals"]
+        ]
+        body += [
+            f"<h3>{_e(c['site'])}</h3>",
+            f"<p>{_e(c['text'])}.</p>",
+            _table(
+                ["deal", "option", "E[NPV] of the site", "CVaR", "equity capex", "in the plan"],
+                rows,
+                numeric={2, 3, 4},
+            ),
+        ]
+    body.append(
+        "<p class=caption>Each deal's best option at the site by E[NPV], on the same draws. "
+        "A sale's equity capex is minus its expected proceeds after the gain's tax, which "
+        "fund the budget of the year it closes; a joint venture's is the miner's share.</p>"
+    )
+    return _section("deals", title, "\n".join(body))
+
+
 def _capital_section(data: ReportData) -> str:
     """What $10M more in each budget year buys: the MILP solved again on the same draws."""
     values = data.summary.get("capital_value") or []
@@ -456,12 +501,7 @@ def _alternatives_section(data: ReportData) -> str:
     heads = ["alternative", "E[NPV]", "vs the plan", "CVaR", "sites that differ", "MW apart"]
     # site by site: the plan's decision, then each alternative's where it differs
     sites = [str(s["name"]) for s in data.summary["sites"]]
-    plan = {
-        str(s["name"]): "keep hashing"
-        if not s["contract"]
-        else f"{mw_text(s['ai_it_mw'])} MW {s['contract']} {s['build_year']}"
-        for s in data.summary["sites"]
-    }
+    plan = {str(s["name"]): decision_text(s, year=True) for s in data.summary["sites"]}
     changed = [dict(c.split(": ", 1) for c in a["changes"]) for a in alts[1:]]
     grid = [[site, plan[site], *(_option_text(c.get(site, "")) for c in changed)] for site in sites]
     caption = (
@@ -660,7 +700,11 @@ def _option_text(label: str) -> str:
         return ""
     if label == "hash":
         return "keep hashing"
+    if label == SELL:
+        return "sell the site"
     size, year, contract = label.split("-", 2)
+    if contract.endswith(JV_SUFFIX):
+        return f"{size.removeprefix('ai')} MW {contract.removesuffix(JV_SUFFIX)} {year} in a JV"
     return f"{size.removeprefix('ai')} MW {contract} {year}"
 
 
@@ -929,6 +973,7 @@ def _body(data: ReportData, figs: dict[str, bytes]) -> list[str]:
         _plan_section(data, figs["plan_sites.png"]),
         _why_section(data),
         _structures_section(data),
+        _deals_section(data),
         _capital_section(data),
         _returns_section(data),
         _section(

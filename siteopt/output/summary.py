@@ -84,6 +84,8 @@ def summary_of(outcome: SolveOutcome) -> dict[str, Any]:
         summary["market"] = market_block(outcome.market)
     # colocation beside cloud at each site that could take either ([] when none could)
     summary["structures"] = [{**s.as_dict(), "text": structure_text(s)} for s in outcome.structures]
+    # sell, share or keep at each site a buyer or partner made an offer for ([] when none)
+    summary["deals"] = [d.as_dict() for d in outcome.deals]
     if outcome.frontier is not None:
         summary["frontier"] = [dict(r) for r in outcome.frontier_records]
     if outcome.staged is not None:

@@ -400,6 +400,44 @@ VARIANTS = {
         "market.ai": {"rent_drift": 0.05, "rent_volatility": 0.3},
         "tax.rate": 0.21,
     },
+    # selling or sharing a site (issue 28): a sale that may close, a JV twin of each option
+    "sale-and-jv": {
+        "sites.0.sale": {
+            "price_usd_mw": 450_000.0,
+            "months_to_close": 9,
+            "close_prob": 0.6,
+            "tax_basis_usd_mw": 120_000.0,
+            "jv_share": 0.49,
+        },
+        "tax.rate": 0.21,
+        "tax.property_rate": 0.02,
+    },
+    "sale-and-jv-carry-forward-non-recourse": {
+        "sites.0.sale": {
+            "price_usd_mw": 80_000.0,
+            "months_to_close": 14,
+            "jv_share": 0.3,
+            "tax_basis_usd_mw": 300_000.0,
+        },
+        "contracts.1": {"kind": "cloud", **CLOUD_TERMS},
+        "tax.rate": 0.21,
+        "tax.losses": "carry_forward",
+        "financing.debt.non_recourse": True,
+        "financing.debt.loan_to_cost": 0.8,
+        "contracts.0.annual_default_prob": 0.3,
+        "sites.0.mining.refresh": "always",
+    },  # fmt: skip
+    "sale-closes-at-once": {
+        "sites.0.sale": {"price_usd_mw": 300_000.0, "months_to_close": 0, "close_prob": 1.0},
+        "tax.rate": 0.21,
+    },
+    "sale-closes-in-the-terminal-window": {
+        "sites.0.sale": {"price_usd_mw": 300_000.0, "months_to_close": 18, "jv_share": 0.5},
+        "tax.rate": 0.21,
+        "tax.losses": "carry_forward",
+        "horizon_years": 2,
+        "build.decision_years": [2027],
+    },
 }
 
 

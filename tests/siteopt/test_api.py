@@ -144,10 +144,12 @@ def test_every_texas_site_has_a_reason_and_capital_has_a_value(texas_run):
         why = site["why"]
         assert why["code"] in WHY_CODES and why["text"]
         assert (row["why_code"], row["why"]) == (why["code"], why["text"])
-        if why["code"] == "converted" and why["margin_usd"] is not None:
+        if why["code"] in ("converted", "sold") and why["margin_usd"] is not None:
             assert why["margin_usd"] >= 0  # risk neutral: no single swap beats the optimum
+    # garden-city has no AI option, but a buyer's bid: its proceeds fund the budgets
     garden = next(s for s in summary["sites"] if s["name"] == "garden-city")
-    assert garden["why"]["code"] == "no_ai_option"
+    assert garden["option"] == "sell" and garden["why"]["code"] == "sold"
+    assert garden["why"]["text"].startswith("sells the site")
     names = [c["name"] for c in summary["constraints"]]
     assert "budget_2027" in names and "contract_max_hyperscaler-a" in names
     steps = [(c["year"], c["extra_usd"]) for c in summary["capital_value"]]
@@ -166,17 +168,14 @@ def test_sampling_error_of_each_site_and_of_the_runner_up(texas_run):
     summary = texas_run.summary
     options = texas_run.options.set_index(["site", "option"])["expected_npv_usd"]
     for site in summary["sites"]:
-        if not site["contract"]:
+        if site["option"] == "hash":
             assert site["npv_over_hashing_usd"] == 0.0
             continue
-        label = next(
-            o
-            for (s, o) in options.index
-            if s == site["name"]
-            and o.startswith(f"ai{site['ai_it_mw']:g}-{site['build_year']}-")
-            and o.endswith(site["contract"])
-        )
-        gain = options[(site["name"], label)] - options[(site["name"], "hash")]
+        if site["contract"]:
+            assert site["option"] == f"ai{site['ai_it_mw']:g}-{site['build_year']}-" + (
+                site["contract"] + ("-jv" if site["partner_share"] else "")
+            )
+        gain = options[(site["name"], site["option"])] - options[(site["name"], "hash")]
         assert site["npv_over_hashing_usd"] == pytest.approx(gain, rel=1e-9)
         assert 0 < site["npv_over_hashing_se_usd"] < abs(gain)
     runner = summary["runner_up"]

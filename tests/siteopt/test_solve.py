@@ -80,6 +80,8 @@ PLAN_COLUMNS = [
     "tax_shield_usd",
     "rate_subsidy_usd",
     "walk_away_value_usd",
+    "option",
+    "partner_share",
 ]
 OPTIONS_COLUMNS = [
     "site",
