@@ -56,6 +56,7 @@ from .sites import (
     site_mining,
 )
 from .tax import carried_forward, deduction_table, hall_property_share, year_edges
+from .tranches import mining_cuts, mining_mw_by_month, tranche_capex_usd
 
 LINE_ITEMS = (
     "mining_revenue",
@@ -163,6 +164,30 @@ def option_cashflows(
         exit_value += (
             multiple_m * site.mining.mw * xp.maximum((ms.margin * window).sum(axis=1), 0.0)
         )
+    elif option.parts:
+        # a phased site (kernels.tranches): the mining its tranches leave month by month,
+        # and a hall per tranche, each with its share of the site's capex
+        mining_mw = xp.asarray(mining_mw_by_month(scenario, site, option.parts, t_end))
+        mining_mw = mining_mw[None, :] + xp.zeros((n, t_end))
+        cuts, segment_mw = mining_cuts(scenario, site, option.parts)
+        edges = list(zip([0, *cuts], [*cuts, t_end], strict=True))
+        exit_value += multiple_m * sum(
+            mw * xp.maximum((ms.margin * (window & (t >= a) & (t < b))).sum(axis=1), 0.0)
+            for mw, (a, b) in zip(segment_mw, edges, strict=True)
+        )
+        halls = [
+            _hosting(scenario, SiteOption(i, "", p.it_mw, p.build_year, p.contract_index), ctx,
+                     power, ms, fl, xp=xp, capex_today=cap)
+            for p, cap in zip(option.parts, tranche_capex_usd(site.ai, option.parts), strict=True)
+        ]  # fmt: skip
+        # a cloud tranche has lines a lease has not: every name any hall has
+        names = dict.fromkeys(name for h in halls for name in h.lines)
+        lines.update({name: sum(h.lines.get(name, 0.0) for h in halls) for name in names})
+        memo.update({name: sum(h.memo[name] for h in halls) for name in halls[0].memo})
+        mining_mw = mining_mw + sum(h.returned_mw for h in halls)
+        exit_value += sum(h.exit_value for h in halls)
+        owed = sum(h.owed for h in halls)
+        capex_events = {kind: sum(h.capex_events[kind] for h in halls) for kind in capex_events}
     else:
         # all MW mine until construction starts, the retrofit MW stop then, the new-build
         # MW at energisation; from then on what the conversion leaves
@@ -266,9 +291,10 @@ class _Hall(NamedTuple):
     capex_events: dict[str, Any]
 
 
-def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
+def _hosting(scenario, option, ctx, power, ms, fl, *, xp, capex_today=None) -> _Hall:
     """AI line items, the debt's memo lines, MW returned to mining, the hall's exit value,
-    the debt owed at T, and the capex by tax class."""
+    the debt owed at T, and the capex by tax class; ``capex_today``: the hall's capex at
+    today's prices where it is not its own level's (a tranche of a phased site)."""
     i, c_index, L = option.site_index, option.contract_index, option.it_mw
     site, contract, cal = scenario.sites[i], scenario.contracts[c_index], ctx.cal
     ai, loan = site.ai, Loan.of(scenario, contract)
@@ -314,7 +340,7 @@ def _hosting(scenario, option, ctx, power, ms, fl, *, xp) -> _Hall:
     )
     upkeep = hall_upkeep_usd_mw_month(contract, ai)
     opex = -L * upkeep * prices * alive
-    nominal = float(capex_usd(ai, L))  # at today's prices
+    nominal = float(capex_usd(ai, L)) if capex_today is None else capex_today  # today's prices
     relet_capex = -L * relet_capex_usd_mw(contract, ai) * prices * fitouts
     refund = -contract.tenant_funded_share * nominal * prices * refunds
     refits = _refits(scenario, site, contract, option.build_year, ten, L, prices, t, xp=xp)

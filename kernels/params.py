@@ -294,6 +294,7 @@ class BuildParams:
     ai_step_mw: float  # [MW]
     refit_capex_usd_mw: float = 0.0  # mid-life refit of a hall's equipment [USD/MW IT]
     refit_years: float = 0.0  # between refits, from energisation; 0: none [years]
+    max_tranches_per_site: int = 1  # a site converts in up to this many tranches
 
 
 @dataclass(frozen=True)

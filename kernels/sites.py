@@ -64,6 +64,7 @@ from .mining import (
 from .params import ContractParams, Portfolio, month_index
 from .power import PowerPaths, power_paths
 from .sale import JV_SUFFIX, SELL, jv_share, offers_sale, sale_closes, sale_income, sold_npv
+from .tranches import PLUS, Tranche, combinations, mining_cuts, tranche_capex_usd
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,23 @@ class SiteOption:
     contract_index: int | None
     hall_share: float = 1.0  # the miner's share of the hall: 1 less a JV partner's
     sells: bool = False  # the option ``sell``: the site's sale
+    # a phased site's tranches (:mod:`.tranches`), () for any other option; then it_mw is
+    # their sum, build_year and contract_index the first's
+    parts: tuple[Tranche, ...] = ()
 
     @property
     def hashes(self) -> bool:
         """Keep hashing: no contract, no sale."""
         return self.contract_index is None and not self.sells
+
+    @property
+    def tranches(self) -> tuple[Tranche, ...]:
+        """The halls the option builds: its parts, or itself; () without a contract."""
+        if self.parts:
+            return self.parts
+        if self.contract_index is None:
+            return ()
+        return (Tranche(self.it_mw, self.build_year, self.contract_index),)
 
 
 @dataclass(frozen=True)
@@ -132,7 +145,54 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
                         SiteOption(site_index, label + JV_SUFFIX, float(level), year, c_index,
                                    hall_share=1.0 - partner)
                     )  # fmt: skip
-    return options
+    return options + phased_options(scenario, site_index, options)
+
+
+def phased_options(
+    scenario: Portfolio, site_index: int, singles: list[SiteOption]
+) -> list[SiteOption]:
+    """A site's conversions in 2 to ``build.max_tranches_per_site`` tranches (:mod:`.tranches`)
+    on distinct (build year, contract) pairs of its single options (without a JV partner),
+    labelled by their tranches' labels joined with ``+``."""
+    most = scenario.build.max_tranches_per_site
+    if most < 2:
+        return []
+    site = scenario.sites[site_index]
+    groups: dict[tuple[int, int], list[float]] = {}
+    for o in singles:
+        if o.contract_index is not None and o.hall_share == 1.0:
+            groups.setdefault((o.build_year, o.contract_index), []).append(o.it_mw)
+    for levels in groups.values():
+        levels.sort()
+
+    def fits(tranches: tuple[Tranche, ...]) -> bool:
+        rates = {Loan.of(scenario, scenario.contracts[t.contract_index]).market_rate
+                 for t in tranches}  # fmt: skip
+        if len(rates) > 1:
+            return False  # one site, one financing rate
+        done = 0.0
+        by_contract: dict[int, float] = {}
+        for t in tranches:
+            contract = scenario.contracts[t.contract_index]
+            by_contract[t.contract_index] = by_contract.get(t.contract_index, 0.0) + t.it_mw
+            if by_contract[t.contract_index] > contract_cap_mw(site, contract) + 1e-9:
+                return False
+            if contract.retrofit_only and done + t.it_mw > site.ai.retrofit_mw + 1e-9:
+                return False  # its hall must be a retrofit: the MW before it took them
+            done += t.it_mw
+        return True
+
+    out = []
+    for tranches in combinations(site, groups, most, fits):
+        label = PLUS.join(
+            f"ai{t.it_mw:g}-{t.build_year}-{scenario.contracts[t.contract_index].name}"
+            for t in tranches
+        )
+        first = tranches[0]
+        total = float(sum(t.it_mw for t in tranches))
+        out.append(SiteOption(site_index, label, total, first.build_year, first.contract_index,
+                              parts=tranches))  # fmt: skip
+    return out
 
 
 def contract_cap_mw(site: Any, contract: Any) -> float:
@@ -161,7 +221,7 @@ def open_in(scenario: Portfolio, contract: ContractParams, build_year: int) -> b
 def option_groups(options: list[SiteOption]) -> list[OptionGroup]:
     groups: dict[tuple[int, int], list[int]] = {}
     for j, opt in enumerate(options):
-        if opt.contract_index is not None:
+        if opt.contract_index is not None and not opt.parts:
             groups.setdefault((opt.build_year, opt.contract_index), []).append(j)
     return [
         OptionGroup(
@@ -366,18 +426,37 @@ def site_chunk(
             if levers:
                 terminal[:, j] = xp.where(sold.closed, mw * sold.terminal, mw * (tvs[0] + tvs[1]))
     events = {}
-    if groups:
+    phased = [j for j, opt in enumerate(options) if opt.parts]
+    if groups or phased:
         draws = site_draws(
             scenario, site_index, ctx.scenarios, xp=xp, rent_index=ctx.market.ai_rent_index
         )
+    coefs: dict[tuple[int, int], Any] = {}  # (build year, contract) -> its coefficients
+    bares: dict[tuple[int, int], Any] = {}  # ... and without debt (with levers)
+
+    def group_args(build_year: int, contract_index: int) -> tuple:
+        return (scenario, site_index, contract_index, build_year, draws, streams, fl, cal,
+                ctx.scenarios)  # fmt: skip
+
+    def group_coef(build_year: int, contract_index: int) -> Any:
+        key = (build_year, contract_index)
+        if key not in coefs:
+            coefs[key] = ai_coefficients(*group_args(*key), xp=xp)
+            events[key] = coefs[key].tenancy
+        return coefs[key]
+
+    def group_bare(build_year: int, contract_index: int) -> Any:
+        key = (build_year, contract_index)
+        if key not in bares:
+            bares[key] = bare_coefficients(*group_args(*key), xp=xp)
+        return bares[key]
+
     for g in groups:
         cs = construction_start(scenario, g.build_year)
         cuts = (cs, energisation(scenario, site, g.build_year))
         pvs, tvs = mining_segments(streams, cuts, cal, multiple, after_tax, xp=xp)
         before, during, after = (pv + tv for pv, tv in zip(pvs, tvs, strict=True))
-        args = (scenario, site_index, g.contract_index, g.build_year, draws, streams, fl, cal,
-                ctx.scenarios)  # fmt: skip
-        coef = ai_coefficients(*args, xp=xp)
+        coef = group_coef(g.build_year, g.contract_index)
         # the hall's sizes carry the miner's share of it (a JV partner takes the rest)
         share = xp.asarray(g.hall_share)[None, :]
         levels = share * xp.asarray(g.it_mw)[None, :]
@@ -392,7 +471,6 @@ def site_chunk(
             + levels * coef.per_mw[:, None]
             + capex * coef.per_capex[:, None]
         )
-        events[(g.build_year, g.contract_index)] = coef.tenancy
         sizes = (levels, built, left, capex)
         if carry is not None:
             total, saving = carry.group(g, coef, draws, sizes)
@@ -406,7 +484,7 @@ def site_chunk(
             + levels * coef.terminal_per_mw[:, None]
             + capex * coef.terminal_per_capex[:, None]
         )
-        bare = bare_coefficients(*args, xp=xp)
+        bare = group_bare(g.build_year, g.contract_index)
         per_mw_debt, per_capex_debt = leverage_coefficients(coef, bare)
         leverage[:, g.columns] = levels * _column(per_mw_debt, xp) + capex * _column(
             per_capex_debt, xp
@@ -416,6 +494,37 @@ def site_chunk(
         if carry is not None:
             shield[:, g.columns] += saving
             leverage[:, g.columns] += carry.leverage(g, bare, draws, sizes, total, saving)
+    for j in phased:
+        parts = options[j].parts
+        cuts, mining_mw = mining_cuts(scenario, site, parts)
+        pvs, tvs = mining_segments(streams, cuts, cal, multiple, after_tax, xp=xp)
+        capex_today = tranche_capex_usd(site.ai, parts)
+        halls = [(t, cap, group_coef(t.build_year, t.contract_index))
+                 for t, cap in zip(parts, capex_today, strict=True)]  # fmt: skip
+        npv[:, j] = streams.ppa_pv + sum(
+            m * (pv + tv) for m, pv, tv in zip(mining_mw, pvs, tvs, strict=True)
+        )
+        for t, cap, coef in halls:
+            npv[:, j] += t.it_mw * coef.per_mw + cap * coef.per_capex
+        if carry is not None:
+            total, saving = carry.phased(halls, cuts, mining_mw, draws)
+            npv[:, j] += total
+        if not levers:
+            continue
+        terminal[:, j] = sum(m * tv for m, tv in zip(mining_mw, tvs, strict=True))
+        for t, cap, coef in halls:
+            terminal[:, j] += t.it_mw * coef.terminal_per_mw + cap * coef.terminal_per_capex
+            bare = group_bare(t.build_year, t.contract_index)
+            per_mw_debt, per_capex_debt = leverage_coefficients(coef, bare)
+            leverage[:, j] += t.it_mw * per_mw_debt + cap * per_capex_debt
+            shield[:, j] += cap * coef.shield_per_capex
+            subsidy[:, j] += cap * coef.subsidy_per_capex
+        if carry is not None:
+            bare_halls = [(t, cap, group_bare(t.build_year, t.contract_index) or coef)
+                          for t, cap, coef in halls]  # fmt: skip
+            shield[:, j] += saving
+            leverage[:, j] += carry.phased_leverage(halls, bare_halls, cuts, mining_mw, draws,
+                                                    total, saving)  # fmt: skip
     return SiteChunk(npv, events, fl, lever)
 
 
@@ -502,6 +611,50 @@ class _CarriedLosses:
         rate = group.market_rate
         market_last = xp.asarray((1.0 + rate) ** (-self.years.last_months / 12.0))
         return income, interest, market_last
+
+    def _phased_income(self, halls, cuts, mining_mw, draws, scenario):
+        """A phased option's (taxable income without interest, interest, the debt's
+        discount factors): (N, Y) each (:mod:`.tranches`)."""
+        xp, cal = self.xp, self.ctx.cal
+        multiple = scenario.financing.exit_multiple_mining
+        segments = mining_income(self.streams, self.fl, cuts, cal, multiple, self.years, xp)
+        income = self.ppa + sum(m * seg for m, seg in zip(mining_mw, segments, strict=True))
+        interest, rate = 0.0, None
+        for t, cap, coef in halls:
+            args = (self.site_index, t.contract_index, t.build_year, draws, self.streams)
+            group = group_income(scenario, *args, self.fl, cal, coef, self.years, xp=xp)
+            income = income + t.it_mw * group.per_mw + cap * group.per_capex
+            interest = interest + cap * group.interest_per_capex
+            if not isinstance(group.interest_per_mw, float):  # a cloud contract's GPU loan
+                interest = interest + t.it_mw * group.interest_per_mw
+            rate = group.market_rate  # one rate for the site's tranches
+        market_last = xp.asarray((1.0 + rate) ** (-self.years.last_months / 12.0))
+        return income, interest, market_last
+
+    def phased(self, halls, cuts, mining_mw, draws) -> tuple[Any, Any]:
+        """:meth:`group` for a phased option: ``halls`` its (tranche, capex today,
+        coefficients), ``cuts`` and ``mining_mw`` its mining segments."""
+        income, interest, market_last = self._phased_income(
+            halls, cuts, mining_mw, draws, self.scenario
+        )
+        return carried_correction(
+            income, interest, self.rate, self.unlevered_last, market_last, self.xp
+        )
+
+    def phased_leverage(self, halls, bare_halls, cuts, mining_mw, draws, total, saving) -> Any:
+        """:meth:`leverage` for a phased option: the change less the change of its halls
+        without debt (``bare_halls``: each tranche's bare coefficients, or its own where
+        the debt is recourse and the hall's flows do not depend on it)."""
+        loans = [Loan.of(self.scenario, self.scenario.contracts[t.contract_index])
+                 for t, _, _ in halls]  # fmt: skip
+        if not any(loan.borrows for loan in loans):
+            return 0.0
+        bare_scenario = unlevered(self.scenario)
+        income, _, _ = self._phased_income(bare_halls, cuts, mining_mw, draws, bare_scenario)
+        bare_total, _ = carried_correction(
+            income, None, self.rate, self.unlevered_last, None, self.xp
+        )
+        return total - bare_total
 
     def group(self, g, coef, draws, sizes) -> tuple[Any, Any]:
         """(the change in each option's NPV, the part of it that is the interest's saving)."""

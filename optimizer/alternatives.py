@@ -86,17 +86,22 @@ class Totals:
 def plan_totals(table: OptionTable) -> Totals:
     """The totals of ``table``'s options: AI MW per contract and per build year."""
     frame = table.table
-    mw = frame["ai_it_mw"].to_numpy(dtype=float)
-    ai = mw > 0
-    contract = frame["contract"].to_numpy(dtype=object)
-    year = frame["build_year"].to_numpy()
+    halls = table.tranche_frame()  # a phased option's MW on each of its contracts and years
+    row = halls["row"].to_numpy(dtype=np.int64)
+    mw = halls["ai_it_mw"].to_numpy(dtype=float)
+    contract = halls["contract"].astype(str).to_numpy(dtype=object)
+    year = halls["build_year"].astype(int).to_numpy()
     names, coefs = [], []
-    for c in sorted({str(c) for c in contract[ai]}):
+
+    def per_option(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(row[mask], weights=mw[mask], minlength=len(frame))
+
+    for c in sorted(set(contract)):
         names.append(f"contract {c}")
-        coefs.append(np.where(ai & (contract == c), mw, 0.0))
-    for y in sorted({int(y) for y in year[ai]}):
+        coefs.append(per_option(contract == c))
+    for y in sorted(set(year.tolist())):
         names.append(f"built {y}")
-        coefs.append(np.where(ai & (year == y), mw, 0.0))
+        coefs.append(per_option(year == y))
     coefs_array = np.array(coefs).reshape(len(names), len(frame))
     site = frame["site"].to_numpy(dtype=object)
     cap = sum(

@@ -145,18 +145,20 @@ def contracts(
     """Contract rows: ``min_mw u <= MW on c <= max_mw u``, online_by and must_sign [MW]."""
     for terms in problem.contracts:
         name, signed = data.contract_names[terms.name], u[terms.name]
-        rows = data.contract_rows(terms.name)
+        on_c = data.mw_on(terms.name)
+        rows = np.flatnonzero(on_c > 0)
         group = ConstraintGroup("contract_min", terms.name)
-        expr = linear(x, rows, data.ai_it_mw[rows], [(signed, -terms.min_mw)])
+        expr = linear(x, rows, on_c[rows], [(signed, -terms.min_mw)])
         _add(prob, f"contract_min_{name}{tag}", expr, pulp.LpConstraintGE, 0.0, group, slacks)
         # An unbounded maximum becomes the most the eligible options could ever host.
-        max_mw = min(terms.max_mw, float(data.ai_it_mw[rows].sum()))
-        expr = linear(x, rows, data.ai_it_mw[rows], [(signed, -max_mw)])
+        max_mw = min(terms.max_mw, float(on_c[rows].sum()))
+        expr = linear(x, rows, on_c[rows], [(signed, -max_mw)])
         _add(prob, f"contract_max_{name}{tag}", expr, pulp.LpConstraintLE, 0.0)
         if terms.online_by:
-            early = data.contract_rows(terms.name, terms.online_by)
+            on_time = data.mw_on(terms.name, terms.online_by)
+            early = np.flatnonzero(on_time > 0)
             group = ConstraintGroup("contract_online_by", terms.name)
-            expr = linear(x, early, data.ai_it_mw[early], [(signed, -terms.min_mw)])
+            expr = linear(x, early, on_time[early], [(signed, -terms.min_mw)])
             _add(
                 prob,
                 f"contract_online_by_{name}{tag}",

@@ -67,6 +67,9 @@ class PlanData:
     years : tuple of int
     site_names, contract_names : dict of str to str
         Sanitised, unique name fragments for constraint names.
+    tranche_row, tranche_contract, tranche_mw, tranche_online : numpy.ndarray
+        Each hall an option builds (OptionTable.tranche_frame): its option's row, its
+        contract, its MW and its first month of rent; a phased option has several.
     """
 
     sites: tuple[str, ...]
@@ -82,17 +85,29 @@ class PlanData:
     years: tuple[int, ...]
     site_names: dict[str, str]
     contract_names: dict[str, str]
+    tranche_row: np.ndarray
+    tranche_contract: np.ndarray
+    tranche_mw: np.ndarray
+    tranche_online: np.ndarray
 
     @property
     def n_options(self) -> int:
         return len(self.expected_npv)
 
-    def contract_rows(self, name: str, online_by: str | None = None) -> np.ndarray:
-        """Rows on contract ``name``; with ``online_by`` [YYYY-MM] only those online by then."""
-        mask = self.contract == name
+    def mw_on(self, name: str, online_by: str | None = None) -> np.ndarray:
+        """(n_options,) the MW each option leases on contract ``name``; with ``online_by``
+        [YYYY-MM] only its halls online by then [MW]."""
+        mask = self.tranche_contract == name
         if online_by is not None:
-            mask &= self.online_month <= online_by
-        return np.flatnonzero(mask)
+            mask &= self.tranche_online <= online_by
+        return np.bincount(
+            self.tranche_row[mask], weights=self.tranche_mw[mask], minlength=self.n_options
+        )
+
+    def contract_rows(self, name: str, online_by: str | None = None) -> np.ndarray:
+        """Rows with MW on contract ``name``; with ``online_by`` [YYYY-MM] only those with
+        MW online by then."""
+        return np.flatnonzero(self.mw_on(name, online_by) > 0)
 
 
 def _finite(name: str, values: np.ndarray) -> np.ndarray:
@@ -136,6 +151,7 @@ def plan_data(table: OptionTable, problem: PlanProblem) -> PlanData:
     def money(col: str) -> np.ndarray:
         return _finite(col, frame[col].to_numpy(dtype=np.float64)) / MONEY_UNIT_USD
 
+    tranches = table.tranche_frame()
     return PlanData(
         sites=sites,
         site_rows=site_rows,
@@ -154,4 +170,8 @@ def plan_data(table: OptionTable, problem: PlanProblem) -> PlanData:
         years=tuple(table.years),
         site_names=unique_names(sites),
         contract_names=unique_names(c.name for c in problem.contracts),
+        tranche_row=tranches["row"].to_numpy(dtype=np.int64),
+        tranche_contract=tranches["contract"].astype(str).to_numpy(dtype=object),
+        tranche_mw=_finite("tranches.ai_it_mw", tranches["ai_it_mw"].to_numpy(dtype=np.float64)),
+        tranche_online=tranches["online_month"].fillna("").astype(str).to_numpy(dtype=object),
     )

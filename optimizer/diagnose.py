@@ -55,7 +55,7 @@ def _precheck_contracts(data: PlanData, problem: PlanProblem) -> list[str]:
                 f"{_mw(terms.min_mw)} MW exceeds its maximum of {_mw(terms.max_mw)} MW"
             )
             continue
-        on_c = np.where(data.contract == terms.name, data.ai_it_mw, 0.0)
+        on_c = data.mw_on(terms.name)
         total = _per_site_best(data, on_c)
         if total < terms.min_mw - 1e-9:
             out.append(
@@ -64,7 +64,7 @@ def _precheck_contracts(data: PlanData, problem: PlanProblem) -> list[str]:
             )
             continue
         if terms.online_by:
-            early = np.where(data.online_month <= terms.online_by, on_c, 0.0)
+            early = data.mw_on(terms.name, terms.online_by)
             total = _per_site_best(data, early)
             if total < terms.min_mw - 1e-9:
                 out.append(

@@ -310,7 +310,7 @@ def _start(model: PlanModel, plan: Plan | None) -> dict:
     start = {v: 0.0 for v in model.x}
     start.update({model.x[i]: 1.0 for i in plan.chosen.tolist()})
     for terms in model.problem.contracts:
-        mw = data.ai_it_mw[plan.chosen][data.contract[plan.chosen] == terms.name].sum()
+        mw = data.mw_on(terms.name)[plan.chosen].sum()
         start[model.u[terms.name]] = 1.0 if mw > 0 or terms.must_sign else 0.0
     cvar = model.cvar
     if cvar is not None and cvar.theta is not None:

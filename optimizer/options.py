@@ -34,6 +34,10 @@ mining_eh_<year> : float [EH/s]
     Expected average mining hashrate of the site during calendar year ``<year>``.
 ai_mw_online_<year> : float [MW]
     Expected average critical-IT MW earning rent during calendar year ``<year>``.
+
+A phased option (a site converted in tranches) has the sum of its tranches' MW in
+``ai_it_mw``, its first tranche's ``build_year`` and ``online_month``, and its tranches'
+contracts joined by ``+`` in ``contract``; ``OptionTable.tranches`` lists each tranche.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "debt_usd",
 )
 KEEP_HASHING = "hash"
+TRANCHE_COLUMNS = ("row", "contract", "ai_it_mw", "build_year", "online_month")
 
 
 def capex_column(year: int) -> str:
@@ -91,12 +96,34 @@ class OptionTable:
         each of them.
     cvar_alpha : float
         Tail level used for ``cvar_usd`` (e.g. 0.95).
+    tranches : pandas.DataFrame or None
+        One row per hall an option builds (TRANCHE_COLUMNS): ``row`` (its option's table
+        row), ``contract``, ``ai_it_mw``, ``build_year``, ``online_month``. None: each
+        option with AI MW builds one hall, as its own columns say.
     """
 
     table: pd.DataFrame
     risk_npv_usd: np.ndarray
     years: tuple[int, ...]
     cvar_alpha: float
+    tranches: pd.DataFrame | None = None
+
+    def tranche_frame(self) -> pd.DataFrame:
+        """:attr:`tranches`, or the one hall of each option with AI MW."""
+        if self.tranches is not None:
+            return self.tranches
+        frame = self.table
+        rows = np.flatnonzero(frame["ai_it_mw"].to_numpy(dtype=np.float64) > 0)
+        return pd.DataFrame(
+            {
+                "row": rows,
+                "contract": frame["contract"].to_numpy(dtype=object)[rows],
+                "ai_it_mw": frame["ai_it_mw"].to_numpy(dtype=np.float64)[rows],
+                "build_year": frame["build_year"].to_numpy()[rows],
+                "online_month": frame["online_month"].fillna("").astype(str).to_numpy()[rows],
+            },
+            columns=list(TRANCHE_COLUMNS),
+        )
 
     def __post_init__(self) -> None:
         missing = [c for c in BASE_COLUMNS if c not in self.table.columns]

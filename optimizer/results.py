@@ -251,9 +251,7 @@ def violation_details(
                 )
             )
     for terms in problem.contracts:
-        on_c = data.contract[rows] == terms.name
-        mw = float(data.ai_it_mw[rows][on_c].sum())
-        early = data.online_month[rows][on_c] <= (terms.online_by or "9999-12")
+        mw = float(data.mw_on(terms.name)[rows].sum())
         signed = mw > 0 or terms.must_sign
         if signed and mw > terms.max_mw + 1e-9:
             out.append(
@@ -267,7 +265,7 @@ def violation_details(
                     f"{mw:g} MW signed{must}, minimum {terms.min_mw:g} MW",
                 )
             )
-        on_time = float(data.ai_it_mw[rows][on_c][early].sum())
+        on_time = float(data.mw_on(terms.name, terms.online_by or "9999-12")[rows].sum())
         if signed and terms.online_by and on_time < (terms.min_mw - 1e-9):
             out.append(
                 (

@@ -472,6 +472,6 @@ def _start(model: _Model, problem: PlanProblem, tree: StageTree, leaf_rows: np.n
         for s, i in enumerate(rows.tolist()):
             start[x[data.hash_row[s]]] = float(i == data.hash_row[s])
         for terms in problem.contracts:
-            mw = data.ai_it_mw[rows][data.contract[rows] == terms.name].sum()
+            mw = data.mw_on(terms.name)[rows].sum()
             start[u[terms.name]] = float(mw > 0 or terms.must_sign)
     return start

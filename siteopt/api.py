@@ -111,8 +111,8 @@ class Run:
 
     @property
     def plan(self) -> pd.DataFrame:
-        """plan.csv: one row per site."""
-        return self.outcome.plan_frame
+        """plan.csv: one row per site, a row per tranche of a phased site."""
+        return self.outcome.plan_csv
 
     @property
     def options(self) -> pd.DataFrame:

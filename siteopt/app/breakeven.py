@@ -80,14 +80,18 @@ class _SiteValuer:
         scenario = kernel_inputs(scenario)
         self.scenario, self.site, self.contract, self.be = scenario, site, contract, backend
         opts = site_options(scenario, site)
-        on = [o for o in opts if o.contract_index == contract]
+        on = [o for o in opts if o.contract_index == contract and not o.parts]
         min_mw = scenario.contracts[contract].min_mw
         signable = [o for o in on if o.it_mw >= min_mw - 1e-9]
         self.alone_meets_minimum = bool(signable) or not on
         # keep hashing first, then the candidates on the contract
         self.options = [opts[0], *(signable or on)]
         # keep hashing and the options on the site's other contracts, at their own prices
-        self.alternatives = [opts[0], *(o for o in opts[1:] if o.contract_index != contract)]
+        # (a phased option with a tranche on the contract is neither)
+        self.alternatives = [
+            opts[0],
+            *(o for o in opts[1:] if all(t.contract_index != contract for t in o.tranches)),
+        ]
         size = ChunkSize(chunk_size_for(scenario, backend, None))
         xp = backend.xp
 

@@ -47,7 +47,7 @@ def unsignable_contracts(scenario: Scenario) -> list[Finding]:
     offered: list[list] = [[] for _ in s.contracts]  # (site index, option) per contract
     for i in range(len(s.sites)):
         for opt in site_options(s, i):
-            if opt.contract_index is not None:
+            if opt.contract_index is not None and not opt.parts:  # its single halls
                 offered[opt.contract_index].append((i, opt))
     budget_usd = sum(scenario.financing.capital_budget_usd.values())
     out = []

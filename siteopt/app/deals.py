@@ -71,8 +71,9 @@ def compare_deals(
             if candidates:
                 best[deal] = max(candidates, key=lambda r: float(table["expected_npv_usd"].iat[r]))
         chosen = rows[i]
-        deals = tuple(
-            Deal(
+
+        def deal_of(deal: str, r: int, chosen: int = chosen) -> Deal:
+            return Deal(
                 deal=deal,
                 option=str(table["option"].iat[r]),
                 expected_npv_usd=float(table["expected_npv_usd"].iat[r]),
@@ -80,10 +81,16 @@ def compare_deals(
                 equity_capex_usd=float(table["equity_capex_usd"].iat[r]),
                 chosen=r == chosen,
             )
-            for deal, r in best.items()
-        )
+
+        deals = tuple(deal_of(deal, r) for deal, r in best.items())
+        taken = next((d for d in deals if d.chosen), None)
+        if taken is None:  # another option of its kind (a smaller hall, another year)
+            option = options[chosen - mine[0]]
+            kind = "sell" if option.sells else "keep" if option.hashes else "alone"
+            kind = "jv" if option.hall_share < 1.0 else kind
+            taken = deal_of(kind, chosen)
         site = portfolio.sites[i].name
-        out.append(DealComparison(site, deals, _text(deals, str(table["option"].iat[chosen]))))
+        out.append(DealComparison(site, deals, _text(deals, taken)))
     return tuple(out)
 
 
@@ -95,14 +102,13 @@ _WORDS = {
 }
 
 
-def _text(deals: tuple[Deal, ...], chosen_option: str) -> str:
-    """What the plan does with the site, and why against the deal worth most alone."""
-    taken = next((d for d in deals if d.chosen), None)
+def _text(deals: tuple[Deal, ...], taken: Deal) -> str:
+    """What the plan does with the site (``taken``), and why against the deal worth most."""
     top = max(deals, key=lambda d: d.expected_npv_usd)
-    if taken is None:  # the plan took an option no deal here is the best of (a smaller hall)
-        return f"the plan takes {chosen_option}, none of the best deals below"
     doing = _WORDS[taken.deal] if taken.deal != "alone" else f"converting it ({taken.option})"
-    if taken is top:
+    if taken.deal == "jv":
+        doing = f"a joint venture ({taken.option})"
+    if taken.option == top.option:
         return f"the plan is {doing}: the most E[NPV] of the site's deals"
     gap = top.expected_npv_usd - taken.expected_npv_usd
     better = f"{_WORDS[top.deal]} ({top.option}) is worth ${gap / 1e6:,.1f}M more at the site"

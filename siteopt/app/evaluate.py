@@ -113,21 +113,60 @@ def plan_rows(path: Path | str, plan: pd.DataFrame, valuation: ValuationResult) 
     site_names = valuation.options.sites
     offset = np.cumsum([0] + [len(o) for o in valuation.site_options])
     rows = [int(offset[i]) for i in range(len(site_names))]  # option 0: keep hashing
-    seen: dict[str, int] = {}
+    by_site: dict[str, list] = {}
     for rec in plan.itertuples(index=False):
         where = f"{path}:{rec.line}"
         if rec.site not in site_names:
             raise InputError(
                 f"{where}: no site named {rec.site!r} (sites: {', '.join(site_names)})"
             )
-        if rec.site in seen:
-            raise InputError(
-                f"{where}: site {rec.site} is listed twice (also on line {seen[rec.site]})"
-            )
-        seen[rec.site] = rec.line
-        i = site_names.index(rec.site)
-        rows[i] = _option_row(where, rec, table.iloc[offset[i] : offset[i + 1]])
+        by_site.setdefault(rec.site, []).append(rec)
+    halls = valuation.options.tranche_frame()
+    for site, recs in by_site.items():
+        i = site_names.index(site)
+        offered = table.iloc[offset[i] : offset[i + 1]]
+        if len(recs) == 1:
+            rows[i] = _option_row(f"{path}:{recs[0].line}", recs[0], offered)
+        else:
+            rows[i] = _phased_row(path, recs, offered, halls)
     return tuple(rows)
+
+
+def _phased_row(path, recs: list, offered: pd.DataFrame, halls: pd.DataFrame) -> int:
+    """Table row of the phased option whose tranches a site's several rows list (by the
+    ``option`` label, or by each row's MW, build year and contract)."""
+    where = f"{path}:{recs[1].line}"
+    if not (offered["contract"].astype(str).str.contains("+", regex=False)).any():
+        raise InputError(
+            f"{where}: site {recs[0].site} is listed twice (also on line {recs[0].line})"
+        )
+    labels = {getattr(rec, "option", "") for rec in recs} - {""}
+    if len(labels) == 1:
+        return _option_row(where, recs[0], offered)
+    if len(labels) > 1:
+        raise InputError(f"{where}: site {recs[0].site}'s rows name different options")
+    wanted = sorted(
+        (
+            _number(f"{path}:{rec.line}", "ai_it_mw", rec.ai_it_mw, default=0.0),
+            _number(f"{path}:{rec.line}", "build_year", rec.build_year, default=None),
+            rec.contract,
+        )
+        for rec in recs
+    )
+    mine = halls[halls["row"].isin(offered.index)]
+    for row, hall in mine.groupby("row"):
+        have = sorted(
+            (float(h.ai_it_mw), int(h.build_year), str(h.contract))
+            for h in hall.itertuples(index=False)
+        )
+        if len(have) == len(wanted) and all(
+            abs(a[0] - b[0]) <= 1e-6 and a[1:] == b[1:] for a, b in zip(have, wanted, strict=True)
+        ):
+            return int(row)
+    raise InputError(
+        f"{where}: site {recs[0].site} offers no phased option with these {len(recs)} "
+        "tranches (see options.csv's labels joined by '+'; build.max_tranches_per_site)"
+    )
 
 
 def _option_row(where: str, rec, offered: pd.DataFrame) -> int:

@@ -114,17 +114,26 @@ def site_reasons(
             out.append(_runner_up(site, "sold", _sale_text(table, r), r, others, plan, i, data,
                                   problem, label, npv))  # fmt: skip
         elif r != hash_row:
-            out.append(_converted(site, r, others, plan, i, data, problem, label, npv, table))
+            what = _conversion_text(options, r)
+            out.append(_converted(site, what, r, others, plan, i, data, problem, label, npv, table))
         else:
             ai = [o for o in others if o != hash_row]
             out.append(_hashing(site, hash_row, ai, plan, i, data, problem, label, npv, without_ai))
     return tuple(out)
 
 
-def _converted(site, r, others, plan, i, data, problem, label, npv, table) -> SiteWhy:
-    mw, contract = float(data.ai_it_mw[r]), str(data.contract[r])
-    year = table["build_year"].iloc[r]
-    what = f"converts {mw:g} MW for {contract} from {int(year)}"
+def _conversion_text(options: OptionTable, r: int) -> str:
+    """``converts 40 MW for a from 2027``, and ``and 20 MW for b from 2029`` for each
+    further tranche of a phased site."""
+    halls = options.tranche_frame()
+    mine = halls[halls["row"].to_numpy() == r]
+    return "converts " + " and ".join(
+        f"{float(h.ai_it_mw):g} MW for {h.contract} from {int(h.build_year)}"
+        for h in mine.itertuples(index=False)
+    )
+
+
+def _converted(site, what, r, others, plan, i, data, problem, label, npv, table) -> SiteWhy:
     partner = float(table["partner_share"].iloc[r]) if "partner_share" in table else 0.0
     if partner > 0:
         what += f" in a joint venture ({partner:.0%} the partner's)"
@@ -230,7 +239,7 @@ def constraint_slacks(
             )
         )
     for terms in problem.contracts:
-        mw = float(data.ai_it_mw[plan][data.contract[plan] == terms.name].sum())
+        mw = float(data.mw_on(terms.name)[plan].sum())
         if mw == 0 and not terms.must_sign:
             continue  # not signed: its minimum and maximum do not apply
         for kind, limit, slack in (

@@ -42,6 +42,7 @@ def kernel_inputs(scenario: Scenario) -> Portfolio:
         float(b.ai_step_mw),
         float(b.refit_capex_usd_mw),
         float(b.refit_years),
+        int(b.max_tranches_per_site),
     )
     market = dataclasses.replace(
         portfolio.market,

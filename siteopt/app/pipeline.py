@@ -101,6 +101,8 @@ PLAN_COLUMNS = (
     # JV partner's share of the hall
     "option",
     "partner_share",
+    # a phased site's tranche (1, 2, ...): a row per tranche; empty without a hall
+    "tranche",
 )
 PORTFOLIO_KEYS = (  # summary.json's portfolio figures, compared by whatif and sweep
     "expected_npv_usd",
@@ -250,6 +252,12 @@ class SolveOutcome:
     @property
     def plan(self) -> PlanResult | None:
         return self.decision.result
+
+    @property
+    def plan_csv(self) -> pd.DataFrame:
+        """plan.csv: :attr:`plan_frame` with a row per tranche of a phased site
+        (:func:`tranche_rows`)."""
+        return tranche_rows(self.valuation.portfolio, self.plan_frame, self.chosen)
 
     @property
     def milp_problem(self) -> PlanProblem:
@@ -1058,7 +1066,37 @@ def plan_frame(
     picked["mining_mw"] = mining
     picked["why_code"] = [w.code for w in why]
     picked["why"] = [w.text for w in why]
+    picked["tranche"] = [1 if o.tranches else 0 for o in chosen]
     return picked[list(PLAN_COLUMNS)]
+
+
+def tranche_rows(
+    portfolio: Portfolio, frame: pd.DataFrame, chosen: list[SiteOption]
+) -> pd.DataFrame:
+    """plan.csv from the plan's frame (a row per site): a phased site's row becomes a row
+    per tranche, the first with its tranche's MW, build year and contract and the site's
+    figures, the later ones with their own MW, year and contract, 0 in the site's figures
+    (so a column's sum is the plan's) and no reason."""
+    rows = []
+    for row, option in zip(frame.to_dict("records"), chosen, strict=True):
+        if not option.parts:
+            rows.append(row)
+            continue
+        for k, t in enumerate(option.parts, start=1):
+            tranche = {
+                "ai_it_mw": t.it_mw,
+                "build_year": t.build_year,
+                "contract": portfolio.contracts[t.contract_index].name,
+                "tranche": k,
+            }
+            if k == 1:
+                rows.append(row | tranche)
+            else:
+                later = {c: (0.0 if isinstance(v, float) else "") for c, v in row.items()}
+                rows.append(later | {"site": row["site"], "option": row["option"]} | tranche)
+    out = pd.DataFrame.from_records(rows, columns=list(PLAN_COLUMNS))
+    out["build_year"] = out["build_year"].astype("Int64")
+    return out
 
 
 def portfolio_figures(
@@ -1080,6 +1118,8 @@ def portfolio_figures(
     plan = samples["plan"]
     se = standard_error(plan)
     picked = valuation.options.table.loc[list(rows)]
+    flat = [o for opts in valuation.site_options for o in opts]
+    chosen = [flat[r] for r in rows]
     capex = {y: float(picked[capex_column(y)].sum()) for y in valuation.options.years}
     result = decision.result
     return PortfolioFigures(
@@ -1096,6 +1136,7 @@ def portfolio_figures(
         sites=tuple(
             _site_entry(row)
             | {
+                "tranches": _tranches(valuation.portfolio, chosen[i]),
                 "npv_over_hashing_usd": over_hashing.get(i, (0.0, 0.0))[0],
                 "npv_over_hashing_se_usd": over_hashing.get(i, (0.0, 0.0))[1],
                 "why": w.payload(),
@@ -1133,10 +1174,15 @@ def _yields(
         site = portfolio.sites[option.site_index]
         contract = portfolio.contracts[option.contract_index]
         first_rent = construction_start(portfolio, option.build_year) + site.ai.lead_time_months
-        # the miner's share of the hall: its flows, capex and MW (a JV partner has the rest)
+        # the miner's share of the hall: its flows, capex and MW (a JV partner has the rest);
+        # a phased site's halls together, from its first tranche's rent
         mw = option.hall_share * option.it_mw
         # the budgets' equity nets an AI cloud's prepayment: the capex does not
-        prepaid = mw * contract.prepayment_share * term_revenue_usd_mw(contract)
+        prepaid = option.hall_share * sum(
+            t.it_mw * c.prepayment_share * term_revenue_usd_mw(c)
+            for t in option.tranches
+            for c in (portfolio.contracts[t.contract_index],)
+        )
         out.append(
             yield_on_cost(
                 cashflows,
@@ -1162,6 +1208,18 @@ def _loan_months(valuation: ValuationResult, plans: dict, site_index: int) -> tu
 
 def _share(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
+
+
+def _tranches(portfolio: Portfolio, option: SiteOption) -> list[dict[str, Any]]:
+    """summary.json's ``sites[].tranches``: the halls the site's option builds."""
+    return [
+        {
+            "ai_it_mw": t.it_mw,
+            "build_year": t.build_year,
+            "contract": portfolio.contracts[t.contract_index].name,
+        }
+        for t in option.tranches
+    ]
 
 
 def _site_entry(row: dict[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from siteopt.kernels.states import (
     stage_label,
     state_tree,
 )
+from siteopt.kernels.tranches import PLUS
 from siteopt.model.errors import InputError
 from siteopt.model.load import with_simulation
 from siteopt.model.schema import Scenario
@@ -359,11 +360,16 @@ def _action(option: SiteOption | None, scenario: Portfolio) -> tuple[str, float,
         return "sell the site", 0.0, "", option.label
     if option is None or option.contract_index is None:
         return "keep hashing", 0.0, "", KEEP_HASHING
-    contract = scenario.contracts[option.contract_index].name
+    contract = PLUS.join(scenario.contracts[t.contract_index].name for t in option.tranches)
     partner = 1.0 - option.hall_share
     jv = f" in a JV ({partner:.0%} the partner's)" if partner > 0 else ""
+    what = " and ".join(
+        f"{t.it_mw:g} MW for {scenario.contracts[t.contract_index].name}"
+        + (f" from {t.build_year}" if option.parts else "")
+        for t in option.tranches
+    )
     return (
-        f"convert {option.it_mw:g} MW for {contract}{jv}",
+        f"convert {what}{jv}",
         float(option.it_mw),
         contract,
         option.label,

@@ -88,9 +88,7 @@ class Sweep:
     def plans(self) -> pd.DataFrame:
         """plans.csv: the plan of every point, one row per (point, site)."""
         frames = [
-            p.outcome.plan_frame.assign(**self._key(p))
-            for p in self.points
-            if p.outcome is not None
+            p.outcome.plan_csv.assign(**self._key(p)) for p in self.points if p.outcome is not None
         ]
         if not frames:
             return pd.DataFrame(columns=[*self.keys, *pipeline.PLAN_COLUMNS])

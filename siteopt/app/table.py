@@ -15,7 +15,6 @@ import pandas as pd
 from siteopt.kernels.cloud import GpuLoan, planned_flows_usd
 from siteopt.kernels.forward import btc_log_drift
 from siteopt.kernels.hosting import (
-    capex_usd,
     construction_start,
     energisation,
     equity_per_capex,
@@ -30,10 +29,12 @@ from siteopt.kernels.mining import fixed_hashing_ph_per_mw, hashrate_eh_per_mw
 from siteopt.kernels.params import Portfolio
 from siteopt.kernels.sale import after_tax_proceeds_usd, close_month
 from siteopt.kernels.sites import SiteOption
+from siteopt.kernels.tranches import PLUS, mining_mw_by_month, tranche_capex_usd
 from siteopt.kernels.valuation import EventTotals, Valuation
 from siteopt.model.errors import InputError
 from siteopt.optimizer.options import (
     KEEP_HASHING,
+    TRANCHE_COLUMNS,
     OptionTable,
     ai_online_column,
     capex_column,
@@ -51,7 +52,31 @@ def option_table(scenario: Portfolio, valuation: Valuation) -> OptionTable:
         valuation.events(scenario.months),
         scenario.simulation.scenarios,
     )
-    return OptionTable(table, valuation.risk_npv_usd, scenario.years, scenario.objective.cvar_alpha)
+    return OptionTable(
+        table,
+        valuation.risk_npv_usd,
+        scenario.years,
+        scenario.objective.cvar_alpha,
+        tranches=option_tranches(scenario, valuation.site_options),
+    )
+
+
+def option_tranches(scenario: Portfolio, options: list[list[SiteOption]]) -> pd.DataFrame:
+    """OptionTable.tranches: each hall each option builds (a phased option's tranches, a
+    single conversion's one hall), with its contract, MW, build year and first rent."""
+    records = []
+    row = 0
+    for site_opts in options:
+        for opt in site_opts:
+            site = scenario.sites[opt.site_index]
+            for t in opt.tranches:
+                first_rent = construction_start(scenario, t.build_year) + site.ai.lead_time_months
+                records.append(
+                    (row, scenario.contracts[t.contract_index].name, t.it_mw, t.build_year,
+                     month_label(scenario, first_rent))
+                )  # fmt: skip
+            row += 1
+    return pd.DataFrame.from_records(records, columns=list(TRANCHE_COLUMNS))
 
 
 def option_frame(
@@ -131,9 +156,7 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
         "option": KEEP_HASHING if opt.hashes else opt.label,
         "ai_it_mw": opt.it_mw,
         "build_year": opt.build_year,
-        "contract": ""
-        if opt.contract_index is None
-        else scenario.contracts[opt.contract_index].name,
+        "contract": PLUS.join(scenario.contracts[t.contract_index].name for t in opt.tranches),
         "online_month": "",
         "partner_share": 1.0 - opt.hall_share,
     }
@@ -147,30 +170,37 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
         c, p = close_month(site), site.sale.close_prob
         mining_mw[c:] *= 1.0 - p
         capex_by_month[c] = -p * after_tax_proceeds_usd(scenario, site)
-    if opt.contract_index is not None:
-        contract = scenario.contracts[opt.contract_index]
+    if opt.parts:  # a phased site: the mining its tranches leave, month by month
+        mining_mw = mining_mw_by_month(scenario, site, opt.parts, months)
+    elif opt.contract_index is not None:
         cs = construction_start(scenario, opt.build_year)
-        key = (opt.site_index, opt.build_year, opt.contract_index)
-        returned = events.returned[key] / n_total
         on = min(energisation(scenario, site, opt.build_year), months)
         mining_mw[cs:on] = mining_while_built_mw(site, opt.it_mw)
         mining_mw[on:] = mining_left_mw(site, opt.it_mw)
-        mining_mw[cs:] += opt.it_mw * site.ai.pue * returned[cs:]
-        online = opt.it_mw * events.online[key] / n_total
-        spend = spend_months(cs, site.ai.lead_time_months, months) * float(
-            capex_usd(site.ai, opt.it_mw)
+    halls = opt.tranches
+    for t, today in zip(halls, tranche_capex_usd(site.ai, halls), strict=True):
+        contract = scenario.contracts[t.contract_index]
+        cs = construction_start(scenario, t.build_year)
+        key = (opt.site_index, t.build_year, t.contract_index)
+        returned = events.returned[key] / n_total
+        mining_mw[cs:] += t.it_mw * site.ai.pue * returned[cs:]
+        online = online + t.it_mw * events.online[key] / n_total
+        spend = spend_months(cs, site.ai.lead_time_months, months) * today
+        capex_by_month = capex_by_month + (
+            equity_per_capex(scenario, site, contract, t.build_year) * spend
         )
-        capex_by_month = equity_per_capex(scenario, site, contract, opt.build_year) * spend
-        loan = float(loan_per_capex(scenario, site, contract, opt.build_year, 1.0))
-        debt = loan * float(spend.sum())
+        loan = float(loan_per_capex(scenario, site, contract, t.build_year, 1.0))
+        debt += loan * float(spend.sum())
         first_rent = cs + site.ai.lead_time_months
         capex_by_month = capex_by_month + planned_flows_usd(
-            scenario, contract, cs, first_rent, opt.it_mw, term_revenue_usd_mw(contract)
+            scenario, contract, cs, first_rent, t.it_mw, term_revenue_usd_mw(contract)
         )
         gpu_loan = GpuLoan.of(scenario, contract)
         if gpu_loan is not None and first_rent < months:
-            debt += opt.it_mw * gpu_loan.drawn
-        row["online_month"] = month_label(scenario, first_rent)
+            debt += t.it_mw * gpu_loan.drawn
+        if not row["online_month"]:
+            row["online_month"] = month_label(scenario, first_rent)  # the first tranche's
+    if halls:
         # a JV partner funds and borrows its share of the hall (the tenant's MW stay whole)
         capex_by_month, debt = opt.hall_share * capex_by_month, opt.hall_share * debt
     row["equity_capex_usd"] = float(capex_by_month.sum())

@@ -222,11 +222,11 @@ def contract_tornado(
     low_npv_usd, high_npv_usd (sorted by swing, largest first). Empty when the plan
     signs no contract.
     """
-    signed = sorted({o.contract_index for o in plan if o.contract_index is not None})
+    signed = sorted({t.contract_index for o in plan for t in o.tranches})
     variants = []  # (who, term, label, side, value, options valued again, moved, redraw)
     for c in signed:
         contract = scenario.contracts[c]
-        on = [o for o in plan if o.contract_index == c]
+        on = [o for o in plan if any(t.contract_index == c for t in o.tranches)]
         for term in TERMS:
             base = float(getattr(contract, term.field))
             for side, move in (("low", term.low), ("high", term.high)):

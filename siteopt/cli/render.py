@@ -236,8 +236,8 @@ def _print_staged(console: Console, staged: dict[str, Any]) -> None:
         f"staged plan: up to {staged['clusters']} market states per state and later year, "
         f"by hashprice ({by_year or 'no later decision year'})"
     )
-    now = [f for f in staged["first_stage"] if f["contract"]]
-    signed = ", ".join(f"{f['site']} {f['ai_it_mw']:g} MW for {f['contract']}" for f in now)
+    now = [f for f in staged["first_stage"] if f["option"] != "hash"]  # a sale too
+    signed = ", ".join(f"{f['site']}: {f['action']}" for f in now)
     console.print(escape(f"signed now: {signed or 'nothing; every site keeps hashing for now'}"))
     for line in staged["policy_words"]:
         console.print(escape(f"  then {line}"))

@@ -693,8 +693,11 @@ MAX_OPTIONS_PER_SITE = 5_000  # docs/model.md: ~50-200; each option costs a 64 K
 def site_option_count(s: Scenario, site_index: int) -> float:
     """Options the valuation would offer a site (siteopt.kernels.sites.site_options), counted
     without listing them: 1 (2 with a sale) + build years x AI levels per eligible
-    contract (twice with a joint venture); at least as many (an offer that lapses, or
-    levels below a single-site contract's min_mw, are counted) [count]."""
+    contract (twice with a joint venture), and with ``max_tranches_per_site`` K, for k of 2
+    to K, C(build years x contracts, k) x C(levels, k) phased options (k distinct pairs
+    whose levels sum to at most the site's); at least as many (an offer that lapses,
+    levels below a single-site contract's min_mw, tranches a cap or a rate excludes, are
+    counted) [count]."""
     site, step = s.sites[site_index], s.build.ai_step_mw
     sale = site.sale
     first = 2.0 if sale is not None and sale.price_usd_mw is not None else 1.0
@@ -708,7 +711,12 @@ def site_option_count(s: Scenario, site_index: int) -> float:
         return min(c.max_mw, site.ai.retrofit_mw) if c.retrofit_only else c.max_mw
 
     per_year = sum(min(levels, math.floor(min((most(c) + 1e-9) / step, 1e18))) for c in contracts)
-    return first + twins * len(s.decision_years) * per_year
+    pairs = len(s.decision_years) * len(contracts)
+    phased = sum(
+        float(math.comb(pairs, k)) * float(math.comb(min(levels, 10**6), k))
+        for k in range(2, s.build.max_tranches_per_site + 1)
+    )
+    return first + twins * len(s.decision_years) * per_year + phased
 
 
 def check_option_count(s: Scenario) -> list[tuple[PathKey, str]]:
@@ -718,6 +726,16 @@ def check_option_count(s: Scenario) -> list[tuple[PathKey, str]]:
     if counts[worst] <= MAX_OPTIONS_PER_SITE:
         return []
     site = s.sites[worst]
+    tranches = s.build.max_tranches_per_site
+    if tranches > 1:
+        message = (
+            f"max_tranches_per_site {tranches} gives site '{site.name}' up to "
+            f"{counts[worst]:,.0f} options (its AI levels x {len(s.decision_years)} build "
+            f"years x eligible contracts, and their combinations in up to {tranches} "
+            f"tranches); at most {MAX_OPTIONS_PER_SITE:,} per site: raise build.ai_step_mw "
+            "or lower build.max_tranches_per_site"
+        )
+        return [(("build", "max_tranches_per_site"), message)]
     message = (
         f"ai_step_mw {s.build.ai_step_mw:g} MW gives site '{site.name}' {counts[worst]:,.0f} "
         f"options (AI levels x {len(s.decision_years)} build years x eligible contracts); "

@@ -970,6 +970,16 @@ class Build(_Model):
             "years between refits from energisation; 0: none [years] (M&E lasts 10-20 years; est.)"
         ),
     )
+    max_tranches_per_site: int = Field(
+        1,
+        ge=1,
+        le=3,
+        description=(
+            "a site may convert in up to this many tranches, each its own build year and "
+            "contract (1: one conversion per site, revision 3's plans); tranches whose "
+            "contracts' debts differ in market rate are not combined"
+        ),
+    )
 
 
 Losses = Literal["offset", "carry_forward"]

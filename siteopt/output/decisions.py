@@ -30,6 +30,16 @@ def decision_text(
     contract = get("contract")
     if not contract:
         return "keep hashing"
+    halls = site.get(prefix + "tranches") or []
+    if len(halls) > 1:  # a phased site: each tranche
+        if not mw:  # beside its MW and first year: the contracts and the tranches
+            contracts = " + ".join(dict.fromkeys(h["contract"] for h in halls))
+            return f"{contracts}, {len(halls)} tranches"
+        return " + ".join(
+            f"{mw_text(float(h['ai_it_mw']))} MW for {h['contract']}"
+            + (f" from {int(h['build_year'])}" if year else "")
+            for h in halls
+        )
     text = f"{mw_text(float(get('ai_it_mw')))} MW for {contract}" if mw else str(contract)
     if year and get("build_year") is not None:
         text += f" from {int(get('build_year'))}"

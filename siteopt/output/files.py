@@ -368,7 +368,7 @@ def write_outputs(outcome: SolveOutcome, summary: dict[str, Any], out_dir: Path)
     options, annual = options_frame(outcome), annual_cashflows(outcome.cashflows)
     inputs = scenario_inputs(outcome.scenario.model_dump(mode="json"))
     written = [
-        write_csv(outcome.plan_frame, out / "plan.csv"),
+        write_csv(outcome.plan_csv, out / "plan.csv"),
         write_csv(options, out / "options.csv"),
         write_csv(outcome.cashflows, out / "cashflows.csv"),
         write_csv(annual, out / "annual.csv"),

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from siteopt.kernels.sale import JV_SUFFIX, SELL
+from siteopt.kernels.tranches import PLUS
 from siteopt.output import plots as plots
 from siteopt.output.decisions import decision_text
 from siteopt.output.files import prepare_out_dir, write_atomic
@@ -600,8 +601,8 @@ def _staged_section(data: ReportData) -> str:
             "later decision year's conversions after seeing that year's market (hashprice), "
             "and says what keeping those decisions open is worth.</p>",
         )
-    now = [f for f in st["first_stage"] if f["contract"]]
-    signed = "; ".join(f"{f['site']}: {mw_text(f['ai_it_mw'])} MW for {f['contract']}" for f in now)
+    now = [f for f in st["first_stage"] if f["option"] != "hash"]  # a sale too
+    signed = "; ".join(f"{f['site']}: {f['action']}" for f in now)
     words = st["policy_words"] or ["nothing is converted in any later state"]
     value_rows = []
     for key, label in (("in_sample", "in sample"), ("out_of_sample", "fresh draws")):
@@ -702,6 +703,8 @@ def _option_text(label: str) -> str:
         return "keep hashing"
     if label == SELL:
         return "sell the site"
+    if PLUS in label:  # a phased site: each tranche
+        return " + ".join(_option_text(part) for part in label.split(PLUS))
     size, year, contract = label.split("-", 2)
     if contract.endswith(JV_SUFFIX):
         return f"{size.removeprefix('ai')} MW {contract.removesuffix(JV_SUFFIX)} {year} in a JV"

@@ -438,6 +438,24 @@ VARIANTS = {
         "horizon_years": 2,
         "build.decision_years": [2027],
     },
+    # phased and multi-tenant sites (issue 28): a site converted in tranches
+    "phased-two-tenants": {"build.max_tranches_per_site": 2, "tax.rate": 0.21},
+    "phased-three-retrofit-carried-non-recourse": {
+        "build.max_tranches_per_site": 3,
+        "sites.0.ai.retrofit_mw": 30.0,
+        "sites.0.ai.lead_time_months": 14,  # a tranche starts before the one before is on
+        "tax.rate": 0.21,
+        "tax.losses": "carry_forward",
+        "financing.debt.non_recourse": True,
+        "financing.debt.loan_to_cost": 0.8,
+        "contracts.0.annual_default_prob": 0.3,
+    },
+    "phased-cloud-and-lease": {
+        "build.max_tranches_per_site": 2,
+        "contracts.1": {"kind": "cloud", **CLOUD_TERMS},
+        "tax.rate": 0.21,
+        "tax.losses": "carry_forward",
+    },
 }
 
 

@@ -56,14 +56,26 @@ def _budget_ok(frame, years, plans, problem: PlanProblem, tol) -> np.ndarray:
     return ok
 
 
-def _contracts_ok(frame, plans, problem: PlanProblem) -> np.ndarray:
+def _contracts_ok(table: OptionTable, plans, problem: PlanProblem) -> np.ndarray:
+    """Each contract's min, max and online_by, summing the MW of every hall (tranche) an
+    option builds on it."""
     ok = np.ones(len(plans), dtype=bool)
-    mw = frame["ai_it_mw"].to_numpy()
-    contract = frame["contract"].astype(str).to_numpy()
-    month = frame["online_month"].astype(str).to_numpy()
+    halls = table.tranche_frame()
+    row = halls["row"].to_numpy()
+    mw = halls["ai_it_mw"].to_numpy()
+    contract = halls["contract"].astype(str).to_numpy()
+    month = halls["online_month"].astype(str).to_numpy()
+    n = len(table.table)
     for c in problem.contracts:
-        on_c = np.where(contract == c.name, mw, 0.0)[plans].sum(axis=1)
-        early = np.where((contract == c.name) & (month <= (c.online_by or "9999-99")), mw, 0.0)
+        on_c = np.zeros(n)
+        np.add.at(on_c, row, np.where(contract == c.name, mw, 0.0))
+        on_c = on_c[plans].sum(axis=1)
+        early = np.zeros(n)
+        np.add.at(
+            early,
+            row,
+            np.where((contract == c.name) & (month <= (c.online_by or "9999-99")), mw, 0.0),
+        )
         early = early[plans].sum(axis=1)
         signed = (on_c > 0) | c.must_sign
         ok &= ~signed | ((on_c >= c.min_mw - 1e-9) & (on_c <= c.max_mw + 1e-9))
@@ -81,7 +93,7 @@ def enumerate_plans(table: OptionTable, problem: PlanProblem) -> Enumeration:
     npv = table.risk_npv_usd[plans].sum(axis=1)  # (P, K)
     cvar = rockafellar_uryasev(npv, problem.cvar_alpha)
     feasible = _budget_ok(frame, table.years, plans, problem, tol=1e-3)
-    feasible &= _contracts_ok(frame, plans, problem)
+    feasible &= _contracts_ok(table, plans, problem)
     if problem.min_hashrate_eh is not None:
         for year in table.years:
             eh = frame[f"mining_eh_{year}"].to_numpy()[plans].sum(axis=1)
@@ -90,3 +102,21 @@ def enumerate_plans(table: OptionTable, problem: PlanProblem) -> Enumeration:
         feasible &= cvar >= problem.cvar_floor_usd - 1e-3
     objective = expected + problem.risk_aversion * cvar
     return Enumeration(plans, feasible, expected, cvar, objective)
+
+
+def check_milp_is_best(table: OptionTable, problem: PlanProblem, solve) -> np.ndarray:
+    """``solve(table, problem)`` (the MILP, passed in: this module imports nothing of it)
+    finds a feasible plan whose objective is the best enumerated; where the best is ahead
+    of the second by more than the tolerance, that very plan. Returns the chosen rows."""
+    truth = enumerate_plans(table, problem)
+    best = truth.best()
+    result = solve(table, problem)
+    assert result.status.value == "optimal"
+    expected = truth.objective[best]
+    assert abs(result.objective_usd - expected) <= 1e-7 * abs(expected) + 1e-3
+    chosen = np.array(list(result.chosen.values()))
+    assert truth.feasible[np.flatnonzero((truth.plans == chosen).all(axis=1))[0]]
+    margin = np.sort(np.where(truth.feasible, truth.objective, -np.inf))[-2:]
+    if margin[1] - margin[0] > 1e-6 * abs(margin[1]):
+        np.testing.assert_array_equal(chosen, truth.plans[best])
+    return chosen

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 
 def scip_reference(table, problem, limit: float) -> tuple[float, float, list[int]] | None:
     """The plain Rockafellar-Uryasev model in OR-Tools' SCIP: (seconds, objective [USD],
@@ -38,14 +40,16 @@ def scip_reference(table, problem, limit: float) -> tuple[float, float, list[int
     for coefs, available in budget_limits(data, problem).values():
         solver.Add(dot(coefs) <= available)
     for terms in problem.contracts:
-        rows = data.contract_rows(terms.name)
+        on_c = data.mw_on(terms.name)
+        rows = np.flatnonzero(on_c > 0)
         u = solver.BoolVar(f"u_{terms.name}")
-        mw = dot(data.ai_it_mw[rows], rows)
-        solver.Add(mw <= min(terms.max_mw, float(data.ai_it_mw[rows].sum())) * u)
+        mw = dot(on_c[rows], rows)
+        solver.Add(mw <= min(terms.max_mw, float(on_c[rows].sum())) * u)
         solver.Add(mw >= terms.min_mw * u)
         if terms.online_by:
-            early = data.contract_rows(terms.name, terms.online_by)
-            solver.Add(dot(data.ai_it_mw[early], early) >= terms.min_mw * u)
+            on_time = data.mw_on(terms.name, terms.online_by)
+            early = np.flatnonzero(on_time > 0)
+            solver.Add(dot(on_time[early], early) >= terms.min_mw * u)
         if terms.must_sign:
             solver.Add(u == 1)
     if problem.min_hashrate_eh is not None:

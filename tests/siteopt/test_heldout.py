@@ -50,3 +50,15 @@ def test_the_report_says_why_each_site_is_sold_shared_or_kept(heldout):
         assert comparison["text"].startswith("the plan ") and comparison["text"] in page
         for deal in comparison["deals"]:
             assert deal["chosen"] == (deal["option"] == plan[name])
+
+
+def test_the_phased_site_and_why_it_is_phased(heldout):
+    """post-pad may build in two phases: the plan phases it, its reason names both
+    tranches, plan.csv has a row for each, and its deals say why not in one go."""
+    run, page = heldout
+    post = next(s for s in run.summary["sites"] if s["name"] == "post-pad")
+    assert "+" in post["option"] and len(post["tranches"]) == 2
+    assert " and " in post["why"]["text"] and post["why"]["text"] in page
+    assert (run.plan["site"] == "post-pad").sum() == 2
+    deals = {d["site"]: d for d in run.summary["deals"]}
+    assert deals["post-pad"]["text"].startswith("the plan is converting it (")

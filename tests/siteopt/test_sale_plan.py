@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,10 +14,10 @@ from siteopt.app.plan import plan_problem
 from siteopt.app.valuation import value_options
 from siteopt.model.errors import InputError
 from siteopt.model.schema import Scenario
-from siteopt.optimizer.solve import SolveStatus, solve_plan
+from siteopt.optimizer.solve import solve_plan
 
 from ..kernels.helpers import random_one_site_ai
-from ..optimizer.brute import enumerate_plans
+from ..optimizer.brute import check_milp_is_best
 
 
 def portfolio(budget_usd: float, price_usd_mw: float = 900_000.0) -> Scenario:
@@ -47,17 +46,11 @@ def test_the_milp_is_the_best_plan_with_sales_and_joint_ventures(budget_musd):
     table = value_options(s, backend="numpy").options
     labels = set(table.table["option"])
     assert "sell" in labels and any(label.endswith("-jv") for label in labels)
-    problem = plan_problem(s)
-    truth = enumerate_plans(table, problem)
-    best = truth.best()
-    result = solve_plan(table, problem, gap_rel=1e-9)
-    assert result.status == SolveStatus.OPTIMAL
-    assert result.objective_usd == pytest.approx(truth.objective[best], rel=1e-7, abs=1e-3)
-    chosen = table.table.loc[list(result.chosen.values()), "option"].tolist()
-    want = table.table.loc[truth.plans[best], "option"].tolist()
-    margin = np.sort(np.where(truth.feasible, truth.objective, -np.inf))[-2:]
-    if margin[1] - margin[0] > 1e-6 * abs(margin[1]):
-        assert chosen == want
+    check_milp_is_best(table, plan_problem(s), _solve)
+
+
+def _solve(table, problem):
+    return solve_plan(table, problem, gap_rel=1e-9)
 
 
 def test_the_sale_s_proceeds_fund_the_budget():

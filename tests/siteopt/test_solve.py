@@ -82,6 +82,7 @@ PLAN_COLUMNS = [
     "walk_away_value_usd",
     "option",
     "partner_share",
+    "tranche",
 ]
 OPTIONS_COLUMNS = [
     "site",
