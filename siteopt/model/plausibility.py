@@ -24,6 +24,9 @@ Four kinds, each with a ``code``:
     a contract whose rent and tenant-funded share give the landlord a yield on its own
     capex above :data:`MAX_LANDLORD_YIELD` at one of its sites: public deals pair a tenant
     share with the rent cut it buys (docs/calibration.md)
+``contract_value``
+    a contract given both a price and a stated value (``contract_value_usd``) that the
+    price does not earn over its first term at ``max_mw`` (within 0.5%): the price is used
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from siteopt.model.contract_value import value_from_price
 from siteopt.model.generator import site_market
 from siteopt.model.schema import Scenario, generated_halvings, year_month_index
 from siteopt.model.source import PathKey, closest_line, under_any
@@ -70,6 +74,7 @@ def plausibility_findings(scenario: Scenario) -> list[Finding]:
         *missing_halvings(scenario),
         *few_scenarios(scenario),
         *landlord_yields(scenario),
+        *contract_values(scenario),
     ]
 
 
@@ -300,6 +305,28 @@ def landlord_yields(s: Scenario) -> list[Finding]:
                     "together",
                 )
             )
+    return out
+
+
+def contract_values(s: Scenario) -> list[Finding]:
+    """Contracts given both a price and a value the price does not earn (within 0.5%):
+    the price is used, as a --set, a case or a sweep of the price expects."""
+    out = []
+    for j, c in enumerate(s.contracts):
+        if c.contract_value_usd is None:
+            continue
+        earns = value_from_price(c.price_usd_kw_month, c.max_mw, c.escalator, c.term_years, c.ramp)
+        if abs(earns - c.contract_value_usd) <= 0.005 * c.contract_value_usd:
+            continue
+        out.append(
+            Finding(
+                "contract_value",
+                ("contracts", j, "contract_value_usd"),
+                f"${c.contract_value_usd / 1e6:,.1f}M is not what price_usd_kw_month "
+                f"${format_number(c.price_usd_kw_month)} earns over the first term at max_mw "
+                f"(${earns / 1e6:,.1f}M): the price is used; drop one of the two",
+            )
+        )
     return out
 
 

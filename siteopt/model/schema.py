@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from siteopt.model.contract_value import price_from_value
+
 YearMonth = Annotated[
     str,
     StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"),
@@ -730,7 +732,25 @@ class ContractDebt(_Model):
 
 class Contract(_Model):
     name: Name
-    price_usd_kw_month: float = Field(gt=0, le=10_000, description="rent [USD/kW IT-month]")
+    price_usd_kw_month: float = Field(
+        gt=0,
+        le=10_000,
+        description=(
+            "starting rent, a cloud contract's revenue [USD/kW IT-month]; omitted where "
+            "contract_value_usd gives it"
+        ),
+    )
+    contract_value_usd: float | None = Field(
+        None,
+        gt=0,
+        le=1e13,
+        description=(
+            "the contract's stated value, its first term's rent at max_mw (IREN-Microsoft: "
+            "$9.7B for ~200 MW over 5 years), instead of price_usd_kw_month: the starting "
+            "price that earns it, escalator and ramp included [USD]; with both, the price "
+            "is used (a warning says when they differ)"
+        ),
+    )
     escalator: float = Field(0.03, ge=-0.5, le=1, description="annual rent escalator [share/yr]")
     term_years: float = Field(15.0, gt=0, le=50, description="lease term [years]")
     min_mw: float = Field(0.0, ge=0, le=100_000, description="minimum IT MW if signed [MW]")
@@ -914,14 +934,41 @@ class Contract(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _cloud_pays_power(cls, data: Any) -> Any:
+    def _defaults_of_other_keys(cls, data: Any) -> Any:
         """A cloud contract's power is the landlord's unless the file says otherwise (a
         contradiction load.check_contracts reports), and its term is its GPUs' life unless
-        given."""
+        given; a contract given by its value gets the price that earns it."""
         if isinstance(data, dict) and data.get("kind") == "cloud":
             life = data.get("gpu_life_years", 5.0)
             data = {"power_pass_through": False, "term_years": life, **data}
+        return _price_of_value(data)
+
+
+def _price_of_value(data: Any) -> Any:
+    """A contract given by ``contract_value_usd`` and no price: the price that earns it
+    (siteopt.model.contract_value), where its terms are numbers (else the field checks
+    report them)."""
+    if not isinstance(data, dict) or data.get("contract_value_usd") is None:
         return data
+    if data.get("price_usd_kw_month") is not None:
+        return data  # the price is used; plausibility warns where the two differ
+    if "max_mw" not in data:
+        raise ValueError("contract_value_usd needs max_mw: the MW the value is for")
+    terms = (
+        data["contract_value_usd"],
+        data["max_mw"],
+        data.get("escalator", 0.03),
+        data.get("term_years", 15.0),
+    )
+    ramp = data.get("ramp") or []
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in terms)
+    ramp_ok = isinstance(ramp, list) and all(
+        isinstance(p, dict) and isinstance(p.get("months"), int) and
+        isinstance(p.get("share"), int | float) for p in ramp
+    )  # fmt: skip
+    if not (numbers and ramp_ok) or terms[1] <= 0 or terms[3] <= 0:
+        return data
+    return {**data, "price_usd_kw_month": price_from_value(*terms, ramp)}
 
 
 class Financing(_Model):

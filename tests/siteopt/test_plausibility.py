@@ -227,7 +227,8 @@ def test_docs_list_every_warning_code():
 
     codes = re.findall(r"^``(\w+)``$", plausibility.__doc__, re.M)
     assert codes == [
-        "unit_slip", "contract_unsignable", "halving_missing", "few_scenarios", "landlord_yield"
+        "unit_slip", "contract_unsignable", "halving_missing", "few_scenarios", "landlord_yield",
+        "contract_value",
     ]  # fmt: skip
     cli_doc = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     for code in codes:
