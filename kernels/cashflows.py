@@ -30,12 +30,9 @@ from .hosting import (
     TAIL_VACANT,
     build_cost_index,
     capex_usd,
-    construction_start,
     energisation,
     full_build_capex_usd_mw,
     loan_per_capex,
-    mining_left_mw,
-    mining_while_built_mw,
     relet_capex_usd_mw,
     site_draws,
     spend_months,
@@ -164,12 +161,16 @@ def option_cashflows(
         exit_value += (
             multiple_m * site.mining.mw * xp.maximum((ms.margin * window).sum(axis=1), 0.0)
         )
-    elif option.parts:
-        # a phased site (kernels.tranches): the mining its tranches leave month by month,
-        # and a hall per tranche, each with its share of the site's capex
-        mining_mw = xp.asarray(mining_mw_by_month(scenario, site, option.parts, t_end))
+    else:
+        # the mining the option's halls leave, month by month (kernels.tranches: for one
+        # hall all MW mine until construction starts, the retrofit MW stop then, the
+        # new-build MW at energisation; from then on what the conversion leaves), and a
+        # hall per tranche with its share of the site's capex, of which a JV partner takes
+        # its share (kernels.sale)
+        tranches = option.tranches
+        mining_mw = xp.asarray(mining_mw_by_month(scenario, site, tranches, t_end))
         mining_mw = mining_mw[None, :] + xp.zeros((n, t_end))
-        cuts, segment_mw = mining_cuts(scenario, site, option.parts)
+        cuts, segment_mw = mining_cuts(scenario, site, tranches)
         edges = list(zip([0, *cuts], [*cuts, t_end], strict=True))
         exit_value += multiple_m * sum(
             mw * xp.maximum((ms.margin * (window & (t >= a) & (t < b))).sum(axis=1), 0.0)
@@ -178,37 +179,19 @@ def option_cashflows(
         halls = [
             _hosting(scenario, SiteOption(i, "", p.it_mw, p.build_year, p.contract_index), ctx,
                      power, ms, fl, xp=xp, capex_today=cap)
-            for p, cap in zip(option.parts, tranche_capex_usd(site.ai, option.parts), strict=True)
+            for p, cap in zip(tranches, tranche_capex_usd(site.ai, tranches), strict=True)
         ]  # fmt: skip
+        share = option.hall_share
         # a cloud tranche has lines a lease has not: every name any hall has
         names = dict.fromkeys(name for h in halls for name in h.lines)
-        lines.update({name: sum(h.lines.get(name, 0.0) for h in halls) for name in names})
-        memo.update({name: sum(h.memo[name] for h in halls) for name in halls[0].memo})
-        mining_mw = mining_mw + sum(h.returned_mw for h in halls)
-        exit_value += sum(h.exit_value for h in halls)
-        owed = sum(h.owed for h in halls)
-        capex_events = {kind: sum(h.capex_events[kind] for h in halls) for kind in capex_events}
-    else:
-        # all MW mine until construction starts, the retrofit MW stop then, the new-build
-        # MW at energisation; from then on what the conversion leaves
-        cs = construction_start(scenario, option.build_year)
-        on = energisation(scenario, site, option.build_year)
-        left = float(mining_left_mw(site, option.it_mw))
-        built = float(mining_while_built_mw(site, option.it_mw))
-        mining_mw = xp.where(t < cs, site.mining.mw, xp.where(t < on, built, left))
-        mining_mw = mining_mw + xp.zeros((n, t_end))
-        exit_value += multiple_m * sum(
-            mw * xp.maximum((ms.margin * (window & (t >= a) & (t < b))).sum(axis=1), 0.0)
-            for mw, a, b in ((site.mining.mw, 0, cs), (built, cs, on), (left, on, t_end))
-        )
-        hall = _hosting(scenario, option, ctx, power, ms, fl, xp=xp)
-        share = option.hall_share  # the miner's; a JV partner's is the rest (kernels.sale)
-        lines.update({name: share * v for name, v in hall.lines.items()})
-        memo.update({name: share * v for name, v in hall.memo.items()})
-        mining_mw = mining_mw + share * hall.returned_mw
-        exit_value += share * hall.exit_value
-        owed = share * hall.owed
-        capex_events = {kind: share * v for kind, v in hall.capex_events.items()}
+        lines.update({name: share * sum(h.lines.get(name, 0.0) for h in halls) for name in names})
+        memo.update({name: share * sum(h.memo[name] for h in halls) for name in halls[0].memo})
+        mining_mw = mining_mw + share * sum(h.returned_mw for h in halls)
+        exit_value += share * sum(h.exit_value for h in halls)
+        owed = share * sum(h.owed for h in halls)
+        capex_events = {
+            kind: share * sum(h.capex_events[kind] for h in halls) for kind in capex_events
+        }
     lines["mining_revenue"] = mining_mw * ms.revenue
     lines["mining_ancillary"] = mining_mw * ms.ancillary
     lines["mining_power"] = -mining_mw * ms.power

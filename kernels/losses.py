@@ -215,7 +215,7 @@ def group_income(
     return GroupIncome(per_mw, per_capex, interest, loan.market_rate, gpu_interest)
 
 
-def _in_year(amount: Any, month: Any, edges: np.ndarray, xp: ModuleType) -> Any:
+def in_year(amount: Any, month: Any, edges: np.ndarray, xp: ModuleType) -> Any:
     """(N, Y): ``amount`` (N,) booked in the tax year of calendar ``month`` (N,)."""
     year = xp.searchsorted(xp.asarray(edges), xp.asarray(month), side="right") - 1
     return amount[:, None] * (xp.arange(len(edges) - 1)[None, :] == year[:, None])
@@ -237,10 +237,10 @@ def _cloud_income(contract, ten, cal, years, xp) -> Any:
     out = -contract.prepayment_share * ten.signed[:, None] * revenue
     paid = prepayment_usd_mw(contract, sched) * ten.signed
     arrives = prepayment_month(contract, ten.construction, start, months, xp)
-    out = out + _in_year(paid, arrives, edges, xp)
+    out = out + in_year(paid, arrives, edges, xp)
     late = ten.terminated & (start < months)
     at_start = xp.minimum(start, months - 1)
-    out = out - _in_year(xp.where(late, paid, 0.0), at_start, edges, xp)
+    out = out - in_year(xp.where(late, paid, 0.0), at_start, edges, xp)
     costs = xp.asarray(prefix(cal.cost[:-1], xp=np))
     ops = by_year(costs, ten.rent_start, ten.contract_end, edges, xp)
     out = out - contract.operations_usd_mw_month * ops
@@ -248,7 +248,7 @@ def _cloud_income(contract, ten, cal, years, xp) -> Any:
     end = start + c_end
     sold = (c_end > 0) & (end < months)
     sale = xp.where(sold, gpu * residual_share(contract, c_end, xp), 0.0)
-    out = out + _in_year(sale, xp.minimum(end, months - 1), edges, xp)
+    out = out + in_year(sale, xp.minimum(end, months - 1), edges, xp)
     bought = xp.where((c_end > 0) & (start < months), gpu, 0.0)
     return out - _event_deductions(bought, at_start, xp.asarray(years.asic), xp)
 

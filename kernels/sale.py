@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from .losses import in_year
 from .params import Portfolio, SiteParams
 from .rng import STREAM_SALE, entity_stream, uniforms4
 
@@ -119,8 +120,4 @@ def sale_monthly(
 def sale_income(scenario: Portfolio, site_index: int, edges: Any, n: int, *, xp: ModuleType) -> Any:
     """The sale's taxable gain by tax year ((N, Y): in the year of closing) [USD]."""
     site = scenario.sites[site_index]
-    c = close_month(site)
-    income = xp.zeros((n, len(edges) - 1))
-    year = int(((edges[1:] > c) & (edges[:-1] <= c)).argmax())
-    income[:, year] = taxable_gain_usd(site)
-    return income
+    return in_year(xp.full(n, taxable_gain_usd(site)), xp.full(n, close_month(site)), edges, xp)

@@ -138,7 +138,7 @@ def site_options(scenario: Portfolio, site_index: int) -> list[SiteOption]:
             if not open_in(scenario, contract, year):
                 continue  # the offer lapsed before this build year starts
             for level in offered:
-                label = f"ai{level:g}-{year}-{contract.name}"
+                label = option_label(level, year, contract.name)
                 options.append(SiteOption(site_index, label, float(level), year, c_index))
                 if partner is not None:
                     options.append(
@@ -185,7 +185,7 @@ def phased_options(
     out = []
     for tranches in combinations(site, groups, most, fits):
         label = PLUS.join(
-            f"ai{t.it_mw:g}-{t.build_year}-{scenario.contracts[t.contract_index].name}"
+            option_label(t.it_mw, t.build_year, scenario.contracts[t.contract_index].name)
             for t in tranches
         )
         first = tranches[0]
@@ -193,6 +193,11 @@ def phased_options(
         out.append(SiteOption(site_index, label, total, first.build_year, first.contract_index,
                               parts=tranches))  # fmt: skip
     return out
+
+
+def option_label(it_mw: float, build_year: int, contract_name: str) -> str:
+    """A conversion's label in options.csv and plan.csv: ``ai<MW>-<year>-<contract>``."""
+    return f"ai{it_mw:g}-{build_year}-{contract_name}"
 
 
 def contract_cap_mw(site: Any, contract: Any) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -89,6 +89,8 @@ class PlanData:
     tranche_contract: np.ndarray
     tranche_mw: np.ndarray
     tranche_online: np.ndarray
+    # mw_on's vectors, made once each: the constraints and every check of a plan read them
+    _mw_on: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_options(self) -> int:
@@ -97,12 +99,15 @@ class PlanData:
     def mw_on(self, name: str, online_by: str | None = None) -> np.ndarray:
         """(n_options,) the MW each option leases on contract ``name``; with ``online_by``
         [YYYY-MM] only its halls online by then [MW]."""
-        mask = self.tranche_contract == name
-        if online_by is not None:
-            mask &= self.tranche_online <= online_by
-        return np.bincount(
-            self.tranche_row[mask], weights=self.tranche_mw[mask], minlength=self.n_options
-        )
+        key = (name, online_by)
+        if key not in self._mw_on:
+            mask = self.tranche_contract == name
+            if online_by is not None:
+                mask &= self.tranche_online <= online_by
+            self._mw_on[key] = np.bincount(
+                self.tranche_row[mask], weights=self.tranche_mw[mask], minlength=self.n_options
+            )
+        return self._mw_on[key]
 
     def contract_rows(self, name: str, online_by: str | None = None) -> np.ndarray:
         """Rows with MW on contract ``name``; with ``online_by`` [YYYY-MM] only those with

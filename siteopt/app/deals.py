@@ -71,27 +71,28 @@ def compare_deals(
             if candidates:
                 best[deal] = max(candidates, key=lambda r: float(table["expected_npv_usd"].iat[r]))
         chosen = rows[i]
-
-        def deal_of(deal: str, r: int, chosen: int = chosen) -> Deal:
-            return Deal(
-                deal=deal,
-                option=str(table["option"].iat[r]),
-                expected_npv_usd=float(table["expected_npv_usd"].iat[r]),
-                cvar_usd=float(table["cvar_usd"].iat[r]),
-                equity_capex_usd=float(table["equity_capex_usd"].iat[r]),
-                chosen=r == chosen,
-            )
-
-        deals = tuple(deal_of(deal, r) for deal, r in best.items())
+        deals = tuple(_deal(table, deal, r, chosen) for deal, r in best.items())
         taken = next((d for d in deals if d.chosen), None)
         if taken is None:  # another option of its kind (a smaller hall, another year)
             option = options[chosen - mine[0]]
             kind = "sell" if option.sells else "keep" if option.hashes else "alone"
             kind = "jv" if option.hall_share < 1.0 else kind
-            taken = deal_of(kind, chosen)
+            taken = _deal(table, kind, chosen, chosen)
         site = portfolio.sites[i].name
         out.append(DealComparison(site, deals, _text(deals, taken)))
     return tuple(out)
+
+
+def _deal(table: pd.DataFrame, deal: str, row: int, chosen: int) -> Deal:
+    """The option table's ``row`` as a deal (``chosen``: the plan's row of the site)."""
+    return Deal(
+        deal=deal,
+        option=str(table["option"].iat[row]),
+        expected_npv_usd=float(table["expected_npv_usd"].iat[row]),
+        cvar_usd=float(table["cvar_usd"].iat[row]),
+        equity_capex_usd=float(table["equity_capex_usd"].iat[row]),
+        chosen=row == chosen,
+    )
 
 
 _WORDS = {

@@ -16,11 +16,8 @@ from siteopt.kernels.cloud import GpuLoan, planned_flows_usd
 from siteopt.kernels.forward import btc_log_drift
 from siteopt.kernels.hosting import (
     construction_start,
-    energisation,
     equity_per_capex,
     loan_per_capex,
-    mining_left_mw,
-    mining_while_built_mw,
     spend_months,
     term_revenue_usd_mw,
 )
@@ -170,14 +167,9 @@ def _option_row(scenario, site, opt, cal, years, eh_per_mw, events, n_total) -> 
         c, p = close_month(site), site.sale.close_prob
         mining_mw[c:] *= 1.0 - p
         capex_by_month[c] = -p * after_tax_proceeds_usd(scenario, site)
-    if opt.parts:  # a phased site: the mining its tranches leave, month by month
-        mining_mw = mining_mw_by_month(scenario, site, opt.parts, months)
-    elif opt.contract_index is not None:
-        cs = construction_start(scenario, opt.build_year)
-        on = min(energisation(scenario, site, opt.build_year), months)
-        mining_mw[cs:on] = mining_while_built_mw(site, opt.it_mw)
-        mining_mw[on:] = mining_left_mw(site, opt.it_mw)
     halls = opt.tranches
+    if halls:  # the mining the option's halls leave, month by month
+        mining_mw = mining_mw_by_month(scenario, site, halls, months)
     for t, today in zip(halls, tranche_capex_usd(site.ai, halls), strict=True):
         contract = scenario.contracts[t.contract_index]
         cs = construction_start(scenario, t.build_year)
